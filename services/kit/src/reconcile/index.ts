@@ -1,0 +1,2 @@
+// Reconcile core (spec → JetStream config → plan → apply). Filled in by the operator work.
+export {};
