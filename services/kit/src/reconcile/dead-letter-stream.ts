@@ -1,0 +1,44 @@
+/**
+ * Consumers with `deadLetter` need a stream that captures their DLQ subject. The platform
+ * topology lists one (`DLQ`, `dlq.>`); a Consumer resource applied on its own may not have one, so
+ * the operator derives it from the subject using the same naming as `Names`:
+ * `<ns>.dlq.ORDERS.c` → stream `<NS>_DLQ` on `<ns>.dlq.>`.
+ */
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { StreamSpec } from '../topology.js';
+import { reconcileStream, type ApplyResult } from './apply.js';
+
+/** Dead letters are kept a month: someone has to look at them (same as platformTopology). */
+const DLQ_MAX_AGE = '720h';
+
+/** The stream spec for a DLQ subject, or an error text when the subject has no `dlq` token. */
+export function deadLetterStreamSpec(subject: string): StreamSpec | { error: string } {
+  const tokens = subject.split('.');
+  const i = tokens.indexOf('dlq');
+  if (i < 0 || i === tokens.length - 1) {
+    return { error: `deadLetter.subject "${subject}" is not captured by any stream and has no "dlq" token to derive one from (expected [<ns>.]dlq.<stream>.<consumer>)` };
+  }
+  const prefix = tokens.slice(0, i);
+  return {
+    name: [...prefix.map((t) => t.toUpperCase()), 'DLQ'].join('_'),
+    subjects: [[...prefix, 'dlq', '>'].join('.')],
+    storage: 'file',
+    retention: 'limits',
+    maxAge: DLQ_MAX_AGE,
+    discard: 'old',
+  };
+}
+
+/**
+ * Makes sure some stream captures `subject`. An existing stream that already captures it is left
+ * alone (whatever its name); otherwise the derived DLQ stream is created.
+ */
+export async function ensureDeadLetterStream(jsm: JetStreamManager, subject: string): Promise<ApplyResult> {
+  const existing = await jsm.streams.find(subject).catch(() => undefined);
+  if (existing) {
+    return { kind: 'Stream', key: existing, action: 'noop', outcome: 'unchanged', reasons: [], stream: await jsm.streams.info(existing) };
+  }
+  const spec = deadLetterStreamSpec(subject);
+  if ('error' in spec) return { kind: 'Stream', key: subject, action: 'refuse', outcome: 'refused', reasons: [spec.error] };
+  return reconcileStream(jsm, spec);
+}
