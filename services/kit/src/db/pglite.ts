@@ -1,0 +1,45 @@
+import { mkdirSync } from 'node:fs';
+import type { Db, Row, Sql } from './db.js';
+import { assertSchemaName } from './db.js';
+
+export interface PgliteOptions {
+  /** Directory for the data files; undefined keeps everything in memory (tests). */
+  dataDir?: string;
+  schema: string;
+}
+
+/**
+ * Embedded Postgres (PGlite, in-process WASM) for running without a database server. It has a
+ * single connection, so transactions are serialised by PGlite itself.
+ */
+export async function openPglite(opts: PgliteOptions): Promise<Db> {
+  const schema = assertSchemaName(opts.schema);
+  // Loaded lazily: services with DATABASE_URL never pay for the WASM module.
+  const { PGlite, types } = await import('@electric-sql/pglite');
+  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+  const parsers = { [types.INT8]: (v: string) => Number(v), [types.NUMERIC]: (v: string) => Number(v) };
+  const db = await PGlite.create(opts.dataDir, { parsers });
+  await db.exec(`CREATE SCHEMA IF NOT EXISTS "${schema}"; SET search_path TO "${schema}"`);
+  type Q = Pick<typeof db, 'query' | 'exec'>;
+  const wrap = (q: Q): Sql => ({
+    query: async <R extends Row>(text: string, params?: unknown[]) => (await q.query<R>(text, params)).rows,
+    exec: async (text: string) => {
+      await q.exec(text);
+    },
+  });
+  let closed = false;
+  return {
+    kind: 'pglite',
+    schema,
+    ...wrap(db),
+    tx: <T>(fn: (sql: Sql) => Promise<T>) => db.transaction((tx) => fn(wrap(tx))),
+    async ping() {
+      await db.query('SELECT 1');
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.close();
+    },
+  };
+}

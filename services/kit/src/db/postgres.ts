@@ -1,0 +1,73 @@
+import pg from 'pg';
+import type { Db, Row, Sql } from './db.js';
+import { assertSchemaName } from './db.js';
+
+// Postgres numeric and bigint arrive as strings by default; the platform keeps counts and
+// sequence numbers well inside 2^53, so numbers are the honest JS type.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+
+export interface PostgresOptions {
+  url: string;
+  schema: string;
+  poolMax?: number;
+  applicationName?: string;
+}
+
+/** A pooled Postgres database whose connections all work inside one schema. */
+export async function openPostgres(opts: PostgresOptions): Promise<Db> {
+  const schema = assertSchemaName(opts.schema);
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.poolMax ?? 10,
+    options: `-c search_path=${schema}`,
+    application_name: opts.applicationName ?? schema,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its server (Postgres restart) must not crash the process.
+  pool.on('error', () => undefined);
+  const run = async <R extends Row>(c: pg.Pool | pg.PoolClient, text: string, params?: unknown[]) =>
+    (await c.query<R>(text, params as unknown[])).rows;
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).catch((err: { code?: string }) => {
+    // Two replicas creating the schema at once race on the catalog; the loser's schema exists.
+    if (err.code !== '23505') throw err;
+  });
+  let closed = false;
+  return {
+    kind: 'postgres',
+    schema,
+    query: (text, params) => run(pool, text, params),
+    exec: async (text) => {
+      await pool.query(text);
+    },
+    async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const sql: Sql = {
+          query: (text, params) => run(client, text, params),
+          exec: async (text) => {
+            await client.query(text);
+          },
+        };
+        const result = await fn(sql);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async ping() {
+      await pool.query('SELECT 1');
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Writes one JSON Schema file per event version to services/kit/schemas/ (`npm run schemas`).
+ * A test regenerates them in memory and fails when the committed files are stale.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { toJsonSchema } from '@valibot/to-json-schema';
+import type { GenericSchema } from 'valibot';
+import { EVENT_SCHEMAS } from './schemas.js';
+
+export const SCHEMA_BASE_URI = 'https://orderflow.dev/schemas/events';
+
+export function renderJsonSchemas(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [type, versions] of Object.entries(EVENT_SCHEMAS)) {
+    for (const [version, schema] of Object.entries(versions as Record<string, GenericSchema>)) {
+      const json = {
+        ...toJsonSchema(schema, { errorMode: 'ignore' }),
+        $id: `${SCHEMA_BASE_URI}/${type}/${version}.json`,
+        title: `${type} ${version}`,
+      };
+      out.set(`${type}.${version}.json`, JSON.stringify(json, null, 2) + '\n');
+    }
+  }
+  return out;
+}
+
+export function schemasDir(): string {
+  // dist/events or src/events → package root/schemas
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const dir = schemasDir();
+  mkdirSync(dir, { recursive: true });
+  for (const [file, text] of renderJsonSchemas()) writeFileSync(join(dir, file), text);
+  console.error(`wrote ${renderJsonSchemas().size} schemas to ${dir}`);
+}

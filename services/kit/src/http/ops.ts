@@ -1,0 +1,42 @@
+import { Hono } from 'hono';
+import type { Registry } from 'prom-client';
+
+export interface ReadinessCheck {
+  name: string;
+  check: () => Promise<boolean | string> | boolean | string;
+}
+
+export interface OpsOptions {
+  registry: Registry;
+  checks: ReadinessCheck[];
+  /** False once shutdown begins: /ready answers 503 before anything else stops. */
+  accepting: () => boolean;
+  details?: () => Record<string, unknown>;
+}
+
+/** /health (liveness), /ready (dependencies), /metrics (Prometheus) as a sub-app. */
+export function opsApp(o: OpsOptions): Hono {
+  const app = new Hono();
+  app.get('/health', (c) => c.json({ status: 'ok' }));
+  app.get('/ready', async (c) => {
+    const down: Record<string, string> = {};
+    if (!o.accepting()) down.shutdown = 'shutting down';
+    await Promise.all(
+      o.checks.map(async ({ name, check }) => {
+        try {
+          const r = await Promise.race([
+            Promise.resolve(check()),
+            new Promise<string>((resolve) => setTimeout(() => resolve('check timed out'), 2000).unref()),
+          ]);
+          if (r !== true) down[name] = typeof r === 'string' ? r : 'down';
+        } catch (err) {
+          down[name] = (err as Error).message;
+        }
+      }),
+    );
+    const ok = Object.keys(down).length === 0;
+    return c.json({ status: ok ? 'ready' : 'not ready', down, ...(o.details?.() ?? {}) }, ok ? 200 : 503);
+  });
+  app.get('/metrics', async (c) => c.text(await o.registry.metrics(), 200, { 'content-type': o.registry.contentType }));
+  return app;
+}

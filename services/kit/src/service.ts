@@ -1,0 +1,201 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Hono } from 'hono';
+import { serve } from '@hono/node-server';
+import type { Logger } from 'pino';
+import { baseConfig, type BaseConfig } from './config.js';
+import { createLogger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { openDb } from './db/open.js';
+import type { Db } from './db/db.js';
+import { migrate, type Migration } from './db/migrate.js';
+import { NatsManager } from './nats/connection.js';
+import { OutboxRelay } from './outbox/relay.js';
+import { OUTBOX_MIGRATIONS } from './outbox/store.js';
+import { EventConsumer, type Handlers } from './consumer/runtime.js';
+import { opsApp, type ReadinessCheck } from './http/ops.js';
+import { problem } from './http/problem.js';
+import { consumersOf, Names, platformTopology, type ServiceName, type Topology } from './topology.js';
+import { applyTopology, problems } from './reconcile/index.js';
+
+export interface Lifecycle {
+  start(): void | Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Everything a service's code is given; nothing is reached through globals. */
+export interface ServiceContext {
+  config: BaseConfig;
+  env: Record<string, string | undefined>;
+  log: Logger;
+  metrics: Metrics;
+  db: Db;
+  nats: NatsManager;
+  names: Names;
+  topology: Topology;
+  relay: OutboxRelay;
+}
+
+/** Hono env of every service app: the correlation middleware sets `correlationId`. */
+export type HttpEnv = { Variables: { correlationId: string } };
+
+export interface ServiceDefinition {
+  name: ServiceName;
+  defaultPort: number;
+  migrations: readonly Migration[];
+  routes(ctx: ServiceContext): Hono<HttpEnv>;
+  /** Handlers per durable consumer name (see topology CONSUMERS). */
+  handlers?(ctx: ServiceContext): Record<string, Handlers>;
+  background?(ctx: ServiceContext): Lifecycle[];
+  readiness?(ctx: ServiceContext): ReadinessCheck[];
+  readyDetails?(ctx: ServiceContext): Record<string, unknown>;
+}
+
+export interface RunningService {
+  ctx: ServiceContext;
+  port: number;
+  url: string;
+  consumers: EventConsumer[];
+  /** Graceful stop: readiness off, HTTP drained, consumers finished, outbox flushed, NATS drained, DB closed. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  log?: Logger;
+  /** Pre-opened database (tests share one PGlite or schema). */
+  db?: Db;
+  hostname?: string;
+}
+
+/** Wires a service from its definition and starts it. Used by each service's main and by tests. */
+export async function startService(def: ServiceDefinition, opts: StartOptions = {}): Promise<RunningService> {
+  const env = opts.env ?? process.env;
+  const config = baseConfig(def.name, def.defaultPort, env);
+  const log = opts.log ?? createLogger(def.name, config.logLevel);
+  const metrics = createMetrics(def.name);
+  const names = new Names(config.namespace);
+  const topology = platformTopology({ namespace: config.namespace });
+  const db = opts.db ?? (await openDb({ url: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir }));
+  await migrate(db, [...OUTBOX_MIGRATIONS, ...def.migrations]);
+  log.info({ db: db.kind, schema: db.schema }, 'db.ready');
+
+  const nats = new NatsManager(
+    { servers: config.natsServers, name: def.name, user: config.natsUser, password: config.natsPassword, credsFile: config.natsCredsFile, tls: config.natsTls },
+    log,
+    metrics,
+  );
+  const relay = new OutboxRelay({ db, nats, log, metrics });
+  const ctx: ServiceContext = { config, env, log, metrics, db, nats, names, topology, relay };
+
+  const handlerMap = def.handlers?.(ctx) ?? {};
+  const consumers = consumersOf(topology, def.name)
+    .filter((spec) => handlerMap[spec.durableName])
+    .map((spec) => new EventConsumer({ spec, names, db, nats, log, metrics, relay, handlers: handlerMap[spec.durableName]! }));
+  let streamsReady = !config.ensureStreams;
+  if (config.ensureStreams) {
+    // Dev and tests only; in Kubernetes the operator owns the topology (ENSURE_STREAMS=false).
+    nats.onConnected(async ({ jsm }) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const failed = problems(await applyTopology(jsm, { ...topology, consumers: consumersOf(topology, def.name) }, log));
+          if (failed.length) throw new Error(failed.map((r) => `${r.kind} ${r.key}: ${r.error ?? r.reasons.join(', ')}`).join('; '));
+          streamsReady = true;
+          for (const c of consumers) c.start();
+          return;
+        } catch (err) {
+          log.warn({ err, attempt }, 'topology.apply_failed');
+          await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 5000)));
+        }
+      }
+    });
+  }
+
+  const background = def.background?.(ctx) ?? [];
+
+  let accepting = true;
+  const app = new Hono<HttpEnv>();
+  app.route(
+    '/',
+    opsApp({
+      registry: metrics.registry,
+      accepting: () => accepting,
+      checks: [
+        { name: 'nats', check: () => nats.isConnected() || 'not connected' },
+        { name: 'database', check: async () => (await db.ping(), true) },
+        { name: 'streams', check: () => streamsReady || 'topology not applied yet' },
+        ...(def.readiness?.(ctx) ?? []),
+      ],
+      details: def.readyDetails ? () => def.readyDetails!(ctx) : undefined,
+    }),
+  );
+  app.route('/', def.routes(ctx));
+  app.notFound((c) => problem(c, 404, `no route for ${c.req.method} ${c.req.path}`));
+  app.onError((err, c) => {
+    log.error({ err, method: c.req.method, path: c.req.path }, 'http.unhandled_error');
+    return problem(c, 500, 'internal error');
+  });
+
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: opts.hostname ?? '0.0.0.0' }, () => resolve(s as Server));
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  nats.start();
+  relay.start();
+  // With ENSURE_STREAMS the consumers start once their topology exists (see above).
+  if (!config.ensureStreams) for (const c of consumers) c.start();
+  for (const b of background) await b.start();
+  log.info({ port, consumers: consumers.map((c) => c.durable) }, 'service.started');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      const t0 = Date.now();
+      accepting = false;
+      log.info('service.stopping');
+      const drainDelay = Number(env.SHUTDOWN_DRAIN_DELAY_MS ?? 0);
+      if (drainDelay > 0) await new Promise((r) => setTimeout(r, drainDelay));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await Promise.allSettled(background.map((b) => b.stop()));
+      await Promise.allSettled(consumers.map((c) => c.stop()));
+      await relay.stop();
+      await nats.stop();
+      if (!opts.db) await db.close();
+      log.info({ ms: Date.now() - t0 }, 'service.stopped');
+    })());
+
+  return { ctx, port, url: `http://127.0.0.1:${port}`, consumers, stop };
+}
+
+/** Process entry: start, then stop cleanly on SIGTERM/SIGINT within SHUTDOWN_TIMEOUT_MS. */
+export async function runMain(def: ServiceDefinition): Promise<void> {
+  const log = createLogger(def.name);
+  let svc: RunningService;
+  try {
+    svc = await startService(def, { log });
+  } catch (err) {
+    log.fatal({ err }, 'service.start_failed');
+    process.exit(1);
+  }
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'service.signal');
+    const timer = setTimeout(() => {
+      log.error({ timeoutMs: svc.ctx.config.shutdownTimeoutMs }, 'service.shutdown_timeout');
+      process.exit(1);
+    }, svc.ctx.config.shutdownTimeoutMs);
+    timer.unref();
+    svc.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'service.shutdown_failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}

@@ -1,0 +1,41 @@
+import { context, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
+import type { MsgHdrs } from '@nats-io/nats-core';
+
+export const tracer = () => trace.getTracer('orderflow');
+
+/** Writes the active (or given) trace context as W3C headers into a plain carrier. */
+export function injectTraceHeaders(carrier: Record<string, string>, ctx: Context = context.active()): Record<string, string> {
+  propagation.inject(ctx, carrier);
+  return carrier;
+}
+
+/** Reads W3C trace context from NATS headers (or a plain record). */
+export function extractTraceContext(headers: MsgHdrs | Record<string, string> | undefined): Context {
+  const carrier: Record<string, string> = {};
+  if (headers && typeof (headers as MsgHdrs).get === 'function') {
+    for (const k of ['traceparent', 'tracestate']) {
+      const v = (headers as MsgHdrs).get(k);
+      if (v) carrier[k] = v;
+    }
+  } else if (headers) {
+    Object.assign(carrier, headers);
+  }
+  return propagation.extract(context.active(), carrier);
+}
+
+/** Runs fn in a span that ends when fn settles; failures are recorded on the span. */
+export async function inSpan<T>(name: string, opts: { kind?: SpanKind; attributes?: Record<string, string | number | boolean>; parent?: Context }, fn: (span: Span) => Promise<T>): Promise<T> {
+  const parent = opts.parent ?? context.active();
+  const span = tracer().startSpan(name, { kind: opts.kind ?? SpanKind.INTERNAL, attributes: opts.attributes }, parent);
+  try {
+    return await context.with(trace.setSpan(parent, span), () => fn(span));
+  } catch (err) {
+    span.recordException(err as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+export { SpanKind };

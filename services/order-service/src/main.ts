@@ -1,0 +1,4 @@
+import { runMain } from '@orderflow/kit';
+import { orderService } from './definition.js';
+
+await runMain(orderService());
