@@ -1,1 +1,3 @@
 export * from './dead-letter.js';
+export * from './advisory-copier.js';
+export * from './replay.js';
