@@ -1,0 +1,1 @@
+export { createGatewayApp, startGateway, gatewayConfigFromEnv, type GatewayConfig, type GatewayStats, type Charge, type RunningGateway } from './gateway.js';
