@@ -1,0 +1,4 @@
+import { runMain } from '@orderflow/kit';
+import { inventoryService } from './definition.js';
+
+await runMain(inventoryService());

@@ -1,0 +1,228 @@
+import type { Sql } from '@orderflow/kit';
+import { mergeItems, planReservation, type LineItem, type PricedItem, type Shortage, type StockLevel } from './plan.js';
+
+export interface ProductView {
+  productId: string;
+  onHand: number;
+  reserved: number;
+  available: number;
+  sold: number;
+  price?: number;
+}
+
+type ProductRow = { product_id: string; on_hand: number; reserved: number; sold: number; price: number | string | null };
+
+export type ReservationStatus = 'held' | 'committed' | 'released' | 'rejected' | 'cancelled';
+
+export interface ReservationView {
+  orderId: string;
+  status: ReservationStatus;
+  items: Array<LineItem & { unitPrice?: number }>;
+  amount?: number;
+  currency?: string;
+  reason?: string;
+  correlationId: string;
+}
+
+type ReservationRow = {
+  order_id: string;
+  status: ReservationStatus;
+  items: ReservationView['items'];
+  amount: number | string | null;
+  currency: string | null;
+  reason: string | null;
+  correlation_id: string;
+};
+
+export function toProductView(r: ProductRow): ProductView {
+  return {
+    productId: r.product_id,
+    onHand: r.on_hand,
+    reserved: r.reserved,
+    available: r.on_hand - r.reserved,
+    sold: r.sold,
+    ...(r.price !== null ? { price: Number(r.price) } : {}),
+  };
+}
+
+function toReservationView(r: ReservationRow): ReservationView {
+  return {
+    orderId: r.order_id,
+    status: r.status,
+    items: r.items,
+    ...(r.amount !== null ? { amount: Number(r.amount) } : {}),
+    ...(r.currency ? { currency: r.currency } : {}),
+    ...(r.reason ? { reason: r.reason } : {}),
+    correlationId: r.correlation_id,
+  };
+}
+
+// ---- products -------------------------------------------------------------------------------
+
+export async function getProduct(sql: Sql, productId: string): Promise<ProductView | undefined> {
+  const [row] = await sql.query<ProductRow>(`SELECT product_id, on_hand, reserved, sold, price FROM products WHERE product_id = $1`, [productId]);
+  return row ? toProductView(row) : undefined;
+}
+
+export async function listProducts(sql: Sql, limit: number): Promise<ProductView[]> {
+  const rows = await sql.query<ProductRow>(`SELECT product_id, on_hand, reserved, sold, price FROM products ORDER BY product_id LIMIT $1`, [limit]);
+  return rows.map(toProductView);
+}
+
+export type SetStockResult = { kind: 'ok'; created: boolean; product: ProductView } | { kind: 'below_reserved'; reserved: number };
+
+/**
+ * Sets on-hand stock (admin). Refuses to go below what is reserved: those units are promised to
+ * orders in flight. `price` undefined keeps the current price.
+ */
+export async function setStock(sql: Sql, productId: string, onHand: number, price?: number): Promise<SetStockResult> {
+  const [prior] = await sql.query<{ reserved: number }>(`SELECT reserved FROM products WHERE product_id = $1 FOR UPDATE`, [productId]);
+  if (prior && prior.reserved > onHand) return { kind: 'below_reserved', reserved: prior.reserved };
+  const [row] = await sql.query<ProductRow>(
+    `INSERT INTO products (product_id, on_hand, price) VALUES ($1, $2, $3)
+     ON CONFLICT (product_id) DO UPDATE
+       SET on_hand = EXCLUDED.on_hand,
+           price = CASE WHEN $4::boolean THEN EXCLUDED.price ELSE products.price END,
+           updated_at = now()
+     RETURNING product_id, on_hand, reserved, sold, price`,
+    [productId, onHand, price ?? null, price !== undefined],
+  );
+  return { kind: 'ok', created: !prior, product: toProductView(row!) };
+}
+
+/** Creates the products that don't exist yet; existing stock is never overwritten. Returns the ids created. */
+export async function seedProducts(sql: Sql, products: ReadonlyArray<{ productId: string; onHand: number; price?: number }>): Promise<string[]> {
+  if (products.length === 0) return [];
+  const rows = await sql.query<{ product_id: string }>(
+    `INSERT INTO products (product_id, on_hand, price)
+     SELECT * FROM unnest($1::text[], $2::int[], $3::numeric[])
+     ON CONFLICT (product_id) DO NOTHING
+     RETURNING product_id`,
+    [products.map((p) => p.productId), products.map((p) => p.onHand), products.map((p) => p.price ?? null)],
+  );
+  return rows.map((r) => r.product_id);
+}
+
+/**
+ * Locks product rows in product-id order. Every transaction that touches several products takes
+ * their locks in this one order, so two orders sharing products can't deadlock.
+ */
+async function lockProducts(sql: Sql, productIds: readonly string[]): Promise<Map<string, StockLevel>> {
+  const rows = await sql.query<ProductRow>(
+    `SELECT product_id, on_hand, reserved, sold, price FROM products WHERE product_id = ANY($1::text[]) ORDER BY product_id FOR UPDATE`,
+    [[...productIds]],
+  );
+  return new Map(rows.map((r) => [r.product_id, { productId: r.product_id, onHand: r.on_hand, reserved: r.reserved, price: r.price === null ? null : Number(r.price) }]));
+}
+
+/** Locks, then applies per-unit deltas (×quantity) to each product; a missing row means the data is broken. */
+async function adjust(sql: Sql, items: readonly LineItem[], delta: { onHand: number; reserved: number; sold: number }): Promise<void> {
+  const locked = await lockProducts(sql, items.map((i) => i.productId));
+  const missing = items.filter((i) => !locked.has(i.productId));
+  if (missing.length) throw new Error(`products missing for a reservation: ${missing.map((i) => i.productId).join(', ')}`);
+  await sql.query(
+    `UPDATE products p
+        SET on_hand = p.on_hand + $2::int * u.qty,
+            reserved = p.reserved + $3::int * u.qty,
+            sold = p.sold + $4::int * u.qty,
+            updated_at = now()
+       FROM unnest($1::text[], $5::int[]) AS u(id, qty)
+      WHERE p.product_id = u.id`,
+    [items.map((i) => i.productId), delta.onHand, delta.reserved, delta.sold, items.map((i) => i.quantity)],
+  );
+}
+
+// ---- reservations ---------------------------------------------------------------------------
+
+export interface ReserveInput {
+  orderId: string;
+  items: readonly LineItem[];
+  currency: string;
+  correlationId: string;
+}
+
+export type ReserveOutcome =
+  | { kind: 'reserved'; items: PricedItem[]; amount: number }
+  | { kind: 'rejected'; reason: 'out_of_stock' | 'unknown_product'; shortages: Shortage[] }
+  /** A reservation (or tombstone) for this order exists: this orders.created is a duplicate or late. */
+  | { kind: 'duplicate'; status: ReservationStatus };
+
+/**
+ * Reserves every line of an order or none. The reservation row is claimed first: a second
+ * orders.created for the same order (a republish under a new message id) blocks on that insert
+ * until the first commits, then finds the row and does nothing.
+ */
+export async function reserve(sql: Sql, input: ReserveInput): Promise<ReserveOutcome> {
+  const items = mergeItems(input.items);
+  const claimed = await sql.query(
+    `INSERT INTO reservations (order_id, status, items, currency, correlation_id) VALUES ($1, 'held', $2::jsonb, $3, $4)
+     ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,
+    [input.orderId, JSON.stringify(items), input.currency, input.correlationId],
+  );
+  if (claimed.length === 0) {
+    const [prior] = await sql.query<{ status: ReservationStatus }>(`SELECT status FROM reservations WHERE order_id = $1`, [input.orderId]);
+    return { kind: 'duplicate', status: prior?.status ?? 'held' };
+  }
+  const plan = planReservation(items, await lockProducts(sql, items.map((i) => i.productId)));
+  if (plan.kind === 'reject') {
+    await sql.query(`UPDATE reservations SET status = 'rejected', reason = $2, updated_at = now() WHERE order_id = $1`, [input.orderId, plan.reason]);
+    return { kind: 'rejected', reason: plan.reason, shortages: plan.shortages };
+  }
+  await adjust(sql, plan.items, { onHand: 0, reserved: 1, sold: 0 });
+  await sql.query(`UPDATE reservations SET items = $2::jsonb, amount = $3 WHERE order_id = $1`, [input.orderId, JSON.stringify(plan.items), plan.amount]);
+  return { kind: 'reserved', items: plan.items, amount: plan.amount };
+}
+
+export type SettleOutcome =
+  | { kind: 'committed' | 'released'; reservation: ReservationView }
+  | { kind: 'tombstoned' }
+  /** Nothing held: already settled, rejected, or never reserved. */
+  | { kind: 'noop'; status?: ReservationStatus };
+
+async function lockReservation(sql: Sql, orderId: string): Promise<ReservationView | undefined> {
+  const [row] = await sql.query<ReservationRow>(
+    `SELECT order_id, status, items, amount, currency, reason, correlation_id FROM reservations WHERE order_id = $1 FOR UPDATE`,
+    [orderId],
+  );
+  return row ? toReservationView(row) : undefined;
+}
+
+/** orders.confirmed: the held units leave the shelf (on hand and reserved down, sold up). */
+export async function commit(sql: Sql, orderId: string): Promise<SettleOutcome> {
+  const r = await lockReservation(sql, orderId);
+  if (!r || r.status !== 'held') return { kind: 'noop', status: r?.status };
+  await adjust(sql, r.items, { onHand: -1, reserved: -1, sold: 1 });
+  await sql.query(`UPDATE reservations SET status = 'committed', updated_at = now() WHERE order_id = $1`, [orderId]);
+  return { kind: 'committed', reservation: { ...r, status: 'committed' } };
+}
+
+/** Compensation: give held units back. Only a held reservation is released, so it happens once. */
+export async function release(sql: Sql, orderId: string, reason: string): Promise<SettleOutcome> {
+  const r = await lockReservation(sql, orderId);
+  if (!r || r.status !== 'held') return { kind: 'noop', status: r?.status };
+  await adjust(sql, r.items, { onHand: 0, reserved: -1, sold: 0 });
+  await sql.query(`UPDATE reservations SET status = 'released', reason = $2, updated_at = now() WHERE order_id = $1`, [orderId, reason]);
+  return { kind: 'released', reservation: { ...r, status: 'released', reason } };
+}
+
+/**
+ * orders.cancelled: release what is held; if orders.created hasn't arrived yet, leave a
+ * tombstone so it reserves nothing when it does.
+ */
+export async function cancel(sql: Sql, orderId: string, reason: string, correlationId: string): Promise<SettleOutcome> {
+  const tomb = await sql.query(
+    `INSERT INTO reservations (order_id, status, reason, correlation_id) VALUES ($1, 'cancelled', $2, $3)
+     ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,
+    [orderId, reason, correlationId],
+  );
+  if (tomb.length) return { kind: 'tombstoned' };
+  return release(sql, orderId, reason);
+}
+
+export async function getReservation(sql: Sql, orderId: string): Promise<ReservationView | undefined> {
+  const [row] = await sql.query<ReservationRow>(
+    `SELECT order_id, status, items, amount, currency, reason, correlation_id FROM reservations WHERE order_id = $1`,
+    [orderId],
+  );
+  return row ? toReservationView(row) : undefined;
+}
