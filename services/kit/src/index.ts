@@ -9,6 +9,8 @@ export * from './events/envelope.js';
 export * from './nats/connection.js';
 export * from './db/db.js';
 export * from './db/open.js';
+export * from './db/postgres.js';
+export * from './db/pglite.js';
 export * from './db/migrate.js';
 export * from './outbox/store.js';
 export * from './outbox/relay.js';

@@ -16,9 +16,10 @@ export function renderJsonSchemas(): Map<string, string> {
   for (const [type, versions] of Object.entries(EVENT_SCHEMAS)) {
     for (const [version, schema] of Object.entries(versions as Record<string, GenericSchema>)) {
       const json = {
-        ...toJsonSchema(schema, { errorMode: 'ignore' }),
+        $schema: 'http://json-schema.org/draft-07/schema#',
         $id: `${SCHEMA_BASE_URI}/${type}/${version}.json`,
         title: `${type} ${version}`,
+        ...toJsonSchema(schema, { errorMode: 'ignore' }),
       };
       out.set(`${type}.${version}.json`, JSON.stringify(json, null, 2) + '\n');
     }

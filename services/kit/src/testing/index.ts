@@ -60,3 +60,48 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+export type Backend = 'postgres' | 'pglite';
+
+/**
+ * Env for a service under test on the given backend: its own Postgres schema, or its own PGlite
+ * data directory. `cleanup` drops what it made.
+ */
+export async function testDbEnv(backend: Backend, label: string): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  if (backend === 'postgres') {
+    const schema = `${label.replace(/[^a-z0-9_]/g, '_')}_${randomBytes(4).toString('hex')}`;
+    return { env: { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema }, cleanup: () => dropSchema(schema) };
+  }
+  const dir = await mkdtemp(join(tmpdir(), `orderflow-${label}-`));
+  return { env: { DATA_DIR: dir }, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Reads every message currently in a stream (ephemeral ordered consumer). */
+export async function readStream(nc: NatsConnection, stream: string): Promise<Array<{ subject: string; seq: number; headers: Record<string, string>; json: unknown }>> {
+  const { jetstream } = await import('@nats-io/jetstream');
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream);
+  const out: Array<{ subject: string; seq: number; headers: Record<string, string>; json: unknown }> = [];
+  if (info.state.messages === 0) return out;
+  const c = await js.consumers.get(stream);
+  const iter = await c.fetch({ max_messages: info.state.messages, expires: 2000 });
+  for await (const m of iter) {
+    const headers: Record<string, string> = {};
+    if (m.headers) for (const [k, vs] of m.headers) headers[k] = vs[0] ?? '';
+    let json: unknown;
+    try {
+      json = m.json();
+    } catch {
+      json = m.string();
+    }
+    out.push({ subject: m.subject, seq: m.seq, headers, json });
+    if (m.seq >= info.state.last_seq) break;
+  }
+  return out;
+}
+
+export * from './nats-server.js';

@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+// `npm run dev`: the whole platform on one machine, on embedded defaults. Starts a local
+// nats-server child when NATS_URL is unset and nothing answers on 4222, runs every service as a
+// child process (PGlite data in .data/<service> unless DATABASE_URL is set), seeds a few
+// products, and stops everything cleanly on Ctrl-C.
+import { spawn } from 'node:child_process';
+import { connect as tcpConnect } from 'node:net';
+import { mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const root = new URL('..', import.meta.url).pathname;
+const env = { ...process.env };
+const children = [];
+let stopping = false;
+
+function log(msg, extra = {}) {
+  process.stdout.write(JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'dev', msg, ...extra }) + '\n');
+}
+
+function reachable(host, port) {
+  return new Promise((resolve) => {
+    const s = tcpConnect({ host, port }, () => (s.destroy(), resolve(true)));
+    s.on('error', () => resolve(false));
+    s.setTimeout(1000, () => (s.destroy(), resolve(false)));
+  });
+}
+
+function start(name, cmd, args, extraEnv = {}) {
+  const child = spawn(cmd, args, { cwd: root, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
+  child.name = name;
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      log('child exited unexpectedly; stopping the platform', { child: name, code, signal });
+      void shutdown(1);
+    }
+  });
+  children.push(child);
+  return child;
+}
+
+async function waitReady(name, url, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(200);
+  }
+  throw new Error(`${name} not ready at ${url} within ${timeoutMs}ms`);
+}
+
+async function shutdown(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  log('stopping');
+  // Services first (they drain into NATS), then the NATS child.
+  const services = children.filter((c) => c.name !== 'nats-server');
+  await Promise.all(services.map((c) => stop(c)));
+  await Promise.all(children.filter((c) => c.name === 'nats-server').map((c) => stop(c)));
+  log('stopped');
+  process.exit(code);
+}
+
+function stop(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
+  });
+}
+
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+if (!env.NATS_URL) {
+  if (await reachable('127.0.0.1', 4222)) {
+    log('using the NATS server already on 127.0.0.1:4222');
+  } else {
+    mkdirSync(`${root}.data/nats`, { recursive: true });
+    start('nats-server', process.env.NATS_SERVER_BIN ?? 'nats-server', ['-js', '-a', '127.0.0.1', '-p', '4222', '-sd', `${root}.data/nats`]);
+    for (let i = 0; i < 50 && !(await reachable('127.0.0.1', 4222)); i++) await sleep(100);
+    log('started a local nats-server', { url: 'nats://127.0.0.1:4222' });
+  }
+}
+
+const ports = { order: 3001, inventory: 3002, payment: 3003, gateway: 3004 };
+start('sandbox-gateway', process.execPath, ['services/sandbox-gateway/dist/main.js'], { PORT: String(ports.gateway) });
+start('inventory-service', process.execPath, ['services/inventory-service/dist/main.js'], { PORT: String(ports.inventory) });
+start('payment-service', process.execPath, ['services/payment-service/dist/main.js'], {
+  PORT: String(ports.payment),
+  PAYMENT_GATEWAY_URL: env.PAYMENT_GATEWAY_URL ?? `http://127.0.0.1:${ports.gateway}`,
+});
+start('order-service', process.execPath, ['services/order-service/dist/main.js'], { PORT: String(ports.order) });
+
+try {
+  await Promise.all([
+    waitReady('sandbox-gateway', `http://127.0.0.1:${ports.gateway}/health`),
+    waitReady('inventory-service', `http://127.0.0.1:${ports.inventory}/ready`),
+    waitReady('payment-service', `http://127.0.0.1:${ports.payment}/ready`),
+    waitReady('order-service', `http://127.0.0.1:${ports.order}/ready`),
+  ]);
+  // Seed sku-1..sku-5 (100 each) once, so a first order can confirm; existing stock is kept.
+  for (let i = 1; i <= 5; i++) {
+    const url = `http://127.0.0.1:${ports.inventory}/products/sku-${i}`;
+    if ((await fetch(url)).status === 404) {
+      await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ onHand: 100, price: 10 * i }) });
+    }
+  }
+  log('orderflow is up', { orders: `http://127.0.0.1:${ports.order}/orders`, inventory: `http://127.0.0.1:${ports.inventory}/products/sku-1`, gateway: `http://127.0.0.1:${ports.gateway}` });
+} catch (err) {
+  log('start failed', { err: String(err) });
+  await shutdown(1);
+}

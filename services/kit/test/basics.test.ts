@@ -1,0 +1,56 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { backoffDelay, baseConfig, Names, parseDuration, platformTopology, readSetting } from '@orderflow/kit';
+
+describe('settings', () => {
+  test('secrets come from env or from the file named by <NAME>_FILE', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'secret-'));
+    writeFileSync(join(dir, 'pw'), 's3cret\n');
+    expect(readSetting('NATS_PASSWORD', { NATS_PASSWORD_FILE: join(dir, 'pw') })).toBe('s3cret');
+    expect(readSetting('NATS_PASSWORD', { NATS_PASSWORD: 'direct', NATS_PASSWORD_FILE: join(dir, 'pw') })).toBe('direct');
+    expect(readSetting('NATS_PASSWORD', {})).toBeUndefined();
+  });
+
+  test('base config defaults follow shared/README.md', () => {
+    const c = baseConfig('order-service', 3001, {});
+    expect(c).toMatchObject({ port: 3001, natsServers: ['nats://127.0.0.1:4222'], databaseUrl: undefined, databaseSchema: 'order_service', dataDir: '.data/order-service', namespace: '' });
+    expect(baseConfig('x', 1, { NATS_URL: 'nats://a:1, nats://b:2' }).natsServers).toEqual(['nats://a:1', 'nats://b:2']);
+  });
+});
+
+describe('backoff', () => {
+  test('full jitter stays within [initial/2, min(max, initial·2^n)]', () => {
+    for (let n = 0; n < 12; n++) {
+      expect(backoffDelay(n, 100, 5000, () => 0)).toBe(50);
+      expect(backoffDelay(n, 100, 5000, () => 1)).toBe(Math.min(5000, 100 * 2 ** n));
+    }
+  });
+});
+
+describe('topology', () => {
+  test('namespace prefixes subjects and stream names; empty namespace is production naming', () => {
+    const prod = platformTopology();
+    expect(prod.streams.map((s) => [s.name, s.subjects[0]])).toEqual([
+      ['ORDERS', 'orders.>'],
+      ['INVENTORY', 'inventory.>'],
+      ['PAYMENTS', 'payments.>'],
+      ['DLQ', 'dlq.>'],
+    ]);
+    const t = platformTopology({ namespace: 't_x' });
+    expect(t.streams[0]).toMatchObject({ name: 'T_X_ORDERS', subjects: ['t_x.orders.>'] });
+    const c = t.consumers.find((x) => x.durableName === 'inventory-orders')!;
+    expect(c).toMatchObject({ streamName: 'T_X_ORDERS', filterSubject: 't_x.orders.>', maxDeliver: 5, deadLetter: { subject: 't_x.dlq.T_X_ORDERS.inventory-orders' } });
+    expect(c.backoff!.length).toBeLessThanOrEqual(c.maxDeliver!);
+    expect(new Names('t_x').eventType('t_x.orders.created')).toBe('orders.created');
+    expect(() => new Names('Bad-NS')).toThrow(/namespace/);
+  });
+
+  test('durations', () => {
+    expect(parseDuration('30s')).toBe(30_000);
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('2h')).toBe(7_200_000);
+    expect(() => parseDuration('30 sec')).toThrow(/invalid duration/);
+  });
+});

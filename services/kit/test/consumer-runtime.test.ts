@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import {
+  applyTopology,
+  createLogger,
+  EventConsumer,
+  makeEvent,
+  migrate,
+  Names,
+  NatsManager,
+  openPostgres,
+  OUTBOX_MIGRATIONS,
+  OutboxRelay,
+  platformTopology,
+  problems,
+  type ConsumerSpec,
+  type Db,
+  type Handlers,
+} from '@orderflow/kit';
+import { deleteNamespaceStreams, dropSchema, readStream, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+
+const ns = testNamespace();
+const names = new Names(ns);
+const schema = `kit_consumer_${ns}`;
+const log = createLogger('consumer-test', 'silent');
+const topology = platformTopology({ namespace: ns, maxDeliver: 3, ackWait: '5s', backoff: ['100ms'] });
+let db: Db;
+let nc: NatsConnection;
+let nats: NatsManager;
+
+beforeAll(async () => {
+  db = await openPostgres({ url: TEST_DATABASE_URL, schema });
+  await migrate(db, [...OUTBOX_MIGRATIONS, { id: 'test-effects', sql: `CREATE TABLE effects (event_id text, order_id text, attempt int)` }]);
+  nc = await testNats();
+  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'consumer-test' }, log);
+  nats.start();
+  const { jsm } = await nats.ready();
+  expect(problems(await applyTopology(jsm, topology))).toEqual([]);
+});
+afterAll(async () => {
+  await nats?.stop();
+  await deleteNamespaceStreams(nc, ns);
+  await nc?.close();
+  await db?.close();
+  await dropSchema(schema);
+});
+
+const spec = (durable: string): ConsumerSpec => topology.consumers.find((c) => c.durableName === durable)!;
+
+function orderCreated(orderId: string) {
+  return makeEvent(names, 'orders.created', {
+    version: 'v1',
+    orderId,
+    customerId: 'c',
+    currency: 'USD',
+    items: [{ productId: 'sku-1', quantity: 1 }],
+    correlationId: `corr-${orderId.slice(0, 8)}`,
+    occurredAt: new Date().toISOString(),
+  });
+}
+
+async function publish(subject: string, payload: string, hdrs: Record<string, string>, msgID?: string) {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
+  return nats.current!.js.publish(subject, payload, { headers: h, ...(msgID ? { msgID } : {}) });
+}
+
+describe('consumer runtime', () => {
+  test('an event delivered again (same event id) has its effects once; outgoing events go through the outbox', async () => {
+    const relay = new OutboxRelay({ db, nats, log });
+    relay.start();
+    const calls: string[] = [];
+    const handlers: Handlers = {
+      'orders.created': async ({ sql, event, emit }) => {
+        calls.push(event.id);
+        await sql.query(`INSERT INTO effects (event_id, order_id, attempt) VALUES ($1, $2, 1)`, [event.id, event.data.orderId]);
+        emit('orders.confirmed', { version: 'v1', orderId: event.data.orderId, correlationId: event.correlationId, occurredAt: new Date().toISOString() });
+      },
+    };
+    const consumer = new EventConsumer({ spec: spec('inventory-orders'), names, db, nats, log, relay, handlers });
+    consumer.start();
+    const e = orderCreated('11111111-1111-4111-8111-111111111111');
+    await publish(e.subject, e.payload, e.headers, e.id);
+    // The same event again after JetStream's duplicate window has passed (shrunk here to
+    // 100 ms): the stream stores it a second time, only processed_events stops the effect.
+    const streamName = spec('inventory-orders').streamName;
+    const cfg = (await nats.current!.jsm.streams.info(streamName)).config;
+    await nats.current!.jsm.streams.update(streamName, { ...cfg, duplicate_window: 100_000_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const ack = await publish(e.subject, e.payload, e.headers, e.id);
+    expect(ack.duplicate).toBe(false);
+    await waitFor('confirmed event published', async () => (await readStream(nc, `${ns.toUpperCase()}_ORDERS`)).some((m) => m.subject.endsWith('orders.confirmed')));
+    await waitFor('both deliveries acked', async () => {
+      const info = await nats.current!.jsm.consumers.info(spec('inventory-orders').streamName, 'inventory-orders');
+      return info.num_ack_pending === 0 && info.num_pending === 0;
+    });
+    await consumer.stop();
+    await relay.stop();
+    expect(calls).toEqual([e.id]);
+    expect(await db.query(`SELECT * FROM effects WHERE event_id = $1`, [e.id])).toHaveLength(1);
+    const confirmed = (await readStream(nc, `${ns.toUpperCase()}_ORDERS`)).filter((m) => m.subject.endsWith('orders.confirmed'));
+    expect(confirmed).toHaveLength(1);
+    expect(confirmed[0]!.headers['X-Correlation-ID']).toBe(e.headers['X-Correlation-ID']);
+  });
+
+  test('a poison message goes to the DLQ with its reason and the consumer keeps going', async () => {
+    const seen: string[] = [];
+    const handlers: Handlers = { 'inventory.reserved': async ({ event }) => void seen.push(event.data.orderId) };
+    const consumer = new EventConsumer({ spec: spec('payment-inventory'), names, db, nats, log, handlers });
+    consumer.start();
+    const subject = names.subject('inventory.reserved');
+    await publish(subject, '{"version":"v1","orderId":"not-a-uuid"}', { 'Event-Type': 'inventory.reserved', 'Event-Version': 'v1', 'X-Correlation-ID': 'poison-1', 'Nats-Msg-Id': 'poison-1' }, 'poison-1');
+    const good = makeEvent(names, 'inventory.reserved', {
+      version: 'v1',
+      orderId: '22222222-2222-4222-8222-222222222222',
+      correlationId: 'c2',
+      occurredAt: new Date().toISOString(),
+      currency: 'USD',
+      items: [{ productId: 'sku-1', quantity: 1, unitPrice: 5 }],
+      amount: 5,
+    });
+    await publish(good.subject, good.payload, good.headers, good.id);
+    await waitFor('good message handled', () => seen.length === 1);
+    const dlqStream = `${ns.toUpperCase()}_DLQ`;
+    await waitFor('poison in DLQ', async () => (await readStream(nc, dlqStream)).length === 1);
+    const [dead] = await readStream(nc, dlqStream);
+    expect(dead!.subject).toBe(names.dlqSubject(`${ns.toUpperCase()}_INVENTORY`, 'payment-inventory'));
+    expect(dead!.headers['Dlq-Reason']).toMatch(/invalid inventory.reserved v1: orderId/);
+    expect(dead!.headers['Dlq-Original-Subject']).toBe(subject);
+    expect(dead!.headers['Dlq-Deliveries']).toBe('1');
+    expect(dead!.headers['X-Correlation-ID']).toBe('poison-1');
+    expect(dead!.json).toEqual({ version: 'v1', orderId: 'not-a-uuid' });
+    await consumer.stop();
+  });
+
+  test('a handler that always throws runs exactly maxDeliver times, then the message is in the DLQ', async () => {
+    let attempts = 0;
+    const handlers: Handlers = {
+      'payments.failed': async () => {
+        attempts++;
+        throw new Error('boom');
+      },
+    };
+    const consumer = new EventConsumer({ spec: spec('inventory-payments'), names, db, nats, log, handlers });
+    consumer.start();
+    const e = makeEvent(names, 'payments.failed', {
+      version: 'v1',
+      orderId: '33333333-3333-4333-8333-333333333333',
+      correlationId: 'c3',
+      occurredAt: new Date().toISOString(),
+      reason: 'payment_declined',
+      amount: 1,
+    });
+    await publish(e.subject, e.payload, e.headers, e.id);
+    const dlqStream = `${ns.toUpperCase()}_DLQ`;
+    await waitFor('in DLQ', async () => (await readStream(nc, dlqStream)).some((m) => m.headers['Dlq-Consumer'] === 'inventory-payments'), 20_000);
+    // Nothing further is delivered once the message is terminated.
+    await new Promise((r) => setTimeout(r, 500));
+    await consumer.stop();
+    expect(attempts).toBe(3);
+    const dead = (await readStream(nc, dlqStream)).find((m) => m.headers['Dlq-Consumer'] === 'inventory-payments')!;
+    expect(dead.headers['Dlq-Deliveries']).toBe('3');
+    expect(dead.headers['Dlq-Reason']).toMatch(/handler failed on delivery 3 of 3: boom/);
+    expect(dead.headers['Dlq-Original-Msg-Id']).toBe(e.id);
+    // No effect recorded for a failed handler: its transaction rolled back each time.
+    expect(await db.query(`SELECT 1 FROM processed_events WHERE event_id = $1`, [e.id])).toHaveLength(0);
+  });
+});
