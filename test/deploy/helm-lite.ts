@@ -40,7 +40,7 @@ type Operand =
   | { t: 'ident'; name: string }
   | { t: 'paren'; pipe: Pipeline; path: string[] };
 
-type Tok = { t: 'str' | 'num' | 'ident' | 'field' | 'var' | 'op'; v: string };
+type Tok = { t: 'str' | 'num' | 'ident' | 'field' | 'var' | 'op'; v: string; glued?: boolean };
 
 function lexExpr(src: string): Tok[] {
   const toks: Tok[] = [];
@@ -65,7 +65,7 @@ function lexExpr(src: string): Tok[] {
     if (!m) throw new TemplateError(`cannot lex "${src.slice(i)}"`);
     if (m[1] !== undefined) toks.push({ t: 'num', v: m[1] });
     else if (m[3] !== undefined) toks.push({ t: 'var', v: m[3] });
-    else if (m[5] !== undefined) toks.push({ t: 'field', v: m[5] });
+    else if (m[5] !== undefined) toks.push({ t: 'field', v: m[5], glued: src[i - 1] === ')' });
     else toks.push({ t: 'ident', v: m[7]! });
     i += m[0].length;
   }
@@ -113,7 +113,7 @@ function parseOperand(t: Tok, toks: Tok[], pos: { i: number }): Operand {
         pos.i++; // ')'
         const next = toks[pos.i];
         let path: string[] = [];
-        if (next?.t === 'field' && next.v !== '.') { path = next.v.slice(1).split('.'); pos.i++; }
+        if (next?.t === 'field' && next.glued && next.v !== '.') { path = next.v.slice(1).split('.'); pos.i++; }
         return { t: 'paren', pipe, path };
       }
   }
