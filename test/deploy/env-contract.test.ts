@@ -1,0 +1,185 @@
+/**
+ * Env contract: every environment variable the code reads (found by grepping services/*\/src and
+ * operator/src, so the list follows the code) is set for the workloads that read it, in the
+ * rendered chart and in the plain k8s/ manifests, unless the code's own default is right in a
+ * cluster (OPTIONAL below, each with its reason, and each shown settable by some chart scenario).
+ */
+import { describe, it, expect } from 'vitest';
+import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { loadChart, renderChart, documents, mergeValues } from './helm-lite.js';
+import { yamlFiles, loadDocs, type Dict } from './k8s-validate.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const chart = loadChart(join(root, 'charts', 'orderflow'));
+
+/** Read by the code, but fine to leave unset in some configurations (the chart sets them when configured). */
+const OPTIONAL: Record<string, string> = {
+  NATS_USER: 'only with user/password auth (natsAuth.user or natsAuth.existingSecret)',
+  NATS_PASSWORD: 'only with user/password auth',
+  NATS_CREDS: 'only with decentralised auth (natsAuth.credsSecret)',
+  NATS_TLS_CA: 'only with NATS TLS (natsAuth.tlsSecret)',
+  NATS_TLS_CERT: 'only with NATS mTLS',
+  NATS_TLS_KEY: 'only with NATS mTLS',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'tracing is off when unset; set by otel.endpoint or jaeger.enabled',
+  OTEL_TRACES_SAMPLER_ARG: 'only for ratio samplers',
+  PAYMENT_GATEWAY_URL: 'always set for payment-service (checked per workload below)',
+  SEED_PRODUCTS: 'dev seeding only (inventoryService.seedProducts; on in values-dev.yaml)',
+};
+/** Read by code but never meant for a deployment. */
+const IGNORED = new Set(['NODE_ENV', 'CI', 'VITEST', 'HOME', 'PATH']);
+const ignored = (name: string) => IGNORED.has(name) || name.startsWith('TEST_');
+
+type Workload = 'order-service' | 'inventory-service' | 'payment-service' | 'sandbox-gateway' | 'operator';
+const SAGA: Workload[] = ['order-service', 'inventory-service', 'payment-service'];
+
+function sourceFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const f of readdirSync(dir)) {
+    const p = join(dir, f);
+    if (statSync(p).isDirectory()) { if (f !== 'testing' && f !== 'test' && f !== 'node_modules') out.push(...sourceFiles(p)); }
+    else if (/\.(ts|mts|js|mjs)$/.test(f) && !/\.(test|spec|d)\.[mc]?[tj]s$/.test(f)) out.push(p);
+  }
+  return out;
+}
+
+const PATTERNS = [
+  /process\.env\.([A-Z][A-Z0-9_]*)/g,
+  /process\.env\[\s*['"`]([A-Z][A-Z0-9_]*)['"`]\s*\]/g,
+  /\benv\.([A-Z][A-Z0-9_]*)/g,
+  /\benv\[\s*['"`]([A-Z][A-Z0-9_]*)['"`]\s*\]/g,
+  /\b\w*[sS]etting\(\s*['"`]([A-Z][A-Z0-9_]*)['"`]/g,
+];
+
+/** Env var -> files reading it, for one source tree. */
+function envReads(dir: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const f of sourceFiles(dir)) {
+    const text = readFileSync(f, 'utf8');
+    for (const re of PATTERNS) {
+      for (const m of text.matchAll(re)) {
+        const name = m[1]!;
+        if (ignored(name)) continue;
+        out.set(name, [...new Set([...(out.get(name) ?? []), relative(root, f)])]);
+      }
+    }
+  }
+  return out;
+}
+
+/** What each workload must have set: its own reads, plus the kit's for the saga services. */
+function required(): Map<Workload, Map<string, string[]>> {
+  const kit = envReads(join(root, 'services', 'kit', 'src'));
+  const out = new Map<Workload, Map<string, string[]>>();
+  for (const w of [...SAGA, 'sandbox-gateway', 'operator'] as Workload[]) {
+    const own = envReads(w === 'operator' ? join(root, 'operator', 'src') : join(root, 'services', w, 'src'));
+    const merged = new Map(own);
+    if (SAGA.includes(w)) for (const [k, v] of kit) merged.set(k, [...(merged.get(k) ?? []), ...v]);
+    out.set(w, merged);
+  }
+  return out;
+}
+
+/** Env names each workload gets from a set of documents (env, envFrom ConfigMaps and Secrets). */
+function provided(docs: Dict[]): Map<Workload, Set<string>> {
+  const maps = new Map<string, string[]>();
+  for (const d of docs) {
+    if (d.kind === 'ConfigMap' || d.kind === 'Secret') {
+      const keys = [...Object.keys((d.data ?? {}) as Dict), ...Object.keys((d.stringData ?? {}) as Dict)];
+      maps.set(`${String(d.kind)}/${String((d.metadata as Dict).name)}`, keys);
+    }
+  }
+  const out = new Map<Workload, Set<string>>();
+  for (const d of docs.filter((x) => x.kind === 'Deployment')) {
+    const labels = ((d.metadata as Dict).labels ?? {}) as Record<string, string>;
+    const w = labels['app.kubernetes.io/name'] as Workload | undefined;
+    if (!w) continue;
+    const spec = ((d.spec as Dict).template as { spec: { containers: { env?: { name: string }[]; envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[] }[] } }).spec;
+    const names = new Set<string>();
+    for (const c of spec.containers) {
+      for (const e of c.env ?? []) names.add(e.name);
+      for (const ef of c.envFrom ?? []) {
+        const ref = ef.configMapRef ? `ConfigMap/${ef.configMapRef.name}` : ef.secretRef ? `Secret/${ef.secretRef.name}` : '';
+        for (const k of maps.get(ref) ?? []) names.add(k);
+      }
+    }
+    out.set(w, names);
+  }
+  return out;
+}
+
+const DB = { database: { url: 'postgres://u:p@db:5432/orderflow' } };
+const devValues = YAML.parse(readFileSync(join(root, 'charts', 'orderflow', 'values-dev.yaml'), 'utf8')) as Dict;
+const SCENARIOS: Record<string, Dict> = {
+  production: { ...DB, paymentService: { gatewayUrl: 'https://payments.example.com' } },
+  dev: mergeValues(devValues, DB),
+  auth: mergeValues(DB, {
+    nats: { enabled: false, url: 'tls://nats.example.com:4222' },
+    natsAuth: { existingSecret: 'nats-auth', credsSecret: 'nats-creds', tlsSecret: 'nats-tls' },
+    otel: { endpoint: 'http://collector:4318', tracesSampler: 'parentbased_traceidratio', tracesSamplerArg: '0.1' },
+    sandboxGateway: { enabled: true },
+  }),
+};
+const rendered = Object.fromEntries(Object.entries(SCENARIOS).map(([k, v]) => [k, provided(documents(renderChart(chart, { values: v })).map((d) => d.doc))]));
+
+describe('env contract (derived from the code)', () => {
+  const req = required();
+
+  it('finds the variables the kit reads (sanity check of the grep)', () => {
+    const kit = req.get('order-service')!;
+    for (const v of ['NATS_URL', 'DATABASE_URL', 'SHUTDOWN_TIMEOUT_MS', 'ENSURE_STREAMS', 'ORDERFLOW_NAMESPACE', 'PORT', 'LOG_LEVEL']) {
+      expect([...kit.keys()], v).toContain(v);
+    }
+  });
+
+  it.each(Object.keys(SCENARIOS))('chart (%s): every variable a workload reads is set for it, unless optional', (scenario) => {
+    const missing: string[] = [];
+    for (const [w, vars] of req) {
+      const got = rendered[scenario]!.get(w);
+      if (!got) continue; // workload disabled in this scenario
+      for (const [name, files] of vars) {
+        if (!got.has(name) && !(name in OPTIONAL)) missing.push(`${w}: ${name} (read in ${files.join(', ')})`);
+      }
+    }
+    expect(missing, 'set these in charts/orderflow (configmap.yaml / _pod.tpl / services.yaml) or document them in OPTIONAL').toEqual([]);
+  });
+
+  it('every optional variable is settable for its workloads by some chart values', () => {
+    const missing: string[] = [];
+    for (const [w, vars] of req) {
+      for (const name of vars.keys()) {
+        if (!(name in OPTIONAL)) continue;
+        if (!Object.values(rendered).some((r) => r.get(w)?.has(name))) missing.push(`${w}: ${name}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('the platform env the services are specified to read is set by the chart', () => {
+    const p = rendered.production!;
+    for (const w of SAGA) {
+      for (const v of ['PORT', 'NATS_URL', 'DATABASE_URL', 'DATABASE_SCHEMA', 'LOG_LEVEL', 'OTEL_SERVICE_NAME', 'OTEL_TRACES_SAMPLER', 'ORDERFLOW_NAMESPACE', 'ENSURE_STREAMS', 'SHUTDOWN_TIMEOUT_MS']) {
+        expect([...p.get(w)!], `${w} ${v}`).toContain(v);
+      }
+    }
+    expect([...p.get('order-service')!]).toContain('SAGA_TIMEOUT_MS');
+    expect([...p.get('payment-service')!]).toContain('PAYMENT_GATEWAY_URL');
+    for (const v of ['SANDBOX_DECLINE_OVER', 'SANDBOX_FAILURE_RATE', 'SANDBOX_LATENCY_MS', 'PORT']) expect([...rendered.dev!.get('sandbox-gateway')!]).toContain(v);
+    for (const v of ['PORT', 'NATS_URL', 'WATCH_NAMESPACE', 'LEASE_NAME', 'POD_NAME']) expect([...p.get('operator')!]).toContain(v);
+  });
+
+  it('k8s/ plain manifests set every variable a workload reads, unless optional', () => {
+    const docs = yamlFiles(join(root, 'k8s')).flatMap((f) => loadDocs(f, root)).map((d) => d.doc);
+    const got = provided(docs);
+    const missing: string[] = [];
+    for (const [w, vars] of req) {
+      const names = got.get(w);
+      expect(names, `k8s/ has a Deployment for ${w}`).toBeDefined();
+      for (const name of vars.keys()) if (!names!.has(name) && !(name in OPTIONAL)) missing.push(`${w}: ${name}`);
+    }
+    expect(missing, 'regenerate with npx tsx scripts/gen-k8s-manifests.ts after fixing the chart').toEqual([]);
+  });
+});
