@@ -175,7 +175,7 @@ test('200 orders racing for 50 units → exactly 50 reserved, then 50 sold, neve
     [orderIds],
   );
   expect(counts).toEqual({ held: 50, rejected: 150 });
-  const ids = new Set(orderIds);
+  const ids = new Set<string>(orderIds);
   const evs = (await inventoryEvents(svc, nc, names)).filter((e) => ids.has(e.data.orderId));
   const reserved = evs.filter((e) => e.type === 'inventory.reserved');
   expect(reserved).toHaveLength(50);
