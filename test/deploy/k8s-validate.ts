@@ -71,7 +71,7 @@ export function crdValidators(crds: Dict[]): Map<string, ValidateFunction> {
     for (const v of spec.versions) {
       const schema = v.schema?.openAPIV3Schema;
       if (!schema) continue;
-      out.set(`${spec.group}/${v.name}/${spec.names.kind}`, ajv.compile(stripK8sExtensions(schema)));
+      out.set(`${spec.group}/${v.name}/${spec.names.kind}`, ajv.compile(stripK8sExtensions(schema) as Dict));
     }
   }
   return out;

@@ -49,17 +49,18 @@ const crValidators = crdValidators(k8sCrds.length ? k8sCrds : chartCrds);
 
 function validateAny(doc: Dict, where: string): void {
   const av = String(doc.apiVersion);
+  const kind = String(doc.kind);
   if (knownKind(doc)) {
-    try { validateK8s(doc); } catch (e) { throw new Error(`${where} ${String(doc.kind)}: ${(e as Error).message}`); }
+    try { validateK8s(doc); } catch (e) { throw new Error(`${where} ${kind}: ${(e as Error).message}`, { cause: e }); }
     return;
   }
   if (av.startsWith('jetstream.orderflow.dev/')) {
-    const v = crValidators.get(`${av}/${String(doc.kind)}`);
+    const v = crValidators.get(`${av}/${kind}`);
     if (!v) return; // CRDs not written yet: checked once k8s/crds exists
-    if (!v(doc)) throw new Error(`${where} ${String(doc.kind)}: ${JSON.stringify(v.errors)}`);
+    if (!v(doc)) throw new Error(`${where} ${kind}: ${JSON.stringify(v.errors)}`);
     return;
   }
-  throw new Error(`${where}: unknown apiVersion/kind ${av}/${String(doc.kind)}`);
+  throw new Error(`${where}: unknown apiVersion/kind ${av}/${kind}`);
 }
 
 type Container = { name: string; env?: { name: string; value?: string }[]; securityContext?: Dict; livenessProbe?: Dict; readinessProbe?: Dict; startupProbe?: Dict; lifecycle?: Dict; resources?: Dict };
