@@ -98,7 +98,8 @@ function provided(docs: Dict[]): Map<Workload, Set<string>> {
     const w = labels['app.kubernetes.io/name'] as Workload | undefined;
     if (!w) continue;
     const spec = ((d.spec as Dict).template as { spec: { containers: { env?: { name: string }[]; envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[] }[] } }).spec;
-    const names = new Set<string>();
+    // Several Deployments of one workload (e.g. k8s/platform/operator.yaml and k8s/operator/): union.
+    const names = out.get(w) ?? new Set<string>();
     for (const c of spec.containers) {
       for (const e of c.env ?? []) names.add(e.name);
       for (const ef of c.envFrom ?? []) {
