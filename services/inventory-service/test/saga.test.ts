@@ -150,6 +150,33 @@ test('the same orders.created delivered 3× under new msg ids → one reservatio
   expect(evs.map((e) => e.type)).toEqual(['inventory.reserved']);
 });
 
+test('a failed first attempt is nak\'ed and redelivered; with 3 duplicates still one reservation', async () => {
+  await setStock('nak', 10, 1);
+  const orderId = randomUUID();
+  // A sequence advances even when its transaction rolls back: the first reservation insert for
+  // this order fails, the retry succeeds.
+  await svc.ctx.db.exec(`
+    CREATE SEQUENCE fail_once_seq;
+    CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.order_id = '${orderId}' AND nextval('fail_once_seq') = 1 THEN RAISE EXCEPTION 'injected failure'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER fail_once BEFORE INSERT ON reservations FOR EACH ROW EXECUTE FUNCTION fail_once();`);
+  try {
+    const data = { version: 'v1' as const, orderId, correlationId: `corr-${orderId}`, occurredAt: now(), customerId: 'c', currency: 'USD' as const, items: [{ productId: 'nak', quantity: 3 }] };
+    const sent = [];
+    for (let i = 0; i < 3; i++) sent.push(await publish(nc, names, 'orders.created', data));
+    await processed(svc, sent);
+    const [seq] = await svc.ctx.db.query<{ last_value: number }>(`SELECT last_value FROM fail_once_seq`);
+    expect(seq!.last_value).toBeGreaterThanOrEqual(2);
+    expect(await product('nak')).toMatchObject({ onHand: 10, reserved: 3 });
+    expect((await eventsFor(orderId)).map((e) => e.type)).toEqual(['inventory.reserved']);
+  } finally {
+    await svc.ctx.db.exec(`DROP TRIGGER fail_once ON reservations; DROP FUNCTION fail_once(); DROP SEQUENCE fail_once_seq;`);
+  }
+});
+
 test('200 orders racing for 50 units → exactly 50 reserved, then 50 sold, never negative', async () => {
   await setStock('hot', 50, 3);
   const orderIds = Array.from({ length: 200 }, () => randomUUID());
