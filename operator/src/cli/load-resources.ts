@@ -1,0 +1,31 @@
+/**
+ * Reads Stream / Consumer custom resources from YAML files (multi-document, a file or a
+ * directory) into a Topology for the kit's applyTopology — `kubectl apply` without Kubernetes.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { ConsumerSpec, StreamSpec, Topology } from '@orderflow/kit';
+import { API_VERSION } from '../resources.js';
+
+async function yamlFiles(path: string): Promise<string[]> {
+  if (!(await stat(path)).isDirectory()) return [path];
+  const entries = (await readdir(path)).filter((f) => /\.ya?ml$/.test(f)).sort();
+  return entries.map((f) => join(path, f));
+}
+
+export async function loadResources(path: string): Promise<Pick<Topology, 'streams' | 'consumers'>> {
+  const streams: StreamSpec[] = [];
+  const consumers: ConsumerSpec[] = [];
+  for (const file of await yamlFiles(path)) {
+    for (const doc of parseAllDocuments(await readFile(file, 'utf8'))) {
+      if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]!.message}`);
+      const o = doc.toJS() as { apiVersion?: string; kind?: string; spec?: unknown } | null;
+      // Other kinds (CRDs, RBAC) may share the directory; they are not ours to apply.
+      if (!o || o.apiVersion !== API_VERSION) continue;
+      if (o.kind === 'Stream') streams.push(o.spec as StreamSpec);
+      else if (o.kind === 'Consumer') consumers.push(o.spec as ConsumerSpec);
+    }
+  }
+  return { streams, consumers };
+}

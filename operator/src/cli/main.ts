@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+/**
+ * `orderflow` — the platform's JetStream CLI. NATS_URL (default nats://127.0.0.1:4222).
+ *
+ *   orderflow streams apply -f <dir|file>     reconcile Stream/Consumer YAML straight into NATS
+ *   orderflow streams status                  streams and consumers with live numbers
+ *   orderflow dlq list [stream]               dead letters (optionally of one source stream)
+ *   orderflow dlq show <seq>
+ *   orderflow dlq replay <seq|--all> [--to subject] [--stream S]
+ *   orderflow dlq discard <seq>
+ * `--dlq-stream NAME` (default DLQ) picks the DLQ stream for the dlq commands.
+ */
+import { parseArgs } from 'node:util';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  applyTopology,
+  discardDeadLetter,
+  listDeadLetters,
+  problems,
+  replayAllDeadLetters,
+  replayDeadLetter,
+  showDeadLetter,
+  type DeadLetterEntry,
+  type ReplayResult,
+} from '@orderflow/kit';
+import { loadResources } from './load-resources.js';
+
+const USAGE = `usage:
+  orderflow streams apply -f <dir|file>
+  orderflow streams status
+  orderflow dlq list [stream] [--dlq-stream DLQ]
+  orderflow dlq show <seq>
+  orderflow dlq replay <seq|--all> [--to subject] [--stream S]
+  orderflow dlq discard <seq>`;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    file: { type: 'string', short: 'f' },
+    all: { type: 'boolean' },
+    to: { type: 'string' },
+    stream: { type: 'string' },
+    'dlq-stream': { type: 'string', default: 'DLQ' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+
+function seqArg(s: string | undefined): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`expected a DLQ sequence number, got "${s ?? ''}"`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+function printEntry(e: DeadLetterEntry, full: boolean): void {
+  console.log(`#${e.seq}  ${e.time}  ${e.stream}/${e.consumer} seq=${e.streamSeq} deliveries=${e.deliveries}  ${e.originalSubject}  reason=${e.reason}`);
+  if (!full) return;
+  for (const [k, vs] of Object.entries(e.headers)) for (const v of vs) console.log(`  ${k}: ${v}`);
+  console.log(`  payload: ${new TextDecoder().decode(e.data)}`);
+}
+
+function printReplay(r: ReplayResult): boolean {
+  if (r.ok) console.log(`#${r.seq} replayed to ${r.subject} (seq ${r.replayedSeq}, msg id ${r.msgId}) and removed from the DLQ`);
+  else console.error(`#${r.seq} NOT replayed: ${r.error}`);
+  return r.ok;
+}
+
+async function run(nc: NatsConnection): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const loc = { jsm, dlqStream: values['dlq-stream']! };
+  const [group, cmd, arg] = positionals;
+  switch (`${group} ${cmd}`) {
+    case 'streams apply': {
+      if (!values.file) throw new UsageError('streams apply needs -f <dir|file>');
+      const results = await applyTopology(jsm, await loadResources(values.file));
+      for (const r of results) console.log(`${r.kind.padEnd(8)} ${r.key.padEnd(40)} ${r.outcome}${r.reasons.length && r.outcome !== 'created' ? `: ${r.reasons.join('; ')}` : ''}`);
+      return problems(results).length > 0 ? 1 : 0;
+    }
+    case 'streams status': {
+      for await (const s of jsm.streams.list()) {
+        console.log(`${s.config.name}  subjects=${s.config.subjects.join(',')}  messages=${s.state.messages}  bytes=${s.state.bytes}  consumers=${s.state.consumer_count}`);
+        for await (const c of jsm.consumers.list(s.config.name)) {
+          console.log(`  ${c.name}  pending=${c.num_pending}  ackPending=${c.num_ack_pending}  redelivered=${c.num_redelivered}  maxDeliver=${c.config.max_deliver}`);
+        }
+      }
+      return 0;
+    }
+    case 'dlq list': {
+      const entries = await listDeadLetters(loc, { stream: arg ?? values.stream });
+      if (values.json) console.log(JSON.stringify(entries.map((e) => ({ ...e, data: new TextDecoder().decode(e.data) })), null, 2));
+      else if (entries.length === 0) console.log('no dead letters');
+      else for (const e of entries) printEntry(e, false);
+      return 0;
+    }
+    case 'dlq show': {
+      const e = await showDeadLetter(loc, seqArg(arg));
+      if (!e) {
+        console.error(`no dead letter #${arg} in ${loc.dlqStream}`);
+        return 1;
+      }
+      printEntry(e, true);
+      return 0;
+    }
+    case 'dlq replay': {
+      if (values.all) {
+        const results = await replayAllDeadLetters(js, loc, { stream: values.stream }, { to: values.to });
+        if (results.length === 0) console.log('no dead letters');
+        return results.map(printReplay).every(Boolean) ? 0 : 1;
+      }
+      return printReplay(await replayDeadLetter(js, loc, seqArg(arg), { to: values.to })) ? 0 : 1;
+    }
+    case 'dlq discard': {
+      const ok = await discardDeadLetter(loc, seqArg(arg));
+      console.log(ok ? `#${arg} discarded` : `no dead letter #${arg}`);
+      return ok ? 0 : 1;
+    }
+    default:
+      throw new UsageError(group ? `unknown command "${positionals.join(' ')}"` : 'no command');
+  }
+}
+
+async function main(): Promise<number> {
+  if (values.help || positionals.length === 0) {
+    console.log(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const nc = await connect({ servers: (process.env.NATS_URL ?? 'nats://127.0.0.1:4222').split(','), name: 'orderflow-cli' });
+  try {
+    return await run(nc);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`${err.message}\n${USAGE}`);
+      return 2;
+    }
+    console.error(`error: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    await nc.close();
+  }
+}
+
+process.exitCode = await main();

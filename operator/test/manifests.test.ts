@@ -1,0 +1,101 @@
+/**
+ * The Kubernetes manifests: CRDs and RBAC/Deployment validated against the Kubernetes OpenAPI
+ * schemas (kubernetes-models), example resources validated against the CRDs' own
+ * openAPIV3Schema (ajv), and the examples kept equal to platformTopology().
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { CustomResourceDefinition, type ICustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { platformTopology } from '@orderflow/kit';
+import { loadResources } from '../src/cli/load-resources.js';
+
+const K8S = new URL('../../k8s/', import.meta.url).pathname;
+type Doc = { apiVersion: string; kind: string; metadata: { name: string }; spec?: Record<string, unknown> };
+
+function docs(dir: string): Doc[] {
+  return readdirSync(join(K8S, dir))
+    .filter((f) => f.endsWith('.yaml'))
+    .flatMap((f) => parseAllDocuments(readFileSync(join(K8S, dir, f), 'utf8')).map((d) => d.toJS() as Doc));
+}
+
+// ajv-formats is CommonJS with a default export.
+const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
+
+const MODELS: Record<string, new (d: never) => { validate(): void }> = {
+  CustomResourceDefinition: CustomResourceDefinition as never,
+  ServiceAccount: ServiceAccount as never,
+  ClusterRole: ClusterRole as never,
+  ClusterRoleBinding: ClusterRoleBinding as never,
+  Role: Role as never,
+  RoleBinding: RoleBinding as never,
+  Deployment: Deployment as never,
+};
+
+describe('manifests against the Kubernetes OpenAPI schemas', () => {
+  for (const dir of ['crds', 'operator']) {
+    it(`k8s/${dir}/*.yaml are valid Kubernetes objects`, () => {
+      const all = docs(dir);
+      expect(all.length).toBeGreaterThan(0);
+      for (const d of all) {
+        const Model = MODELS[d.kind];
+        expect(Model, `no model for ${d.kind}`).toBeDefined();
+        expect(() => new Model!(d as never).validate(), `${d.kind}/${d.metadata.name}`).not.toThrow();
+      }
+    });
+  }
+
+  it('CRDs: status subresource and the Ready/Messages/Pending/Age printer columns', () => {
+    for (const crd of docs('crds') as unknown as ICustomResourceDefinition[]) {
+      const v = crd.spec.versions[0]!;
+      expect(v.subresources?.status).toEqual({});
+      expect(v.additionalPrinterColumns?.map((c) => c.name)).toEqual(expect.arrayContaining(['Ready', 'Messages', 'Pending', 'Age']));
+    }
+  });
+});
+
+describe('example resources against the CRDs', () => {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats(ajv);
+  const validators = new Map(
+    (docs('crds') as unknown as ICustomResourceDefinition[]).map((crd) => [crd.spec.names.kind, ajv.compile(crd.spec.versions[0]!.schema!.openAPIV3Schema as object)]),
+  );
+
+  it('every example in k8s/streams validates', () => {
+    const examples = docs('streams');
+    expect(examples.map((d) => d.kind).sort()).toEqual([...Array(6).fill('Consumer'), ...Array(4).fill('Stream')]);
+    for (const d of examples) {
+      const validate = validators.get(d.kind)!;
+      expect(validate(d), `${d.kind}/${d.metadata.name}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+    }
+  });
+
+  const bad: [string, string, Record<string, unknown>, string][] = [
+    ['Stream', 'storage enum', { name: 'S', subjects: ['s.>'], storage: 'disk' }, 'must be equal to one of the allowed values'],
+    ['Stream', 'maxAge pattern', { name: 'S', subjects: ['s.>'], maxAge: '7 days' }, 'must match pattern'],
+    ['Stream', 'replicas minimum', { name: 'S', subjects: ['s.>'], replicas: 0 }, 'must be >= 1'],
+    ['Stream', 'no subjects', { name: 'S', subjects: [] }, 'must NOT have fewer than 1 items'],
+    ['Consumer', 'backoff pattern', { streamName: 'S', durableName: 'd', backoff: ['soon'] }, 'must match pattern'],
+    ['Consumer', 'ackPolicy enum', { streamName: 'S', durableName: 'd', ackPolicy: 'maybe' }, 'allowed values'],
+    ['Consumer', 'wildcard dead letter', { streamName: 'S', durableName: 'd', deadLetter: { subject: 'dlq.>' } }, 'must match pattern'],
+  ];
+  it.each(bad)('%s with bad %s is rejected', (kind, _what, spec, message) => {
+    const validate = validators.get(kind)!;
+    expect(validate({ apiVersion: 'jetstream.orderflow.dev/v1alpha1', kind, metadata: { name: 'x' }, spec })).toBe(false);
+    expect(ajv.errorsText(validate.errors)).toContain(message);
+  });
+
+  it('k8s/streams is exactly platformTopology()', async () => {
+    const t = platformTopology();
+    expect(await loadResources(join(K8S, 'streams'))).toEqual({ streams: t.streams, consumers: t.consumers });
+  });
+});
