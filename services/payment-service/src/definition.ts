@@ -1,0 +1,60 @@
+import { intSetting, readSetting, type ServiceContext, type ServiceDefinition } from '@orderflow/kit';
+import { MIGRATIONS } from './migrations.js';
+import { paymentRoutes } from './http/routes.js';
+import { HttpPaymentGateway, type PaymentGateway } from './gateway/client.js';
+import { gatewayPolicy, type GatewayPolicy, type ResilienceConfig } from './gateway/resilience.js';
+import { paymentHandlers } from './payments/handlers.js';
+import { PaymentProcessor, paymentMetrics, recoverySweep } from './payments/processor.js';
+
+export interface PaymentServiceOptions {
+  /** Replaces the HTTP client (the default talks to PAYMENT_GATEWAY_URL). */
+  gateway?: PaymentGateway;
+}
+
+export function resilienceConfig(env: Record<string, string | undefined>): ResilienceConfig {
+  return {
+    timeoutMs: intSetting('GATEWAY_TIMEOUT_MS', 2000, env),
+    maxRetries: intSetting('GATEWAY_MAX_RETRIES', 3, env),
+    retryInitialDelayMs: intSetting('GATEWAY_RETRY_INITIAL_MS', 200, env),
+    retryMaxDelayMs: intSetting('GATEWAY_RETRY_MAX_MS', 2000, env),
+    breakerThreshold: intSetting('BREAKER_THRESHOLD', 5, env),
+    breakerHalfOpenAfterMs: intSetting('BREAKER_HALF_OPEN_AFTER_MS', 10_000, env),
+  };
+}
+
+interface Runtime {
+  policy: GatewayPolicy;
+  processor: PaymentProcessor;
+}
+
+export function paymentService(opts: PaymentServiceOptions = {}): ServiceDefinition {
+  // One breaker per running service: handlers, the sweep and /ready must share it.
+  const runtimes = new WeakMap<ServiceContext, Runtime>();
+  const runtime = (ctx: ServiceContext): Runtime => {
+    let r = runtimes.get(ctx);
+    if (!r) {
+      const policy = gatewayPolicy(resilienceConfig(ctx.env), ctx.metrics.registry, ctx.log);
+      const gateway = opts.gateway ?? new HttpPaymentGateway(readSetting('PAYMENT_GATEWAY_URL', ctx.env) ?? 'http://127.0.0.1:3004');
+      const processor = new PaymentProcessor({ ctx, gateway, policy, metrics: paymentMetrics(ctx.metrics.registry) });
+      r = { policy, processor };
+      runtimes.set(ctx, r);
+    }
+    return r;
+  };
+  return {
+    name: 'payment-service',
+    defaultPort: 3003,
+    migrations: MIGRATIONS,
+    routes: (ctx) => paymentRoutes(ctx),
+    handlers: (ctx) => paymentHandlers(runtime(ctx).processor),
+    background: (ctx) => [
+      recoverySweep(ctx, runtime(ctx).processor, {
+        intervalMs: intSetting('PAYMENT_RECOVERY_INTERVAL_MS', 5000, ctx.env),
+        afterMs: intSetting('PAYMENT_RECOVERY_AFTER_MS', 30_000, ctx.env),
+      }),
+    ],
+    // The breaker being open is not a reason to take the service out of rotation: it still
+    // answers every order (with gateway_unavailable) and serves reads; it is shown, not checked.
+    readyDetails: (ctx) => ({ circuitBreaker: runtime(ctx).policy.details() }),
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * The payment gateway as payment-service sees it, and its HTTP implementation. The client
+ * classifies answers so the resilience policies can tell a transient fault (retry it, count it
+ * against the breaker) from a definitive answer (a decline is a result, never retried).
+ */
+
+export interface ChargeRequest {
+  orderId: string;
+  amount: number;
+  currency: string;
+  cardToken?: string;
+  /** Sent as Idempotency-Key: the gateway answers a repeat with the first result. */
+  idempotencyKey: string;
+}
+
+export type ChargeResult = { kind: 'captured'; chargeId: string; amount: number } | { kind: 'declined'; reason: string };
+
+export type RefundResult = { kind: 'refunded' } | { kind: 'unknown_charge' };
+
+export interface GatewayCharge {
+  chargeId: string;
+  orderId: string;
+  status: 'captured' | 'refunded';
+}
+
+export interface PaymentGateway {
+  charge(req: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult>;
+  refund(chargeId: string, idempotencyKey: string, signal?: AbortSignal): Promise<RefundResult>;
+  /** Charges the gateway holds for an order (to reconcile a charge whose answer was lost). */
+  findCharges(orderId: string, signal?: AbortSignal): Promise<GatewayCharge[]>;
+}
+
+/** 5xx, connection errors: may succeed if tried again. */
+export class TransientGatewayError extends Error {
+  override readonly name = 'TransientGatewayError';
+}
+
+/** 4xx other than a decline: our request is wrong, trying again cannot help. */
+export class PermanentGatewayError extends Error {
+  override readonly name = 'PermanentGatewayError';
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+export class HttpPaymentGateway implements PaymentGateway {
+  constructor(private readonly baseUrl: string) {}
+
+  async #call(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<{ status: number; json: Record<string, unknown> }> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+        signal,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err; // the timeout policy reports it
+      throw new TransientGatewayError(`gateway unreachable: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''}`);
+    }
+    const text = await res.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      if (res.ok) throw new TransientGatewayError(`gateway answered ${res.status} with a non-JSON body`);
+    }
+    if (res.status >= 500 || res.status === 429 || res.status === 408) {
+      throw new TransientGatewayError(`gateway answered ${res.status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`);
+    }
+    return { status: res.status, json };
+  }
+
+  async charge(req: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult> {
+    const { status, json } = await this.#call(
+      'POST',
+      '/charges',
+      { orderId: req.orderId, amount: req.amount, currency: req.currency, ...(req.cardToken ? { cardToken: req.cardToken } : {}) },
+      { 'idempotency-key': req.idempotencyKey },
+      signal,
+    );
+    if ((status === 200 || status === 201) && typeof json.chargeId === 'string') return { kind: 'captured', chargeId: json.chargeId, amount: Number(json.amount ?? req.amount) };
+    if (status === 402) return { kind: 'declined', reason: typeof json.reason === 'string' ? json.reason : 'declined' };
+    throw new PermanentGatewayError(`gateway refused the charge with ${status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`, status);
+  }
+
+  async refund(chargeId: string, idempotencyKey: string, signal?: AbortSignal): Promise<RefundResult> {
+    const { status, json } = await this.#call('POST', '/refunds', { chargeId }, { 'idempotency-key': idempotencyKey }, signal);
+    if (status === 200 || status === 201) return { kind: 'refunded' };
+    if (status === 404) return { kind: 'unknown_charge' };
+    throw new PermanentGatewayError(`gateway refused the refund with ${status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`, status);
+  }
+
+  async findCharges(orderId: string, signal?: AbortSignal): Promise<GatewayCharge[]> {
+    const { status, json } = await this.#call('GET', `/charges?orderId=${encodeURIComponent(orderId)}`, undefined, {}, signal);
+    if (status !== 200 || !Array.isArray(json.charges)) throw new PermanentGatewayError(`gateway answered ${status} to a charge lookup`, status);
+    return json.charges as GatewayCharge[];
+  }
+}

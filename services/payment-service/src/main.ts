@@ -1,0 +1,5 @@
+import '@orderflow/kit/otel'; // first: tracing must start before pg and http are loaded
+import { runMain } from '@orderflow/kit';
+import { paymentService } from './definition.js';
+
+await runMain(paymentService());

@@ -1,0 +1,143 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { makeEvent, Names, startService, type EventData, type EventType, type RunningService } from '@orderflow/kit';
+import { deleteNamespaceStreams, dropSchema, TEST_DATABASE_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { startGateway, type GatewayStats, type RunningGateway } from '@orderflow/sandbox-gateway';
+import { paymentService } from '../src/index.js';
+
+export interface Seen {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * One payment-service (in-process, real NATS, real Postgres or PGlite) talking HTTP to one
+ * in-process sandbox gateway on a random port; events are published straight to the streams.
+ */
+export class Harness {
+  svc!: RunningService;
+  gw!: RunningGateway;
+  nc!: NatsConnection;
+  js!: JetStreamClient;
+  readonly ns = testNamespace('pay');
+  readonly names = new Names(this.ns);
+  readonly events: Seen[] = [];
+  #sub?: Subscription;
+  #cleanupDb: () => Promise<void> = async () => undefined;
+
+  async start(backend: 'postgres' | 'pglite', env: Record<string, string> = {}): Promise<void> {
+    this.gw = await startGateway({ port: 0, hostname: '127.0.0.1', env: { LOG_LEVEL: 'warn' } });
+    let dbEnv: Record<string, string>;
+    if (backend === 'postgres') {
+      const schema = `payment_test_${randomBytes(4).toString('hex')}`;
+      dbEnv = { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema };
+      this.#cleanupDb = () => dropSchema(schema);
+    } else {
+      const dir = await mkdtemp(join(tmpdir(), 'orderflow-payment-'));
+      dbEnv = { DATA_DIR: dir };
+      this.#cleanupDb = () => rm(dir, { recursive: true, force: true });
+    }
+    this.nc = await testNats();
+    this.js = jetstream(this.nc);
+    // Core subscription: sees what the outbox relay publishes into the PAYMENTS stream.
+    this.#sub = this.nc.subscribe(this.names.subject('payments.>'));
+    void (async () => {
+      for await (const m of this.#sub!) this.events.push({ type: this.names.eventType(m.subject), data: m.json<Record<string, unknown>>() });
+    })();
+    this.svc = await startService(paymentService(), {
+      env: { PORT: '0', ORDERFLOW_NAMESPACE: this.ns, LOG_LEVEL: 'warn', PAYMENT_GATEWAY_URL: this.gw.url, ...dbEnv, ...env },
+    });
+    await waitFor('payment-service ready', async () => (await fetch(`${this.svc.url}/ready`)).ok, 20_000);
+    // The consumers exist once /ready says the topology is applied; give them a moment to pull.
+    await waitFor('consumers', async () => {
+      const jsm = this.svc.ctx.nats.current!.jsm;
+      await jsm.consumers.info(this.names.stream('INVENTORY'), 'payment-inventory');
+      await jsm.consumers.info(this.names.stream('ORDERS'), 'payment-orders');
+      return true;
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.svc?.stop();
+    await this.gw?.stop();
+    this.#sub?.unsubscribe();
+    if (this.nc) {
+      await deleteNamespaceStreams(this.nc, this.ns);
+      await this.nc.close();
+    }
+    await this.#cleanupDb();
+  }
+
+  /** Publishes an event as its producer's outbox would (fresh event id = fresh Nats-Msg-Id). */
+  async publish<T extends EventType>(type: T, data: EventData<T>): Promise<string> {
+    const e = makeEvent(this.names, type, data);
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(e.headers)) h.set(k, v);
+    await this.js.publish(e.subject, e.payload, { msgID: e.id, headers: h });
+    return e.id;
+  }
+
+  reserved(orderId: string, amount: number): EventData<'inventory.reserved'> {
+    return {
+      version: 'v1',
+      orderId,
+      correlationId: `corr-${orderId.slice(0, 8)}`,
+      occurredAt: new Date().toISOString(),
+      currency: 'USD',
+      items: [{ productId: 'sku-1', quantity: 1, unitPrice: amount }],
+      amount,
+    };
+  }
+
+  cancelled(orderId: string, reason = 'timeout'): EventData<'orders.cancelled'> {
+    return { version: 'v1', orderId, correlationId: `corr-${orderId.slice(0, 8)}`, occurredAt: new Date().toISOString(), reason };
+  }
+
+  newOrder(): string {
+    return randomUUID();
+  }
+
+  eventsFor(orderId: string): Seen[] {
+    return this.events.filter((e) => e.data.orderId === orderId);
+  }
+
+  waitForEvent(orderId: string, type: string, timeoutMs = 15_000): Promise<Seen> {
+    return waitFor(`${type} for ${orderId}`, () => this.eventsFor(orderId).find((e) => e.type === type), timeoutMs);
+  }
+
+  async payment(orderId: string): Promise<{ status: number; body: Record<string, unknown> }> {
+    const r = await fetch(`${this.svc.url}/payments/${orderId}`);
+    return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+  }
+
+  async gatewayCharges(orderId: string): Promise<Array<{ chargeId: string; status: string }>> {
+    // Read the in-process state directly: the HTTP lookup is subject to injected failures.
+    return [...this.gw.charges.values()].filter((c) => c.orderId === orderId);
+  }
+
+  stats(): GatewayStats {
+    return { ...this.gw.stats };
+  }
+
+  async setGateway(cfg: { failureRate?: number; latencyMs?: number }): Promise<void> {
+    const r = await fetch(`${this.gw.url}/admin/config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(cfg) });
+    if (!r.ok) throw new Error(`admin/config ${r.status}`);
+  }
+
+  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const m = await this.svc.ctx.metrics.registry.getSingleMetric(name)?.get();
+    const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+    return v?.value ?? 0;
+  }
+
+  async ready(): Promise<{ status: number; body: { circuitBreaker?: { state: string }; down?: Record<string, string> } }> {
+    const r = await fetch(`${this.svc.url}/ready`);
+    return { status: r.status, body: (await r.json()) as { circuitBreaker?: { state: string } } };
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
