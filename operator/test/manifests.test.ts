@@ -29,7 +29,8 @@ function docs(dir: string): Doc[] {
 }
 
 // ajv-formats is CommonJS with a default export.
-const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
+type AddFormats = (a: Ajv) => Ajv;
+const addFormats = ((addFormatsModule as unknown as { default?: AddFormats }).default ?? addFormatsModule) as unknown as AddFormats;
 
 const MODELS: Record<string, new (d: never) => { validate(): void }> = {
   CustomResourceDefinition: CustomResourceDefinition as never,
