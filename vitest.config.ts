@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^@orderflow\/kit$/, replacement: `${kitSrc}index.ts` },
       { find: /^@orderflow\/kit\/testing$/, replacement: `${kitSrc}testing/index.ts` },
+      { find: /^@orderflow\/kit\/otel$/, replacement: `${kitSrc}otel.ts` },
     ],
   },
   test: {

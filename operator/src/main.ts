@@ -1,3 +1,4 @@
+import '@orderflow/kit/otel'; // first: tracing must start before pg and http are loaded
 /**
  * Operator entry (`npm start -w operator`). Env: PORT (3010), NATS_URL, WATCH_NAMESPACE (all when
  * unset), POD_NAME / POD_NAMESPACE (lease identity and namespace, from the downward API),

@@ -22,6 +22,7 @@ export function createMetrics(service: string) {
     outboxRelayed: new Counter({ name: 'orderflow_outbox_relayed_total', help: 'Outbox rows published and removed', registers: [registry] }),
     consumerPending: new Gauge({ name: 'orderflow_consumer_pending', help: 'Messages not yet delivered to the consumer (JetStream consumer info)', labelNames: ['consumer'], registers: [registry] }),
     consumerAckPending: new Gauge({ name: 'orderflow_consumer_ack_pending', help: 'Messages delivered and not yet acked (JetStream consumer info)', labelNames: ['consumer'], registers: [registry] }),
+    dlqDepth: new Gauge({ name: 'orderflow_dlq_depth', help: "Messages on a consumer's dead-letter subject (DLQ stream info)", labelNames: ['consumer', 'subject'], registers: [registry] }),
     natsConnected: new Gauge({ name: 'orderflow_nats_connected', help: '1 while connected to NATS', registers: [registry] }),
   };
   return m;

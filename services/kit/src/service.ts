@@ -15,6 +15,8 @@ import { OUTBOX_MIGRATIONS } from './outbox/store.js';
 import { EventConsumer, type Handlers } from './consumer/runtime.js';
 import { opsApp, type ReadinessCheck } from './http/ops.js';
 import { problem } from './http/problem.js';
+import { httpServerSpans } from './http/tracing.js';
+import { runShutdownHooks } from './shutdown-hooks.js';
 import { consumersOf, Names, platformTopology, type ServiceName, type Topology } from './topology.js';
 import { applyTopology, problems } from './reconcile/index.js';
 
@@ -115,6 +117,8 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
 
   let accepting = true;
   const app = new Hono<HttpEnv>();
+  // Names the SERVER span `<METHOD> <route>` (or opens it when the http instrumentation is off).
+  app.use('*', httpServerSpans());
   app.route(
     '/',
     opsApp({
@@ -171,7 +175,10 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   return { ctx, port, url: `http://127.0.0.1:${port}`, consumers, stop };
 }
 
-/** Process entry: start, then stop cleanly on SIGTERM/SIGINT within SHUTDOWN_TIMEOUT_MS. */
+/**
+ * Process entry: start, then stop cleanly on SIGTERM/SIGINT within SHUTDOWN_TIMEOUT_MS. After the
+ * service has stopped, hooks registered with `onShutdown` (e.g. the OTel span flush) run before exit.
+ */
 export async function runMain(def: ServiceDefinition): Promise<void> {
   const log = createLogger(def.name);
   let svc: RunningService;
@@ -189,10 +196,11 @@ export async function runMain(def: ServiceDefinition): Promise<void> {
     }, svc.ctx.config.shutdownTimeoutMs);
     timer.unref();
     svc.stop().then(
-      () => process.exit(0),
+      // The last spans (the drain itself included) are exported before the process goes.
+      () => runShutdownHooks().finally(() => process.exit(0)),
       (err: unknown) => {
         log.error({ err }, 'service.shutdown_failed');
-        process.exit(1);
+        void runShutdownHooks().finally(() => process.exit(1));
       },
     );
   };

@@ -1,3 +1,4 @@
+import '@orderflow/kit/otel'; // first: tracing must start before pg and http are loaded
 import { createLogger, intSetting } from '@orderflow/kit';
 import { startGateway } from './gateway.js';
 

@@ -6,15 +6,16 @@ import type { NatsManager } from '../nats/connection.js';
 import type { OutboxRelay } from '../outbox/relay.js';
 import { enqueue } from '../outbox/store.js';
 import { decodeEvent, makeEvent, PoisonMessageError, type IncomingEvent, type OutgoingEvent } from '../events/envelope.js';
-import type { EventData, EventType } from '../events/schemas.js';
+import { EVENT_SCHEMAS, type DefaultVersion, type EventData, type EventType, type EventVersion } from '../events/schemas.js';
+import { adaptToVersion } from '../events/upcast.js';
 import { parseDuration, type ConsumerSpec, type Names } from '../topology.js';
 import { publishDeadLetter } from '../dlq/dead-letter.js';
 import { withWorkContext } from '../context.js';
 import { extractTraceContext, inSpan, SpanKind } from '../tracing/propagation.js';
 import { trace } from '@opentelemetry/api';
 
-export interface HandlerContext<T extends EventType = EventType> {
-  event: IncomingEvent<T>;
+export interface HandlerContext<T extends EventType = EventType, V extends EventVersion<T> = DefaultVersion<T>> {
+  event: IncomingEvent<T, V>;
   /** The transaction the processed-event record lives in: do every state change here. */
   sql: Sql;
   log: Logger;
@@ -25,9 +26,17 @@ export interface HandlerContext<T extends EventType = EventType> {
   afterCommit(fn: () => Promise<void>): void;
 }
 
-export type Handler<T extends EventType = EventType> = (ctx: HandlerContext<T>) => Promise<void>;
+export type Handler<T extends EventType = EventType, V extends EventVersion<T> = DefaultVersion<T>> = (ctx: HandlerContext<T, V>) => Promise<void>;
 
-export type Handlers = { [T in EventType]?: Handler<T> };
+/**
+ * A handler that declares the one version of its event type it is written for, e.g.
+ * `{ version: 'v2', handle }`. A bare function handles v1. The handler sees only its version:
+ * the other versions of the same event (dual publishing) are acked and ignored, older ones with
+ * no twin are upcast, the rest dead-lettered (events/upcast.ts).
+ */
+export type VersionedHandler<T extends EventType> = { [V in EventVersion<T>]: { version: V; handle: Handler<T, V> } }[EventVersion<T>];
+
+export type Handlers = { [T in EventType]?: Handler<T> | VersionedHandler<T> };
 
 export interface EventConsumerOptions {
   spec: ConsumerSpec;
@@ -42,6 +51,8 @@ export interface EventConsumerOptions {
   concurrency?: number;
   /** `type` or `type@version` entries; a version outside this set is dead-lettered. */
   accepts?: ReadonlySet<string>;
+  /** How often pending / ack-pending / DLQ depth gauges are read from JetStream (default 5 s). */
+  statsIntervalMs?: number;
 }
 
 /** Retryable failure: the message is nak'ed with a delay and comes back. */
@@ -67,8 +78,17 @@ export class EventConsumer {
   #inflight = new Set<Promise<void>>();
   #stopped = false;
   #started = false;
+  /** Handlers by event type, with the version each declared (a bare function: v1). */
+  readonly #handlers = new Map<string, { version: string; handle: Handler }>();
+  #statsTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly o: EventConsumerOptions) {
+    for (const [type, h] of Object.entries(o.handlers) as Array<[EventType, Handler | { version: string; handle: Handler } | undefined]>) {
+      if (!h) continue;
+      const entry = typeof h === 'function' ? { version: 'v1', handle: h } : h;
+      if (!Object.hasOwn(EVENT_SCHEMAS[type], entry.version)) throw new Error(`${o.spec.durableName}: handler for ${type} declares unknown version ${entry.version}`);
+      this.#handlers.set(type, entry);
+    }
     this.#concurrency = o.concurrency ?? 32;
     this.#maxDeliver = o.spec.maxDeliver ?? 5;
     this.#ackWaitMs = parseDuration(o.spec.ackWait ?? '30s');
@@ -87,12 +107,41 @@ export class EventConsumer {
     this.o.nats.onConnected(() => {
       if (!this.#stopped) this.#loop = this.#consumeForever();
     });
+    if (this.o.metrics) {
+      this.#statsTimer = setInterval(() => void this.refreshStats(), this.o.statsIntervalMs ?? 5000);
+      this.#statsTimer.unref();
+    }
+  }
+
+  /**
+   * Reads the consumer's pending / ack-pending counts and its dead-letter subject's depth from
+   * JetStream into the gauges. Periodic while running; exposed for tests. Failures (not
+   * connected, consumer or DLQ stream not created yet) leave the last values.
+   */
+  async refreshStats(): Promise<void> {
+    const { metrics, spec, names, log } = this.o;
+    const conn = this.o.nats.current;
+    if (!metrics || !conn || !this.o.nats.isConnected()) return;
+    try {
+      const info = await conn.jsm.consumers.info(spec.streamName, spec.durableName);
+      metrics.consumerPending.set({ consumer: spec.durableName }, info.num_pending);
+      metrics.consumerAckPending.set({ consumer: spec.durableName }, info.num_ack_pending);
+    } catch (err) {
+      log.debug({ err, consumer: spec.durableName }, 'consumer.stats_failed');
+    }
+    try {
+      const dlq = await conn.jsm.streams.info(names.stream('DLQ'), { subjects_filter: this.#dlqSubject });
+      metrics.dlqDepth.set({ consumer: spec.durableName, subject: this.#dlqSubject }, dlq.state.subjects?.[this.#dlqSubject] ?? 0);
+    } catch (err) {
+      log.debug({ err, consumer: spec.durableName }, 'consumer.dlq_stats_failed');
+    }
   }
 
   /** Stops pulling, lets in-flight handlers finish and ack (or nak). Idempotent. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    clearInterval(this.#statsTimer);
     await this.#messages?.close().catch(() => undefined);
     await this.#loop;
     await Promise.allSettled([...this.#inflight]);
@@ -108,6 +157,7 @@ export class EventConsumer {
         this.#messages = await consumer.consume({ max_messages: Math.max(this.#concurrency * 2, 64) });
         attempt = 0;
         log.info({ stream: spec.streamName, consumer: spec.durableName }, 'consumer.started');
+        void this.refreshStats();
         for await (const msg of this.#messages) {
           if (this.#inflight.size >= this.#concurrency) await Promise.race(this.#inflight);
           const p: Promise<void> = this.#handle(msg).finally(() => this.#inflight.delete(p));
@@ -154,13 +204,31 @@ export class EventConsumer {
             if (err instanceof PoisonMessageError) return this.#deadLetter(msg, err.message, 'poison');
             throw err;
           }
-          const handler = this.o.handlers[event.type] as Handler | undefined;
-          if (!handler) {
+          const declared = this.#handlers.get(event.type);
+          if (!declared) {
             msg.ack();
             metrics?.consumed.inc({ subject: msg.subject, result: 'ignored' });
             return;
           }
-          const heartbeat = setInterval(() => msg.working(), Math.max(1000, Math.floor(this.#ackWaitMs / 3)));
+          // Versions: show the handler its declared version, ignore a dual-published copy whose
+          // twin it handles, upcast old history; anything else is poison (events/upcast.ts).
+          try {
+            const decision = adaptToVersion(event, declared.version);
+            if (decision.kind === 'twin') {
+              msg.ack();
+              metrics?.consumed.inc({ subject: msg.subject, result: 'ignored' });
+              log.debug({ subject: msg.subject, seq: msg.seq, eventId: event.id }, decision.reason);
+              return;
+            }
+            event = decision.event;
+          } catch (err) {
+            if (err instanceof PoisonMessageError) return this.#deadLetter(msg, err.message, 'poison');
+            throw err;
+          }
+          const handler = declared.handle;
+          // With a backoff list the server times delivery n out after backoff[n-1], not ack_wait.
+          const ackWait = this.o.spec.backoff?.length ? (this.#backoffMs[Math.min(deliveryCount - 1, this.#backoffMs.length - 1)] ?? this.#ackWaitMs) : this.#ackWaitMs;
+          const heartbeat = setInterval(() => msg.working(), Math.max(100, Math.floor(ackWait / 3)));
           try {
             const after: Array<() => Promise<void>> = [];
             const fresh = await this.o.db.tx(async (sql) => {

@@ -90,6 +90,19 @@ export class OutboxRelay {
     return this.#publishAndDelete(this.o.db, rows);
   }
 
+  /** Sets orderflow_outbox_lag_seconds to the oldest unsent row's age (0 when empty), by the DB clock. */
+  async refreshLag(): Promise<void> {
+    if (!this.o.metrics) return;
+    try {
+      const [row] = await this.o.db.query<{ age: number | string | null }>(
+        `SELECT EXTRACT(EPOCH FROM (now() - min(created_at)))::float8 AS age FROM outbox`,
+      );
+      this.o.metrics.outboxLag.set(Math.max(0, Number(row?.age ?? 0)));
+    } catch (err) {
+      this.o.log.debug({ err }, 'outbox.lag_query_failed');
+    }
+  }
+
   async #claim(sql: Sql, lock: string): Promise<OutboxRow[]> {
     return sql.query<OutboxRow>(
       `SELECT id, event_id, subject, headers, payload, created_at FROM outbox ORDER BY id LIMIT $1 ${lock}`,
@@ -165,6 +178,9 @@ export class OutboxRelay {
       }
       if (!this.#running) break;
       if (sent >= this.#batchSize || (this.#woken && this.#failures === 0)) continue;
+      // About to sleep: refresh the lag gauge from the table itself, so it keeps growing while
+      // NATS is away (flushOnce returns early then) and reads 0 once the outbox is empty.
+      await this.refreshLag();
       const wait = this.#failures ? Math.min(this.#pollMs * 2 ** Math.min(this.#failures, 4), 10_000) : this.#pollMs;
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, wait);
