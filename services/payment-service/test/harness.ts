@@ -1,10 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { makeEvent, Names, startService, type EventData, type EventType, type RunningService } from '@orderflow/kit';
+import { makeEvent, Names, openPglite, startService, type Db, type EventData, type EventType, type RunningService } from '@orderflow/kit';
 import { deleteNamespaceStreams, dropSchema, TEST_DATABASE_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
 import { startGateway, type GatewayStats, type RunningGateway } from '@orderflow/sandbox-gateway';
 import { paymentService } from '../src/index.js';
@@ -28,6 +25,7 @@ export class Harness {
   readonly events: Seen[] = [];
   #sub?: Subscription;
   #cleanupDb: () => Promise<void> = async () => undefined;
+  #db?: Db;
 
   async start(backend: 'postgres' | 'pglite', env: Record<string, string> = {}): Promise<void> {
     this.gw = await startGateway({ port: 0, hostname: '127.0.0.1', env: { LOG_LEVEL: 'warn' } });
@@ -37,9 +35,11 @@ export class Harness {
       dbEnv = { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema };
       this.#cleanupDb = () => dropSchema(schema);
     } else {
-      const dir = await mkdtemp(join(tmpdir(), 'orderflow-payment-'));
-      dbEnv = { DATA_DIR: dir };
-      this.#cleanupDb = () => rm(dir, { recursive: true, force: true });
+      // In-memory PGlite, opened here and handed to the service (faster than a data directory).
+      const db = await openPglite({ schema: 'payment_service' });
+      this.#db = db;
+      dbEnv = {};
+      this.#cleanupDb = () => db.close();
     }
     this.nc = await testNats();
     this.js = jetstream(this.nc);
@@ -50,6 +50,7 @@ export class Harness {
     })();
     this.svc = await startService(paymentService(), {
       env: { PORT: '0', ORDERFLOW_NAMESPACE: this.ns, LOG_LEVEL: 'warn', PAYMENT_GATEWAY_URL: this.gw.url, ...dbEnv, ...env },
+      db: this.#db,
     });
     await waitFor('payment-service ready', async () => (await fetch(`${this.svc.url}/ready`)).ok, 20_000);
     // The consumers exist once /ready says the topology is applied; give them a moment to pull.

@@ -33,7 +33,12 @@ export interface Charge {
 }
 
 export interface GatewayStats {
+  /** Every /charges, /refunds and charge lookup request, failed ones included. */
   requests: number;
+  /** POST /charges requests that reached the gateway (what a client's breaker should keep down). */
+  chargeRequests: number;
+  refundRequests: number;
+  lookups: number;
   captures: number;
   refunds: number;
   declines: number;
@@ -84,7 +89,7 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
   const log = opts.log ?? createLogger('sandbox-gateway', readSetting('LOG_LEVEL', env) ?? 'info');
   const random = opts.random ?? Math.random;
   const config = gatewayConfigFromEnv(env);
-  const stats: GatewayStats = { requests: 0, captures: 0, refunds: 0, declines: 0, failures: 0 };
+  const stats: GatewayStats = { requests: 0, chargeRequests: 0, refundRequests: 0, lookups: 0, captures: 0, refunds: 0, declines: 0, failures: 0 };
   const charges = new Map<string, Charge>();
   const results = new Map<string, Stored>();
   // Requests with one key are handled one after another, so two racing retries see one result.
@@ -103,8 +108,20 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
   };
 
   /** The common shape of both mutating endpoints: key, replay, latency, injected failure, then the work. */
-  const idempotent = async (c: Context, scope: string, body: Record<string, unknown>, work: () => Omit<Stored, 'fingerprint'>) => {
+  /** Latency then, maybe, an injected failure: true when the request must answer 503. */
+  const chaos = async () => {
+    await sleep(config.latencyMs);
+    if (config.failureRate > 0 && random() < config.failureRate) {
+      stats.failures++;
+      return true;
+    }
+    return false;
+  };
+
+  const idempotent = async (c: Context, scope: 'charge' | 'refund', body: Record<string, unknown>, work: () => Omit<Stored, 'fingerprint'>) => {
     stats.requests++;
+    if (scope === 'charge') stats.chargeRequests++;
+    else stats.refundRequests++;
     const key = c.req.header('idempotency-key');
     if (!key || key.length > 255) return problem(c, 400, 'Idempotency-Key header (1..255 chars) is required');
     const fingerprint = JSON.stringify(body);
@@ -114,12 +131,8 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
         if (seen.fingerprint !== fingerprint) return problem(c, 409, 'Idempotency-Key was already used with a different request');
         return c.json({ ...seen.body, replayed: true }, seen.status);
       }
-      await sleep(config.latencyMs);
-      if (config.failureRate > 0 && random() < config.failureRate) {
-        // Nothing is stored: a retry with the same key may succeed.
-        stats.failures++;
-        return problem(c, 503, 'sandbox failure injected');
-      }
+      // Nothing is stored on a failure: a retry with the same key may succeed.
+      if (await chaos()) return problem(c, 503, 'sandbox failure injected');
       const out = work();
       results.set(`${scope}:${key}`, { ...out, fingerprint });
       return c.json(out.body, out.status);
@@ -182,7 +195,11 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
     });
   });
 
-  app.get('/charges', (c) => {
+  // A gateway that is down is down for lookups too.
+  app.get('/charges', async (c) => {
+    stats.requests++;
+    stats.lookups++;
+    if (await chaos()) return problem(c, 503, 'sandbox failure injected');
     const orderId = c.req.query('orderId');
     const list = [...charges.values()].filter((ch) => !orderId || ch.orderId === orderId);
     return c.json({ charges: list });
