@@ -6,6 +6,7 @@ export * from './metrics.js';
 export * from './events/headers.js';
 export * from './events/schemas.js';
 export * from './events/envelope.js';
+export * from './events/upcast.js';
 export * from './nats/connection.js';
 export * from './db/db.js';
 export * from './db/open.js';

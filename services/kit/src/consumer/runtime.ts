@@ -6,15 +6,16 @@ import type { NatsManager } from '../nats/connection.js';
 import type { OutboxRelay } from '../outbox/relay.js';
 import { enqueue } from '../outbox/store.js';
 import { decodeEvent, makeEvent, PoisonMessageError, type IncomingEvent, type OutgoingEvent } from '../events/envelope.js';
-import type { EventData, EventType } from '../events/schemas.js';
+import { EVENT_SCHEMAS, type DefaultVersion, type EventData, type EventType, type EventVersion } from '../events/schemas.js';
+import { adaptToVersion } from '../events/upcast.js';
 import { parseDuration, type ConsumerSpec, type Names } from '../topology.js';
 import { publishDeadLetter } from '../dlq/dead-letter.js';
 import { withWorkContext } from '../context.js';
 import { extractTraceContext, inSpan, SpanKind } from '../tracing/propagation.js';
 import { trace } from '@opentelemetry/api';
 
-export interface HandlerContext<T extends EventType = EventType> {
-  event: IncomingEvent<T>;
+export interface HandlerContext<T extends EventType = EventType, V extends EventVersion<T> = DefaultVersion<T>> {
+  event: IncomingEvent<T, V>;
   /** The transaction the processed-event record lives in: do every state change here. */
   sql: Sql;
   log: Logger;
@@ -25,9 +26,17 @@ export interface HandlerContext<T extends EventType = EventType> {
   afterCommit(fn: () => Promise<void>): void;
 }
 
-export type Handler<T extends EventType = EventType> = (ctx: HandlerContext<T>) => Promise<void>;
+export type Handler<T extends EventType = EventType, V extends EventVersion<T> = DefaultVersion<T>> = (ctx: HandlerContext<T, V>) => Promise<void>;
 
-export type Handlers = { [T in EventType]?: Handler<T> };
+/**
+ * A handler that declares the one version of its event type it is written for, e.g.
+ * `{ version: 'v2', handle }`. A bare function handles v1. The handler sees only its version:
+ * the other versions of the same event (dual publishing) are acked and ignored, older ones with
+ * no twin are upcast, the rest dead-lettered (events/upcast.ts).
+ */
+export type VersionedHandler<T extends EventType> = { [V in EventVersion<T>]: { version: V; handle: Handler<T, V> } }[EventVersion<T>];
+
+export type Handlers = { [T in EventType]?: Handler<T> | VersionedHandler<T> };
 
 export interface EventConsumerOptions {
   spec: ConsumerSpec;
@@ -69,9 +78,17 @@ export class EventConsumer {
   #inflight = new Set<Promise<void>>();
   #stopped = false;
   #started = false;
+  /** Handlers by event type, with the version each declared (a bare function: v1). */
+  readonly #handlers = new Map<string, { version: string; handle: Handler }>();
   #statsTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly o: EventConsumerOptions) {
+    for (const [type, h] of Object.entries(o.handlers) as Array<[EventType, Handler | { version: string; handle: Handler } | undefined]>) {
+      if (!h) continue;
+      const entry = typeof h === 'function' ? { version: 'v1', handle: h } : h;
+      if (!Object.hasOwn(EVENT_SCHEMAS[type], entry.version)) throw new Error(`${o.spec.durableName}: handler for ${type} declares unknown version ${entry.version}`);
+      this.#handlers.set(type, entry);
+    }
     this.#concurrency = o.concurrency ?? 32;
     this.#maxDeliver = o.spec.maxDeliver ?? 5;
     this.#ackWaitMs = parseDuration(o.spec.ackWait ?? '30s');
@@ -187,13 +204,31 @@ export class EventConsumer {
             if (err instanceof PoisonMessageError) return this.#deadLetter(msg, err.message, 'poison');
             throw err;
           }
-          const handler = this.o.handlers[event.type] as Handler | undefined;
-          if (!handler) {
+          const declared = this.#handlers.get(event.type);
+          if (!declared) {
             msg.ack();
             metrics?.consumed.inc({ subject: msg.subject, result: 'ignored' });
             return;
           }
-          const heartbeat = setInterval(() => msg.working(), Math.max(1000, Math.floor(this.#ackWaitMs / 3)));
+          // Versions: show the handler its declared version, ignore a dual-published copy whose
+          // twin it handles, upcast old history; anything else is poison (events/upcast.ts).
+          try {
+            const decision = adaptToVersion(event, declared.version);
+            if (decision.kind === 'twin') {
+              msg.ack();
+              metrics?.consumed.inc({ subject: msg.subject, result: 'ignored' });
+              log.debug({ subject: msg.subject, seq: msg.seq, eventId: event.id }, decision.reason);
+              return;
+            }
+            event = decision.event;
+          } catch (err) {
+            if (err instanceof PoisonMessageError) return this.#deadLetter(msg, err.message, 'poison');
+            throw err;
+          }
+          const handler = declared.handle;
+          // With a backoff list the server times delivery n out after backoff[n-1], not ack_wait.
+          const ackWait = this.o.spec.backoff?.length ? (this.#backoffMs[Math.min(deliveryCount - 1, this.#backoffMs.length - 1)] ?? this.#ackWaitMs) : this.#ackWaitMs;
+          const heartbeat = setInterval(() => msg.working(), Math.max(100, Math.floor(ackWait / 3)));
           try {
             const after: Array<() => Promise<void>> = [];
             const fresh = await this.o.db.tx(async (sql) => {

@@ -4,6 +4,10 @@ export const H = {
   eventType: 'Event-Type',
   eventVersion: 'Event-Version',
   correlationId: 'X-Correlation-ID',
+  // Only on an event published in several versions at once (dual publishing, events/upcast.ts):
+  // the logical event id shared by every copy, and the versions published together ("v1,v2").
+  eventId: 'Event-Id',
+  eventVersions: 'Event-Versions',
   traceparent: 'traceparent',
   tracestate: 'tracestate',
   // Added when a message is copied to a dead-letter subject.

@@ -31,6 +31,21 @@ export const OrdersCreatedV1 = v.strictObject({
   items: v.pipe(v.array(OrderItem), v.minLength(1), v.maxLength(100)),
 });
 
+/**
+ * v2 of orders.created renames the flat `customerId` into a nested reference `customer: { id }`.
+ * A renamed required field is the classic change that cannot be made inside a version: v1 readers
+ * require `customerId` and, payloads being strict, reject `customer`. It is lossless, so the
+ * upcaster (events/upcast.ts) turns v1 history into exactly what a v2 producer would have sent.
+ * The nested object is where customer attributes (segment, locale…) go in later versions.
+ */
+export const OrdersCreatedV2 = v.strictObject({
+  version: v.literal('v2'),
+  ...base,
+  customer: v.strictObject({ id: Id }),
+  currency: Currency,
+  items: v.pipe(v.array(OrderItem), v.minLength(1), v.maxLength(100)),
+});
+
 export const InventoryReservedV1 = v.strictObject({
   version: v.literal('v1'),
   ...base,
@@ -80,7 +95,7 @@ export const OrdersCancelledV1 = v.strictObject({
 });
 
 export const EVENT_SCHEMAS = {
-  'orders.created': { v1: OrdersCreatedV1 },
+  'orders.created': { v1: OrdersCreatedV1, v2: OrdersCreatedV2 },
   'inventory.reserved': { v1: InventoryReservedV1 },
   'inventory.rejected': { v1: InventoryRejectedV1 },
   'inventory.released': { v1: InventoryReleasedV1 },
@@ -95,6 +110,12 @@ export type EventVersion<T extends EventType> = keyof (typeof EVENT_SCHEMAS)[T] 
 export type EventData<T extends EventType, V extends EventVersion<T> = EventVersion<T>> = v.InferOutput<
   (typeof EVENT_SCHEMAS)[T][V] extends v.GenericSchema ? (typeof EVENT_SCHEMAS)[T][V] : never
 >;
+
+/**
+ * The version a handler sees when it does not declare one: v1, the version every handler was
+ * written against before versions existed (see consumer/runtime.ts `VersionedHandler`).
+ */
+export type DefaultVersion<T extends EventType> = 'v1' & EventVersion<T>;
 
 export function isEventType(t: string): t is EventType {
   return Object.hasOwn(EVENT_SCHEMAS, t);

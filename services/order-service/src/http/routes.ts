@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import * as v from 'valibot';
-import { correlation, problem, type HttpEnv, type ServiceContext } from '@orderflow/kit';
+import { correlation, problem, publishVersionsSetting, type HttpEnv, type ServiceContext } from '@orderflow/kit';
 import { CreateOrderRequest, IDEMPOTENCY_KEY, requestHash } from '../orders/request.js';
 import { createOrder, getOrder } from '../orders/repository.js';
 
@@ -10,6 +10,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function orderRoutes(ctx: ServiceContext): Hono<HttpEnv> {
   const app = new Hono<HttpEnv>();
+  // Read once at start-up (a bad value fails the start): which orders.created versions to publish.
+  const createdVersions = publishVersionsSetting('ORDERS_CREATED_VERSIONS', 'orders.created', ['v1'], ctx.env);
   app.use('/orders/*', correlation());
   app.use('/orders', correlation());
 
@@ -40,7 +42,7 @@ export function orderRoutes(ctx: ServiceContext): Hono<HttpEnv> {
       }
       const correlationId = c.get('correlationId');
       const idem = key ? { key, hash: requestHash(parsed.output) } : undefined;
-      const result = await ctx.db.tx((sql) => createOrder(sql, ctx.names, parsed.output, correlationId, idem));
+      const result = await ctx.db.tx((sql) => createOrder(sql, ctx.names, parsed.output, correlationId, idem, createdVersions));
       if (result.kind === 'conflict') {
         return problem(c, 409, 'this Idempotency-Key was used with a different request body', { orderId: result.orderId });
       }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { enqueue, makeEvent, type Names, type Sql } from '@orderflow/kit';
+import { enqueue, makeEvent, makeEventVersions, type EventData, type EventVersion, type Names, type Sql } from '@orderflow/kit';
 import type { CreateOrder } from './request.js';
 import { transition, type OrderStatus, type SagaInput, type Transition } from '../saga/transitions.js';
 
@@ -52,11 +52,22 @@ export type CreateResult =
   | { kind: 'replayed'; order: OrderView }
   | { kind: 'conflict'; orderId: string };
 
+export type OrdersCreatedVersion = EventVersion<'orders.created'>;
+
 /**
  * Stores the order and its orders.created event in one transaction. With an idempotency key,
  * the key row is claimed first, so two racing requests with one key create one order.
+ * `versions` (ORDERS_CREATED_VERSIONS, default v1) are the versions of orders.created to publish:
+ * during a migration both, each its own message, enqueued together (docs/contracts.md).
  */
-export async function createOrder(sql: Sql, names: Names, body: CreateOrder, correlationId: string, idem?: { key: string; hash: string }): Promise<CreateResult> {
+export async function createOrder(
+  sql: Sql,
+  names: Names,
+  body: CreateOrder,
+  correlationId: string,
+  idem?: { key: string; hash: string },
+  versions: readonly OrdersCreatedVersion[] = ['v1'],
+): Promise<CreateResult> {
   const orderId = randomUUID();
   if (idem) {
     const claimed = await sql.query(
@@ -79,17 +90,11 @@ export async function createOrder(sql: Sql, names: Names, body: CreateOrder, cor
      VALUES ($1, $2, $3, $4, 'pending', $5, $6) RETURNING *`,
     [orderId, body.customerId, body.currency, JSON.stringify(body.items), correlationId, JSON.stringify(history)],
   );
-  await enqueue(sql, [
-    makeEvent(names, 'orders.created', {
-      version: 'v1',
-      orderId,
-      customerId: body.customerId,
-      currency: body.currency,
-      items: body.items,
-      correlationId,
-      occurredAt: now,
-    }),
-  ]);
+  const created: { [V in OrdersCreatedVersion]: EventData<'orders.created', V> } = {
+    v1: { version: 'v1', orderId, customerId: body.customerId, currency: body.currency, items: body.items, correlationId, occurredAt: now },
+    v2: { version: 'v2', orderId, customer: { id: body.customerId }, currency: body.currency, items: body.items, correlationId, occurredAt: now },
+  };
+  await enqueue(sql, makeEventVersions(names, 'orders.created', versions.map((v) => created[v])));
   return { kind: 'created', order: toView(row!) };
 }
 
