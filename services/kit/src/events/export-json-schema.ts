@@ -11,10 +11,11 @@ import { EVENT_SCHEMAS } from './schemas.js';
 
 export const SCHEMA_BASE_URI = 'https://orderflow.dev/schemas/events';
 
-export function renderJsonSchemas(): Map<string, string> {
+/** Renders a catalogue (default: the platform's) to JSON Schema file texts by file name. */
+export function renderJsonSchemas(catalogue: Record<string, Record<string, GenericSchema>> = EVENT_SCHEMAS): Map<string, string> {
   const out = new Map<string, string>();
-  for (const [type, versions] of Object.entries(EVENT_SCHEMAS)) {
-    for (const [version, schema] of Object.entries(versions as Record<string, GenericSchema>)) {
+  for (const [type, versions] of Object.entries(catalogue)) {
+    for (const [version, schema] of Object.entries(versions)) {
       const json = {
         $schema: 'http://json-schema.org/draft-07/schema#',
         $id: `${SCHEMA_BASE_URI}/${type}/${version}.json`,
