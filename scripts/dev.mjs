@@ -87,13 +87,17 @@ if (!env.NATS_URL) {
 }
 
 const ports = { order: 3001, inventory: 3002, payment: 3003, gateway: 3004 };
+// PGlite keeps each service's data in its own directory (one process per data directory).
+const dataRoot = env.ORDERFLOW_DATA_ROOT ?? `${root}.data`;
+const dataDir = (service) => (env.DATABASE_URL ? {} : { DATA_DIR: `${dataRoot}/${service}` });
 start('sandbox-gateway', process.execPath, ['services/sandbox-gateway/dist/main.js'], { PORT: String(ports.gateway) });
-start('inventory-service', process.execPath, ['services/inventory-service/dist/main.js'], { PORT: String(ports.inventory) });
+start('inventory-service', process.execPath, ['services/inventory-service/dist/main.js'], { PORT: String(ports.inventory), ...dataDir('inventory-service') });
 start('payment-service', process.execPath, ['services/payment-service/dist/main.js'], {
   PORT: String(ports.payment),
+  ...dataDir('payment-service'),
   PAYMENT_GATEWAY_URL: env.PAYMENT_GATEWAY_URL ?? `http://127.0.0.1:${ports.gateway}`,
 });
-start('order-service', process.execPath, ['services/order-service/dist/main.js'], { PORT: String(ports.order) });
+start('order-service', process.execPath, ['services/order-service/dist/main.js'], { PORT: String(ports.order), ...dataDir('order-service') });
 
 try {
   await Promise.all([
