@@ -19,6 +19,7 @@ import { httpServerSpans } from './http/tracing.js';
 import { runShutdownHooks } from './shutdown-hooks.js';
 import { consumersOf, Names, platformTopology, type ServiceName, type Topology } from './topology.js';
 import { applyTopology, problems } from './reconcile/index.js';
+import { createAdvisoryCopier, deadLetterLookup, type AdvisoryCopier } from './dlq/advisory-copier.js';
 
 export interface Lifecycle {
   start(): void | Promise<void>;
@@ -77,7 +78,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   const log = opts.log ?? createLogger(def.name, config.logLevel);
   const metrics = createMetrics(def.name);
   const names = new Names(config.namespace);
-  const topology = platformTopology({ namespace: config.namespace });
+  const topology = platformTopology({ namespace: config.namespace, replicas: config.streamReplicas });
   const db = opts.db ?? (await openDb({ url: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir }));
   await migrate(db, [...OUTBOX_MIGRATIONS, ...def.migrations]);
   log.info({ db: db.kind, schema: db.schema }, 'db.ready');
@@ -114,6 +115,17 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   }
 
   const background = def.background?.(ctx) ?? [];
+  // Messages the server gives up on (ack wait expired maxDeliver times, e.g. a hung handler)
+  // never reach our runtime's own DLQ path: the MAX_DELIVERIES advisory copier catches them.
+  let copier: AdvisoryCopier | undefined;
+  let stopping: Promise<void> | undefined;
+  if (consumers.length) {
+    nats.onConnected(({ nc, js, jsm }) => {
+      if (stopping) return;
+      copier = createAdvisoryCopier({ nc, js, jsm, log, lookup: deadLetterLookup(consumersOf(topology, def.name)), queue: `orderflow-dlq-${def.name}` });
+      copier.start();
+    });
+  }
 
   let accepting = true;
   const app = new Hono<HttpEnv>();
@@ -152,7 +164,6 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   for (const b of background) await b.start();
   log.info({ port, consumers: consumers.map((c) => c.durable) }, 'service.started');
 
-  let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       const t0 = Date.now();
@@ -166,6 +177,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
       });
       await Promise.allSettled(background.map((b) => b.stop()));
       await Promise.allSettled(consumers.map((c) => c.stop()));
+      await copier?.stop();
       await relay.stop();
       await nats.stop();
       if (!opts.db) await db.close();

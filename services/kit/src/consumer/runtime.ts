@@ -228,7 +228,7 @@ export class EventConsumer {
           const handler = declared.handle;
           // With a backoff list the server times delivery n out after backoff[n-1], not ack_wait.
           const ackWait = this.o.spec.backoff?.length ? (this.#backoffMs[Math.min(deliveryCount - 1, this.#backoffMs.length - 1)] ?? this.#ackWaitMs) : this.#ackWaitMs;
-          const heartbeat = setInterval(() => msg.working(), Math.max(100, Math.floor(ackWait / 3)));
+          const heartbeat = setInterval(() => msg.working(), Math.max(20, Math.floor(ackWait / 3)));
           try {
             const after: Array<() => Promise<void>> = [];
             const fresh = await this.o.db.tx(async (sql) => {
