@@ -1,0 +1,46 @@
+import { intSetting, readSetting } from '@orderflow/kit';
+
+type Env = Record<string, string | undefined>;
+
+export interface ConsoleConfig {
+  port: number;
+  logLevel: string;
+  namespace: string;
+  nats: { servers: string[]; user?: string; password?: string; credsFile?: string; tls?: { caFile?: string; certFile?: string; keyFile?: string } };
+  services: { order: string; inventory: string; payment: string };
+  /** Bearer token every /api/* request must carry; undefined = open (keep the console internal). */
+  token?: string;
+  /** Base URL of the Jaeger UI as the operator's browser reaches it; trace links are off without it. */
+  jaegerUiUrl?: string;
+  shutdownTimeoutMs: number;
+}
+
+const trimSlash = (u: string) => u.replace(/\/+$/, '');
+
+/** The console's settings: only public endpoints (NATS, the services' HTTP), never a database. */
+export function consoleConfig(env: Env = process.env): ConsoleConfig {
+  const tlsCa = readSetting('NATS_TLS_CA', env);
+  const tlsCert = readSetting('NATS_TLS_CERT', env);
+  const tlsKey = readSetting('NATS_TLS_KEY', env);
+  const jaeger = readSetting('JAEGER_UI_URL', env);
+  return {
+    port: intSetting('PORT', 3005, env),
+    logLevel: readSetting('LOG_LEVEL', env) ?? 'info',
+    namespace: readSetting('ORDERFLOW_NAMESPACE', env) ?? '',
+    nats: {
+      servers: (readSetting('NATS_URL', env) ?? 'nats://127.0.0.1:4222').split(',').map((s) => s.trim()).filter(Boolean),
+      user: readSetting('NATS_USER', env),
+      password: readSetting('NATS_PASSWORD', env),
+      credsFile: readSetting('NATS_CREDS', env),
+      tls: tlsCa || tlsCert ? { caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey } : undefined,
+    },
+    services: {
+      order: trimSlash(readSetting('ORDER_SERVICE_URL', env) ?? 'http://127.0.0.1:3001'),
+      inventory: trimSlash(readSetting('INVENTORY_SERVICE_URL', env) ?? 'http://127.0.0.1:3002'),
+      payment: trimSlash(readSetting('PAYMENT_SERVICE_URL', env) ?? 'http://127.0.0.1:3003'),
+    },
+    token: readSetting('CONSOLE_TOKEN', env),
+    jaegerUiUrl: jaeger ? trimSlash(jaeger) : undefined,
+    shutdownTimeoutMs: intSetting('SHUTDOWN_TIMEOUT_MS', 10_000, env),
+  };
+}

@@ -1,0 +1,3 @@
+import { runConsole } from './server.js';
+
+await runConsole();

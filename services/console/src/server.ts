@@ -1,0 +1,133 @@
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { createLogger, createMetrics, Names, NatsManager, platformTopology, type Logger } from '@orderflow/kit';
+import { consoleConfig, type ConsoleConfig } from './config.js';
+import { createConsoleApp, type ConsoleState } from './app.js';
+import { JetStreamSampler } from './sources/jetstream.js';
+import { ServicesClient, type FetchFn, type SagaFigures } from './sources/services.js';
+
+export interface StartConsoleOptions {
+  env?: Record<string, string | undefined>;
+  log?: Logger;
+  hostname?: string;
+  /** JetStream sampling period (the page polls every 2 s). */
+  sampleMs?: number;
+  /** order-service /metrics scrape period. */
+  scrapeMs?: number;
+  fetch?: FetchFn;
+}
+
+export interface RunningConsole {
+  config: ConsoleConfig;
+  port: number;
+  url: string;
+  nats: NatsManager;
+  stop(): Promise<void>;
+}
+
+// src/*.ts and dist/*.js sit at the same depth: the compiled client is dist/web/app.js either way.
+const CLIENT = new URL('../dist/web/app.js', import.meta.url);
+
+async function loadClient(): Promise<string | undefined> {
+  try {
+    return await readFile(CLIENT, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts the console: NATS (read-only use), samplers, HTTP. Used by main and by tests. */
+export async function startConsole(opts: StartConsoleOptions = {}): Promise<RunningConsole> {
+  const env = opts.env ?? process.env;
+  const config = consoleConfig(env);
+  const log = opts.log ?? createLogger('console', config.logLevel);
+  const metrics = createMetrics('console');
+  const names = new Names(config.namespace);
+  const topology = platformTopology({ namespace: config.namespace });
+  const nats = new NatsManager({ servers: config.nats.servers, name: 'console', user: config.nats.user, password: config.nats.password, credsFile: config.nats.credsFile, tls: config.nats.tls }, log, metrics);
+  const services = new ServicesClient(config.services, opts.fetch ?? fetch);
+  const jetstream = new JetStreamSampler(topology, log);
+
+  let saga: { figures?: SagaFigures; error?: string } = {};
+  const state: ConsoleState = { jetstream, saga: () => saga };
+
+  let stopped = false;
+  const loop = (everyMs: number, fn: () => Promise<void>) => {
+    let timer: NodeJS.Timeout | undefined;
+    const tick = async () => {
+      await fn().catch((err: unknown) => log.debug({ err }, 'console.sample_failed'));
+      if (!stopped) timer = setTimeout(() => void tick(), everyMs);
+    };
+    void tick();
+    return () => clearTimeout(timer);
+  };
+  const stopSampling = loop(opts.sampleMs ?? 2000, async () => {
+    const conn = nats.current;
+    if (!conn || !nats.isConnected()) return jetstream.fail(new Error('not connected to NATS'));
+    await jetstream.sample(conn.jsm);
+  });
+  const stopScraping = loop(opts.scrapeMs ?? 5000, async () => {
+    try {
+      saga = { figures: await services.scrapeSaga() };
+    } catch (err) {
+      saga = { ...saga, error: (err as Error).message };
+    }
+  });
+
+  let accepting = true;
+  const app = createConsoleApp({ config, log, nats, names, topology, services, state, registry: metrics.registry, clientScript: loadClient, accepting: () => accepting });
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: opts.hostname ?? '0.0.0.0' }, () => resolve(s as Server));
+  });
+  const port = (server.address() as AddressInfo).port;
+  nats.start();
+  log.info({ port, namespace: config.namespace, services: config.services, auth: config.token ? 'bearer' : 'none' }, 'console.started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    nats,
+    stop: () =>
+      (stopping ??= (async () => {
+        accepting = false;
+        stopped = true;
+        stopSampling();
+        stopScraping();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await nats.stop();
+        log.info('console.stopped');
+      })()),
+  };
+}
+
+/** Process entry: start, stop cleanly on SIGTERM/SIGINT within SHUTDOWN_TIMEOUT_MS. */
+export async function runConsole(): Promise<void> {
+  const log = createLogger('console');
+  let c: RunningConsole;
+  try {
+    c = await startConsole({ log });
+  } catch (err) {
+    log.fatal({ err }, 'console.start_failed');
+    process.exit(1);
+  }
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'console.signal');
+    setTimeout(() => process.exit(1), c.config.shutdownTimeoutMs).unref();
+    c.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'console.shutdown_failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
