@@ -41,6 +41,8 @@ export interface BaseConfig {
   dataDir: string;
   namespace: string;
   ensureStreams: boolean;
+  /** Replicas of the streams a service creates with ENSURE_STREAMS (3 on a 3-node cluster). */
+  streamReplicas: number;
   shutdownTimeoutMs: number;
   logLevel: string;
 }
@@ -62,6 +64,7 @@ export function baseConfig(service: string, defaultPort: number, env: Env = proc
     dataDir: readSetting('DATA_DIR', env) ?? `.data/${service}`,
     namespace: readSetting('ORDERFLOW_NAMESPACE', env) ?? '',
     ensureStreams: boolSetting('ENSURE_STREAMS', true, env),
+    streamReplicas: intSetting('STREAM_REPLICAS', 1, env),
     shutdownTimeoutMs: intSetting('SHUTDOWN_TIMEOUT_MS', 25_000, env),
     logLevel: readSetting('LOG_LEVEL', env) ?? 'info',
   };

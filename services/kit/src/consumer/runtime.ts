@@ -296,7 +296,10 @@ export class EventConsumer {
       return;
     }
     trace.getActiveSpan()?.addEvent('dead_lettered', { reason, 'messaging.destination.name': this.#dlqSubject });
-    msg.term(reason.slice(0, 200));
+    // Plain term(): nats-server 2.9 does not parse `+TERM <reason>` and leaves the message
+    // ack-pending until it is redelivered (measured: still unacked after 3 s, gone only after
+    // max_deliver). The reason is already on the DLQ copy (Dlq-Reason).
+    msg.term();
     metrics?.deadLettered.inc({ consumer: spec.durableName, reason: kind });
     metrics?.consumed.inc({ subject: msg.subject, result: 'dead_lettered' });
     log.warn({ subject: msg.subject, seq: msg.seq, reason, dlq: this.#dlqSubject }, 'consumer.dead_lettered');

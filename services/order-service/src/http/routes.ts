@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import * as v from 'valibot';
-import { correlation, problem, publishVersionsSetting, type HttpEnv, type ServiceContext } from '@orderflow/kit';
+import { correlation, problem, publishVersionsSetting, rateLimit, rateLimitFromEnv, type HttpEnv, type ServiceContext } from '@orderflow/kit';
 import { CreateOrderRequest, IDEMPOTENCY_KEY, requestHash } from '../orders/request.js';
 import { createOrder, getOrder } from '../orders/repository.js';
 
@@ -14,9 +14,12 @@ export function orderRoutes(ctx: ServiceContext): Hono<HttpEnv> {
   const createdVersions = publishVersionsSetting('ORDERS_CREATED_VERSIONS', 'orders.created', ['v1'], ctx.env);
   app.use('/orders/*', correlation());
   app.use('/orders', correlation());
+  // Per-IP and global request rates (RATE_LIMIT_* env, off unless set): 429 + Retry-After.
+  const limited = rateLimit(rateLimitFromEnv(ctx.env));
 
   app.post(
     '/orders',
+    limited,
     bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => problem(c, 413, `request body exceeds ${MAX_BODY_BYTES} bytes`) }),
     async (c) => {
       const type = c.req.header('content-type') ?? '';
@@ -52,7 +55,7 @@ export function orderRoutes(ctx: ServiceContext): Hono<HttpEnv> {
     },
   );
 
-  app.get('/orders/:id', async (c) => {
+  app.get('/orders/:id', limited, async (c) => {
     const id = c.req.param('id');
     if (!UUID.test(id)) return problem(c, 404, `no order ${id}`);
     const order = await getOrder(ctx.db, id);
