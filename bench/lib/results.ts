@@ -1,0 +1,17 @@
+import type { BrokerResults } from '../sections/broker.js';
+import type { HttpResults } from '../sections/http.js';
+import type { E2EResults } from '../sections/e2e.js';
+import type { ProfileResults } from '../sections/profile.js';
+
+export interface Results {
+  startedAt: string;
+  quick: boolean;
+  durationS: number;
+  machine: { cpus: number; node: string; loadavgAtStart: number[]; busyBeforeStartPct: number };
+  broker?: BrokerResults;
+  http?: HttpResults;
+  e2e?: E2EResults[];
+  profile?: ProfileResults;
+  targets?: Array<{ target: string; measured: string; met: boolean }>;
+  errors: string[];
+}

@@ -1,0 +1,271 @@
+/**
+ * End-to-end saga under open-loop load: orders are POSTed at fixed rates whatever the answers
+ * take (latency is measured from each order's scheduled send time, so a slow system can't slow
+ * the load down and hide its own latency), and an order counts as confirmed the moment its
+ * `orders.confirmed` event passes on NATS (a core subscription: no polling error).
+ * Every service runs as its own process, as deployed; here four Node processes, NATS, Postgres
+ * and the load generator share the machine's cores.
+ */
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { deleteNamespaceStreams, dropSchema } from '@orderflow/kit/testing';
+import { onCleanup } from '../lib/cleanup.js';
+import { orderBody, seedProducts } from '../lib/orders.js';
+import { cpuMs, pidsOf, scrape, startChild, type Child } from '../lib/procs.js';
+import { round, sleep, summary, until } from '../lib/stats.js';
+import type { Config } from '../lib/config.js';
+
+export type Backend = 'postgres' | 'pglite';
+const SERVICES = ['order-service', 'inventory-service', 'payment-service'] as const;
+
+export interface Step {
+  offeredPerSec: number;
+  durationS: number;
+  sent: number;
+  accepted: number;
+  confirmed: number;
+  cancelled: number;
+  /** Request failures, non-202 answers, orders not final by the drain deadline. */
+  errors: number;
+  achievedPerSec: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  outboxLagMaxS: number;
+  drained: boolean;
+  saturated: boolean;
+  /** CPU ms per confirmed order by process (services, gateway, all postgres processes, nats-server, this load generator). */
+  cpuMsPerOrder: Record<string, number>;
+  /** Share of both cores busy during the step (everything on the machine). */
+  machineBusyPct: number;
+}
+
+export interface Platform {
+  backend: Backend;
+  ns: string;
+  children: Map<string, Child>;
+  nc: NatsConnection;
+  /** orderId → when its final event passed on NATS (performance.now()). */
+  finals: Map<string, { t: number; status: 'confirmed' | 'cancelled' }>;
+  stop(): Promise<void>;
+}
+
+export async function startPlatform(cfg: Config, backend: Backend, nodeArgs: string[] = []): Promise<Platform> {
+  const ns = `bench_${randomBytes(4).toString('hex')}`;
+  const dataRoot = await mkdtemp(`${tmpdir()}/orderflow-bench-${backend}-`);
+  const children = new Map<string, Child>();
+  const nc = await connect({ servers: cfg.natsUrl, name: 'bench-e2e' });
+  const undo = onCleanup(`platform ${ns}`, async () => {
+    await Promise.allSettled([...children.values()].map((c) => c.stop()));
+    await deleteNamespaceStreams(nc, ns).catch(() => undefined);
+    await nc.close();
+    if (backend === 'postgres') for (const s of SERVICES) await dropSchema(`${ns}_${s.split('-')[0]}`, cfg.databaseUrl);
+    await rm(dataRoot, { recursive: true, force: true });
+  });
+  const finals = new Map<string, { t: number; status: 'confirmed' | 'cancelled' }>();
+  for (const status of ['confirmed', 'cancelled'] as const) {
+    const sub = nc.subscribe(`${ns}.orders.${status}`);
+    void (async () => {
+      for await (const m of sub) {
+        const t = performance.now();
+        const id = (m.json() as { orderId: string }).orderId;
+        if (!finals.has(id)) finals.set(id, { t, status });
+      }
+    })();
+  }
+  try {
+    const gw = await startChild({ name: 'sandbox-gateway', script: 'services/sandbox-gateway/dist/main.js', nodeArgs, env: { SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'warn' } });
+    children.set('sandbox-gateway', gw);
+    const envFor = (s: (typeof SERVICES)[number]): Record<string, string> => ({
+      NATS_URL: cfg.natsUrl,
+      ORDERFLOW_NAMESPACE: ns,
+      LOG_LEVEL: 'warn',
+      PAYMENT_GATEWAY_URL: gw.url,
+      // Measured here is throughput and latency, not the timeout path: no order times out.
+      SAGA_TIMEOUT_MS: '3600000',
+      ...(s === 'inventory-service' ? { SEED_PRODUCTS: seedProducts() } : {}),
+      ...(backend === 'postgres' ? { DATABASE_URL: cfg.databaseUrl, DATABASE_SCHEMA: `${ns}_${s.split('-')[0]}` } : { DATA_DIR: `${dataRoot}/${s}` }),
+    });
+    const started = await Promise.all(SERVICES.map((s) => startChild({ name: s, script: `services/${s}/dist/main.js`, nodeArgs, env: envFor(s) })));
+    started.forEach((c) => children.set(c.name, c));
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+  return { backend, ns, children, nc, finals, stop: undo };
+}
+
+/** POSTs orders open-loop at `rate` for `durationS`; returns per-order scheduled times by id. */
+async function load(url: string, rate: number, durationS: number, first: number): Promise<{ scheduled: Map<string, number>; sent: number; errors: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const total = Math.round(rate * durationS);
+  const scheduled = new Map<string, number>();
+  let sent = 0;
+  let errors = 0;
+  let inflight = 0;
+  const maxInflight = 5000;
+  const pending: Array<Promise<void>> = [];
+  const post = (i: number, at: number) =>
+    new Promise<void>((resolve) => {
+      const body = JSON.stringify(orderBody(first + i));
+      const req = http.request(`${url}/orders`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: 30_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          if (res.statusCode === 202) scheduled.set((JSON.parse(Buffer.concat(chunks).toString()) as { orderId: string }).orderId, at);
+          else errors++;
+          resolve();
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+      req.end(body);
+    });
+  const t0 = performance.now();
+  const deadline = t0 + durationS * 1000 + 2000;
+  while (sent < total && performance.now() < deadline) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+    for (; sent < due; sent++) {
+      const at = t0 + (sent * 1000) / rate;
+      if (inflight >= maxInflight) {
+        errors++;
+        continue;
+      }
+      inflight++;
+      pending.push(post(sent, at).finally(() => inflight--));
+    }
+    await sleep(2);
+  }
+  await Promise.race([Promise.all(pending), sleep(35_000)]);
+  agent.destroy();
+  return { scheduled, sent, errors };
+}
+
+async function cpuSnapshot(p: Platform): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [name, c] of p.children) out[name] = c.proc.pid ? await cpuMs(c.proc.pid) : 0;
+  let pg = 0;
+  for (const pid of await pidsOf('postgres')) pg += await cpuMs(pid);
+  out.postgres = pg;
+  let nats = 0;
+  for (const pid of await pidsOf('nats-server')) nats += await cpuMs(pid);
+  out['nats-server'] = nats;
+  out['load generator'] = await cpuMs(process.pid);
+  return out;
+}
+
+async function machineTicks(): Promise<{ idle: number; total: number }> {
+  const { readFile } = await import('node:fs/promises');
+  const f = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  return { idle: (f[3] ?? 0) + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
+}
+
+let orderCounter = 0;
+
+export async function runStep(p: Platform, rate: number, durationS: number, drainTimeoutS: number): Promise<Step> {
+  const order = p.children.get('order-service')!;
+  const cpu0 = await cpuSnapshot(p);
+  const ticks0 = await machineTicks();
+  let lagMax = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      for (const s of SERVICES) {
+        const c = p.children.get(s);
+        if (c) lagMax = Math.max(lagMax, await scrape(c.url, 'orderflow_outbox_lag_seconds').catch(() => 0));
+      }
+      await sleep(500);
+    }
+  })();
+  const start = performance.now();
+  const first = orderCounter;
+  orderCounter += Math.round(rate * durationS);
+  const { scheduled, sent, errors: sendErrors } = await load(order.url, rate, durationS, first);
+  const ids = [...scheduled.keys()];
+  const drained = await until(() => ids.every((id) => p.finals.has(id)), drainTimeoutS * 1000, 50);
+  sampling = false;
+  await sampler;
+  const cpu1 = await cpuSnapshot(p);
+  const ticks1 = await machineTicks();
+  const lat: number[] = [];
+  let confirmed = 0;
+  let cancelled = 0;
+  let last = start;
+  for (const [id, at] of scheduled) {
+    const f = p.finals.get(id);
+    if (!f) continue;
+    if (f.status === 'confirmed') {
+      confirmed++;
+      lat.push(f.t - at);
+    } else cancelled++;
+    last = Math.max(last, f.t);
+  }
+  const finished = confirmed + cancelled;
+  const s = summary(lat);
+  const achieved = finished / (((drained ? last : performance.now()) - start) / 1000);
+  const notFinal = scheduled.size - finished;
+  const errors = sendErrors + notFinal;
+  const cpuMsPerOrder: Record<string, number> = {};
+  for (const k of Object.keys(cpu1)) cpuMsPerOrder[k] = round((cpu1[k]! - (cpu0[k] ?? 0)) / Math.max(1, finished), 2);
+  const saturated = !drained || achieved < 0.9 * rate || s.p99 > 2000 || errors > 0.01 * sent;
+  return {
+    offeredPerSec: rate,
+    durationS,
+    sent,
+    accepted: scheduled.size,
+    confirmed,
+    cancelled,
+    errors,
+    achievedPerSec: round(achieved),
+    p50Ms: round(s.p50, 1),
+    p95Ms: round(s.p95, 1),
+    p99Ms: round(s.p99, 1),
+    maxMs: round(s.max, 1),
+    outboxLagMaxS: round(lagMax, 3),
+    drained,
+    saturated,
+    cpuMsPerOrder,
+    machineBusyPct: round(100 * (1 - (ticks1.idle - ticks0.idle) / Math.max(1, ticks1.total - ticks0.total)), 1),
+  };
+}
+
+export interface E2EResults {
+  backend: Backend;
+  steps: Step[];
+  /** Highest offered rate met (≥ 90 % achieved, drained, p99 < 2 s, < 1 % errors). */
+  sustainedPerSec: number;
+  /** Highest completion rate seen in any step. */
+  peakAchievedPerSec: number;
+}
+
+export async function e2eBench(cfg: Config, backend: Backend, rates: number[], log: (s: string) => void): Promise<E2EResults> {
+  const durationS = cfg.quick ? 4 : 10;
+  const p = await startPlatform(cfg, backend);
+  try {
+    // Warm-up (not reported): JIT, pools, consumers' first pulls.
+    await runStep(p, 50, cfg.quick ? 1 : 2, 20);
+    const steps: Step[] = [];
+    for (const rate of rates) {
+      const s = await runStep(p, rate, durationS, cfg.quick ? 15 : 30);
+      steps.push(s);
+      log(`  ${backend} ${rate}/s → ${s.achievedPerSec}/s p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lag ${s.outboxLagMaxS}s, errors ${s.errors}${s.saturated ? ' (saturated)' : ''}`);
+      if (s.saturated) break;
+    }
+    const ok = steps.filter((s) => !s.saturated);
+    return {
+      backend,
+      steps,
+      sustainedPerSec: ok.length ? Math.max(...ok.map((s) => s.offeredPerSec)) : 0,
+      peakAchievedPerSec: Math.max(0, ...steps.map((s) => s.achievedPerSec)),
+    };
+  } finally {
+    await p.stop();
+  }
+}

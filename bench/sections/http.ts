@@ -1,0 +1,90 @@
+/**
+ * HTTP ingest: POST /orders on order-service (validation, one transaction with the order row and
+ * its outbox row, relay to JetStream) against a bare Hono POST echo, same load generator
+ * (autocannon), same concurrency, each server its own process.
+ */
+import { randomBytes } from 'node:crypto';
+import autocannon from 'autocannon';
+import { connect } from '@nats-io/transport-node';
+import { deleteNamespaceStreams, dropSchema } from '@orderflow/kit/testing';
+import { onCleanup } from '../lib/cleanup.js';
+import { orderBody } from '../lib/orders.js';
+import { startChild } from '../lib/procs.js';
+import { round } from '../lib/stats.js';
+import type { Config } from '../lib/config.js';
+
+export interface HttpRun {
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  non2xx: number;
+}
+
+export interface HttpResults {
+  connections: number;
+  durationS: number;
+  bareHono: HttpRun;
+  ordersPostgres: HttpRun;
+  ordersPglite: HttpRun;
+  ratioPostgres: number;
+  ratioPglite: number;
+}
+
+async function cannon(url: string, connections: number, duration: number): Promise<HttpRun> {
+  const opts = { url, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(orderBody(1)), connections };
+  await autocannon({ ...opts, duration: 1 }); // warm-up: JIT, pools, first stream writes
+  const r = await autocannon({ ...opts, duration });
+  return { reqPerSec: round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+}
+
+export async function httpBench(cfg: Config): Promise<HttpResults> {
+  const connections = 32;
+  const duration = cfg.quick ? 3 : 8;
+  const echo = await startChild({ name: 'hono-echo', script: 'bench/servers/hono-echo.ts', nodeArgs: ['--import', 'tsx'], env: {} });
+  let bareHono: HttpRun;
+  try {
+    bareHono = await cannon(`${echo.url}/echo`, connections, duration);
+  } finally {
+    await echo.stop();
+  }
+  const ns = `bench_${randomBytes(4).toString('hex')}`;
+  const schema = `${ns}_order`;
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dataDir = await mkdtemp(`${tmpdir()}/orderflow-bench-`);
+  const undo = onCleanup(`http bench ${ns}`, async () => {
+    const nc = await connect({ servers: cfg.natsUrl });
+    await deleteNamespaceStreams(nc, ns);
+    await nc.close();
+    await dropSchema(schema, cfg.databaseUrl);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  try {
+    const run = async (db: Record<string, string>) => {
+      const svc = await startChild({
+        name: 'order-service (ingest bench)',
+        script: 'services/order-service/dist/main.js',
+        env: { NATS_URL: cfg.natsUrl, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'warn', SAGA_TIMEOUT_MS: '3600000', ...db },
+      });
+      try {
+        return await cannon(`${svc.url}/orders`, connections, duration);
+      } finally {
+        await svc.stop();
+      }
+    };
+    const ordersPostgres = await run({ DATABASE_URL: cfg.databaseUrl, DATABASE_SCHEMA: schema });
+    const ordersPglite = await run({ DATA_DIR: dataDir });
+    return {
+      connections,
+      durationS: duration,
+      bareHono,
+      ordersPostgres,
+      ordersPglite,
+      ratioPostgres: round(ordersPostgres.reqPerSec / bareHono.reqPerSec, 3),
+      ratioPglite: round(ordersPglite.reqPerSec / bareHono.reqPerSec, 3),
+    };
+  } finally {
+    await undo();
+  }
+}
