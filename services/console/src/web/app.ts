@@ -215,7 +215,7 @@ function chart(series: OrderStats['series']): Node {
     g.push(svg('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#59636e' }, String(v)));
   }
   series.forEach((p, i) => {
-    if (i % 3 === 0 || i === series.length - 1) g.push(svg('text', { x: x(i), y: H - 6, 'text-anchor': 'middle', 'font-size': 11, fill: '#59636e' }, fmtTime(p.at).slice(0, 5)));
+    if (i % 3 === 0 || i === series.length - 1) g.push(svg('text', { x: x(i), y: H - 6, 'text-anchor': i === series.length - 1 ? 'end' : i === 0 ? 'start' : 'middle', 'font-size': 11, fill: '#59636e' }, fmtTime(p.at).slice(0, 5)));
   });
   for (const s of SERIES) {
     const pts = series.map((p, i) => `${x(i).toFixed(1)},${y(p[s.key]).toFixed(1)}`).join(' ');

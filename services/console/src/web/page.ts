@@ -7,6 +7,7 @@ const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 const CSS = `
 :root { --bg:#f6f7f9; --fg:#1b1f24; --muted:#59636e; --card:#fff; --line:#d5dae0; --accent:#0b5cad; --ok:#1a7f37; --bad:#b42318; --warn:#9a6700; --warnbg:#fff4d6; --badbg:#fde8e7; --okbg:#e6f4ea; }
 * { box-sizing: border-box; }
+[hidden] { display:none !important; }
 body { margin:0; font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; background:var(--bg); color:var(--fg); }
 a { color:var(--accent); }
 :focus-visible { outline:3px solid #f59e0b; outline-offset:2px; }
@@ -32,6 +33,7 @@ h3 { font-size:1.05rem; margin:0 0 .5rem; }
 table { border-collapse:collapse; width:100%; font-size:.9rem; }
 th, td { text-align:left; padding:.35rem .5rem; border-bottom:1px solid var(--line); vertical-align:top; }
 th { font-weight:600; color:var(--muted); font-size:.8rem; text-transform:uppercase; letter-spacing:.02em; }
+th[scope="row"] { text-transform:none; letter-spacing:0; font-size:.85rem; color:var(--fg); }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 tr.growing td { background:var(--warnbg); }
 .badge { display:inline-block; padding:.05rem .45rem; border-radius:.75rem; font-size:.78rem; font-weight:600; border:1px solid transparent; }
