@@ -86,7 +86,7 @@ if (!env.NATS_URL) {
   }
 }
 
-const ports = { order: 3001, inventory: 3002, payment: 3003, gateway: 3004 };
+const ports = { order: 3001, inventory: 3002, payment: 3003, gateway: 3004, console: 3005 };
 // PGlite keeps each service's data in its own directory (one process per data directory).
 const dataRoot = env.ORDERFLOW_DATA_ROOT ?? `${root}.data`;
 const dataDir = (service) => (env.DATABASE_URL ? {} : { DATA_DIR: `${dataRoot}/${service}` });
@@ -113,7 +113,15 @@ try {
       await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ onHand: 100, price: 10 * i }) });
     }
   }
-  log('orderflow is up', { orders: `http://127.0.0.1:${ports.order}/orders`, inventory: `http://127.0.0.1:${ports.inventory}/products/sku-1`, gateway: `http://127.0.0.1:${ports.gateway}` });
+  // The ops console reads the services' public endpoints, so it starts once they answer.
+  start('console', process.execPath, ['services/console/dist/main.js'], {
+    PORT: String(ports.console),
+    ORDER_SERVICE_URL: `http://127.0.0.1:${ports.order}`,
+    INVENTORY_SERVICE_URL: `http://127.0.0.1:${ports.inventory}`,
+    PAYMENT_SERVICE_URL: `http://127.0.0.1:${ports.payment}`,
+  });
+  await waitReady('console', `http://127.0.0.1:${ports.console}/health`);
+  log('orderflow is up', { orders: `http://127.0.0.1:${ports.order}/orders`, inventory: `http://127.0.0.1:${ports.inventory}/products/sku-1`, gateway: `http://127.0.0.1:${ports.gateway}`, console: `http://127.0.0.1:${ports.console}/` });
 } catch (err) {
   log('start failed', { err: String(err) });
   await shutdown(1);

@@ -83,6 +83,8 @@ export async function startConsole(opts: StartConsoleOptions = {}): Promise<Runn
   });
   const port = (server.address() as AddressInfo).port;
   nats.start();
+  // A first snapshot as soon as NATS is up, not one sampling period later.
+  nats.onConnected(({ jsm }) => void jetstream.sample(jsm).catch(() => undefined));
   log.info({ port, namespace: config.namespace, services: config.services, auth: config.token ? 'bearer' : 'none' }, 'console.started');
 
   let stopping: Promise<void> | undefined;
