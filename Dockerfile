@@ -22,7 +22,7 @@ ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=fals
 # ---- prune: keep only the target workspace, the workspaces it depends on and a pruned lockfile
 FROM base AS prune
 ARG SERVICE
-RUN test -n "${SERVICE}" || (echo "--build-arg SERVICE=<order-service|inventory-service|payment-service|sandbox-gateway|operator> is required" && exit 1)
+RUN test -n "${SERVICE}" || (echo "--build-arg SERVICE=<order-service|inventory-service|payment-service|sandbox-gateway|console|operator> is required" && exit 1)
 COPY . .
 RUN --mount=type=cache,target=/root/.npm \
     npx --yes turbo@2 prune "@orderflow/${SERVICE}" --docker
@@ -64,5 +64,5 @@ COPY --from=deps /app/ ./
 COPY --from=build /deploy/ ./
 WORKDIR /app/${SERVICE_DIR}
 USER node
-EXPOSE 3001 3002 3003 3004 3010
+EXPOSE 3001 3002 3003 3004 3005 3010
 CMD ["node", "dist/main.js"]

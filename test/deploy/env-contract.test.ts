@@ -27,12 +27,14 @@ const OPTIONAL: Record<string, string> = {
   OTEL_TRACES_SAMPLER_ARG: 'only for ratio samplers',
   PAYMENT_GATEWAY_URL: 'always set for payment-service (checked per workload below)',
   SEED_PRODUCTS: 'dev seeding only (inventoryService.seedProducts; on in values-dev.yaml)',
+  CONSOLE_TOKEN: 'console without a token when unset (console.tokenSecret)',
+  JAEGER_UI_URL: 'console trace links off when unset (console.jaegerUiUrl, or jaeger.enabled)',
 };
 /** Read by code but never meant for a deployment. */
 const IGNORED = new Set(['NODE_ENV', 'CI', 'VITEST', 'HOME', 'PATH']);
 const ignored = (name: string) => IGNORED.has(name) || name.startsWith('TEST_');
 
-type Workload = 'order-service' | 'inventory-service' | 'payment-service' | 'sandbox-gateway' | 'operator';
+type Workload = 'order-service' | 'inventory-service' | 'payment-service' | 'sandbox-gateway' | 'operator' | 'console';
 const SAGA: Workload[] = ['order-service', 'inventory-service', 'payment-service'];
 
 function sourceFiles(dir: string): string[] {
@@ -74,7 +76,7 @@ function envReads(dir: string): Map<string, string[]> {
 function required(): Map<Workload, Map<string, string[]>> {
   const kit = envReads(join(root, 'services', 'kit', 'src'));
   const out = new Map<Workload, Map<string, string[]>>();
-  for (const w of [...SAGA, 'sandbox-gateway', 'operator'] as Workload[]) {
+  for (const w of [...SAGA, 'sandbox-gateway', 'operator', 'console'] as Workload[]) {
     const own = envReads(w === 'operator' ? join(root, 'operator', 'src') : join(root, 'services', w, 'src'));
     const merged = new Map(own);
     if (SAGA.includes(w)) for (const [k, v] of kit) merged.set(k, [...(merged.get(k) ?? []), ...v]);
@@ -122,6 +124,7 @@ const SCENARIOS: Record<string, Dict> = {
     natsAuth: { existingSecret: 'nats-auth', credsSecret: 'nats-creds', tlsSecret: 'nats-tls' },
     otel: { endpoint: 'http://collector:4318', tracesSampler: 'parentbased_traceidratio', tracesSamplerArg: '0.1' },
     sandboxGateway: { enabled: true },
+    console: { tokenSecret: 'console-token' },
   }),
 };
 const rendered = Object.fromEntries(Object.entries(SCENARIOS).map(([k, v]) => [k, provided(documents(renderChart(chart, { values: v })).map((d) => d.doc))]));
