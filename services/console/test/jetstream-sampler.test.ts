@@ -47,7 +47,7 @@ describe('JetStreamSampler', () => {
       await m.ackAck();
       if (m.info.pending === 0) break;
     }
-    await sampler.sample(jsm, (t += 2000));
+    await sampler.sample(jsm, t + 2000);
     const after = sampler.snapshot.streams.find((x) => x.name === stream())!.consumers[0]!;
     expect(after).toMatchObject({ numPending: 0, numAckPending: 0, growing: false });
     // The server's last_active when it reports one (2.9.10 does once delivered), else our sample time.
