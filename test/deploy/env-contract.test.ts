@@ -27,6 +27,9 @@ const OPTIONAL: Record<string, string> = {
   OTEL_TRACES_SAMPLER_ARG: 'only for ratio samplers',
   PAYMENT_GATEWAY_URL: 'always set for payment-service (checked per workload below)',
   SEED_PRODUCTS: 'dev seeding only (inventoryService.seedProducts; on in values-dev.yaml)',
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'only for a traces-only endpoint (otel.tracesEndpoint); OTEL_EXPORTER_OTLP_ENDPOINT covers the usual case',
+  RATE_LIMIT_BURST: 'defaults to 2 × RATE_LIMIT_RPS (rateLimit.perIpBurst)',
+  RATE_LIMIT_GLOBAL_BURST: 'defaults to 2 × RATE_LIMIT_GLOBAL_RPS (rateLimit.globalBurst)',
   CONSOLE_TOKEN: 'console without a token when unset (console.tokenSecret)',
   JAEGER_UI_URL: 'console trace links off when unset (console.jaegerUiUrl, or jaeger.enabled)',
 };
@@ -122,7 +125,8 @@ const SCENARIOS: Record<string, Dict> = {
   auth: mergeValues(DB, {
     nats: { enabled: false, url: 'tls://nats.example.com:4222' },
     natsAuth: { existingSecret: 'nats-auth', credsSecret: 'nats-creds', tlsSecret: 'nats-tls' },
-    otel: { endpoint: 'http://collector:4318', tracesSampler: 'parentbased_traceidratio', tracesSamplerArg: '0.1' },
+    otel: { endpoint: 'http://collector:4318', tracesSampler: 'parentbased_traceidratio', tracesSamplerArg: '0.1', tracesEndpoint: 'http://collector:4318/v1/traces' },
+    rateLimit: { perIpRps: 50, perIpBurst: 100, globalRps: 2000, globalBurst: 4000 },
     sandboxGateway: { enabled: true },
     console: { tokenSecret: 'console-token' },
   }),
