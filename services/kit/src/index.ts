@@ -19,6 +19,7 @@ export * from './consumer/runtime.js';
 export * from './http/problem.js';
 export * from './http/ops.js';
 export * from './http/correlation.js';
+export * from './http/json-body.js';
 export * from './http/rate-limit.js';
 export * from './tracing/propagation.js';
 export * from './service.js';

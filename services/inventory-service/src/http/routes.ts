@@ -1,11 +1,8 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import * as v from 'valibot';
-import { correlation, problem, type HttpEnv, type ServiceContext } from '@orderflow/kit';
+import { correlation, jsonBodyLimit, problem, readJsonBody, type HttpEnv, type ServiceContext } from '@orderflow/kit';
 import { PRODUCT_ID, SetStockRequest } from './schemas.js';
 import { getProduct, getReservation, listProducts, setStock } from '../stock/repository.js';
 
-export const MAX_BODY_BYTES = 64 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CHECK_VIOLATION = '23514';
 
@@ -30,7 +27,7 @@ export function inventoryRoutes(ctx: ServiceContext): Hono<HttpEnv> {
 
   app.put(
     '/products/:productId',
-    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => problem(c, 413, `request body exceeds ${MAX_BODY_BYTES} bytes`) }),
+    jsonBodyLimit(),
     async (c) => {
       const id = c.req.param('productId');
       if (!PRODUCT_ID.test(id)) {
@@ -39,24 +36,9 @@ export function inventoryRoutes(ctx: ServiceContext): Hono<HttpEnv> {
           errors: [{ path: 'productId', message: 'a product id is 1-128 characters of letters, digits and . _ : @ ~ -' }],
         });
       }
-      const type = c.req.header('content-type') ?? '';
-      if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) {
-        return problem(c, 415, `content type must be application/json, got "${type || 'none'}"`);
-      }
-      let raw: unknown;
-      try {
-        raw = JSON.parse(await c.req.text());
-      } catch (err) {
-        return problem(c, 400, `body is not valid JSON: ${(err as Error).message}`, { title: 'Invalid JSON' });
-      }
-      const parsed = v.safeParse(SetStockRequest, raw);
-      if (!parsed.success) {
-        return problem(c, 400, 'the stock update does not match the schema', {
-          title: 'Validation failed',
-          errors: parsed.issues.slice(0, 20).map((i) => ({ path: v.getDotPath(i) ?? '', message: i.message })),
-        });
-      }
-      const { onHand, price } = parsed.output;
+      const body = await readJsonBody(c, SetStockRequest, 'the stock update');
+      if (!body.ok) return body.response;
+      const { onHand, price } = body.value;
       let result;
       try {
         result = await ctx.db.tx((sql) => setStock(sql, id, onHand, price));

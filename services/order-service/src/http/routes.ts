@@ -1,11 +1,8 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import * as v from 'valibot';
-import { correlation, problem, publishVersionsSetting, rateLimit, rateLimitFromEnv, type HttpEnv, type ServiceContext } from '@orderflow/kit';
+import { correlation, jsonBodyLimit, problem, publishVersionsSetting, rateLimit, rateLimitFromEnv, readJsonBody, type HttpEnv, type ServiceContext } from '@orderflow/kit';
 import { CreateOrderRequest, IDEMPOTENCY_KEY, requestHash } from '../orders/request.js';
 import { createOrder, getOrder } from '../orders/repository.js';
 
-export const MAX_BODY_BYTES = 64 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function orderRoutes(ctx: ServiceContext): Hono<HttpEnv> {
@@ -20,32 +17,17 @@ export function orderRoutes(ctx: ServiceContext): Hono<HttpEnv> {
   app.post(
     '/orders',
     limited,
-    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => problem(c, 413, `request body exceeds ${MAX_BODY_BYTES} bytes`) }),
+    jsonBodyLimit(),
     async (c) => {
-      const type = c.req.header('content-type') ?? '';
-      if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) {
-        return problem(c, 415, `content type must be application/json, got "${type || 'none'}"`);
-      }
-      let raw: unknown;
-      try {
-        raw = JSON.parse(await c.req.text());
-      } catch (err) {
-        return problem(c, 400, `body is not valid JSON: ${(err as Error).message}`, { title: 'Invalid JSON' });
-      }
-      const parsed = v.safeParse(CreateOrderRequest, raw);
-      if (!parsed.success) {
-        return problem(c, 400, 'the order does not match the schema', {
-          title: 'Validation failed',
-          errors: parsed.issues.slice(0, 20).map((i) => ({ path: v.getDotPath(i) ?? '', message: i.message })),
-        });
-      }
+      const body = await readJsonBody(c, CreateOrderRequest, 'the order');
+      if (!body.ok) return body.response;
       const key = c.req.header('idempotency-key');
       if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
         return problem(c, 400, 'Idempotency-Key must be 1-255 visible ASCII characters');
       }
       const correlationId = c.get('correlationId');
-      const idem = key ? { key, hash: requestHash(parsed.output) } : undefined;
-      const result = await ctx.db.tx((sql) => createOrder(sql, ctx.names, parsed.output, correlationId, idem, createdVersions));
+      const idem = key ? { key, hash: requestHash(body.value) } : undefined;
+      const result = await ctx.db.tx((sql) => createOrder(sql, ctx.names, body.value, correlationId, idem, createdVersions));
       if (result.kind === 'conflict') {
         return problem(c, 409, 'this Idempotency-Key was used with a different request body', { orderId: result.orderId });
       }
