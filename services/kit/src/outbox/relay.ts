@@ -178,9 +178,13 @@ export class OutboxRelay {
       }
       if (!this.#running) break;
       if (sent >= this.#batchSize || (this.#woken && this.#failures === 0)) continue;
-      // About to sleep: refresh the lag gauge from the table itself, so it keeps growing while
-      // NATS is away (flushOnce returns early then) and reads 0 once the outbox is empty.
-      await this.refreshLag();
+      // About to sleep. While NATS is away or publishing fails, flushOnce can't see the table, so
+      // the lag gauge is read from it here and keeps growing. Otherwise the flush just set it
+      // (0 for an empty claim); a query per cycle would be one more round trip per event.
+      if (this.#failures > 0 || !this.o.nats.isConnected()) await this.refreshLag();
+      // A wake() while the lag query ran found no sleeper to resolve: don't sleep through it,
+      // or a commit waits a whole poll interval (1 s) to be published.
+      if (this.#woken && this.#failures === 0) continue;
       const wait = this.#failures ? Math.min(this.#pollMs * 2 ** Math.min(this.#failures, 4), 10_000) : this.#pollMs;
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, wait);
