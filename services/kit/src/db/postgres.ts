@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Db, Row, Sql } from './db.js';
 import { assertSchemaName } from './db.js';
@@ -27,8 +28,20 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
   });
   // An idle client losing its server (Postgres restart) must not crash the process.
   pool.on('error', () => undefined);
+  // Parameterised statements are named, so each connection parses and plans one text once and
+  // then only binds and executes it: the hot paths run the same few dozen texts over and over.
+  // Bounded, in case someone builds texts with values inlined (those run unnamed).
+  const names = new Map<string, string>();
+  const nameOf = (text: string): string | undefined => {
+    let n = names.get(text);
+    if (n === undefined && names.size < 1000) {
+      n = `of_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+      names.set(text, n);
+    }
+    return n;
+  };
   const run = async <R extends Row>(c: pg.Pool | pg.PoolClient, text: string, params?: unknown[]) =>
-    (await c.query<R>(text, params as unknown[])).rows;
+    (await (params?.length ? c.query<R>({ name: nameOf(text), text, values: params }) : c.query<R>(text))).rows;
   await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).catch((err: { code?: string }) => {
     // Two replicas creating the schema at once race on the catalog; the loser's schema exists.
     if (err.code !== '23505') throw err;
