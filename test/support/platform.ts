@@ -5,6 +5,7 @@
  * real child process from its built `dist/` (for kill -9 and SIGTERM scenarios).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { fileURLToPath } from 'node:url';
 import { startService, type RunningService, type ServiceDefinition, type ServiceName } from '@orderflow/kit';
 import { deleteNamespaceStreams, dropSchema, freePort, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
@@ -28,6 +29,10 @@ export interface PlatformOptions {
   env?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
   natsUrl?: string;
+  /** Env for one service only (e.g. its own NATS_USER / NATS_PASSWORD). */
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** How stop() connects to delete the run's streams (default: the machine's NATS). */
+  natsConnect?: () => Promise<NatsConnection>;
   logLevel?: string;
 }
 
@@ -64,6 +69,7 @@ export class Platform {
       LOG_LEVEL: this.opts.logLevel ?? 'warn',
       SHUTDOWN_TIMEOUT_MS: '20000',
       ...(this.opts.env ?? {}),
+      ...(this.opts.serviceEnv?.[name] ?? {}),
     };
   }
 
@@ -204,9 +210,16 @@ export class Platform {
       else await this.terminate(id).catch(() => undefined);
     }
     await this.gateway?.stop();
-    const nc = await testNats();
-    await deleteNamespaceStreams(nc, this.ns);
-    await nc.close();
+    // A broker that is down (chaos) must not keep the schemas from being dropped.
+    const cleanup = async () => {
+      const nc = await (this.opts.natsConnect ?? testNats)();
+      try {
+        await deleteNamespaceStreams(nc, this.ns);
+      } finally {
+        await nc.close();
+      }
+    };
+    await Promise.race([cleanup().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
     for (const s of Object.values(this.schemas)) await dropSchema(s);
   }
 }

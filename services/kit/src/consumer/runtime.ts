@@ -154,7 +154,10 @@ export class EventConsumer {
       try {
         const conn = await this.o.nats.ready();
         const consumer = await conn.js.consumers.get(spec.streamName, spec.durableName);
-        this.#messages = await consumer.consume({ max_messages: Math.max(this.#concurrency * 2, 64) });
+        // Short pulls: on a cluster, a pull request held by a consumer leader that dies is lost
+        // silently; the client notices only after two missed idle heartbeats (expires / 2 each).
+        // The default 30 s expiry stalled a durable ~35 s after kill -9 of its leader node.
+        this.#messages = await consumer.consume({ max_messages: Math.max(this.#concurrency * 2, 64), expires: 5_000 });
         attempt = 0;
         log.info({ stream: spec.streamName, consumer: spec.durableName }, 'consumer.started');
         void this.refreshStats();

@@ -56,6 +56,15 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
     },
     async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      // A backend terminated while the client is checked out but between queries (e.g. the
+      // outbox relay awaiting NATS inside its transaction) is emitted as 'error' on the client;
+      // with no listener that kills the process (seen: pg_terminate_backend crashed all three
+      // services). Note it instead: the next query fails, and the broken client is discarded.
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const sql: Sql = {
@@ -68,10 +77,12 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        // A failed ROLLBACK means the connection is gone: don't return it to the pool.
+        await client.query('ROLLBACK').catch((e: Error) => (broken ??= e));
         throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(broken);
       }
     },
     async ping() {
