@@ -203,7 +203,10 @@ export async function runScenario(key: string, profile: Profile, log: (msg: stri
 
     const load = new LoadGenerator(plat, profile, (i) => (i % 25 === 24 ? EXPENSIVE : `chaos-${i % PRODUCTS}`));
     const started = Date.now();
-    const faultDone = scenario.inject({ p: plat, cluster, profile, sent: (n) => load.waitSent(n), log: (m) => log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`) });
+    let faultError: string | undefined;
+    const faultDone = scenario.inject({ p: plat, cluster, profile, sent: (n) => load.waitSent(n), log: (m) => log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`) }).catch(
+      (err: Error) => void (faultError = `fault injection failed: ${err.message}`),
+    );
     await load.run();
     const loadSeconds = (Date.now() - started) / 1000;
     await faultDone;
@@ -220,7 +223,7 @@ export async function runScenario(key: string, profile: Profile, log: (msg: stri
       expectedPoison: poison,
     };
     const q0 = Date.now();
-    let error: string | undefined;
+    let error: string | undefined = faultError;
     await waitQuiescent(input, profile.quiescenceTimeoutMs, (m) => log(`  ${m}`)).catch((err: Error) => (error = err.message));
     const quiescenceSeconds = (Date.now() - q0) / 1000;
     const report = await checkInvariants(input);

@@ -103,7 +103,12 @@ export class Platform {
       inst.inProcess = await startService(DEFINITIONS[name](), { env, hostname: '127.0.0.1' });
     }
     this.instances.set(id, inst);
-    await waitFor(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${port}/ready`)).ok, 30_000, 100);
+    try {
+      await waitFor(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${port}/ready`)).ok, 30_000, 100);
+    } catch (err) {
+      // Say why: the child's own last words are the useful part.
+      throw new Error(`${(err as Error).message}\n--- ${id} output (exit ${inst.child?.exitCode ?? 'n/a'}) ---\n${inst.output.join('').slice(-4000)}`);
+    }
     return inst;
   }
 
