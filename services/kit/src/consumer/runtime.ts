@@ -163,7 +163,14 @@ export class EventConsumer {
         void this.refreshStats();
         for await (const msg of this.#messages) {
           if (this.#inflight.size >= this.#concurrency) await Promise.race(this.#inflight);
-          const p: Promise<void> = this.#handle(msg).finally(() => this.#inflight.delete(p));
+          // #handle settles every expected failure itself; anything else is a bug that must not
+          // become an unhandled rejection (which ends the process): log it and retry later.
+          const p: Promise<void> = this.#handle(msg)
+            .catch((err: unknown) => {
+              log.error({ err, subject: msg.subject, seq: msg.seq }, 'consumer.unexpected_error');
+              msg.nak(5000);
+            })
+            .finally(() => this.#inflight.delete(p));
           this.#inflight.add(p);
         }
       } catch (err) {

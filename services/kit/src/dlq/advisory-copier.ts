@@ -4,7 +4,7 @@
  * A message that reaches `max_deliver` stays in its stream and the server only publishes an
  * advisory (core NATS, not persisted). This listens for MAX_DELIVERIES and MSG_TERMINATED
  * advisories, fetches the original by stream sequence and copies it with `publishDeadLetter` —
- * the one DLQ implementation — whose msg id `dlq:<stream>:<seq>` makes the copy idempotent: the
+ * the one DLQ implementation — whose msg id `dlq:<stream>:<consumer>:<seq>` makes the copy idempotent: the
  * consumer runtime's own copy before term() and this copy de-duplicate to one DLQ entry.
  *
  * A queue group means replicas (or several services) running a copier copy each message once.

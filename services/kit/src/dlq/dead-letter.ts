@@ -18,7 +18,7 @@ export interface DeadLetter {
 /**
  * Copies one message to its dead-letter subject with its original headers and payload plus the
  * Dlq-* headers, and waits for the DLQ stream's publish ack. The message id is derived from the
- * source stream and sequence, so the consumer's own copy and the advisory copier's copy of the
+ * source stream, consumer and sequence, so the consumer's own copy and the advisory copier's copy of the
  * same message de-duplicate to one DLQ entry.
  */
 export async function publishDeadLetter(js: JetStreamClient, dl: DeadLetter): Promise<{ seq: number; duplicate: boolean }> {
@@ -39,7 +39,9 @@ export async function publishDeadLetter(js: JetStreamClient, dl: DeadLetter): Pr
   h.set(H.dlqSubject, dl.originalSubject);
   h.set(H.dlqTime, new Date().toISOString());
   const ack = await js.publish(dl.dlqSubject, dl.data, {
-    msgID: `dlq:${dl.stream}:${dl.streamSeq}`,
+    // Per consumer: two durables that both dead-letter one message (orders.cancelled reaches
+    // inventory-orders and payment-orders) must each keep their copy, not de-duplicate to one.
+    msgID: `dlq:${dl.stream}:${dl.consumer}:${dl.streamSeq}`,
     headers: h,
   });
   return { seq: ack.seq, duplicate: ack.duplicate };

@@ -124,7 +124,10 @@ export function decodeEvent(names: Names, subject: string, data: Uint8Array, hea
   }
   const version = headers?.get(H.eventVersion) || (body as { version?: unknown } | null)?.version;
   if (typeof version !== 'string') throw new PoisonMessageError(`no event version on ${type}`);
-  const schema = (EVENT_SCHEMAS[type] as Record<string, v.GenericSchema>)[version];
+  // Own keys only: a header "Event-Version: constructor" must not find Object (found by the
+  // hostile-input test: valibot then threw a TypeError, an unhandled rejection in the consumer).
+  const versions = EVENT_SCHEMAS[type] as Record<string, v.GenericSchema>;
+  const schema = Object.hasOwn(versions, version) ? versions[version] : undefined;
   if (!schema) throw new PoisonMessageError(`unknown version ${version} of ${type} (this build knows ${Object.keys(EVENT_SCHEMAS[type]).join(', ')})`);
   // Dual publishing: which versions were published together, and the id they share.
   const listed = headers?.get(H.eventVersions);
