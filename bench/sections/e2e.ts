@@ -151,12 +151,9 @@ async function load(url: string, rate: number, durationS: number, first: number)
 async function cpuSnapshot(p: Platform): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const [name, c] of p.children) out[name] = c.proc.pid ? await cpuMs(c.proc.pid) : 0;
-  let pg = 0;
-  for (const pid of await pidsOf('postgres')) pg += await cpuMs(pid);
-  out.postgres = pg;
-  let nats = 0;
-  for (const pid of await pidsOf('nats-server')) nats += await cpuMs(pid);
-  out['nats-server'] = nats;
+  // Per pid: backends of other clients come and go during a step, and only a pid seen at both
+  // ends of the step can be counted (see cpuDelta).
+  for (const comm of ['postgres', 'nats-server']) for (const pid of await pidsOf(comm)) out[`${comm}#${pid}`] = await cpuMs(pid);
   out['load generator'] = await cpuMs(process.pid);
   return out;
 }
@@ -213,7 +210,12 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
   const notFinal = scheduled.size - finished;
   const errors = sendErrors + notFinal;
   const cpuMsPerOrder: Record<string, number> = {};
-  for (const k of Object.keys(cpu1)) cpuMsPerOrder[k] = round((cpu1[k]! - (cpu0[k] ?? 0)) / Math.max(1, finished), 2);
+  for (const k of Object.keys(cpu1)) {
+    if (cpu0[k] === undefined) continue;
+    const name = k.split('#')[0]!;
+    cpuMsPerOrder[name] = (cpuMsPerOrder[name] ?? 0) + (cpu1[k]! - cpu0[k]!);
+  }
+  for (const k of Object.keys(cpuMsPerOrder)) cpuMsPerOrder[k] = round(cpuMsPerOrder[k]! / Math.max(1, finished), 2);
   const saturated = !drained || achieved < 0.9 * rate || s.p99 > 2000 || errors > 0.01 * sent;
   return {
     offeredPerSec: rate,
