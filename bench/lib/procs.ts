@@ -69,7 +69,7 @@ export async function startChild(opts: {
   const ok = await until(async () => {
     if (exitCode !== undefined) throw new Error('exited');
     return (await fetch(`${url}${opts.readyPath ?? '/ready'}`)).ok;
-  }, opts.readyTimeoutMs ?? 30_000, 100);
+  }, opts.readyTimeoutMs ?? 90_000, 100);
   if (!ok) {
     await stop(2000);
     throw new Error(`${opts.name} not ready (exit ${String(exitCode)}):\n${output.join('').slice(-3000)}`);
