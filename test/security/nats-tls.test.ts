@@ -1,0 +1,89 @@
+/**
+ * TLS to NATS by configuration only (NATS_TLS_CA / NATS_TLS_CERT / NATS_TLS_KEY), against a
+ * nats-server that requires TLS and verifies client certificates, with a throw-away CA made by
+ * openssl in this test. A service with the CA and its client certificate connects and publishes;
+ * one without a client certificate, or trusting another CA, never becomes ready.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startService, type RunningService } from '@orderflow/kit';
+import { dropSchema, TEST_DATABASE_URL, TestNatsServer, testNamespace, waitFor } from '@orderflow/kit/testing';
+import { orderService } from '../../services/order-service/src/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'orderflow-tls-'));
+const f = (n: string) => join(dir, n);
+const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+
+/** A CA, and a certificate signed by it (`ext` = X.509 v3 extensions, e.g. the server's SAN). */
+function makeCa(name: string): void {
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`));
+}
+function makeCert(ca: string, name: string, ext: string): void {
+  writeFileSync(f(`${name}.ext`), ext);
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
+  ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`));
+}
+
+describe('NATS over TLS with client certificates', () => {
+  let server: TestNatsServer;
+  const ns = testNamespace('tls');
+  const started: RunningService[] = [];
+  const schemas: string[] = [];
+
+  const start = async (tls: Record<string, string>): Promise<RunningService> => {
+    const schema = `${ns}_${schemas.length}`;
+    schemas.push(schema);
+    const svc = await startService(orderService(), {
+      hostname: '127.0.0.1',
+      env: { PORT: '0', NATS_URL: server.url, ORDERFLOW_NAMESPACE: ns, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema, LOG_LEVEL: 'silent', ...tls },
+    });
+    started.push(svc);
+    return svc;
+  };
+
+  beforeAll(async () => {
+    makeCa('ca');
+    makeCa('other-ca');
+    makeCert('ca', 'server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+    makeCert('ca', 'client', 'extendedKeyUsage=clientAuth\n');
+    server = await TestNatsServer.create({ name: 'tls-test', args: ['--tls', '--tlscert', f('server.pem'), '--tlskey', f('server.key'), '--tlscacert', f('ca.pem'), '--tlsverify'] });
+    await server.start();
+  }, 60_000);
+  afterAll(async () => {
+    for (const s of started) await s.stop().catch(() => undefined);
+    await server?.dispose();
+    for (const s of schemas) await dropSchema(s);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('with the CA and a client certificate from env: ready, and an order reaches the stream', async () => {
+    const svc = await start({ NATS_TLS_CA: f('ca.pem'), NATS_TLS_CERT: f('client.pem'), NATS_TLS_KEY: f('client.key') });
+    await waitFor('ready over TLS', async () => (await fetch(`${svc.url}/ready`)).ok, 20_000, 100);
+    const r = await fetch(`${svc.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customerId: 'tls', items: [{ productId: 'tls-1', quantity: 1 }] }) });
+    expect(r.status).toBe(202);
+    const nc = await connect({ servers: server.url, tls: { caFile: f('ca.pem'), certFile: f('client.pem'), keyFile: f('client.key') } });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await waitFor('orders.created stored', async () => (await jsm.streams.info(`${ns.toUpperCase()}_ORDERS`)).state.messages === 1, 10_000, 100);
+      // The streams live and die with this test's own nats-server.
+    } finally {
+      await nc.close();
+    }
+  });
+
+  test('without a client certificate, or trusting another CA: never ready', async () => {
+    const noCert = await start({ NATS_TLS_CA: f('ca.pem') });
+    const wrongCa = await start({ NATS_TLS_CA: f('other-ca.pem'), NATS_TLS_CERT: f('client.pem'), NATS_TLS_KEY: f('client.key') });
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const s of [noCert, wrongCa]) {
+      const ready = await fetch(`${s.url}/ready`);
+      expect(ready.status).toBe(503);
+      expect(JSON.stringify(await ready.json())).toMatch(/nats/);
+    }
+  });
+});
