@@ -83,14 +83,32 @@ describe('malformed and oversized messages at every consumer', () => {
     }
     const jsm = await jetstreamManager(nc);
     const dlqStream = names.stream('DLQ');
-    await waitFor(`${expected.size} dead letters`, async () => (await jsm.streams.info(dlqStream)).state.messages >= expected.size, 40_000, 250);
-    const dlq = await readAllMessages(nc, dlqStream);
-    const got = new Set<string>();
+    const keyOf = (m: { headers: Record<string, string> }) => `${m.headers['Dlq-Consumer']}:${m.headers['Dlq-Stream']}:${m.headers['Dlq-Stream-Seq']}`;
+    let dlq: Awaited<ReturnType<typeof readAllMessages>> = [];
+    await waitFor(
+      `${expected.size} dead letters`,
+      async () => {
+        dlq = await readAllMessages(nc, dlqStream);
+        return [...expected].every((k) => dlq.some((m) => keyOf(m) === k));
+      },
+      40_000,
+      500,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; missing: ${[...expected].filter((k) => !dlq.some((m) => keyOf(m) === k)).join(', ')}`);
+    });
+    const counts = new Map<string, number>();
     for (const m of dlq) {
       expect(m.headers['Dlq-Reason'], `reason on ${m.subject}`).toBeTruthy();
-      got.add(`${m.headers['Dlq-Consumer']}:${m.headers['Dlq-Stream']}:${m.headers['Dlq-Stream-Seq']}`);
+      counts.set(keyOf(m), (counts.get(keyOf(m)) ?? 0) + 1);
     }
-    expect([...got].sort()).toEqual([...expected].sort());
+    // Exactly the expected dead letters, each once.
+    expect([...counts.keys()].sort()).toEqual([...expected].sort());
+    // Known, not fixed here: with plain term() nats-server 2.9 publishes MSG_TERMINATED, and the
+    // kit's advisory copier copies the message again under the same Nats-Msg-Id; the DLQ stream's
+    // de-duplication did not always catch it (two entries, same id — seen in this test). Reported,
+    // not asserted, until the copier skips messages the runtime already dead-lettered.
+    const twice = [...counts].filter(([, n]) => n > 1).length;
+    if (twice) console.warn(`${twice} dead letters stored twice (runtime copy + MSG_TERMINATED advisory copy)`);
     // Dead-lettered on the first delivery, not after a retry storm.
     expect(dlq.filter((m) => m.headers['Dlq-Deliveries'] !== '1').map((m) => `${m.headers['Dlq-Consumer']} ${m.headers['Dlq-Deliveries']} ${m.headers['Dlq-Reason']}`)).toEqual([]);
 
