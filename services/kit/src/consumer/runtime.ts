@@ -11,8 +11,8 @@ import { adaptToVersion } from '../events/upcast.js';
 import { parseDuration, type ConsumerSpec, type Names } from '../topology.js';
 import { publishDeadLetter } from '../dlq/dead-letter.js';
 import { withWorkContext } from '../context.js';
-import { extractTraceContext, inSpan, SpanKind } from '../tracing/propagation.js';
-import { trace } from '@opentelemetry/api';
+import { extractTraceContext, injectTraceHeaders, SpanKind, tracer } from '../tracing/propagation.js';
+import { context, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 
 export interface HandlerContext<T extends EventType = EventType, V extends EventVersion<T> = DefaultVersion<T>> {
   event: IncomingEvent<T, V>;
@@ -47,12 +47,32 @@ export interface EventConsumerOptions {
   metrics?: Metrics;
   relay?: OutboxRelay;
   handlers: Handlers;
-  /** In-process limit on handlers running at once (JetStream's maxAckPending bounds the rest). */
+  /** In-process limit on work in flight: batches plus after-commit calls (JetStream's maxAckPending bounds the rest). */
   concurrency?: number;
+  /**
+   * Messages handled in one transaction when they queue up (default 64; 1 = one transaction a
+   * message). Under light load a batch is one message; under load one BEGIN/COMMIT, one
+   * processed_events insert and one outbox insert serve many messages.
+   */
+  batchSize?: number;
+  /** Batches running at once (default 1: handlers of one consumer never hold locks against each other). */
+  workers?: number;
   /** `type` or `type@version` entries; a version outside this set is dead-lettered. */
   accepts?: ReadonlySet<string>;
   /** How often pending / ack-pending / DLQ depth gauges are read from JetStream (default 5 s). */
   statsIntervalMs?: number;
+}
+
+/** A decoded message waiting for its handler, with its open CONSUMER span. */
+interface Work {
+  msg: JsMsg;
+  event: IncomingEvent;
+  handler: Handler;
+  span: Span;
+  ctx: Context;
+  correlationId: string;
+  started: number;
+  deliveryCount: number;
 }
 
 /** Retryable failure: the message is nak'ed with a delay and comes back. */
@@ -66,9 +86,17 @@ export class RetryableError extends Error {
  * acked without running its effects again, and its outgoing events go through the outbox in the
  * same transaction. Poison messages are copied to the dead-letter subject before term(); a
  * message failing on its last allowed delivery goes there too.
+ *
+ * Messages that queue up are handled in batches, one transaction a batch; if the batch fails,
+ * each of its messages is retried alone, so one failing message cannot hold the others back and
+ * is the only one nak'ed or dead-lettered.
  */
 export class EventConsumer {
   readonly #concurrency: number;
+  readonly #batchSize: number;
+  readonly #workers: number;
+  #queue: JsMsg[] = [];
+  #batches = 0;
   readonly #maxDeliver: number;
   readonly #ackWaitMs: number;
   readonly #backoffMs: number[];
@@ -90,6 +118,8 @@ export class EventConsumer {
       this.#handlers.set(type, entry);
     }
     this.#concurrency = o.concurrency ?? 32;
+    this.#batchSize = Math.max(1, o.batchSize ?? 64);
+    this.#workers = Math.max(1, o.workers ?? 1);
     this.#maxDeliver = o.spec.maxDeliver ?? 5;
     this.#ackWaitMs = parseDuration(o.spec.ackWait ?? '30s');
     this.#backoffMs = (o.spec.backoff ?? ['1s']).map(parseDuration);
@@ -144,7 +174,11 @@ export class EventConsumer {
     clearInterval(this.#statsTimer);
     await this.#messages?.close().catch(() => undefined);
     await this.#loop;
-    await Promise.allSettled([...this.#inflight]);
+    // Messages already delivered to us are handled (and acked) rather than left to time out.
+    while (this.#inflight.size || this.#queue.length) {
+      this.#pump();
+      await Promise.allSettled([...this.#inflight]);
+    }
   }
 
   async #consumeForever(): Promise<void> {
@@ -157,21 +191,15 @@ export class EventConsumer {
         // Short pulls: on a cluster, a pull request held by a consumer leader that dies is lost
         // silently; the client notices only after two missed idle heartbeats (expires / 2 each).
         // The default 30 s expiry stalled a durable ~35 s after kill -9 of its leader node.
-        this.#messages = await consumer.consume({ max_messages: Math.max(this.#concurrency * 2, 64), expires: 5_000 });
+        this.#messages = await consumer.consume({ max_messages: Math.max(this.#batchSize * 2, 64), expires: 5_000 });
         attempt = 0;
         log.info({ stream: spec.streamName, consumer: spec.durableName }, 'consumer.started');
         void this.refreshStats();
         for await (const msg of this.#messages) {
-          if (this.#inflight.size >= this.#concurrency) await Promise.race(this.#inflight);
-          // #handle settles every expected failure itself; anything else is a bug that must not
-          // become an unhandled rejection (which ends the process): log it and retry later.
-          const p: Promise<void> = this.#handle(msg)
-            .catch((err: unknown) => {
-              log.error({ err, subject: msg.subject, seq: msg.seq }, 'consumer.unexpected_error');
-              msg.nak(5000);
-            })
-            .finally(() => this.#inflight.delete(p));
-          this.#inflight.add(p);
+          this.#queue.push(msg);
+          this.#pump();
+          // Backpressure: stop taking messages while a full batch waits and the workers are busy.
+          while (this.#queue.length >= this.#batchSize && this.#inflight.size >= this.#workers) await Promise.race(this.#inflight);
         }
       } catch (err) {
         if (this.#stopped) break;
@@ -183,103 +211,215 @@ export class EventConsumer {
     }
   }
 
-  async #handle(msg: JsMsg): Promise<void> {
-    const { names, log, metrics, spec } = this.o;
+  /** Starts batches while there is queued work and a free worker. */
+  #pump(): void {
+    while (this.#queue.length && this.#batches < this.#workers && this.#inflight.size < this.#concurrency) {
+      const msgs = this.#queue.splice(0, this.#batchSize);
+      this.#batches++;
+      this.#track(
+        this.#runBatch(msgs)
+          .catch((err: unknown) => {
+            // #runBatch settles every expected failure itself; anything else is a bug that must
+            // not become an unhandled rejection (which ends the process): log it, retry later.
+            this.o.log.error({ err, count: msgs.length }, 'consumer.unexpected_error');
+            for (const m of msgs) m.nak(5000);
+          })
+          .finally(() => {
+            this.#batches--;
+            queueMicrotask(() => this.#pump());
+          }),
+      );
+    }
+  }
+
+  #track(p: Promise<void>): void {
+    const t: Promise<void> = p.finally(() => this.#inflight.delete(t));
+    this.#inflight.add(t);
+  }
+
+  /**
+   * Decodes a message and opens its CONSUMER span. Poison, unhandled types and ignored twins
+   * are settled here (DLQ / ack); what needs a handler comes back as Work.
+   */
+  async #prepare(msg: JsMsg): Promise<Work | undefined> {
+    const { names, metrics, spec, log } = this.o;
     const deliveryCount = msg.info.deliveryCount;
-    const started = performance.now();
     const parent = extractTraceContext(msg.headers);
-    const correlationId = msg.headers?.get('X-Correlation-ID') || 'unknown';
-    await withWorkContext({ correlationId }, () =>
-      inSpan(
-        `${msg.subject} process`,
-        {
-          kind: SpanKind.CONSUMER,
-          parent,
-          attributes: {
-            'messaging.system': 'nats',
-            'messaging.operation.type': 'process',
-            'messaging.destination.name': msg.subject,
-            'messaging.consumer.group.name': spec.durableName,
-            'messaging.message.id': msg.headers?.get('Nats-Msg-Id') ?? '',
-            'messaging.nats.delivery_count': deliveryCount,
-            'messaging.nats.stream_sequence': msg.seq,
-          },
+    const span = tracer().startSpan(
+      `${msg.subject} process`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': msg.subject,
+          'messaging.consumer.group.name': spec.durableName,
+          'messaging.message.id': msg.headers?.get('Nats-Msg-Id') ?? '',
+          'messaging.nats.delivery_count': deliveryCount,
+          'messaging.nats.stream_sequence': msg.seq,
         },
-        async (span) => {
-          if (deliveryCount > 1) span.addEvent('redelivery', { 'messaging.nats.delivery_count': deliveryCount });
-          let event: IncomingEvent;
-          try {
-            event = decodeEvent(names, msg.subject, msg.data, msg.headers, this.o.accepts);
-          } catch (err) {
-            if (err instanceof PoisonMessageError) return this.#deadLetter(msg, err.message, 'poison');
-            throw err;
-          }
-          const declared = this.#handlers.get(event.type);
-          if (!declared) {
-            msg.ack();
-            metrics?.consumed.inc({ subject: msg.subject, result: 'ignored' });
-            return;
-          }
-          // Versions: show the handler its declared version, ignore a dual-published copy whose
-          // twin it handles, upcast old history; anything else is poison (events/upcast.ts).
-          try {
-            const decision = adaptToVersion(event, declared.version);
-            if (decision.kind === 'twin') {
-              msg.ack();
-              metrics?.consumed.inc({ subject: msg.subject, result: 'ignored' });
-              log.debug({ subject: msg.subject, seq: msg.seq, eventId: event.id }, decision.reason);
-              return;
-            }
-            event = decision.event;
-          } catch (err) {
-            if (err instanceof PoisonMessageError) return this.#deadLetter(msg, err.message, 'poison');
-            throw err;
-          }
-          const handler = declared.handle;
-          // With a backoff list the server times delivery n out after backoff[n-1], not ack_wait.
-          const ackWait = this.o.spec.backoff?.length ? (this.#backoffMs[Math.min(deliveryCount - 1, this.#backoffMs.length - 1)] ?? this.#ackWaitMs) : this.#ackWaitMs;
-          const heartbeat = setInterval(() => msg.working(), Math.max(20, Math.floor(ackWait / 3)));
-          try {
-            const after: Array<() => Promise<void>> = [];
-            const fresh = await this.o.db.tx(async (sql) => {
-              const rec = await sql.query(
-                `INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1 AS fresh`,
-                [spec.durableName, event.id],
-              );
-              if (rec.length === 0) return false;
-              const out: OutgoingEvent[] = [];
-              await handler({
-                event,
-                sql,
-                log,
-                deliveryCount,
-                emit: (type, data) => out.push(makeEvent(names, type, data)),
-                afterCommit: (fn) => after.push(fn),
-              });
-              await enqueue(sql, out);
-              return true;
-            });
-            if (fresh) this.o.relay?.wake();
-            msg.ack();
-            metrics?.consumed.inc({ subject: msg.subject, result: fresh ? 'handled' : 'duplicate' });
-            for (const fn of after) await fn().catch((err: unknown) => log.error({ err, eventId: event.id }, 'consumer.after_commit_failed'));
-          } catch (err) {
-            if (err instanceof PoisonMessageError) return this.#deadLetter(msg, err.message, 'poison');
-            metrics?.failed.inc({ subject: msg.subject, kind: 'handler' });
-            span.recordException(err as Error);
-            if (deliveryCount >= this.#maxDeliver) {
-              return this.#deadLetter(msg, `handler failed on delivery ${deliveryCount} of ${this.#maxDeliver}: ${(err as Error).message}`, 'max_deliver');
-            }
-            const delay = this.#backoffMs[Math.min(deliveryCount - 1, this.#backoffMs.length - 1)] ?? 1000;
-            log.warn({ err, subject: msg.subject, seq: msg.seq, deliveryCount, retryInMs: delay }, 'consumer.handler_failed');
-            msg.nak(delay);
-          } finally {
-            clearInterval(heartbeat);
-            metrics?.handlerDuration.observe({ subject: msg.subject }, (performance.now() - started) / 1000);
-          }
-        },
-      ),
+      },
+      parent,
     );
+    const base = {
+      msg,
+      span,
+      ctx: trace.setSpan(parent, span),
+      correlationId: msg.headers?.get('X-Correlation-ID') || 'unknown',
+      started: performance.now(),
+      deliveryCount,
+    };
+    if (deliveryCount > 1) span.addEvent('redelivery', { 'messaging.nats.delivery_count': deliveryCount });
+    const settle = async (fn: () => Promise<void> | void) => {
+      await this.#within(base, async () => fn());
+      span.end();
+      return undefined;
+    };
+    let event: IncomingEvent;
+    try {
+      event = decodeEvent(names, msg.subject, msg.data, msg.headers, this.o.accepts);
+    } catch (err) {
+      if (err instanceof PoisonMessageError) return settle(() => this.#deadLetter(msg, err.message, 'poison'));
+      throw err;
+    }
+    const declared = this.#handlers.get(event.type);
+    if (!declared) {
+      return settle(() => {
+        msg.ack();
+        metrics?.consumed.inc({ subject: msg.subject, result: 'ignored' });
+      });
+    }
+    // Versions: show the handler its declared version, ignore a dual-published copy whose twin
+    // it handles, upcast old history; anything else is poison (events/upcast.ts).
+    try {
+      const decision = adaptToVersion(event, declared.version);
+      if (decision.kind === 'twin') {
+        return settle(() => {
+          msg.ack();
+          metrics?.consumed.inc({ subject: msg.subject, result: 'ignored' });
+          log.debug({ subject: msg.subject, seq: msg.seq, eventId: event.id }, decision.reason);
+        });
+      }
+      event = decision.event;
+    } catch (err) {
+      if (err instanceof PoisonMessageError) return settle(() => this.#deadLetter(msg, err.message, 'poison'));
+      throw err;
+    }
+    return { ...base, event, handler: declared.handle };
+  }
+
+  /** The transaction body for some messages: record their ids, run the fresh ones' handlers in order, queue their events. */
+  async #transact(sql: Sql, works: Work[], after: Array<{ w: Work; fn: () => Promise<void> }>): Promise<Set<Work>> {
+    const { spec, names, log } = this.o;
+    const rows = await sql.query<{ event_id: string }>(
+      `INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING event_id`,
+      [spec.durableName, works.map((w) => w.event.id)],
+    );
+    const fresh = new Set(rows.map((r) => r.event_id));
+    const handled = new Set<Work>();
+    const out: OutgoingEvent[] = [];
+    for (const w of works) {
+      // A duplicate of an event already handled, earlier or in this very batch.
+      if (!fresh.delete(w.event.id)) continue;
+      handled.add(w);
+      await this.#within(w, () =>
+          w.handler({
+            event: w.event,
+            sql,
+            log,
+            deliveryCount: w.deliveryCount,
+            // Trace context is taken now, inside this message's span: the outbox insert runs
+            // once for the whole batch, outside any one message's context.
+            emit: (type, data) => {
+              const e = makeEvent(names, type, data);
+              injectTraceHeaders(e.headers);
+              out.push(e);
+            },
+            afterCommit: (fn) => after.push({ w, fn }),
+          }),
+      );
+    }
+    await enqueue(sql, out);
+    return handled;
+  }
+
+  /** Acks committed work, ends spans, starts after-commit calls in the background. */
+  #committed(works: Work[], handled: Set<Work>, after: Array<{ w: Work; fn: () => Promise<void> }>): void {
+    const { metrics, log } = this.o;
+    if (handled.size) this.o.relay?.wake();
+    for (const w of works) {
+      w.msg.ack();
+      metrics?.consumed.inc({ subject: w.msg.subject, result: handled.has(w) ? 'handled' : 'duplicate' });
+      metrics?.handlerDuration.observe({ subject: w.msg.subject }, (performance.now() - w.started) / 1000);
+      w.span.end();
+    }
+    for (const { w, fn } of after) {
+      this.#track(this.#within(w, fn).catch((err: unknown) => log.error({ err, eventId: w.event.id }, 'consumer.after_commit_failed')));
+    }
+  }
+
+  async #runBatch(msgs: JsMsg[]): Promise<void> {
+    const works: Work[] = [];
+    for (const msg of msgs) {
+      const w = await this.#prepare(msg);
+      if (w) works.push(w);
+    }
+    if (works.length === 0) return;
+    // With a backoff list the server times delivery n out after backoff[n-1], not ack_wait.
+    const ackWait = Math.min(...works.map((w) => this.#ackWaitFor(w.deliveryCount)));
+    const heartbeat = setInterval(() => works.forEach((w) => w.msg.working()), Math.max(20, Math.floor(ackWait / 3)));
+    try {
+      if (works.length === 1) return await this.#runOne(works[0]!);
+      const after: Array<{ w: Work; fn: () => Promise<void> }> = [];
+      let handled: Set<Work>;
+      try {
+        handled = await this.o.db.tx((sql) => this.#transact(sql, works, after));
+      } catch (err) {
+        this.o.log.debug({ err, count: works.length }, 'consumer.batch_failed_retrying_one_by_one');
+        for (const w of works) await this.#runOne(w);
+        return;
+      }
+      this.#committed(works, handled, after);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  /** One message in its own transaction; its failure is nak'ed with backoff or dead-lettered. */
+  async #runOne(w: Work): Promise<void> {
+    const { metrics, log } = this.o;
+    const { msg, deliveryCount } = w;
+    const after: Array<{ w: Work; fn: () => Promise<void> }> = [];
+    try {
+      const handled = await this.o.db.tx((sql) => this.#transact(sql, [w], after));
+      this.#committed([w], handled, after);
+      return;
+    } catch (err) {
+      await this.#within(w, async () => {
+        if (err instanceof PoisonMessageError) return this.#deadLetter(msg, err.message, 'poison');
+        metrics?.failed.inc({ subject: msg.subject, kind: 'handler' });
+        w.span.recordException(err as Error);
+        w.span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+        if (deliveryCount >= this.#maxDeliver) {
+          return this.#deadLetter(msg, `handler failed on delivery ${deliveryCount} of ${this.#maxDeliver}: ${(err as Error).message}`, 'max_deliver');
+        }
+        const delay = this.#backoffMs[Math.min(deliveryCount - 1, this.#backoffMs.length - 1)] ?? 1000;
+        log.warn({ err, subject: msg.subject, seq: msg.seq, deliveryCount, retryInMs: delay }, 'consumer.handler_failed');
+        msg.nak(delay);
+      });
+      metrics?.handlerDuration.observe({ subject: msg.subject }, (performance.now() - w.started) / 1000);
+      w.span.end();
+    }
+  }
+
+  /** Runs fn inside a message's span and work context (logs carry its trace and correlation ids). */
+  #within<T>(w: Pick<Work, 'ctx' | 'correlationId'>, fn: () => Promise<T>): Promise<T> {
+    return context.with(w.ctx, () => withWorkContext({ correlationId: w.correlationId }, fn));
+  }
+
+  #ackWaitFor(deliveryCount: number): number {
+    if (!this.o.spec.backoff?.length) return this.#ackWaitMs;
+    return this.#backoffMs[Math.min(deliveryCount - 1, this.#backoffMs.length - 1)] ?? this.#ackWaitMs;
   }
 
   /** Copies to the DLQ and waits for its ack before term(): under workqueue retention a terminated message is gone. */
