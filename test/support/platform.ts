@@ -107,7 +107,7 @@ export class Platform {
       await waitFor(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${port}/ready`)).ok, 30_000, 100);
     } catch (err) {
       // Say why: the child's own last words are the useful part.
-      throw new Error(`${(err as Error).message}\n--- ${id} output (exit ${inst.child?.exitCode ?? 'n/a'}) ---\n${inst.output.join('').slice(-4000)}`);
+      throw new Error(`${(err as Error).message}\n--- ${id} output (exit ${inst.child?.exitCode ?? 'n/a'}) ---\n${inst.output.join('').slice(-4000)}`, { cause: err });
     }
     return inst;
   }
