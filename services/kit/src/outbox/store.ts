@@ -31,6 +31,20 @@ export const OUTBOX_MIGRATIONS: readonly Migration[] = [
  */
 export async function enqueue(sql: Sql, events: readonly OutgoingEvent[]): Promise<void> {
   if (events.length === 0) return;
+  await sql.query(outboxInsertSql(1), outboxParams(events));
+}
+
+/**
+ * The outbox insert as SQL taking four array parameters from `$first`, for callers that fold it
+ * into a larger statement (a single statement is atomic without BEGIN/COMMIT round trips).
+ */
+export function outboxInsertSql(first: number): string {
+  const [a, b, c, d] = [first, first + 1, first + 2, first + 3];
+  return `INSERT INTO outbox (event_id, subject, headers, payload) SELECT * FROM unnest($${a}::text[], $${b}::text[], $${c}::jsonb[], $${d}::text[])`;
+}
+
+/** The four parameter arrays of outboxInsertSql, trace context taken from the active span. */
+export function outboxParams(events: readonly OutgoingEvent[]): [string[], string[], string[], string[]] {
   const ids: string[] = [];
   const subjects: string[] = [];
   const headers: string[] = [];
@@ -41,9 +55,5 @@ export async function enqueue(sql: Sql, events: readonly OutgoingEvent[]): Promi
     headers.push(JSON.stringify(injectTraceHeaders({ ...e.headers })));
     payloads.push(e.payload);
   }
-  await sql.query(
-    `INSERT INTO outbox (event_id, subject, headers, payload)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[])`,
-    [ids, subjects, headers, payloads],
-  );
+  return [ids, subjects, headers, payloads];
 }

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { correlation, jsonBodyLimit, problem, publishVersionsSetting, rateLimit, rateLimitFromEnv, readJsonBody, type HttpEnv, type ServiceContext } from '@orderflow/kit';
+import { correlation, jsonBodyLimit, problem, publishVersionsSetting, rateLimit, rateLimitFromEnv, readJsonBody, type HttpEnv, type ServiceContext, type Sql } from '@orderflow/kit';
 import { CreateOrderRequest, IDEMPOTENCY_KEY, requestHash } from '../orders/request.js';
 import { createOrder, getOrder } from '../orders/repository.js';
 
@@ -27,7 +27,10 @@ export function orderRoutes(ctx: ServiceContext): Hono<HttpEnv> {
       }
       const correlationId = c.get('correlationId');
       const idem = key ? { key, hash: requestHash(body.value) } : undefined;
-      const result = await ctx.db.tx((sql) => createOrder(sql, ctx.names, body.value, correlationId, idem, createdVersions));
+      // Only an idempotency key needs a transaction (claim the key, then insert); without one
+      // the insert is a single atomic statement.
+      const create = (sql: Sql) => createOrder(sql, ctx.names, body.value, correlationId, idem, createdVersions);
+      const result = idem ? await ctx.db.tx(create) : await create(ctx.db);
       if (result.kind === 'conflict') {
         return problem(c, 409, 'this Idempotency-Key was used with a different request body', { orderId: result.orderId });
       }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { enqueue, makeEvent, makeEventVersions, type EventData, type EventVersion, type Names, type Sql } from '@orderflow/kit';
+import { enqueue, makeEvent, makeEventVersions, outboxInsertSql, outboxParams, type EventData, type EventVersion, type Names, type Sql } from '@orderflow/kit';
 import type { CreateOrder } from './request.js';
 import { transition, type OrderStatus, type SagaInput, type Transition } from '../saga/transitions.js';
 
@@ -85,16 +85,21 @@ export async function createOrder(
   }
   const now = new Date().toISOString();
   const history = [{ status: 'pending', at: now }];
-  const [row] = await sql.query<OrderRow>(
-    `INSERT INTO orders (id, customer_id, currency, items, status, correlation_id, history)
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6) RETURNING *`,
-    [orderId, body.customerId, body.currency, JSON.stringify(body.items), correlationId, JSON.stringify(history)],
-  );
   const created: { [V in OrdersCreatedVersion]: EventData<'orders.created', V> } = {
     v1: { version: 'v1', orderId, customerId: body.customerId, currency: body.currency, items: body.items, correlationId, occurredAt: now },
     v2: { version: 'v2', orderId, customer: { id: body.customerId }, currency: body.currency, items: body.items, correlationId, occurredAt: now },
   };
-  await enqueue(sql, makeEventVersions(names, 'orders.created', versions.map((v) => created[v])));
+  const events = makeEventVersions(names, 'orders.created', versions.map((v) => created[v]));
+  // The order and its events in one statement: atomic on its own, so a request without an
+  // idempotency key needs no BEGIN/COMMIT round trips.
+  const [row] = await sql.query<OrderRow>(
+    `WITH o AS (
+       INSERT INTO orders (id, customer_id, currency, items, status, correlation_id, history)
+       VALUES ($1, $2, $3, $4, 'pending', $5, $6) RETURNING *
+     ), e AS (${outboxInsertSql(7)})
+     SELECT * FROM o`,
+    [orderId, body.customerId, body.currency, JSON.stringify(body.items), correlationId, JSON.stringify(history), ...outboxParams(events)],
+  );
   return { kind: 'created', order: toView(row!) };
 }
 
