@@ -23,6 +23,13 @@ export interface DeadLetter {
  */
 export async function publishDeadLetter(js: JetStreamClient, dl: DeadLetter): Promise<{ seq: number; duplicate: boolean }> {
   const h = natsHeaders();
+  // Per consumer: two durables that both dead-letter one message (orders.cancelled reaches
+  // inventory-orders and payment-orders) must each keep their copy, not de-duplicate to one.
+  const msgID = `dlq:${dl.stream}:${dl.consumer}:${dl.streamSeq}`;
+  // First in the header block: nats-server 2.9 finds Nats-Msg-Id by the first occurrence of the
+  // text anywhere in the headers, so a value mentioning it (a reason such as "missing
+  // Nats-Msg-Id header") ahead of the real header silently turns de-duplication off.
+  h.set(H.msgId, msgID);
   if (dl.headers) {
     for (const [k, vs] of dl.headers) {
       if (k === H.msgId) continue;
@@ -38,12 +45,8 @@ export async function publishDeadLetter(js: JetStreamClient, dl: DeadLetter): Pr
   h.set(H.dlqDeliveries, String(dl.deliveries));
   h.set(H.dlqSubject, dl.originalSubject);
   h.set(H.dlqTime, new Date().toISOString());
-  const ack = await js.publish(dl.dlqSubject, dl.data, {
-    // Per consumer: two durables that both dead-letter one message (orders.cancelled reaches
-    // inventory-orders and payment-orders) must each keep their copy, not de-duplicate to one.
-    msgID: `dlq:${dl.stream}:${dl.consumer}:${dl.streamSeq}`,
-    headers: h,
-  });
+  // No msgID option: the client would re-set the header and move it to the end.
+  const ack = await js.publish(dl.dlqSubject, dl.data, { headers: h });
   return { seq: ack.seq, duplicate: ack.duplicate };
 }
 

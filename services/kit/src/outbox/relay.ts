@@ -136,14 +136,18 @@ export class OutboxRelay {
           },
           async () => {
             const h = natsHeaders();
+            // First: nats-server 2.9 takes the first occurrence of "Nats-Msg-Id" anywhere in the
+            // header block, so a header value containing that text (a client's correlation id)
+            // must not come before it.
+            h.set(H.msgId, row.event_id);
             for (const [k, v] of Object.entries(row.headers)) {
               if (k !== 'traceparent' && k !== 'tracestate') h.set(k, v);
             }
             // The consumer's span is a child of this publish span.
             const trace = injectTraceHeaders({});
             for (const [k, v] of Object.entries(trace)) h.set(k, v);
-            h.set(H.msgId, row.event_id);
-            return js.publish(row.subject, encoder.encode(row.payload), { msgID: row.event_id, headers: h, timeout: this.#publishTimeoutMs });
+            // No msgID option: the client would re-set the header and move it behind the others.
+            return js.publish(row.subject, encoder.encode(row.payload), { headers: h, timeout: this.#publishTimeoutMs });
           },
         ),
       ),
