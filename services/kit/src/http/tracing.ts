@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import { tracer } from '../tracing/propagation.js';
+import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { extractTraceContext, inSpan } from '../tracing/propagation.js';
 
 /** Probes and scrapes: no spans (the http instrumentation ignores the same paths). */
 const UNTRACED_PATHS = new Set(['/health', '/ready', '/metrics']);
@@ -37,31 +37,15 @@ export function httpServerSpans(): MiddlewareHandler {
       finish(active, method, routeOf(c), c.res.status);
       return;
     }
-    const carrier: Record<string, string> = {};
-    for (const k of ['traceparent', 'tracestate']) {
-      const v = c.req.header(k);
-      if (v) carrier[k] = v;
-    }
-    const parent = propagation.extract(context.active(), carrier);
+    const parent = extractTraceContext({ traceparent: c.req.header('traceparent') ?? '', tracestate: c.req.header('tracestate') ?? '' });
     const url = new URL(c.req.url);
-    const span = tracer().startSpan(
+    await inSpan(
       method,
-      {
-        kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': method, 'url.path': url.pathname, 'url.scheme': url.protocol.replace(':', '') },
+      { kind: SpanKind.SERVER, parent, attributes: { 'http.request.method': method, 'url.path': url.pathname, 'url.scheme': url.protocol.replace(':', '') } },
+      async (span) => {
+        await next();
+        finish(span, method, routeOf(c), c.res.status);
       },
-      parent,
     );
-    if (!span.isRecording()) return next();
-    try {
-      await context.with(trace.setSpan(parent, span), next);
-      finish(span, method, routeOf(c), c.res.status);
-    } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-      throw err;
-    } finally {
-      span.end();
-    }
   };
 }
