@@ -44,6 +44,8 @@ export interface BaseConfig {
   /** Replicas of the streams a service creates with ENSURE_STREAMS (3 on a 3-node cluster). */
   streamReplicas: number;
   shutdownTimeoutMs: number;
+  /** Wait after readiness goes 503 before closing the listener (endpoints being removed). */
+  shutdownDrainDelayMs: number;
   logLevel: string;
 }
 
@@ -66,6 +68,7 @@ export function baseConfig(service: string, defaultPort: number, env: Env = proc
     ensureStreams: boolSetting('ENSURE_STREAMS', true, env),
     streamReplicas: intSetting('STREAM_REPLICAS', 1, env),
     shutdownTimeoutMs: intSetting('SHUTDOWN_TIMEOUT_MS', 25_000, env),
+    shutdownDrainDelayMs: intSetting('SHUTDOWN_DRAIN_DELAY_MS', 0, env),
     logLevel: readSetting('LOG_LEVEL', env) ?? 'info',
   };
 }

@@ -169,8 +169,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
       const t0 = Date.now();
       accepting = false;
       log.info('service.stopping');
-      const drainDelay = Number(env.SHUTDOWN_DRAIN_DELAY_MS ?? 0);
-      if (drainDelay > 0) await new Promise((r) => setTimeout(r, drainDelay));
+      if (config.shutdownDrainDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDrainDelayMs));
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
