@@ -14,6 +14,7 @@ import { DeadLetters, type Actor } from './dlq.js';
 import type { JetStreamSampler } from './sources/jetstream.js';
 import type { SagaFigures, ServicesClient } from './sources/services.js';
 import { orderTimeline } from './sources/timeline.js';
+import type { DlqResponse, Lookup, Overview, StreamsResponse } from './web/api-types.js';
 import { PAGE } from './web/page.js';
 
 export interface ConsoleState {
@@ -121,7 +122,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
     if (saga.error) errors.push(`order-service metrics: ${saga.error}`);
     const snap = state.jetstream.snapshot;
     const dlq = snap.streams.find((s) => s.name === dlqStream);
-    return c.json({
+    const body: Overview = {
       generatedAt: new Date().toISOString(),
       namespace: config.namespace,
       orders: stats,
@@ -131,17 +132,24 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
       deadLetters: dlq?.messages ?? 0,
       growingConsumers: snap.streams.flatMap((s) => s.consumers.filter((x) => x.growing).map((x) => `${s.name}/${x.name}`)),
       errors,
-    });
+    };
+    return c.json(body);
   });
 
-  api.get('/streams', (c) => c.json({ ...state.jetstream.snapshot, connected: nats.isConnected() }));
+  api.get('/streams', (c) => {
+    const body: StreamsResponse = { ...state.jetstream.snapshot, connected: nats.isConnected() };
+    return c.json(body);
+  });
 
   const dlq = async () => {
     const conn = await connected();
     return new DeadLetters(conn.jsm, conn.js, topology, dlqStream, log);
   };
 
-  api.get('/dlq', async (c) => c.json({ stream: dlqStream, ...(await (await dlq()).groups()) }));
+  api.get('/dlq', async (c) => {
+    const body: DlqResponse = { stream: dlqStream, ...(await (await dlq()).groups()) };
+    return c.json(body);
+  });
 
   api.get('/dlq/:seq', async (c) => {
     const seq = seqParam(c);
@@ -189,7 +197,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
       { js: conn.js, names, streams: topology.streams.map((s) => s.name), dlqStream, jaegerUiUrl: config.jaegerUiUrl },
       { orderIds: new Set(orders.length ? orders.map((o) => o.orderId) : UUID.test(q) ? [q] : []), correlationId: byCorrelation ? q : undefined, since },
     );
-    return c.json({
+    const body: Lookup = {
       query: q,
       matchedBy: byCorrelation ? 'correlationId' : 'orderId',
       jaegerUiUrl: config.jaegerUiUrl,
@@ -197,7 +205,8 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
       // Events of the correlation id that belong to no known order (e.g. a malformed message).
       otherEvents: events.filter((e) => !orders.some((o) => o.orderId === e.orderId)),
       truncated,
-    });
+    };
+    return c.json(body);
   });
 
   api.notFound((c) => problem(c, 404, `no route for ${c.req.method} ${c.req.path}`));

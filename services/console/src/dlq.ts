@@ -15,35 +15,9 @@ import {
   type Topology,
 } from '@orderflow/kit';
 import { traceIdOf } from './sources/timeline.js';
+import type { DeadLetterGroup, DeadLetterGroups, DeadLetterView } from './web/api-types.js';
 
-export interface DeadLetterView {
-  seq: number;
-  dlqSubject: string;
-  reason: string;
-  originalSubject: string;
-  stream: string;
-  consumer: string;
-  streamSeq: number;
-  deliveries: number;
-  time: string;
-  headers: Record<string, string[]>;
-  /** Pretty-printed JSON, or the text as it is. */
-  payload: string;
-  json: boolean;
-  orderId?: string;
-  correlationId?: string;
-  traceId?: string;
-  bytes: number;
-}
-
-export interface DeadLetterGroup {
-  subject: string;
-  stream: string;
-  consumer: string;
-  /** Messages on this subject in the DLQ stream (may exceed the entries listed). */
-  count: number;
-  entries: DeadLetterView[];
-}
+export type { DeadLetterGroup, DeadLetterView };
 
 export interface Actor {
   /** "token" when the request carried the console token, else "anonymous". */
@@ -103,7 +77,7 @@ export class DeadLetters {
   }
 
   /** Per DLQ subject (every consumer's subject, empty ones too), oldest first. */
-  async groups(): Promise<{ total: number; groups: DeadLetterGroup[]; truncated: boolean }> {
+  async groups(): Promise<DeadLetterGroups> {
     const info = await this.jsm.streams.info(this.dlqStream, { subjects_filter: '>' });
     const counts = info.state.subjects ?? {};
     const entries = await listDeadLetters(this.loc, { limit: this.limit });

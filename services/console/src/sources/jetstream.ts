@@ -7,47 +7,9 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Topology } from '@orderflow/kit';
 import { consumerResourceName, kubectlGet, streamResourceName } from '../resources.js';
+import type { ConsumerView, StreamView, StreamsSnapshot } from '../web/api-types.js';
 
-export interface ConsumerView {
-  name: string;
-  stream: string;
-  filterSubject?: string;
-  numPending: number;
-  numAckPending: number;
-  numRedelivered: number;
-  numWaiting: number;
-  deliveredStreamSeq: number;
-  ackFloorStreamSeq: number;
-  /** When delivery or acks last moved (server's last_active when it has one), ISO; undefined = not seen moving. */
-  lastActivity?: string;
-  /** num_pending rose across the whole recent window (and is > 0). */
-  growing: boolean;
-  pendingHistory: number[];
-  resource: string;
-  kubectl: string;
-}
-
-export interface StreamView {
-  name: string;
-  subjects: string[];
-  messages: number;
-  bytes: number;
-  firstSeq: number;
-  lastSeq: number;
-  /** Distinct subjects holding messages (num_subjects). */
-  subjectCount: number;
-  lastTime?: string;
-  resource: string;
-  kubectl: string;
-  consumers: ConsumerView[];
-  error?: string;
-}
-
-export interface StreamsSnapshot {
-  sampledAt?: string;
-  streams: StreamView[];
-  error?: string;
-}
+export type { ConsumerView, StreamView, StreamsSnapshot };
 
 interface History {
   points: Array<{ t: number; pending: number }>;

@@ -4,7 +4,10 @@
  * p50/p99 describe the last minutes, not the whole process lifetime.
  */
 import type { ConsoleConfig } from '../config.js';
+import type { OrderHistoryEntry, OrderStats, OrderView, SagaFigures, ServiceReadiness } from '../web/api-types.js';
 import { bucketDelta, histogramBuckets, histogramQuantile, parsePrometheus, sumBy, type Buckets } from './prometheus.js';
+
+export type { OrderHistoryEntry, OrderStats, OrderView, SagaFigures, ServiceReadiness };
 
 export type FetchFn = typeof fetch;
 
@@ -21,40 +24,6 @@ export async function getJson<T>(f: FetchFn, url: string, timeoutMs = 3000): Pro
   const r = await f(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
   if (!r.ok) throw new HttpError(r.status, `${url} answered ${r.status}`);
   return (await r.json()) as T;
-}
-
-export interface OrderHistoryEntry {
-  status: string;
-  at: string;
-  reason?: string;
-}
-
-export interface OrderView {
-  orderId: string;
-  status: string;
-  customerId?: string;
-  items?: Array<{ productId: string; quantity: number }>;
-  total?: number;
-  reason?: string;
-  correlationId?: string;
-  createdAt?: string;
-  history: OrderHistoryEntry[];
-}
-
-export interface OrderStats {
-  windowMinutes: number;
-  byStatus: Record<string, number>;
-  windowByStatus: Record<string, number>;
-  cancelReasons: Record<string, number>;
-  series: Array<{ at: string; created: number; confirmed: number; cancelled: number }>;
-}
-
-export interface SagaFigures {
-  outcomes: Record<string, number>;
-  cancelReasons: Record<string, number>;
-  /** Seconds accepted→confirmed over the window (or since the service started when the window is not full yet). */
-  latency: { p50?: number; p99?: number; count: number; windowSeconds: number };
-  scrapedAt: string;
 }
 
 const E2E = 'orderflow_order_e2e_seconds';
@@ -120,7 +89,7 @@ export class ServicesClient {
   }
 
   /** Each service's /ready: up (200), not ready (503 with its JSON), or unreachable. */
-  async readiness(): Promise<Array<{ name: string; url: string; ready: boolean; detail?: string }>> {
+  async readiness(): Promise<ServiceReadiness[]> {
     const entries = Object.entries({ 'order-service': this.urls.order, 'inventory-service': this.urls.inventory, 'payment-service': this.urls.payment });
     return Promise.all(
       entries.map(async ([name, url]) => {

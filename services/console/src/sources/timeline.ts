@@ -6,25 +6,9 @@
 import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/nats-core';
 import { H, type Names } from '@orderflow/kit';
+import type { TimelineEvent } from '../web/api-types.js';
 
-export interface TimelineEvent {
-  stream: string;
-  seq: number;
-  subject: string;
-  type: string;
-  time: string;
-  eventId?: string;
-  version?: string;
-  orderId?: string;
-  correlationId?: string;
-  traceId?: string;
-  traceUrl?: string;
-  /** Set for a copy in the dead-letter stream. */
-  deadLetter?: { reason: string; consumer: string; dlqSeq: number };
-  /** A replay of a dead letter (Replay-Of-Msg-Id). */
-  replayOf?: string;
-  data: unknown;
-}
+export type { TimelineEvent };
 
 export interface TimelineQuery {
   orderIds: ReadonlySet<string>;

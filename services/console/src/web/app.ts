@@ -4,109 +4,9 @@
  * hidden), DOM built with createElement (no HTML from data), token in sessionStorage.
  */
 
-type Json = Record<string, unknown>;
+import type { DeadLetterGroup, DeadLetterView, DlqResponse, Lookup, OrderStats, Overview, StreamsResponse, TimelineEvent } from './api-types.js';
 
-interface OrderStats {
-  windowMinutes: number;
-  byStatus: Record<string, number>;
-  windowByStatus: Record<string, number>;
-  cancelReasons: Record<string, number>;
-  series: Array<{ at: string; created: number; confirmed: number; cancelled: number }>;
-}
-interface Overview {
-  generatedAt: string;
-  orders?: OrderStats;
-  saga?: { outcomes: Record<string, number>; cancelReasons: Record<string, number>; latency: { p50?: number; p99?: number; count: number; windowSeconds: number } };
-  services: Array<{ name: string; url: string; ready: boolean; detail?: string }>;
-  nats: { connected: boolean };
-  deadLetters: number;
-  growingConsumers: string[];
-  errors: string[];
-}
-interface ConsumerView {
-  name: string;
-  filterSubject?: string;
-  numPending: number;
-  numAckPending: number;
-  numRedelivered: number;
-  numWaiting: number;
-  lastActivity?: string;
-  growing: boolean;
-  pendingHistory: number[];
-  resource: string;
-  kubectl: string;
-}
-interface StreamView {
-  name: string;
-  subjects: string[];
-  messages: number;
-  bytes: number;
-  firstSeq: number;
-  lastSeq: number;
-  subjectCount: number;
-  lastTime?: string;
-  resource: string;
-  kubectl: string;
-  consumers: ConsumerView[];
-  error?: string;
-}
-interface DeadLetter {
-  seq: number;
-  dlqSubject: string;
-  reason: string;
-  originalSubject: string;
-  consumer: string;
-  stream: string;
-  streamSeq: number;
-  deliveries: number;
-  time: string;
-  headers: Record<string, string[]>;
-  payload: string;
-  json: boolean;
-  orderId?: string;
-  correlationId?: string;
-  traceId?: string;
-}
-interface DlqGroup {
-  subject: string;
-  stream: string;
-  consumer: string;
-  count: number;
-  entries: DeadLetter[];
-}
-interface TimelineEvent {
-  stream: string;
-  seq: number;
-  subject: string;
-  type: string;
-  time: string;
-  eventId?: string;
-  version?: string;
-  traceId?: string;
-  traceUrl?: string;
-  deadLetter?: { reason: string; consumer: string; dlqSeq: number };
-  replayOf?: string;
-  data: unknown;
-}
-interface LookupOrder {
-  orderId: string;
-  status: string;
-  customerId?: string;
-  total?: number;
-  reason?: string;
-  correlationId?: string;
-  createdAt?: string;
-  history: Array<{ status: string; at: string; reason?: string }>;
-  events: TimelineEvent[];
-}
-interface Lookup {
-  query: string;
-  matchedBy: string;
-  jaegerUiUrl?: string;
-  orders: LookupOrder[];
-  otherEvents: TimelineEvent[];
-  truncated: string[];
-}
+type Json = Record<string, unknown>;
 
 const POLL_MS = 2000;
 const TOKEN_KEY = 'orderflow-console-token';
@@ -304,7 +204,7 @@ function sparkline(values: number[]): Node {
 }
 
 async function loadStreams(): Promise<void> {
-  const s = await api<{ sampledAt?: string; streams: StreamView[]; error?: string }>('/streams');
+  const s = await api<StreamsResponse>('/streams');
   const cards = s.streams.map((st) =>
     h(
       'section',
@@ -363,7 +263,7 @@ function dlqStatus(text: string, kind: 'ok' | 'bad'): void {
   $('dlq-status').replaceChildren(h('p', { class: `msg ${kind}` }, text));
 }
 
-async function replay(e: DeadLetter): Promise<void> {
+async function replay(e: DeadLetterView): Promise<void> {
   try {
     const r = await api<{ subject: string; replayedSeq: number }>(`/dlq/${e.seq}/replay`, { method: 'POST' });
     dlqStatus(`Replayed dead letter ${e.seq} to ${r.subject} (stream sequence ${r.replayedSeq}).`, 'ok');
@@ -374,7 +274,7 @@ async function replay(e: DeadLetter): Promise<void> {
   await loadDlq();
 }
 
-async function discard(e: DeadLetter): Promise<void> {
+async function discard(e: DeadLetterView): Promise<void> {
   if (!(await confirmDialog(`Discard dead letter ${e.seq} (${e.originalSubject}, ${e.reason})? This cannot be undone.`, 'Discard'))) return;
   try {
     await api(`/dlq/${e.seq}/discard`, { method: 'POST', body: JSON.stringify({ confirm: true }) });
@@ -386,7 +286,7 @@ async function discard(e: DeadLetter): Promise<void> {
   await loadDlq();
 }
 
-async function replayAll(g: DlqGroup): Promise<void> {
+async function replayAll(g: DeadLetterGroup): Promise<void> {
   if (!(await confirmDialog(`Replay all ${g.entries.length} dead letters of ${g.subject} to their original subjects?`, 'Replay all'))) return;
   try {
     const r = await api<{ replayed: number; failed: number }>('/dlq/replay-all', { method: 'POST', body: JSON.stringify({ subject: g.subject }) });
@@ -398,7 +298,7 @@ async function replayAll(g: DlqGroup): Promise<void> {
   await loadDlq();
 }
 
-function dlqRow(e: DeadLetter): HTMLTableRowElement[] {
+function dlqRow(e: DeadLetterView): HTMLTableRowElement[] {
   const open = expanded.has(e.seq);
   const detailsId = `dl-${e.seq}-details`;
   const row = h(
@@ -438,7 +338,7 @@ function dlqRow(e: DeadLetter): HTMLTableRowElement[] {
 }
 
 async function loadDlq(): Promise<void> {
-  const d = await api<{ stream: string; total: number; groups: DlqGroup[]; truncated: boolean }>('/dlq');
+  const d = await api<DlqResponse>('/dlq');
   setDlqCount(d.total);
   const key = JSON.stringify(d) + [...expanded].join(',');
   if (key === lastDlq) return; // unchanged: keep the DOM (and focus, open rows) as it is
