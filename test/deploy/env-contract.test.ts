@@ -17,7 +17,7 @@ const chart = loadChart(join(root, 'charts', 'orderflow'));
 
 /** Read by the code, but fine to leave unset in some configurations (the chart sets them when configured). */
 const OPTIONAL: Record<string, string> = {
-  NATS_USER: 'only with user/password auth (natsAuth.user or natsAuth.existingSecret)',
+  NATS_USER: 'only with user/password auth (natsAuth.user, natsAuth.existingSecret or natsAuth.perService)',
   NATS_PASSWORD: 'only with user/password auth',
   NATS_CREDS: 'only with decentralised auth (natsAuth.credsSecret)',
   NATS_TLS_CA: 'only with NATS TLS (natsAuth.tlsSecret)',

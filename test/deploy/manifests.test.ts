@@ -35,6 +35,20 @@ const SCENARIOS: Record<string, Dict> = {
     sandboxGateway: { enabled: true },
     orderService: { autoscaling: { enabled: true, minReplicas: 2, maxReplicas: 8, targetCPUUtilizationPercentage: 60 } },
   }),
+  // One NATS user per workload (files/nats-auth.conf); details in nats-auth-chart.test.ts.
+  perServiceNatsAuth: mergeValues(DB, {
+    paymentService: { gatewayUrl: 'https://payments.example.com' },
+    natsAuth: {
+      perService: true,
+      services: {
+        orderService: { password: 'pw-order' },
+        inventoryService: { existingSecret: 'nats-inventory' },
+        paymentService: { password: 'pw-payment' },
+        console: { existingSecret: 'nats-admin' },
+        operator: { existingSecret: 'nats-admin' },
+      },
+    },
+  }),
 };
 
 function render(values: Dict): Dict[] {

@@ -100,6 +100,26 @@ sandboxGateway: sandbox-gateway
 {{- printf "%s-secrets" (include "orderflow.fullname" .) }}
 {{- end }}
 
+{{/* Workloads with their own NATS user in natsAuth.perService mode: component -> natsAuth.services key. */}}
+{{- define "orderflow.natsAuthKeys" -}}
+order-service: orderService
+inventory-service: inventoryService
+payment-service: paymentService
+console: console
+operator: operator
+{{- end }}
+
+{{/* Secret with NATS_USER / NATS_PASSWORD of one workload in per-service mode. (dict "ctx" $ "component" name) */}}
+{{- define "orderflow.natsSecretName" -}}
+{{- $key := index (include "orderflow.natsAuthKeys" .ctx | fromYaml) .component -}}
+{{- $svc := index .ctx.Values.natsAuth.services $key -}}
+{{- if $svc.existingSecret -}}
+{{- $svc.existingSecret -}}
+{{- else -}}
+{{- printf "%s-nats-%s" (include "orderflow.fullname" .ctx) .component -}}
+{{- end -}}
+{{- end }}
+
 {{/* Subject / stream name with the subjectNamespace prefix. */}}
 {{- define "orderflow.subject" -}}
 {{- if .ctx.Values.subjectNamespace }}{{ printf "%s.%s" .ctx.Values.subjectNamespace .s }}{{ else }}{{ .s }}{{ end }}

@@ -25,28 +25,8 @@ reference). Call with (dict "ctx" $ "component" "order-service" "port" 3001).
       name: {{ include "orderflow.secretName" $ctx }}
       key: DATABASE_URL
 {{- end }}
-{{- if $ctx.Values.natsAuth.existingSecret }}
-- name: NATS_USER
-  valueFrom:
-    secretKeyRef:
-      name: {{ $ctx.Values.natsAuth.existingSecret }}
-      key: NATS_USER
-- name: NATS_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ $ctx.Values.natsAuth.existingSecret }}
-      key: NATS_PASSWORD
-{{- else if $ctx.Values.natsAuth.user }}
-- name: NATS_USER
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "orderflow.secretName" $ctx }}
-      key: NATS_USER
-- name: NATS_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "orderflow.secretName" $ctx }}
-      key: NATS_PASSWORD
+{{- with include "orderflow.natsUserEnv" (dict "ctx" $ctx "component" .component) }}
+{{ . }}
 {{- end }}
 {{- if $ctx.Values.natsAuth.credsSecret }}
 - name: NATS_CREDS
@@ -59,6 +39,40 @@ reference). Call with (dict "ctx" $ "component" "order-service" "port" 3001).
   value: /var/run/secrets/orderflow/nats-tls/tls.crt
 - name: NATS_TLS_KEY
   value: /var/run/secrets/orderflow/nats-tls/tls.key
+{{- end }}
+{{- end }}
+
+{{/*
+NATS_USER / NATS_PASSWORD of one workload, both read from a Secret with those two keys.
+Shared mode (natsAuth.perService false): natsAuth.existingSecret, else the chart's Secret when
+natsAuth.user is set, else nothing. Per-service mode: the workload's own Secret
+(natsAuth.services.<key>.existingSecret, else "<fullname>-nats-<component>"); workloads without
+an entry in orderflow.natsAuthKeys (the sandbox gateway, which does not use NATS) get nothing.
+Call with (dict "ctx" $ "component" "order-service").
+*/}}
+{{- define "orderflow.natsUserEnv" -}}
+{{- $ctx := .ctx -}}
+{{- $secret := "" -}}
+{{- if $ctx.Values.natsAuth.perService -}}
+{{- if hasKey (include "orderflow.natsAuthKeys" $ctx | fromYaml) .component -}}
+{{- $secret = include "orderflow.natsSecretName" (dict "ctx" $ctx "component" .component) -}}
+{{- end -}}
+{{- else if $ctx.Values.natsAuth.existingSecret -}}
+{{- $secret = $ctx.Values.natsAuth.existingSecret -}}
+{{- else if $ctx.Values.natsAuth.user -}}
+{{- $secret = include "orderflow.secretName" $ctx -}}
+{{- end -}}
+{{- if $secret -}}
+- name: NATS_USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: NATS_USER
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: NATS_PASSWORD
 {{- end }}
 {{- end }}
 
