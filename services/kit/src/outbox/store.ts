@@ -52,7 +52,11 @@ export function outboxParams(events: readonly OutgoingEvent[]): [string[], strin
   for (const e of events) {
     ids.push(e.id);
     subjects.push(e.subject);
-    headers.push(JSON.stringify(injectTraceHeaders({ ...e.headers })));
+    // Context captured earlier (per message of a consumer batch, at emit())
+    // wins over whatever span happens to be active while the batch is written.
+    const h = { ...e.headers };
+    if (!h.traceparent) injectTraceHeaders(h);
+    headers.push(JSON.stringify(h));
     payloads.push(e.payload);
   }
   return [ids, subjects, headers, payloads];
