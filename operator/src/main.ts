@@ -10,7 +10,7 @@ import { serve } from '@hono/node-server';
 import { KubeConfig } from '@kubernetes/client-node';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { createLogger, intSetting, opsApp, readSetting } from '@orderflow/kit';
+import { createLogger, exitOnSignals, intSetting, opsApp, readSetting } from '@orderflow/kit';
 import { createKubeApi } from './kube-api.js';
 import { createMetrics } from './metrics.js';
 import { createOperator } from './operator.js';
@@ -52,19 +52,13 @@ const app = opsApp({
 const server = serve({ fetch: app.fetch, port }, () => log.info({ port }, 'operator listening'));
 operator.start();
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  accepting = false;
-  log.info({ signal }, 'shutting down');
-  const force = setTimeout(() => process.exit(1), 20_000);
-  force.unref();
-  // Release the lease first so a standby takes over without waiting for it to expire.
-  await operator.stop();
-  await nc.drain().catch(() => undefined);
-  server.close();
-  clearTimeout(force);
-}
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+exitOnSignals(
+  async () => {
+    accepting = false;
+    // Release the lease first so a standby takes over without waiting for it to expire.
+    await operator.stop();
+    await nc.drain().catch(() => undefined);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  },
+  { log, timeoutMs: intSetting('SHUTDOWN_TIMEOUT_MS', 20_000) },
+);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
-import { createLogger, createMetrics, Names, NatsManager, platformTopology, type Logger } from '@orderflow/kit';
+import { createLogger, createMetrics, exitOnSignals, Names, NatsManager, platformTopology, type Logger } from '@orderflow/kit';
 import { consoleConfig, type ConsoleConfig } from './config.js';
 import { createConsoleApp, type ConsoleState } from './app.js';
 import { JetStreamSampler } from './sources/jetstream.js';
@@ -119,17 +119,5 @@ export async function runConsole(): Promise<void> {
     log.fatal({ err }, 'console.start_failed');
     process.exit(1);
   }
-  const shutdown = (signal: string) => {
-    log.info({ signal }, 'console.signal');
-    setTimeout(() => process.exit(1), c.config.shutdownTimeoutMs).unref();
-    c.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'console.shutdown_failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignals(() => c.stop(), { log, timeoutMs: c.config.shutdownTimeoutMs });
 }

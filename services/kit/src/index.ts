@@ -26,4 +26,4 @@ export * from './service.js';
 export * from './dlq/index.js';
 export * from './reconcile/index.js';
 export * from './http/tracing.js';
-export { onShutdown } from './shutdown-hooks.js';
+export { exitOnSignals, onShutdown } from './shutdown-hooks.js';

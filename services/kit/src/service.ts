@@ -16,7 +16,7 @@ import { EventConsumer, type Handlers } from './consumer/runtime.js';
 import { opsApp, type ReadinessCheck } from './http/ops.js';
 import { problem } from './http/problem.js';
 import { httpServerSpans } from './http/tracing.js';
-import { runShutdownHooks } from './shutdown-hooks.js';
+import { exitOnSignals } from './shutdown-hooks.js';
 import { consumersOf, Names, platformTopology, type ServiceName, type Topology } from './topology.js';
 import { applyTopology, problems } from './reconcile/index.js';
 import { createAdvisoryCopier, deadLetterLookup, type AdvisoryCopier } from './dlq/advisory-copier.js';
@@ -199,22 +199,5 @@ export async function runMain(def: ServiceDefinition): Promise<void> {
     log.fatal({ err }, 'service.start_failed');
     process.exit(1);
   }
-  const shutdown = (signal: string) => {
-    log.info({ signal }, 'service.signal');
-    const timer = setTimeout(() => {
-      log.error({ timeoutMs: svc.ctx.config.shutdownTimeoutMs }, 'service.shutdown_timeout');
-      process.exit(1);
-    }, svc.ctx.config.shutdownTimeoutMs);
-    timer.unref();
-    svc.stop().then(
-      // The last spans (the drain itself included) are exported before the process goes.
-      () => runShutdownHooks().finally(() => process.exit(0)),
-      (err: unknown) => {
-        log.error({ err }, 'service.shutdown_failed');
-        void runShutdownHooks().finally(() => process.exit(1));
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignals(() => svc.stop(), { log, timeoutMs: svc.ctx.config.shutdownTimeoutMs });
 }
