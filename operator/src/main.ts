@@ -8,28 +8,30 @@ import '@orderflow/kit/otel'; // first: tracing must start before pg and http ar
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { KubeConfig } from '@kubernetes/client-node';
-import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { createLogger, exitOnSignals, intSetting, opsApp, readSetting } from '@orderflow/kit';
+import { baseConfig, createLogger, exitOnSignals, intSetting, NatsManager, opsApp, readSetting } from '@orderflow/kit';
 import { createKubeApi } from './kube-api.js';
 import { createMetrics } from './metrics.js';
 import { createOperator } from './operator.js';
 
 const log = createLogger('operator');
-const port = intSetting('PORT', 3010);
-const servers = (readSetting('NATS_URL') ?? 'nats://127.0.0.1:4222').split(',').map((s) => s.trim());
+const config = baseConfig('operator', 3010);
 
 const kc = new KubeConfig();
 kc.loadFromDefault();
-// Reconnect forever: JetStream being away is a reason to retry, not to exit.
-const nc = await connect({ servers, name: 'orderflow-operator', maxReconnectAttempts: -1, user: readSetting('NATS_USER'), pass: readSetting('NATS_PASSWORD') });
-const jsm = await jetstreamManager(nc);
+// The kit's connection manager: jittered backoff for the first connect too, reconnect forever
+// (JetStream being away is a reason to retry, not to exit), credentials / TLS from env or files.
+const nats = new NatsManager(
+  { servers: config.natsServers, name: 'orderflow-operator', user: config.natsUser, password: config.natsPassword, credsFile: config.natsCredsFile, tls: config.natsTls },
+  log,
+);
+nats.start();
+const { nc, js, jsm } = await nats.ready();
 const metrics = createMetrics({ defaultMetrics: true });
 const operator = createOperator({
   kc,
   api: createKubeApi(kc),
   nc,
-  js: jetstream(nc),
+  js,
   jsm,
   log,
   metrics,
@@ -44,12 +46,12 @@ const app = opsApp({
   registry: metrics.registry,
   accepting: () => accepting,
   checks: [
-    { name: 'nats', check: () => (nc.isClosed() ? 'closed' : true) },
+    { name: 'nats', check: () => nats.isConnected() || 'not connected' },
     { name: 'caches', check: () => operator.ready() || 'informer caches not synced' },
   ],
   details: () => ({ leader: operator.isLeader() }),
 });
-const server = serve({ fetch: app.fetch, port }, () => log.info({ port }, 'operator listening'));
+const server = serve({ fetch: app.fetch, port: config.port }, () => log.info({ port: config.port }, 'operator listening'));
 operator.start();
 
 exitOnSignals(
@@ -57,7 +59,7 @@ exitOnSignals(
     accepting = false;
     // Release the lease first so a standby takes over without waiting for it to expire.
     await operator.stop();
-    await nc.drain().catch(() => undefined);
+    await nats.stop();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   },
   { log, timeoutMs: intSetting('SHUTDOWN_TIMEOUT_MS', 20_000) },
