@@ -1,15 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { startService, type RunningService } from '@orderflow/kit';
-import { deleteNamespaceStreams, testDbEnv, testNamespace, testNats, waitFor, type Backend } from '@orderflow/kit/testing';
+import type { RunningService } from '@orderflow/kit';
+import { startTestService, testNamespace, type Backend, type TestService } from '@orderflow/kit/testing';
 import { orderService } from '../src/index.js';
 
 // The read-only endpoints the ops console uses: lookup by correlation id and aggregate stats.
 describe.each<Backend>(['postgres', 'pglite'])('order-service console queries on %s', (backend) => {
   const ns = testNamespace();
   let svc: RunningService;
-  let nc: NatsConnection;
-  let cleanupDb: () => Promise<void>;
+  let t: TestService;
 
   const post = async (correlationId: string) => {
     const r = await fetch(`${svc.url}/orders`, {
@@ -22,17 +20,11 @@ describe.each<Backend>(['postgres', 'pglite'])('order-service console queries on
   };
 
   beforeAll(async () => {
-    const db = await testDbEnv(backend, 'orders_console');
-    cleanupDb = db.cleanup;
-    svc = await startService(orderService(), { env: { PORT: '0', ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', ...db.env } });
-    nc = await testNats();
-    await waitFor('ready', async () => (await fetch(`${svc.url}/ready`)).ok);
+    t = await startTestService(orderService(), { label: 'orders_console', backend: backend, env: { ORDERFLOW_NAMESPACE: ns } });
+    svc = t.svc;
   });
   afterAll(async () => {
-    await svc?.stop();
-    await deleteNamespaceStreams(nc, ns);
-    await nc?.close();
-    await cleanupDb?.();
+    await t?.stop();
   });
 
   test('GET /orders?correlationId= lists the orders with that id; without it 400 problem', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { startService, type RunningService } from '@orderflow/kit';
-import { deleteNamespaceStreams, readStream, testDbEnv, testNamespace, testNats, waitFor, type Backend } from '@orderflow/kit/testing';
+import type { RunningService } from '@orderflow/kit';
+import { readStream, startTestService, testNamespace, waitFor, type Backend, type TestService } from '@orderflow/kit/testing';
 import { orderService } from '../src/index.js';
 
 // The same API suite on both database backends: real Postgres (own schema) and embedded PGlite.
@@ -10,7 +10,7 @@ describe.each<Backend>(['postgres', 'pglite'])('order-service API on %s', (backe
   const stream = `${ns.toUpperCase()}_ORDERS`;
   let svc: RunningService;
   let nc: NatsConnection;
-  let cleanupDb: () => Promise<void>;
+  let t: TestService;
 
   const post = (body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${svc.url}/orders`, {
@@ -24,17 +24,12 @@ describe.each<Backend>(['postgres', 'pglite'])('order-service API on %s', (backe
   const drained = () => waitFor('outbox drained', async () => (await count('outbox')) === 0);
 
   beforeAll(async () => {
-    const db = await testDbEnv(backend, 'orders');
-    cleanupDb = db.cleanup;
-    svc = await startService(orderService(), { env: { PORT: '0', ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', ...db.env } });
-    nc = await testNats();
-    await waitFor('ready', async () => (await fetch(`${svc.url}/ready`)).ok);
+    t = await startTestService(orderService(), { label: 'orders', backend: backend, env: { ORDERFLOW_NAMESPACE: ns } });
+    svc = t.svc;
+    nc = t.nc;
   });
   afterAll(async () => {
-    await svc?.stop();
-    await deleteNamespaceStreams(nc, ns);
-    await nc?.close();
-    await cleanupDb?.();
+    await t?.stop();
   });
 
   const valid = { customerId: 'cust-1', items: [{ productId: 'sku-1', quantity: 2 }] };

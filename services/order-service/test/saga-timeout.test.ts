@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { startService, type RunningService } from '@orderflow/kit';
-import { deleteNamespaceStreams, readStream, testDbEnv, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import type { RunningService } from '@orderflow/kit';
+import { readStream, startTestService, testNamespace, waitFor, type TestService } from '@orderflow/kit/testing';
 import { orderService } from '../src/index.js';
 
 // No inventory or payment service runs here: nothing answers orders.created, so the saga
@@ -9,20 +9,15 @@ import { orderService } from '../src/index.js';
 const ns = testNamespace();
 let svc: RunningService;
 let nc: NatsConnection;
-let cleanupDb: () => Promise<void>;
+let t: TestService;
 
 beforeAll(async () => {
-  const db = await testDbEnv('postgres', 'timeout');
-  cleanupDb = db.cleanup;
-  svc = await startService(orderService(), { env: { PORT: '0', ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', SAGA_TIMEOUT_MS: '1000', ...db.env } });
-  nc = await testNats();
-  await waitFor('ready', async () => (await fetch(`${svc.url}/ready`)).ok);
+  t = await startTestService(orderService(), { label: 'timeout', backend: 'postgres', env: { ORDERFLOW_NAMESPACE: ns, SAGA_TIMEOUT_MS: '1000' } });
+  svc = t.svc;
+  nc = t.nc;
 });
 afterAll(async () => {
-  await svc?.stop();
-  await deleteNamespaceStreams(nc, ns);
-  await nc?.close();
-  await cleanupDb?.();
+  await t?.stop();
 });
 
 test('an order nobody answers is cancelled with reason timeout and orders.cancelled is published once', async () => {

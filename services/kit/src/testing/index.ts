@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { startService, type RunningService, type ServiceDefinition } from '../service.js';
 
 export const TEST_NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -105,3 +106,35 @@ export async function readStream(nc: NatsConnection, stream: string): Promise<Ar
 }
 
 export * from './nats-server.js';
+
+export interface TestService {
+  svc: RunningService;
+  /** A separate connection for the test's own reads of the streams. */
+  nc: NatsConnection;
+  namespace: string;
+  /** Stops the service, deletes the namespace's streams and drops its schema or data dir. */
+  stop(): Promise<void>;
+}
+
+/**
+ * One service in-process for a test, ready (`/ready` 200), on its own namespace and its own
+ * Postgres schema (or PGlite data dir). Extra env overrides the defaults.
+ */
+export async function startTestService(def: ServiceDefinition, o: { label: string; backend?: Backend; env?: Record<string, string> }): Promise<TestService> {
+  const namespace = o.env?.ORDERFLOW_NAMESPACE ?? testNamespace();
+  const db = await testDbEnv(o.backend ?? 'postgres', o.label);
+  const svc = await startService(def, { env: { PORT: '0', LOG_LEVEL: 'silent', ORDERFLOW_NAMESPACE: namespace, ...db.env, ...(o.env ?? {}) } });
+  const nc = await testNats();
+  await waitFor(`${def.name} ready`, async () => (await fetch(`${svc.url}/ready`)).ok);
+  return {
+    svc,
+    nc,
+    namespace,
+    async stop() {
+      await svc.stop();
+      await deleteNamespaceStreams(nc, namespace);
+      await nc.close();
+      await db.cleanup();
+    },
+  };
+}
