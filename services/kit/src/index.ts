@@ -27,3 +27,4 @@ export * from './dlq/index.js';
 export * from './reconcile/index.js';
 export * from './http/tracing.js';
 export { exitOnSignals, onShutdown } from './shutdown-hooks.js';
+export { DependencyUnavailableError, unavailableDependency, isDependencyUnavailable, type Dependency } from './faults/classify.js';
