@@ -3,12 +3,15 @@
  * pause, on spare loopback ports, each with its own JetStream store directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
+// The current server built by scripts/tools.sh when present (the suite's target), else the machine's.
+const toolsBin = fileURLToPath(new URL('../../../../.tools/bin/nats-server', import.meta.url));
+export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? (existsSync(toolsBin) ? toolsBin : '/usr/sbin/nats-server');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -35,6 +38,8 @@ export interface NatsServerOptions {
   /** Extra arguments, e.g. cluster routes or `-c config`. */
   args?: string[];
   name?: string;
+  /** nats-server binary; NATS_SERVER_BIN by default. */
+  bin?: string;
 }
 
 export class TestNatsServer {
@@ -47,13 +52,14 @@ export class TestNatsServer {
     storeDir: string | undefined,
     private readonly args: string[],
     readonly name: string,
+    readonly bin: string,
   ) {
     this.#ownsDir = !storeDir;
     this.storeDir = storeDir ?? mkdtempSync(join(tmpdir(), 'orderflow-nats-'));
   }
 
   static async create(o: NatsServerOptions = {}): Promise<TestNatsServer> {
-    return new TestNatsServer(o.port ?? (await freePort()), o.storeDir, o.args ?? [], o.name ?? 'test-nats');
+    return new TestNatsServer(o.port ?? (await freePort()), o.storeDir, o.args ?? [], o.name ?? 'test-nats', o.bin ?? NATS_SERVER_BIN);
   }
 
   get url(): string {
@@ -66,7 +72,7 @@ export class TestNatsServer {
 
   async start(): Promise<void> {
     if (this.#proc) return;
-    const proc = spawn(NATS_SERVER_BIN, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, '-n', this.name, ...this.args], { stdio: 'ignore' });
+    const proc = spawn(this.bin, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, '-n', this.name, ...this.args], { stdio: 'ignore' });
     this.#proc = proc;
     proc.once('exit', () => {
       if (this.#proc === proc) this.#proc = undefined;
