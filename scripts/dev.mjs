@@ -3,18 +3,33 @@
 // nats-server child when NATS_URL is unset and nothing answers on 4222, runs every service as a
 // child process (PGlite data in .data/<service> unless DATABASE_URL is set), seeds a few
 // products, and stops everything cleanly on Ctrl-C.
+//
+// It supervises like a kubelet: a child that dies is started again after a backoff (cockatiel's
+// exponential backoff with jitter, the same library the services retry with), with one
+// structured `child.crashed` line saying who, how and when it comes back; the other children are
+// left alone. A child that stayed up for a while starts its backoff afresh.
 import { spawn } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ExponentialBackoff } from 'cockatiel';
 
 const root = new URL('..', import.meta.url).pathname;
 const env = { ...process.env };
+/** @type {Supervised[]} */
 const children = [];
 let stopping = false;
 
-function log(msg, extra = {}) {
-  process.stdout.write(JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'dev', msg, ...extra }) + '\n');
+// First restart after ~0.5 s, doubling (decorrelated jitter) up to 30 s; uptime past
+// STABLE_AFTER_MS means the last crash is history and the next one starts from the bottom again.
+const RESTART_BACKOFF = { initialDelay: 500, maxDelay: 30_000 };
+const STABLE_AFTER_MS = 60_000;
+// A Ctrl-C reaches the whole process group: a child may exit of it a moment before our own SIGINT
+// handler runs. Looking at an exit only after this grace keeps that from reading as a crash.
+const EXIT_GRACE_MS = 100;
+
+function log(msg, extra = {}, level = 'info') {
+  process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), service: 'dev', msg, ...extra }) + '\n');
 }
 
 function reachable(host, port) {
@@ -25,16 +40,62 @@ function reachable(host, port) {
   });
 }
 
+/** One child process kept running: started again with backoff whenever it exits on its own. */
+class Supervised {
+  /** @type {import('node:child_process').ChildProcess | undefined} */
+  proc;
+  restarts = 0;
+  #backoff;
+  #timer;
+  #startedAt = 0;
+  #stopped = false;
+
+  constructor(name, cmd, args, extraEnv) {
+    this.name = name;
+    this.cmd = cmd;
+    this.args = args;
+    this.env = { ...env, ...extraEnv };
+  }
+
+  start() {
+    if (this.#stopped) return;
+    const proc = spawn(this.cmd, this.args, { cwd: root, env: this.env, stdio: ['ignore', 'inherit', 'inherit'] });
+    this.proc = proc;
+    this.#startedAt = Date.now();
+    proc.on('error', (err) => log('child.spawn_failed', { child: this.name, err: err.message }, 'error'));
+    proc.on('exit', (code, signal) => setTimeout(() => this.#exited(proc, code, signal), EXIT_GRACE_MS));
+    log('child.started', { child: this.name, pid: proc.pid, restarts: this.restarts });
+  }
+
+  #exited(proc, code, signal) {
+    if (this.#stopped || stopping || proc !== this.proc) return;
+    const uptimeMs = Date.now() - this.#startedAt;
+    if (uptimeMs >= STABLE_AFTER_MS) this.#backoff = undefined;
+    this.#backoff = this.#backoff ? this.#backoff.next(undefined) : new ExponentialBackoff(RESTART_BACKOFF).next(undefined);
+    const restartInMs = Math.round(this.#backoff.duration);
+    this.restarts++;
+    log('child.crashed', { child: this.name, pid: proc.pid, code, signal, uptimeMs, restarts: this.restarts, restartInMs }, 'warn');
+    this.#timer = setTimeout(() => this.start(), restartInMs);
+  }
+
+  /** SIGTERM, SIGKILL after 30 s; no restart afterwards. Idempotent. */
+  stop() {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const child = this.proc;
+    return new Promise((resolve) => {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
+    });
+  }
+}
+
 function start(name, cmd, args, extraEnv = {}) {
-  const child = spawn(cmd, args, { cwd: root, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
-  child.name = name;
-  child.on('exit', (code, signal) => {
-    if (!stopping) {
-      log('child exited unexpectedly; stopping the platform', { child: name, code, signal });
-      void shutdown(1);
-    }
-  });
+  const child = new Supervised(name, cmd, args, extraEnv);
   children.push(child);
+  child.start();
   return child;
 }
 
@@ -56,20 +117,10 @@ async function shutdown(code = 0) {
   stopping = true;
   log('stopping');
   // Services first (they drain into NATS), then the NATS child.
-  const services = children.filter((c) => c.name !== 'nats-server');
-  await Promise.all(services.map((c) => stop(c)));
-  await Promise.all(children.filter((c) => c.name === 'nats-server').map((c) => stop(c)));
+  await Promise.all(children.filter((c) => c.name !== 'nats-server').map((c) => c.stop()));
+  await Promise.all(children.filter((c) => c.name === 'nats-server').map((c) => c.stop()));
   log('stopped');
   process.exit(code);
-}
-
-function stop(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
-  });
 }
 
 process.on('SIGINT', () => void shutdown(0));
@@ -123,6 +174,6 @@ try {
   await waitReady('console', `http://127.0.0.1:${ports.console}/health`);
   log('orderflow is up', { orders: `http://127.0.0.1:${ports.order}/orders`, inventory: `http://127.0.0.1:${ports.inventory}/products/sku-1`, gateway: `http://127.0.0.1:${ports.gateway}`, console: `http://127.0.0.1:${ports.console}/` });
 } catch (err) {
-  log('start failed', { err: String(err) });
+  log('start failed', { err: String(err) }, 'error');
   await shutdown(1);
 }

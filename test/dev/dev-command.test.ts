@@ -1,51 +1,145 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, expect, test } from 'vitest';
-import { deleteNamespaceStreams, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { deleteNamespaceStreams, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ns = testNamespace('dev');
 const dataRoot = mkdtempSync(join(tmpdir(), 'orderflow-dev-'));
+const PORTS: Record<string, number> = { 'order-service': 3001, 'inventory-service': 3002, 'payment-service': 3003, 'sandbox-gateway': 3004, console: 3005 };
 
-afterAll(async () => {
-  const nc = await testNats();
-  await deleteNamespaceStreams(nc, ns);
-  await nc.close();
-  rmSync(dataRoot, { recursive: true, force: true });
-});
+interface DevLine {
+  msg: string;
+  child?: string;
+  pid?: number;
+  code?: number | null;
+  signal?: string | null;
+  restarts?: number;
+  restartInMs?: number;
+}
+
+/** Who listens on a loopback TCP port, as the kernel says (not as the dev runner says). */
+function listenerPid(port: number): number | undefined {
+  const out = execFileSync('ss', ['-ltnpH', `sport = :${port}`], { encoding: 'utf8' });
+  const m = /pid=(\d+)/.exec(out);
+  return m ? Number(m[1]) : undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 // The README's first command: `npm run dev` is `npm run build && node scripts/dev.mjs` (the build
 // already ran before the suite), so this runs scripts/dev.mjs as the terminal would: the whole
 // platform on embedded PGlite and the machine's NATS (isolated here by a namespace and a
 // temporary data directory), on the fixed ports from shared/README.md. Ctrl-C is SIGINT to the
 // process group, as a terminal sends it. (npm itself reports a SIGINT'ed script as signalled, so
-// the exit code checked is the dev script's.)
-test('the dev command starts the platform, an order confirms on :3001, Ctrl-C exits 0', async () => {
-  const proc = spawn(process.execPath, ['scripts/dev.mjs'], {
-    cwd: ROOT,
-    detached: true,
-    env: { ...process.env, ORDERFLOW_NAMESPACE: ns, ORDERFLOW_DATA_ROOT: dataRoot, LOG_LEVEL: 'warn', DATABASE_URL: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+// the exit code checked is the dev script's.) One dev runner for the whole file: the ports are fixed.
+describe.sequential('npm run dev', () => {
+  let proc: ChildProcess;
   let out = '';
-  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  try {
-    await waitFor('platform up', () => out.includes('orderflow is up'), 120_000, 250);
+  let exited: Promise<number | null>;
+  const lines = (): DevLine[] =>
+    out
+      .split('\n')
+      .filter((l) => l.includes('"service":"dev"'))
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as DevLine];
+        } catch {
+          return [];
+        }
+      });
+  /** The newest pid the runner reports for each child. */
+  const pids = (): Record<string, number> => Object.fromEntries(lines().filter((l) => l.msg === 'child.started').map((l) => [l.child!, l.pid!]));
+  const placeOrder = async (customerId: string): Promise<string> => {
     const r = await fetch('http://127.0.0.1:3001/orders', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ customerId: 'dev-smoke', items: [{ productId: 'sku-1', quantity: 1 }] }),
+      body: JSON.stringify({ customerId, items: [{ productId: 'sku-1', quantity: 1 }] }),
     });
     expect(r.status).toBe(202);
-    const { orderId } = (await r.json()) as { orderId: string };
-    await waitFor('order confirmed', async () => ((await (await fetch(`http://127.0.0.1:3001/orders/${orderId}`)).json()) as { status: string }).status === 'confirmed', 30_000);
-  } finally {
+    return ((await r.json()) as { orderId: string }).orderId;
+  };
+  const confirmed = (orderId: string) =>
+    waitFor(`order ${orderId} confirmed`, async () => ((await (await fetch(`http://127.0.0.1:3001/orders/${orderId}`)).json()) as { status: string }).status === 'confirmed', 30_000, 100);
+
+  beforeAll(async () => {
+    proc = spawn(process.execPath, ['scripts/dev.mjs'], {
+      cwd: ROOT,
+      detached: true,
+      // The suite's NATS (the one cleanup talks to), not whatever answers on 4222.
+      env: { ...process.env, NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: ns, ORDERFLOW_DATA_ROOT: dataRoot, LOG_LEVEL: 'warn', DATABASE_URL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    await waitFor('platform up', () => out.includes('orderflow is up'), 120_000, 250);
+  }, 150_000);
+
+  afterAll(async () => {
+    // Whatever happened above, nothing the runner started outlives the file.
+    const started = Object.values(pids());
+    if (proc.exitCode === null && proc.signalCode === null) {
+      try {
+        process.kill(-proc.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    const nc = await testNats();
+    await deleteNamespaceStreams(nc, ns);
+    await nc.close();
+    rmSync(dataRoot, { recursive: true, force: true });
+  });
+
+  test('starts the platform; an order confirms on :3001', async () => {
+    await confirmed(await placeOrder('dev-smoke'));
+  });
+
+  test('a service killed with -9 comes back after a backoff, with one crash line; the others keep running', async () => {
+    const before = pids();
+    for (const [child, port] of Object.entries(PORTS)) expect(listenerPid(port), `${child} listens on ${port}`).toBe(before[child]);
+    const victim = before['payment-service']!;
+    process.kill(victim, 'SIGKILL');
+
+    const crash = await waitFor('crash line', () => lines().find((l) => l.msg === 'child.crashed' && l.pid === victim), 10_000, 50);
+    expect(crash).toMatchObject({ child: 'payment-service', signal: 'SIGKILL', code: null, restarts: 1 });
+    expect(crash.restartInMs).toBeGreaterThan(0);
+    // The kernel's word for it: a new process owns :3003, and it is ready (NATS and its database).
+    const next = await waitFor('payment-service listening again', () => {
+      const pid = listenerPid(PORTS['payment-service']!);
+      return pid !== undefined && pid !== victim ? pid : undefined;
+    }, 30_000, 100);
+    expect(pids()['payment-service']).toBe(next);
+    await waitFor('payment-service ready', async () => (await fetch('http://127.0.0.1:3003/ready')).ok, 30_000, 100);
+
+    // Untouched: same processes on the same ports, no crash reported for them, still answering.
+    expect(lines().filter((l) => l.msg === 'child.crashed').map((l) => l.child)).toEqual(['payment-service']);
+    for (const [child, port] of Object.entries(PORTS)) {
+      if (child === 'payment-service') continue;
+      expect(listenerPid(port), `${child} still the same process`).toBe(before[child]);
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status, `${child} /health`).toBe(200);
+    }
+    // And the saga goes through the restarted service.
+    await confirmed(await placeOrder('dev-after-crash'));
+  });
+
+  test('Ctrl-C stops every child and exits 0', async () => {
+    const started = Object.values(pids());
     process.kill(-proc.pid!, 'SIGINT');
-  }
-  expect(await exited, out.slice(-3000)).toBe(0);
-}, 180_000);
+    expect(await exited, out.slice(-3000)).toBe(0);
+    expect(started.filter(alive)).toEqual([]);
+    expect(lines().filter((l) => l.msg === 'child.crashed').map((l) => l.child)).toEqual(['payment-service']);
+  }, 60_000);
+});
