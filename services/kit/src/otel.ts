@@ -1,10 +1,12 @@
 /**
  * OpenTelemetry tracing for a service process. Import it first in `src/main.ts`
- * (`import '@orderflow/kit/otel';`): it starts the Node SDK as a side effect when
- * `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set and does nothing
- * otherwise. Everything else comes from the standard OTEL_* variables: `OTEL_SERVICE_NAME`,
- * `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_EXPORTER_OTLP_HEADERS`,
- * `OTEL_RESOURCE_ATTRIBUTES`... Export is OTLP over HTTP/protobuf, which Jaeger accepts on 4318.
+ * (`import '@orderflow/kit/otel';`): it starts the Node SDK as a side effect when an OTLP endpoint
+ * (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) or an exporter
+ * (`OTEL_TRACES_EXPORTER`) is set, and does nothing otherwise. The exporter is the SDK's own choice
+ * from the standard variables: `OTEL_TRACES_EXPORTER` (otlp, console, zipkin, none) and
+ * `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` (http/protobuf by default, http/json, grpc); likewise
+ * `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_BSP_*`, `OTEL_EXPORTER_OTLP_HEADERS`,
+ * `OTEL_RESOURCE_ATTRIBUTES`...
  *
  * This module deliberately loads nothing of the kit but a tiny shutdown-hook list: it must run
  * before `pg` and `node:http` are touched by anyone else.
@@ -15,7 +17,6 @@ import type { IncomingMessage } from 'node:http';
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
@@ -26,9 +27,20 @@ const UNTRACED_PATHS = new Set(['/health', '/ready', '/metrics']);
 
 let sdk: NodeSDK | undefined;
 
+/**
+ * Whether this process traces. Off unless asked for (an endpoint or an exporter is named), so a
+ * service run without any OTEL_* setting pays nothing and prints nothing; `OTEL_SDK_DISABLED=true`
+ * and `OTEL_TRACES_EXPORTER=none` switch it off even then, as the specification says.
+ */
 export function telemetryEnabled(env: Record<string, string | undefined> = process.env): boolean {
-  if ((env.OTEL_SDK_DISABLED ?? '').toLowerCase() === 'true') return false;
-  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  if ((env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') return false;
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  // As the SDK reads the list: "none" first means no traces at all.
+  if (exporters[0] === 'none') return false;
+  return exporters.length > 0 || Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
 /**
@@ -61,9 +73,10 @@ export function startTelemetry(serviceName?: string, env: Record<string, string 
   // unless someone opts in through the standard variables.
   process.env.OTEL_METRICS_EXPORTER ??= 'none';
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
+  // No traceExporter here: the SDK builds the one OTEL_TRACES_EXPORTER and
+  // OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL ask for (gRPC, HTTP/JSON or HTTP/protobuf OTLP, console...).
   sdk = new NodeSDK({
     serviceName: name,
-    traceExporter: new OTLPTraceExporter(),
     textMapPropagator: new W3CTraceContextPropagator(),
     instrumentations: [
       new HttpInstrumentation({
