@@ -34,10 +34,21 @@ export interface BaseConfig {
   natsServers: string[];
   natsUser?: string;
   natsPassword?: string;
+  /** NATS_PASSWORD_FILE: read again at every (re)connect, so a rotated password is picked up. */
+  natsPasswordFile?: string;
+  /** NATS_CREDS: read again at every (re)connect. */
   natsCredsFile?: string;
+  /**
+   * NATS_REBUILD_TIMEOUT_MS: how long a connection that nats.js closed for good (credentials
+   * rejected during a reconnect) may take to be rebuilt before the process exits non-zero so
+   * Kubernetes restarts it. 0 = keep trying forever.
+   */
+  natsRebuildTimeoutMs: number;
   natsTls?: { caFile?: string; certFile?: string; keyFile?: string };
   databaseUrl?: string;
   databaseSchema: string;
+  /** Limits set on every Postgres connection (see DbSettings). */
+  db: DbSettings;
   dataDir: string;
   namespace: string;
   ensureStreams: boolean;
@@ -47,6 +58,35 @@ export interface BaseConfig {
   /** Wait after readiness goes 503 before closing the listener (endpoints being removed). */
   shutdownDrainDelayMs: number;
   logLevel: string;
+  /** HTTP_RETRY_AFTER_SECONDS: the Retry-After of a 503 answered because a dependency is away. */
+  retryAfterSeconds: number;
+}
+
+/** Per-connection limits for Postgres, so no statement, lock wait or forgotten transaction holds on forever. */
+export interface DbSettings {
+  /** DB_STATEMENT_TIMEOUT_MS: statement_timeout (0 = none). */
+  statementTimeoutMs: number;
+  /** DB_LOCK_TIMEOUT_MS: lock_timeout, the longest wait for a row or table lock (0 = none). */
+  lockTimeoutMs: number;
+  /** DB_IDLE_TX_TIMEOUT_MS: idle_in_transaction_session_timeout (0 = none). */
+  idleInTransactionTimeoutMs: number;
+  /** DB_KEEPALIVE_MS: TCP keepalive initial delay, so a vanished server or a cut network is noticed. */
+  keepAliveInitialDelayMs: number;
+  /** DB_CONNECT_TIMEOUT_MS: a new connection (or a free one from a full pool) must come within this. */
+  connectTimeoutMs: number;
+  /** DB_POOL_MAX: connections per process. */
+  poolMax: number;
+}
+
+export function dbSettings(env: Env = process.env): DbSettings {
+  return {
+    statementTimeoutMs: intSetting('DB_STATEMENT_TIMEOUT_MS', 30_000, env),
+    lockTimeoutMs: intSetting('DB_LOCK_TIMEOUT_MS', 10_000, env),
+    idleInTransactionTimeoutMs: intSetting('DB_IDLE_TX_TIMEOUT_MS', 60_000, env),
+    keepAliveInitialDelayMs: intSetting('DB_KEEPALIVE_MS', 10_000, env),
+    connectTimeoutMs: intSetting('DB_CONNECT_TIMEOUT_MS', 5_000, env),
+    poolMax: intSetting('DB_POOL_MAX', 10, env),
+  };
 }
 
 export function baseConfig(service: string, defaultPort: number, env: Env = process.env): BaseConfig {
@@ -59,10 +99,14 @@ export function baseConfig(service: string, defaultPort: number, env: Env = proc
     natsServers: (readSetting('NATS_URL', env) ?? 'nats://127.0.0.1:4222').split(',').map((s) => s.trim()).filter(Boolean),
     natsUser: readSetting('NATS_USER', env),
     natsPassword: readSetting('NATS_PASSWORD', env),
+    // The manager reads this file again at each connect, so a rotated password is picked up.
+    natsPasswordFile: env.NATS_PASSWORD ? undefined : env.NATS_PASSWORD_FILE || undefined,
     natsCredsFile: env.NATS_CREDS || undefined,
+    natsRebuildTimeoutMs: intSetting('NATS_REBUILD_TIMEOUT_MS', 120_000, env),
     natsTls: tlsCa || tlsCert ? { caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey } : undefined,
     databaseUrl: readSetting('DATABASE_URL', env),
     databaseSchema: readSetting('DATABASE_SCHEMA', env) ?? service.replace(/-/g, '_'),
+    db: dbSettings(env),
     dataDir: readSetting('DATA_DIR', env) ?? `.data/${service}`,
     namespace: readSetting('ORDERFLOW_NAMESPACE', env) ?? '',
     ensureStreams: boolSetting('ENSURE_STREAMS', true, env),
@@ -70,5 +114,6 @@ export function baseConfig(service: string, defaultPort: number, env: Env = proc
     shutdownTimeoutMs: intSetting('SHUTDOWN_TIMEOUT_MS', 25_000, env),
     shutdownDrainDelayMs: intSetting('SHUTDOWN_DRAIN_DELAY_MS', 0, env),
     logLevel: readSetting('LOG_LEVEL', env) ?? 'info',
+    retryAfterSeconds: intSetting('HTTP_RETRY_AFTER_SECONDS', 5, env),
   };
 }

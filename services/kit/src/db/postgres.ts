@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import type { Logger } from 'pino';
+import { dbSettings, type DbSettings } from '../config.js';
 import type { Db, Row, Sql } from './db.js';
 import { assertSchemaName } from './db.js';
 
@@ -13,20 +15,44 @@ export interface PostgresOptions {
   schema: string;
   poolMax?: number;
   applicationName?: string;
+  /** Timeouts and keepalive for every connection; DB_* env defaults (config.ts) when absent. */
+  settings?: Partial<DbSettings>;
+  /** Where connection errors are noted (they are survived, not thrown). */
+  log?: Logger;
 }
 
 /** A pooled Postgres database whose connections all work inside one schema. */
 export async function openPostgres(opts: PostgresOptions): Promise<Db> {
   const schema = assertSchemaName(opts.schema);
+  const limits = { ...dbSettings(), ...opts.settings };
   const pool = new pg.Pool({
     connectionString: opts.url,
-    max: opts.poolMax ?? 10,
+    max: opts.poolMax ?? limits.poolMax,
     options: `-c search_path=${schema}`,
     application_name: opts.applicationName ?? schema,
-    connectionTimeoutMillis: 5_000,
+    // Also bounds the wait for a free connection of a full pool.
+    connectionTimeoutMillis: limits.connectTimeoutMs,
     idleTimeoutMillis: 30_000,
+    // Sent in the startup packet: no extra round trip per connection. A hung statement, a lock
+    // wait behind a stuck transaction or a transaction left open (a handler awaiting something
+    // that never answers) ends with an error instead of holding a connection and its locks forever.
+    statement_timeout: limits.statementTimeoutMs || undefined,
+    lock_timeout: limits.lockTimeoutMs || undefined,
+    idle_in_transaction_session_timeout: limits.idleInTransactionTimeoutMs || undefined,
+    // A server that vanished without closing the socket (host down, network cut) is noticed.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: limits.keepAliveInitialDelayMs,
   });
-  // An idle client losing its server (Postgres restart) must not crash the process.
+  // Every client gets its own error listener the moment the pool has it, for its whole life. The
+  // pool's idle listener covers only idle clients and tx() listens only inside its callback; in
+  // between, a terminated backend's error (57P01) arriving in the same socket read as the
+  // previous query's result, after the pool handed the client to the next waiter but before that
+  // waiter resumed, had no listener: `Unhandled 'error' event` ended the process. The failure
+  // still reaches whoever uses the client next (the client is not queryable and is discarded).
+  pool.on('connect', (client) => {
+    client.on('error', (err: Error & { code?: string }) => opts.log?.warn({ code: err.code, err: err.message, schema }, 'db.connection_error'));
+  });
+  // Pool-level report of the same errors on idle clients (already logged above).
   pool.on('error', () => undefined);
   // Parameterised statements are named, so each connection parses and plans one text once and
   // then only binds and executes it: the hot paths run the same few dozen texts over and over.

@@ -106,6 +106,7 @@ export async function readStream(nc: NatsConnection, stream: string): Promise<Ar
 }
 
 export * from './nats-server.js';
+export * from './postgres-server.js';
 
 export interface TestService {
   svc: RunningService;
