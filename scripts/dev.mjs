@@ -71,7 +71,7 @@ class Supervised {
     if (this.#stopped || stopping || proc !== this.proc) return;
     const uptimeMs = Date.now() - this.#startedAt;
     if (uptimeMs >= STABLE_AFTER_MS) this.#backoff = undefined;
-    this.#backoff = this.#backoff ? this.#backoff.next(undefined) : new ExponentialBackoff(RESTART_BACKOFF).next(undefined);
+    this.#backoff = this.#backoff ? this.#backoff.next(undefined) : new ExponentialBackoff(RESTART_BACKOFF).next();
     const restartInMs = Math.round(this.#backoff.duration);
     this.restarts++;
     log('child.crashed', { child: this.name, pid: proc.pid, code, signal, uptimeMs, restarts: this.restarts, restartInMs }, 'warn');

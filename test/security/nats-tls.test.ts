@@ -5,13 +5,13 @@
  * one without a client certificate, or trusting another CA, never becomes ready.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startService, type RunningService } from '@orderflow/kit';
+import { createLogger, startService, type RunningService } from '@orderflow/kit';
 import { dropSchema, TEST_DATABASE_URL, TestNatsServer, testNamespace, waitFor } from '@orderflow/kit/testing';
 import { orderService } from '../../services/order-service/src/index.js';
 
@@ -35,13 +35,18 @@ describe('NATS over TLS with client certificates', () => {
   const started: RunningService[] = [];
   const schemas: string[] = [];
 
+  /** Each service's own log lines (warn and up), parsed: what it says it tried. */
+  const logs = new Map<RunningService, Array<{ msg: string; err?: string }>>();
   const start = async (tls: Record<string, string>): Promise<RunningService> => {
     const schema = `${ns}_${schemas.length}`;
     schemas.push(schema);
+    const lines: Array<{ msg: string; err?: string }> = [];
     const svc = await startService(orderService(), {
       hostname: '127.0.0.1',
-      env: { PORT: '0', NATS_URL: server.url, ORDERFLOW_NAMESPACE: ns, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema, LOG_LEVEL: 'silent', ...tls },
+      log: createLogger('order-service', 'warn', { write: (s: string) => void lines.push(JSON.parse(s) as { msg: string; err?: string }) }),
+      env: { PORT: '0', NATS_URL: server.url, ORDERFLOW_NAMESPACE: ns, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema, ...tls },
     });
+    logs.set(svc, lines);
     started.push(svc);
     return svc;
   };
@@ -51,7 +56,7 @@ describe('NATS over TLS with client certificates', () => {
     makeCa('other-ca');
     makeCert('ca', 'server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
     makeCert('ca', 'client', 'extendedKeyUsage=clientAuth\n');
-    server = await TestNatsServer.create({ name: 'tls-test', args: ['--tls', '--tlscert', f('server.pem'), '--tlskey', f('server.key'), '--tlscacert', f('ca.pem'), '--tlsverify'] });
+    server = await TestNatsServer.create({ name: 'tls-test', args: ['-l', f('nats.log'), '--tls', '--tlscert', f('server.pem'), '--tlskey', f('server.key'), '--tlscacert', f('ca.pem'), '--tlsverify'] });
     await server.start();
   }, 60_000);
   afterAll(async () => {
@@ -79,7 +84,11 @@ describe('NATS over TLS with client certificates', () => {
   test('without a client certificate, or trusting another CA: never ready', async () => {
     const noCert = await start({ NATS_TLS_CA: f('ca.pem') });
     const wrongCa = await start({ NATS_TLS_CA: f('other-ca.pem'), NATS_TLS_CERT: f('client.pem'), NATS_TLS_KEY: f('client.key') });
-    await new Promise((r) => setTimeout(r, 2000));
+    // The facts to wait on: each one tried the TLS server and was turned away — the server
+    // refused the one without a certificate, the other refused the server's certificate.
+    const failures = (s: RunningService) => logs.get(s)!.filter((l) => l.msg === 'nats.connect_failed');
+    await waitFor('the server refused a client without a certificate', () => readFileSync(f('nats.log'), 'utf8').includes("TLS handshake error: tls: client didn't provide a certificate") && failures(noCert).length > 0, 20_000, 50);
+    await waitFor('the client refused a server signed by another CA', () => failures(wrongCa).some((l) => /unable to verify the first certificate/.test(l.err ?? '')), 20_000, 50);
     for (const s of [noCert, wrongCa]) {
       const ready = await fetch(`${s.url}/ready`);
       expect(ready.status).toBe(503);

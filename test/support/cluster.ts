@@ -4,18 +4,29 @@
  * ports picked from spare ones. Any node can be killed (-9), stopped, restarted on the same
  * ports and store, or paused (SIGSTOP) and resumed. Test-only code.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { freePort, TestNatsServer, waitFor } from '@orderflow/kit/testing';
+import { killGroup, track } from './reaper.js';
+
+/**
+ * The current nats-server scripts/tools.sh builds (the suite's main target), else whatever
+ * `nats-server` is on PATH. NATS_SERVER_BIN is not consulted: the 2.9 compatibility leg sets it,
+ * and a cluster with R3 streams is about today's server.
+ */
+export const CURRENT_NATS_SERVER = ((p) => (existsSync(p) ? p : 'nats-server'))(fileURLToPath(new URL('../../.tools/bin/nats-server', import.meta.url)));
 
 export interface ClusterOptions {
   size?: number;
   /** Extra nats-server arguments for every node (e.g. `-c auth.conf`). */
   args?: string[];
   name?: string;
+  /** nats-server binary (default CURRENT_NATS_SERVER). */
+  bin?: string;
 }
 
 export interface ClusterNode {
@@ -34,9 +45,17 @@ interface Jsz {
 export class TestNatsCluster {
   readonly nodes: ClusterNode[] = [];
   readonly dir: string;
+  #untrack: () => void;
 
   private constructor(readonly name: string) {
     this.dir = mkdtempSync(join(tmpdir(), `orderflow-cluster-`));
+    this.#untrack = track({
+      name: `nats cluster ${name}`,
+      dispose: () => this.dispose(),
+      kill: () => {
+        for (const n of this.nodes) killGroup(n.server.pid, 'SIGKILL');
+      },
+    });
   }
 
   static async create(o: ClusterOptions = {}): Promise<TestNatsCluster> {
@@ -52,6 +71,7 @@ export class TestNatsCluster {
         port: p.client,
         name,
         storeDir: join(c.dir, `n${i + 1}`),
+        bin: o.bin ?? CURRENT_NATS_SERVER,
         args: ['--cluster', `nats://127.0.0.1:${p.cluster}`, '--cluster_name', c.name, '--routes', routes, '-m', String(p.monitor), ...(o.args ?? [])],
       });
       c.nodes.push({ index: i, name, server, clusterPort: p.cluster, monitorPort: p.monitor, paused: false });
@@ -166,5 +186,11 @@ export class TestNatsCluster {
   async dispose(): Promise<void> {
     await Promise.allSettled(this.nodes.map((n) => n.server.dispose()));
     rmSync(this.dir, { recursive: true, force: true });
+    this.#untrack();
+  }
+
+  /** Re-reads every running node's configuration file (`nats-server --signal reload`). */
+  reload(): void {
+    for (const n of this.nodes) if (n.server.pid) process.kill(n.server.pid, 'SIGHUP');
   }
 }

@@ -3,16 +3,24 @@
  * sandbox gateway, on the machine's real NATS and Postgres, isolated by a namespace (subjects,
  * streams) and one Postgres schema per service. A service runs either in-process (fast) or as a
  * real child process from its built `dist/` (for kill -9 and SIGTERM scenarios).
+ *
+ * Child processes are looked after like a kubelet looks after containers: each leads its own
+ * process group (killed as a group), every exit nobody asked for is recorded as a crash with the
+ * process's last words, and with `supervise` the child is started again on its port after a
+ * backoff. Everything is registered with the reaper, so a failed or timed-out test leaves nothing
+ * running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { fileURLToPath } from 'node:url';
+import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { startService, type RunningService, type ServiceDefinition, type ServiceName } from '@orderflow/kit';
 import { deleteNamespaceStreams, dropSchema, freePort, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
 import { orderService } from '../../services/order-service/src/index.js';
 import { inventoryService } from '../../services/inventory-service/src/index.js';
 import { paymentService } from '../../services/payment-service/src/index.js';
 import { startGateway, type RunningGateway } from '../../services/sandbox-gateway/src/index.js';
+import { killGroup, track } from './reaper.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -29,33 +37,83 @@ export interface PlatformOptions {
   env?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
   natsUrl?: string;
+  /** Postgres for every service schema (default: the machine's shared one, TEST_DATABASE_URL). */
+  databaseUrl?: string;
   /** Env for one service only (e.g. its own NATS_USER / NATS_PASSWORD). */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   /** How stop() connects to delete the run's streams (default: the machine's NATS). */
   natsConnect?: () => Promise<NatsConnection>;
   logLevel?: string;
+  /** Start a child that exited on its own again, after a backoff, on the same port (a kubelet). */
+  supervise?: boolean;
+  /** Restart backoff (cockatiel ExponentialBackoff); default 250 ms doubling up to 5 s. */
+  restartBackoff?: { initialDelay: number; maxDelay: number };
+}
+
+/** A child process that exited without the test asking for it. */
+export interface CrashRecord {
+  id: string;
+  service: ServiceName;
+  pid: number | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  at: number;
+  uptimeMs: number;
+  /** The process said why and exited on purpose: its last structured log line is `fatal`. */
+  deliberate: boolean;
+  /** The end of its output, to say why in a report. */
+  tail: string;
 }
 
 interface Instance {
+  id: string;
   name: ServiceName;
   port: number;
   inProcess?: RunningService;
   child?: ChildProcess;
+  startedAt: number;
+  restarts: number;
+  backoff?: IBackoff<unknown>;
+  restartTimer?: NodeJS.Timeout;
   output: string[];
+}
+
+const isRunning = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+
+/** The last structured log line of an output says `fatal` (the kit's pino label; 60 raw): an exit on purpose. */
+export function endsWithFatal(output: string): boolean {
+  const lines = output.trimEnd().split('\n').reverse();
+  for (const l of lines.slice(0, 20)) {
+    if (!l.startsWith('{')) continue;
+    try {
+      const { level } = JSON.parse(l) as { level?: unknown };
+      return level === 'fatal' || level === 60;
+    } catch {
+      // a line cut by the buffer
+    }
+  }
+  return false;
 }
 
 export class Platform {
   readonly ns = testNamespace('e2e');
   readonly schemas: Record<ServiceName, string>;
+  readonly databaseUrl: string;
   gateway!: RunningGateway;
   readonly instances = new Map<string, Instance>();
+  /** Every exit nobody asked for, in order (kept across restarts). */
+  readonly crashes: CrashRecord[] = [];
+  #stopping: Promise<void> | undefined;
+  #untrack: () => void;
 
   constructor(readonly opts: PlatformOptions = {}) {
+    this.databaseUrl = opts.databaseUrl ?? TEST_DATABASE_URL;
     this.schemas = {
       'order-service': `${this.ns}_order`,
       'inventory-service': `${this.ns}_inventory`,
       'payment-service': `${this.ns}_payment`,
     };
+    this.#untrack = track({ name: `platform ${this.ns}`, dispose: () => this.stop(), kill: () => this.#killAllSync() });
   }
 
   envFor(name: ServiceName, port: number): Record<string, string> {
@@ -63,7 +121,7 @@ export class Platform {
       PORT: String(port),
       NATS_URL: this.opts.natsUrl ?? TEST_NATS_URL,
       ORDERFLOW_NAMESPACE: this.ns,
-      DATABASE_URL: TEST_DATABASE_URL,
+      DATABASE_URL: this.databaseUrl,
       DATABASE_SCHEMA: this.schemas[name],
       PAYMENT_GATEWAY_URL: this.gateway.url,
       LOG_LEVEL: this.opts.logLevel ?? 'warn',
@@ -87,21 +145,11 @@ export class Platform {
 
   /** Starts one instance; `id` lets a test run two instances of one service (rolling deploys). */
   async startInstance(name: ServiceName, id: string = name, child = this.opts.childProcesses?.includes(name) ?? false): Promise<Instance> {
+    if (this.#stopping) throw new Error(`platform ${this.ns} is stopping: not starting ${id}`);
     const port = await freePort();
-    const env = this.envFor(name, port);
-    const inst: Instance = { name, port, output: [] };
-    if (child) {
-      const proc = spawn(process.execPath, [`services/${name}/dist/main.js`], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      const keep = (b: Buffer) => {
-        inst.output.push(b.toString());
-        if (inst.output.length > 2000) inst.output.splice(0, 1000);
-      };
-      proc.stdout!.on('data', keep);
-      proc.stderr!.on('data', keep);
-      inst.child = proc;
-    } else {
-      inst.inProcess = await startService(DEFINITIONS[name](), { env, hostname: '127.0.0.1' });
-    }
+    const inst: Instance = { id, name, port, output: [], startedAt: Date.now(), restarts: 0 };
+    if (child) this.#spawn(inst);
+    else inst.inProcess = await startService(DEFINITIONS[name](), { env: this.envFor(name, port), hostname: '127.0.0.1' });
     this.instances.set(id, inst);
     try {
       await waitFor(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${port}/ready`)).ok, 30_000, 100);
@@ -112,14 +160,51 @@ export class Platform {
     return inst;
   }
 
-  /** kill -9 a child-process instance. */
+  #spawn(inst: Instance): void {
+    const proc = spawn(process.execPath, [`services/${inst.name}/dist/main.js`], {
+      cwd: ROOT,
+      env: { ...process.env, ...this.envFor(inst.name, inst.port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: killed as a group, and a terminal's Ctrl-C is ours to pass on.
+      detached: true,
+    });
+    const keep = (b: Buffer) => {
+      inst.output.push(b.toString());
+      if (inst.output.length > 2000) inst.output.splice(0, 1000);
+    };
+    proc.stdout!.on('data', keep);
+    proc.stderr!.on('data', keep);
+    inst.child = proc;
+    inst.startedAt = Date.now();
+    proc.once('exit', (code, signal) => this.#exited(inst, proc, code, signal));
+  }
+
+  #exited(inst: Instance, proc: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    // Asked for (kill, terminate, stop) means the instance was taken out of the map first.
+    if (this.instances.get(inst.id) !== inst || inst.child !== proc || this.#stopping) return;
+    const tail = inst.output.join('').slice(-4000);
+    this.crashes.push({ id: inst.id, service: inst.name, pid: proc.pid, code, signal, at: Date.now(), uptimeMs: Date.now() - inst.startedAt, deliberate: code !== null && code !== 0 && endsWithFatal(tail), tail });
+    inst.output.push(`\n--- exited (code ${code}, signal ${signal}) ---\n`);
+    if (!this.opts.supervise) return;
+    if (Date.now() - inst.startedAt > 60_000) inst.backoff = undefined;
+    inst.backoff = inst.backoff ? inst.backoff.next(undefined) : new ExponentialBackoff(this.opts.restartBackoff ?? { initialDelay: 250, maxDelay: 5000 }).next();
+    inst.restarts++;
+    inst.restartTimer = setTimeout(() => {
+      if (this.instances.get(inst.id) === inst && !this.#stopping) this.#spawn(inst);
+    }, inst.backoff.duration);
+  }
+
+  /** kill -9 a child-process instance (its whole process group). */
   async kill(id: string): Promise<void> {
     const i = this.instances.get(id);
     if (!i?.child) throw new Error(`${id} is not a child process`);
-    const exited = new Promise((r) => i.child!.once('exit', r));
-    i.child.kill('SIGKILL');
-    await exited;
     this.instances.delete(id);
+    clearTimeout(i.restartTimer);
+    const c = i.child;
+    // An instance that already exited (a crash) fires no second 'exit': don't wait for one.
+    const exited = isRunning(c) ? new Promise((r) => c.once('exit', r)) : Promise.resolve();
+    killGroup(c.pid, 'SIGKILL');
+    await exited;
   }
 
   /** Graceful stop (SIGTERM for a child); resolves with the exit code and how long it took. */
@@ -128,9 +213,12 @@ export class Platform {
     if (!i) throw new Error(`${id} is not running`);
     const t0 = Date.now();
     this.instances.delete(id);
+    clearTimeout(i.restartTimer);
     if (i.child) {
-      const exited = new Promise<number | null>((r) => i.child!.once('exit', (code) => r(code)));
-      i.child.kill('SIGTERM');
+      const c = i.child;
+      if (!isRunning(c)) return { code: c.exitCode, ms: 0 };
+      const exited = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
+      c.kill('SIGTERM');
       return { code: await exited, ms: Date.now() - t0 };
     }
     await i.inProcess!.stop();
@@ -199,32 +287,57 @@ export class Platform {
   /** Reads a service's schema directly (test assertions only; services never share tables). */
   async query<R>(name: ServiceName, sql: string, params: unknown[] = []): Promise<R[]> {
     const pg = (await import('pg')).default;
-    const c = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${this.schemas[name]}` });
+    const c = new pg.Client({ connectionString: this.databaseUrl, options: `-c search_path=${this.schemas[name]}` });
+    // A database that goes away under a test must fail this query, not the test process.
+    c.on('error', () => undefined);
     await c.connect();
     try {
       return (await c.query(sql, params)).rows as R[];
     } finally {
-      await c.end();
+      await c.end().catch(() => undefined);
     }
   }
 
-  async stop(): Promise<void> {
-    for (const id of [...this.instances.keys()]) {
-      const i = this.instances.get(id)!;
-      if (i.child) await this.kill(id).catch(() => undefined);
-      else await this.terminate(id).catch(() => undefined);
+  /** Kills every child (process groups), stops the rest, deletes streams and schemas. Idempotent. */
+  stop(): Promise<void> {
+    return (this.#stopping ??= this.#stop());
+  }
+
+  async #stop(): Promise<void> {
+    try {
+      await Promise.allSettled(
+        [...this.instances.values()].map(async (i) => {
+          clearTimeout(i.restartTimer);
+          if (i.child) {
+            const c = i.child;
+            const exited = isRunning(c) ? new Promise((r) => c.once('exit', r)) : Promise.resolve();
+            killGroup(c.pid, 'SIGKILL');
+            await exited;
+          } else await i.inProcess?.stop();
+        }),
+      );
+      this.instances.clear();
+      await this.gateway?.stop().catch(() => undefined);
+      // A broker that is down (chaos) must not keep the schemas from being dropped.
+      const cleanup = async () => {
+        const nc = await (this.opts.natsConnect ?? testNats)();
+        try {
+          await deleteNamespaceStreams(nc, this.ns);
+        } finally {
+          await nc.close();
+        }
+      };
+      await Promise.race([cleanup().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
+      for (const s of Object.values(this.schemas)) await dropSchema(s, this.databaseUrl).catch(() => undefined);
+    } finally {
+      this.#untrack();
     }
-    await this.gateway?.stop();
-    // A broker that is down (chaos) must not keep the schemas from being dropped.
-    const cleanup = async () => {
-      const nc = await (this.opts.natsConnect ?? testNats)();
-      try {
-        await deleteNamespaceStreams(nc, this.ns);
-      } finally {
-        await nc.close();
-      }
-    };
-    await Promise.race([cleanup().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
-    for (const s of Object.values(this.schemas)) await dropSchema(s);
+  }
+
+  #killAllSync(): void {
+    for (const i of this.instances.values()) {
+      clearTimeout(i.restartTimer);
+      if (i.child && isRunning(i.child)) killGroup(i.child.pid, 'SIGKILL');
+    }
   }
 }
