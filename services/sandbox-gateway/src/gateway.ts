@@ -20,6 +20,17 @@ export interface GatewayConfig {
   failureRate: number;
   /** Delay before every /charges and /refunds answer (the work is done after it, so a client that gave up may still have been charged). */
   latencyMs: number;
+  /**
+   * A charge is captured this long after it arrived, holding its Idempotency-Key meanwhile;
+   * lookups and refunds are not delayed. This is the gateway that captures after the client gave
+   * up. Lowering it (POST /admin/config) releases the charges already waiting.
+   */
+  captureDelayMs: number;
+  /**
+   * A request whose Idempotency-Key is held by a request still running: `wait` for it and answer
+   * its result, or `conflict` (409, as real card gateways answer while the first request runs).
+   */
+  keyInUse: 'wait' | 'conflict';
 }
 
 export interface Charge {
@@ -43,6 +54,8 @@ export interface GatewayStats {
   refunds: number;
   declines: number;
   failures: number;
+  /** 409 answers because the key was in use by a request still running (keyInUse: conflict). */
+  keyInUse: number;
 }
 
 interface Stored {
@@ -72,7 +85,14 @@ export function gatewayConfigFromEnv(env: Record<string, string | undefined>): G
     declineOver: numberSetting('SANDBOX_DECLINE_OVER', 10_000, env, 0, Number.MAX_SAFE_INTEGER),
     failureRate: numberSetting('SANDBOX_FAILURE_RATE', 0, env, 0, 1),
     latencyMs: numberSetting('SANDBOX_LATENCY_MS', 0, env, 0, 600_000),
+    captureDelayMs: numberSetting('SANDBOX_CAPTURE_DELAY_MS', 0, env, 0, 3_600_000),
+    keyInUse: keyInUseSetting(readSetting('SANDBOX_KEY_IN_USE', env) ?? 'wait'),
   };
+}
+
+function keyInUseSetting(raw: string): GatewayConfig['keyInUse'] {
+  if (raw === 'wait' || raw === 'conflict') return raw;
+  throw new Error(`SANDBOX_KEY_IN_USE="${raw}" must be wait or conflict`);
 }
 
 export interface GatewayApp {
@@ -80,6 +100,8 @@ export interface GatewayApp {
   config: GatewayConfig;
   stats: GatewayStats;
   charges: Map<string, Charge>;
+  /** Lets charges waiting for their capture time go now (the server is stopping). */
+  releaseWaiting(): void;
 }
 
 const sleep = (ms: number) => (ms > 0 ? new Promise<void>((r) => setTimeout(r, ms)) : Promise.resolve());
@@ -89,11 +111,34 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
   const log = opts.log ?? createLogger('sandbox-gateway', readSetting('LOG_LEVEL', env) ?? 'info');
   const random = opts.random ?? Math.random;
   const config = gatewayConfigFromEnv(env);
-  const stats: GatewayStats = { requests: 0, chargeRequests: 0, refundRequests: 0, lookups: 0, captures: 0, refunds: 0, declines: 0, failures: 0 };
+  const stats: GatewayStats = { requests: 0, chargeRequests: 0, refundRequests: 0, lookups: 0, captures: 0, refunds: 0, declines: 0, failures: 0, keyInUse: 0 };
   const charges = new Map<string, Charge>();
   const results = new Map<string, Stored>();
   // Requests with one key are handled one after another, so two racing retries see one result.
   const keyLocks = new Map<string, Promise<unknown>>();
+
+  // Charges waiting for their capture time; each re-reads captureDelayMs when woken.
+  const waiting = new Set<() => void>();
+  let released = false;
+  const wakeWaiting = () => {
+    for (const wake of [...waiting]) wake();
+  };
+  const untilCaptureTime = (arrivedAt: number) =>
+    new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = () => {
+        clearTimeout(timer);
+        const left = arrivedAt + config.captureDelayMs - Date.now();
+        if (left <= 0 || released) {
+          waiting.delete(check);
+          resolve();
+        } else {
+          timer = setTimeout(check, left);
+        }
+      };
+      waiting.add(check);
+      check();
+    });
 
   const serialised = async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
     const prev = keyLocks.get(key) ?? Promise.resolve();
@@ -125,6 +170,11 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
     const key = c.req.header('idempotency-key');
     if (!key || key.length > 255) return problem(c, 400, 'Idempotency-Key header (1..255 chars) is required');
     const fingerprint = JSON.stringify(body);
+    const arrivedAt = Date.now();
+    if (config.keyInUse === 'conflict' && keyLocks.has(`${scope}:${key}`)) {
+      stats.keyInUse++;
+      return problem(c, 409, 'Idempotency-Key is in use by a request that is still being processed; retry later');
+    }
     return serialised(`${scope}:${key}`, async () => {
       const seen = results.get(`${scope}:${key}`);
       if (seen) {
@@ -133,6 +183,7 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
       }
       // Nothing is stored on a failure: a retry with the same key may succeed.
       if (await chaos()) return problem(c, 503, 'sandbox failure injected');
+      if (scope === 'charge') await untilCaptureTime(arrivedAt);
       const out = work();
       results.set(`${scope}:${key}`, { ...out, fingerprint });
       return c.json(out.body, out.status);
@@ -218,7 +269,7 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
     if (!b) return problem(c, 400, 'body must be a JSON object');
     const next = { ...config };
     const errors: Array<{ path: string; message: string }> = [];
-    const take = (k: keyof GatewayConfig, min: number, max: number) => {
+    const take = (k: 'failureRate' | 'latencyMs' | 'declineOver' | 'captureDelayMs', min: number, max: number) => {
       const v = b[k];
       if (v === undefined) return;
       if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) errors.push({ path: k, message: `number in ${min}..${max}` });
@@ -227,8 +278,14 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
     take('failureRate', 0, 1);
     take('latencyMs', 0, 600_000);
     take('declineOver', 0, Number.MAX_SAFE_INTEGER);
+    take('captureDelayMs', 0, 3_600_000);
+    if (b.keyInUse !== undefined) {
+      if (b.keyInUse === 'wait' || b.keyInUse === 'conflict') next.keyInUse = b.keyInUse;
+      else errors.push({ path: 'keyInUse', message: 'wait or conflict' });
+    }
     if (errors.length) return problem(c, 400, 'invalid config', { errors });
     Object.assign(config, next);
+    wakeWaiting();
     log.info({ config }, 'sandbox.config_changed');
     return c.json(config);
   });
@@ -238,7 +295,11 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
     log.error({ err }, 'sandbox.unhandled_error');
     return problem(c, 500, 'internal error');
   });
-  return { app, config, stats, charges };
+  const releaseWaiting = () => {
+    released = true;
+    wakeWaiting();
+  };
+  return { app, config, stats, charges, releaseWaiting };
 }
 
 export interface StartGatewayOptions {
@@ -271,6 +332,8 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Runn
     (stopping ??= new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();
+      // close() waits for requests in flight: a charge waiting for its capture time must not hold it.
+      gw.releaseWaiting();
     }).then(() => log.info('sandbox.stopped')));
   return { ...gw, url: `http://127.0.0.1:${port}`, port, stop };
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { startGateway, type RunningGateway } from '../src/index.js';
+import { waitFor } from '@orderflow/kit/testing';
+import { startGateway, type GatewayStats, type RunningGateway } from '../src/index.js';
 
 let gw: RunningGateway;
 beforeAll(async () => {
@@ -12,7 +13,7 @@ afterAll(async () => {
 
 const post = (path: string, body: unknown, key?: string) =>
   fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) }, body: JSON.stringify(body) });
-const stats = async () => (await (await fetch(`${gw.url}/stats`)).json()) as { captures: number; refunds: number; declines: number; failures: number };
+const stats = async () => (await (await fetch(`${gw.url}/stats`)).json()) as GatewayStats;
 
 test('a charge is captured once per idempotency key, even when requests race', async () => {
   const orderId = randomUUID();
@@ -80,4 +81,51 @@ test('a refund happens once per charge', async () => {
   expect((await post('/refunds', { chargeId: 'ch_nope' }, randomUUID())).status).toBe(404);
   const list = (await (await fetch(`${gw.url}/charges?orderId=${orderId}`)).json()) as { charges: Array<{ status: string }> };
   expect(list.charges[0]?.status).toBe('refunded');
+});
+
+test('captureDelayMs: the charge is captured after the client gave up; lookups are not delayed; lowering it releases the charge', async () => {
+  const orderId = randomUUID();
+  const before = await stats();
+  try {
+    expect((await post('/admin/config', { captureDelayMs: 600_000 })).status).toBe(200);
+    const client = new AbortController();
+    const gaveUp = fetch(`${gw.url}/charges`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': orderId },
+      body: JSON.stringify({ orderId, amount: 4, currency: 'USD' }),
+      signal: client.signal,
+    }).catch((err: unknown) => err);
+    await waitFor('the charge arrived', async () => gw.stats.chargeRequests > before.chargeRequests ? true : undefined);
+    client.abort();
+    expect(await gaveUp).toBeInstanceOf(Error);
+    const lookup = async () => ((await (await fetch(`${gw.url}/charges?orderId=${orderId}`)).json()) as { charges: Array<{ status: string }> }).charges;
+    expect(await lookup()).toEqual([]);
+    expect((await post('/admin/config', { captureDelayMs: 0 })).status).toBe(200);
+    await waitFor('captured late', async () => ((await lookup())[0]?.status === 'captured' ? true : undefined));
+  } finally {
+    await post('/admin/config', { captureDelayMs: 0 });
+  }
+});
+
+test('keyInUse conflict: a request whose key is held by one still running answers 409; afterwards the key replays the result', async () => {
+  const orderId = randomUUID();
+  const body = { orderId, amount: 6, currency: 'USD' };
+  const before = await stats();
+  try {
+    expect((await post('/admin/config', { captureDelayMs: 600_000, keyInUse: 'conflict' })).status).toBe(200);
+    const first = post('/charges', body, orderId);
+    await waitFor('the first request arrived', async () => (gw.stats.chargeRequests > before.chargeRequests ? true : undefined));
+    const second = await post('/charges', body, orderId);
+    expect(second.status).toBe(409);
+    expect(gw.stats.keyInUse - before.keyInUse).toBe(1);
+    expect((await post('/admin/config', { captureDelayMs: 0 })).status).toBe(200);
+    const a = (await (await first).json()) as { chargeId: string };
+    const replay = await post('/charges', body, orderId);
+    expect(replay.status).toBe(201);
+    expect(((await replay.json()) as { chargeId: string }).chargeId).toBe(a.chargeId);
+    expect(gw.stats.captures - before.captures).toBe(1);
+    expect((await post('/admin/config', { keyInUse: 'sometimes' })).status).toBe(400);
+  } finally {
+    await post('/admin/config', { captureDelayMs: 0, keyInUse: 'wait' });
+  }
 });
