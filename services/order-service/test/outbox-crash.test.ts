@@ -14,7 +14,7 @@ const log = createLogger('test', 'silent');
 beforeAll(async () => {
   const db = await testDbEnv('postgres', 'outbox');
   cleanupDb = db.cleanup;
-  svc = await startService(orderService(), { env: { PORT: '0', ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', ...db.env } });
+  svc = await startService(orderService(), { env: { PORT: '0', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', ...db.env } });
   nc = await testNats();
   await waitFor('ready', async () => (await fetch(`${svc.url}/ready`)).ok);
   // The service's own relay stays out of the way: this test drives relays by hand.

@@ -1,9 +1,11 @@
 import { headers as natsHeaders } from '@nats-io/nats-core';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Db, Sql } from '../db/db.js';
 import type { Metrics } from '../metrics.js';
 import type { NatsManager } from '../nats/connection.js';
 import { H } from '../events/headers.js';
+import { RetryDelays, sleep, type BackoffSettings } from '../faults/backoff.js';
 import { extractTraceContext, inSpan, injectTraceHeaders, SpanKind } from '../tracing/propagation.js';
 
 export interface OutboxRelayOptions {
@@ -15,6 +17,8 @@ export interface OutboxRelayOptions {
   /** Safety-net poll for rows written by other processes; local writes call wake(). */
   pollMs?: number;
   publishTimeoutMs?: number;
+  /** Backoff of one row whose publish fails, and of the whole relay when the database fails. */
+  retry?: BackoffSettings;
 }
 
 interface OutboxRow {
@@ -27,26 +31,48 @@ interface OutboxRow {
   [k: string]: unknown;
 }
 
+/** A row whose publish failed: not claimed again before `at`. */
+interface RowRetry {
+  delays: RetryDelays;
+  at: number;
+}
+
 /**
  * Publishes outbox rows to JetStream in id order, then deletes them. A crash between publish
  * and delete republishes the same rows with the same Nats-Msg-Id, which JetStream drops as
  * duplicates inside the stream's duplicate window (consumers' processed_events cover the rest).
  * It never spins: it sleeps until wake() (a local commit) or the slow poll.
+ *
+ * A row whose publish fails does not hold the others back: the rows of its batch that were
+ * published are deleted all the same (in the same transaction as the claim, which commits), and
+ * the failing row alone waits out its own backoff (cockatiel's exponential curve) before it is
+ * claimed again, so a row that keeps failing never makes the relay republish the rest.
  */
 export class OutboxRelay {
   readonly #batchSize: number;
   readonly #pollMs: number;
   readonly #publishTimeoutMs: number;
+  readonly #retry: BackoffSettings;
   #running = false;
   #loop: Promise<void> | undefined;
-  #wakeup: (() => void) | undefined;
+  #wakeup: AbortController | undefined;
   #woken = false;
-  #failures = 0;
+  /** Relay-level failures in a row (database away): the whole loop backs off. */
+  readonly #failures: RetryDelays;
+  /** Rows whose publish failed, by outbox id. */
+  readonly #rowRetries = new Map<number, RowRetry>();
 
   constructor(private readonly o: OutboxRelayOptions) {
     this.#batchSize = o.batchSize ?? 256;
     this.#pollMs = o.pollMs ?? 1000;
     this.#publishTimeoutMs = o.publishTimeoutMs ?? 5000;
+    this.#retry = o.retry ?? { initialMs: 250, maxMs: 10_000 };
+    this.#failures = new RetryDelays(this.#retry);
+  }
+
+  /** Rows currently waiting out a publish backoff (for tests and metrics). */
+  get retrying(): number {
+    return this.#rowRetries.size;
   }
 
   start(): void {
@@ -59,35 +85,40 @@ export class OutboxRelay {
   wake(): void {
     this.#woken = true;
     // While backing off from errors a commit doesn't cut the wait short; stop() still does.
-    if (this.#failures === 0) this.#wakeup?.();
+    if (this.#failures.attempts === 0) this.#wakeup?.abort();
   }
 
   /** Stops after the batch in flight and one last flush attempt. Idempotent. */
   async stop(): Promise<void> {
     if (!this.#running) return this.#loop;
     this.#running = false;
-    this.#wakeup?.();
+    this.#wakeup?.abort();
     await this.#loop;
     if (this.o.nats.isConnected()) {
       await this.flushOnce().catch((err: unknown) => this.o.log.warn({ err }, 'outbox.final_flush_failed'));
     }
   }
 
-  /** Publishes one batch; returns how many rows were sent. Exposed for tests and shutdown. */
+  /**
+   * Publishes one batch and deletes what was published; returns how many rows were sent. A row
+   * whose publish failed stays (and backs off); it is not an error of the flush. Exposed for
+   * tests and shutdown.
+   */
   async flushOnce(): Promise<number> {
-    const conn = this.o.nats.current;
+    const conn = this.o.nats.connection();
     if (!conn || !this.o.nats.isConnected()) return 0;
+    const backingOff = this.#backingOff(Date.now());
     // Postgres may have several replicas of a service: SKIP LOCKED gives each batch to one
     // relay. PGlite is one process with one connection, so a plain read is enough and keeps
     // the single connection free for request traffic while publishes are in flight.
     if (this.o.db.kind === 'postgres') {
       return this.o.db.tx(async (sql) => {
-        const rows = await this.#claim(sql, 'FOR UPDATE SKIP LOCKED');
-        return this.#publishAndDelete(sql, rows);
+        const rows = await this.#claim(sql, backingOff, 'FOR UPDATE SKIP LOCKED');
+        return this.#publishAndDelete(sql, conn.js, rows);
       });
     }
-    const rows = await this.#claim(this.o.db, '');
-    return this.#publishAndDelete(this.o.db, rows);
+    const rows = await this.#claim(this.o.db, backingOff, '');
+    return this.#publishAndDelete(this.o.db, conn.js, rows);
   }
 
   /** Sets orderflow_outbox_lag_seconds to the oldest unsent row's age (0 when empty), by the DB clock. */
@@ -103,21 +134,42 @@ export class OutboxRelay {
     }
   }
 
-  async #claim(sql: Sql, lock: string): Promise<OutboxRow[]> {
-    return sql.query<OutboxRow>(
-      `SELECT id, event_id, subject, headers, payload, created_at FROM outbox ORDER BY id LIMIT $1 ${lock}`,
-      [this.#batchSize],
-    );
+  /** Ids of rows still waiting out a publish backoff at `now`. */
+  #backingOff(now: number): number[] {
+    const ids: number[] = [];
+    for (const [id, r] of this.#rowRetries) if (r.at > now) ids.push(id);
+    return ids;
   }
 
-  async #publishAndDelete(sql: Sql, rows: OutboxRow[]): Promise<number> {
+  /** When the next backed-off row is due (ms from now), or undefined when none waits. */
+  #nextRowDueIn(now: number): number | undefined {
+    let at: number | undefined;
+    for (const r of this.#rowRetries.values()) at = at === undefined ? r.at : Math.min(at, r.at);
+    return at === undefined ? undefined : Math.max(0, at - now);
+  }
+
+  async #claim(sql: Sql, backingOff: number[], lock: string): Promise<OutboxRow[]> {
+    const rows = await sql.query<OutboxRow>(
+      `SELECT id, event_id, subject, headers, payload, created_at FROM outbox WHERE id <> ALL($2::bigint[]) ORDER BY id LIMIT $1 ${lock}`,
+      [this.#batchSize, backingOff],
+    );
+    if (rows.length < this.#batchSize) {
+      // The claim saw every row that isn't backing off: a due retry it didn't return was deleted
+      // meanwhile (another replica published it), so its backoff is forgotten.
+      const claimed = new Set(rows.map((r) => Number(r.id)));
+      const waiting = new Set(backingOff);
+      for (const id of this.#rowRetries.keys()) if (!claimed.has(id) && !waiting.has(id)) this.#rowRetries.delete(id);
+    }
+    return rows;
+  }
+
+  async #publishAndDelete(sql: Sql, js: JetStreamClient, rows: OutboxRow[]): Promise<number> {
     if (rows.length === 0) {
-      this.o.metrics?.outboxLag.set(0);
+      if (this.#rowRetries.size === 0) this.o.metrics?.outboxLag.set(0);
       return 0;
     }
     const oldest = new Date(rows[0]!.created_at).getTime();
     this.o.metrics?.outboxLag.set(Math.max(0, (Date.now() - oldest) / 1000));
-    const js = this.o.nats.current!.js;
     const encoder = new TextEncoder();
     // Issued back to back on one connection, so the server receives them in id order.
     const results = await Promise.allSettled(
@@ -153,51 +205,66 @@ export class OutboxRelay {
       ),
     );
     const sent: number[] = [];
+    const now = Date.now();
+    let logged = 0;
     results.forEach((r, i) => {
       const row = rows[i]!;
+      const id = Number(row.id);
       if (r.status === 'fulfilled') {
-        sent.push(row.id);
+        sent.push(id);
+        this.#rowRetries.delete(id);
         this.o.metrics?.published.inc({ subject: row.subject });
-      } else {
-        this.o.metrics?.failed.inc({ subject: row.subject, kind: 'publish' });
-        if (sent.length === i) this.o.log.warn({ err: r.reason, subject: row.subject, eventId: row.event_id }, 'outbox.publish_failed');
+        return;
+      }
+      this.o.metrics?.failed.inc({ subject: row.subject, kind: 'publish' });
+      const retry = this.#rowRetries.get(id) ?? { delays: new RetryDelays(this.#retry), at: 0 };
+      const delay = retry.delays.next();
+      retry.at = now + delay;
+      this.#rowRetries.set(id, retry);
+      // One line per batch, and per row only on its first failures (a row may fail for hours).
+      if (logged++ === 0 && (retry.delays.attempts <= 3 || retry.delays.attempts % 20 === 0)) {
+        this.o.log.warn(
+          { err: r.reason, subject: row.subject, eventId: row.event_id, attempts: retry.delays.attempts, retryInMs: delay, failedInBatch: rows.length - sent.length },
+          'outbox.publish_failed',
+        );
       }
     });
+    // Committed with the claim even when other rows of the batch failed: what was published is
+    // never published again because a neighbour failed.
     if (sent.length) await sql.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [sent]);
     this.o.metrics?.outboxRelayed.inc(sent.length);
-    if (sent.length < rows.length) throw new Error(`published ${sent.length} of ${rows.length} outbox rows`);
     return sent.length;
   }
 
   async #run(): Promise<void> {
     while (this.#running) {
       let sent = 0;
+      let wait: number;
       try {
         this.#woken = false;
         sent = await this.flushOnce();
-        this.#failures = 0;
+        this.#failures.reset();
+        wait = Math.min(this.#pollMs, this.#nextRowDueIn(Date.now()) ?? this.#pollMs);
       } catch (err) {
-        this.#failures++;
-        if (this.#failures === 1 || this.#failures % 20 === 0) this.o.log.warn({ err, failures: this.#failures }, 'outbox.relay_error');
+        // The database (or the claim itself) failed: the whole relay backs off.
+        wait = this.#failures.next();
+        const failures = this.#failures.attempts;
+        if (failures === 1 || failures % 20 === 0) this.o.log.warn({ err, failures, retryInMs: wait }, 'outbox.relay_error');
       }
       if (!this.#running) break;
-      if (sent >= this.#batchSize || (this.#woken && this.#failures === 0)) continue;
-      // About to sleep. While NATS is away or publishing fails, flushOnce can't see the table, so
-      // the lag gauge is read from it here and keeps growing. Otherwise the flush just set it
-      // (0 for an empty claim); a query per cycle would be one more round trip per event.
-      if (this.#failures > 0 || !this.o.nats.isConnected()) await this.refreshLag();
+      const failing = this.#failures.attempts > 0;
+      if (sent >= this.#batchSize || (this.#woken && !failing)) continue;
+      // About to sleep. While NATS is away, rows back off or the database fails, flushOnce can't
+      // see the whole table, so the lag gauge is read from it here and keeps growing. Otherwise
+      // the flush just set it (0 for an empty claim); a query per cycle would be one more round
+      // trip per event.
+      if (failing || this.#rowRetries.size > 0 || !this.o.nats.isConnected()) await this.refreshLag();
       // A wake() while the lag query ran found no sleeper to resolve: don't sleep through it,
       // or a commit waits a whole poll interval (1 s) to be published.
-      if (this.#woken && this.#failures === 0) continue;
-      const wait = this.#failures ? Math.min(this.#pollMs * 2 ** Math.min(this.#failures, 4), 10_000) : this.#pollMs;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, wait);
-        function done() {
-          clearTimeout(t);
-          resolve();
-        }
-        this.#wakeup = done;
-      });
+      if (this.#woken && !failing) continue;
+      const wakeup = new AbortController();
+      this.#wakeup = wakeup;
+      await sleep(wait, wakeup.signal);
       this.#wakeup = undefined;
     }
   }

@@ -124,7 +124,7 @@ export interface TestService {
 export async function startTestService(def: ServiceDefinition, o: { label: string; backend?: Backend; env?: Record<string, string> }): Promise<TestService> {
   const namespace = o.env?.ORDERFLOW_NAMESPACE ?? testNamespace();
   const db = await testDbEnv(o.backend ?? 'postgres', o.label);
-  const svc = await startService(def, { env: { PORT: '0', LOG_LEVEL: 'silent', ORDERFLOW_NAMESPACE: namespace, ...db.env, ...(o.env ?? {}) } });
+  const svc = await startService(def, { env: { PORT: '0', LOG_LEVEL: 'silent', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: namespace, ...db.env, ...(o.env ?? {}) } });
   const nc = await testNats();
   await waitFor(`${def.name} ready`, async () => (await fetch(`${svc.url}/ready`)).ok);
   return {
