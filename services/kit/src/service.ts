@@ -15,8 +15,9 @@ import { OUTBOX_MIGRATIONS } from './outbox/store.js';
 import { EventConsumer, type Handlers } from './consumer/runtime.js';
 import { opsApp, type ReadinessCheck } from './http/ops.js';
 import { problem } from './http/problem.js';
+import { errorHandler } from './http/errors.js';
 import { httpServerSpans } from './http/tracing.js';
-import { exitOnSignals } from './shutdown-hooks.js';
+import { exitOnSignals, runShutdownHooks } from './shutdown-hooks.js';
 import { consumersOf, Names, platformTopology, type ServiceName, type Topology } from './topology.js';
 import { applyTopology, problems } from './reconcile/index.js';
 import { createAdvisoryCopier, deadLetterLookup, type AdvisoryCopier } from './dlq/advisory-copier.js';
@@ -69,6 +70,12 @@ export interface StartOptions {
   /** Pre-opened database (tests share one PGlite or schema). */
   db?: Db;
   hostname?: string;
+  /**
+   * Called when the service cannot recover by waiting (a NATS connection closed for good and not
+   * rebuilt within NATS_REBUILD_TIMEOUT_MS). runMain exits non-zero; by default it is only logged
+   * (tests), and /health keeps answering 503 with the reason.
+   */
+  onFatal?: (err: Error) => void;
 }
 
 /** Wires a service from its definition and starts it. Used by each service's main and by tests. */
@@ -79,14 +86,24 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   const metrics = createMetrics(def.name);
   const names = new Names(config.namespace);
   const topology = platformTopology({ namespace: config.namespace, replicas: config.streamReplicas });
-  const db = opts.db ?? (await openDb({ url: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir }));
+  const db = opts.db ?? (await openDb({ url: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir, settings: config.db, log }));
   await migrate(db, [...OUTBOX_MIGRATIONS, ...def.migrations]);
   log.info({ db: db.kind, schema: db.schema }, 'db.ready');
 
   const nats = new NatsManager(
-    { servers: config.natsServers, name: def.name, user: config.natsUser, password: config.natsPassword, credsFile: config.natsCredsFile, tls: config.natsTls },
+    {
+      servers: config.natsServers,
+      name: def.name,
+      user: config.natsUser,
+      password: config.natsPassword,
+      passwordFile: config.natsPasswordFile,
+      credsFile: config.natsCredsFile,
+      tls: config.natsTls,
+      rebuildTimeoutMs: config.natsRebuildTimeoutMs,
+    },
     log,
     metrics,
+    (err) => (opts.onFatal ?? ((e: Error) => log.error({ err: e }, 'service.unrecoverable')))(err),
   );
   const relay = new OutboxRelay({ db, nats, log, metrics });
   const ctx: ServiceContext = { config, env, log, metrics, db, nats, names, topology, relay };
@@ -120,10 +137,13 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   let copier: AdvisoryCopier | undefined;
   let stopping: Promise<void> | undefined;
   if (consumers.length) {
-    nats.onConnected(({ nc, js, jsm }) => {
+    // Its subscription lives on one connection: made again on each rebuilt connection.
+    nats.onConnection(async ({ nc, js, jsm }) => {
       if (stopping) return;
+      const previous = copier;
       copier = createAdvisoryCopier({ nc, js, jsm, log, lookup: deadLetterLookup(consumersOf(topology, def.name)), queue: `orderflow-dlq-${def.name}` });
       copier.start();
+      await previous?.stop();
     });
   }
 
@@ -136,8 +156,10 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
     opsApp({
       registry: metrics.registry,
       accepting: () => accepting,
+      live: () => nats.closedReason() ?? true,
+      retryAfterSeconds: config.retryAfterSeconds,
       checks: [
-        { name: 'nats', check: () => nats.isConnected() || 'not connected' },
+        { name: 'nats', check: () => nats.isConnected() || (nats.closedReason() ?? 'not connected') },
         { name: 'database', check: async () => (await db.ping(), true) },
         { name: 'streams', check: () => streamsReady || 'topology not applied yet' },
         ...(def.readiness?.(ctx) ?? []),
@@ -147,10 +169,9 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   );
   app.route('/', def.routes(ctx));
   app.notFound((c) => problem(c, 404, `no route for ${c.req.method} ${c.req.path}`));
-  app.onError((err, c) => {
-    log.error({ err, method: c.req.method, path: c.req.path }, 'http.unhandled_error');
-    return problem(c, 500, 'internal error');
-  });
+  // The one place a thrown error becomes an answer: 503 + Retry-After for a dependency that is
+  // away, 500 only for our own bugs. Routes don't catch infrastructure errors themselves.
+  app.onError(errorHandler({ log, retryAfterSeconds: config.retryAfterSeconds }));
 
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: opts.hostname ?? '0.0.0.0' }, () => resolve(s as Server));
@@ -192,12 +213,26 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
  */
 export async function runMain(def: ServiceDefinition): Promise<void> {
   const log = createLogger(def.name);
-  let svc: RunningService;
+  let svc: RunningService | undefined;
+  let dying = false;
+  // Unrecoverable by waiting: stop what can be stopped, then exit non-zero so the pod restarts.
+  const onFatal = (err: Error) => {
+    if (dying) return;
+    dying = true;
+    log.fatal({ err }, 'service.unrecoverable_exiting');
+    const deadline = setTimeout(() => process.exit(1), svc?.ctx.config.shutdownTimeoutMs ?? 5_000);
+    deadline.unref();
+    void Promise.resolve(svc?.stop())
+      .catch(() => undefined)
+      .then(() => runShutdownHooks())
+      .finally(() => process.exit(1));
+  };
   try {
-    svc = await startService(def, { log });
+    svc = await startService(def, { log, onFatal });
   } catch (err) {
     log.fatal({ err }, 'service.start_failed');
     process.exit(1);
   }
-  exitOnSignals(() => svc.stop(), { log, timeoutMs: svc.ctx.config.shutdownTimeoutMs });
+  const running = svc;
+  exitOnSignals(() => running.stop(), { log, timeoutMs: running.ctx.config.shutdownTimeoutMs });
 }

@@ -42,6 +42,8 @@ const PG_AWAY_MESSAGES = [
   'Client was closed',
   'Cannot use a pool after calling end',
   'connection timeout',
+  // pg-pool: every connection busy for DB_CONNECT_TIMEOUT_MS (the database is not keeping up).
+  'timeout exceeded when trying to connect',
 ];
 // nats.js v3 error names/codes for a broker that is away rather than a request that is wrong.
 const NATS_AWAY_NAMES = new Set(['TimeoutError', 'ConnectionError', 'ClosedConnectionError', 'NoRespondersError', 'RequestError']);
@@ -69,6 +71,20 @@ export function unavailableDependency(err: unknown, seen = new Set<unknown>()): 
     if (d) return d;
   }
   return unavailableDependency((err as { cause?: unknown }).cause, seen);
+}
+
+// Statement timeout / cancel (57014), lock timeout (55P03), deadlock victim (40P01), serialization
+// failure (40001): the database is there, but this attempt lost a race or waited too long. Trying
+// the same work again shortly is the right answer, so HTTP says 503 + Retry-After rather than 500.
+const PG_RETRY_LATER_CODES = new Set(['57014', '55P03', '40P01', '40001']);
+
+/** True when the database refused this attempt for contention or our own timeouts (see above). */
+export function isRetryLater(err: unknown, seen = new Set<unknown>()): boolean {
+  if (err === null || typeof err !== 'object' || seen.has(err)) return false;
+  seen.add(err);
+  const code = codeOf(err);
+  if (code && PG_RETRY_LATER_CODES.has(code)) return true;
+  return isRetryLater((err as { cause?: unknown }).cause, seen);
 }
 
 export function isDependencyUnavailable(err: unknown): boolean {

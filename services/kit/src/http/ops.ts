@@ -12,12 +12,25 @@ export interface OpsOptions {
   /** False once shutdown begins: /ready answers 503 before anything else stops. */
   accepting: () => boolean;
   details?: () => Record<string, unknown>;
+  /**
+   * Liveness: true, or why the process cannot recover by waiting (e.g. a NATS connection closed
+   * for good). /health answers 503 with that reason, so an orchestrator restarts the process.
+   */
+  live?: () => true | string;
+  /** Retry-After (seconds) on a 503 from /ready; 5 by default. */
+  retryAfterSeconds?: number;
 }
 
-/** /health (liveness), /ready (dependencies), /metrics (Prometheus) as a sub-app. */
+/**
+ * /health (liveness), /ready (dependencies: 503 naming each one that is down, with Retry-After),
+ * /metrics (Prometheus) as a sub-app.
+ */
 export function opsApp(o: OpsOptions): Hono {
   const app = new Hono();
-  app.get('/health', (c) => c.json({ status: 'ok' }));
+  app.get('/health', (c) => {
+    const live = o.live?.() ?? true;
+    return live === true ? c.json({ status: 'ok' }) : c.json({ status: 'failing', reason: live }, 503);
+  });
   app.get('/ready', async (c) => {
     const down: Record<string, string> = {};
     if (!o.accepting()) down.shutdown = 'shutting down';
@@ -35,6 +48,7 @@ export function opsApp(o: OpsOptions): Hono {
       }),
     );
     const ok = Object.keys(down).length === 0;
+    if (!ok) c.header('Retry-After', String(o.retryAfterSeconds ?? 5));
     return c.json({ status: ok ? 'ready' : 'not ready', down, ...(o.details?.() ?? {}) }, ok ? 200 : 503);
   });
   app.get('/metrics', async (c) => c.text(await o.registry.metrics(), 200, { 'content-type': o.registry.contentType }));

@@ -1,18 +1,28 @@
 import { readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, usernamePasswordAuthenticator, type Authenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
+import { RetryDelays, sleep } from '../faults/backoff.js';
 
 export interface NatsSettings {
   servers: string[];
   name: string;
   user?: string;
   password?: string;
+  /** Read at every connect and reconnect (wins over `password`), so a rotated password is used. */
+  passwordFile?: string;
+  /** Read at every connect and reconnect, so rotated credentials are used. */
   credsFile?: string;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** Give up (and call onFatal) if the first connect has not succeeded by then. 0 = never. */
   firstConnectDeadlineMs?: number;
+  /**
+   * Give up (and call onFatal) if a connection that nats.js closed for good (it stops
+   * reconnecting after the server rejected the credentials twice) is not rebuilt by then.
+   * 0 = keep rebuilding forever.
+   */
+  rebuildTimeoutMs?: number;
   backoff?: { initialMs: number; maxMs: number };
 }
 
@@ -31,20 +41,30 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number, 
 }
 
 /**
- * Owns the NATS connection: keeps trying the first connect with jittered exponential backoff
- * (the service starts and serves /health while NATS is away), then lets the client reconnect
- * forever with the same backoff. Logs each state change; drains on stop.
+ * Owns the NATS connection: keeps trying the first connect with exponential backoff (the
+ * service starts and serves /health while NATS is away), then lets the client reconnect forever
+ * with the same backoff. When nats.js closes the connection for good (credentials rejected during
+ * a reconnect: expired, revoked, rotated) it builds a new one, reading the password or creds file
+ * again, until `rebuildTimeoutMs` passes; then onFatal (the service exits non-zero, so the pod
+ * restarts) — meanwhile `closedReason()` says why, for /health. Logs each state change; drains on stop.
+ *
+ * Users of the connection: `connection()` / `ready()` always give the live connection (ready()
+ * waits while one is being built); `onConnection` listeners run for every new connection, so
+ * subscriptions made on the old one can be made again; `onConnected` runs on the first only.
  */
 export class NatsManager {
   #conn: Connected | undefined;
   #connected = false;
   #stopped = false;
-  #listeners: Listener[] = [];
-  #attempt = 0;
-  #ready: Promise<Connected>;
+  #closedReason: string | undefined;
+  #firstListeners: Listener[] = [];
+  #connectionListeners: Listener[] = [];
+  #ready!: Promise<Connected>;
   #resolveReady!: (c: Connected) => void;
   #rejectReady!: (e: Error) => void;
-  #timer: NodeJS.Timeout | undefined;
+  #building: Promise<void> | undefined;
+  readonly #abort = new AbortController();
+  readonly #reconnectDelays: RetryDelays;
 
   constructor(
     private readonly settings: NatsSettings,
@@ -52,76 +72,70 @@ export class NatsManager {
     private readonly metrics?: Metrics,
     private readonly onFatal: (err: Error) => void = () => undefined,
   ) {
-    this.#ready = new Promise((resolve, reject) => {
-      this.#resolveReady = resolve;
-      this.#rejectReady = reject;
-    });
-    // A rejection nobody awaits must not crash the process; onFatal is the caller's signal.
-    this.#ready.catch(() => undefined);
+    this.#reconnectDelays = new RetryDelays(this.#backoff());
+    this.#newReady();
   }
 
   /** Starts connecting in the background; resolves at once. */
   start(): void {
-    if (this.#timer || this.#conn || this.#stopped) return;
-    const deadline = this.settings.firstConnectDeadlineMs ?? 0;
-    const startedAt = Date.now();
-    const attempt = async (): Promise<void> => {
-      if (this.#stopped) return;
-      try {
-        const nc = await connect(this.#options());
-        if (this.#stopped) {
-          await nc.close();
-          return;
-        }
-        const jsm = await jetstreamManager(nc, { checkAPI: false });
-        this.#onFirstConnect({ nc, js: jetstream(nc), jsm });
-      } catch (err) {
-        if (deadline > 0 && Date.now() - startedAt > deadline) {
-          const e = new Error(`NATS not reachable at ${this.settings.servers.join(',')} within ${deadline}ms: ${(err as Error).message}`);
-          this.log.error({ err: e }, 'nats.first_connect_gave_up');
-          this.#rejectReady(e);
-          this.onFatal(e);
-          return;
-        }
-        const delay = this.#nextDelay();
-        this.log.warn({ servers: this.settings.servers, attempt: this.#attempt, retryInMs: delay, err: (err as Error).message }, 'nats.connect_failed');
-        this.#timer = setTimeout(() => void attempt(), delay);
-      }
-    };
-    this.#timer = setTimeout(() => void attempt(), 0);
+    if (this.#building || this.#conn || this.#stopped) return;
+    this.#building = this.#build('first');
   }
 
-  /** Resolves once the first connection is up. */
+  /** The live connection; waits while the first one or a replacement is being built. */
   ready(): Promise<Connected> {
-    return this.#ready;
+    const conn = this.connection();
+    return conn ? Promise.resolve(conn) : this.#ready;
+  }
+
+  /** The live connection, or undefined while there is none (not yet, or closed for good). */
+  connection(): Connected | undefined {
+    const conn = this.#conn;
+    return conn && !conn.nc.isClosed() ? conn : undefined;
   }
 
   isConnected(): boolean {
-    return this.#connected && !this.#stopped;
+    return this.#connected && !this.#stopped && this.connection() !== undefined;
   }
 
+  /** Why the process has no connection it can wait for (closed for good, being rebuilt), else undefined. */
+  closedReason(): string | undefined {
+    return this.#stopped ? undefined : this.#closedReason;
+  }
+
+  /** The latest connection (possibly closed); prefer connection(). */
   get current(): Connected | undefined {
     return this.#conn;
   }
 
   /** Called on the first connect (or at once if already connected). */
   onConnected(fn: Listener): void {
-    this.#listeners.push(fn);
+    this.#firstListeners.push(fn);
     if (this.#conn) void this.#invoke(fn, this.#conn);
+  }
+
+  /** Called for every new connection: the first and each rebuilt one (at once if connected now). */
+  onConnection(fn: Listener): void {
+    this.#connectionListeners.push(fn);
+    const conn = this.connection();
+    if (conn) void this.#invoke(fn, conn);
   }
 
   /** Drains the connection (subscriptions finish, pending publishes flush). Idempotent. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#abort.abort();
+    await this.#building;
     const conn = this.#conn;
-    if (!conn) {
+    if (!conn || conn.nc.isClosed()) {
       this.#rejectReady(new Error('NATS manager stopped before connecting'));
+      this.#connected = false;
+      this.metrics?.natsConnected.set(0);
       return;
     }
     try {
-      if (!conn.nc.isClosed()) await conn.nc.drain();
+      await conn.nc.drain();
     } catch (err) {
       this.log.warn({ err }, 'nats.drain_failed');
       await conn.nc.close().catch(() => undefined);
@@ -130,9 +144,65 @@ export class NatsManager {
     this.metrics?.natsConnected.set(0);
   }
 
-  #nextDelay(): number {
-    const b = this.settings.backoff ?? { initialMs: 250, maxMs: 10_000 };
-    return backoffDelay(this.#attempt++, b.initialMs, b.maxMs);
+  #backoff(): { initialMs: number; maxMs: number } {
+    return this.settings.backoff ?? { initialMs: 250, maxMs: 10_000 };
+  }
+
+  #newReady(): void {
+    this.#ready = new Promise((resolve, reject) => {
+      this.#resolveReady = resolve;
+      this.#rejectReady = reject;
+    });
+    // A rejection nobody awaits must not crash the process; onFatal is the caller's signal.
+    this.#ready.catch(() => undefined);
+  }
+
+  /** Connects until it works, the deadline for this kind of build passes, or stop(). */
+  async #build(kind: 'first' | 'rebuild'): Promise<void> {
+    const deadline = (kind === 'first' ? this.settings.firstConnectDeadlineMs : this.settings.rebuildTimeoutMs) ?? 0;
+    const startedAt = Date.now();
+    const delays = new RetryDelays(this.#backoff());
+    while (!this.#stopped) {
+      try {
+        const nc = await connect(this.#options());
+        if (this.#stopped) {
+          await nc.close();
+          return;
+        }
+        const jsm = await jetstreamManager(nc, { checkAPI: false });
+        this.#adopt({ nc, js: jetstream(nc), jsm }, kind);
+        return;
+      } catch (err) {
+        if (deadline > 0 && Date.now() - startedAt >= deadline) {
+          const what = kind === 'first' ? 'not reachable' : `closed for good and not rebuilt (${this.#closedReason ?? 'closed'})`;
+          const e = new Error(`NATS ${what} at ${this.settings.servers.join(',')} within ${deadline}ms: ${(err as Error).message}`, { cause: err });
+          this.log.error({ err: e }, kind === 'first' ? 'nats.first_connect_gave_up' : 'nats.rebuild_gave_up');
+          this.#closedReason = e.message;
+          this.#rejectReady(e);
+          this.onFatal(e);
+          return;
+        }
+        const delay = delays.next();
+        this.log.warn(
+          { servers: this.settings.servers, attempt: delays.attempts, retryInMs: delay, err: (err as Error).message },
+          kind === 'first' ? 'nats.connect_failed' : 'nats.rebuild_failed',
+        );
+        await sleep(delay, this.#abort.signal);
+      }
+    }
+  }
+
+  /** Credentials are functions, so nats.js reads the files again at every (re)connect. */
+  #authenticators(): Authenticator[] {
+    const s = this.settings;
+    const auth: Authenticator[] = [];
+    if (s.user) {
+      const file = s.passwordFile;
+      auth.push(usernamePasswordAuthenticator(s.user, file ? () => readFileSync(file, 'utf8').trim() : s.password));
+    }
+    const creds = s.credsFile;
+    if (creds) auth.push(credsAuthenticator(() => readFileSync(creds)));
+    return auth;
   }
 
   #options(): ConnectionOptions {
@@ -142,17 +212,13 @@ export class NatsManager {
       name: s.name,
       reconnect: true,
       maxReconnectAttempts: -1,
-      // Reconnect delays follow the same jittered exponential curve as the first connect.
-      reconnectDelayHandler: () => this.#nextDelay(),
+      reconnectDelayHandler: () => this.#reconnectDelays.next(),
       pingInterval: 10_000,
       maxPingOut: 3,
       timeout: 5_000,
     };
-    if (s.user) {
-      opts.user = s.user;
-      opts.pass = s.password;
-    }
-    if (s.credsFile) opts.authenticator = credsAuthenticator(readFileSync(s.credsFile));
+    const auth = this.#authenticators();
+    if (auth.length) opts.authenticator = auth;
     if (s.tls) {
       opts.tls = {
         ...(s.tls.caFile ? { caFile: s.tls.caFile } : {}),
@@ -163,21 +229,31 @@ export class NatsManager {
     return opts;
   }
 
-  #onFirstConnect(conn: Connected): void {
+  #adopt(conn: Connected, kind: 'first' | 'rebuild'): void {
     const { nc } = conn;
     this.#conn = conn;
-    this.#attempt = 0;
+    this.#building = undefined;
+    this.#closedReason = undefined;
+    this.#reconnectDelays.reset();
     this.#connected = true;
     this.metrics?.natsConnected.set(1);
-    this.log.info({ server: nc.getServer() }, 'nats.connected');
+    this.log.info({ server: nc.getServer() }, kind === 'first' ? 'nats.connected' : 'nats.rebuilt');
     void this.#watch(nc);
-    void nc.closed().then((err) => {
-      this.#connected = false;
-      this.metrics?.natsConnected.set(0);
-      if (!this.#stopped) this.log.error({ err }, 'nats.closed_unexpectedly');
-    });
+    void nc.closed().then((err) => this.#onClosed(conn, err));
     this.#resolveReady(conn);
-    for (const fn of this.#listeners) void this.#invoke(fn, conn);
+    if (kind === 'first') for (const fn of this.#firstListeners) void this.#invoke(fn, conn);
+    for (const fn of this.#connectionListeners) void this.#invoke(fn, conn);
+  }
+
+  /** nats.js gave up on this connection (it never does on its own for a server that is merely away). */
+  #onClosed(conn: Connected, err: Error | void): void {
+    if (this.#stopped || this.#conn !== conn) return;
+    this.#connected = false;
+    this.metrics?.natsConnected.set(0);
+    this.#closedReason = `NATS connection closed for good: ${err ? err.message : 'closed'}; rebuilding`;
+    this.log.error({ err }, 'nats.closed_for_good');
+    this.#newReady();
+    this.#building = this.#build('rebuild');
   }
 
   async #watch(nc: NatsConnection): Promise<void> {
@@ -192,7 +268,7 @@ export class NatsManager {
           this.log.debug('nats.reconnecting');
           break;
         case 'reconnect':
-          this.#attempt = 0;
+          this.#reconnectDelays.reset();
           this.#connected = true;
           this.metrics?.natsConnected.set(1);
           this.log.info({ server: s.server }, 'nats.reconnected');
