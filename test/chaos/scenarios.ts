@@ -4,15 +4,29 @@
  * then the run waits for quiescence and the invariant checker reads Postgres, the gateway and the
  * streams. Used by `npm run chaos` (full profile, test/chaos/run.ts) and by the CI profile
  * (test/chaos/chaos.test.ts).
+ *
+ * The harness behaves like a kubelet: a service process that exits without the scenario killing
+ * it is started again (with backoff) and reported as a crash; a crash the scenario does not
+ * expect fails it. Everything it starts — service processes, NATS nodes, a private Postgres — is
+ * killed when the scenario ends, fails, or runs past its deadline.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { headers as natsHeaders } from '@nats-io/nats-core';
-import { jetstream } from '@nats-io/jetstream';
-import { TEST_DATABASE_URL } from '@orderflow/kit/testing';
-import type { ServiceName } from '@orderflow/kit';
-import { Platform } from '../support/platform.js';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { applyTopology, createLogger, platformTopology, problems, type ServiceName } from '@orderflow/kit';
+import { TestPostgresServer, waitFor } from '@orderflow/kit/testing';
+import { Platform, type CrashRecord } from '../support/platform.js';
 import { TestNatsCluster } from '../support/cluster.js';
-import { checkInvariants, waitQuiescent, type InvariantInput, type InvariantReport } from '../support/invariants.js';
+import { track } from '../support/reaper.js';
+import { checkInvariants, waitQuiescent, type InvariantInput } from '../support/invariants.js';
+import { ClusterAuth } from './cluster-auth.js';
+import { LoadGenerator } from './load.js';
+import { failureCounts, type ScenarioResult } from './report.js';
+
+export { formatTable, type ScenarioResult } from './report.js';
 
 export interface Profile {
   orders: number;
@@ -21,18 +35,39 @@ export interface Profile {
   /** How long a paused NATS node stays stopped (must exceed the consumers' ack wait). */
   pauseMs: number;
   quiescenceTimeoutMs: number;
+  /**
+   * How long the private Postgres stays down: longer than every retry budget (the consumer's
+   * redelivery backoff 1+5+15+30 s spends its five deliveries in ~51 s).
+   */
+  pgOutageMs: number;
+  /** How long the services' NATS passwords stay changed. */
+  credsOutageMs: number;
+  /** How long the gateway answers (and captures) only after the payment service gave up. */
+  slowGatewayMs: number;
 }
 
-export const FULL_PROFILE: Profile = { orders: 2000, rate: 100, pauseMs: 35_000, quiescenceTimeoutMs: 240_000 };
+export const FULL_PROFILE: Profile = { orders: 2000, rate: 100, pauseMs: 35_000, quiescenceTimeoutMs: 240_000, pgOutageMs: 90_000, credsOutageMs: 20_000, slowGatewayMs: 15_000 };
 
 export function ciProfile(env: Record<string, string | undefined> = process.env): Profile {
-  return { orders: Number(env.CHAOS_ORDERS ?? 200), rate: 50, pauseMs: 8_000, quiescenceTimeoutMs: 120_000 };
+  return {
+    orders: Number(env.CHAOS_ORDERS ?? 200),
+    rate: 50,
+    pauseMs: 8_000,
+    quiescenceTimeoutMs: 120_000,
+    pgOutageMs: Number(env.CHAOS_PG_OUTAGE_MS ?? 55_000),
+    credsOutageMs: 8_000,
+    slowGatewayMs: 8_000,
+  };
 }
 
 export interface FaultContext {
   p: Platform;
   cluster: TestNatsCluster;
   profile: Profile;
+  /** The scenario's own Postgres (scenarios with `needs.privatePostgres`). */
+  pg?: TestPostgresServer;
+  /** The cluster's per-service users (scenarios with `needs.natsAuth`). */
+  auth?: ClusterAuth;
   /** Resolves once the load generator has sent this many orders. */
   sent(n: number): Promise<void>;
   log(msg: string): void;
@@ -42,28 +77,13 @@ export interface Scenario {
   name: string;
   /** What is injected, for the table. */
   fault: string;
-  /** Runs alongside the load; resolves when the fault is over (everything restarted). */
+  needs?: { privatePostgres?: boolean; natsAuth?: boolean };
+  /** How long one client keeps retrying an order (default 60 s). */
+  clientGiveUpMs?(profile: Profile): number;
+  /** An exit that is the designed answer to this fault: counted as a restart, not a crash. */
+  expectedExit?(c: CrashRecord): boolean;
+  /** Runs alongside the load; resolves when the fault is over. Throws if it never took effect. */
   inject(ctx: FaultContext): Promise<void>;
-}
-
-export interface ScenarioResult {
-  scenario: string;
-  fault: string;
-  sent: number;
-  accepted: number;
-  final: number;
-  confirmed: number;
-  cancelled: number;
-  lost: number;
-  doubleEffects: number;
-  stockDrift: number;
-  dlqUnexpected: number;
-  loadSeconds: number;
-  quiescenceSeconds: number;
-  clientRetries: number;
-  report: InvariantReport;
-  ok: boolean;
-  error?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -83,9 +103,9 @@ function killAndRestart(service: ServiceName, downMs = 2000): Scenario {
   };
 }
 
-/** Drops every Postgres connection the services hold (not the shared server: other tests use it). */
+/** Drops every Postgres connection the services hold (not other tests' on a shared server). */
 async function terminateBackends(p: Platform): Promise<number> {
-  const c = new pg.Client({ connectionString: TEST_DATABASE_URL, application_name: 'chaos' });
+  const c = new pg.Client({ connectionString: p.databaseUrl, application_name: 'chaos' });
   await c.connect();
   try {
     const r = await c.query<{ n: number }>(
@@ -102,6 +122,18 @@ async function gatewayConfig(p: Platform, cfg: { failureRate?: number; latencyMs
   const r = await fetch(`${p.gateway.url}/admin/config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(cfg) });
   if (!r.ok) throw new Error(`gateway config: ${r.status}`);
 }
+
+/** Charge attempts payment-service saw time out (its Prometheus counter). */
+async function paymentTimeouts(p: Platform): Promise<number> {
+  const text = await (await fetch(`${p.url('payment-service')}/metrics`)).text();
+  const m = /^orderflow_payment_gateway_attempts_total\{[^}]*outcome="timeout"[^}]*\} (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+// The payment service's charge attempts time out after GATEWAY_TIMEOUT_MS (2 s) and it retries
+// three times with backoff (≤ 2 s each): a gateway this slow answers after it has given up on
+// every attempt — and captures anyway.
+const GATEWAY_LATE_MS = 15_000;
 
 export const SCENARIOS: Record<string, Scenario> = {
   'kill-order': killAndRestart('order-service'),
@@ -135,9 +167,59 @@ export const SCENARIOS: Record<string, Scenario> = {
     fault: 'pg_terminate_backend on every service connection at 30% and 60%',
     async inject({ p, profile, sent, log }) {
       await sent(Math.floor(profile.orders * 0.3));
-      log(`terminated ${await terminateBackends(p)} backends`);
+      const first = await terminateBackends(p);
+      log(`terminated ${first} backends`);
       await sent(Math.floor(profile.orders * 0.6));
-      log(`terminated ${await terminateBackends(p)} backends`);
+      const second = await terminateBackends(p);
+      log(`terminated ${second} backends`);
+      if (first + second === 0) throw new Error('no service connection was terminated: the fault did not happen');
+    },
+  },
+  'postgres-down': {
+    name: 'Postgres down past every retry budget',
+    fault: 'the services’ own Postgres stopped (fast: 57P01 to every session) at 30%, down pgOutageMs, started again',
+    needs: { privatePostgres: true },
+    // A patient client: it keeps coming back (503 + Retry-After) until the database is back.
+    clientGiveUpMs: (profile) => profile.pgOutageMs + 60_000,
+    async inject({ pg: server, profile, sent, log }) {
+      await sent(Math.floor(profile.orders * 0.3));
+      await server!.stop('fast');
+      log(`postgres stopped for ${profile.pgOutageMs / 1000} s`);
+      await sleep(profile.pgOutageMs);
+      await server!.start();
+      log('postgres back');
+    },
+  },
+  'nats-credentials': {
+    name: 'NATS credentials changed and back',
+    fault: 'every service user’s password changed (config reload) at 30%, restored credsOutageMs later',
+    needs: { natsAuth: true },
+    // "Credentials rejected for good" may be answered by exiting non-zero, saying why (the pod restarts).
+    expectedExit: (c) => c.deliberate,
+    async inject({ cluster, auth, profile, sent, log }) {
+      await sent(Math.floor(profile.orders * 0.3));
+      auth!.rotateServices(cluster);
+      // The fault is real only once the servers have dropped the services' connections.
+      await waitFor('service connections dropped after the reload', async () => (await ClusterAuth.serviceConnections(cluster)) === 0, 20_000, 100);
+      log(`service passwords changed, their connections dropped; restoring in ${profile.credsOutageMs / 1000} s`);
+      await sleep(profile.credsOutageMs);
+      auth!.restore(cluster);
+      log('service passwords restored');
+    },
+  },
+  'gateway-late-capture': {
+    name: 'gateway captures after the client gave up',
+    fault: `gateway answers (and captures) ${GATEWAY_LATE_MS / 1000}s late from 30% for slowGatewayMs; lookups as slow`,
+    async inject({ p, profile, sent, log }) {
+      await sent(Math.floor(profile.orders * 0.3));
+      const before = await paymentTimeouts(p);
+      await gatewayConfig(p, { latencyMs: GATEWAY_LATE_MS });
+      log(`gateway slow (${GATEWAY_LATE_MS} ms) for ${profile.slowGatewayMs / 1000} s`);
+      await sleep(profile.slowGatewayMs);
+      await gatewayConfig(p, { latencyMs: 0 });
+      // Requests already waiting still capture when their latency is over.
+      await waitFor('a charge attempt timed out at payment-service', async () => (await paymentTimeouts(p)) > before, GATEWAY_LATE_MS + 10_000, 250);
+      log(`gateway fast again; ${(await paymentTimeouts(p)) - before} charge attempts had timed out`);
     },
   },
   'pause-nats-node': {
@@ -175,59 +257,180 @@ const PRODUCTS = 10;
 /** Every 25th order is over the gateway's decline limit: payments.failed → release → cancelled. */
 const EXPENSIVE = 'chaos-expensive';
 
-export async function runScenario(key: string, profile: Profile, log: (msg: string) => void = () => undefined): Promise<ScenarioResult> {
+export interface RunOptions {
+  /**
+   * Give up, kill everything and fail after this long (a guard below the test's own timeout:
+   * vitest abandons a timed-out test body but does not stop it).
+   */
+  deadlineMs?: number;
+}
+
+export async function runScenario(key: string, profile: Profile, log: (msg: string) => void = () => undefined, o: RunOptions = {}): Promise<ScenarioResult> {
   const scenario = SCENARIOS[key];
   if (!scenario) throw new Error(`unknown scenario ${key}; known: ${Object.keys(SCENARIOS).join(', ')}`);
-  const cluster = await TestNatsCluster.create();
-  let p: Platform | undefined;
+  const run = new ScenarioRun(scenario, profile, log);
+  const body = run.execute();
+  if (!o.deadlineMs) return body;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`scenario ${key} passed its ${o.deadlineMs} ms deadline while ${run.phase}`)), o.deadlineMs);
+  });
   try {
-    await cluster.start();
-    p = new Platform({
-      childProcesses: ['order-service', 'inventory-service', 'payment-service'],
+    return await Promise.race([body, deadline]);
+  } catch (err) {
+    // The body may still be waiting on something: take its world away, it then ends on its own.
+    body.catch(() => undefined);
+    await run.dispose();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One scenario's world (cluster, maybe a private Postgres, the platform, the load) and its run. */
+class ScenarioRun {
+  phase = 'starting';
+  #cluster: TestNatsCluster | undefined;
+  #pg: TestPostgresServer | undefined;
+  #p: Platform | undefined;
+  #load: LoadGenerator | undefined;
+  #dir: string | undefined;
+  #disposing: Promise<void> | undefined;
+  #untrack: (() => void) | undefined;
+
+  constructor(
+    readonly scenario: Scenario,
+    readonly profile: Profile,
+    readonly log: (msg: string) => void,
+  ) {}
+
+  async execute(): Promise<ScenarioResult> {
+    try {
+      return await this.#execute();
+    } finally {
+      await this.dispose();
+    }
+  }
+
+  /** Stops the load, kills every process this run started, removes its files. Idempotent. */
+  dispose(): Promise<void> {
+    return (this.#disposing ??= (async () => {
+      this.#load?.stop();
+      await this.#p?.stop().catch(() => undefined);
+      await this.#cluster?.dispose().catch(() => undefined);
+      await this.#pg?.cleanup().catch(() => undefined);
+      if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+      this.#untrack?.();
+    })());
+  }
+
+  async #execute(): Promise<ScenarioResult> {
+    const { scenario, profile, log } = this;
+    const needs = scenario.needs ?? {};
+    this.#dir = mkdtempSync(join(tmpdir(), 'orderflow-chaos-'));
+    const confPath = join(this.#dir, 'nats-auth.conf');
+    if (needs.privatePostgres) {
+      this.phase = 'starting its own Postgres';
+      const server = await TestPostgresServer.create({ database: 'chaos' });
+      this.#pg = server;
+      // The kit's own hook covers a normal exit; a signal needs the reaper's synchronous kill.
+      this.#untrack = track({
+        name: `postgres ${server.dir}`,
+        dispose: () => server.cleanup(),
+        kill: () => {
+          const pid = server.pid;
+          if (pid) process.kill(pid, 'SIGQUIT'); // immediate shutdown of postmaster and backends
+        },
+      });
+      await server.start();
+    }
+    this.phase = 'starting the NATS cluster';
+    const cluster = await TestNatsCluster.create(needs.natsAuth ? { args: ['-c', confPath] } : {});
+    this.#cluster = cluster;
+    let auth: ClusterAuth | undefined;
+    const platformOpts = {
+      childProcesses: ['order-service', 'inventory-service', 'payment-service'] as ServiceName[],
       natsUrl: cluster.urls,
       natsConnect: () => cluster.connect(),
+      databaseUrl: this.#pg?.url,
+      supervise: true,
       // A long saga timeout: a lost event must show as an open order, not hide behind a timeout cancel.
-      env: { STREAM_REPLICAS: '3', SAGA_TIMEOUT_MS: '900000', SHUTDOWN_TIMEOUT_MS: '10000' },
-    });
+      env: { STREAM_REPLICAS: '3', SAGA_TIMEOUT_MS: '900000', SHUTDOWN_TIMEOUT_MS: '10000', ...(needs.natsAuth ? { ENSURE_STREAMS: 'false' } : {}) },
+    };
+    const p = new Platform(platformOpts);
+    this.#p = p;
+    if (needs.natsAuth) {
+      auth = new ClusterAuth(confPath, p.ns);
+      cluster.clientAuth = auth.admin;
+      p.opts.serviceEnv = auth.serviceEnv();
+    }
+    await cluster.start();
+    if (auth) {
+      // The operator's job where services may not manage streams: the admin user applies the topology.
+      const nc = await cluster.connect();
+      try {
+        const failed = problems(await applyTopology(await jetstreamManager(nc), platformTopology({ namespace: p.ns, replicas: 3 }), createLogger('chaos', 'error')));
+        if (failed.length) throw new Error(`topology: ${JSON.stringify(failed)}`);
+      } finally {
+        await nc.close();
+      }
+    }
+    this.phase = 'starting the services';
     await p.start();
-    const plat = p;
     // ~10% of the cheap orders find no stock (out_of_stock), so both saga branches run.
     const perProduct = Math.floor((profile.orders * 0.9) / PRODUCTS);
     const initialStock: Record<string, number> = {};
     for (let i = 0; i < PRODUCTS; i++) initialStock[`chaos-${i}`] = perProduct;
     initialStock[EXPENSIVE] = profile.orders;
-    for (const [id, n] of Object.entries(initialStock)) await plat.setStock(id, n, id === EXPENSIVE ? 20_000 : 2);
+    for (const [id, n] of Object.entries(initialStock)) await p.setStock(id, n, id === EXPENSIVE ? 20_000 : 2);
 
     // Deliberate poison, published before the load: the DLQ must end up with exactly these.
-    const poison = await publishPoison(plat, cluster, 3);
+    const poison = await publishPoison(p, cluster, 3);
 
-    const load = new LoadGenerator(plat, profile, (i) => (i % 25 === 24 ? EXPENSIVE : `chaos-${i % PRODUCTS}`));
+    const load = new LoadGenerator(
+      { orderUrl: () => p.url('order-service', p.anyInstance('order-service')) },
+      {
+        orders: profile.orders,
+        rate: profile.rate,
+        giveUpMs: scenario.clientGiveUpMs?.(profile) ?? 60_000,
+        productFor: (i) => (i % 25 === 24 ? EXPENSIVE : `chaos-${i % PRODUCTS}`),
+      },
+    );
+    this.#load = load;
+    this.phase = 'under load with the fault';
     const started = Date.now();
     let faultError: string | undefined;
-    const faultDone = scenario.inject({ p: plat, cluster, profile, sent: (n) => load.waitSent(n), log: (m) => log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`) }).catch(
-      (err: Error) => void (faultError = `fault injection failed: ${err.message}`),
-    );
+    const faultDone = scenario
+      .inject({ p, cluster, profile, pg: this.#pg, auth, sent: (n) => load.waitSent(n), log: (m) => log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`) })
+      .catch((err: Error) => void (faultError = `fault injection failed: ${err.message}`));
     await load.run();
     const loadSeconds = (Date.now() - started) / 1000;
     await faultDone;
-    log(`  load done in ${loadSeconds.toFixed(1)}s: sent ${load.sent}, accepted ${load.accepted.size}, retries ${load.retries}`);
+    log(`  load done in ${loadSeconds.toFixed(1)}s: sent ${load.sent}, accepted ${load.accepted.size}, retries ${load.retries}, 503 ${load.unavailable}, bad 5xx ${load.bad5xx.length}`);
 
     const input: InvariantInput = {
-      databaseUrl: TEST_DATABASE_URL,
-      schemas: { order: plat.schemas['order-service'], inventory: plat.schemas['inventory-service'], payment: plat.schemas['payment-service'] },
-      gatewayUrl: plat.gateway.url,
-      nats: { servers: cluster.urls.split(',') },
-      namespace: plat.ns,
+      databaseUrl: p.databaseUrl,
+      schemas: { order: p.schemas['order-service'], inventory: p.schemas['inventory-service'], payment: p.schemas['payment-service'] },
+      gatewayUrl: p.gateway.url,
+      nats: { servers: cluster.urls.split(','), ...(auth ? { user: auth.admin.user, pass: auth.admin.pass } : {}) },
+      namespace: p.ns,
       accepted: [...load.accepted],
       initialStock,
       expectedPoison: poison,
     };
+    this.phase = 'waiting for quiescence';
     const q0 = Date.now();
-    let error: string | undefined = faultError;
-    await waitQuiescent(input, profile.quiescenceTimeoutMs, (m) => log(`  ${m}`)).catch((err: Error) => (error = err.message));
+    const errors: string[] = faultError ? [faultError] : [];
+    await waitQuiescent(input, profile.quiescenceTimeoutMs, (m) => log(`  ${m}`)).catch((err: Error) => errors.push(err.message));
     const quiescenceSeconds = (Date.now() - q0) / 1000;
+    this.phase = 'checking invariants';
     const report = await checkInvariants(input);
-    if (report.orders.inDb !== load.accepted.size) error = `${error ? `${error}; ` : ''}${report.orders.inDb} orders in the database for ${load.accepted.size} accepted`;
+    if (report.orders.inDb !== load.accepted.size) errors.push(`${report.orders.inDb} orders in the database for ${load.accepted.size} accepted`);
+    if (load.sent !== load.accepted.size) errors.push(`${load.sent - load.accepted.size} orders never accepted: ${load.lastError}`);
+    const crashes = [...p.crashes];
+    const unexpected = crashes.filter((c) => !scenario.expectedExit?.(c));
+    for (const c of unexpected) errors.push(`${c.id} (pid ${c.pid}) exited unexpectedly: code ${c.code}, signal ${c.signal} after ${(c.uptimeMs / 1000).toFixed(1)} s`);
+    if (load.bad5xx.length) errors.push(`${load.bad5xx.length} bad 5xx answers, e.g. ${JSON.stringify(load.bad5xx[0])}`);
     const r: ScenarioResult = {
       scenario: scenario.name,
       fault: scenario.fault,
@@ -240,21 +443,27 @@ export async function runScenario(key: string, profile: Profile, log: (msg: stri
       doubleEffects: report.doubleEffects,
       stockDrift: report.stockDrift,
       dlqUnexpected: (report.dlq?.unexpected ?? 0) + (report.dlq?.missing ?? 0),
+      unexpectedCrashes: unexpected.length,
+      restarts: crashes.length,
+      bad5xx: load.bad5xx.length,
+      unavailable503: load.unavailable,
       loadSeconds,
       quiescenceSeconds,
       clientRetries: load.retries,
       report,
-      ok: report.ok && !error && load.sent === load.accepted.size,
-      error: error ?? (load.sent !== load.accepted.size ? `${load.sent - load.accepted.size} orders never accepted: ${load.lastError}` : undefined),
+      crashes,
+      bad5xxSamples: load.bad5xx.slice(0, 5),
+      ok: false,
+      error: undefined,
     };
+    r.ok = report.ok && errors.length === 0 && Object.values(failureCounts(r)).every((n) => n === 0);
+    if (!r.ok) r.error = [...errors, ...(report.ok ? [] : [`${report.violations.length} invariant violations`])].join('; ') || 'failed';
     if (!r.ok) {
       log(`  violations: ${JSON.stringify(report.violations.slice(0, 10))}`);
-      for (const [id, inst] of plat.instances) log(`  --- ${id} output tail ---\n${inst.output.join('').slice(-3000)}`);
+      for (const c of unexpected) log(`  --- ${c.id} (pid ${c.pid}) last words ---\n${c.tail.slice(-3000)}`);
+      for (const [id, inst] of p.instances) log(`  --- ${id} output tail ---\n${inst.output.join('').slice(-3000)}`);
     }
     return r;
-  } finally {
-    await p?.stop().catch(() => undefined);
-    await cluster.dispose();
   }
 }
 
@@ -275,95 +484,4 @@ async function publishPoison(p: Platform, cluster: TestNatsCluster, n: number): 
   } finally {
     await nc.close();
   }
-}
-
-/**
- * Places orders at a steady rate, each with its own Idempotency-Key; a request that fails
- * (service down, 5xx, timeout) is retried with the same key for up to 60 s, as a real client
- * would. Accepted = the order id a 202 (or its 200 replay) returned.
- */
-export class LoadGenerator {
-  sent = 0;
-  retries = 0;
-  lastError = '';
-  readonly accepted = new Set<string>();
-  #waiters: Array<{ n: number; resolve: () => void }> = [];
-
-  constructor(
-    private readonly p: Platform,
-    private readonly profile: Profile,
-    private readonly productFor: (i: number) => string,
-  ) {}
-
-  waitSent(n: number): Promise<void> {
-    if (this.sent >= n) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ n, resolve }));
-  }
-
-  async run(): Promise<void> {
-    const t0 = Date.now();
-    const inflight = new Set<Promise<void>>();
-    const key = `${this.p.ns}-${Date.now()}`;
-    for (let i = 0; i < this.profile.orders; i++) {
-      const due = t0 + (i * 1000) / this.profile.rate;
-      if (due > Date.now()) await sleep(due - Date.now());
-      const pr: Promise<void> = this.#place(i, `${key}-${i}`).finally(() => inflight.delete(pr));
-      inflight.add(pr);
-      this.sent++;
-      this.#waiters = this.#waiters.filter((w) => (w.n <= this.sent ? (w.resolve(), false) : true));
-    }
-    await Promise.all(inflight);
-    for (const w of this.#waiters) w.resolve();
-  }
-
-  async #place(i: number, idemKey: string): Promise<void> {
-    const body = JSON.stringify({ customerId: `chaos-${i}`, items: [{ productId: this.productFor(i), quantity: 1 }] });
-    const giveUp = Date.now() + 60_000;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const url = this.p.url('order-service', this.p.anyInstance('order-service'));
-        const r = await fetch(`${url}/orders`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': idemKey },
-          body,
-          signal: AbortSignal.timeout(10_000),
-        });
-        const j = (await r.json()) as { orderId?: string };
-        if ((r.status === 202 || r.status === 200) && j.orderId) {
-          this.accepted.add(j.orderId);
-          return;
-        }
-        this.lastError = `HTTP ${r.status}`;
-        if (r.status < 500) return; // a 4xx will not change on retry
-      } catch (err) {
-        this.lastError = (err as Error).message;
-      }
-      if (Date.now() > giveUp) return;
-      this.retries++;
-      await sleep(Math.min(200 * 2 ** attempt, 2000));
-    }
-  }
-}
-
-export function formatTable(results: ScenarioResult[]): string {
-  const head = ['scenario', 'sent', 'accepted', 'final', 'confirmed', 'cancelled', 'lost', 'double effects', 'stock drift', 'DLQ unexpected', 'load s', 'quiescence s', 'client retries', 'result'];
-  const rows = results.map((r) => [
-    r.scenario,
-    r.sent,
-    r.accepted,
-    r.final,
-    r.confirmed,
-    r.cancelled,
-    r.lost,
-    r.doubleEffects,
-    r.stockDrift,
-    r.dlqUnexpected,
-    r.loadSeconds.toFixed(1),
-    r.quiescenceSeconds.toFixed(1),
-    r.clientRetries,
-    r.ok ? 'PASS' : `FAIL${r.error ? ` (${r.error.slice(0, 120)})` : ''}`,
-  ].map(String));
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }

@@ -128,9 +128,12 @@ export class TestNatsCluster {
     return n;
   }
 
+  /** Credentials connect() uses when given none (a cluster started with an auth config). */
+  clientAuth: { user: string; pass: string } | undefined;
+
   /** A client connection to the cluster (all URLs). */
   connect(opts: { user?: string; pass?: string } = {}): Promise<NatsConnection> {
-    return connect({ servers: this.urls.split(','), name: 'cluster-test', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...opts });
+    return connect({ servers: this.urls.split(','), name: 'cluster-test', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(this.clientAuth ?? {}), ...opts });
   }
 
   /** The node leading a stream's Raft group. */

@@ -59,7 +59,7 @@ export interface CrashRecord {
   signal: NodeJS.Signals | null;
   at: number;
   uptimeMs: number;
-  /** The process said why and exited on purpose: its last structured log line is `fatal`. */
+  /** The process said why (a `fatal` log line) and exited non-zero on purpose, no Node crash. */
   deliberate: boolean;
   /** The end of its output, to say why in a report. */
   tail: string;
@@ -75,24 +75,32 @@ interface Instance {
   restarts: number;
   backoff?: IBackoff<unknown>;
   restartTimer?: NodeJS.Timeout;
+  /** Every run's output, the newest part. */
   output: string[];
+  /** The current run's output (its tail), to judge how it ended. */
+  run: string;
 }
 
 const isRunning = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
 
-/** The last structured log line of an output says `fatal` (the kit's pino label; 60 raw): an exit on purpose. */
-export function endsWithFatal(output: string): boolean {
-  const lines = output.trimEnd().split('\n').reverse();
-  for (const l of lines.slice(0, 20)) {
-    if (!l.startsWith('{')) continue;
+/**
+ * A run's output shows an exit on purpose: the process logged a `fatal` line (the kit's pino
+ * label; 60 raw) saying why, and Node printed no crash of its own (an uncaught exception or an
+ * unhandled 'error' event writes a plain-text stack, not JSON).
+ */
+export function saidWhyItExits(output: string): boolean {
+  const lines = output.split('\n');
+  const fatal = lines.some((l) => {
+    if (!l.startsWith('{')) return false;
     try {
       const { level } = JSON.parse(l) as { level?: unknown };
       return level === 'fatal' || level === 60;
     } catch {
-      // a line cut by the buffer
+      return false; // a line cut by the buffer
     }
-  }
-  return false;
+  });
+  const nodeCrash = lines.some((l) => /^\s+at .+:\d+:\d+\)?$/.test(l) || /Unhandled 'error' event|UnhandledPromiseRejection|uncaughtException/.test(l));
+  return fatal && !nodeCrash;
 }
 
 export class Platform {
@@ -147,7 +155,7 @@ export class Platform {
   async startInstance(name: ServiceName, id: string = name, child = this.opts.childProcesses?.includes(name) ?? false): Promise<Instance> {
     if (this.#stopping) throw new Error(`platform ${this.ns} is stopping: not starting ${id}`);
     const port = await freePort();
-    const inst: Instance = { id, name, port, output: [], startedAt: Date.now(), restarts: 0 };
+    const inst: Instance = { id, name, port, output: [], run: '', startedAt: Date.now(), restarts: 0 };
     if (child) this.#spawn(inst);
     else inst.inProcess = await startService(DEFINITIONS[name](), { env: this.envFor(name, port), hostname: '127.0.0.1' });
     this.instances.set(id, inst);
@@ -168,9 +176,12 @@ export class Platform {
       // Its own process group: killed as a group, and a terminal's Ctrl-C is ours to pass on.
       detached: true,
     });
+    inst.run = '';
     const keep = (b: Buffer) => {
-      inst.output.push(b.toString());
+      const text = b.toString();
+      inst.output.push(text);
       if (inst.output.length > 2000) inst.output.splice(0, 1000);
+      inst.run = (inst.run + text).slice(-65_536);
     };
     proc.stdout!.on('data', keep);
     proc.stderr!.on('data', keep);
@@ -182,8 +193,17 @@ export class Platform {
   #exited(inst: Instance, proc: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     // Asked for (kill, terminate, stop) means the instance was taken out of the map first.
     if (this.instances.get(inst.id) !== inst || inst.child !== proc || this.#stopping) return;
-    const tail = inst.output.join('').slice(-4000);
-    this.crashes.push({ id: inst.id, service: inst.name, pid: proc.pid, code, signal, at: Date.now(), uptimeMs: Date.now() - inst.startedAt, deliberate: code !== null && code !== 0 && endsWithFatal(tail), tail });
+    this.crashes.push({
+      id: inst.id,
+      service: inst.name,
+      pid: proc.pid,
+      code,
+      signal,
+      at: Date.now(),
+      uptimeMs: Date.now() - inst.startedAt,
+      deliberate: code !== null && code !== 0 && saidWhyItExits(inst.run),
+      tail: inst.run.slice(-4000),
+    });
     inst.output.push(`\n--- exited (code ${code}, signal ${signal}) ---\n`);
     if (!this.opts.supervise) return;
     if (Date.now() - inst.startedAt > 60_000) inst.backoff = undefined;
