@@ -1,6 +1,6 @@
-import type { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import { intSetting } from '../config.js';
+import { clientAddress, trustedProxiesFromEnv, type TrustedProxies } from './client-address.js';
 import { problem } from './problem.js';
 
 export interface RateLimitOptions {
@@ -13,6 +13,8 @@ export interface RateLimitOptions {
   globalBurst?: number;
   /** Buckets kept at most; idle full ones are dropped first so a scan of many IPs can't grow memory. */
   maxClients?: number;
+  /** Proxies whose X-Forwarded-For names the client (see client-address.ts); nobody by default. */
+  trustedProxies?: TrustedProxies;
   now?: () => number;
 }
 
@@ -29,6 +31,7 @@ export function rateLimitFromEnv(env: Record<string, string | undefined>): RateL
     perIpBurst: intSetting('RATE_LIMIT_BURST', Math.max(1, perIpRps * 2), env),
     globalRps,
     globalBurst: intSetting('RATE_LIMIT_GLOBAL_BURST', Math.max(1, globalRps * 2), env),
+    trustedProxies: trustedProxiesFromEnv(env),
   };
 }
 
@@ -58,12 +61,6 @@ class Bucket {
   }
 }
 
-/** The peer address of the TCP connection (proxies' X-Forwarded-For is not trusted: it is client-controlled). */
-function clientIp(c: Context): string {
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  return incoming?.socket?.remoteAddress ?? 'unknown';
-}
-
 /**
  * Token-bucket rate limiting per client IP and globally. A refused request gets 429
  * problem+json with Retry-After (whole seconds, at least 1). The global bucket is only charged
@@ -81,7 +78,7 @@ export function rateLimit(o: RateLimitOptions): MiddlewareHandler {
   return async (c, next) => {
     const t = now();
     if (o.perIpRps > 0) {
-      const ip = clientIp(c);
+      const ip = clientAddress(c, o.trustedProxies) ?? 'unknown';
       let b = perIp.get(ip);
       if (!b) {
         if (perIp.size >= maxClients) {

@@ -107,6 +107,8 @@ export async function readStream(nc: NatsConnection, stream: string): Promise<Ar
 
 export * from './nats-server.js';
 export * from './postgres-server.js';
+export { launchProcess, httpReady, type LaunchOptions, type LaunchedProcess } from './child-process.js';
+export { parseMetrics, scrapeMetrics, type MetricsPage } from './metrics-page.js';
 
 export interface TestService {
   svc: RunningService;
