@@ -34,4 +34,13 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX reservations_held_idx ON reservations (created_at) WHERE status = 'held';`,
   },
+  {
+    id: 'inventory-002-reservation-sweep',
+    sql: `
+      -- The sweeper asks order-service about a hold that outlived the saga; when the answer is not
+      -- final yet it asks again later (sweep_next_at), with a growing delay (sweep_checks).
+      ALTER TABLE reservations
+        ADD COLUMN sweep_checks integer NOT NULL DEFAULT 0,
+        ADD COLUMN sweep_next_at timestamptz;`,
+  },
 ];

@@ -1,5 +1,6 @@
 import type { Sql } from '@orderflow/kit';
 import { mergeItems, planReservation, type LineItem, type PricedItem, type Shortage, type StockLevel } from './plan.js';
+import { holding, lockInOrder } from './lock-order.js';
 
 export interface ProductView {
   productId: string;
@@ -104,13 +105,22 @@ export async function seedProducts(sql: Sql, products: ReadonlyArray<{ productId
 }
 
 /**
- * Locks product rows in product-id order. Every transaction that touches several products takes
- * their locks in this one order, so two orders sharing products can't deadlock.
+ * Locks product rows in the one lock order (lock-order.ts): sorted by id, and never waiting for a
+ * row ranked below one this transaction already holds, so orders sharing products can't deadlock,
+ * not even when a batch transaction covers several of them.
  */
 async function lockProducts(sql: Sql, productIds: readonly string[]): Promise<Map<string, StockLevel>> {
-  const rows = await sql.query<ProductRow>(
-    `SELECT product_id, on_hand, reserved, sold, price FROM products WHERE product_id = ANY($1::text[]) ORDER BY product_id FOR UPDATE`,
-    [[...productIds]],
+  const rows = await lockInOrder(
+    sql,
+    'product',
+    productIds,
+    (ids, mode) =>
+      sql.query<ProductRow>(
+        `SELECT product_id, on_hand, reserved, sold, price FROM products WHERE product_id = ANY($1::text[])
+         ORDER BY product_id COLLATE "C" FOR UPDATE${mode === 'nowait' ? ' NOWAIT' : ''}`,
+        [ids],
+      ),
+    (r) => r.product_id,
   );
   return new Map(rows.map((r) => [r.product_id, { productId: r.product_id, onHand: r.on_hand, reserved: r.reserved, price: r.price === null ? null : Number(r.price) }]));
 }
@@ -166,6 +176,7 @@ export async function reserve(sql: Sql, input: ReserveInput): Promise<ReserveOut
     const [prior] = await sql.query<{ status: ReservationStatus }>(`SELECT status FROM reservations WHERE order_id = $1`, [input.orderId]);
     return { kind: 'duplicate', status: prior?.status ?? 'held' };
   }
+  holding(sql, 'reservation', input.orderId);
   const locked = await lockProducts(sql, items.map((i) => i.productId));
   const plan = planReservation(items, locked);
   if (plan.kind === 'reject') {
@@ -185,9 +196,17 @@ export type SettleOutcome =
   | { kind: 'noop'; status?: ReservationStatus };
 
 async function lockReservation(sql: Sql, orderId: string): Promise<ReservationView | undefined> {
-  const [row] = await sql.query<ReservationRow>(
-    `SELECT order_id, status, items, amount, currency, reason, correlation_id FROM reservations WHERE order_id = $1 FOR UPDATE`,
-    [orderId],
+  const [row] = await lockInOrder(
+    sql,
+    'reservation',
+    // Ranked by the id as Postgres returns a uuid (lowercase).
+    [orderId.toLowerCase()],
+    (ids, mode) =>
+      sql.query<ReservationRow>(
+        `SELECT order_id, status, items, amount, currency, reason, correlation_id FROM reservations WHERE order_id = $1 FOR UPDATE${mode === 'nowait' ? ' NOWAIT' : ''}`,
+        [ids[0]],
+      ),
+    (r) => r.order_id,
   );
   return row ? toReservationView(row) : undefined;
 }
@@ -220,7 +239,10 @@ export async function cancel(sql: Sql, orderId: string, reason: string, correlat
      ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,
     [orderId, reason, correlationId],
   );
-  if (tomb.length) return { kind: 'tombstoned' };
+  if (tomb.length) {
+    holding(sql, 'reservation', orderId);
+    return { kind: 'tombstoned' };
+  }
   return release(sql, orderId, reason);
 }
 
@@ -230,4 +252,40 @@ export async function getReservation(sql: Sql, orderId: string): Promise<Reserva
     [orderId],
   );
   return row ? toReservationView(row) : undefined;
+}
+
+// ---- sweeper --------------------------------------------------------------------------------
+
+export interface StaleHold {
+  orderId: string;
+  correlationId: string;
+  /** Checks so far, this one included. */
+  checks: number;
+  ageMs: number;
+}
+
+/**
+ * Claims up to `limit` held reservations older than `olderThanMs` that are due for a check, and
+ * pushes their next check `leaseMs` out, in one statement: SKIP LOCKED and the lease keep two
+ * replicas (or a handler settling the same order right now) from working on the same rows.
+ */
+export async function claimStaleHolds(sql: Sql, o: { olderThanMs: number; limit: number; leaseMs: number; skipLocked: boolean }): Promise<StaleHold[]> {
+  const rows = await sql.query<{ order_id: string; correlation_id: string; sweep_checks: number; age_ms: number }>(
+    `UPDATE reservations r
+        SET sweep_checks = r.sweep_checks + 1, sweep_next_at = now() + make_interval(secs => $3::double precision / 1000)
+      WHERE r.order_id IN (
+        SELECT order_id FROM reservations
+         WHERE status = 'held' AND created_at < now() - make_interval(secs => $1::double precision / 1000)
+           AND (sweep_next_at IS NULL OR sweep_next_at <= now())
+         ORDER BY created_at LIMIT $2 FOR UPDATE${o.skipLocked ? ' SKIP LOCKED' : ''})
+        AND r.status = 'held'
+      RETURNING r.order_id, r.correlation_id, r.sweep_checks, (extract(epoch FROM now() - r.created_at) * 1000)::float8 AS age_ms`,
+    [o.olderThanMs, o.limit, o.leaseMs],
+  );
+  return rows.map((r) => ({ orderId: r.order_id, correlationId: r.correlation_id, checks: r.sweep_checks, ageMs: Math.round(r.age_ms) }));
+}
+
+/** When an undecided hold is looked at again. */
+export async function scheduleHoldCheck(sql: Sql, orderId: string, delayMs: number): Promise<void> {
+  await sql.query(`UPDATE reservations SET sweep_next_at = now() + make_interval(secs => $2::double precision / 1000) WHERE order_id = $1 AND status = 'held'`, [orderId, delayMs]);
 }
