@@ -6,9 +6,12 @@
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type Kind, type Resource, type ResourceStatus } from './resources.js';
 
+export type StatusPatch = { [K in keyof ResourceStatus]: ResourceStatus[K] | null };
+
 export interface KubeApi {
   list(kind: Kind, namespace?: string): Promise<KubernetesListObject<Resource>>;
-  patchStatus(kind: Kind, namespace: string, name: string, status: ResourceStatus): Promise<void>;
+  /** JSON merge patch of the status subresource; a key set to null is removed. */
+  patchStatus(kind: Kind, namespace: string, name: string, status: StatusPatch): Promise<void>;
   setFinalizers(kind: Kind, namespace: string, name: string, finalizers: string[], resourceVersion: string): Promise<void>;
 }
 
@@ -36,8 +39,35 @@ export function createKubeApi(kc: KubeConfig): KubeApi {
   };
 }
 
-/** The HTTP status of a client-node ApiException (or undefined for other errors). */
+/**
+ * The HTTP status of a client-node error: ApiException carries `code`, a failed watch `statusCode`
+ * (undefined for other errors, e.g. a refused connection).
+ */
 export function apiStatus(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
+  const e = err as { code?: unknown; statusCode?: unknown } | null;
+  if (typeof e?.code === 'number') return e.code;
+  return typeof e?.statusCode === 'number' ? e.statusCode : undefined;
 }
+
+/**
+ * What the API server said, for logs and conditions: the Status object's reason and message
+ * (e.g. `streams.jetstream.orderflow.dev "x" is forbidden: User "…" cannot patch resource …`),
+ * not client-node's multi-line dump of code, body and headers.
+ */
+export function apiError(err: unknown): { status?: number; reason?: string; message: string } {
+  const status = apiStatus(err);
+  let body = (err as { body?: unknown } | null)?.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body) as unknown;
+    } catch {
+      // not a Status object
+    }
+  }
+  const s = body as { reason?: unknown; message?: unknown } | undefined;
+  if (s && typeof s.message === 'string') return { status, reason: typeof s.reason === 'string' ? s.reason : undefined, message: s.message };
+  const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
+  return { status, message };
+}
+
+export const isForbidden = (err: unknown): boolean => apiStatus(err) === 403;

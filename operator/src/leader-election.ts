@@ -3,11 +3,13 @@
  * `renewTime` every retry period; others take over only after `leaseDurationSeconds` without a
  * renewal. Every write is a replace carrying the resourceVersion read just before, so two
  * candidates racing for an expired lease get one success and one 409 Conflict.
- * (client-node has no leader election of its own.)
+ * (client-node has no leader election of its own.) Times are V1MicroTime: the API server parses
+ * a Lease's acquireTime/renewTime as RFC 3339 with exactly six fractional digits and rejects a
+ * plain Date's toISOString() (three) with 400 BadRequest.
  */
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiStatus } from './kube-api.js';
+import { apiError, apiStatus } from './kube-api.js';
 
 export interface LeaderElectionOptions {
   kc: KubeConfig;
@@ -51,7 +53,7 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
   });
 
   async function tryAcquireOrRenew(): Promise<boolean> {
-    const now = new Date();
+    const now = new V1MicroTime();
     let lease: V1Lease;
     try {
       lease = await api.readNamespacedLease({ name, namespace });
@@ -86,7 +88,10 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       await setLeading(ok);
     } catch (err) {
       // 409: someone else wrote the lease between our read and write — they won this round.
-      if (apiStatus(err) !== 409) log.warn({ err: (err as Error).message }, 'lease update failed');
+      if (apiStatus(err) !== 409) {
+        const e = apiError(err);
+        log.warn({ lease: `${namespace}/${name}`, status: e.status, reason: e.reason, err: e.message }, e.status === 403 ? 'lease update forbidden by RBAC' : 'lease update failed');
+      }
       if (leading && (apiStatus(err) === 409 || Date.now() - lastRenew > renewDeadline)) await setLeading(false);
     }
   }
@@ -114,10 +119,10 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       try {
         const lease = await api.readNamespacedLease({ name, namespace });
         if (lease.spec?.holderIdentity === identity) {
-          await api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new Date() } } });
+          await api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new V1MicroTime() } } });
         }
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'could not release the lease');
+        log.warn({ lease: `${namespace}/${name}`, err: apiError(err).message }, 'could not release the lease');
       }
     },
     isLeader: () => leading,

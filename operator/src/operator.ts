@@ -7,14 +7,14 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { createAdvisoryCopier, type AdvisoryCopier } from '@orderflow/kit';
+import { createAdvisoryCopier, RetryDelays, type AdvisoryCopier } from '@orderflow/kit';
 import type { Logger } from 'pino';
 import { createInformer, type ResourceInformer } from './informers.js';
-import type { KubeApi } from './kube-api.js';
+import { apiError, type KubeApi } from './kube-api.js';
 import { createLeaderElector, type LeaderElector } from './leader-election.js';
 import type { OperatorMetrics } from './metrics.js';
 import { createReconciler } from './reconciler.js';
-import { FINALIZER, keyOf, type ConsumerResource, type Kind, type Resource } from './resources.js';
+import { FINALIZER, GROUP, keyOf, PLURAL, type ConsumerResource, type Kind, type Resource } from './resources.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
 
 export interface OperatorOptions {
@@ -50,7 +50,7 @@ export function createOperator(o: OperatorOptions): Operator {
   let queue: WorkQueue | undefined;
   let copier: AdvisoryCopier | undefined;
   let resync: NodeJS.Timeout | undefined;
-  let synced = false;
+  let started = false;
   let leading = false;
   // Serialises leadership transitions: a quick lose/win must not interleave start and stop.
   let transition: Promise<void> = Promise.resolve();
@@ -83,16 +83,30 @@ export function createOperator(o: OperatorOptions): Operator {
       };
       inf.on('add', onChange);
       inf.on('update', onChange);
+      // ListWatch stops on any error but 410 Gone (an API server restarting, a dropped
+      // connection, RBAC): restart it while we lead, from its last resourceVersion, on cockatiel's
+      // backoff. A watch that ran a minute without error starts the curve again.
+      const delays = new RetryDelays({ initialMs: 200, maxMs: 5000 });
+      let lastError = 0;
       inf.on('error', (err: unknown) => {
-        // ListWatch stops on errors other than 410 / timeouts; restart it while we lead.
-        log.warn({ kind, err: (err as Error)?.message }, 'watch failed; restarting in 1s');
+        if (Date.now() - lastError > 60_000) delays.reset();
+        lastError = Date.now();
+        const delayMs = delays.next();
+        const e = apiError(err);
+        const resource = `${PLURAL[kind]}.${GROUP}`;
+        if (e.status === 403 || e.status === 401) {
+          log.error({ kind, status: e.status, err: e.message, delayMs }, `list/watch of ${resource}${o.namespace ? ` in namespace ${o.namespace}` : ''} refused (${e.status}): grant the operator get, list and watch on ${resource}`);
+        } else {
+          log.warn({ kind, status: e.status, err: e.message, delayMs, attempt: delays.attempts }, `list/watch of ${resource} failed; restarting`);
+        }
         setTimeout(() => {
-          if (leading && informers.get(kind) === inf) void inf.start().catch(() => undefined);
-        }, 1000).unref();
+          if (leading && informers.get(kind) === inf) void inf.start().catch((startErr: unknown) => log.warn({ kind, err: apiError(startErr).message }, 'watch restart failed'));
+        }, delayMs).unref();
       });
     }
-    await Promise.all([...informers.values()].map((i) => i.start().catch((err: unknown) => log.warn({ err }, 'initial list failed'))));
-    synced = true;
+    // A failed first list is reported through the 'error' handler above, which retries it.
+    await Promise.all([...informers.values()].map((i) => i.start().catch((err: unknown) => log.warn({ err: apiError(err).message }, 'initial list failed'))));
+    started = true;
     q.start();
     copier = createAdvisoryCopier({
       nc: o.nc,
@@ -112,7 +126,7 @@ export function createOperator(o: OperatorOptions): Operator {
 
   async function stopLeading(): Promise<void> {
     leading = false;
-    synced = false;
+    started = false;
     o.metrics.leader.set(0);
     clearInterval(resync);
     resync = undefined;
@@ -145,6 +159,8 @@ export function createOperator(o: OperatorOptions): Operator {
       if (leading) await stopLeading();
     },
     isLeader: () => elector.isLeader(),
-    ready: () => !elector.isLeader() || synced,
+    // Synced = every informer has listed (ListWatch keeps the list's resourceVersion; a failed or
+    // forbidden list leaves it empty), so a leader that cannot read its resources is not ready.
+    ready: () => !elector.isLeader() || (started && [...informers.values()].every((i) => i.latestResourceVersion() !== '')),
   };
 }

@@ -13,10 +13,10 @@ import {
 } from '@orderflow/kit';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import type { KubeApi } from './kube-api.js';
+import { apiError, apiStatus, isForbidden, type KubeApi } from './kube-api.js';
 import type { OperatorMetrics } from './metrics.js';
 import { FINALIZER, parseKey, type Kind, type Resource, type ResourceStatus } from './resources.js';
-import { readyCondition, sameStatus, withTransitionTime } from './status.js';
+import { forbiddenCondition, readyCondition, sameStatus, statusPatch, withTransitionTime } from './status.js';
 import type { HandlerResult } from './work-queue.js';
 
 export interface ReconcilerDeps {
@@ -70,6 +70,29 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     return { result, live };
   }
 
+  /** Level-based: writes only when the status differs by value from what the server holds. */
+  async function writeStatus(obj: Resource, status: ResourceStatus): Promise<void> {
+    const meta = obj.metadata!;
+    if (sameStatus(obj.status, status)) return;
+    await api.patchStatus(obj.kind, meta.namespace!, meta.name!, statusPatch(obj.status, status));
+  }
+
+  /**
+   * RBAC refused a call: a clear log line naming the verb and resource (the server's own
+   * message), and — where the status subresource is still writable — Ready=False/Forbidden.
+   */
+  async function reportForbidden(key: string, obj: Resource, err: unknown): Promise<void> {
+    const e = apiError(err);
+    log.error({ key, status: e.status, reason: e.reason, err: e.message }, 'forbidden by RBAC: grant the operator this verb in its Role; requeued');
+    const meta = obj.metadata!;
+    const condition = withTransitionTime(forbiddenCondition(e.message, meta.generation), obj.status?.conditions);
+    try {
+      await writeStatus(obj, { ...obj.status, observedGeneration: meta.generation, conditions: [condition] });
+    } catch (statusErr) {
+      log.error({ key, err: apiError(statusErr).message }, 'could not write the Forbidden condition either');
+    }
+  }
+
   return async function reconcile(key: string): Promise<HandlerResult> {
     const { kind, namespace, name } = parseKey(key);
     const obj = deps.get(kind, namespace, name);
@@ -93,14 +116,15 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
         conditions: [withTransitionTime(readyCondition(result, meta.generation), obj.status?.conditions)],
         ...live,
       };
-      if (!sameStatus(obj.status, status)) await api.patchStatus(kind, namespace, name, status);
+      await writeStatus(obj, status);
       if (result.outcome !== 'unchanged') log.info({ key, action: result.action, outcome: result.outcome, reasons: result.reasons }, 'reconciled');
       // A failed apply (server rejected, stream missing) is retried with backoff; a refused one
       // waits for a spec change (or the next resync).
       return result.outcome === 'failed' ? { requeue: true, error: result.error } : { requeue: false };
     } catch (err) {
       metrics.errors.inc({ kind });
-      log.warn({ key, err: (err as Error).message }, 'reconcile error; requeued');
+      if (isForbidden(err)) await reportForbidden(key, obj, err);
+      else log.warn({ key, status: apiStatus(err), err: apiError(err).message }, 'reconcile error; requeued');
       return { requeue: true, error: err };
     } finally {
       end();

@@ -1,5 +1,7 @@
 /** ApplyResult → the resource's status: Ready condition (reason + message) and live numbers. */
+import { isDeepStrictEqual } from 'node:util';
 import type { ApplyResult } from '@orderflow/kit';
+import type { StatusPatch } from './kube-api.js';
 import type { Condition, ResourceStatus } from './resources.js';
 
 const REASON: Record<ApplyResult['outcome'], string> = {
@@ -29,7 +31,29 @@ export function withTransitionTime(c: Omit<Condition, 'lastTransitionTime'>, pre
   return { ...c, lastTransitionTime: prev && prev.status === c.status ? prev.lastTransitionTime : now.toISOString() };
 }
 
-/** True when a status patch would change nothing (avoids a watch event → reconcile loop). */
-export function sameStatus(a: ResourceStatus | undefined, b: ResourceStatus): boolean {
-  return JSON.stringify(a ?? {}) === JSON.stringify(b);
+/** The reason and message of a Ready=False condition for an API call RBAC refused. */
+export function forbiddenCondition(message: string, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> {
+  return { type: 'Ready', status: 'False', reason: 'Forbidden', message: `the operator's RBAC does not allow it: ${message}`, observedGeneration: generation };
+}
+
+/** JSON as the API server stores it: undefined members dropped. */
+const plain = (x: unknown): unknown => JSON.parse(JSON.stringify(x ?? {})) as unknown;
+
+/**
+ * True when writing `next` would change nothing, so no write is made (a write moves
+ * resourceVersion and wakes every watcher). Compared by value: the API server returns objects
+ * with its own key order (Go maps marshal sorted), never the order we wrote.
+ */
+export function sameStatus(current: ResourceStatus | undefined, next: ResourceStatus): boolean {
+  return isDeepStrictEqual(plain(current), plain(next));
+}
+
+/**
+ * The merge patch that turns `current` into `next`: every key of `next`, and null for a key that
+ * `next` no longer has (a merge patch otherwise keeps it, e.g. live numbers that are unknown now).
+ */
+export function statusPatch(current: ResourceStatus | undefined, next: ResourceStatus): StatusPatch {
+  const patch = plain(next) as StatusPatch;
+  for (const k of Object.keys(current ?? {}) as (keyof ResourceStatus)[]) if (!(k in patch)) patch[k] = null;
+  return patch;
 }

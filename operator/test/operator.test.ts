@@ -1,176 +1,185 @@
 /**
- * The Kubernetes adapter against a STAND-IN API server (test/support/stand-in-apiserver.ts — an
- * in-process node:http imitation of kube-apiserver's REST paths, since no real API server can be
- * installed here) and the REAL nats-server JetStream on 127.0.0.1:4222.
+ * The operator in-process against a REAL control plane (etcd + kube-apiserver, see
+ * test/support/control-plane.ts) and the suite's real nats-server. Resources are written with
+ * kubectl, the CRDs are the chart's. One control plane for the file.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pino from 'pino';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Names, readConsumer, readStream } from '@orderflow/kit';
 import { deleteNamespaceStreams, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { KubectlError, startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
 import { createKubeApi } from '../src/kube-api.js';
 import { createMetrics, type OperatorMetrics } from '../src/metrics.js';
 import { createOperator, type Operator } from '../src/operator.js';
-import { FINALIZER, type Condition, type ResourceStatus } from '../src/resources.js';
-import { StandInApiServer } from './support/stand-in-apiserver.js';
+import { FINALIZER } from '../src/resources.js';
+import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, kubectlPatch, ready, reader, type Obj } from './support/kube.js';
 
 const ns = testNamespace('op');
 const names = new Names(ns);
-const K8S_NS = 'orderflow';
-const BASE = `/apis/jetstream.orderflow.dev/v1alpha1/namespaces/${K8S_NS}`;
-const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+const K8S_NS = ns.replace(/_/g, '-');
+const ORDERS = names.stream('ORDERS');
 
-let apiserver: StandInApiServer;
+let cp: ControlPlane;
+let kc: KubeConfig;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
-let kc: KubeConfig;
-const running: { op: Operator; metrics: OperatorMetrics; id: string }[] = [];
+let get: ReturnType<typeof reader>;
+let op: Operator | undefined;
+let metrics: OperatorMetrics;
+/** Status writes the operator made (the API it is given is wrapped to count them). */
+let statusWrites = 0;
+const { log, lines } = capturingLogger();
 
-function kubeConfig(server: string): KubeConfig {
-  const k = new KubeConfig();
-  k.loadFromOptions({
-    clusters: [{ name: 'stand-in', server, skipTLSVerify: true }],
-    users: [{ name: 'test', token: 'test' }],
-    contexts: [{ name: 'test', cluster: 'stand-in', user: 'test' }],
-    currentContext: 'test',
-  });
-  return k;
-}
+const reconcileCount = async (kind: 'Stream' | 'Consumer'): Promise<number> =>
+  (await metrics.reconciles.get()).values.filter((v) => v.labels.kind === kind).reduce((a, v) => a + v.value, 0);
 
-function startOperator(id: string): { op: Operator; metrics: OperatorMetrics; id: string } {
-  const metrics = createMetrics();
-  const op = createOperator({
+beforeAll(async () => {
+  cp = await startControlPlane({ name: 'operator' });
+  await installCrds(cp);
+  await cp.kubectl(['create', 'namespace', K8S_NS]);
+  kc = kubeConfigFrom(cp.kubeconfigPath);
+  get = reader(kc);
+  nc = await testNats();
+  jsm = await jetstreamManager(nc);
+  metrics = createMetrics();
+  const api = createKubeApi(kc);
+  op = createOperator({
     kc,
-    api: createKubeApi(kc),
+    api: {
+      ...api,
+      patchStatus: (...args) => {
+        statusWrites++;
+        return api.patchStatus(...args);
+      },
+    },
     nc,
     js: jetstream(nc),
     jsm,
-    log: log.child({ id }),
+    log,
     metrics,
-    identity: id,
+    identity: 'op-a',
     namespace: K8S_NS,
-    lease: { namespace: K8S_NS, name: 'orderflow-operator', durationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 200 },
-    resyncMs: 500,
+    // Long enough to ride out an apiserver restart: the watches must survive it on their own,
+    // not by a new election rebuilding them.
+    lease: { namespace: K8S_NS, name: 'orderflow-operator', durationMs: 30_000, renewDeadlineMs: 20_000, retryPeriodMs: 500 },
+    resyncMs: 300,
     requeue: { baseDelayMs: 50, maxDelayMs: 1000 },
   });
   op.start();
-  const r = { op, metrics, id };
-  running.push(r);
-  return r;
-}
-
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${apiserver.url()}${path}`, {
-    method,
-    headers: { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
-
-const streamCR = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'jetstream.orderflow.dev/v1alpha1', kind: 'Stream', metadata: { name }, spec });
-const consumerCR = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'jetstream.orderflow.dev/v1alpha1', kind: 'Consumer', metadata: { name }, spec });
-
-function ready(status: ResourceStatus | undefined): Condition | undefined {
-  return status?.conditions?.find((c) => c.type === 'Ready');
-}
-
-async function statusOf(plural: string, name: string): Promise<{ status?: ResourceStatus; metadata: Record<string, unknown> }> {
-  const r = await call('GET', `${BASE}/${plural}/${name}`);
-  return r.json as { status?: ResourceStatus; metadata: Record<string, unknown> };
-}
-
-const ORDERS = names.stream('ORDERS');
-
-beforeAll(async () => {
-  apiserver = new StandInApiServer(100);
-  kc = kubeConfig(await apiserver.start());
-  nc = await testNats();
-  jsm = await jetstreamManager(nc);
-});
+  await waitFor('leader with synced caches', () => op!.isLeader() && op!.ready(), 30_000);
+}, 180_000);
 
 afterAll(async () => {
-  for (const r of running) await r.op.stop();
-  await apiserver.stop();
-  await deleteNamespaceStreams(nc, ns);
-  await nc.close();
+  await op?.stop();
+  await cp?.stop();
+  if (nc) {
+    await deleteNamespaceStreams(nc, ns);
+    await nc.close();
+  }
 });
 
-describe('operator against the stand-in API server', () => {
-  let leader: { op: Operator; metrics: OperatorMetrics; id: string };
-
-  it('create → JetStream objects exist, finalizer added, Ready=True with observedGeneration and live numbers', async () => {
-    leader = startOperator('op-a');
-    await waitFor('leader', () => leader.op.isLeader() && leader.op.ready());
-    expect((await call('POST', `${BASE}/streams`, streamCR('orders', { name: ORDERS, subjects: [names.subject('orders.>')], maxAge: '1h' }))).status).toBe(201);
-    expect(
-      (
-        await call('POST', `${BASE}/consumers`, consumerCR('inventory-orders', {
-          streamName: ORDERS, durableName: 'inventory-orders', filterSubject: names.subject('orders.>'), maxDeliver: 5, backoff: ['1s', '5s'],
-          deadLetter: { subject: names.dlqSubject(ORDERS, 'inventory-orders') },
-        }))
-      ).status,
-    ).toBe(201);
+describe('operator against a real kube-apiserver', () => {
+  it('kubectl apply → JetStream objects, finalizer, Ready=True with observedGeneration and live numbers', async () => {
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      cr('Stream', 'orders', { name: ORDERS, subjects: [names.subject('orders.>')], maxAge: '1h' }),
+      cr('Consumer', 'inventory-orders', {
+        streamName: ORDERS,
+        durableName: 'inventory-orders',
+        filterSubject: names.subject('orders.>'),
+        maxDeliver: 5,
+        backoff: ['1s', '5s'],
+        deadLetter: { subject: names.dlqSubject(ORDERS, 'inventory-orders') },
+      }),
+    );
     const s = await waitFor('stream Ready', async () => {
-      const o = await statusOf('streams', 'orders');
-      return ready(o.status)?.status === 'True' ? o : undefined;
+      const o = await get('Stream', K8S_NS, 'orders');
+      return ready(o)?.status === 'True' ? o : undefined;
     });
     expect(s.status).toMatchObject({ observedGeneration: 1, messages: 0 });
-    expect(ready(s.status)).toMatchObject({ reason: expect.stringMatching(/Created|InSync/) });
+    expect(ready(s)).toMatchObject({ reason: expect.stringMatching(/Created|InSync/), observedGeneration: 1 });
     expect(s.metadata.finalizers).toContain(FINALIZER);
+    // The CRD's defaults were applied by the server, and the operator took them as given.
+    expect(s.spec).toMatchObject({ storage: 'file', replicas: 1, retention: 'limits', discard: 'old' });
     const c = await waitFor('consumer Ready', async () => {
-      const o = await statusOf('consumers', 'inventory-orders');
-      return ready(o.status)?.status === 'True' ? o : undefined;
+      const o = await get('Consumer', K8S_NS, 'inventory-orders');
+      return ready(o)?.status === 'True' ? o : undefined;
     });
     expect(c.status).toMatchObject({ observedGeneration: 1, numPending: 0, numAckPending: 0 });
     expect((await readStream(jsm, ORDERS))?.config.max_age).toBe(3600e9);
     expect((await readConsumer(jsm, ORDERS, 'inventory-orders'))?.config.max_deliver).toBe(5);
-    // The dead-letter stream was derived and ensured for the consumer's deadLetter subject.
     expect(await readStream(jsm, names.stream('DLQ'))).toBeDefined();
 
-    // Live numbers follow the stream on resync.
+    // kubectl shows the printer columns from the status.
+    const table = await cp.kubectl(['get', 'streams.jetstream.orderflow.dev', '-n', K8S_NS]);
+    expect(table).toMatch(/orders\s+True\s+0\s+0/);
+
     await jetstream(nc).publish(names.subject('orders.created'), 'x');
     await waitFor('messages=1, numPending=1', async () => {
-      const o = await statusOf('streams', 'orders');
-      return o.status?.messages === 1 && o.status.numPending === 1;
+      const o = await get('Stream', K8S_NS, 'orders');
+      return o?.status?.messages === 1 && o.status.numPending === 1;
     });
   });
 
-  it('spec change bumps generation → JetStream updated and observedGeneration follows', async () => {
-    const cur = await call('GET', `${BASE}/streams/orders`);
-    const obj = cur.json as { spec: Record<string, unknown> };
-    await call('PUT', `${BASE}/streams/orders`, { ...obj, spec: { ...obj.spec, maxAge: '2h' } });
+  it('a no-op resync writes nothing: no status patch, resourceVersion stays put (status compared by value, not key order)', async () => {
+    const before = (await get('Stream', K8S_NS, 'orders'))!;
+    const consumerBefore = (await get('Consumer', K8S_NS, 'inventory-orders'))!;
+    // The server returns status keys in its own order (sorted), not in the order written.
+    expect(Object.keys(before.status!)).toEqual([...Object.keys(before.status!)].sort());
+    const writes = statusWrites;
+    const [streams, consumers] = [await reconcileCount('Stream'), await reconcileCount('Consumer')];
+    // Several full resyncs of both resources happen in between (the fact waited on).
+    await waitFor('three more resyncs of each', async () => (await reconcileCount('Stream')) >= streams + 3 && (await reconcileCount('Consumer')) >= consumers + 3);
+    expect(statusWrites).toBe(writes);
+    const after = (await get('Stream', K8S_NS, 'orders'))!;
+    expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    expect((await get('Consumer', K8S_NS, 'inventory-orders'))!.metadata.resourceVersion).toBe(consumerBefore.metadata.resourceVersion);
+  });
+
+  it('kubectl patch of the spec bumps generation → JetStream updated, observedGeneration follows', async () => {
+    await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { maxAge: '2h' } });
     const s = await waitFor('observedGeneration 2', async () => {
-      const o = await statusOf('streams', 'orders');
-      return o.status?.observedGeneration === 2 ? o : undefined;
+      const o = await get('Stream', K8S_NS, 'orders');
+      return o?.status?.observedGeneration === 2 ? o : undefined;
     });
     expect(s.metadata.generation).toBe(2);
-    expect(ready(s.status)).toMatchObject({ status: 'True', observedGeneration: 2 });
+    expect(ready(s)).toMatchObject({ status: 'True', reason: 'Updated', observedGeneration: 2 });
     expect((await readStream(jsm, ORDERS))?.config.max_age).toBe(7200e9);
   });
 
-  it('invalid spec → Ready=False with reason, JetStream untouched', async () => {
+  it('the server rejects a spec outside the CRD schema; a schema-valid but unusable spec is Ready=False', async () => {
+    const rejected = await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { maxAge: 'forever' } }).catch((e: unknown) => e);
+    expect(rejected).toBeInstanceOf(KubectlError);
+    expect((rejected as KubectlError).stderr).toMatch(/spec\.maxAge.*should match/);
+    expect((await get('Stream', K8S_NS, 'orders'))!.metadata.generation).toBe(2);
+
     const before = await readStream(jsm, ORDERS);
-    await call('PATCH', `${BASE}/streams/orders`, { spec: { maxAge: 'forever' } });
-    const s = await waitFor('Ready=False', async () => {
-      const o = await statusOf('streams', 'orders');
-      return o.status?.observedGeneration === 3 ? o : undefined;
+    await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { duplicateWindow: '3h' } });
+    const s = await waitFor('InvalidSpec', async () => {
+      const o = await get('Stream', K8S_NS, 'orders');
+      return o?.status?.observedGeneration === 3 ? o : undefined;
     });
-    expect(ready(s.status)).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
-    expect(ready(s.status)?.message).toContain('spec.maxAge invalid duration "forever"');
+    expect(ready(s)).toMatchObject({ status: 'False', reason: 'InvalidSpec', observedGeneration: 3 });
+    expect(ready(s)?.message).toContain('spec.duplicateWindow may not exceed maxAge');
     expect((await readStream(jsm, ORDERS))?.config).toEqual(before?.config);
 
-    await call('PATCH', `${BASE}/streams/orders`, { spec: { storage: 'memory', maxAge: '2h' } });
+    await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { duplicateWindow: null, storage: 'memory' } });
     const r = await waitFor('RecreateNeeded', async () => {
-      const o = await statusOf('streams', 'orders');
-      return o.status?.observedGeneration === 4 ? o : undefined;
+      const o = await get('Stream', K8S_NS, 'orders');
+      return o?.status?.observedGeneration === 4 ? o : undefined;
     });
-    expect(ready(r.status)).toMatchObject({ status: 'False', reason: 'RecreateNeeded' });
-    expect(ready(r.status)?.message).toContain('storage');
-    await call('PATCH', `${BASE}/streams/orders`, { spec: { storage: 'file' } });
-    await waitFor('Ready again', async () => ready((await statusOf('streams', 'orders')).status)?.status === 'True');
+    expect(ready(r)).toMatchObject({ status: 'False', reason: 'RecreateNeeded' });
+    expect(ready(r)?.message).toContain('storage');
+    await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { storage: 'file' } });
+    const back = await waitFor('Ready again', async () => {
+      const o = await get('Stream', K8S_NS, 'orders');
+      return o?.status?.observedGeneration === 5 && ready(o)?.status === 'True' ? o : undefined;
+    });
+    // The live numbers are back with Ready.
+    expect(back.status?.messages).toBe(1);
   });
 
   it('drift: a stream deleted or edited by hand is put back by the periodic resync', async () => {
@@ -182,57 +191,41 @@ describe('operator against the stand-in API server', () => {
     await waitFor('max_age repaired', async () => (await readStream(jsm, ORDERS))?.config.max_age === 7200e9);
   });
 
-  it('watch disconnect → resumes from its resourceVersion; 410 Gone → relists', async () => {
-    apiserver.dropWatches();
-    await call('POST', `${BASE}/streams`, streamCR('after-drop', { name: names.stream('AFTERDROP'), subjects: [names.subject('afterdrop.>')] }));
-    await waitFor('reconciled after reconnect', () => readStream(jsm, names.stream('AFTERDROP')), 10_000);
-
-    const listsBefore = apiserver.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/streams') && !r.query.includes('watch=true')).length;
-    const gone = apiserver.requests.length;
-    apiserver.compactAndDropWatches();
-    await call('POST', `${BASE}/streams`, streamCR('after-gone', { name: names.stream('AFTERGONE'), subjects: [names.subject('aftergone.>')] }));
-    await waitFor('reconciled after 410', () => readStream(jsm, names.stream('AFTERGONE')), 10_000);
-    const lists = apiserver.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/streams') && !r.query.includes('watch=true')).length;
-    expect(lists).toBeGreaterThan(listsBefore);
-    expect(apiserver.requests.slice(gone).some((r) => r.query.includes('watch=true'))).toBe(true);
-    // Watches asked for bookmarks.
-    expect(apiserver.requests.some((r) => r.query.includes('allowWatchBookmarks=true'))).toBe(true);
+  it('watches survive an apiserver restart: a change made after it is reconciled, by the same leader', async () => {
+    const elected = lines.filter((l) => l.msg === 'became leader').length;
+    // A crash (kill -9): the watch connections break at once, no clean close.
+    await cp.restartApiserver({ signal: 'SIGKILL' });
+    await kubectlApply(cp, K8S_NS, cr('Stream', 'after-restart', { name: names.stream('AFTERRESTART'), subjects: [names.subject('afterrestart.>')] }));
+    await waitFor('reconciled after the restart', () => readStream(jsm, names.stream('AFTERRESTART')), 30_000);
+    await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { maxMsgs: 1000 } });
+    await waitFor('update after the restart reconciled', async () => (await readStream(jsm, ORDERS))?.config.max_msgs === 1000, 30_000);
+    expect(lines.filter((l) => l.msg === 'became leader').length).toBe(elected);
+    expect(op!.isLeader()).toBe(true);
   });
 
-  it('delete with finalizer removes the JetStream object; preventDelete keeps it', async () => {
-    await call('DELETE', `${BASE}/streams/after-drop`);
-    await waitFor('resource gone', async () => (await call('GET', `${BASE}/streams/after-drop`)).status === 404);
-    expect(await readStream(jsm, names.stream('AFTERDROP'))).toBeUndefined();
+  it('kubectl delete: the finalizer deletes the JetStream object; preventDelete keeps it', async () => {
+    // kubectl delete waits until the object is gone, i.e. until the operator removed its finalizer.
+    await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'after-restart', '--timeout=30s']);
+    expect(await get('Stream', K8S_NS, 'after-restart')).toBeUndefined();
+    expect(await readStream(jsm, names.stream('AFTERRESTART'))).toBeUndefined();
 
-    await call('PATCH', `${BASE}/streams/after-gone`, { spec: { preventDelete: true } });
-    await waitFor('observed', async () => (await statusOf('streams', 'after-gone')).status?.observedGeneration === 2);
-    await call('DELETE', `${BASE}/streams/after-gone`);
-    await waitFor('resource gone', async () => (await call('GET', `${BASE}/streams/after-gone`)).status === 404);
-    expect(await readStream(jsm, names.stream('AFTERGONE'))).toBeDefined();
+    await kubectlApply(cp, K8S_NS, cr('Stream', 'kept', { name: names.stream('KEPT'), subjects: [names.subject('kept.>')], preventDelete: true }));
+    await waitFor('kept Ready', async () => ready(await get('Stream', K8S_NS, 'kept'))?.status === 'True');
+    await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'kept', '--timeout=30s']);
+    expect(await get('Stream', K8S_NS, 'kept')).toBeUndefined();
+    expect(await readStream(jsm, names.stream('KEPT'))).toBeDefined();
+
+    await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'inventory-orders', '--timeout=30s']);
+    expect(await readConsumer(jsm, ORDERS, 'inventory-orders')).toBeUndefined();
+    expect(await readStream(jsm, ORDERS)).toBeDefined();
   });
 
-  it('a stale finalizer write gets 409 Conflict and is retried', async () => {
-    const r = await call('PATCH', `${BASE}/streams/orders`, { metadata: { finalizers: [], resourceVersion: '1' } });
-    expect(r.status).toBe(409);
-  });
-
-  it('two instances: only the leader reconciles; the standby takes over when the leader stops', async () => {
-    const standby = startOperator('op-b');
-    await new Promise((r) => setTimeout(r, 800));
-    expect(leader.op.isLeader()).toBe(true);
-    expect(standby.op.isLeader()).toBe(false);
-    const lease = apiserver.get('coordination.k8s.io/v1/leases', K8S_NS, 'orderflow-operator');
-    expect((lease as unknown as { spec: { holderIdentity: string } }).spec.holderIdentity).toBe('op-a');
-    await call('POST', `${BASE}/streams`, streamCR('while-a', { name: names.stream('WHILEA'), subjects: [names.subject('whilea.>')] }));
-    await waitFor('reconciled by leader', () => readStream(jsm, names.stream('WHILEA')));
-    const total = async (m: OperatorMetrics): Promise<number> => (await m.reconciles.get()).values.reduce((a, v) => a + v.value, 0);
-    expect(await total(standby.metrics)).toBe(0);
-    expect(await total(leader.metrics)).toBeGreaterThan(0);
-
-    await leader.op.stop();
-    await waitFor('standby leads', () => standby.op.isLeader() && standby.op.ready(), 5000);
-    await call('POST', `${BASE}/streams`, streamCR('while-b', { name: names.stream('WHILEB'), subjects: [names.subject('whileb.>')] }));
-    await waitFor('reconciled by new leader', () => readStream(jsm, names.stream('WHILEB')));
-    expect(await total(standby.metrics)).toBeGreaterThan(0);
+  it('a stale finalizer write is refused by the server with 409 Conflict', async () => {
+    const o = (await get('Stream', K8S_NS, 'orders')) as Obj;
+    const api = createKubeApi(kc);
+    await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { metadata: { labels: { touched: 'yes' } } });
+    const err = await api.setFinalizers('Stream', K8S_NS, 'orders', [], o.metadata.resourceVersion!).catch((e: unknown) => e);
+    expect((err as { code?: number }).code).toBe(409);
+    expect((await get('Stream', K8S_NS, 'orders'))!.metadata.finalizers).toContain(FINALIZER);
   });
 });

@@ -19,7 +19,9 @@
  *   await cp.kubectlResult(args, opts)  → { code, stdout, stderr }, never throws on exit codes
  *   await cp.tokenFor(namespace, serviceAccount, { expirationSeconds? })  → a TokenRequest token
  *   cp.kubeconfigFor(token, name?)  → path of a kubeconfig that authenticates with that token
- *   await cp.restartApiserver()   stops kube-apiserver (SIGTERM), starts it on the same port and
+ *   await cp.restartApiserver({ signal? })  stops kube-apiserver — SIGTERM by default (graceful: it
+ *                                 stops listening at once but holds open watches ~15 s before
+ *                                 exiting), SIGKILL for a crash — starts it on the same port and
  *                                 data, resolves once /readyz answers 200 again
  *   await cp.stop()               kills both processes, removes the temp directory; idempotent
  *
@@ -85,7 +87,7 @@ export interface ControlPlane {
   kubectlResult(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
   tokenFor(namespace: string, serviceAccount: string, opts?: { expirationSeconds?: number }): Promise<string>;
   kubeconfigFor(token: string, name?: string): string;
-  restartApiserver(): Promise<void>;
+  restartApiserver(opts?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -368,9 +370,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         writeFileSync(path, kubeconfigYaml(server, caPath, name ?? 'user', userToken), { mode: 0o600 });
         return path;
       },
-      async restartApiserver() {
-        // SIGTERM: the real shutdown path (watches closed, in-flight requests finished).
-        await stopProc(apiserver, 'SIGTERM');
+      async restartApiserver(o = {}) {
+        await stopProc(apiserver, o.signal ?? 'SIGTERM', 60_000);
         await startApiserver();
       },
       stop,

@@ -1,0 +1,80 @@
+/**
+ * Helpers for the operator tests against the real control plane (test/support/control-plane.ts):
+ * the project's CRDs applied with kubectl, resources written with kubectl, and fast reads through
+ * client-node for the polling waits (a kubectl process per poll would eat the shared cores).
+ */
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import pino, { type Logger } from 'pino';
+import type { ControlPlane } from '../../../test/support/control-plane.js';
+import { apiStatus } from '../../src/kube-api.js';
+import { API_VERSION, GROUP, PLURAL, VERSION, type Condition, type Kind, type ResourceStatus } from '../../src/resources.js';
+
+/** The chart's CRDs: the one source (k8s/crds is generated from the chart). */
+export const CRD_DIR = fileURLToPath(new URL('../../../charts/orderflow/crds/', import.meta.url));
+
+export async function installCrds(cp: ControlPlane): Promise<void> {
+  await cp.kubectl(['apply', '-f', CRD_DIR]);
+  // Established is the server's own fact that the new REST paths are served.
+  await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/streams.${GROUP}`, `crd/consumers.${GROUP}`]);
+}
+
+export function kubeConfigFrom(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
+}
+
+export interface Obj {
+  apiVersion: string;
+  kind: Kind;
+  metadata: { name: string; namespace?: string; generation?: number; resourceVersion?: string; finalizers?: string[]; deletionTimestamp?: string };
+  spec: Record<string, unknown>;
+  status?: ResourceStatus;
+}
+
+export const cr = (kind: Kind, name: string, spec: Record<string, unknown>): Obj => ({ apiVersion: API_VERSION, kind, metadata: { name }, spec });
+
+/** `kubectl apply -f -` of one or more objects into a namespace. */
+export async function kubectlApply(cp: ControlPlane, namespace: string, ...objs: Obj[]): Promise<string> {
+  return cp.kubectl(['apply', '-n', namespace, '-f', '-'], { input: objs.map((o) => JSON.stringify(o)).join('\n---\n') });
+}
+
+export async function kubectlPatch(cp: ControlPlane, namespace: string, kind: Kind, name: string, patch: unknown): Promise<string> {
+  return cp.kubectl(['patch', '-n', namespace, `${PLURAL[kind]}.${GROUP}`, name, '--type=merge', '-p', JSON.stringify(patch)]);
+}
+
+/** Reads through client-node; undefined once the object is gone. */
+export function reader(kc: KubeConfig): (kind: Kind, namespace: string, name: string) => Promise<Obj | undefined> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  return async (kind, namespace, name) => {
+    try {
+      return (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL[kind], namespace, name })) as Obj;
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  };
+}
+
+export function ready(o: Obj | undefined): Condition | undefined {
+  return o?.status?.conditions?.find((c) => c.type === 'Ready');
+}
+
+/** A pino logger whose JSON lines are kept for assertions (and echoed when LOG_LEVEL is set). */
+export function capturingLogger(): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const echo = process.env.LOG_LEVEL;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) {
+        if (!l) continue;
+        lines.push(JSON.parse(l) as Record<string, unknown>);
+        if (echo) process.stderr.write(`${l}\n`);
+      }
+      cb();
+    },
+  });
+  return { log: pino({ level: 'debug' }, sink), lines };
+}
