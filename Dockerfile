@@ -9,11 +9,13 @@
 #   docker build --build-arg SERVICE=operator --build-arg SERVICE_DIR=operator -t orderflow/operator .
 #
 # Stages: prune (turbo prune to the one workspace and its deps) -> deps (production node_modules)
-# -> build (full install + tsc) -> runtime (node:20-alpine, non-root, compiled JS only).
+# -> build (full install + tsc) -> runtime (node:24-alpine, non-root, compiled JS only).
+# Node 24 is the current LTS line (Node 20 reached end of life in April 2026); package.json
+# `engines` lists the supported lines, and scripts/node-lts-leg.sh runs the unit suites on 24 in CI.
 # No HEALTHCHECK: Kubernetes probes /health, /ready. Node is PID 1 and handles SIGTERM itself
 # (the services install a SIGTERM handler that drains; exec-form CMD, no shell in between).
 
-ARG NODE_IMAGE=node:20-alpine
+ARG NODE_IMAGE=node:24-alpine
 
 FROM ${NODE_IMAGE} AS base
 WORKDIR /app

@@ -16,16 +16,18 @@ import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Service } from 'kubernetes-models/v1/Service';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { platformTopology } from '@orderflow/kit';
 import { loadResources } from '../src/cli/load-resources.js';
 
 const K8S = new URL('../../k8s/', import.meta.url).pathname;
 type Doc = { apiVersion: string; kind: string; metadata: { name: string }; spec?: Record<string, unknown> };
 
-function docs(dir: string): Doc[] {
-  return readdirSync(join(K8S, dir))
-    .filter((f) => f.endsWith('.yaml'))
-    .flatMap((f) => parseAllDocuments(readFileSync(join(K8S, dir, f), 'utf8')).map((d) => d.toJS() as Doc));
+// A directory of k8s/ or one file (the operator and the saga's resources live in the chart-generated k8s/platform).
+function docs(path: string): Doc[] {
+  const files = path.endsWith('.yaml') ? [path] : readdirSync(join(K8S, path)).filter((f) => f.endsWith('.yaml')).map((f) => join(path, f));
+  return files.flatMap((f) => parseAllDocuments(readFileSync(join(K8S, f), 'utf8')).map((d) => d.toJS() as Doc));
 }
 
 // ajv-formats is CommonJS with a default export.
@@ -40,10 +42,12 @@ const MODELS: Record<string, new (d: never) => { validate(): void }> = {
   Role: Role as never,
   RoleBinding: RoleBinding as never,
   Deployment: Deployment as never,
+  Service: Service as never,
+  PodDisruptionBudget: PodDisruptionBudget as never,
 };
 
 describe('manifests against the Kubernetes OpenAPI schemas', () => {
-  for (const dir of ['crds', 'operator']) {
+  for (const dir of ['crds', 'platform/operator.yaml']) {
     it(`k8s/${dir}/*.yaml are valid Kubernetes objects`, () => {
       const all = docs(dir);
       expect(all.length).toBeGreaterThan(0);
@@ -71,8 +75,8 @@ describe('example resources against the CRDs', () => {
     (docs('crds') as unknown as ICustomResourceDefinition[]).map((crd) => [crd.spec.names.kind, ajv.compile(crd.spec.versions[0]!.schema!.openAPIV3Schema as object)]),
   );
 
-  it('every example in k8s/streams validates', () => {
-    const examples = docs('streams');
+  it('every resource in k8s/platform/jetstream-resources.yaml validates', () => {
+    const examples = docs('platform/jetstream-resources.yaml');
     expect(examples.map((d) => d.kind).sort()).toEqual([...Array(6).fill('Consumer'), ...Array(4).fill('Stream')]);
     for (const d of examples) {
       const validate = validators.get(d.kind)!;
@@ -95,8 +99,9 @@ describe('example resources against the CRDs', () => {
     expect(ajv.errorsText(validate.errors)).toContain(message);
   });
 
-  it('k8s/streams is exactly platformTopology()', async () => {
-    const t = platformTopology();
-    expect(await loadResources(join(K8S, 'streams'))).toEqual({ streams: t.streams, consumers: t.consumers });
+  it('k8s/platform/jetstream-resources.yaml is exactly platformTopology() (R3, kept on delete)', async () => {
+    const t = platformTopology({ replicas: 3 });
+    const keep = <T,>(x: T) => ({ ...x, preventDelete: true });
+    expect(await loadResources(join(K8S, 'platform', 'jetstream-resources.yaml'))).toEqual({ streams: t.streams.map(keep), consumers: t.consumers.map(keep) });
   });
 });

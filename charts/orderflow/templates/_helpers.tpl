@@ -100,6 +100,44 @@ sandboxGateway: sandbox-gateway
 {{- printf "%s-secrets" (include "orderflow.fullname" .) }}
 {{- end }}
 
+{{/* The workloads with a database (the saga services): component -> database.services key. */}}
+{{- define "orderflow.databaseKeys" -}}
+order-service: orderService
+inventory-service: inventoryService
+payment-service: paymentService
+{{- end }}
+
+{{/*
+Where one saga service reads DATABASE_URL, as a secretKeyRef body (name, key): its own database
+(database.services.<key>.existingSecret, else the chart's "<fullname>-db-<component>" from its
+url), else the shared one (database.existingSecret, else the chart's Secret from database.url).
+Call with (dict "ctx" $ "component" "order-service").
+*/}}
+{{- define "orderflow.databaseSecretRef" -}}
+{{- $key := index (include "orderflow.databaseKeys" .ctx | fromYaml) .component -}}
+{{- $own := index .ctx.Values.database.services $key | default dict -}}
+{{- if $own.existingSecret -}}
+name: {{ $own.existingSecret }}
+key: {{ $own.existingSecretKey | default "DATABASE_URL" }}
+{{- else if $own.url -}}
+name: {{ include "orderflow.databaseSecretName" (dict "ctx" .ctx "component" .component) }}
+key: DATABASE_URL
+{{- else if .ctx.Values.database.existingSecret -}}
+name: {{ .ctx.Values.database.existingSecret }}
+key: {{ .ctx.Values.database.existingSecretKey }}
+{{- else if .ctx.Values.database.url -}}
+name: {{ include "orderflow.secretName" .ctx }}
+key: DATABASE_URL
+{{- else -}}
+{{- fail (printf "set database.url or database.existingSecret (the shared database), or database.services.%s.url or .existingSecret (%s's own database)" $key .component) -}}
+{{- end -}}
+{{- end }}
+
+{{/* Secret the chart writes for a service's own database.url. (dict "ctx" $ "component" name) */}}
+{{- define "orderflow.databaseSecretName" -}}
+{{- printf "%s-db-%s" (include "orderflow.fullname" .ctx) .component -}}
+{{- end }}
+
 {{/* Workloads with their own NATS user in natsAuth.perService mode: component -> natsAuth.services key. */}}
 {{- define "orderflow.natsAuthKeys" -}}
 order-service: orderService

@@ -1,6 +1,6 @@
 {{/*
-Shared pod spec pieces. "orderflow.commonEnv": env entries every component gets (secrets by
-reference). Call with (dict "ctx" $ "component" "order-service" "port" 3001).
+Shared pod spec pieces. "orderflow.commonEnv": env entries of a service (secrets by reference;
+DATABASE_URL and DATABASE_SCHEMA only for the saga services, which have a database). Call with (dict "ctx" $ "component" "order-service" "port" 3001).
 */}}
 {{- define "orderflow.commonEnv" -}}
 {{- $ctx := .ctx -}}
@@ -12,18 +12,13 @@ reference). Call with (dict "ctx" $ "component" "order-service" "port" 3001).
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
-{{- if $ctx.Values.database.existingSecret }}
+{{- if hasKey (include "orderflow.databaseKeys" $ctx | fromYaml) .component }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ $ctx.Values.database.existingSecret }}
-      key: {{ $ctx.Values.database.existingSecretKey }}
-{{- else }}
-- name: DATABASE_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "orderflow.secretName" $ctx }}
-      key: DATABASE_URL
+      {{- include "orderflow.databaseSecretRef" (dict "ctx" $ctx "component" .component) | nindent 6 }}
+- name: DATABASE_SCHEMA
+  value: {{ .component | replace "-" "_" | quote }}
 {{- end }}
 {{- with include "orderflow.natsUserEnv" (dict "ctx" $ctx "component" .component) }}
 {{ . }}
