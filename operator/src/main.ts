@@ -2,8 +2,13 @@ import '@orderflow/kit/otel'; // first: tracing must start before pg and http ar
 /**
  * Operator entry (`npm start -w operator`). Env: PORT (3010), NATS_URL, WATCH_NAMESPACE (all when
  * unset), POD_NAME / POD_NAMESPACE (lease identity and namespace, from the downward API),
- * LEASE_NAME, RESYNC_SECONDS, LOG_LEVEL. Kubernetes credentials: in-cluster service account, or
+ * LEASE_NAME, LEASE_DURATION_MS (15000), LEASE_RENEW_DEADLINE_MS (10000), LEASE_RETRY_PERIOD_MS
+ * (2000), RESYNC_SECONDS, LOG_LEVEL. Kubernetes credentials: in-cluster service account, or
  * KUBECONFIG / ~/.kube/config outside a cluster.
+ *
+ * Probes first, as controller-runtime does: /health answers from the start and /ready says what
+ * is missing (NATS, the informer caches) until the operator has it, so a NATS that is away at
+ * start is waited out instead of failing the liveness probe.
  */
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
@@ -11,7 +16,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { baseConfig, createLogger, exitOnSignals, intSetting, NatsManager, opsApp, readSetting } from '@orderflow/kit';
 import { createKubeApi } from './kube-api.js';
 import { createMetrics } from './metrics.js';
-import { createOperator } from './operator.js';
+import { createOperator, type Operator } from './operator.js';
 
 const log = createLogger('operator');
 const config = baseConfig('operator', 3010);
@@ -19,27 +24,28 @@ const config = baseConfig('operator', 3010);
 const kc = new KubeConfig();
 kc.loadFromDefault();
 // The kit's connection manager: jittered backoff for the first connect too, reconnect forever
-// (JetStream being away is a reason to retry, not to exit), credentials / TLS from env or files.
+// (JetStream being away is a reason to retry, not to exit), credentials / TLS from env or files. A
+// connection nats.js closed for good is rebuilt; if that fails for NATS_REBUILD_TIMEOUT_MS the
+// process exits non-zero so Kubernetes restarts it.
 const nats = new NatsManager(
-  { servers: config.natsServers, name: 'orderflow-operator', user: config.natsUser, password: config.natsPassword, credsFile: config.natsCredsFile, tls: config.natsTls },
+  {
+    servers: config.natsServers,
+    name: 'orderflow-operator',
+    user: config.natsUser,
+    password: config.natsPassword,
+    credsFile: config.natsCredsFile,
+    tls: config.natsTls,
+    rebuildTimeoutMs: config.natsRebuildTimeoutMs,
+  },
   log,
+  undefined,
+  (err) => {
+    log.fatal({ err }, 'operator.unrecoverable_exiting');
+    void Promise.resolve(operator?.stop()).finally(() => process.exit(1));
+  },
 );
-nats.start();
-const { nc, js, jsm } = await nats.ready();
 const metrics = createMetrics({ defaultMetrics: true });
-const operator = createOperator({
-  kc,
-  api: createKubeApi(kc),
-  nc,
-  js,
-  jsm,
-  log,
-  metrics,
-  identity: readSetting('POD_NAME') ?? `${hostname()}-${process.pid}`,
-  namespace: readSetting('WATCH_NAMESPACE'),
-  lease: { namespace: readSetting('POD_NAMESPACE') ?? 'default', name: readSetting('LEASE_NAME') ?? 'orderflow-operator' },
-  resyncMs: intSetting('RESYNC_SECONDS', 30) * 1000,
-});
+let operator: Operator | undefined;
 
 let accepting = true;
 const app = opsApp({
@@ -47,20 +53,52 @@ const app = opsApp({
   accepting: () => accepting,
   checks: [
     { name: 'nats', check: () => nats.isConnected() || 'not connected' },
-    { name: 'caches', check: () => operator.ready() || 'informer caches not synced' },
+    { name: 'caches', check: () => operator?.ready() || 'informer caches not synced' },
   ],
-  details: () => ({ leader: operator.isLeader() }),
+  details: () => ({ leader: operator?.isLeader() ?? false }),
 });
 const server = serve({ fetch: app.fetch, port: config.port }, () => log.info({ port: config.port }, 'operator listening'));
-operator.start();
+
+// One operator per NATS connection: the first, and each one the manager rebuilds (the old
+// operator's JetStream handles died with the old connection). Serialised, so a stop never
+// overlaps a start.
+let swap: Promise<void> = Promise.resolve();
+nats.onConnection((conn) => {
+  swap = swap.then(async () => {
+    if (!accepting) return;
+    await operator?.stop();
+    operator = createOperator({
+      kc,
+      api: createKubeApi(kc),
+      nc: conn.nc,
+      js: conn.js,
+      jsm: conn.jsm,
+      log,
+      metrics,
+      identity: readSetting('POD_NAME') ?? `${hostname()}-${process.pid}`,
+      namespace: readSetting('WATCH_NAMESPACE'),
+      lease: {
+        namespace: readSetting('POD_NAMESPACE') ?? 'default',
+        name: readSetting('LEASE_NAME') ?? 'orderflow-operator',
+        durationMs: intSetting('LEASE_DURATION_MS', 15_000),
+        renewDeadlineMs: intSetting('LEASE_RENEW_DEADLINE_MS', 10_000),
+        retryPeriodMs: intSetting('LEASE_RETRY_PERIOD_MS', 2_000),
+      },
+      resyncMs: intSetting('RESYNC_SECONDS', 30) * 1000,
+    });
+    operator.start();
+  });
+});
 
 exitOnSignals(
   async () => {
     accepting = false;
+    await swap;
     // Release the lease first so a standby takes over without waiting for it to expire.
-    await operator.stop();
+    await operator?.stop();
     await nats.stop();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   },
   { log, timeoutMs: intSetting('SHUTDOWN_TIMEOUT_MS', 20_000) },
 );
+nats.start();

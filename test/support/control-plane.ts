@@ -25,9 +25,9 @@
  *                                 data, resolves once /readyz answers 200 again
  *   await cp.stop()               kills both processes, removes the temp directory; idempotent
  *
- * Never leaves a process behind: stop() in afterAll, a process 'exit' hook for a worker that ends
- * without it, and a tiny watchdog shell that kills both processes and removes the directory if the
- * test process itself is killed (-9, or vitest tearing down a timed-out worker).
+ * Never leaves a process behind: stop() in afterAll; the reaper (test/support/reaper.ts: exit and
+ * signal hooks, disposeAll()) for a worker that ends without it; and a tiny watchdog shell that
+ * kills both processes and removes the directory if the test process itself is killed (-9).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -37,6 +37,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@orderflow/kit/testing';
+import { track } from './reaper.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, '.tools/bin');
@@ -103,18 +104,6 @@ export function ensureTools(tools: ('etcd' | 'kube-apiserver' | 'kubectl' | 'hel
 }
 
 // ---- process hygiene: whatever happens to the test process, the children die with it ----
-
-const live = new Set<{ kill(): void }>();
-let exitHook = false;
-function registerCleanup(c: { kill(): void }): void {
-  live.add(c);
-  if (exitHook) return;
-  exitHook = true;
-  // 'exit' handlers must be synchronous: SIGKILL and rmSync are.
-  process.once('exit', () => {
-    for (const x of live) x.kill();
-  });
-}
 
 /** A shell that outlives us only long enough to clean up after us if we are killed. */
 function spawnWatchdog(dir: string, pids: () => number[]): { update(): void; stop(): void } {
@@ -221,13 +210,15 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   let stopped = false;
   const pids = (): number[] => [etcd?.proc.pid, apiserver?.proc.pid].filter((p): p is number => typeof p === 'number');
   const watchdog = spawnWatchdog(dir, pids);
-  const cleanup = {
+  // The reaper's exit/signal hooks call kill() (synchronous) if stop() never ran.
+  const untrack = track({
+    name: `control plane ${dir}`,
+    dispose: () => stop(),
     kill(): void {
       for (const p of [apiserver, etcd]) if (p && p.proc.exitCode === null) p.proc.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
-  };
-  registerCleanup(cleanup);
+  });
 
   async function stop(): Promise<void> {
     if (stopped) return;
@@ -235,7 +226,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await stopProc(apiserver, 'SIGKILL');
     await stopProc(etcd, 'SIGKILL');
     watchdog.stop();
-    live.delete(cleanup);
+    untrack();
     rmSync(dir, { recursive: true, force: true });
   }
 
