@@ -1,31 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { freePort, httpReady, launchProcess, scrapeMetrics } from '@orderflow/kit/testing';
 import { onCleanup } from './cleanup.js';
-import { sleep, until } from './stats.js';
+import { sleep } from './stats.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { freePort };
 
 export interface Child {
   name: string;
   port: number;
   url: string;
   proc: ChildProcess;
-  output: string[];
+  /** The tail of what it wrote (stdout and stderr). */
+  output(): string;
   /** SIGTERM, wait for exit (SIGKILL after timeoutMs); resolves with the exit code. */
   stop(timeoutMs?: number): Promise<number | null>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -41,51 +31,25 @@ export async function startChild(opts: {
   readyTimeoutMs?: number;
 }): Promise<Child> {
   const port = Number(opts.env.PORT ?? (await freePort()));
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script], {
-    cwd: ROOT,
-    env: { ...process.env, ...opts.env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const keep = (b: Buffer) => {
-    output.push(b.toString());
-    if (output.length > 400) output.splice(0, 200);
-  };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r((exitCode = code))));
-  const stop = async (timeoutMs = 20_000): Promise<number | null> => {
-    if (exitCode !== undefined) return exitCode;
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-    const code = await exited;
-    clearTimeout(t);
-    return code;
-  };
-  const undo = onCleanup(`process ${opts.name}`, () => stop(10_000).then(() => undefined));
-  void exited.then(() => undo());
   const url = `http://127.0.0.1:${port}`;
-  const ok = await until(async () => {
-    if (exitCode !== undefined) throw new Error('exited');
-    return (await fetch(`${url}${opts.readyPath ?? '/ready'}`)).ok;
-  }, opts.readyTimeoutMs ?? 90_000, 100);
-  if (!ok) {
-    await stop(2000);
-    throw new Error(`${opts.name} not ready (exit ${String(exitCode)}):\n${output.join('').slice(-3000)}`);
-  }
-  return { name: opts.name, port, url, proc, output, stop };
+  const p = await launchProcess({
+    name: opts.name,
+    args: [...(opts.nodeArgs ?? []), opts.script],
+    cwd: ROOT,
+    env: { ...opts.env, PORT: String(port) },
+    keepLines: 400,
+    ready: httpReady(`${url}${opts.readyPath ?? '/ready'}`),
+    readyTimeoutMs: opts.readyTimeoutMs ?? 90_000,
+  });
+  const stop = (timeoutMs = 20_000) => p.stop({ killAfterMs: timeoutMs });
+  const undo = onCleanup(`process ${opts.name}`, () => stop(10_000).then(() => undefined));
+  void p.exited.then(() => undo());
+  return { name: opts.name, port, url, proc: p.proc, output: () => p.output(), stop };
 }
 
-/** Reads one gauge/counter value (summed over label sets) from a Prometheus text page. */
+/** Reads one gauge/counter value (summed over label sets) from a service's /metrics. */
 export async function scrape(url: string, metric: string): Promise<number> {
-  const r = await fetch(`${url}/metrics`);
-  const text = await r.text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(metric) && (line[metric.length] === ' ' || line[metric.length] === '{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
+  return (await scrapeMetrics(url)).total(metric);
 }
 
 export { sleep };

@@ -1,10 +1,10 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { deleteNamespaceStreams, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { deleteNamespaceStreams, launchProcess, TEST_NATS_URL, testNamespace, testNats, waitFor, type LaunchedProcess } from '@orderflow/kit/testing';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ns = testNamespace('dev');
@@ -44,20 +44,10 @@ function alive(pid: number): boolean {
 // process group, as a terminal sends it. (npm itself reports a SIGINT'ed script as signalled, so
 // the exit code checked is the dev script's.) One dev runner for the whole file: the ports are fixed.
 describe.sequential('npm run dev', () => {
-  let proc: ChildProcess;
-  let out = '';
+  let dev: LaunchedProcess;
   let exited: Promise<number | null>;
-  const lines = (): DevLine[] =>
-    out
-      .split('\n')
-      .filter((l) => l.includes('"service":"dev"'))
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l) as DevLine];
-        } catch {
-          return [];
-        }
-      });
+  const out = () => dev.output(Infinity);
+  const lines = (): DevLine[] => dev.logs().filter((l) => l.service === 'dev') as unknown as DevLine[];
   /** The newest pid the runner reports for each child. */
   const pids = (): Record<string, number> => Object.fromEntries(lines().filter((l) => l.msg === 'child.started').map((l) => [l.child!, l.pid!]));
   const placeOrder = async (customerId: string): Promise<string> => {
@@ -73,29 +63,25 @@ describe.sequential('npm run dev', () => {
     waitFor(`order ${orderId} confirmed`, async () => ((await (await fetch(`http://127.0.0.1:3001/orders/${orderId}`)).json()) as { status: string }).status === 'confirmed', 30_000, 100);
 
   beforeAll(async () => {
-    proc = spawn(process.execPath, ['scripts/dev.mjs'], {
+    dev = await launchProcess({
+      name: 'npm run dev',
+      args: ['scripts/dev.mjs'],
       cwd: ROOT,
       detached: true,
       // The suite's NATS (the one cleanup talks to), not whatever answers on 4222.
-      env: { ...process.env, NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: ns, ORDERFLOW_DATA_ROOT: dataRoot, LOG_LEVEL: 'warn', DATABASE_URL: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: ns, ORDERFLOW_DATA_ROOT: dataRoot, LOG_LEVEL: 'warn', DATABASE_URL: '' },
+      keepLines: 100_000,
+      ready: (p) => p.output(Infinity).includes('orderflow is up'),
+      readyTimeoutMs: 120_000,
+      readyEveryMs: 250,
     });
-    proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-    await waitFor('platform up', () => out.includes('orderflow is up'), 120_000, 250);
+    exited = dev.exited.then((e) => e.code);
   }, 150_000);
 
   afterAll(async () => {
     // Whatever happened above, nothing the runner started outlives the file.
-    const started = Object.values(pids());
-    if (proc.exitCode === null && proc.signalCode === null) {
-      try {
-        process.kill(-proc.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    const started = dev ? Object.values(pids()) : [];
+    await dev?.stop({ signal: 'SIGKILL' });
     for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL');
     const nc = await testNats();
     await deleteNamespaceStreams(nc, ns);
@@ -137,8 +123,8 @@ describe.sequential('npm run dev', () => {
 
   test('Ctrl-C stops every child and exits 0', async () => {
     const started = Object.values(pids());
-    process.kill(-proc.pid!, 'SIGINT');
-    expect(await exited, out.slice(-3000)).toBe(0);
+    process.kill(-dev.proc.pid!, 'SIGINT');
+    expect(await exited, out().slice(-3000)).toBe(0);
     expect(started.filter(alive)).toEqual([]);
     expect(lines().filter((l) => l.msg === 'child.crashed').map((l) => l.child)).toEqual(['payment-service']);
   }, 60_000);
