@@ -65,6 +65,7 @@ export class NatsManager {
   #building: Promise<void> | undefined;
   readonly #abort = new AbortController();
   readonly #reconnectDelays: RetryDelays;
+  #reconnectDelay: number;
 
   constructor(
     private readonly settings: NatsSettings,
@@ -73,6 +74,7 @@ export class NatsManager {
     private readonly onFatal: (err: Error) => void = () => undefined,
   ) {
     this.#reconnectDelays = new RetryDelays(this.#backoff());
+    this.#reconnectDelay = this.#reconnectDelays.next();
     this.#newReady();
   }
 
@@ -182,7 +184,8 @@ export class NatsManager {
           this.onFatal(e);
           return;
         }
-        const delay = delays.next();
+        // The last wait ends at the deadline, so giving up happens on time, not a backoff late.
+        const delay = deadline > 0 ? Math.max(0, Math.min(delays.next(), startedAt + deadline - Date.now())) : delays.next();
         this.log.warn(
           { servers: this.settings.servers, attempt: delays.attempts, retryInMs: delay, err: (err as Error).message },
           kind === 'first' ? 'nats.connect_failed' : 'nats.rebuild_failed',
@@ -212,7 +215,9 @@ export class NatsManager {
       name: s.name,
       reconnect: true,
       maxReconnectAttempts: -1,
-      reconnectDelayHandler: () => this.#reconnectDelays.next(),
+      // nats.js asks for the delay on every turn of its dial loop, not once per dial, so the
+      // curve advances on each dial ('reconnecting' status) and the handler only reads it.
+      reconnectDelayHandler: () => this.#reconnectDelay,
       pingInterval: 10_000,
       maxPingOut: 3,
       timeout: 5_000,
@@ -234,7 +239,7 @@ export class NatsManager {
     this.#conn = conn;
     this.#building = undefined;
     this.#closedReason = undefined;
-    this.#reconnectDelays.reset();
+    this.#resetReconnectDelay();
     this.#connected = true;
     this.metrics?.natsConnected.set(1);
     this.log.info({ server: nc.getServer() }, kind === 'first' ? 'nats.connected' : 'nats.rebuilt');
@@ -265,10 +270,11 @@ export class NatsManager {
           this.log.warn({ server: s.server }, 'nats.disconnected');
           break;
         case 'reconnecting':
-          this.log.debug('nats.reconnecting');
+          this.#reconnectDelay = this.#reconnectDelays.next();
+          this.log.debug({ nextDelayMs: this.#reconnectDelay }, 'nats.reconnecting');
           break;
         case 'reconnect':
-          this.#reconnectDelays.reset();
+          this.#resetReconnectDelay();
           this.#connected = true;
           this.metrics?.natsConnected.set(1);
           this.log.info({ server: s.server }, 'nats.reconnected');
@@ -286,6 +292,11 @@ export class NatsManager {
           break;
       }
     }
+  }
+
+  #resetReconnectDelay(): void {
+    this.#reconnectDelays.reset();
+    this.#reconnectDelay = this.#reconnectDelays.next();
   }
 
   async #invoke(fn: Listener, c: Connected): Promise<void> {
