@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 
 export interface ReadinessCheck {
   name: string;
@@ -27,11 +27,8 @@ export interface OpsOptions {
  */
 export function opsApp(o: OpsOptions): Hono {
   const app = new Hono();
-  app.get('/health', (c) => {
-    const live = o.live?.() ?? true;
-    return live === true ? c.json({ status: 'ok' }) : c.json({ status: 'failing', reason: live }, 503);
-  });
-  app.get('/ready', async (c) => {
+  /** What is down (empty when ready): the body of /ready and the value of orderflow_ready. */
+  const unready = async (): Promise<Record<string, string>> => {
     const down: Record<string, string> = {};
     if (!o.accepting()) down.shutdown = 'shutting down';
     await Promise.all(
@@ -47,6 +44,26 @@ export function opsApp(o: OpsOptions): Hono {
         }
       }),
     );
+    return down;
+  };
+  // Readiness as Prometheus sees it (the OrderflowServiceNotReady alert): the same checks, run at
+  // scrape time, so no probe of its own is needed to notice a pod that takes no traffic.
+  if (!o.registry.getSingleMetric('orderflow_ready')) {
+    new Gauge({
+      name: 'orderflow_ready',
+      help: '1 when GET /ready would answer 200 (NATS, database and streams available), else 0',
+      registers: [o.registry],
+      async collect() {
+        this.set(Object.keys(await unready()).length === 0 ? 1 : 0);
+      },
+    });
+  }
+  app.get('/health', (c) => {
+    const live = o.live?.() ?? true;
+    return live === true ? c.json({ status: 'ok' }) : c.json({ status: 'failing', reason: live }, 503);
+  });
+  app.get('/ready', async (c) => {
+    const down = await unready();
     const ok = Object.keys(down).length === 0;
     if (!ok) c.header('Retry-After', String(o.retryAfterSeconds ?? 5));
     return c.json({ status: ok ? 'ready' : 'not ready', down, ...(o.details?.() ?? {}) }, ok ? 200 : 503);
