@@ -345,7 +345,7 @@ class ScenarioRun {
       await server.start();
     }
     this.phase = 'starting the NATS cluster';
-    const cluster = await TestNatsCluster.create(needs.natsAuth ? { args: ['-c', confPath] } : {});
+    const cluster = await TestNatsCluster.create(needs.natsAuth ? { include: confPath } : {});
     this.#cluster = cluster;
     let auth: ClusterAuth | undefined;
     const platformOpts = {
@@ -461,7 +461,7 @@ class ScenarioRun {
     if (!r.ok) {
       log(`  violations: ${JSON.stringify(report.violations.slice(0, 10))}`);
       for (const c of unexpected) log(`  --- ${c.id} (pid ${c.pid}) last words ---\n${c.tail.slice(-3000)}`);
-      for (const [id, inst] of p.instances) log(`  --- ${id} output tail ---\n${inst.output.join('').slice(-3000)}`);
+      for (const id of p.instances.keys()) log(`  --- ${id} output tail ---\n${p.output(id, 3000)}`);
     }
     return r;
   }

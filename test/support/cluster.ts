@@ -4,9 +4,9 @@
  * ports picked from spare ones. Any node can be killed (-9), stopped, restarted on the same
  * ports and store, or paused (SIGSTOP) and resumed. Test-only code.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -27,6 +27,12 @@ export interface ClusterOptions {
   name?: string;
   /** nats-server binary (default CURRENT_NATS_SERVER). */
   bin?: string;
+  /**
+   * A configuration file every node includes (e.g. authorization), reloadable with reload():
+   * each node gets a config of its own naming it (a reload re-reads only the file, and a
+   * JetStream cluster node must find its `server_name` there) and including this one.
+   */
+  include?: string;
 }
 
 export interface ClusterNode {
@@ -67,12 +73,34 @@ export class TestNatsCluster {
       const p = ports[i]!;
       const routes = ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.cluster}`).join(',');
       const name = `${c.name}-n${i + 1}`;
+      const conf: string[] = [];
+      if (o.include) {
+        // A reload re-reads only the file and checks it as a whole: the node's full cluster and
+        // JetStream settings go there too (the command-line flags below say the same).
+        const file = join(c.dir, `n${i + 1}.conf`);
+        const q = JSON.stringify;
+        writeFileSync(
+          file,
+          [
+            `server_name: ${q(name)}`,
+            `listen: ${q(`127.0.0.1:${p.client}`)}`,
+            `http: ${q(`127.0.0.1:${p.monitor}`)}`,
+            // JetStream and its store directory come from the flags (the file may not repeat store_dir).
+            `jetstream: enabled`,
+            `cluster { name: ${q(c.name)}, listen: ${q(`127.0.0.1:${p.cluster}`)}, routes: [${routes.split(',').map((r) => q(r)).join(', ')}] }`,
+            // nats-server resolves an include relative to the including file (even a leading '/').
+            `include ${q(relative(c.dir, o.include))}`,
+            '',
+          ].join('\n'),
+        );
+        conf.push('-c', file);
+      }
       const server = await TestNatsServer.create({
         port: p.client,
         name,
         storeDir: join(c.dir, `n${i + 1}`),
         bin: o.bin ?? CURRENT_NATS_SERVER,
-        args: ['--cluster', `nats://127.0.0.1:${p.cluster}`, '--cluster_name', c.name, '--routes', routes, '-m', String(p.monitor), ...(o.args ?? [])],
+        args: ['--cluster', `nats://127.0.0.1:${p.cluster}`, '--cluster_name', c.name, '--routes', routes, '-m', String(p.monitor), ...conf, ...(o.args ?? [])],
       });
       c.nodes.push({ index: i, name, server, clusterPort: p.cluster, monitorPort: p.monitor, paused: false });
     }

@@ -10,16 +10,16 @@
  * backoff. Everything is registered with the reaper, so a failed or timed-out test leaves nothing
  * running.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { fileURLToPath } from 'node:url';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { startService, type RunningService, type ServiceDefinition, type ServiceName } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, freePort, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { deleteNamespaceStreams, dropSchema, freePort, launchProcess, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor, type LaunchedProcess } from '@orderflow/kit/testing';
 import { orderService } from '../../services/order-service/src/index.js';
 import { inventoryService } from '../../services/inventory-service/src/index.js';
 import { paymentService } from '../../services/payment-service/src/index.js';
 import { startGateway, type RunningGateway } from '../../services/sandbox-gateway/src/index.js';
+import { saidWhyItExits } from './exit-reason.js';
 import { killGroup, track } from './reaper.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -70,37 +70,14 @@ interface Instance {
   name: ServiceName;
   port: number;
   inProcess?: RunningService;
-  child?: ChildProcess;
+  /** The current run of a child-process instance. */
+  child?: LaunchedProcess;
   startedAt: number;
   restarts: number;
   backoff?: IBackoff<unknown>;
   restartTimer?: NodeJS.Timeout;
-  /** Every run's output, the newest part. */
-  output: string[];
-  /** The current run's output (its tail), to judge how it ended. */
-  run: string;
-}
-
-const isRunning = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
-
-/**
- * A run's output shows an exit on purpose: the process logged a `fatal` line (the kit's pino
- * label; 60 raw) saying why, and Node printed no crash of its own (an uncaught exception or an
- * unhandled 'error' event writes a plain-text stack, not JSON).
- */
-export function saidWhyItExits(output: string): boolean {
-  const lines = output.split('\n');
-  const fatal = lines.some((l) => {
-    if (!l.startsWith('{')) return false;
-    try {
-      const { level } = JSON.parse(l) as { level?: unknown };
-      return level === 'fatal' || level === 60;
-    } catch {
-      return false; // a line cut by the buffer
-    }
-  });
-  const nodeCrash = lines.some((l) => /^\s+at .+:\d+:\d+\)?$/.test(l) || /Unhandled 'error' event|UnhandledPromiseRejection|uncaughtException/.test(l));
-  return fatal && !nodeCrash;
+  /** The tails of earlier runs (a restarted child's history). */
+  earlier: string;
 }
 
 export class Platform {
@@ -155,62 +132,62 @@ export class Platform {
   async startInstance(name: ServiceName, id: string = name, child = this.opts.childProcesses?.includes(name) ?? false): Promise<Instance> {
     if (this.#stopping) throw new Error(`platform ${this.ns} is stopping: not starting ${id}`);
     const port = await freePort();
-    const inst: Instance = { id, name, port, output: [], run: '', startedAt: Date.now(), restarts: 0 };
-    if (child) this.#spawn(inst);
+    const inst: Instance = { id, name, port, earlier: '', startedAt: Date.now(), restarts: 0 };
+    if (child) await this.#spawn(inst);
     else inst.inProcess = await startService(DEFINITIONS[name](), { env: this.envFor(name, port), hostname: '127.0.0.1' });
     this.instances.set(id, inst);
     try {
       await waitFor(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${port}/ready`)).ok, 30_000, 100);
     } catch (err) {
       // Say why: the child's own last words are the useful part.
-      throw new Error(`${(err as Error).message}\n--- ${id} output (exit ${inst.child?.exitCode ?? 'n/a'}) ---\n${inst.output.join('').slice(-4000)}`, { cause: err });
+      throw new Error(`${(err as Error).message}\n--- ${id} output (exit ${inst.child?.proc.exitCode ?? 'n/a'}) ---\n${this.output(id)}`, { cause: err });
     }
     return inst;
   }
 
-  #spawn(inst: Instance): void {
-    const proc = spawn(process.execPath, [`services/${inst.name}/dist/main.js`], {
-      cwd: ROOT,
-      env: { ...process.env, ...this.envFor(inst.name, inst.port) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Its own process group: killed as a group, and a terminal's Ctrl-C is ours to pass on.
-      detached: true,
-    });
-    inst.run = '';
-    const keep = (b: Buffer) => {
-      const text = b.toString();
-      inst.output.push(text);
-      if (inst.output.length > 2000) inst.output.splice(0, 1000);
-      inst.run = (inst.run + text).slice(-65_536);
-    };
-    proc.stdout!.on('data', keep);
-    proc.stderr!.on('data', keep);
-    inst.child = proc;
-    inst.startedAt = Date.now();
-    proc.once('exit', (code, signal) => this.#exited(inst, proc, code, signal));
+  /** What an instance said, the newest `maxChars` (earlier runs of a restarted child included). */
+  output(id: string, maxChars = 4000): string {
+    const i = this.instances.get(id);
+    return i ? `${i.earlier}${i.child?.output(maxChars) ?? ''}`.slice(-maxChars) : '';
   }
 
-  #exited(inst: Instance, proc: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  async #spawn(inst: Instance): Promise<void> {
+    const child = await launchProcess({
+      name: inst.id,
+      args: [`services/${inst.name}/dist/main.js`],
+      cwd: ROOT,
+      env: this.envFor(inst.name, inst.port),
+      // Its own process group: killed as a group, and a terminal's Ctrl-C is ours to pass on.
+      detached: true,
+      keepLines: 2000,
+    });
+    inst.child = child;
+    inst.startedAt = Date.now();
+    void child.exited.then(({ code, signal }) => this.#exited(inst, child, code, signal));
+  }
+
+  #exited(inst: Instance, child: LaunchedProcess, code: number | null, signal: NodeJS.Signals | null): void {
     // Asked for (kill, terminate, stop) means the instance was taken out of the map first.
-    if (this.instances.get(inst.id) !== inst || inst.child !== proc || this.#stopping) return;
+    if (this.instances.get(inst.id) !== inst || inst.child !== child || this.#stopping) return;
+    const run = child.output(65_536);
     this.crashes.push({
       id: inst.id,
       service: inst.name,
-      pid: proc.pid,
+      pid: child.proc.pid,
       code,
       signal,
       at: Date.now(),
       uptimeMs: Date.now() - inst.startedAt,
-      deliberate: code !== null && code !== 0 && saidWhyItExits(inst.run),
-      tail: inst.run.slice(-4000),
+      deliberate: code !== null && code !== 0 && saidWhyItExits(run),
+      tail: run.slice(-4000),
     });
-    inst.output.push(`\n--- exited (code ${code}, signal ${signal}) ---\n`);
+    inst.earlier = `${inst.earlier}${run}\n--- exited (code ${code}, signal ${signal}) ---\n`.slice(-65_536);
     if (!this.opts.supervise) return;
     if (Date.now() - inst.startedAt > 60_000) inst.backoff = undefined;
     inst.backoff = inst.backoff ? inst.backoff.next(undefined) : new ExponentialBackoff(this.opts.restartBackoff ?? { initialDelay: 250, maxDelay: 5000 }).next();
     inst.restarts++;
     inst.restartTimer = setTimeout(() => {
-      if (this.instances.get(inst.id) === inst && !this.#stopping) this.#spawn(inst);
+      if (this.instances.get(inst.id) === inst && !this.#stopping) void this.#spawn(inst).catch(() => undefined);
     }, inst.backoff.duration);
   }
 
@@ -220,11 +197,7 @@ export class Platform {
     if (!i?.child) throw new Error(`${id} is not a child process`);
     this.instances.delete(id);
     clearTimeout(i.restartTimer);
-    const c = i.child;
-    // An instance that already exited (a crash) fires no second 'exit': don't wait for one.
-    const exited = isRunning(c) ? new Promise((r) => c.once('exit', r)) : Promise.resolve();
-    killGroup(c.pid, 'SIGKILL');
-    await exited;
+    await i.child.stop({ signal: 'SIGKILL' });
   }
 
   /** Graceful stop (SIGTERM for a child); resolves with the exit code and how long it took. */
@@ -234,13 +207,7 @@ export class Platform {
     const t0 = Date.now();
     this.instances.delete(id);
     clearTimeout(i.restartTimer);
-    if (i.child) {
-      const c = i.child;
-      if (!isRunning(c)) return { code: c.exitCode, ms: 0 };
-      const exited = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
-      c.kill('SIGTERM');
-      return { code: await exited, ms: Date.now() - t0 };
-    }
+    if (i.child) return { code: await i.child.stop({ signal: 'SIGTERM', killAfterMs: 60_000 }), ms: Date.now() - t0 };
     await i.inProcess!.stop();
     return { code: 0, ms: Date.now() - t0 };
   }
@@ -328,12 +295,8 @@ export class Platform {
       await Promise.allSettled(
         [...this.instances.values()].map(async (i) => {
           clearTimeout(i.restartTimer);
-          if (i.child) {
-            const c = i.child;
-            const exited = isRunning(c) ? new Promise((r) => c.once('exit', r)) : Promise.resolve();
-            killGroup(c.pid, 'SIGKILL');
-            await exited;
-          } else await i.inProcess?.stop();
+          if (i.child) await i.child.stop({ signal: 'SIGKILL' });
+          else await i.inProcess?.stop();
         }),
       );
       this.instances.clear();
@@ -357,7 +320,7 @@ export class Platform {
   #killAllSync(): void {
     for (const i of this.instances.values()) {
       clearTimeout(i.restartTimer);
-      if (i.child && isRunning(i.child)) killGroup(i.child.pid, 'SIGKILL');
+      if (i.child?.running()) killGroup(i.child.proc.pid, 'SIGKILL');
     }
   }
 }
