@@ -4,7 +4,11 @@ import { paymentRoutes } from './http/routes.js';
 import { HttpPaymentGateway, type PaymentGateway } from './gateway/client.js';
 import { gatewayPolicy, type GatewayPolicy, type ResilienceConfig } from './gateway/resilience.js';
 import { paymentHandlers } from './payments/handlers.js';
-import { PaymentProcessor, paymentMetrics, recoverySweep } from './payments/processor.js';
+import { paymentMetrics, type PaymentMetrics } from './payments/metrics.js';
+import { httpOrderOutcomes } from './payments/order-outcome.js';
+import { PaymentProcessor, type InDoubtPolicy } from './payments/processor.js';
+import { recoverySweep } from './payments/recovery-sweep.js';
+import { refundSweep } from './payments/refund-sweep.js';
 
 export interface PaymentServiceOptions {
   /** Replaces the HTTP client (the default talks to PAYMENT_GATEWAY_URL). */
@@ -22,21 +26,31 @@ export function resilienceConfig(env: Record<string, string | undefined>): Resil
   };
 }
 
+export function inDoubtPolicy(env: Record<string, string | undefined>): InDoubtPolicy {
+  return {
+    initialMs: intSetting('PAYMENT_IN_DOUBT_CHECK_INITIAL_MS', 10_000, env),
+    maxMs: intSetting('PAYMENT_IN_DOUBT_CHECK_MAX_MS', 3_600_000, env),
+    horizonMs: intSetting('PAYMENT_IN_DOUBT_HORIZON_MS', 86_400_000, env),
+  };
+}
+
 interface Runtime {
   policy: GatewayPolicy;
   processor: PaymentProcessor;
+  metrics: PaymentMetrics;
 }
 
 export function paymentService(opts: PaymentServiceOptions = {}): ServiceDefinition {
-  // One breaker per running service: handlers, the sweep and /ready must share it.
+  // One breaker per running service: handlers, the sweeps and /ready must share it.
   const runtimes = new WeakMap<ServiceContext, Runtime>();
   const runtime = (ctx: ServiceContext): Runtime => {
     let r = runtimes.get(ctx);
     if (!r) {
       const policy = gatewayPolicy(resilienceConfig(ctx.env), ctx.metrics.registry, ctx.log);
       const gateway = opts.gateway ?? new HttpPaymentGateway(readSetting('PAYMENT_GATEWAY_URL', ctx.env) ?? 'http://127.0.0.1:3004');
-      const processor = new PaymentProcessor({ ctx, gateway, policy, metrics: paymentMetrics(ctx.metrics.registry) });
-      r = { policy, processor };
+      const metrics = paymentMetrics(ctx.metrics.registry);
+      const processor = new PaymentProcessor({ ctx, gateway, policy, metrics, inDoubt: inDoubtPolicy(ctx.env) });
+      r = { policy, processor, metrics };
       runtimes.set(ctx, r);
     }
     return r;
@@ -47,12 +61,24 @@ export function paymentService(opts: PaymentServiceOptions = {}): ServiceDefinit
     migrations: MIGRATIONS,
     routes: (ctx) => paymentRoutes(ctx),
     handlers: (ctx) => paymentHandlers(runtime(ctx).processor),
-    background: (ctx) => [
-      recoverySweep(ctx, runtime(ctx).processor, {
-        intervalMs: intSetting('PAYMENT_RECOVERY_INTERVAL_MS', 5000, ctx.env),
-        afterMs: intSetting('PAYMENT_RECOVERY_AFTER_MS', 30_000, ctx.env),
-      }),
-    ],
+    background: (ctx) => {
+      const { processor, metrics } = runtime(ctx);
+      return [
+        recoverySweep(ctx, processor, metrics, {
+          intervalMs: intSetting('PAYMENT_RECOVERY_INTERVAL_MS', 5000, ctx.env),
+          afterMs: intSetting('PAYMENT_RECOVERY_AFTER_MS', 30_000, ctx.env),
+        }),
+        refundSweep({
+          ctx,
+          processor,
+          metrics,
+          orders: httpOrderOutcomes(readSetting('ORDER_SERVICE_URL', ctx.env) ?? 'http://127.0.0.1:3001'),
+          intervalMs: intSetting('REFUND_SWEEP_INTERVAL_MS', 30_000, ctx.env),
+          // The same SAGA_TIMEOUT_MS order-service uses: past it plus the margin, every saga has ended.
+          afterMs: intSetting('SAGA_TIMEOUT_MS', 120_000, ctx.env) + intSetting('REFUND_SWEEP_MARGIN_MS', 60_000, ctx.env),
+        }),
+      ];
+    },
     // The breaker being open is not a reason to take the service out of rotation: it still
     // answers every order (with gateway_unavailable) and serves reads; it is shown, not checked.
     readyDetails: (ctx) => ({ circuitBreaker: runtime(ctx).policy.details() }),

@@ -27,4 +27,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX payments_open_idx ON payments (updated_at)
         WHERE status = 'charging' OR (status = 'captured' AND cancel_requested) OR in_doubt;`,
   },
+  {
+    id: 'payment-002-in-doubt-and-order-checks',
+    sql: `
+      -- A charge in doubt is re-checked at the gateway with a growing delay until a capture is found
+      -- (and refunded) or the horizon passes (gave up: surfaced, in_doubt stays true).
+      -- order_*: a capture whose order outcome never reached us is looked up at order-service.
+      ALTER TABLE payments
+        ADD COLUMN in_doubt_since timestamptz,
+        ADD COLUMN in_doubt_checks int NOT NULL DEFAULT 0,
+        ADD COLUMN in_doubt_next_at timestamptz,
+        ADD COLUMN in_doubt_gave_up_at timestamptz,
+        ADD COLUMN order_status text CHECK (order_status IN ('confirmed', 'cancelled')),
+        ADD COLUMN order_checks int NOT NULL DEFAULT 0,
+        ADD COLUMN order_next_check_at timestamptz;
+      UPDATE payments SET in_doubt_since = updated_at WHERE in_doubt;
+      DROP INDEX payments_open_idx;
+      CREATE INDEX payments_open_idx ON payments (updated_at) WHERE status = 'charging' OR (status = 'captured' AND cancel_requested);
+      CREATE INDEX payments_in_doubt_idx ON payments (in_doubt_next_at) WHERE in_doubt;
+      CREATE INDEX payments_unsettled_idx ON payments (created_at) WHERE status = 'captured' AND NOT cancel_requested AND order_status IS NULL;`,
+  },
 ];

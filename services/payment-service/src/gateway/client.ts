@@ -33,6 +33,13 @@ export interface PaymentGateway {
 /** 5xx, connection errors: may succeed if tried again. */
 export class TransientGatewayError extends Error {
   override readonly name = 'TransientGatewayError';
+  constructor(
+    message: string,
+    /** The HTTP status the gateway answered with; undefined when no answer came (the request may still have arrived). */
+    readonly status?: number,
+  ) {
+    super(message);
+  }
 }
 
 /** 4xx other than a decline: our request is wrong, trying again cannot help. */
@@ -67,10 +74,10 @@ export class HttpPaymentGateway implements PaymentGateway {
     try {
       json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     } catch {
-      if (res.ok) throw new TransientGatewayError(`gateway answered ${res.status} with a non-JSON body`);
+      if (res.ok) throw new TransientGatewayError(`gateway answered ${res.status} with a non-JSON body`, res.status);
     }
     if (res.status >= 500 || res.status === 429 || res.status === 408) {
-      throw new TransientGatewayError(`gateway answered ${res.status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`);
+      throw new TransientGatewayError(`gateway answered ${res.status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`, res.status);
     }
     return { status: res.status, json };
   }

@@ -1,8 +1,10 @@
-import { enqueue, makeEvent, type EventData, type Lifecycle, type OutgoingEvent, type ServiceContext } from '@orderflow/kit';
-import { Counter, type Registry } from 'prom-client';
-import { PermanentGatewayError, type PaymentGateway } from '../gateway/client.js';
-import { isBreakerOpen, isTimeout, type GatewayPolicy } from '../gateway/resilience.js';
-import { getPayment, rowsNeedingWork, type PaymentRow } from './repository.js';
+import { enqueue, makeEvent, type EventData, type OutgoingEvent, type ServiceContext } from '@orderflow/kit';
+import type { ChargeResult, PaymentGateway } from '../gateway/client.js';
+import type { GatewayPolicy } from '../gateway/resilience.js';
+import { chargeOutcome, clearFailure, type CallResult, type Outcome } from './charge-outcome.js';
+import type { PaymentMetrics } from './metrics.js';
+import { recheckDelay, type RecheckBackoff } from './recheck-delay.js';
+import { getPayment, resolveInDoubt, scheduleInDoubtCheck, type PaymentRow } from './repository.js';
 
 /**
  * Where the gateway call happens, and why here.
@@ -17,42 +19,36 @@ import { getPayment, rowsNeedingWork, type PaymentRow } from './repository.js';
  * path, or the recovery sweep of another replica) is the only one to answer.
  *
  * The message is acked when the claim commits, before the charge. A crash in between leaves a
- * `charging` row, which the recovery sweep (below) resumes: the gateway sees the same
- * Idempotency-Key (the order id), so a charge repeated after a crash is never doubled.
+ * `charging` row, which the recovery sweep resumes: the gateway sees the same Idempotency-Key
+ * (the order id), so a charge repeated after a crash is never doubled.
  *
  * Gateway unavailable (retries exhausted, or the breaker open): the order is failed at once with
  * payments.failed `gateway_unavailable` rather than nak'ed for a retry minutes later. The
  * retries already cover a short blip; beyond that the customer is better served by an order
- * that ends (and releases its stock) than by one that hangs until the saga timeout. A failed
- * charge whose request may have reached the gateway (a timeout, a dropped connection) is marked
- * `in_doubt` and reconciled later: any capture found is refunded, so a cancelled order is never
- * left charged.
+ * that ends (and releases its stock) than by one that hangs until the saga timeout.
+ *
+ * In doubt: an attempt that got no answer may still capture (charge-outcome.ts). Such a charge is
+ * re-checked at the gateway on a growing delay until a capture shows up — then it is refunded,
+ * the order having failed — or until the horizon passes; then it stays in doubt, counted and
+ * logged as unresolved for a person to settle. It is never silently cleared: a gateway that
+ * captures minutes later is still caught.
  */
 
-export interface PaymentMetrics {
-  outcomes: Counter<'outcome'>;
+export interface InDoubtPolicy extends RecheckBackoff {
+  /** How long a charge is re-checked before it is given up on (surfaced as unresolved). */
+  horizonMs: number;
 }
-
-export function paymentMetrics(registry: Registry): PaymentMetrics {
-  return {
-    outcomes: new Counter({ name: 'orderflow_payments_total', help: 'Payment outcomes (captured, declined, gateway_unavailable, order_cancelled, refunded)', labelNames: ['outcome'], registers: [registry] }),
-  };
-}
-
-type Outcome =
-  | { kind: 'captured'; chargeId: string }
-  | { kind: 'declined'; detail: string }
-  | { kind: 'unavailable'; detail: string; inDoubt: boolean };
 
 export interface ProcessorOptions {
   ctx: ServiceContext;
   gateway: PaymentGateway;
   policy: GatewayPolicy;
   metrics: PaymentMetrics;
+  inDoubt: InDoubtPolicy;
 }
 
 export class PaymentProcessor {
-  /** One piece of work per order at a time in this process (the sweep must not race the fast path). */
+  /** One piece of work per order at a time in this process (the sweeps must not race the fast path). */
   readonly #inflight = new Map<string, Promise<void>>();
 
   constructor(private readonly o: ProcessorOptions) {}
@@ -77,24 +73,25 @@ export class PaymentProcessor {
       if (!row || row.status !== 'charging' || row.amount === null || !row.currency) return;
       const amount = Number(row.amount);
       const currency = row.currency;
-      let attempts = 0;
-      let outcome: Outcome;
+      const tally = { sent: 0, clear: 0 };
+      let result: CallResult;
       try {
-        const r = await policy.execute((signal) => {
-          attempts++;
-          return gateway.charge({ orderId, amount, currency, idempotencyKey: orderId }, signal);
+        const ok = await policy.execute(async (signal): Promise<ChargeResult> => {
+          tally.sent++;
+          try {
+            const r = await gateway.charge({ orderId, amount, currency, idempotencyKey: orderId }, signal);
+            tally.clear++;
+            return r;
+          } catch (err) {
+            if (clearFailure(err)) tally.clear++;
+            throw err;
+          }
         });
-        outcome = r.kind === 'captured' ? { kind: 'captured', chargeId: r.chargeId } : { kind: 'declined', detail: r.reason };
+        result = { ok };
       } catch (err) {
-        if (err instanceof PermanentGatewayError) {
-          // Our request was refused (4xx): retrying cannot help, so it ends like a decline.
-          outcome = { kind: 'declined', detail: err.message };
-        } else {
-          const detail = isBreakerOpen(err) ? 'circuit breaker open' : isTimeout(err) ? `gateway timed out after ${attempts} attempt(s)` : `${(err as Error).message} after ${attempts} attempt(s)`;
-          outcome = { kind: 'unavailable', detail, inDoubt: attempts > 0 };
-        }
+        result = { err };
       }
-      const refundNow = await this.#record(orderId, attempts, outcome);
+      const refundNow = await this.#record(orderId, tally.sent, chargeOutcome(result, tally));
       if (refundNow) await this.#refund(orderId);
     });
   }
@@ -104,6 +101,7 @@ export class PaymentProcessor {
     const { ctx, metrics } = this.o;
     let refund = false;
     let label = '';
+    const firstCheckMs = recheckDelay(0, this.o.inDoubt);
     const committed = await ctx.db.tx(async (sql) => {
       const cur = await getPayment(sql, orderId, true);
       if (!cur || cur.status !== 'charging') return false;
@@ -124,8 +122,12 @@ export class PaymentProcessor {
       } else {
         const status = outcome.kind === 'declined' ? 'declined' : 'failed';
         const reason = cancelled ? 'order_cancelled' : outcome.kind === 'declined' ? 'payment_declined' : 'gateway_unavailable';
-        const inDoubt = outcome.kind === 'unavailable' && outcome.inDoubt;
-        await sql.query(`UPDATE payments SET status = $2, reason = $3, attempts = attempts + $4, in_doubt = $5, answered = true, updated_at = now() WHERE order_id = $1`, [orderId, status, reason, attempts, inDoubt]);
+        await sql.query(
+          `UPDATE payments SET status = $2, reason = $3, attempts = attempts + $4, answered = true, updated_at = now(),
+                  in_doubt = $5, in_doubt_since = CASE WHEN $5 THEN now() END, in_doubt_next_at = CASE WHEN $5 THEN now() + make_interval(secs => $6::double precision / 1000) END
+            WHERE order_id = $1`,
+          [orderId, status, reason, attempts, outcome.inDoubt, firstCheckMs],
+        );
         label = reason === 'payment_declined' ? 'declined' : reason;
         events.push(makeEvent(ctx.names, 'payments.failed', { ...base, reason, detail: outcome.detail.slice(0, 1024), amount }));
       }
@@ -135,11 +137,15 @@ export class PaymentProcessor {
     if (!committed) return false;
     ctx.relay.wake();
     metrics.outcomes.inc({ outcome: label });
-    ctx.log.info({ orderId, outcome: label, attempts, ...(outcome.kind === 'captured' ? { chargeId: outcome.chargeId } : { detail: outcome.detail }) }, 'payment.recorded');
+    const inDoubt = outcome.kind !== 'captured' && outcome.inDoubt;
+    ctx.log.info(
+      { orderId, outcome: label, attempts, ...(outcome.kind === 'captured' ? { chargeId: outcome.chargeId } : { detail: outcome.detail, inDoubt }), ...(inDoubt ? { firstCheckInMs: firstCheckMs } : {}) },
+      'payment.recorded',
+    );
     return refund;
   }
 
-  /** Refunds a capture of a cancelled order (orders.cancelled after capture, or during the charge). */
+  /** Refunds a capture of a cancelled order (orders.cancelled after capture, during the charge, or found by the refund sweep). */
   refund(orderId: string): Promise<void> {
     return this.#once(orderId, () => this.#refund(orderId));
   }
@@ -168,83 +174,60 @@ export class PaymentProcessor {
     ctx.log.info({ orderId, chargeId }, 'payment.refunded');
   }
 
-  /** A failed charge that may have reached the gateway: refund whatever it captured for the order. */
-  reconcile(orderId: string): Promise<void> {
+  /**
+   * Looks a charge in doubt up at the gateway: a capture found is refunded (the order failed) and
+   * the doubt is over; nothing found yet means the next check later, or past the horizon, giving
+   * up loudly while the row stays in doubt.
+   */
+  recheckInDoubt(orderId: string): Promise<void> {
     return this.#once(orderId, async () => {
       const { ctx, gateway, policy, metrics } = this.o;
       const row = await getPayment(ctx.db, orderId);
-      if (!row?.in_doubt) return;
+      if (!row?.in_doubt || row.in_doubt_gave_up_at !== null) return;
+      let charges;
       try {
-        const charges = await policy.execute((signal) => gateway.findCharges(orderId, signal));
-        const captured = charges.filter((c) => c.status === 'captured');
-        for (const c of captured) await policy.execute((signal) => gateway.refund(c.chargeId, `refund-${c.chargeId}`, signal));
-        const chargeId = captured[0]?.chargeId ?? charges[0]?.chargeId ?? null;
-        await ctx.db.query(
-          `UPDATE payments SET in_doubt = false, charge_id = COALESCE($2, charge_id), status = CASE WHEN $3 THEN 'refunded' ELSE status END, updated_at = now() WHERE order_id = $1`,
-          [orderId, chargeId, captured.length > 0],
-        );
-        if (captured.length) {
-          metrics.outcomes.inc({ outcome: 'refunded' });
-          ctx.log.warn({ orderId, refunded: captured.map((c) => c.chargeId) }, 'payment.in_doubt_capture_refunded');
-        }
+        charges = await policy.execute((signal) => gateway.findCharges(orderId, signal));
       } catch (err) {
-        ctx.log.warn({ err, orderId }, 'payment.reconcile_deferred');
-        await ctx.db.query(`UPDATE payments SET updated_at = now() WHERE order_id = $1`, [orderId]);
+        await this.#nextCheck(row, 'lookup_failed', err);
+        return;
+      }
+      try {
+        for (const c of charges.filter((x) => x.status === 'captured')) await policy.execute((signal) => gateway.refund(c.chargeId, `refund-${c.chargeId}`, signal));
+      } catch (err) {
+        await this.#nextCheck(row, 'refund_failed', err);
+        return;
+      }
+      if (charges.length === 0) {
+        await this.#nextCheck(row, 'nothing_captured');
+        return;
+      }
+      // Every charge the gateway holds for the order is refunded now: that settles the doubt.
+      if (await resolveInDoubt(ctx.db, orderId, charges[0]!.chargeId)) {
+        metrics.inDoubtChecks.inc({ result: 'capture_refunded' });
+        metrics.outcomes.inc({ outcome: 'refunded' });
+        ctx.log.warn({ orderId, checks: row.in_doubt_checks + 1, refunded: charges.map((c) => c.chargeId) }, 'payment.in_doubt_capture_refunded');
       }
     });
   }
 
-  /** Finishes whatever a row still needs. */
+  async #nextCheck(row: PaymentRow, result: 'lookup_failed' | 'refund_failed' | 'nothing_captured', err?: unknown): Promise<void> {
+    const { ctx, metrics, inDoubt } = this.o;
+    const nextInMs = recheckDelay(row.in_doubt_checks + 1, inDoubt);
+    const s = await scheduleInDoubtCheck(ctx.db, row.order_id, nextInMs, inDoubt.horizonMs);
+    if (!s) return;
+    if (s.gaveUp) {
+      metrics.inDoubtChecks.inc({ result: 'gave_up' });
+      ctx.log.error({ orderId: row.order_id, since: s.since, checks: s.checks, horizonMs: inDoubt.horizonMs, lastResult: result }, 'payment.in_doubt_unresolved');
+      return;
+    }
+    metrics.inDoubtChecks.inc({ result });
+    ctx.log[err ? 'warn' : 'info']({ orderId: row.order_id, checks: s.checks, nextInMs, result, ...(err ? { err } : {}) }, 'payment.in_doubt_still_open');
+  }
+
+  /** Finishes what a row left by a crash or a refused refund still needs. */
   resume(row: PaymentRow): Promise<void> {
     if (row.status === 'charging') return this.charge(row.order_id);
     if (row.status === 'captured' && row.cancel_requested) return this.refund(row.order_id);
-    if (row.in_doubt) return this.reconcile(row.order_id);
     return Promise.resolve();
   }
-}
-
-export interface SweepOptions {
-  intervalMs: number;
-  /** A row untouched this long is considered abandoned (longer than one charge with all its retries can take). */
-  afterMs: number;
-  concurrency?: number;
-}
-
-/**
- * Recovery sweep: resumes charges left `charging` by a crash after the ack, retries refunds the
- * gateway refused, and reconciles charges in doubt. It runs at start and every interval.
- */
-export function recoverySweep(ctx: ServiceContext, processor: PaymentProcessor, o: SweepOptions): Lifecycle {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let stopped = false;
-  const tick = async () => {
-    try {
-      const rows = (await rowsNeedingWork(ctx.db, o.afterMs, 100)).filter((r) => !processor.isBusy(r.order_id));
-      const queue = [...rows];
-      const worker = async () => {
-        for (let r = queue.shift(); r && !stopped; r = queue.shift()) await processor.resume(r);
-      };
-      await Promise.all(Array.from({ length: o.concurrency ?? 4 }, worker));
-      if (rows.length) ctx.log.info({ rows: rows.length }, 'payment.recovery_sweep');
-    } catch (err) {
-      ctx.log.warn({ err }, 'payment.recovery_sweep_failed');
-    }
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = tick().finally(schedule);
-    }, o.intervalMs);
-  };
-  return {
-    start() {
-      running = tick().finally(schedule);
-    },
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
 }
