@@ -172,6 +172,19 @@ describe("the operator with the chart's ServiceAccount and Roles, two replicas",
     expect(forbiddenLines(newLeader)).toEqual([]);
   });
 
+  it('SIGTERM of the leader: it releases the Lease, exits 0, and a new replica takes over', async () => {
+    const leaseName = chart.env.LEASE_NAME!;
+    const current = leaderId === 'op-1' ? 'op-2' : 'op-1';
+    await startOperator('op-3', { namespace: K8S_NS, kubeconfig: chartKubeconfig, leaseName });
+    const old = operators.get(current)!.proc;
+    expect(await old.stop({ signal: 'SIGTERM' })).toBe(0);
+    expect(old.logs().some((l) => l.msg === 'stopped leading')).toBe(true);
+    expect(old.logs().some((l) => l.msg === 'could not release the lease')).toBe(false);
+    await waitFor('op-3 holds the Lease', async () => (await holder(K8S_NS, leaseName)) === 'op-3', 20_000);
+    await kubectlApply(cp, K8S_NS, cr('Stream', 'after-handover', { name: names.stream('HANDOVER'), subjects: [names.subject('handover.>')] }));
+    await waitFor('reconciled by op-3', async () => ready(await get('Stream', K8S_NS, 'after-handover'))?.status === 'True');
+  });
+
   it('a Role missing verbs (patch, watch on streams/consumers) shows up as a Forbidden condition and a clear log line', async () => {
     // The chart's Roles, copied into another namespace for another ServiceAccount, minus two verbs.
     await cp.kubectl(['create', 'namespace', LIMITED_NS]);
