@@ -25,7 +25,10 @@ export function unavailable(c: Context, dependency: Dependency, detail: string, 
  */
 export function errorHandler(o: ErrorHandlerOptions): ErrorHandler {
   return (err, c) => {
-    if (err instanceof HttpProblem) return problem(c, err.status, err.message, err.extra);
+    if (err instanceof HttpProblem) {
+      for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
+      return problem(c, err.status, err.message, err.extra);
+    }
     const dependency = unavailableDependency(err);
     if (dependency) {
       o.log.warn({ dependency, method: c.req.method, path: c.req.path, err: err.message }, 'http.dependency_unavailable');
