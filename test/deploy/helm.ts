@@ -10,7 +10,7 @@
  * peers), not the nats chart's own output; test/deploy/nats-subchart.test.ts checks the value
  * paths we hand it against a description of its values.yaml instead.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +58,22 @@ export function helm(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: st
     const text = [err.stdout, err.stderr].filter((x) => x && x.trim()).join('\n');
     throw new HelmError(args, text || String(e), { cause: e });
   }
+}
+
+/** helm without blocking the event loop (tests that run processes whose output we read meanwhile). */
+export function helmAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
+  if (!existsSync(HELM)) return Promise.reject(new Error(`${HELM} missing: run bash scripts/tools.sh helm`));
+  return new Promise((resolve, reject) => {
+    execFile(HELM, args, {
+      encoding: 'utf8',
+      timeout: opts.timeoutMs ?? 120_000,
+      env: { ...process.env, HELM_CACHE_HOME: helmHome('cache'), HELM_CONFIG_HOME: helmHome('config'), HELM_DATA_HOME: helmHome('data'), ...opts.env },
+      maxBuffer: 64 * 1024 * 1024,
+    }, (err, stdout, stderr) => {
+      if (err) reject(new HelmError(args, [stdout, stderr].filter((x) => x && x.trim()).join('\n') || String(err), { cause: err }));
+      else resolve(stdout);
+    });
+  });
 }
 
 let home: string | undefined;
