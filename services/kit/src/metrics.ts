@@ -1,8 +1,12 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import { openMetricsRegistry } from './http/metrics-exposition.js';
 
-/** One registry per process (passed in, never global), with the platform's shared metrics. */
+/**
+ * One registry per process (passed in, never global), with the platform's shared metrics. It is an
+ * OpenMetrics registry so histograms can carry trace-id exemplars; /metrics negotiates the format.
+ */
 export function createMetrics(service: string) {
-  const registry = new Registry();
+  const registry = openMetricsRegistry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
   const m = {

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { Gauge, type Registry } from 'prom-client';
+import { exposition } from './metrics-exposition.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -23,7 +24,7 @@ export interface OpsOptions {
 
 /**
  * /health (liveness), /ready (dependencies: 503 naming each one that is down, with Retry-After),
- * /metrics (Prometheus) as a sub-app.
+ * /metrics (Prometheus; OpenMetrics when the scraper asks for it) as a sub-app.
  */
 export function opsApp(o: OpsOptions): Hono {
   const app = new Hono();
@@ -68,6 +69,9 @@ export function opsApp(o: OpsOptions): Hono {
     if (!ok) c.header('Retry-After', String(o.retryAfterSeconds ?? 5));
     return c.json({ status: ok ? 'ready' : 'not ready', down, ...(o.details?.() ?? {}) }, ok ? 200 : 503);
   });
-  app.get('/metrics', async (c) => c.text(await o.registry.metrics(), 200, { 'content-type': o.registry.contentType }));
+  app.get('/metrics', async (c) => {
+    const { body, contentType } = await exposition(o.registry, c.req.header('accept'));
+    return c.text(body, 200, { 'content-type': contentType });
+  });
   return app;
 }

@@ -1,4 +1,4 @@
-import { context, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
+import { context, propagation, trace, SpanKind, SpanStatusCode, TraceFlags, type Context, type Span } from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/nats-core';
 
 export const tracer = () => trace.getTracer('orderflow');
@@ -39,3 +39,12 @@ export async function inSpan<T>(name: string, opts: { kind?: SpanKind; attribute
 }
 
 export { SpanKind };
+
+/**
+ * The trace id of the active span, for exemplars and log lines; undefined without one (tracing
+ * off) or when the span is not sampled (Jaeger would not have the trace to link to).
+ */
+export function activeTraceId(): string | undefined {
+  const ctx = trace.getActiveSpan()?.spanContext();
+  return ctx && trace.isSpanContextValid(ctx) && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0 ? ctx.traceId : undefined;
+}

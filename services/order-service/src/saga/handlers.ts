@@ -1,4 +1,4 @@
-import type { Handlers, ServiceContext } from '@orderflow/kit';
+import { observeWithTraceId, type Handlers, type ServiceContext } from '@orderflow/kit';
 import { applySaga, type Applied } from '../orders/repository.js';
 import type { SagaInput } from './transitions.js';
 import type { SagaMetrics } from './metrics.js';
@@ -30,5 +30,5 @@ export function recordOutcome(metrics: SagaMetrics, r: Applied): void {
   if (r.t.status !== 'confirmed' && r.t.status !== 'cancelled') return;
   const reason = r.t.reason ?? 'none';
   metrics.outcomes.inc({ outcome: r.t.status, reason });
-  metrics.e2e.observe({ outcome: r.t.status }, (Date.now() - Date.parse(r.order.createdAt)) / 1000);
+  observeWithTraceId(metrics.e2e, { outcome: r.t.status }, (Date.now() - Date.parse(r.order.createdAt)) / 1000);
 }
