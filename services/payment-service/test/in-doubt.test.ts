@@ -9,7 +9,7 @@ import { Harness } from './harness.js';
  * 409 while the first request still runs (keyInUse: conflict), as real card gateways do.
  */
 const fast = {
-  GATEWAY_TIMEOUT_MS: '300',
+  GATEWAY_TIMEOUT_MS: '1000',
   GATEWAY_MAX_RETRIES: '2',
   GATEWAY_RETRY_INITIAL_MS: '20',
   GATEWAY_RETRY_MAX_MS: '60',

@@ -13,7 +13,7 @@ const HALF_OPEN_AFTER_MS = 800;
 
 beforeAll(async () => {
   await h.start('postgres', {
-    GATEWAY_TIMEOUT_MS: '300',
+    GATEWAY_TIMEOUT_MS: '1000',
     GATEWAY_MAX_RETRIES: '2',
     GATEWAY_RETRY_INITIAL_MS: '20',
     GATEWAY_RETRY_MAX_MS: '60',
@@ -169,7 +169,8 @@ describe.sequential('payment-service', () => {
   });
 
   test('slow gateway → timeouts, gateway_unavailable; the late capture is found and refunded', async () => {
-    await h.setGateway({ latencyMs: 1200, failureRate: 0 });
+    // Longer than all three attempts together: every attempt times out before the first captures.
+    await h.setGateway({ latencyMs: 5000, failureRate: 0 });
     const orderId = h.newOrder();
     await h.publish('inventory.reserved', h.reserved(orderId, 9));
     const failed = await h.waitForEvent(orderId, 'payments.failed');
