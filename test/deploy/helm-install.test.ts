@@ -123,8 +123,10 @@ describe('helm install / upgrade / uninstall against kube-apiserver, the operato
 
   it('helm install: every object of the release, CRDs included, is accepted and stored', async () => {
     await helm(['install', RELEASE, chartPath(), '-n', ns, '--create-namespace', ...valuesArgs([VALUES])]);
-    const status = JSON.parse(await helm(['status', RELEASE, '-n', ns, '-o', 'json'])) as { info: { status: string }; version: number };
+    const status = JSON.parse(await helm(['status', RELEASE, '-n', ns, '-o', 'json'])) as { info: { status: string; notes: string }; version: number };
     expect(status).toMatchObject({ info: { status: 'deployed' }, version: 1 });
+    // NOTES tell the user the uninstall order the last test follows.
+    expect(status.info.notes).toContain(`kubectl -n ${ns} delete streams.jetstream.orderflow.dev,consumers.jetstream.orderflow.dev -l app.kubernetes.io/instance=${RELEASE} --wait`);
 
     const text = await helm(['get', 'manifest', RELEASE, '-n', ns]);
     manifest = parseRendered(text).map((r) => r.doc);
