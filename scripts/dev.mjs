@@ -10,7 +10,7 @@
 // left alone. A child that stayed up for a while starts its backoff afresh.
 import { spawn } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExponentialBackoff } from 'cockatiel';
 
@@ -116,9 +116,10 @@ async function shutdown(code = 0) {
   if (stopping) return;
   stopping = true;
   log('stopping');
-  // Services first (they drain into NATS), then the NATS child.
-  await Promise.all(children.filter((c) => c.name !== 'nats-server').map((c) => c.stop()));
-  await Promise.all(children.filter((c) => c.name === 'nats-server').map((c) => c.stop()));
+  // Services first (they drain into NATS and flush their spans), then the NATS and Jaeger children.
+  const infra = new Set(['nats-server', 'jaeger']);
+  await Promise.all(children.filter((c) => !infra.has(c.name)).map((c) => c.stop()));
+  await Promise.all(children.filter((c) => infra.has(c.name)).map((c) => c.stop()));
   log('stopped');
   process.exit(code);
 }
@@ -134,6 +135,25 @@ if (!env.NATS_URL) {
     start('nats-server', process.env.NATS_SERVER_BIN ?? 'nats-server', ['-js', '-a', '127.0.0.1', '-p', '4222', '-sd', `${root}.data/nats`]);
     for (let i = 0; i < 50 && !(await reachable('127.0.0.1', 4222)); i++) await sleep(100);
     log('started a local nats-server', { url: 'nats://127.0.0.1:4222' });
+  }
+}
+
+// DEV_JAEGER=1: a Jaeger child (built by `bash scripts/tools.sh jaeger`, monitoring/jaeger.yaml:
+// in-memory, loopback; JAEGER_*_ENDPOINT move its ports) receives every service's traces, and the
+// console's trace links open its UI. An OTEL_EXPORTER_OTLP_ENDPOINT of your own is left alone.
+let jaegerUi;
+if (/^(1|true|yes)$/i.test(env.DEV_JAEGER ?? '')) {
+  const bin = env.JAEGER_BIN ?? `${root}.tools/bin/jaeger`;
+  const otlp = env.JAEGER_OTLP_HTTP_ENDPOINT ?? '127.0.0.1:4318';
+  const [otlpHost, otlpPort] = otlp.split(':');
+  if (!existsSync(bin)) {
+    log('jaeger not built: run `bash scripts/tools.sh jaeger`; tracing stays off', { bin }, 'warn');
+  } else {
+    start('jaeger', bin, ['--config', `${root}monitoring/jaeger.yaml`], { JAEGER_LOG_LEVEL: env.JAEGER_LOG_LEVEL ?? 'warn' });
+    for (let i = 0; i < 100 && !(await reachable(otlpHost, Number(otlpPort))); i++) await sleep(100);
+    jaegerUi = `http://${env.JAEGER_QUERY_HTTP_ENDPOINT ?? '127.0.0.1:16686'}`;
+    env.OTEL_EXPORTER_OTLP_ENDPOINT ??= `http://${otlp}`;
+    log('started jaeger', { ui: jaegerUi, otlp: env.OTEL_EXPORTER_OTLP_ENDPOINT });
   }
 }
 
@@ -170,9 +190,10 @@ try {
     ORDER_SERVICE_URL: `http://127.0.0.1:${ports.order}`,
     INVENTORY_SERVICE_URL: `http://127.0.0.1:${ports.inventory}`,
     PAYMENT_SERVICE_URL: `http://127.0.0.1:${ports.payment}`,
+    ...(jaegerUi && !env.JAEGER_UI_URL ? { JAEGER_UI_URL: jaegerUi } : {}),
   });
   await waitReady('console', `http://127.0.0.1:${ports.console}/health`);
-  log('orderflow is up', { orders: `http://127.0.0.1:${ports.order}/orders`, inventory: `http://127.0.0.1:${ports.inventory}/products/sku-1`, gateway: `http://127.0.0.1:${ports.gateway}`, console: `http://127.0.0.1:${ports.console}/` });
+  log('orderflow is up', { orders: `http://127.0.0.1:${ports.order}/orders`, inventory: `http://127.0.0.1:${ports.inventory}/products/sku-1`, gateway: `http://127.0.0.1:${ports.gateway}`, console: `http://127.0.0.1:${ports.console}/`, ...(jaegerUi ? { jaeger: jaegerUi } : {}) });
 } catch (err) {
   log('start failed', { err: String(err) }, 'error');
   await shutdown(1);
