@@ -1,4 +1,4 @@
-import { intSetting, readSetting } from '@orderflow/kit';
+import { intSetting, readSetting, trustedProxiesFromEnv, type TrustedProxies } from '@orderflow/kit';
 
 type Env = Record<string, string | undefined>;
 
@@ -6,13 +6,23 @@ export interface ConsoleConfig {
   port: number;
   logLevel: string;
   namespace: string;
-  nats: { servers: string[]; user?: string; password?: string; credsFile?: string; tls?: { caFile?: string; certFile?: string; keyFile?: string } };
+  nats: {
+    servers: string[];
+    user?: string;
+    password?: string;
+    credsFile?: string;
+    tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  };
   services: { order: string; inventory: string; payment: string };
   /** Bearer token every /api/* request must carry; undefined = open (keep the console internal). */
   token?: string;
   /** Base URL of the Jaeger UI as the operator's browser reaches it; trace links are off without it. */
   jaegerUiUrl?: string;
   shutdownTimeoutMs: number;
+  /** Retry-After (seconds) of a 503 while NATS, a stream or a service is away (HTTP_RETRY_AFTER_SECONDS). */
+  retryAfterSeconds: number;
+  /** Proxies whose X-Forwarded-For names the client in audit lines (TRUSTED_PROXIES; nobody by default). */
+  trustedProxies: TrustedProxies;
 }
 
 const trimSlash = (u: string) => u.replace(/\/+$/, '');
@@ -42,5 +52,7 @@ export function consoleConfig(env: Env = process.env): ConsoleConfig {
     token: readSetting('CONSOLE_TOKEN', env),
     jaegerUiUrl: jaeger ? trimSlash(jaeger) : undefined,
     shutdownTimeoutMs: intSetting('SHUTDOWN_TIMEOUT_MS', 10_000, env),
+    retryAfterSeconds: intSetting('HTTP_RETRY_AFTER_SECONDS', 5, env),
+    trustedProxies: trustedProxiesFromEnv(env),
   };
 }

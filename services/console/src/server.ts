@@ -27,12 +27,13 @@ export interface RunningConsole {
   stop(): Promise<void>;
 }
 
-// src/*.ts and dist/*.js sit at the same depth: the compiled client is dist/web/app.js either way.
-const CLIENT = new URL('../dist/web/app.js', import.meta.url);
+// src/*.ts and dist/*.js sit at the same depth: the compiled client is in dist/web/client either way.
+const CLIENT_DIR = new URL('../dist/web/client/', import.meta.url);
 
-async function loadClient(): Promise<string | undefined> {
+/** One compiled browser module; the path is checked by the route (no `..`, only *.js). */
+async function loadClientAsset(path: string): Promise<string | undefined> {
   try {
-    return await readFile(CLIENT, 'utf8');
+    return await readFile(new URL(path, CLIENT_DIR), 'utf8');
   } catch {
     return undefined;
   }
@@ -46,7 +47,7 @@ export async function startConsole(opts: StartConsoleOptions = {}): Promise<Runn
   const metrics = createMetrics('console');
   const names = new Names(config.namespace);
   const topology = platformTopology({ namespace: config.namespace });
-  const nats = new NatsManager({ servers: config.nats.servers, name: 'console', user: config.nats.user, password: config.nats.password, credsFile: config.nats.credsFile, tls: config.nats.tls }, log, metrics);
+  const nats = new NatsManager({ ...config.nats, name: 'console' }, log, metrics);
   const services = new ServicesClient(config.services, opts.fetch ?? fetch);
   const jetstream = new JetStreamSampler(topology, log);
 
@@ -64,7 +65,7 @@ export async function startConsole(opts: StartConsoleOptions = {}): Promise<Runn
     return () => clearTimeout(timer);
   };
   const stopSampling = loop(opts.sampleMs ?? 2000, async () => {
-    const conn = nats.current;
+    const conn = nats.connection();
     if (!conn || !nats.isConnected()) return jetstream.fail(new Error('not connected to NATS'));
     await jetstream.sample(conn.jsm);
   });
@@ -77,14 +78,25 @@ export async function startConsole(opts: StartConsoleOptions = {}): Promise<Runn
   });
 
   let accepting = true;
-  const app = createConsoleApp({ config, log, nats, names, topology, services, state, registry: metrics.registry, clientScript: loadClient, accepting: () => accepting });
+  const app = createConsoleApp({
+    config,
+    log,
+    nats,
+    names,
+    topology,
+    services,
+    state,
+    registry: metrics.registry,
+    clientAsset: loadClientAsset,
+    accepting: () => accepting,
+  });
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: opts.hostname ?? '0.0.0.0' }, () => resolve(s as Server));
   });
   const port = (server.address() as AddressInfo).port;
   nats.start();
-  // A first snapshot as soon as NATS is up, not one sampling period later.
-  nats.onConnected(({ jsm }) => void jetstream.sample(jsm).catch(() => undefined));
+  // A snapshot as soon as NATS is up (or back on a rebuilt connection), not one sampling period later.
+  nats.onConnection(({ jsm }) => void jetstream.sample(jsm).catch(() => undefined));
   log.info({ port, namespace: config.namespace, services: config.services, auth: config.token ? 'bearer' : 'none' }, 'console.started');
 
   let stopping: Promise<void> | undefined;

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { bucketDelta, histogramBuckets, histogramQuantile, parsePrometheus, sumBy } from '../src/sources/prometheus.js';
+import { parsePrometheus, sumBy } from '@orderflow/kit';
+import { bucketDelta, histogramBuckets, histogramQuantile } from '../src/sources/histogram.js';
 import { isGrowing } from '../src/sources/jetstream.js';
 import { traceIdOf } from '../src/sources/timeline.js';
 import { consumerResourceName, streamResourceName } from '../src/resources.js';

@@ -5,7 +5,8 @@
  */
 import type { ConsoleConfig } from '../config.js';
 import type { OrderHistoryEntry, OrderStats, OrderView, SagaFigures, ServiceReadiness } from '../web/api-types.js';
-import { bucketDelta, histogramBuckets, histogramQuantile, parsePrometheus, sumBy, type Buckets } from './prometheus.js';
+import { parsePrometheus, sumBy } from '@orderflow/kit';
+import { bucketDelta, histogramBuckets, histogramQuantile, type Buckets } from './histogram.js';
 
 export type { OrderHistoryEntry, OrderStats, OrderView, SagaFigures, ServiceReadiness };
 
@@ -53,16 +54,8 @@ export class ServicesClient {
   }
 
   async ordersByCorrelation(correlationId: string): Promise<OrderView[]> {
-    return (await getJson<{ orders: OrderView[] }>(this.f, `${this.urls.order}/orders?correlationId=${encodeURIComponent(correlationId)}`)).orders;
-  }
-
-  async payment(orderId: string): Promise<unknown> {
-    try {
-      return await getJson<unknown>(this.f, `${this.urls.payment}/payments/${encodeURIComponent(orderId)}`);
-    } catch (err) {
-      if (err instanceof HttpError && err.status === 404) return undefined;
-      throw err;
-    }
+    const url = `${this.urls.order}/orders?correlationId=${encodeURIComponent(correlationId)}`;
+    return (await getJson<{ orders: OrderView[] }>(this.f, url)).orders;
   }
 
   /** Scrapes order-service's /metrics and returns the saga figures; call it periodically. */
@@ -90,14 +83,16 @@ export class ServicesClient {
 
   /** Each service's /ready: up (200), not ready (503 with its JSON), or unreachable. */
   async readiness(): Promise<ServiceReadiness[]> {
-    const entries = Object.entries({ 'order-service': this.urls.order, 'inventory-service': this.urls.inventory, 'payment-service': this.urls.payment });
+    const { order, inventory, payment } = this.urls;
+    const entries = Object.entries({ 'order-service': order, 'inventory-service': inventory, 'payment-service': payment });
     return Promise.all(
       entries.map(async ([name, url]) => {
         try {
           const r = await this.f(`${url}/ready`, { signal: AbortSignal.timeout(2000) });
           if (r.ok) return { name, url, ready: true };
           const body = (await r.json().catch(() => ({}))) as { down?: Record<string, string> };
-          return { name, url, ready: false, detail: body.down ? Object.entries(body.down).map(([k, v]) => `${k}: ${v}`).join('; ') : `HTTP ${r.status}` };
+          const down = body.down ? Object.entries(body.down).map(([k, v]) => `${k}: ${v}`).join('; ') : undefined;
+          return { name, url, ready: false, detail: down ?? `HTTP ${r.status}` };
         } catch (err) {
           return { name, url, ready: false, detail: `unreachable: ${(err as Error).message}` };
         }

@@ -1,29 +1,8 @@
-/** Just enough of the Prometheus text format to read the services' saga metrics. */
-
-export interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$/;
-const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
-
-export function parsePrometheus(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const m = LINE.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1]!] = l[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
-    const v = m[3]!;
-    const value = v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v);
-    out.push({ name: m[1]!, labels, value });
-  }
-  return out;
-}
+/**
+ * Histogram arithmetic over scraped samples (the kit reads the text format): buckets of one
+ * series, their change between two scrapes, and quantiles the way PromQL computes them.
+ */
+import { labelsMatch, type Sample } from '@orderflow/kit';
 
 /** Cumulative bucket counts of one histogram series, `le` ascending (the last is +Inf). */
 export type Buckets = Array<{ le: number; count: number }>;
@@ -31,8 +10,7 @@ export type Buckets = Array<{ le: number; count: number }>;
 export function histogramBuckets(samples: Sample[], name: string, match: Record<string, string> = {}): Buckets {
   const sums = new Map<number, number>();
   for (const s of samples) {
-    if (s.name !== `${name}_bucket`) continue;
-    if (!Object.entries(match).every(([k, v]) => s.labels[k] === v)) continue;
+    if (s.name !== `${name}_bucket` || !labelsMatch(s.labels, match)) continue;
     const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
     sums.set(le, (sums.get(le) ?? 0) + s.value);
   }
@@ -68,16 +46,4 @@ export function histogramQuantile(q: number, buckets: Buckets): number | undefin
     prevCount = b.count;
   }
   return prevLe;
-}
-
-/** Sum of a counter's series grouped by one label. */
-export function sumBy(samples: Sample[], name: string, label: string, match: Record<string, string> = {}): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const s of samples) {
-    if (s.name !== name) continue;
-    if (!Object.entries(match).every(([k, v]) => s.labels[k] === v)) continue;
-    const k = s.labels[label] ?? '';
-    out[k] = (out[k] ?? 0) + s.value;
-  }
-  return out;
 }
