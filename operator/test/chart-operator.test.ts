@@ -129,8 +129,12 @@ describe("the operator with the chart's ServiceAccount and Roles, two replicas",
       return r.status === 200 && r.body.leader === true ? r : undefined;
     });
     expect(leader.body.leader).toBe(true);
-    const standby = await readiness(operators.get(standbyId)!.port);
-    expect(standby).toMatchObject({ status: 200, body: { leader: false } });
+    // A standby is ready too (it has nothing to sync), once its NATS connection is up.
+    const standby = await waitFor('standby ready', async () => {
+      const r = await readiness(operators.get(standbyId)!.port);
+      return r.status === 200 ? r : undefined;
+    });
+    expect(standby.body.leader).toBe(false);
 
     await kubectlApply(
       cp,
