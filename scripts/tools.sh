@@ -59,21 +59,24 @@ ldflags_for() { # version stamps the upstream Makefiles set, so `--version` and 
 }
 
 build() {
-  local tool=$1 r dir pkg vmod ver key out start secs tmp
+  local tool=$1 r dir pkg vmod ver key out start secs tmp lock
   r=$(row "$tool")
   [ -n "$r" ] || { echo "tools: unknown tool '$tool' (see --list)" >&2; return 2; }
   read -r _ dir pkg vmod <<<"$r"
   ver=$(version_of "$dir" "$vmod"); key=$(key_of "$tool")
   out=$cache/$tool/$key
-  mkdir -p "$bindir"
+  mkdir -p "$bindir" "$cache/$tool"
+  # One build of a tool at a time on this machine: a second caller waits, then finds it cached.
+  exec {lock}>"$cache/$tool/.lock"
+  flock "$lock"
   if [ -x "$out/$tool" ]; then
     ln -sfn "$out/$tool" "$bindir/$tool"
+    exec {lock}>&-
     echo "tools: $tool $ver cached ($out/$tool)"
     return 0
   fi
   echo "tools: building $tool $ver from $pkg ..."
   start=$(date +%s)
-  mkdir -p "$cache/$tool"
   tmp=$(mktemp -d "$cache/$tool/.build.XXXXXX")
   # Built aside and moved in whole, so a concurrent or interrupted run never sees half a binary.
   (cd "$root/tools/$dir" && go build -trimpath -ldflags "-s -w $(ldflags_for "$tool" "$ver")" -o "$tmp/$tool" "$pkg") \
@@ -81,6 +84,7 @@ build() {
   mkdir -p "$out" && mv "$tmp/$tool" "$out/$tool" && rm -rf "$tmp"
   secs=$(( $(date +%s) - start ))
   ln -sfn "$out/$tool" "$bindir/$tool"
+  exec {lock}>&-
   echo "tools: built $tool $ver in ${secs}s"
 }
 
