@@ -8,6 +8,12 @@ export function stockMetrics(registry: Registry) {
       labelNames: ['event', 'result'],
       registers: [registry],
     }),
+    sweeper: new Counter({
+      name: 'orderflow_inventory_sweeper_total',
+      help: 'Reservation sweeper actions on holds that outlived the saga: committed, released, already_settled, order_open, unknown_order, lookup_failed, failed',
+      labelNames: ['action'],
+      registers: [registry],
+    }),
   };
 }
 
