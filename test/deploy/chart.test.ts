@@ -220,13 +220,14 @@ describe.each(Object.entries(SCENARIOS))('helm template (%s)', (name, values) =>
     }
   });
 
-  it('NetworkPolicies: egress only to DNS, NATS, Postgres, the gateway (payment), OTLP and the API server (operator)', () => {
+  it('NetworkPolicies: egress only to DNS, NATS, Postgres, order-service (inventory, payment), the gateway (payment), OTLP and the API server (operator)', () => {
     for (const d of docs.filter((x) => x.kind === 'NetworkPolicy')) {
       const spec = d.spec as { policyTypes: string[]; egress: { ports?: { port: number | string }[] }[] };
       expect(spec.policyTypes).toEqual(['Ingress', 'Egress']);
       const ports = new Set(spec.egress.flatMap((e) => (e.ports ?? []).map((p) => p.port)));
       // 3001-3003: the console's egress to the services' HTTP endpoints (its only peers besides NATS).
-      const allowed = String((d.metadata as Dict).name).endsWith('-console') ? [53, 4222, 3001, 3002, 3003] : [53, 4222, 5432, 443, 6443, 3004, 4318];
+      // 3001: inventory and payment ask order-service how an order ended.
+      const allowed = String((d.metadata as Dict).name).endsWith('-console') ? [53, 4222, 3001, 3002, 3003] : [53, 4222, 5432, 443, 6443, 3001, 3004, 4318];
       for (const p of ports) expect(allowed, `${String((d.metadata as Dict).name)} egress port ${String(p)}`).toContain(p);
     }
   });

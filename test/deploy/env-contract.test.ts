@@ -30,6 +30,7 @@ const OPTIONAL: Record<string, string> = {
   RATE_LIMIT_GLOBAL_BURST: 'defaults to 2 × RATE_LIMIT_GLOBAL_RPS (rateLimit.globalBurst)',
   CONSOLE_TOKEN: 'console without a token when unset (console.tokenSecret)',
   JAEGER_UI_URL: 'console trace links off when unset (console.jaegerUiUrl, or jaeger.enabled)',
+  TRUSTED_PROXIES: 'only behind a proxy whose X-Forwarded-For is to be believed (trustedProxies)',
 };
 /**
  * Tuning with a code default that is right in a cluster too: left unset by the chart, settable per
@@ -47,6 +48,16 @@ const PASSTHROUGH: Record<string, string> = {
   OTEL_TRACES_EXPORTER: 'the SDK picks OTLP from OTEL_EXPORTER_OTLP_ENDPOINT',
   SANDBOX_CAPTURE_DELAY_MS: 'sandbox fault injection, off',
   SANDBOX_KEY_IN_USE: 'sandbox: a request with a key in flight waits for it',
+  LEASE_DURATION_MS: 'operator leader lease, 15 s',
+  LEASE_RENEW_DEADLINE_MS: 'operator lease renew deadline, 10 s',
+  LEASE_RETRY_PERIOD_MS: 'operator lease retry, 2 s',
+  PAYMENT_IN_DOUBT_CHECK_INITIAL_MS: 'first re-check of a charge in doubt, 10 s',
+  PAYMENT_IN_DOUBT_CHECK_MAX_MS: 'longest re-check interval, 1 h',
+  PAYMENT_IN_DOUBT_HORIZON_MS: 'give up re-checking after 24 h',
+  REFUND_SWEEP_INTERVAL_MS: 'refund sweep every 30 s',
+  REFUND_SWEEP_MARGIN_MS: 'refund sweep waits the saga timeout + 60 s',
+  RESERVATION_SWEEP_INTERVAL_MS: 'reservation sweep interval',
+  RESERVATION_SWEEP_MARGIN_MS: 'reservation sweep margin past the saga timeout',
 };
 /** `<NAME>_FILE`: the file form of a secret the chart hands over as an env var from a Secret. */
 const isFileForm = (name: string) => name.endsWith('_FILE');
@@ -144,12 +155,13 @@ const SCENARIOS: Record<string, (Dict | string)[]> = {
     natsAuth: { existingSecret: 'nats-auth', credsSecret: 'nats-creds', tlsSecret: 'nats-tls' },
     otel: { endpoint: 'http://collector:4318', tracesSampler: 'parentbased_traceidratio', tracesSamplerArg: '0.1', tracesEndpoint: 'http://collector:4318/v1/traces' },
     rateLimit: { perIpRps: 50, perIpBurst: 100, globalRps: 2000, globalBurst: 4000 },
+    trustedProxies: '10.0.0.0/8,fd00::/8',
     sandboxGateway: { enabled: true },
     console: { tokenSecret: 'console-token' },
   }],
   // Every PASSTHROUGH variable through each service's `env`.
   passthrough: [DB, { sandboxGateway: { enabled: true } },
-    Object.fromEntries(['orderService', 'inventoryService', 'paymentService', 'sandboxGateway'].map((k) => [k, { env: Object.fromEntries(Object.keys(PASSTHROUGH).map((v) => [v, '1'])) }]))],
+    Object.fromEntries(['orderService', 'inventoryService', 'paymentService', 'sandboxGateway', 'console', 'operator'].map((k) => [k, { env: Object.fromEntries(Object.keys(PASSTHROUGH).map((v) => [v, '1'])) }]))],
 };
 const rendered = Object.fromEntries(Object.entries(SCENARIOS).map(([k, v]) => [k, provided(render(v))]));
 
