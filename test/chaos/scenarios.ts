@@ -64,12 +64,17 @@ export interface FaultContext {
   p: Platform;
   cluster: TestNatsCluster;
   profile: Profile;
-  /** The scenario's own Postgres (scenarios with `needs.privatePostgres`). */
-  pg?: TestPostgresServer;
+  /**
+   * The scenario's own Postgres servers (with `needs.privatePostgres`): one holds order-service's
+   * schema, the other inventory's and payment's, so each side can be away on its own.
+   */
+  db?: { orders: TestPostgresServer; saga: TestPostgresServer };
   /** The cluster's per-service users (scenarios with `needs.natsAuth`). */
   auth?: ClusterAuth;
   /** Resolves once the load generator has sent this many orders. */
   sent(n: number): Promise<void>;
+  /** Orders accepted (202) so far. */
+  accepted(): number;
   log(msg: string): void;
 }
 
@@ -177,17 +182,26 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
   'postgres-down': {
     name: 'Postgres down past every retry budget',
-    fault: 'the services’ own Postgres stopped (fast: 57P01 to every session) at 30%, down pgOutageMs, started again',
+    fault:
+      'at 30% both private Postgres servers stop (fast: 57P01 to every session); order-service’s comes back after min(15 s, pgOutageMs/3) (orders flow in again), inventory’s and payment’s after pgOutageMs',
     needs: { privatePostgres: true },
     // A patient client: it keeps coming back (503 + Retry-After) until the database is back.
     clientGiveUpMs: (profile) => profile.pgOutageMs + 60_000,
-    async inject({ pg: server, profile, sent, log }) {
+    async inject({ db, profile, sent, accepted, log }) {
       await sent(Math.floor(profile.orders * 0.3));
-      await server!.stop('fast');
-      log(`postgres stopped for ${profile.pgOutageMs / 1000} s`);
-      await sleep(profile.pgOutageMs);
-      await server!.start();
-      log('postgres back');
+      await Promise.all([db!.orders.stop('fast'), db!.saga.stop('fast')]);
+      const t0 = Date.now();
+      const ordersDownMs = Math.min(15_000, Math.round(profile.pgOutageMs / 3));
+      log(`postgres stopped: order-service's for ${ordersDownMs / 1000} s, inventory's and payment's for ${profile.pgOutageMs / 1000} s`);
+      await sleep(ordersDownMs);
+      await db!.orders.start();
+      const before = accepted();
+      // The point of the split: events pile up for consumers whose database is away.
+      await waitFor('orders accepted while inventory and payment have no database', () => accepted() > before, 30_000, 100);
+      log(`order-service's database back; orders flow in again while inventory's and payment's stays down`);
+      await sleep(Math.max(0, profile.pgOutageMs - (Date.now() - t0)));
+      await db!.saga.start();
+      log(`inventory's and payment's database back (${accepted() - before} orders were accepted while it was away)`);
     },
   },
   'nats-credentials': {
@@ -291,12 +305,12 @@ export async function runScenario(key: string, profile: Profile, log: (msg: stri
 class ScenarioRun {
   phase = 'starting';
   #cluster: TestNatsCluster | undefined;
-  #pg: TestPostgresServer | undefined;
+  #db: { orders: TestPostgresServer; saga: TestPostgresServer } | undefined;
+  #untrackDb: Array<() => void> = [];
   #p: Platform | undefined;
   #load: LoadGenerator | undefined;
   #dir: string | undefined;
   #disposing: Promise<void> | undefined;
-  #untrack: (() => void) | undefined;
 
   constructor(
     readonly scenario: Scenario,
@@ -318,9 +332,9 @@ class ScenarioRun {
       this.#load?.stop();
       await this.#p?.stop().catch(() => undefined);
       await this.#cluster?.dispose().catch(() => undefined);
-      await this.#pg?.cleanup().catch(() => undefined);
+      for (const server of Object.values(this.#db ?? {})) await server.cleanup().catch(() => undefined);
       if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
-      this.#untrack?.();
+      for (const untrack of this.#untrackDb) untrack();
     })());
   }
 
@@ -330,19 +344,24 @@ class ScenarioRun {
     this.#dir = mkdtempSync(join(tmpdir(), 'orderflow-chaos-'));
     const confPath = join(this.#dir, 'nats-auth.conf');
     if (needs.privatePostgres) {
-      this.phase = 'starting its own Postgres';
-      const server = await TestPostgresServer.create({ database: 'chaos' });
-      this.#pg = server;
-      // The kit's own hook covers a normal exit; a signal needs the reaper's synchronous kill.
-      this.#untrack = track({
-        name: `postgres ${server.dir}`,
-        dispose: () => server.cleanup(),
-        kill: () => {
-          const pid = server.pid;
-          if (pid) process.kill(pid, 'SIGQUIT'); // immediate shutdown of postmaster and backends
-        },
-      });
-      await server.start();
+      this.phase = 'starting its own Postgres servers';
+      const start = async (label: string) => {
+        const server = await TestPostgresServer.create({ database: 'chaos' });
+        // The kit's own hook covers a normal exit; a signal needs the reaper's synchronous kill.
+        this.#untrackDb.push(
+          track({
+            name: `postgres (${label}) ${server.dir}`,
+            dispose: () => server.cleanup(),
+            kill: () => {
+              const pid = server.pid;
+              if (pid) process.kill(pid, 'SIGQUIT'); // immediate shutdown of postmaster and backends
+            },
+          }),
+        );
+        return server;
+      };
+      this.#db = { orders: await start('orders'), saga: await start('inventory, payment') };
+      await Promise.all([this.#db.orders.start(), this.#db.saga.start()]);
     }
     this.phase = 'starting the NATS cluster';
     const cluster = await TestNatsCluster.create(needs.natsAuth ? { include: confPath } : {});
@@ -352,7 +371,8 @@ class ScenarioRun {
       childProcesses: ['order-service', 'inventory-service', 'payment-service'] as ServiceName[],
       natsUrl: cluster.urls,
       natsConnect: () => cluster.connect(),
-      databaseUrl: this.#pg?.url,
+      databaseUrl: this.#db?.saga.url,
+      databaseUrls: this.#db ? { 'order-service': this.#db.orders.url } : undefined,
       supervise: true,
       // A long saga timeout: a lost event must show as an open order, not hide behind a timeout cancel.
       env: { STREAM_REPLICAS: '3', SAGA_TIMEOUT_MS: '900000', SHUTDOWN_TIMEOUT_MS: '10000', ...(needs.natsAuth ? { ENSURE_STREAMS: 'false' } : {}) },
@@ -401,7 +421,7 @@ class ScenarioRun {
     const started = Date.now();
     let faultError: string | undefined;
     const faultDone = scenario
-      .inject({ p, cluster, profile, pg: this.#pg, auth, sent: (n) => load.waitSent(n), log: (m) => log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`) })
+      .inject({ p, cluster, profile, db: this.#db, auth, sent: (n) => load.waitSent(n), accepted: () => load.accepted.size, log: (m) => log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`) })
       .catch((err: Error) => void (faultError = `fault injection failed: ${err.message}`));
     await load.run();
     const loadSeconds = (Date.now() - started) / 1000;
@@ -410,6 +430,7 @@ class ScenarioRun {
 
     const input: InvariantInput = {
       databaseUrl: p.databaseUrl,
+      databaseUrls: { order: p.databaseUrlOf('order-service'), inventory: p.databaseUrlOf('inventory-service'), payment: p.databaseUrlOf('payment-service') },
       schemas: { order: p.schemas['order-service'], inventory: p.schemas['inventory-service'], payment: p.schemas['payment-service'] },
       gatewayUrl: p.gateway.url,
       nats: { servers: cluster.urls.split(','), ...(auth ? { user: auth.admin.user, pass: auth.admin.pass } : {}) },

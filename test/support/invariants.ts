@@ -20,6 +20,8 @@ import { CONSUMERS, Names } from '../../services/kit/src/topology.js';
 
 export interface InvariantInput {
   databaseUrl: string;
+  /** A service whose schema lives on another server than `databaseUrl` (by schema key). */
+  databaseUrls?: Partial<Record<'order' | 'inventory' | 'payment', string>>;
   schemas: { order: string; inventory: string; payment: string };
   /** Sandbox gateway base URL; charges are not checked without it. */
   gatewayUrl?: string;
@@ -66,6 +68,13 @@ async function pgQuery<R>(url: string, schema: string, sql: string, params: unkn
   } finally {
     await c.end();
   }
+}
+
+/** Queries a schema of the run on the server that holds it. */
+function querier(input: InvariantInput): <R>(schema: string, sql: string, params?: unknown[]) => Promise<R[]> {
+  const bySchema = new Map<string, string>();
+  for (const [key, schema] of Object.entries(input.schemas)) bySchema.set(schema, input.databaseUrls?.[key as keyof InvariantInput['schemas']] ?? input.databaseUrl);
+  return (schema, sql, params) => pgQuery(bySchema.get(schema) ?? input.databaseUrl, schema, sql, params);
 }
 
 export interface StreamMessage {
@@ -128,8 +137,9 @@ const EXCLUSIVE: Array<[string, string]> = [
 
 export async function checkInvariants(input: InvariantInput): Promise<InvariantReport> {
   const v: Violation[] = [];
-  const { databaseUrl: url, schemas } = input;
-  const orders = await pgQuery<OrderRow>(url, schemas.order, `SELECT id::text, status, reason FROM orders`);
+  const { schemas } = input;
+  const q = querier(input);
+  const orders = await q<OrderRow>(schemas.order, `SELECT id::text, status, reason FROM orders`);
   const byId = new Map(orders.map((o) => [o.id, o]));
   const accepted = input.accepted ?? [];
   let lost = 0;
@@ -189,8 +199,7 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
   }
 
   // Payment rows agree with the order's outcome.
-  const payments = await pgQuery<{ order_id: string; status: string; cancel_requested: boolean; in_doubt: boolean }>(
-    url,
+  const payments = await q<{ order_id: string; status: string; cancel_requested: boolean; in_doubt: boolean }>(
     schemas.payment,
     `SELECT order_id::text, status, cancel_requested, in_doubt FROM payments`,
   );
@@ -211,9 +220,8 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
     stockDrift++;
     v.push({ kind: 'stock', productId, detail });
   };
-  const products = await pgQuery<{ product_id: string; on_hand: number; reserved: number; sold: number }>(url, schemas.inventory, `SELECT product_id, on_hand, reserved, sold FROM products`);
-  const reservations = await pgQuery<{ order_id: string; status: string; items: Array<{ productId: string; quantity: number }> }>(
-    url,
+  const products = await q<{ product_id: string; on_hand: number; reserved: number; sold: number }>(schemas.inventory, `SELECT product_id, on_hand, reserved, sold FROM products`);
+  const reservations = await q<{ order_id: string; status: string; items: Array<{ productId: string; quantity: number }> }>(
     schemas.inventory,
     `SELECT order_id::text, status, items FROM reservations`,
   );
@@ -244,13 +252,12 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
 
   // Exactly-once bookkeeping in every service's schema.
   for (const schema of Object.values(schemas)) {
-    const dups = await pgQuery<{ consumer: string; event_id: string; n: number }>(
-      url,
+    const dups = await q<{ consumer: string; event_id: string; n: number }>(
       schema,
       `SELECT consumer, event_id, count(*)::int AS n FROM processed_events GROUP BY 1, 2 HAVING count(*) > 1`,
     );
     for (const d of dups) dbl(undefined, `${schema}: event ${d.event_id} recorded ${d.n} times by ${d.consumer}`);
-    const [outbox] = await pgQuery<{ n: number }>(url, schema, `SELECT count(*)::int AS n FROM outbox`);
+    const [outbox] = await q<{ n: number }>(schema, `SELECT count(*)::int AS n FROM outbox`);
     if (outbox!.n > 0) v.push({ kind: 'quiescence', detail: `${schema}: ${outbox!.n} outbox rows not yet published` });
   }
 
@@ -344,7 +351,8 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
 export async function waitQuiescent(input: InvariantInput, timeoutMs: number, progress?: (what: string) => void): Promise<number> {
   const t0 = Date.now();
   let lastReport = t0;
-  const { databaseUrl: url, schemas } = input;
+  const { schemas } = input;
+  const q = querier(input);
   const names = new Names(input.namespace);
   let last: string;
   let nc: NatsConnection | undefined;
@@ -352,14 +360,14 @@ export async function waitQuiescent(input: InvariantInput, timeoutMs: number, pr
     for (;;) {
       const moving: string[] = [];
       try {
-        const [o] = await pgQuery<{ n: number }>(url, schemas.order, `SELECT count(*)::int AS n FROM orders WHERE status NOT IN ('confirmed', 'cancelled')`);
+        const [o] = await q<{ n: number }>(schemas.order, `SELECT count(*)::int AS n FROM orders WHERE status NOT IN ('confirmed', 'cancelled')`);
         if (o!.n) moving.push(`${o!.n} orders open`);
-        const [r] = await pgQuery<{ n: number }>(url, schemas.inventory, `SELECT count(*)::int AS n FROM reservations WHERE status = 'held'`);
+        const [r] = await q<{ n: number }>(schemas.inventory, `SELECT count(*)::int AS n FROM reservations WHERE status = 'held'`);
         if (r!.n) moving.push(`${r!.n} reservations held`);
-        const [p] = await pgQuery<{ n: number }>(url, schemas.payment, `SELECT count(*)::int AS n FROM payments WHERE status = 'charging' OR (status = 'captured' AND cancel_requested) OR in_doubt`);
+        const [p] = await q<{ n: number }>(schemas.payment, `SELECT count(*)::int AS n FROM payments WHERE status = 'charging' OR (status = 'captured' AND cancel_requested) OR in_doubt`);
         if (p!.n) moving.push(`${p!.n} payments open`);
         for (const s of Object.values(schemas)) {
-          const [x] = await pgQuery<{ n: number }>(url, s, `SELECT count(*)::int AS n FROM outbox`);
+          const [x] = await q<{ n: number }>(s, `SELECT count(*)::int AS n FROM outbox`);
           if (x!.n) moving.push(`${x!.n} outbox rows in ${s}`);
         }
         if (input.nats) {

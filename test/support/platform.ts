@@ -39,6 +39,8 @@ export interface PlatformOptions {
   natsUrl?: string;
   /** Postgres for every service schema (default: the machine's shared one, TEST_DATABASE_URL). */
   databaseUrl?: string;
+  /** Another Postgres for some services (their schema lives there). */
+  databaseUrls?: Partial<Record<ServiceName, string>>;
   /** Env for one service only (e.g. its own NATS_USER / NATS_PASSWORD). */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   /** How stop() connects to delete the run's streams (default: the machine's NATS). */
@@ -106,7 +108,7 @@ export class Platform {
       PORT: String(port),
       NATS_URL: this.opts.natsUrl ?? TEST_NATS_URL,
       ORDERFLOW_NAMESPACE: this.ns,
-      DATABASE_URL: this.databaseUrl,
+      DATABASE_URL: this.databaseUrlOf(name),
       DATABASE_SCHEMA: this.schemas[name],
       PAYMENT_GATEWAY_URL: this.gateway.url,
       LOG_LEVEL: this.opts.logLevel ?? 'warn',
@@ -114,6 +116,11 @@ export class Platform {
       ...(this.opts.env ?? {}),
       ...(this.opts.serviceEnv?.[name] ?? {}),
     };
+  }
+
+  /** The Postgres that holds a service's schema. */
+  databaseUrlOf(name: ServiceName): string {
+    return this.opts.databaseUrls?.[name] ?? this.databaseUrl;
   }
 
   async start(): Promise<this> {
@@ -274,7 +281,7 @@ export class Platform {
   /** Reads a service's schema directly (test assertions only; services never share tables). */
   async query<R>(name: ServiceName, sql: string, params: unknown[] = []): Promise<R[]> {
     const pg = (await import('pg')).default;
-    const c = new pg.Client({ connectionString: this.databaseUrl, options: `-c search_path=${this.schemas[name]}` });
+    const c = new pg.Client({ connectionString: this.databaseUrlOf(name), options: `-c search_path=${this.schemas[name]}` });
     // A database that goes away under a test must fail this query, not the test process.
     c.on('error', () => undefined);
     await c.connect();
@@ -311,7 +318,7 @@ export class Platform {
         }
       };
       await Promise.race([cleanup().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
-      for (const s of Object.values(this.schemas)) await dropSchema(s, this.databaseUrl).catch(() => undefined);
+      for (const [name, schema] of Object.entries(this.schemas) as Array<[ServiceName, string]>) await dropSchema(schema, this.databaseUrlOf(name)).catch(() => undefined);
     } finally {
       this.#untrack();
     }
