@@ -41,7 +41,7 @@ key_of() { # tool → cache key
   local r dir ver
   r=$(row "$1"); dir=$(awk '{print $2}' <<<"$r")
   ver=$(version_of "$dir" "$(awk '{print $4}' <<<"$r")")
-  echo "$ver-$(cat "$root/tools/$dir/go.mod" "$root/tools/$dir/go.sum" | sha256sum | cut -c1-12)"
+  echo "$ver-$( (cat "$root/tools/$dir/go.mod" "$root/tools/$dir/go.sum"; ldflags_for "$1" "$ver") | sha256sum | cut -c1-12)"
 }
 
 ldflags_for() { # version stamps the upstream Makefiles set, so `--version` and skew checks tell the truth
@@ -52,7 +52,12 @@ ldflags_for() { # version stamps the upstream Makefiles set, so `--version` and 
       for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
         printf -- '-X %s.gitVersion=%s -X %s.gitMajor=1 -X %s.gitMinor=%s -X %s.gitTreeState=clean ' "$p" "$ver" "$p" "$p" "$minor" "$p"
       done ;;
-    helm) printf -- '-X helm.sh/helm/v3/internal/version.version=%s ' "$ver" ;;
+    helm) # the Kubernetes version helm assumes offline (`helm template`, lint) follows its client-go, as upstream's Makefile sets it
+      minor=$(awk '$1 == "k8s.io/client-go" { split($2, v, "."); print v[2]; exit }' "$root/tools/helm/go.mod")
+      printf -- '-X helm.sh/helm/v3/internal/version.version=%s ' "$ver"
+      for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+        printf -- '-X %s.k8sVersionMajor=1 -X %s.k8sVersionMinor=%s ' "$p" "$p" "$minor"
+      done ;;
     prometheus|promtool)
       printf -- '-X github.com/prometheus/common/version.Version=%s ' "$ver" ;;
   esac
