@@ -1,42 +1,25 @@
-import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { JsMsg } from '@nats-io/jetstream';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import type { Db, Sql } from '../db/db.js';
+import type { Db } from '../db/db.js';
 import type { Metrics } from '../metrics.js';
 import type { NatsManager } from '../nats/connection.js';
 import type { OutboxRelay } from '../outbox/relay.js';
-import { enqueue } from '../outbox/store.js';
-import { decodeEvent, makeEvent, PoisonMessageError, type IncomingEvent, type OutgoingEvent } from '../events/envelope.js';
-import { EVENT_SCHEMAS, type DefaultVersion, type EventData, type EventType, type EventVersion } from '../events/schemas.js';
-import { adaptToVersion } from '../events/upcast.js';
+import { RetryDelays, sleep, type BackoffSettings } from '../faults/backoff.js';
+import type { Dependency } from '../faults/classify.js';
 import { parseDuration, type ConsumerSpec, type Names } from '../topology.js';
-import { publishDeadLetter } from '../dlq/dead-letter.js';
-import { withWorkContext } from '../context.js';
-import { extractTraceContext, injectTraceHeaders, SpanKind, tracer } from '../tracing/propagation.js';
-import { context, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { copyToDeadLetter } from './dead-letter.js';
+import { classifyFailure, errorMessage, type Failure } from './failure.js';
+import { declaredHandlers, type DeclaredHandler, type Handlers } from './handlers.js';
+import { effectiveAckWait, LeaseKeeper } from './leases.js';
+import { consumerPausedGauge } from './metrics.js';
+import { PauseGate, withTimeout, type PauseState } from './pause.js';
+import { PullLoop } from './pull-loop.js';
+import { runTransaction, type Committed, type TransactionOptions } from './transaction.js';
+import { prepare, within, type Traced, type Work } from './work.js';
 
-export interface HandlerContext<T extends EventType = EventType, V extends EventVersion<T> = DefaultVersion<T>> {
-  event: IncomingEvent<T, V>;
-  /** The transaction the processed-event record lives in: do every state change here. */
-  sql: Sql;
-  log: Logger;
-  deliveryCount: number;
-  /** Queues an event into the outbox, in this same transaction. */
-  emit<E extends EventType>(type: E, data: EventData<E>): void;
-  /** Runs after the transaction commits (e.g. a call that must not hold the transaction). */
-  afterCommit(fn: () => Promise<void>): void;
-}
-
-export type Handler<T extends EventType = EventType, V extends EventVersion<T> = DefaultVersion<T>> = (ctx: HandlerContext<T, V>) => Promise<void>;
-
-/**
- * A handler that declares the one version of its event type it is written for, e.g.
- * `{ version: 'v2', handle }`. A bare function handles v1. The handler sees only its version:
- * the other versions of the same event (dual publishing) are acked and ignored, older ones with
- * no twin are upcast, the rest dead-lettered (events/upcast.ts).
- */
-export type VersionedHandler<T extends EventType> = { [V in EventVersion<T>]: { version: V; handle: Handler<T, V> } }[EventVersion<T>];
-
-export type Handlers = { [T in EventType]?: Handler<T> | VersionedHandler<T> };
+export type { HandlerContext, Handler, VersionedHandler, Handlers } from './handlers.js';
+export type { PauseState } from './pause.js';
 
 export interface EventConsumerOptions {
   spec: ConsumerSpec;
@@ -61,24 +44,35 @@ export interface EventConsumerOptions {
   accepts?: ReadonlySet<string>;
   /** How often pending / ack-pending / DLQ depth gauges are read from JetStream (default 5 s). */
   statsIntervalMs?: number;
+  /**
+   * How long the handlers of one transaction (a batch, or one message) may run (default 30 s).
+   * Then the work is abandoned and rolled back, the worker freed, and the message nak'ed with
+   * delay — or held, if the database does not answer a probe either.
+   */
+  handlerTimeoutMs?: number;
+  /**
+   * Most messages the client holds at once — running, queued, held while paused — each kept alive
+   * until settled (default max(2 · batchSize · workers, 64)). Nothing is pulled beyond it.
+   */
+  prefetch?: number;
+  /** How a paused consumer asks whether a dependency is back; defaults: database → ping, nats → consumer info, else retry the work. */
+  probes?: Partial<Record<Dependency, () => Promise<void>>>;
+  /** Backoff of the probes while paused (default 250 ms doubling to 10 s, jittered). */
+  pauseBackoff?: BackoffSettings;
+  /** One probe's time limit (default 5 s). */
+  probeTimeoutMs?: number;
+  /** How long one pull request waits on the server (default 5 s; at least 1 s). */
+  pullExpiresMs?: number;
 }
 
-/** A decoded message waiting for its handler, with its open CONSUMER span. */
-interface Work {
-  msg: JsMsg;
-  event: IncomingEvent;
-  handler: Handler;
-  span: Span;
-  ctx: Context;
-  correlationId: string;
-  started: number;
-  deliveryCount: number;
-}
-
-/** Retryable failure: the message is nak'ed with a delay and comes back. */
+/** Retryable failure: the message is nak'ed with a delay and comes back (counts toward MaxDeliver). */
 export class RetryableError extends Error {
   override readonly name = 'RetryableError';
 }
+
+// A lock/statement timeout, deadlock or serialization failure is tried again here, holding the
+// message, before it counts as the message's failure.
+const CONTENTION_ATTEMPTS = 3;
 
 /**
  * A durable pull consumer whose handlers are idempotent by construction: each runs in a DB
@@ -86,6 +80,15 @@ export class RetryableError extends Error {
  * acked without running its effects again, and its outgoing events go through the outbox in the
  * same transaction. Poison messages are copied to the dead-letter subject before term(); a
  * message failing on its last allowed delivery goes there too.
+ *
+ * Faults (docs/faults.md, "Consumer faults"):
+ * - A dependency that is away (database unreachable or terminated, NATS timeouts) is not the
+ *   message's fault: the consumer pauses — pulls and starts nothing — holds what it has, probes
+ *   the dependency on a backoff and resumes when it answers. No delivery is spent on it.
+ * - Everything the client holds is kept alive with working() (leases.ts), and it holds no more
+ *   than it pulled for (pull-loop.ts): nothing is redelivered behind its back.
+ * - A handler outliving its deadline is abandoned and rolled back (transaction.ts); the worker
+ *   goes on with the next messages.
  *
  * Messages that queue up are handled in batches, one transaction a batch; if the batch fails,
  * each of its messages is retried alone, so one failing message cannot hold the others back and
@@ -95,48 +98,91 @@ export class EventConsumer {
   readonly #concurrency: number;
   readonly #batchSize: number;
   readonly #workers: number;
-  #queue: JsMsg[] = [];
-  #batches = 0;
   readonly #maxDeliver: number;
   readonly #ackWaitMs: number;
   readonly #backoffMs: number[];
   readonly #dlqSubject: string;
-  #messages: ConsumerMessages | undefined;
-  #loop: Promise<void> | undefined;
-  #inflight = new Set<Promise<void>>();
-  #stopped = false;
+  readonly #handlers: Map<string, DeclaredHandler>;
+  readonly #tx: TransactionOptions;
+  readonly #probeTimeoutMs: number;
+  readonly #abort = new AbortController();
+  readonly #leases: LeaseKeeper;
+  readonly #gate: PauseGate;
+  readonly #pull: PullLoop;
+  /** Messages in hand waiting for a worker, in delivery order (held ones go back to the front). */
+  #queue: JsMsg[] = [];
+  #batches = 0;
+  readonly #inflight = new Set<Promise<void>>();
   #started = false;
-  /** Handlers by event type, with the version each declared (a bare function: v1). */
-  readonly #handlers = new Map<string, { version: string; handle: Handler }>();
+  #pausedOn: Dependency | undefined;
+  #stopping: Promise<void> | undefined;
   #statsTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly o: EventConsumerOptions) {
-    for (const [type, h] of Object.entries(o.handlers) as Array<[EventType, Handler | { version: string; handle: Handler } | undefined]>) {
-      if (!h) continue;
-      const entry = typeof h === 'function' ? { version: 'v1', handle: h } : h;
-      if (!Object.hasOwn(EVENT_SCHEMAS[type], entry.version)) throw new Error(`${o.spec.durableName}: handler for ${type} declares unknown version ${entry.version}`);
-      this.#handlers.set(type, entry);
-    }
+    const { spec, log } = o;
+    this.#handlers = declaredHandlers(spec.durableName, o.handlers);
     this.#concurrency = o.concurrency ?? 32;
     this.#batchSize = Math.max(1, o.batchSize ?? 64);
     this.#workers = Math.max(1, o.workers ?? 1);
-    this.#maxDeliver = o.spec.maxDeliver ?? 5;
-    this.#ackWaitMs = parseDuration(o.spec.ackWait ?? '30s');
-    this.#backoffMs = (o.spec.backoff ?? ['1s']).map(parseDuration);
-    this.#dlqSubject = o.spec.deadLetter?.subject ?? o.names.dlqSubject(o.spec.streamName, o.spec.durableName);
+    this.#maxDeliver = spec.maxDeliver ?? 5;
+    this.#ackWaitMs = parseDuration(spec.ackWait ?? '30s');
+    this.#backoffMs = (spec.backoff ?? ['1s']).map(parseDuration);
+    this.#dlqSubject = spec.deadLetter?.subject ?? o.names.dlqSubject(spec.streamName, spec.durableName);
+    this.#tx = { db: o.db, names: o.names, durable: spec.durableName, log, deadlineMs: o.handlerTimeoutMs ?? 30_000 };
+    this.#probeTimeoutMs = o.probeTimeoutMs ?? 5_000;
+
+    // The server's ack waits: backoff[n-1] for delivery n when the consumer has a backoff list.
+    const serverBackoff = spec.backoff?.length ? this.#backoffMs : [];
+    const shortest = serverBackoff.length ? Math.min(...serverBackoff) : this.#ackWaitMs;
+    this.#leases = new LeaseKeeper(
+      (n) => effectiveAckWait(this.#ackWaitMs, serverBackoff, n),
+      shortest,
+      (err) => log.debug({ err, consumer: spec.durableName }, 'consumer.heartbeat_failed'),
+    );
+    this.#gate = new PauseGate({
+      consumer: spec.durableName,
+      probe: (d) => this.#probe(d),
+      probeTimeoutMs: this.#probeTimeoutMs,
+      backoff: o.pauseBackoff ?? { initialMs: 250, maxMs: 10_000 },
+      log,
+      signal: this.#abort.signal,
+      onChange: (state) => this.#pauseChanged(state),
+    });
+    const window = o.prefetch ?? Math.max(this.#batchSize * this.#workers * 2, 64);
+    this.#pull = new PullLoop({
+      nats: o.nats,
+      stream: spec.streamName,
+      durable: spec.durableName,
+      room: () => window - this.#leases.size,
+      minPull: Math.max(1, Math.floor(window / 4)),
+      whenOpen: () => this.#gate.whenOpen(),
+      onMessage: (msg) => this.#receive(msg),
+      expiresMs: Math.max(1000, o.pullExpiresMs ?? 5_000),
+      backoff: { initialMs: 500, maxMs: 10_000 },
+      log,
+      signal: this.#abort.signal,
+    });
   }
 
   get durable(): string {
     return this.o.spec.durableName;
   }
 
+  /** Which dependency the consumer is paused on, since when, and why; undefined while running. */
+  get paused(): PauseState | undefined {
+    return this.#gate.state;
+  }
+
+  /** Messages the client holds now (running, queued or held), each kept alive until settled. */
+  get held(): number {
+    return this.#leases.size;
+  }
+
   /** Begins consuming once NATS is connected; returns at once. */
   start(): void {
-    if (this.#started) return;
+    if (this.#started || this.#stopping) return;
     this.#started = true;
-    this.o.nats.onConnected(() => {
-      if (!this.#stopped) this.#loop = this.#consumeForever();
-    });
+    this.#pull.start();
     if (this.o.metrics) {
       this.#statsTimer = setInterval(() => void this.refreshStats(), this.o.statsIntervalMs ?? 5000);
       this.#statsTimer.unref();
@@ -150,7 +196,7 @@ export class EventConsumer {
    */
   async refreshStats(): Promise<void> {
     const { metrics, spec, names, log } = this.o;
-    const conn = this.o.nats.current;
+    const conn = this.o.nats.connection();
     if (!metrics || !conn || !this.o.nats.isConnected()) return;
     try {
       const info = await conn.jsm.consumers.info(spec.streamName, spec.durableName);
@@ -167,53 +213,40 @@ export class EventConsumer {
     }
   }
 
-  /** Stops pulling, lets in-flight handlers finish and ack (or nak). Idempotent. */
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
+  /**
+   * Stops pulling and lets in-flight handlers finish and ack (or nak); what is queued is handled
+   * too. While paused on a dependency, what the client holds is given back with nak() instead, so
+   * another replica can take it at once (that costs each one delivery — see docs/faults.md).
+   * Idempotent.
+   */
+  stop(): Promise<void> {
+    return (this.#stopping ??= this.#stop());
+  }
+
+  async #stop(): Promise<void> {
+    this.#abort.abort();
     clearInterval(this.#statsTimer);
-    await this.#messages?.close().catch(() => undefined);
-    await this.#loop;
-    // Messages already delivered to us are handled (and acked) rather than left to time out.
-    while (this.#inflight.size || this.#queue.length) {
+    await this.#pull.stop();
+    while (this.#inflight.size || (this.#queue.length && !this.#gate.paused)) {
       this.#pump();
       await Promise.allSettled([...this.#inflight]);
     }
+    const held = this.#leases.held();
+    if (held.length) this.o.log.info({ consumer: this.durable, count: held.length, dependency: this.#gate.state?.dependency }, 'consumer.released_on_stop');
+    for (const msg of held) this.#nak(msg);
+    this.#queue = [];
+    this.#leases.stop();
   }
 
-  async #consumeForever(): Promise<void> {
-    const { spec, log } = this.o;
-    let attempt = 0;
-    while (!this.#stopped) {
-      try {
-        const conn = await this.o.nats.ready();
-        const consumer = await conn.js.consumers.get(spec.streamName, spec.durableName);
-        // Short pulls: on a cluster, a pull request held by a consumer leader that dies is lost
-        // silently; the client notices only after two missed idle heartbeats (expires / 2 each).
-        // The default 30 s expiry stalled a durable ~35 s after kill -9 of its leader node.
-        this.#messages = await consumer.consume({ max_messages: Math.max(this.#batchSize * 2, 64), expires: 5_000 });
-        attempt = 0;
-        log.info({ stream: spec.streamName, consumer: spec.durableName }, 'consumer.started');
-        void this.refreshStats();
-        for await (const msg of this.#messages) {
-          this.#queue.push(msg);
-          this.#pump();
-          // Backpressure: stop taking messages while a full batch waits and the workers are busy.
-          while (this.#queue.length >= this.#batchSize && this.#inflight.size >= this.#workers) await Promise.race(this.#inflight);
-        }
-      } catch (err) {
-        if (this.#stopped) break;
-        // The consumer may not exist yet (the operator creates it) or the stream is moving.
-        const delay = Math.min(500 * 2 ** attempt++, 10_000);
-        log.warn({ err, stream: spec.streamName, consumer: spec.durableName, retryInMs: delay }, 'consumer.unavailable');
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+  #receive(msg: JsMsg): void {
+    this.#leases.add(msg);
+    this.#queue.push(msg);
+    this.#pump();
   }
 
-  /** Starts batches while there is queued work and a free worker. */
+  /** Starts batches while there is queued work, a free worker and no pause. */
   #pump(): void {
-    while (this.#queue.length && this.#batches < this.#workers && this.#inflight.size < this.#concurrency) {
+    while (!this.#gate.paused && this.#queue.length && this.#batches < this.#workers && this.#inflight.size < this.#concurrency) {
       const msgs = this.#queue.splice(0, this.#batchSize);
       this.#batches++;
       this.#track(
@@ -222,236 +255,217 @@ export class EventConsumer {
             // #runBatch settles every expected failure itself; anything else is a bug that must
             // not become an unhandled rejection (which ends the process): log it, retry later.
             this.o.log.error({ err, count: msgs.length }, 'consumer.unexpected_error');
-            for (const m of msgs) m.nak(5000);
+            for (const m of msgs) if (this.#leases.has(m) && !this.#queue.includes(m)) this.#nak(m, 5000);
           })
-          .finally(() => {
-            this.#batches--;
-            queueMicrotask(() => this.#pump());
-          }),
+          .finally(() => this.#batches--),
       );
     }
   }
 
+  /** Work in flight (batches, after-commit calls); when one ends, a waiting message may start. */
   #track(p: Promise<void>): void {
-    const t: Promise<void> = p.finally(() => this.#inflight.delete(t));
+    const t: Promise<void> = p.finally(() => {
+      this.#inflight.delete(t);
+      this.#pump();
+    });
     this.#inflight.add(t);
-  }
-
-  /**
-   * Decodes a message and opens its CONSUMER span. Poison, unhandled types and ignored twins
-   * are settled here (DLQ / ack); what needs a handler comes back as Work.
-   */
-  async #prepare(msg: JsMsg): Promise<Work | undefined> {
-    const { names, metrics, spec, log } = this.o;
-    const deliveryCount = msg.info.deliveryCount;
-    const parent = extractTraceContext(msg.headers);
-    const span = tracer().startSpan(
-      `${msg.subject} process`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          'messaging.system': 'nats',
-          'messaging.operation.type': 'process',
-          'messaging.destination.name': msg.subject,
-          'messaging.consumer.group.name': spec.durableName,
-          'messaging.message.id': msg.headers?.get('Nats-Msg-Id') ?? '',
-          'messaging.nats.delivery_count': deliveryCount,
-          'messaging.nats.stream_sequence': msg.seq,
-        },
-      },
-      parent,
-    );
-    const base = {
-      msg,
-      span,
-      ctx: trace.setSpan(parent, span),
-      correlationId: msg.headers?.get('X-Correlation-ID') || 'unknown',
-      started: performance.now(),
-      deliveryCount,
-    };
-    if (deliveryCount > 1) span.addEvent('redelivery', { 'messaging.nats.delivery_count': deliveryCount });
-    const settle = async (fn: () => Promise<void> | void) => {
-      await this.#within(base, async () => fn());
-      span.end();
-      return undefined;
-    };
-    let event: IncomingEvent;
-    try {
-      event = decodeEvent(names, msg.subject, msg.data, msg.headers, this.o.accepts);
-    } catch (err) {
-      if (err instanceof PoisonMessageError) return settle(() => this.#deadLetter(msg, err.message, 'poison'));
-      throw err;
-    }
-    const declared = this.#handlers.get(event.type);
-    if (!declared) {
-      return settle(() => {
-        msg.ack();
-        metrics?.consumed.inc({ subject: msg.subject, result: 'ignored' });
-      });
-    }
-    // Versions: show the handler its declared version, ignore a dual-published copy whose twin
-    // it handles, upcast old history; anything else is poison (events/upcast.ts).
-    try {
-      const decision = adaptToVersion(event, declared.version);
-      if (decision.kind === 'twin') {
-        return settle(() => {
-          msg.ack();
-          metrics?.consumed.inc({ subject: msg.subject, result: 'ignored' });
-          log.debug({ subject: msg.subject, seq: msg.seq, eventId: event.id }, decision.reason);
-        });
-      }
-      event = decision.event;
-    } catch (err) {
-      if (err instanceof PoisonMessageError) return settle(() => this.#deadLetter(msg, err.message, 'poison'));
-      throw err;
-    }
-    return { ...base, event, handler: declared.handle };
-  }
-
-  /** The transaction body for some messages: record their ids, run the fresh ones' handlers in order, queue their events. */
-  async #transact(sql: Sql, works: Work[], after: Array<{ w: Work; fn: () => Promise<void> }>): Promise<Set<Work>> {
-    const { spec, names, log } = this.o;
-    const rows = await sql.query<{ event_id: string }>(
-      `INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING event_id`,
-      [spec.durableName, works.map((w) => w.event.id)],
-    );
-    const fresh = new Set(rows.map((r) => r.event_id));
-    const handled = new Set<Work>();
-    const out: OutgoingEvent[] = [];
-    for (const w of works) {
-      // A duplicate of an event already handled, earlier or in this very batch.
-      if (!fresh.delete(w.event.id)) continue;
-      handled.add(w);
-      await this.#within(w, () =>
-          w.handler({
-            event: w.event,
-            sql,
-            log,
-            deliveryCount: w.deliveryCount,
-            // Trace context is taken now, inside this message's span: the outbox insert runs
-            // once for the whole batch, outside any one message's context.
-            emit: (type, data) => {
-              const e = makeEvent(names, type, data);
-              injectTraceHeaders(e.headers);
-              out.push(e);
-            },
-            afterCommit: (fn) => after.push({ w, fn }),
-          }),
-      );
-    }
-    await enqueue(sql, out);
-    return handled;
-  }
-
-  /** Acks committed work, ends spans, starts after-commit calls in the background. */
-  #committed(works: Work[], handled: Set<Work>, after: Array<{ w: Work; fn: () => Promise<void> }>): void {
-    const { metrics, log } = this.o;
-    if (handled.size) this.o.relay?.wake();
-    for (const w of works) {
-      w.msg.ack();
-      metrics?.consumed.inc({ subject: w.msg.subject, result: handled.has(w) ? 'handled' : 'duplicate' });
-      metrics?.handlerDuration.observe({ subject: w.msg.subject }, (performance.now() - w.started) / 1000);
-      w.span.end();
-    }
-    for (const { w, fn } of after) {
-      this.#track(this.#within(w, fn).catch((err: unknown) => log.error({ err, eventId: w.event.id }, 'consumer.after_commit_failed')));
-    }
   }
 
   async #runBatch(msgs: JsMsg[]): Promise<void> {
     const works: Work[] = [];
-    for (const msg of msgs) {
-      const w = await this.#prepare(msg);
-      if (w) works.push(w);
+    for (const [i, msg] of msgs.entries()) {
+      const p = prepare(msg, { names: this.o.names, durable: this.durable, handlers: this.#handlers, accepts: this.o.accepts });
+      if (p.kind === 'work') {
+        works.push(p.work);
+      } else if (p.kind === 'ignore') {
+        await within(p.traced, async () => {
+          this.#ack(msg);
+          this.o.metrics?.consumed.inc({ subject: msg.subject, result: 'ignored' });
+          if (p.reason) this.o.log.debug({ subject: msg.subject, seq: msg.seq }, p.reason);
+        });
+        p.traced.span.end();
+      } else {
+        const away = await this.#deadLetter(p.traced, p.reason, 'poison');
+        if (away) return this.#hold([...works, p.traced], away, msgs.slice(i + 1));
+      }
     }
     if (works.length === 0) return;
-    // With a backoff list the server times delivery n out after backoff[n-1], not ack_wait.
-    const ackWait = Math.min(...works.map((w) => this.#ackWaitFor(w.deliveryCount)));
-    const heartbeat = setInterval(() => works.forEach((w) => w.msg.working()), Math.max(20, Math.floor(ackWait / 3)));
-    try {
-      if (works.length === 1) return await this.#runOne(works[0]!);
-      const after: Array<{ w: Work; fn: () => Promise<void> }> = [];
-      let handled: Set<Work>;
+    if (works.length > 1) {
       try {
-        handled = await this.o.db.tx((sql) => this.#transact(sql, works, after));
+        return this.#committed(works, await runTransaction(this.#tx, works));
       } catch (err) {
-        this.o.log.debug({ err, count: works.length }, 'consumer.batch_failed_retrying_one_by_one');
-        for (const w of works) await this.#runOne(w);
-        return;
+        const f = await this.#judge(classifyFailure(err), works[0]!.msg.subject);
+        if (f.kind === 'dependency') return this.#hold(works, f);
+        this.o.log.debug({ err, count: works.length, kind: f.kind }, 'consumer.batch_failed_retrying_one_by_one');
       }
-      this.#committed(works, handled, after);
-    } finally {
-      clearInterval(heartbeat);
+    }
+    for (const [i, w] of works.entries()) {
+      const away = await this.#runOne(w);
+      if (away) return this.#hold(works.slice(i), away);
     }
   }
 
-  /** One message in its own transaction; its failure is nak'ed with backoff or dead-lettered. */
-  async #runOne(w: Work): Promise<void> {
+  /** One message in its own transaction; a failure it caused is nak'ed with backoff or dead-lettered. Returns the dependency failure if it must be held. */
+  async #runOne(w: Work): Promise<Extract<Failure, { kind: 'dependency' }> | undefined> {
+    const contention = new RetryDelays({ initialMs: 50, maxMs: 1000 });
+    for (;;) {
+      try {
+        this.#committed([w], await runTransaction(this.#tx, [w]));
+        return undefined;
+      } catch (err) {
+        const f = await this.#judge(classifyFailure(err), w.msg.subject);
+        if (f.kind === 'dependency') return f;
+        if (f.kind === 'contention' && contention.attempts + 1 < CONTENTION_ATTEMPTS && !this.#abort.signal.aborted) {
+          const delay = contention.next();
+          this.o.log.debug({ err: errorMessage(err), subject: w.msg.subject, seq: w.msg.seq, retryInMs: delay }, 'consumer.contention_retry');
+          await sleep(delay, this.#abort.signal);
+          continue;
+        }
+        return this.#failed(w, f);
+      }
+    }
+  }
+
+  /**
+   * A deadline is the message's fault only if the database still answers: a stalled or
+   * unreachable database makes every handler overrun, and that must pause, not spend deliveries.
+   */
+  async #judge(f: Failure, subject: string): Promise<Failure> {
+    if (f.kind !== 'deadline') return f;
+    this.o.metrics?.failed.inc({ subject, kind: 'deadline' });
+    try {
+      await withTimeout(this.#probe('database'), this.#probeTimeoutMs, 'database probe');
+      return f;
+    } catch (err) {
+      return { kind: 'dependency', dependency: 'database', error: err };
+    }
+  }
+
+  /** A failure the message caused (or poison): nak with backoff, or dead-letter on the last delivery. */
+  async #failed(w: Work, f: Exclude<Failure, { kind: 'dependency' }>): Promise<Extract<Failure, { kind: 'dependency' }> | undefined> {
     const { metrics, log } = this.o;
     const { msg, deliveryCount } = w;
-    const after: Array<{ w: Work; fn: () => Promise<void> }> = [];
-    try {
-      const handled = await this.o.db.tx((sql) => this.#transact(sql, [w], after));
-      this.#committed([w], handled, after);
-      return;
-    } catch (err) {
-      await this.#within(w, async () => {
-        if (err instanceof PoisonMessageError) return this.#deadLetter(msg, err.message, 'poison');
-        metrics?.failed.inc({ subject: msg.subject, kind: 'handler' });
-        w.span.recordException(err as Error);
-        w.span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-        if (deliveryCount >= this.#maxDeliver) {
-          return this.#deadLetter(msg, `handler failed on delivery ${deliveryCount} of ${this.#maxDeliver}: ${(err as Error).message}`, 'max_deliver');
-        }
-        const delay = this.#backoffMs[Math.min(deliveryCount - 1, this.#backoffMs.length - 1)] ?? 1000;
-        log.warn({ err, subject: msg.subject, seq: msg.seq, deliveryCount, retryInMs: delay }, 'consumer.handler_failed');
-        msg.nak(delay);
-      });
-      metrics?.handlerDuration.observe({ subject: msg.subject }, (performance.now() - w.started) / 1000);
+    const err = f.error;
+    metrics?.handlerDuration.observe({ subject: msg.subject }, (performance.now() - w.started) / 1000);
+    if (f.kind === 'poison') return this.#deadLetter(w, errorMessage(err), 'poison');
+    metrics?.failed.inc({ subject: msg.subject, kind: 'handler' });
+    w.span.recordException(err instanceof Error ? err : new Error(String(err)));
+    w.span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
+    if (deliveryCount >= this.#maxDeliver) {
+      return this.#deadLetter(w, `handler failed on delivery ${deliveryCount} of ${this.#maxDeliver}: ${errorMessage(err)}`, 'max_deliver');
+    }
+    const delay = this.#backoffMs[Math.min(deliveryCount - 1, this.#backoffMs.length - 1)] ?? 1000;
+    await within(w, async () => log.warn({ err, kind: f.kind, subject: msg.subject, seq: msg.seq, deliveryCount, retryInMs: delay }, 'consumer.handler_failed'));
+    this.#nak(msg, delay);
+    w.span.end();
+    return undefined;
+  }
+
+  /** Acks committed work, ends spans, starts after-commit calls in the background. */
+  #committed(works: Work[], { handled, after }: Committed): void {
+    const { metrics, log } = this.o;
+    if (handled.size) this.o.relay?.wake();
+    for (const w of works) {
+      this.#ack(w.msg);
+      metrics?.consumed.inc({ subject: w.msg.subject, result: handled.has(w) ? 'handled' : 'duplicate' });
+      metrics?.handlerDuration.observe({ subject: w.msg.subject }, (performance.now() - w.started) / 1000);
       w.span.end();
     }
-  }
-
-  /** Runs fn inside a message's span and work context (logs carry its trace and correlation ids). */
-  #within<T>(w: Pick<Work, 'ctx' | 'correlationId'>, fn: () => Promise<T>): Promise<T> {
-    return context.with(w.ctx, () => withWorkContext({ correlationId: w.correlationId }, fn));
-  }
-
-  #ackWaitFor(deliveryCount: number): number {
-    if (!this.o.spec.backoff?.length) return this.#ackWaitMs;
-    return this.#backoffMs[Math.min(deliveryCount - 1, this.#backoffMs.length - 1)] ?? this.#ackWaitMs;
-  }
-
-  /** Copies to the DLQ and waits for its ack before term(): under workqueue retention a terminated message is gone. */
-  async #deadLetter(msg: JsMsg, reason: string, kind: string): Promise<void> {
-    const { log, metrics, spec } = this.o;
-    const conn = this.o.nats.current;
-    try {
-      if (!conn) throw new Error('not connected');
-      await publishDeadLetter(conn.js, {
-        dlqSubject: this.#dlqSubject,
-        stream: spec.streamName,
-        consumer: spec.durableName,
-        streamSeq: msg.seq,
-        deliveries: msg.info.deliveryCount,
-        originalSubject: msg.subject,
-        reason,
-        data: msg.data,
-        headers: msg.headers,
-      });
-    } catch (err) {
-      // Not copied: leave the message to be redelivered rather than lose it.
-      log.error({ err, subject: msg.subject, seq: msg.seq }, 'consumer.dead_letter_failed');
-      msg.nak(5000);
-      return;
+    this.#gate.succeeded();
+    for (const { w, fn } of after) {
+      this.#track(within(w, fn).catch((err: unknown) => log.error({ err, eventId: w.event.id }, 'consumer.after_commit_failed')));
     }
-    trace.getActiveSpan()?.addEvent('dead_lettered', { reason, 'messaging.destination.name': this.#dlqSubject });
-    // Plain term(): nats-server 2.9 does not parse `+TERM <reason>` and leaves the message
-    // ack-pending until it is redelivered (measured: still unacked after 3 s, gone only after
-    // max_deliver). The reason is already on the DLQ copy (Dlq-Reason).
-    msg.term();
-    metrics?.deadLettered.inc({ consumer: spec.durableName, reason: kind });
-    metrics?.consumed.inc({ subject: msg.subject, result: 'dead_lettered' });
-    log.warn({ subject: msg.subject, seq: msg.seq, reason, dlq: this.#dlqSubject }, 'consumer.dead_lettered');
+  }
+
+  /**
+   * A dependency is away: these messages go back to the front of the queue, still leased (kept
+   * alive, their delivery not spent), then `rest` behind them; the consumer pauses until a probe
+   * says the dependency is back.
+   */
+  #hold(traced: Traced[], f: Extract<Failure, { kind: 'dependency' }>, rest: JsMsg[] = []): void {
+    for (const t of traced) {
+      t.span.addEvent('held', { dependency: f.dependency, reason: errorMessage(f.error) });
+      t.span.end();
+      this.o.metrics?.failed.inc({ subject: t.msg.subject, kind: 'dependency' });
+    }
+    this.#queue.unshift(...traced.map((t) => t.msg), ...rest);
+    this.#gate.pause(f.dependency, f.error);
+  }
+
+  /** Copies to the DLQ, then term(); returns the NATS failure if the copy could not be made (then the message is held). */
+  async #deadLetter(t: Traced, reason: string, kind: 'poison' | 'max_deliver'): Promise<Extract<Failure, { kind: 'dependency' }> | undefined> {
+    const { log, metrics, spec } = this.o;
+    const { msg } = t;
+    try {
+      await copyToDeadLetter({ nats: this.o.nats, dlqSubject: this.#dlqSubject, stream: spec.streamName, durable: spec.durableName }, msg, reason);
+    } catch (err) {
+      log.error({ err, subject: msg.subject, seq: msg.seq }, 'consumer.dead_letter_failed');
+      const f = classifyFailure(err);
+      return f.kind === 'dependency' ? f : { kind: 'dependency', dependency: 'nats', error: err };
+    }
+    await within(t, async () => {
+      trace.getActiveSpan()?.addEvent('dead_lettered', { reason, 'messaging.destination.name': this.#dlqSubject });
+      // Plain term(): nats-server 2.9 does not parse `+TERM <reason>` and leaves the message
+      // ack-pending until it is redelivered (measured: still unacked after 3 s, gone only after
+      // max_deliver). The reason is already on the DLQ copy (Dlq-Reason).
+      this.#term(msg);
+      metrics?.deadLettered.inc({ consumer: spec.durableName, reason: kind });
+      metrics?.consumed.inc({ subject: msg.subject, result: 'dead_lettered' });
+      log.warn({ subject: msg.subject, seq: msg.seq, reason, dlq: this.#dlqSubject }, 'consumer.dead_lettered');
+    });
+    t.span.end();
+    return undefined;
+  }
+
+  #probe(dependency: Dependency): Promise<void> {
+    const custom = this.o.probes?.[dependency];
+    if (custom) return custom();
+    switch (dependency) {
+      case 'database':
+        return this.o.db.ping();
+      case 'nats':
+        return (async () => {
+          const conn = this.o.nats.connection();
+          if (!conn || !this.o.nats.isConnected()) throw new Error('NATS not connected');
+          await conn.jsm.consumers.info(this.o.spec.streamName, this.o.spec.durableName);
+        })();
+      default:
+        // Nothing here can ask it: retrying the held work (after this backoff) is the probe.
+        return Promise.resolve();
+    }
+  }
+
+  #pauseChanged(state: PauseState | undefined): void {
+    const gauge = this.o.metrics && consumerPausedGauge(this.o.metrics.registry);
+    if (state) gauge?.set({ consumer: this.durable, dependency: state.dependency }, 1);
+    else if (this.#pausedOn) gauge?.set({ consumer: this.durable, dependency: this.#pausedOn }, 0);
+    this.#pausedOn = state?.dependency;
+    if (!state) {
+      this.#pump();
+      this.#pull.wake();
+    }
+  }
+
+  #ack(msg: JsMsg): void {
+    this.#settle(msg, () => msg.ack());
+  }
+
+  #nak(msg: JsMsg, delay?: number): void {
+    this.#settle(msg, () => msg.nak(delay));
+  }
+
+  #term(msg: JsMsg): void {
+    this.#settle(msg, () => msg.term());
+  }
+
+  #settle(msg: JsMsg, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      // A connection closed for good: the server redelivers the message on the next one.
+      this.o.log.debug({ err, subject: msg.subject, seq: msg.seq }, 'consumer.settle_failed');
+    }
+    this.#leases.release(msg);
+    this.#pull.wake();
   }
 }

@@ -8,11 +8,16 @@
  * consumer runtime's own copy before term() and this copy de-duplicate to one DLQ entry.
  *
  * A queue group means replicas (or several services) running a copier copy each message once.
+ *
+ * Advisories are core NATS messages: nobody sends one again. So the whole copy — looking the
+ * original up by sequence and publishing it to the DLQ — is retried on cockatiel's backoff until it
+ * works or the copier stops; a lookup that fails (JetStream briefly unavailable, a leader election,
+ * a timeout) must not lose the dead letter.
  */
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { ExponentialBackoff, handleAll, retry } from 'cockatiel';
 import type { Logger } from 'pino';
+import { RetryDelays, sleep, type BackoffSettings } from '../faults/backoff.js';
 import type { ConsumerSpec } from '../topology.js';
 import { publishDeadLetter } from './dead-letter.js';
 
@@ -45,14 +50,19 @@ export interface AdvisoryCopierOptions {
   log: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
   /** Queue group shared by every copier replica. */
   queue?: string;
-  /** Tries per message when the DLQ publish fails (e.g. DLQ stream briefly missing). */
+  /** Tries per dead letter (lookup + DLQ publish) before it is given up and logged; default: until it works or stop(). */
   attempts?: number;
+  /** Delays between tries (default 200 ms doubling to 10 s, jittered). */
+  backoff?: BackoffSettings;
 }
 
 export interface AdvisoryCopierStats {
   copied: number;
   duplicates: number;
   skipped: number;
+  /** Tries that failed and were retried. */
+  retried: number;
+  /** Dead letters given up (attempts exhausted, or the copier stopped meanwhile): logged with stream and sequence. */
   failed: number;
 }
 
@@ -66,14 +76,14 @@ export interface AdvisoryCopier {
 export function createAdvisoryCopier(opts: AdvisoryCopierOptions): AdvisoryCopier {
   const { nc, js, jsm, lookup, log } = opts;
   const queue = opts.queue ?? 'orderflow-dlq-copier';
-  const policy = retry(handleAll, { maxAttempts: Math.max(0, (opts.attempts ?? 3) - 1), backoff: new ExponentialBackoff({ initialDelay: 200, maxDelay: 2000 }) });
-  const stats: AdvisoryCopierStats = { copied: 0, duplicates: 0, skipped: 0, failed: 0 };
+  const attempts = opts.attempts ?? Number.POSITIVE_INFINITY;
+  const backoff = opts.backoff ?? { initialMs: 200, maxMs: 10_000 };
+  const stats: AdvisoryCopierStats = { copied: 0, duplicates: 0, skipped: 0, retried: 0, failed: 0 };
   let subs: Subscription[] = [];
   let loops: Promise<void>[] = [];
+  let abort = new AbortController();
 
-  async function copy(kind: 'max_deliveries' | 'terminated', adv: ConsumerAdvisory): Promise<void> {
-    const dlqSubject = lookup(adv.stream, adv.consumer);
-    if (!dlqSubject) return;
+  async function copyOnce(kind: 'max_deliveries' | 'terminated', adv: ConsumerAdvisory, dlqSubject: string): Promise<void> {
     const ctx = { stream: adv.stream, consumer: adv.consumer, streamSeq: adv.stream_seq, deliveries: adv.deliveries, kind };
     const original = await jsm.streams.getMessage(adv.stream, { seq: adv.stream_seq });
     if (!original) {
@@ -84,25 +94,40 @@ export function createAdvisoryCopier(opts: AdvisoryCopierOptions): AdvisoryCopie
       return;
     }
     const reason = kind === 'max_deliveries' ? 'max_deliveries' : adv.reason ? `terminated: ${adv.reason}` : 'terminated';
-    const r = await policy.execute(() =>
-      publishDeadLetter(js, {
-        dlqSubject,
-        stream: adv.stream,
-        consumer: adv.consumer,
-        streamSeq: adv.stream_seq,
-        deliveries: adv.deliveries,
-        originalSubject: original.subject,
-        reason,
-        data: original.data,
-        headers: original.header,
-      }),
-    );
+    const r = await publishDeadLetter(js, {
+      dlqSubject,
+      stream: adv.stream,
+      consumer: adv.consumer,
+      streamSeq: adv.stream_seq,
+      deliveries: adv.deliveries,
+      originalSubject: original.subject,
+      reason,
+      data: original.data,
+      headers: original.header,
+    });
     if (r.duplicate) stats.duplicates++;
     else stats.copied++;
     log.info({ ...ctx, dlqSubject, dlqSeq: r.seq, duplicate: r.duplicate }, 'dead letter copied');
   }
 
-  async function run(sub: Subscription, kind: 'max_deliveries' | 'terminated'): Promise<void> {
+  async function copy(kind: 'max_deliveries' | 'terminated', adv: ConsumerAdvisory, signal: AbortSignal): Promise<void> {
+    const dlqSubject = lookup(adv.stream, adv.consumer);
+    if (!dlqSubject) return;
+    const delays = new RetryDelays(backoff);
+    for (;;) {
+      try {
+        return await copyOnce(kind, adv, dlqSubject);
+      } catch (err) {
+        if (signal.aborted || delays.attempts + 1 >= attempts) throw err;
+        const delay = delays.next();
+        stats.retried++;
+        log.warn({ stream: adv.stream, consumer: adv.consumer, streamSeq: adv.stream_seq, kind, err, retryInMs: delay }, 'dead letter copy failed, retrying');
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  async function run(sub: Subscription, kind: 'max_deliveries' | 'terminated', signal: AbortSignal): Promise<void> {
     // One message at a time per advisory kind: ordering within the DLQ follows the advisories.
     for await (const m of sub) {
       let adv: ConsumerAdvisory;
@@ -113,10 +138,11 @@ export function createAdvisoryCopier(opts: AdvisoryCopierOptions): AdvisoryCopie
         continue;
       }
       try {
-        await copy(kind, adv);
+        await copy(kind, adv, signal);
       } catch (err) {
         stats.failed++;
-        log.error({ stream: adv.stream, consumer: adv.consumer, streamSeq: adv.stream_seq, err }, 'dead letter copy failed');
+        // Nothing will announce this message again: say exactly which one to copy by hand.
+        log.error({ stream: adv.stream, consumer: adv.consumer, streamSeq: adv.stream_seq, deliveries: adv.deliveries, kind, err }, 'dead letter copy given up');
       }
     }
   }
@@ -127,13 +153,16 @@ export function createAdvisoryCopier(opts: AdvisoryCopierOptions): AdvisoryCopie
       const maxDel = nc.subscribe(`${MAX_DELIVERIES_ADVISORY}.*.*`, { queue });
       const term = nc.subscribe(`${MSG_TERMINATED_ADVISORY}.*.*`, { queue });
       subs = [maxDel, term];
-      loops = [run(maxDel, 'max_deliveries'), run(term, 'terminated')];
+      abort = new AbortController();
+      loops = [run(maxDel, 'max_deliveries', abort.signal), run(term, 'terminated', abort.signal)];
     },
     async stop() {
       const current = subs;
       subs = [];
       // drain() lets the loop finish the messages already received; a closed connection is fine.
       await Promise.all(current.map((s) => (nc.isClosed() ? undefined : s.drain().catch(() => s.unsubscribe()))));
+      // A copy still retrying (JetStream away) must not hold shutdown: what remains gets one try.
+      abort.abort();
       await Promise.all(loops);
       loops = [];
     },

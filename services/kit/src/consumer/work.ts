@@ -1,0 +1,83 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import { context, trace, type Context, type Span } from '@opentelemetry/api';
+import { withWorkContext } from '../context.js';
+import { decodeEvent, PoisonMessageError, type IncomingEvent } from '../events/envelope.js';
+import { adaptToVersion } from '../events/upcast.js';
+import type { Names } from '../topology.js';
+import { extractTraceContext, SpanKind, tracer } from '../tracing/propagation.js';
+import type { DeclaredHandler, Handler } from './handlers.js';
+
+/** One delivery with its open CONSUMER span. */
+export interface Traced {
+  msg: JsMsg;
+  span: Span;
+  ctx: Context;
+  correlationId: string;
+  started: number;
+  deliveryCount: number;
+}
+
+/** A decoded message waiting for its handler. */
+export interface Work extends Traced {
+  event: IncomingEvent;
+  handler: Handler;
+}
+
+export type Prepared =
+  | { kind: 'work'; work: Work }
+  /** No handler for this type, or the twin of a version the handler takes: ack it. */
+  | { kind: 'ignore'; traced: Traced; reason?: string }
+  | { kind: 'poison'; traced: Traced; reason: string };
+
+/**
+ * Decodes a message and opens its CONSUMER span. Poison, unhandled types and ignored twins come
+ * back as such (the runtime settles them); what needs a handler comes back as Work. Pure apart
+ * from the span.
+ */
+export function prepare(msg: JsMsg, o: { names: Names; durable: string; handlers: ReadonlyMap<string, DeclaredHandler>; accepts?: ReadonlySet<string> }): Prepared {
+  const deliveryCount = msg.info.deliveryCount;
+  const parent = extractTraceContext(msg.headers);
+  const span = tracer().startSpan(
+    `${msg.subject} process`,
+    {
+      kind: SpanKind.CONSUMER,
+      attributes: {
+        'messaging.system': 'nats',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': msg.subject,
+        'messaging.consumer.group.name': o.durable,
+        'messaging.message.id': msg.headers?.get('Nats-Msg-Id') ?? '',
+        'messaging.nats.delivery_count': deliveryCount,
+        'messaging.nats.stream_sequence': msg.seq,
+      },
+    },
+    parent,
+  );
+  const traced: Traced = {
+    msg,
+    span,
+    ctx: trace.setSpan(parent, span),
+    correlationId: msg.headers?.get('X-Correlation-ID') || 'unknown',
+    started: performance.now(),
+    deliveryCount,
+  };
+  if (deliveryCount > 1) span.addEvent('redelivery', { 'messaging.nats.delivery_count': deliveryCount });
+  try {
+    const event = decodeEvent(o.names, msg.subject, msg.data, msg.headers, o.accepts);
+    const declared = o.handlers.get(event.type);
+    if (!declared) return { kind: 'ignore', traced };
+    // Versions: show the handler its declared version, ignore a dual-published copy whose twin
+    // it handles, upcast old history; anything else is poison (events/upcast.ts).
+    const decision = adaptToVersion(event, declared.version);
+    if (decision.kind === 'twin') return { kind: 'ignore', traced, reason: decision.reason };
+    return { kind: 'work', work: { ...traced, event: decision.event, handler: declared.handle } };
+  } catch (err) {
+    if (err instanceof PoisonMessageError) return { kind: 'poison', traced, reason: err.message };
+    throw err;
+  }
+}
+
+/** Runs fn inside a message's span and work context (logs carry its trace and correlation ids). */
+export function within<T>(t: Pick<Traced, 'ctx' | 'correlationId'>, fn: () => Promise<T>): Promise<T> {
+  return context.with(t.ctx, () => withWorkContext({ correlationId: t.correlationId }, fn));
+}

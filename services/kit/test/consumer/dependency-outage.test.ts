@@ -1,0 +1,136 @@
+/**
+ * Transient is not poison (issue 13, finding 1): a handler whose database is away longer than the
+ * whole delivery budget (maxDeliver 3, backoff 1s → the old runtime dead-lettered it ~2 s into the
+ * outage) pauses the consumer, holds the message without spending a delivery, and handles it once
+ * the database is back — never dead-lettered. A connection terminated under a handler (57P01) is
+ * not counted either.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { jetstream } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { createLogger, EventConsumer, migrate, NatsManager, openPostgres, OUTBOX_MIGRATIONS, type Db } from '@orderflow/kit';
+import { deleteNamespaceStreams, TEST_NATS_URL, testNamespace, testNats, TestPostgresServer, waitFor } from '@orderflow/kit/testing';
+import { applyTestTopology, consumerInfo, deadLettersOf, orderCancelled, publishEvent, type TestTopology } from './support.js';
+
+const ns = testNamespace('outage');
+const log = createLogger('consumer-outage-test', process.env.LOG_LEVEL ?? 'silent');
+let pgServer: TestPostgresServer;
+let db: Db;
+let nc: NatsConnection;
+let nats: NatsManager;
+let t: TestTopology;
+
+beforeAll(async () => {
+  pgServer = await TestPostgresServer.create();
+  await pgServer.start();
+  db = await openPostgres({ url: pgServer.url, schema: 'outage', log, settings: { connectTimeoutMs: 1000 } });
+  await migrate(db, [...OUTBOX_MIGRATIONS, { id: 'test-effects', sql: `CREATE TABLE effects (event_id text, delivery int)` }]);
+  nc = await testNats();
+  t = await applyTestTopology(nc, ns, { maxDeliver: 3, backoff: ['1s'] });
+  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'consumer-outage-test' }, log);
+  nats.start();
+  await nats.ready();
+});
+
+afterAll(async () => {
+  await nats?.stop();
+  if (nc) await deleteNamespaceStreams(nc, ns);
+  await nc?.close();
+  await db?.close();
+  await pgServer?.cleanup();
+});
+
+describe('a dependency that is away pauses the consumer; it does not spend the delivery budget', () => {
+  test('database down longer than every retry budget: the message is handled after recovery, not dead-lettered', async () => {
+    const spec = t.spec('payment-orders');
+    const control = t.spec('inventory-orders');
+    const seen: number[] = [];
+    const consumer = new EventConsumer({
+      spec,
+      names: t.names,
+      db,
+      nats,
+      log,
+      handlers: {
+        'orders.cancelled': async ({ sql, event, deliveryCount }) => {
+          seen.push(deliveryCount);
+          await sql.query(`INSERT INTO effects (event_id, delivery) VALUES ($1, $2)`, [event.id, deliveryCount]);
+        },
+      },
+    });
+    // The clock of this test is a message with the same budget on another durable that fails on
+    // every delivery exactly as the old runtime treated an unreachable database (nak with
+    // backoff[n-1]): when the server gives up on it, the budget is spent.
+    const controlGaveUp = nats.current!.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${control.streamName}.${control.durableName}`, { max: 1 });
+    const controlLoop = (async () => {
+      const c = await jetstream(nc).consumers.get(control.streamName, control.durableName);
+      while (!controlGaveUp.isClosed()) {
+        const m = await c.next({ expires: 1000 });
+        m?.nak(1000);
+      }
+    })();
+    try {
+      await pgServer.stop('fast');
+      consumer.start();
+      const e = orderCancelled(t.names);
+      await publishEvent(nc, e);
+      await waitFor('consumer paused on the database', () => consumer.paused?.dependency === 'database');
+      for await (const _ of controlGaveUp) break;
+      await controlLoop;
+      // The whole budget has passed: the message is still held on its first delivery.
+      const during = await consumerInfo(nc, spec);
+      expect(during.num_redelivered).toBe(0);
+      expect(during.num_ack_pending).toBe(1);
+      expect(consumer.paused?.dependency).toBe('database');
+      expect(seen).toEqual([]);
+
+      await pgServer.start();
+      await waitFor('handled after recovery', async () => (await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).length === 1, 30_000);
+      await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
+      expect(await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).toEqual([{ delivery: 1 }]);
+      expect((await consumerInfo(nc, spec)).delivered.consumer_seq).toBe(1);
+      expect(consumer.paused).toBeUndefined();
+      expect(await deadLettersOf(nc, t.names, spec.durableName)).toEqual([]);
+    } finally {
+      controlGaveUp.unsubscribe();
+      await controlLoop.catch(() => undefined);
+      await consumer.stop();
+      if (!pgServer.pid) await pgServer.start();
+    }
+  });
+
+  test('a connection terminated under the handler (57P01) is retried on the same delivery', async () => {
+    const spec = t.spec('payment-orders');
+    const seen: number[] = [];
+    let terminated = false;
+    const consumer = new EventConsumer({
+      spec,
+      names: t.names,
+      db,
+      nats,
+      log,
+      handlers: {
+        'orders.cancelled': async ({ sql, event, deliveryCount }) => {
+          seen.push(deliveryCount);
+          if (!terminated) {
+            terminated = true;
+            // What a database restart or pg_terminate_backend does to a session mid-transaction.
+            await sql.query(`SELECT pg_terminate_backend(pg_backend_pid())`);
+          }
+          await sql.query(`INSERT INTO effects (event_id, delivery) VALUES ($1, $2)`, [event.id, deliveryCount]);
+        },
+      },
+    });
+    consumer.start();
+    try {
+      const e = orderCancelled(t.names);
+      await publishEvent(nc, e);
+      await waitFor('handled', async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [e.id])).length === 1, 30_000);
+      await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
+      expect(seen).toEqual([1, 1]);
+      expect(await deadLettersOf(nc, t.names, spec.durableName)).toEqual([]);
+    } finally {
+      await consumer.stop();
+    }
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * Finding 7 (runtime half): a message that waited for in-flight after-commit work starts as soon
+ * as that work ends (the old #pump ran again only on the next arrival), and stop() while the
+ * consumer is being looked up (between consumers.get and the first pull) returns instead of
+ * starting a pull nobody will ever close.
+ */
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { createLogger, EventConsumer, migrate, NatsManager, openPostgres, OUTBOX_MIGRATIONS, type Db } from '@orderflow/kit';
+import { deleteNamespaceStreams, dropSchema, TEST_DATABASE_URL, TEST_NATS_URL, TestNatsServer, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { connect } from '@nats-io/transport-node';
+import { applyTestTopology, consumerInfo, gate, orderCancelled, publishEvent, type TestTopology } from './support.js';
+
+const ns = testNamespace('life');
+const schema = `kit_${ns}`;
+const log = createLogger('consumer-lifecycle-test', process.env.LOG_LEVEL ?? 'silent');
+let db: Db;
+let nc: NatsConnection;
+let nats: NatsManager;
+let t: TestTopology;
+
+beforeAll(async () => {
+  db = await openPostgres({ url: TEST_DATABASE_URL, schema });
+  await migrate(db, [...OUTBOX_MIGRATIONS, { id: 'test-effects', sql: `CREATE TABLE effects (event_id text)` }]);
+  nc = await testNats();
+  t = await applyTestTopology(nc, ns, { maxDeliver: 5, backoff: ['5s'] });
+  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'consumer-lifecycle-test' }, log);
+  nats.start();
+  await nats.ready();
+});
+
+afterAll(async () => {
+  await nats?.stop();
+  if (nc) await deleteNamespaceStreams(nc, ns);
+  await nc?.close();
+  await db?.close();
+  await dropSchema(schema);
+});
+
+test('a message waiting for after-commit work to finish starts when it finishes, not at the next arrival', async () => {
+  const spec = t.spec('payment-orders');
+  const afterCommit = gate();
+  let afterCommitRunning = false;
+  const first = orderCancelled(t.names);
+  const second = orderCancelled(t.names);
+  const deliveries = new Map<string, number>();
+  const consumer = new EventConsumer({
+    spec,
+    names: t.names,
+    db,
+    nats,
+    log,
+    concurrency: 1,
+    handlers: {
+      'orders.cancelled': async ({ sql, event, deliveryCount, afterCommit: later }) => {
+        deliveries.set(event.id, deliveryCount);
+        await sql.query(`INSERT INTO effects (event_id) VALUES ($1)`, [event.id]);
+        if (event.id === first.id) {
+          later(async () => {
+            afterCommitRunning = true;
+            await afterCommit.wait;
+          });
+        }
+      },
+    },
+  });
+  consumer.start();
+  try {
+    await publishEvent(nc, first);
+    await waitFor('after-commit work of the first message running', () => afterCommitRunning);
+    await publishEvent(nc, second);
+    // The second message is in the client, waiting for the in-flight limit (1).
+    await waitFor('second message delivered, not handled', async () => {
+      const info = await consumerInfo(nc, spec);
+      return info.num_pending === 0 && info.num_ack_pending === 1;
+    });
+    expect(await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [second.id])).toHaveLength(0);
+    afterCommit.open();
+    await waitFor('second message handled', async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [second.id])).length === 1);
+    await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
+    // Started by the end of the after-commit work — not by its own redelivery after the ack wait.
+    expect(deliveries.get(second.id)).toBe(1);
+    expect((await consumerInfo(nc, spec)).delivered.consumer_seq).toBe(2);
+  } finally {
+    afterCommit.open();
+    await consumer.stop();
+  }
+});
+
+test('stop() while the consumer is being looked up returns (no pull started after it)', async () => {
+  const server = await TestNatsServer.create({ name: 'lifecycle-nats' });
+  await server.start();
+  const own = new NatsManager({ servers: [server.url], name: 'consumer-lifecycle-own' }, log);
+  let setup: NatsConnection | undefined;
+  let stopped = false;
+  try {
+    setup = await connect({ servers: server.url });
+    const own_t = await applyTestTopology(setup, ns, { maxDeliver: 5, backoff: ['5s'] });
+    own.start();
+    const { nc: ownNc } = await own.ready();
+    const consumer = new EventConsumer({ spec: own_t.spec('payment-orders'), names: own_t.names, db, nats: own, log, handlers: { 'orders.cancelled': async () => undefined } });
+    // The server stops answering: the consumer lookup's request stays unanswered.
+    server.pause();
+    const before = ownNc.stats().outMsgs;
+    consumer.start();
+    await waitFor('consumer lookup sent', () => ownNc.stats().outMsgs > before);
+    const stopping = consumer.stop().then(() => (stopped = true));
+    server.resume();
+    await waitFor('stop() returned', () => stopped, 15_000);
+    await stopping;
+    expect((await consumerInfo(setup, own_t.spec('payment-orders'))).num_waiting).toBe(0);
+  } finally {
+    server.resume();
+    await own.stop();
+    await setup?.close();
+    await server.dispose();
+  }
+});
