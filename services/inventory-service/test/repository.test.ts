@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { migrate, OUTBOX_MIGRATIONS, openPglite, openPostgres, type Db } from '@orderflow/kit';
 import { dropSchema, testNamespace, TEST_DATABASE_URL } from '@orderflow/kit/testing';
-import { MIGRATIONS, cancel, commit, getProduct, getReservation, mergeItems, planReservation, release, reserve, roundCents, seedProducts, setStock, parseSeed } from '../src/index.js';
+import { MIGRATIONS, cancel, claimStaleHolds, commit, getProduct, getReservation, mergeItems, planReservation, release, reserve, roundCents, scheduleHoldCheck, seedProducts, setStock, parseSeed } from '../src/index.js';
 
 test('planReservation: all or nothing, unknown beats short, amount in cents', () => {
   const stock = new Map([
@@ -121,6 +121,25 @@ describe.each(backends)('reservation repository on %s', (_name, open, close) => 
     expect(await db.tx((sql) => seedProducts(sql, [{ productId: 'p-1', onHand: 999 }, { productId: 'p-9', onHand: 7, price: 1.25 }]))).toEqual(['p-9']);
     expect(await getProduct(db, 'p-1')).toMatchObject({ onHand: 6 });
     expect(await getProduct(db, 'p-9')).toEqual({ productId: 'p-9', onHand: 7, reserved: 0, available: 7, sold: 0, price: 1.25 });
+  });
+
+  test('the sweeper claims a stale hold once per lease, again when rescheduled, never once settled', async () => {
+    await db.tx((sql) => setStock(sql, 'sw-1', 5));
+    const o = order([{ productId: 'sw-1', quantity: 1 }]);
+    await db.tx((sql) => reserve(sql, o));
+    const claim = () => claimStaleHolds(db, { olderThanMs: 0, limit: 100, leaseMs: 60_000, skipLocked: db.kind === 'postgres' });
+    const mine = async () => (await claim()).filter((h) => h.orderId === o.orderId);
+    expect(await mine()).toMatchObject([{ orderId: o.orderId, correlationId: 'c-1', checks: 1 }]);
+    expect(await mine()).toEqual([]); // leased
+    await scheduleHoldCheck(db, o.orderId, 0);
+    expect(await mine()).toMatchObject([{ checks: 2 }]);
+    await scheduleHoldCheck(db, o.orderId, 0);
+    expect((await db.tx((sql) => commit(sql, o.orderId))).kind).toBe('committed');
+    expect(await mine()).toEqual([]); // settled
+    // Young holds are left alone.
+    const young = order([{ productId: 'sw-1', quantity: 1 }]);
+    await db.tx((sql) => reserve(sql, young));
+    expect((await claimStaleHolds(db, { olderThanMs: 3_600_000, limit: 100, leaseMs: 60_000, skipLocked: false })).map((h) => h.orderId)).not.toContain(young.orderId);
   });
 
   test('the CHECK constraints refuse negative availability', async () => {
