@@ -13,7 +13,8 @@ function fill(registry: Registry, exemplars: boolean): void {
   registry.setDefaultLabels({ service: 'order-service' });
   new Counter({ name: 'orderflow_nats_published_total', help: 'Messages published "to" JetStream \\ path', labelNames: ['subject'], registers: [registry] }).inc({ subject: 'orders.{created}' }, 3);
   const h = new Histogram({ name: 'orderflow_order_e2e_seconds', help: 'Order accepted → final state', labelNames: ['outcome'], buckets: [0.1, 1], registers: [registry], enableExemplars: exemplars });
-  if (exemplars) h.observe({ labels: { outcome: 'confirmed' }, value: 0.5, exemplarLabels: { trace_id: '0af7651916cd43dd8448eb211c80319c' } });
+  // prom-client types exemplar labels as the metric's own label names; an exemplar has its own.
+  if (exemplars) h.observe({ labels: { outcome: 'confirmed' }, value: 0.5, exemplarLabels: { trace_id: '0af7651916cd43dd8448eb211c80319c' } as unknown as { outcome: string } });
   else h.observe({ outcome: 'confirmed' }, 0.5);
   new Gauge({ name: 'orderflow_outbox_lag_seconds', help: 'Age of the oldest unsent outbox row', registers: [registry] }).set(0);
 }
