@@ -13,6 +13,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -75,6 +76,8 @@ export interface FaultContext {
   sent(n: number): Promise<void>;
   /** Orders accepted (202) so far. */
   accepted(): number;
+  /** Aborted when the scenario is torn down early (its deadline passed). */
+  signal: AbortSignal;
   log(msg: string): void;
 }
 
@@ -91,17 +94,18 @@ export interface Scenario {
   inject(ctx: FaultContext): Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A pause inside a fault; a scenario that is torn down (deadline) ends its fault at once. */
+const sleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, { signal });
 
 function killAndRestart(service: ServiceName, downMs = 2000): Scenario {
   return {
     name: `kill -9 ${service}`,
     fault: `SIGKILL at 30% of the load, restarted ${downMs / 1000}s later`,
-    async inject({ p, profile, sent, log }) {
+    async inject({ p, profile, sent, log, signal }) {
       await sent(Math.floor(profile.orders * 0.3));
       await p.kill(service);
       log(`killed ${service}`);
-      await sleep(downMs);
+      await sleep(downMs, signal);
       await p.startInstance(service, service, true);
       log(`${service} back`);
     },
@@ -147,12 +151,12 @@ export const SCENARIOS: Record<string, Scenario> = {
   'kill-stream-leader': {
     name: 'kill -9 NATS stream leader',
     fault: 'SIGKILL the ORDERS leader node at 30%, restarted 5s later',
-    async inject({ p, cluster, profile, sent, log }) {
+    async inject({ p, cluster, profile, sent, log, signal }) {
       await sent(Math.floor(profile.orders * 0.3));
       const leader = await cluster.streamLeader(`${p.ns.toUpperCase()}_ORDERS`);
       await cluster.kill(leader.index);
       log(`killed ${leader.name} (ORDERS leader)`);
-      await sleep(5000);
+      await sleep(5000, signal);
       await cluster.restart(leader.index);
       log(`${leader.name} back`);
     },
@@ -187,19 +191,19 @@ export const SCENARIOS: Record<string, Scenario> = {
     needs: { privatePostgres: true },
     // A patient client: it keeps coming back (503 + Retry-After) until the database is back.
     clientGiveUpMs: (profile) => profile.pgOutageMs + 60_000,
-    async inject({ db, profile, sent, accepted, log }) {
+    async inject({ db, profile, sent, accepted, log, signal }) {
       await sent(Math.floor(profile.orders * 0.3));
       await Promise.all([db!.orders.stop('fast'), db!.saga.stop('fast')]);
       const t0 = Date.now();
       const ordersDownMs = Math.min(15_000, Math.round(profile.pgOutageMs / 3));
       log(`postgres stopped: order-service's for ${ordersDownMs / 1000} s, inventory's and payment's for ${profile.pgOutageMs / 1000} s`);
-      await sleep(ordersDownMs);
+      await sleep(ordersDownMs, signal);
       await db!.orders.start();
       const before = accepted();
       // The point of the split: events pile up for consumers whose database is away.
       await waitFor('orders accepted while inventory and payment have no database', () => accepted() > before, 30_000, 100);
       log(`order-service's database back; orders flow in again while inventory's and payment's stays down`);
-      await sleep(Math.max(0, profile.pgOutageMs - (Date.now() - t0)));
+      await sleep(Math.max(0, profile.pgOutageMs - (Date.now() - t0)), signal);
       await db!.saga.start();
       log(`inventory's and payment's database back (${accepted() - before} orders were accepted while it was away)`);
     },
@@ -210,13 +214,13 @@ export const SCENARIOS: Record<string, Scenario> = {
     needs: { natsAuth: true },
     // "Credentials rejected for good" may be answered by exiting non-zero, saying why (the pod restarts).
     expectedExit: (c) => c.deliberate,
-    async inject({ cluster, auth, profile, sent, log }) {
+    async inject({ cluster, auth, profile, sent, log, signal }) {
       await sent(Math.floor(profile.orders * 0.3));
       auth!.rotateServices(cluster);
       // The fault is real only once the servers have dropped the services' connections.
       await waitFor('service connections dropped after the reload', async () => (await ClusterAuth.serviceConnections(cluster)) === 0, 20_000, 100);
       log(`service passwords changed, their connections dropped; restoring in ${profile.credsOutageMs / 1000} s`);
-      await sleep(profile.credsOutageMs);
+      await sleep(profile.credsOutageMs, signal);
       auth!.restore(cluster);
       log('service passwords restored');
     },
@@ -224,12 +228,12 @@ export const SCENARIOS: Record<string, Scenario> = {
   'gateway-late-capture': {
     name: 'gateway captures after the client gave up',
     fault: `gateway answers (and captures) ${GATEWAY_LATE_MS / 1000}s late from 30% for slowGatewayMs; lookups as slow`,
-    async inject({ p, profile, sent, log }) {
+    async inject({ p, profile, sent, log, signal }) {
       await sent(Math.floor(profile.orders * 0.3));
       const before = await paymentTimeouts(p);
       await gatewayConfig(p, { latencyMs: GATEWAY_LATE_MS });
       log(`gateway slow (${GATEWAY_LATE_MS} ms) for ${profile.slowGatewayMs / 1000} s`);
-      await sleep(profile.slowGatewayMs);
+      await sleep(profile.slowGatewayMs, signal);
       await gatewayConfig(p, { latencyMs: 0 });
       // Requests already waiting still capture when their latency is over.
       await waitFor('a charge attempt timed out at payment-service', async () => (await paymentTimeouts(p)) > before, GATEWAY_LATE_MS + 10_000, 250);
@@ -239,12 +243,12 @@ export const SCENARIOS: Record<string, Scenario> = {
   'pause-nats-node': {
     name: 'pause NATS node > ack wait',
     fault: 'SIGSTOP the ORDERS leader at 30% for pauseMs, then SIGCONT',
-    async inject({ p, cluster, profile, sent, log }) {
+    async inject({ p, cluster, profile, sent, log, signal }) {
       await sent(Math.floor(profile.orders * 0.3));
       const leader = await cluster.streamLeader(`${p.ns.toUpperCase()}_ORDERS`);
       cluster.pause(leader.index);
       log(`paused ${leader.name} for ${profile.pauseMs} ms`);
-      await sleep(profile.pauseMs);
+      await sleep(profile.pauseMs, signal);
       cluster.resume(leader.index);
       log(`resumed ${leader.name}`);
     },
@@ -252,14 +256,14 @@ export const SCENARIOS: Record<string, Scenario> = {
   'gateway-flapping': {
     name: 'gateway flapping',
     fault: 'failureRate toggles 0.6 ↔ 0 every second (latency 0–50 ms) for the whole load',
-    async inject({ p, profile, sent, log }) {
+    async inject({ p, profile, sent, log, signal }) {
       let done = false;
       const finished = sent(profile.orders).then(() => (done = true));
       let on = false;
       while (!done) {
         on = !on;
         await gatewayConfig(p, on ? { failureRate: 0.6, latencyMs: 50 } : { failureRate: 0, latencyMs: 0 });
-        await Promise.race([sleep(1000), finished]);
+        await Promise.race([sleep(1000, signal), finished]);
       }
       await gatewayConfig(p, { failureRate: 0, latencyMs: 0 });
       log('gateway healthy again');
@@ -311,6 +315,7 @@ class ScenarioRun {
   #load: LoadGenerator | undefined;
   #dir: string | undefined;
   #disposing: Promise<void> | undefined;
+  readonly #abort = new AbortController();
 
   constructor(
     readonly scenario: Scenario,
@@ -329,6 +334,7 @@ class ScenarioRun {
   /** Stops the load, kills every process this run started, removes its files. Idempotent. */
   dispose(): Promise<void> {
     return (this.#disposing ??= (async () => {
+      this.#abort.abort(new Error(`scenario torn down while ${this.phase}`));
       this.#load?.stop();
       await this.#p?.stop().catch(() => undefined);
       await this.#cluster?.dispose().catch(() => undefined);
@@ -421,11 +427,12 @@ class ScenarioRun {
     const started = Date.now();
     let faultError: string | undefined;
     const faultDone = scenario
-      .inject({ p, cluster, profile, db: this.#db, auth, sent: (n) => load.waitSent(n), accepted: () => load.accepted.size, log: (m) => log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`) })
+      .inject({ p, cluster, profile, db: this.#db, auth, signal: this.#abort.signal, sent: (n) => load.waitSent(n), accepted: () => load.accepted.size, log: (m) => log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`) })
       .catch((err: Error) => void (faultError = `fault injection failed: ${err.message}`));
     await load.run();
     const loadSeconds = (Date.now() - started) / 1000;
     await faultDone;
+    this.#abort.signal.throwIfAborted();
     log(`  load done in ${loadSeconds.toFixed(1)}s: sent ${load.sent}, accepted ${load.accepted.size}, retries ${load.retries}, 503 ${load.unavailable}, bad 5xx ${load.bad5xx.length}`);
 
     const input: InvariantInput = {
@@ -442,7 +449,9 @@ class ScenarioRun {
     this.phase = 'waiting for quiescence';
     const q0 = Date.now();
     const errors: string[] = faultError ? [faultError] : [];
-    await waitQuiescent(input, profile.quiescenceTimeoutMs, (m) => log(`  ${m}`)).catch((err: Error) => errors.push(err.message));
+    const aborted = new Promise<never>((_, reject) => this.#abort.signal.addEventListener('abort', () => reject(this.#abort.signal.reason as Error), { once: true }));
+    await Promise.race([waitQuiescent(input, profile.quiescenceTimeoutMs, (m) => log(`  ${m}`)), aborted]).catch((err: Error) => errors.push(err.message));
+    this.#abort.signal.throwIfAborted();
     const quiescenceSeconds = (Date.now() - q0) / 1000;
     this.phase = 'checking invariants';
     const report = await checkInvariants(input);
