@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Names, type ServiceName } from '@orderflow/kit';
 import { readStream, testNats, waitFor } from '@orderflow/kit/testing';
 import { Platform } from '../support/platform.js';
+import { publish } from '../../services/inventory-service/test/helpers.js';
 
 /**
  * Compensation does not depend on one message surviving. The whole platform runs; a service is
@@ -130,6 +132,23 @@ describe('inventory sweeper: a hold whose outcome message was lost', () => {
     // payment's refund sweeper asked about the capture too: confirmed, so it is left alone for good.
     await waitFor('payment saw the order confirmed', async () => (await payment(p, orderId))?.order_status === 'confirmed');
     expect((await payment(p, orderId))?.status).toBe('captured');
+  });
+
+  test('an order order-service does not know: nothing is guessed, the hold stays and is asked about again later', async () => {
+    await p.setStock('sweep-unknown', 5, 1);
+    const orderId = randomUUID();
+    const data = { version: 'v1' as const, orderId, correlationId: `corr-${orderId}`, occurredAt: new Date().toISOString(), customerId: 'nobody', currency: 'USD' as const };
+    await publish(nc, new Names(p.ns), 'orders.created', { ...data, items: [{ productId: 'sweep-unknown', quantity: 2 }] });
+    await waitFor('stock held', async () => (await reservation(p, orderId)) === 'held');
+    await waitFor('looked up, unknown', async () => (await metricSum(p, ['inventory-service'], 'orderflow_inventory_sweeper_total', { action: 'unknown_order' })) >= 1);
+    const [r] = await p.query<{ status: string; sweep_checks: number; later: boolean }>(
+      'inventory-service',
+      `SELECT status, sweep_checks, sweep_next_at > now() AS later FROM reservations WHERE order_id = $1`,
+      [orderId],
+    );
+    expect(r).toMatchObject({ status: 'held', later: true });
+    expect(r!.sweep_checks).toBeGreaterThanOrEqual(1);
+    expect(await p.product('sweep-unknown')).toMatchObject({ onHand: 5, reserved: 2 });
   });
 });
 
