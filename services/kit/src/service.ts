@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
-import { baseConfig, type BaseConfig } from './config.js';
+import { baseConfig, type BaseConfig, intSetting } from './config.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { openDb } from './db/open.js';
@@ -111,7 +111,8 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   const handlerMap = def.handlers?.(ctx) ?? {};
   const consumers = consumersOf(topology, def.name)
     .filter((spec) => handlerMap[spec.durableName])
-    .map((spec) => new EventConsumer({ spec, names, db, nats, log, metrics, relay, handlers: handlerMap[spec.durableName]! }));
+    // A handler still running after CONSUMER_HANDLER_TIMEOUT_MS is abandoned and rolled back (docs/faults.md).
+    .map((spec) => new EventConsumer({ spec, names, db, nats, log, metrics, relay, handlers: handlerMap[spec.durableName]!, handlerTimeoutMs: intSetting('CONSUMER_HANDLER_TIMEOUT_MS', 30_000, env) }));
   let streamsReady = !config.ensureStreams;
   if (config.ensureStreams) {
     // Dev and tests only; in Kubernetes the operator owns the topology (ENSURE_STREAMS=false).
