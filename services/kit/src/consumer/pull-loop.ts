@@ -3,6 +3,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { NatsManager } from '../nats/connection.js';
 import { RetryDelays, sleep, type BackoffSettings } from '../faults/backoff.js';
+import { withTimeout } from './pause.js';
 
 export interface PullLoopOptions {
   nats: NatsManager;
@@ -57,9 +58,14 @@ export class PullLoop {
 
   /** Ends the open pull request and the loop; call after aborting the signal. Idempotent. */
   async stop(): Promise<void> {
+    const conn = this.o.nats.connection();
     this.#iter?.stop();
     this.wake();
     await this.#done;
+    // Until the server has the unsubscribe, it may still hand a message to the dead pull request
+    // (to come back only after its ack wait, one delivery spent): flush it out, but never wait
+    // long for a server that is away.
+    if (conn && this.o.nats.isConnected()) await withTimeout(conn.nc.flush(), 2_000, 'NATS flush').catch(() => undefined);
   }
 
   async #run(): Promise<void> {

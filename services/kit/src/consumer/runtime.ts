@@ -236,6 +236,9 @@ export class EventConsumer {
     for (const msg of held) this.#nak(msg);
     this.#queue = [];
     this.#leases.stop();
+    // The naks are on their way before the connection is drained or the process exits.
+    const conn = this.o.nats.connection();
+    if (held.length && conn && this.o.nats.isConnected()) await withTimeout(conn.nc.flush(), 2_000, 'NATS flush').catch(() => undefined);
   }
 
   #receive(msg: JsMsg): void {

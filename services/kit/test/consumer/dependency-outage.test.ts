@@ -133,4 +133,51 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
       await consumer.stop();
     }
   });
+
+  test('a restart mid-outage: stop() gives the held message back at once (one delivery), the next process holds it until the database is back', async () => {
+    const spec = t.spec('payment-orders');
+    const seen: number[] = [];
+    const make = () =>
+      new EventConsumer({
+        spec,
+        names: t.names,
+        db,
+        nats,
+        log,
+        handlers: {
+          'orders.cancelled': async ({ sql, event, deliveryCount }) => {
+            seen.push(deliveryCount);
+            await sql.query(`INSERT INTO effects (event_id, delivery) VALUES ($1, $2)`, [event.id, deliveryCount]);
+          },
+        },
+      });
+    const before = (await consumerInfo(nc, spec)).delivered.consumer_seq;
+    const first = make();
+    const second = make();
+    try {
+      await pgServer.stop('fast');
+      first.start();
+      const e = orderCancelled(t.names);
+      await publishEvent(nc, e);
+      await waitFor('first process paused', () => first.paused?.dependency === 'database');
+      // Shutdown does not wait for the database.
+      let stopped = false;
+      void first.stop().then(() => (stopped = true));
+      await waitFor('stop() returned while the database is still down', () => stopped);
+
+      second.start();
+      await waitFor('second process holds it, paused', () => second.paused?.dependency === 'database' && second.held === 1);
+      await pgServer.start();
+      await waitFor('handled after recovery', async () => (await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).length === 1, 30_000);
+      await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
+      // The restart cost exactly one delivery: two in all, the second one handled.
+      expect(seen).toEqual([2]);
+      expect((await consumerInfo(nc, spec)).delivered.consumer_seq - before).toBe(2);
+      expect(await deadLettersOf(nc, t.names, spec.durableName)).toEqual([]);
+    } finally {
+      await first.stop();
+      await second.stop();
+      if (!pgServer.pid) await pgServer.start();
+    }
+  });
 });
