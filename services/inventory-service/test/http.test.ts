@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startService, type RunningService } from '@orderflow/kit';
-import { deleteNamespaceStreams, testDbEnv, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { deleteNamespaceStreams, testDbEnv, testNamespace, testNats, TEST_NATS_URL, waitFor } from '@orderflow/kit/testing';
 import { inventoryService } from '../src/index.js';
 
 const ns = testNamespace('invh');
@@ -10,7 +10,7 @@ let cleanup: () => Promise<void> = async () => {};
 beforeAll(async () => {
   const db = await testDbEnv('postgres', 'inv_http');
   cleanup = db.cleanup;
-  svc = await startService(inventoryService(), { env: { PORT: '0', ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'warn', ...db.env } });
+  svc = await startService(inventoryService(), { env: { PORT: '0', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'warn', ...db.env } });
   await waitFor('ready', async () => (await fetch(`${svc.url}/ready`)).ok);
 });
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Names, startService, type RunningService } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, testNamespace, testNats, waitFor, TEST_DATABASE_URL } from '@orderflow/kit/testing';
+import { deleteNamespaceStreams, dropSchema, testNamespace, testNats, waitFor, TEST_DATABASE_URL, TEST_NATS_URL } from '@orderflow/kit/testing';
 import { inventoryService, getProduct, getReservation } from '../src/index.js';
 import { inventoryEvents, now, processed, publish } from './helpers.js';
 
@@ -16,6 +16,7 @@ beforeAll(async () => {
   svc = await startService(inventoryService(), {
     env: {
       PORT: '0',
+      NATS_URL: TEST_NATS_URL,
       ORDERFLOW_NAMESPACE: ns,
       DATABASE_URL: TEST_DATABASE_URL,
       DATABASE_SCHEMA: schema,
