@@ -72,6 +72,7 @@ async function orderServiceWith(versions: string | undefined): Promise<void> {
   svc = await startService(orderService(), {
     env: {
       PORT: '0',
+      NATS_URL: TEST_NATS_URL,
       ORDERFLOW_NAMESPACE: ns,
       LOG_LEVEL: 'warn',
       DATABASE_URL: TEST_DATABASE_URL,
