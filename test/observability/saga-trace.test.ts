@@ -133,7 +133,8 @@ describe('one trace per order in Jaeger, compensations included', () => {
           PAYMENT_GATEWAY_URL: proxy.url,
           // The held charge must outlive the saga timeout without the client giving up on it.
           GATEWAY_TIMEOUT_MS: '60000',
-          SAGA_TIMEOUT_MS: '4000',
+          // Long enough that a loaded machine never times out the orders meant to finish.
+          SAGA_TIMEOUT_MS: '8000',
           SEED_PRODUCTS: '[]',
           LOG_LEVEL: 'info',
         });
