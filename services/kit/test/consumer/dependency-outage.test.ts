@@ -134,7 +134,7 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
     }
   });
 
-  test('a restart mid-outage: stop() gives the held message back at once (one delivery), the next process holds it until the database is back', async () => {
+  test('a restart mid-outage: stop() gives the held message back at once (at most one delivery), the next process holds it until the database is back', async () => {
     const spec = t.spec('payment-orders');
     const seen: number[] = [];
     const make = () =>
@@ -170,9 +170,12 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
       await pgServer.start();
       await waitFor('handled after recovery', async () => (await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).length === 1, 30_000);
       await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
-      // The restart cost exactly one delivery: two in all, the second one handled.
-      expect(seen).toEqual([2]);
-      expect((await consumerInfo(nc, spec)).delivered.consumer_seq - before).toBe(2);
+      // The restart cost at most one delivery: handled once, on the first or second delivery
+      // (2.15 counts the nak'ed delivery; 2.9 takes the count back when the nak finds no live
+      // pull request and the message waits for the next one).
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toBeLessThanOrEqual(2);
+      expect((await consumerInfo(nc, spec)).delivered.consumer_seq - before).toBeLessThanOrEqual(2);
       expect(await deadLettersOf(nc, t.names, spec.durableName)).toEqual([]);
     } finally {
       await first.stop();
