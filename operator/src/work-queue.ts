@@ -1,8 +1,10 @@
+import { RetryDelays } from '@orderflow/kit';
+
 /**
  * A work queue in the client-go sense: keys, not objects, are queued, so a burst of events for one
  * resource collapses into one reconcile; a key is never processed by two workers at once (an
  * event during processing marks it dirty and it runs again afterwards); failures are requeued
- * with a per-key exponential backoff that resets on success.
+ * with a per-key exponential backoff (cockatiel's, through the kit) that resets on success.
  */
 export interface WorkQueueOptions {
   workers?: number;
@@ -17,10 +19,8 @@ export type HandlerResult = { requeue: false } | { requeue: true; error?: unknow
 
 export interface WorkQueue {
   add(key: string): void;
-  /** Requeue with this key's backoff (grows on each failure until forget()). */
+  /** Requeue with this key's backoff (grows on each failure until the key is handled without a requeue). */
   addRateLimited(key: string): void;
-  forget(key: string): void;
-  depth(): number;
   start(): void;
   /** Stops taking work and waits for the keys in progress; safe to call twice. */
   stop(): Promise<void>;
@@ -34,7 +34,7 @@ export function createWorkQueue(handle: (key: string) => Promise<HandlerResult>,
   const queued = new Set<string>();
   const active = new Set<string>();
   const dirty = new Set<string>();
-  const failures = new Map<string, number>();
+  const failures = new Map<string, RetryDelays>();
   const timers = new Map<string, NodeJS.Timeout>();
   const running = new Set<Promise<void>>();
   let started = false;
@@ -84,9 +84,9 @@ export function createWorkQueue(handle: (key: string) => Promise<HandlerResult>,
 
   function addRateLimited(key: string): void {
     if (!started) return;
-    const n = failures.get(key) ?? 0;
-    failures.set(key, n + 1);
-    const delay = Math.min(max, base * 2 ** n);
+    let delays = failures.get(key);
+    if (!delays) failures.set(key, (delays = new RetryDelays({ initialMs: base, maxMs: max })));
+    const delay = delays.next();
     clearTimeout(timers.get(key));
     const t = setTimeout(() => {
       timers.delete(key);
@@ -99,8 +99,6 @@ export function createWorkQueue(handle: (key: string) => Promise<HandlerResult>,
   return {
     add,
     addRateLimited,
-    forget: (key) => void failures.delete(key),
-    depth: () => queue.length,
     start() {
       if (started) return;
       started = true;
