@@ -7,34 +7,9 @@
  * never see each other's traffic (subjects of two streams may not overlap).
  */
 
-export type Duration = string; // "30s", "5m", "2h", "500ms"
-
-export interface StreamSpec {
-  name: string;
-  subjects: string[];
-  storage?: 'file' | 'memory';
-  replicas?: number;
-  retention?: 'limits' | 'interest' | 'workqueue';
-  maxAge?: Duration;
-  maxBytes?: number;
-  maxMsgs?: number;
-  duplicateWindow?: Duration;
-  discard?: 'old' | 'new';
-  preventDelete?: boolean;
-}
-
-export interface ConsumerSpec {
-  streamName: string;
-  durableName: string;
-  filterSubject?: string;
-  ackPolicy?: 'explicit' | 'all' | 'none';
-  ackWait?: Duration;
-  maxDeliver?: number;
-  backoff?: Duration[];
-  maxAckPending?: number;
-  deadLetter?: { subject: string };
-  preventDelete?: boolean;
-}
+// The spec types live with the reconcile core that reads them (every JetStream field, NACK's names).
+import type { ConsumerSpec, Duration, StreamSpec } from './reconcile/spec.js';
+export type { ConsumerSpec, DeliverPolicySpec, Duration, PriorityPolicySpec, Retention, StreamSourceSpec, StreamSpec, SubjectTransformSpec } from './reconcile/spec.js';
 
 export interface Topology {
   namespace: string;

@@ -2,9 +2,12 @@
  * The applier: runs a plan against JetStream. It only ever creates or updates; `recreate-needed`
  * and `refuse` plans are reported, never executed, so a bad spec can't delete data.
  */
-import { JetStreamApiCodes, JetStreamApiError, type ConsumerInfo, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
-import type { ConsumerSpec, StreamSpec } from '../topology.js';
-import { planConsumer, planStream, type ConsumerPlan, type Plan, type PlanAction, type StreamPlan } from './plan.js';
+import { JetStreamApiCodes, JetStreamApiError, type ConsumerInfo, type JetStreamManager, type StreamInfo, type StreamUpdateConfig } from '@nats-io/jetstream';
+import type { ConsumerSpec, StreamSpec } from './spec.js';
+import { CONSUMER_FIELDS } from './consumer-fields.js';
+import { atLeast, connectedServerVersion } from './server-version.js';
+import { STREAM_FIELDS } from './stream-fields.js';
+import { planConsumer, planStream, serverOf, updatable, type ConsumerPlan, type Plan, type PlanAction, type PlanContext, type StreamPlan } from './plan.js';
 
 export type Outcome = 'created' | 'updated' | 'unchanged' | 'refused' | 'failed';
 
@@ -47,11 +50,15 @@ export async function applyStreamPlan(jsm: JetStreamManager, plan: StreamPlan, a
   const base = { kind: plan.kind, key: plan.key, action: plan.action, reasons: plan.reasons };
   try {
     switch (plan.action) {
-      case 'create':
-        return { ...base, outcome: 'created', stream: await jsm.streams.add(plan.config!) };
+      case 'create': {
+        const { sealed, ...config } = plan.config!;
+        // The server refuses to create a sealed stream: create it, then seal it.
+        const created = await jsm.streams.add(sealed ? { ...config, sealed: false } : config);
+        return { ...base, outcome: 'created', stream: sealed ? await jsm.streams.update(plan.stream, { sealed: true } as Partial<StreamUpdateConfig>) : created };
+      }
       case 'update': {
-        const { name: _name, ...changes } = plan.config!;
-        return { ...base, outcome: 'updated', stream: await jsm.streams.update(plan.stream, changes) };
+        const { name: _name, ...changes } = updatable(plan.config!, STREAM_FIELDS);
+        return { ...base, outcome: 'updated', stream: await jsm.streams.update(plan.stream, changes as Partial<StreamUpdateConfig>) };
       }
       case 'noop':
         return { ...base, outcome: 'unchanged', stream: actual };
@@ -71,9 +78,18 @@ export async function applyConsumerPlan(jsm: JetStreamManager, plan: ConsumerPla
       case 'create':
         return { ...base, outcome: 'created', consumer: await jsm.consumers.add(plan.stream, plan.config!) };
       case 'update': {
-        // Only the mutable fields go into an update; the immutable ones already match (else: recreate-needed).
-        const { durable_name: _d, ack_policy: _a, deliver_policy: _p, replay_policy: _r, ...changes } = plan.config!;
-        return { ...base, outcome: 'updated', consumer: await jsm.consumers.update(plan.stream, plan.consumer, changes) };
+        // Only what may change goes into an update; the fields fixed at creation already match.
+        const { durable_name: _d, ...changes } = updatable(plan.config!, CONSUMER_FIELDS);
+        const others = plan.changes.some((c) => c.field !== 'pause_until');
+        let info = others ? await jsm.consumers.update(plan.stream, plan.consumer, changes) : actual;
+        // An update keeps pause_until as it was: pausing and resuming have an API of their own.
+        const pause = plan.changes.find((c) => c.field === 'pause_until');
+        if (pause) {
+          if (typeof pause.desired === 'number') await jsm.consumers.pause(plan.stream, plan.consumer, new Date(pause.desired));
+          else await jsm.consumers.resume(plan.stream, plan.consumer);
+          info = await jsm.consumers.info(plan.stream, plan.consumer);
+        }
+        return { ...base, outcome: 'updated', consumer: info };
       }
       case 'noop':
         return { ...base, outcome: 'unchanged', consumer: actual };
@@ -93,20 +109,35 @@ export async function applyPlan(jsm: JetStreamManager, plan: Plan, actual: Strea
     : applyConsumerPlan(jsm, plan, actual as ConsumerInfo | undefined);
 }
 
-/** Read → plan → apply for one stream. An invalid spec is refused before any JetStream call. */
-export async function reconcileStream(jsm: JetStreamManager, spec: StreamSpec): Promise<ApplyResult> {
-  const preflight = planStream(spec, undefined);
-  if (preflight.action === 'refuse') return applyStreamPlan(jsm, preflight, undefined);
-  const actual = await readStream(jsm, spec.name);
-  return applyStreamPlan(jsm, planStream(spec, actual), actual);
+/** The server facts a plan needs, read from the manager's connection unless given. */
+export interface ReconcileOptions {
+  /** Overrides the version the connection reports (e.g. a CLI planning for another server). */
+  serverVersion?: string;
 }
 
-/** Read → plan → apply for one consumer. An invalid spec is refused before any JetStream call. */
-export async function reconcileConsumer(jsm: JetStreamManager, spec: ConsumerSpec): Promise<ApplyResult> {
-  const preflight = planConsumer(spec, undefined);
+const contextOf = (jsm: JetStreamManager, opts?: ReconcileOptions): PlanContext => ({ serverVersion: opts?.serverVersion ?? connectedServerVersion(jsm) });
+
+/** Read → plan → apply for one stream. An invalid spec is refused before any JetStream call. */
+export async function reconcileStream(jsm: JetStreamManager, spec: StreamSpec, opts?: ReconcileOptions): Promise<ApplyResult> {
+  const ctx = contextOf(jsm, opts);
+  const preflight = planStream(spec, undefined, ctx);
+  if (preflight.action === 'refuse') return applyStreamPlan(jsm, preflight, undefined);
+  const actual = await readStream(jsm, spec.name);
+  return applyStreamPlan(jsm, planStream(spec, actual, ctx), actual);
+}
+
+/**
+ * Read → plan → apply for one consumer. An invalid spec is refused before any JetStream call.
+ * The stream's consumer_limits (2.10+) decide the defaults the server fills in, so they are read
+ * to compare against.
+ */
+export async function reconcileConsumer(jsm: JetStreamManager, spec: ConsumerSpec, opts?: ReconcileOptions): Promise<ApplyResult> {
+  const ctx = contextOf(jsm, opts);
+  const preflight = planConsumer(spec, undefined, ctx);
   if (preflight.action === 'refuse') return applyConsumerPlan(jsm, preflight, undefined);
   const actual = await readConsumer(jsm, spec.streamName, spec.durableName);
-  return applyConsumerPlan(jsm, planConsumer(spec, actual), actual);
+  if (actual && atLeast(serverOf(ctx), [2, 10, 0])) ctx.stream = (await readStream(jsm, spec.streamName))?.config;
+  return applyConsumerPlan(jsm, planConsumer(spec, actual, ctx), actual);
 }
 
 /** Deletes a stream if it exists; true when something was deleted. */
