@@ -158,36 +158,55 @@ describe('operator against a real kube-apiserver', () => {
     expect((await readStream(jsm, ORDERS))?.config.max_age).toBe(7200e9);
   });
 
-  it('the server rejects a spec outside the CRD schema; a schema-valid but unusable spec is Ready=False', async () => {
+  it('the server rejects a spec outside the CRD schema or its CEL rules; a schema-valid but unusable spec is Ready=False', async () => {
     const rejected = await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { maxAge: 'forever' } }).catch((e: unknown) => e);
     expect(rejected).toBeInstanceOf(KubectlError);
     expect((rejected as KubectlError).stderr).toMatch(/spec\.maxAge.*should match/);
+    // Cross-field rules and fields fixed at creation are the API server's to refuse (CEL).
+    for (const [spec, message] of [
+      [{ duplicateWindow: '3h' }, 'duplicateWindow may not exceed maxAge'],
+      [{ storage: 'memory' }, 'storage is fixed when the stream is created'],
+    ] as const) {
+      const refused = await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(KubectlError);
+      expect((refused as KubectlError).stderr).toContain(message);
+    }
     expect((await get('Stream', K8S_NS, 'orders'))!.metadata.generation).toBe(2);
 
     const before = await readStream(jsm, ORDERS);
-    await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { duplicateWindow: '3h' } });
+    await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { subjects: [names.subject('orders.>'), names.subject('orders.>.x')] } });
     const s = await waitFor('InvalidSpec', async () => {
       const o = await get('Stream', K8S_NS, 'orders');
       return o?.status?.observedGeneration === 3 ? o : undefined;
     });
     expect(ready(s)).toMatchObject({ status: 'False', reason: 'InvalidSpec', observedGeneration: 3 });
-    expect(ready(s)?.message).toContain('spec.duplicateWindow may not exceed maxAge');
+    expect(ready(s)?.message).toContain('spec.subjects[1]');
     expect((await readStream(jsm, ORDERS))?.config).toEqual(before?.config);
 
-    await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { duplicateWindow: null, storage: 'memory' } });
-    const r = await waitFor('RecreateNeeded', async () => {
-      const o = await get('Stream', K8S_NS, 'orders');
-      return o?.status?.observedGeneration === 4 ? o : undefined;
-    });
-    expect(ready(r)).toMatchObject({ status: 'False', reason: 'RecreateNeeded' });
-    expect(ready(r)?.message).toContain('storage');
-    await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { storage: 'file' } });
+    await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { subjects: [names.subject('orders.>')] } });
     const back = await waitFor('Ready again', async () => {
       const o = await get('Stream', K8S_NS, 'orders');
-      return o?.status?.observedGeneration === 5 && ready(o)?.status === 'True' ? o : undefined;
+      return o?.status?.observedGeneration === 4 && ready(o)?.status === 'True' ? o : undefined;
     });
     // The live numbers are back with Ready.
     expect(back.status?.messages).toBe(1);
+
+    // What admission cannot see: JetStream changed by hand into something the spec cannot reach in place.
+    const DRIFTED = names.stream('DRIFTED');
+    await kubectlApply(cp, K8S_NS, cr('Stream', 'drifted', { name: DRIFTED, subjects: [names.subject('drifted.>')] }));
+    await waitFor('drifted created', () => readStream(jsm, DRIFTED));
+    await jsm.streams.delete(DRIFTED);
+    await jsm.streams.add({ name: DRIFTED, subjects: [names.subject('drifted.>')], storage: 'memory' });
+    const r = await waitFor('RecreateNeeded', async () => {
+      const o = await get('Stream', K8S_NS, 'drifted');
+      return ready(o)?.reason === 'RecreateNeeded' ? o : undefined;
+    });
+    expect(ready(r)).toMatchObject({ status: 'False', reason: 'RecreateNeeded' });
+    expect(ready(r)?.message).toContain('storage: "memory" → "file" cannot be changed in place');
+    expect((await readStream(jsm, DRIFTED))?.config.storage).toBe('memory');
+    await jsm.streams.delete(DRIFTED);
+    await waitFor('recreated as the spec says', async () => (await readStream(jsm, DRIFTED))?.config.storage === 'file');
+    await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'drifted', '--timeout=60s']);
   });
 
   it('drift: a stream deleted or edited by hand is put back by the periodic resync', async () => {
