@@ -58,6 +58,7 @@ const PASSTHROUGH: Record<string, string> = {
   REFUND_SWEEP_MARGIN_MS: 'refund sweep waits the saga timeout + 60 s',
   RESERVATION_SWEEP_INTERVAL_MS: 'reservation sweep interval',
   RESERVATION_SWEEP_MARGIN_MS: 'reservation sweep margin past the saga timeout',
+  CONSUMER_HANDLER_TIMEOUT_MS: 'a handler is abandoned and rolled back after 30 s',
 };
 /** `<NAME>_FILE`: the file form of a secret the chart hands over as an env var from a Secret. */
 const isFileForm = (name: string) => name.endsWith('_FILE');

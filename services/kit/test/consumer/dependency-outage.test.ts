@@ -5,7 +5,7 @@
  * the database is back — never dead-lettered. A connection terminated under a handler (57P01) is
  * not counted either.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createLogger, EventConsumer, migrate, NatsManager, openPostgres, OUTBOX_MIGRATIONS, type Db } from '@orderflow/kit';
@@ -41,6 +41,11 @@ afterAll(async () => {
 });
 
 describe('a dependency that is away pauses the consumer; it does not spend the delivery budget', () => {
+  // Each test starts with the database up, also after an earlier test failed mid-outage.
+  beforeEach(async () => {
+    if (!pgServer.pid) await pgServer.start();
+  });
+
   test('database down longer than every retry budget: the message is handled after recovery, not dead-lettered', async () => {
     const spec = t.spec('payment-orders');
     const control = t.spec('inventory-orders');
@@ -97,7 +102,9 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
       await consumer.stop();
       if (!pgServer.pid) await pgServer.start();
     }
-  });
+    // The control message's budget alone is 1+5+15+30 s of server-side backoff; on a loaded
+    // machine the whole test needs more than the suite's default minute.
+  }, 180_000);
 
   test('a connection terminated under the handler (57P01) is retried on the same delivery', async () => {
     const spec = t.spec('payment-orders');
