@@ -1,36 +1,98 @@
-export * from './topology.js';
-export * from './config.js';
-export * from './context.js';
-export * from './log.js';
-export * from './metrics.js';
+// The kit's public contract, named one by one (as nats.js's mod.ts): what a service, the console,
+// the operator or a test may use. Anything not listed here is the kit's own business.
+
+// A service: its definition, its context, start-up and shutdown.
+export {
+  runMain,
+  startService,
+  type HttpEnv,
+  type Lifecycle,
+  type RunningService,
+  type ServiceContext,
+  type ServiceDefinition,
+  type StartOptions,
+} from './service.js';
+export { exitOnSignals } from './shutdown-hooks.js';
+
+// The handler contract and the consumer that runs it.
+export type { Handler, HandlerContext, Handlers, VersionedHandler } from './consumer/contract.js';
+export { EventConsumer, type EventConsumerOptions } from './consumer/runtime.js';
+
+// Settings, logs, metrics, traces.
+export { baseConfig, intSetting, readSetting, type BaseConfig } from './config.js';
+export { createLogger, type Logger } from './log.js';
+export { createMetrics, type Metrics } from './metrics.js';
+export { inSpan } from './tracing/propagation.js';
+export { observeWithTraceId } from './tracing/exemplars.js';
 export { parsePrometheus, labelsMatch, sumBy, type Sample } from './prometheus-text.js';
-export * from './events/headers.js';
-export * from './events/schemas.js';
-export * from './events/envelope.js';
-export * from './events/upcast.js';
-export * from './nats/connection.js';
-export * from './db/db.js';
-export * from './db/open.js';
-export * from './db/postgres.js';
-export * from './db/pglite.js';
-export * from './db/migrate.js';
-export * from './outbox/store.js';
-export * from './outbox/relay.js';
-export * from './consumer/runtime.js';
-export * from './http/problem.js';
-export * from './http/errors.js';
-export * from './http/ops.js';
-export * from './http/metrics-exposition.js';
-export * from './http/correlation.js';
-export * from './http/json-body.js';
-export * from './http/rate-limit.js';
-export { TrustedProxies, trustedProxiesFromEnv, clientAddress, resolveClientAddress, peerAddress } from './http/client-address.js';
-export * from './tracing/propagation.js';
-export * from './tracing/exemplars.js';
-export * from './service.js';
-export * from './dlq/index.js';
+
+// Topology: names, streams and consumers of the platform.
+export {
+  CONSUMERS,
+  Names,
+  parseDuration,
+  platformTopology,
+  type ConsumerSpec,
+  type ServiceName,
+  type StreamSpec,
+  type Topology,
+  type TopologyOptions,
+} from './topology.js';
+
+// Events: schemas, envelope, headers, versions.
+export { Currency, EVENT_SCHEMAS, OrderItem, OrdersCreatedV1, type EventData, type EventType, type EventVersion } from './events/schemas.js';
+export {
+  decodeEvent,
+  formatIssues,
+  makeEvent,
+  makeEventVersions,
+  PoisonMessageError,
+  publishVersionsSetting,
+  type IncomingEvent,
+  type OutgoingEvent,
+} from './events/envelope.js';
+export { H } from './events/headers.js';
+export { adaptToVersion, upcast, upcastPath } from './events/upcast.js';
+
+// NATS and the database.
+export { NatsManager, type Connected, type NatsSettings } from './nats/connection.js';
+export type { Db, Sql } from './db/db.js';
+export { openPglite } from './db/pglite.js';
+export { openPostgres } from './db/postgres.js';
+export { migrate, type Migration } from './db/migrate.js';
+
+// Outbox.
+export { enqueue, OUTBOX_MIGRATIONS, outboxInsertSql, outboxParams } from './outbox/store.js';
+export { OutboxRelay, type OutboxRelayOptions } from './outbox/relay.js';
+
+// Faults and retries.
+export { DependencyUnavailableError, unavailableDependency, type Dependency } from './faults/classify.js';
+export { RetryDelays, type BackoffSettings } from './faults/backoff.js';
+
+// HTTP.
+export { HttpProblem, problem, type Problem } from './http/problem.js';
+export { errorHandler } from './http/errors.js';
+export { opsApp, type OpsOptions, type ReadinessCheck } from './http/ops.js';
+export { acceptsOpenMetrics, exposition, openMetricsRegistry, openMetricsToText } from './http/metrics-exposition.js';
+export { correlation } from './http/correlation.js';
+export { jsonBodyLimit, readJsonBody } from './http/json-body.js';
+export { rateLimit, rateLimitFromEnv, type RateLimitOptions } from './http/rate-limit.js';
+export { clientAddress, TrustedProxies, trustedProxiesFromEnv } from './http/client-address.js';
+
+// Dead letters.
+export { publishDeadLetter } from './dlq/dead-letter.js';
+export { createAdvisoryCopier, deadLetterLookup, type AdvisoryCopier } from './dlq/advisory-copier.js';
+export {
+  discardDeadLetter,
+  listDeadLetters,
+  replayAllDeadLetters,
+  replayDeadLetter,
+  showDeadLetter,
+  type DeadLetterEntry,
+  type DlqLocation,
+  type ReplayResult,
+} from './dlq/replay.js';
+
+// Reconcile core (spec → JetStream config → plan → apply), used by the operator and its CLI. Its
+// own barrel is being reworked (more JetStream fields); it gets a named list once that lands.
 export * from './reconcile/index.js';
-export * from './http/tracing.js';
-export { exitOnSignals, onShutdown } from './shutdown-hooks.js';
-export { DependencyUnavailableError, unavailableDependency, isDependencyUnavailable, isRetryLater, type Dependency } from './faults/classify.js';
-export { RetryDelays, sleep, type BackoffSettings } from './faults/backoff.js';

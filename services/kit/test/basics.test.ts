@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { backoffDelay, baseConfig, Names, parseDuration, platformTopology, readSetting } from '@orderflow/kit';
+import { baseConfig, RetryDelays, Names, parseDuration, platformTopology, readSetting } from '@orderflow/kit';
 
 describe('settings', () => {
   test('secrets come from env or from the file named by <NAME>_FILE', () => {
@@ -21,11 +21,17 @@ describe('settings', () => {
 });
 
 describe('backoff', () => {
-  test('full jitter stays within [initial/2, min(max, initial·2^n)]', () => {
-    for (let n = 0; n < 12; n++) {
-      expect(backoffDelay(n, 100, 5000, () => 0)).toBe(50);
-      expect(backoffDelay(n, 100, 5000, () => 1)).toBe(Math.min(5000, 100 * 2 ** n));
-    }
+  test('retry delays come from cockatiel: never above the cap, starting again after reset()', () => {
+    const d = new RetryDelays({ initialMs: 100, maxMs: 5000 });
+    const first = Array.from({ length: 20 }, () => d.next());
+    for (const ms of first) expect(ms > 0 && ms <= 5000).toBe(true);
+    // Decorrelated jitter: the first delay is near the initial one, later ones reach the cap's range.
+    expect(first[0]).toBeLessThan(200);
+    expect(Math.max(...first.slice(10))).toBeGreaterThan(1000);
+    expect(d.attempts).toBe(20);
+    d.reset();
+    expect(d.attempts).toBe(0);
+    expect(d.next()).toBeLessThan(200);
   });
 });
 

@@ -27,4 +27,12 @@ export const MIGRATIONS: readonly Migration[] = [
         created_at timestamptz NOT NULL DEFAULT now()
       );`,
   },
+  {
+    // 'paid' is a step in an order's history, never a stored status (payment confirms at once):
+    // the open-order index covers what the saga timeout sweeps, nothing more.
+    id: 'order-002-open-index',
+    sql: `
+      DROP INDEX orders_open_idx;
+      CREATE INDEX orders_open_idx ON orders (created_at) WHERE status IN ('pending', 'reserved');`,
+  },
 ];

@@ -10,7 +10,8 @@ import type { Dependency } from '../faults/classify.js';
 import { parseDuration, type ConsumerSpec, type Names } from '../topology.js';
 import { copyToDeadLetter } from './dead-letter.js';
 import { classifyFailure, errorMessage, type Failure } from './failure.js';
-import { declaredHandlers, type DeclaredHandler, type Handlers } from './handlers.js';
+import type { Handlers } from './contract.js';
+import { declaredHandlers, type DeclaredHandler } from './handlers.js';
 import { effectiveAckWait, LeaseKeeper } from './leases.js';
 import { consumerPausedGauge } from './metrics.js';
 import { PauseGate, withTimeout, type PauseState } from './pause.js';
@@ -18,8 +19,6 @@ import { PullLoop } from './pull-loop.js';
 import { runTransaction, type Committed, type TransactionOptions } from './transaction.js';
 import { prepare, within, type Traced, type Work } from './work.js';
 
-export type { HandlerContext, Handler, VersionedHandler, Handlers } from './handlers.js';
-export type { PauseState } from './pause.js';
 
 export interface EventConsumerOptions {
   spec: ConsumerSpec;
@@ -63,11 +62,6 @@ export interface EventConsumerOptions {
   probeTimeoutMs?: number;
   /** How long one pull request waits on the server (default 5 s; at least 1 s). */
   pullExpiresMs?: number;
-}
-
-/** Retryable failure: the message is nak'ed with a delay and comes back (counts toward MaxDeliver). */
-export class RetryableError extends Error {
-  override readonly name = 'RetryableError';
 }
 
 // A lock/statement timeout, deadlock or serialization failure is tried again here, holding the

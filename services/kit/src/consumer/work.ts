@@ -5,7 +5,8 @@ import { decodeEvent, PoisonMessageError, type IncomingEvent } from '../events/e
 import { adaptToVersion } from '../events/upcast.js';
 import type { Names } from '../topology.js';
 import { extractTraceContext, SpanKind, tracer } from '../tracing/propagation.js';
-import type { DeclaredHandler, Handler } from './handlers.js';
+import type { Handler } from './contract.js';
+import type { DeclaredHandler } from './handlers.js';
 
 /** One delivery with its open CONSUMER span. */
 export interface Traced {

@@ -113,7 +113,7 @@ export type EventData<T extends EventType, V extends EventVersion<T> = EventVers
 
 /**
  * The version a handler sees when it does not declare one: v1, the version every handler was
- * written against before versions existed (see consumer/runtime.ts `VersionedHandler`).
+ * written against before versions existed (see consumer/contract.ts `VersionedHandler`).
  */
 export type DefaultVersion<T extends EventType> = 'v1' & EventVersion<T>;
 

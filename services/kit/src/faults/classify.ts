@@ -86,7 +86,3 @@ export function isRetryLater(err: unknown, seen = new Set<unknown>()): boolean {
   if (code && PG_RETRY_LATER_CODES.has(code)) return true;
   return isRetryLater((err as { cause?: unknown }).cause, seen);
 }
-
-export function isDependencyUnavailable(err: unknown): boolean {
-  return unavailableDependency(err) !== undefined;
-}

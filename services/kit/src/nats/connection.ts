@@ -15,8 +15,6 @@ export interface NatsSettings {
   /** Read at every connect and reconnect, so rotated credentials are used. */
   credsFile?: string;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  /** Give up (and call onFatal) if the first connect has not succeeded by then. 0 = never. */
-  firstConnectDeadlineMs?: number;
   /**
    * Give up (and call onFatal) if a connection that nats.js closed for good (it stops
    * reconnecting after the server rejected the credentials twice) is not rebuilt by then.
@@ -33,12 +31,6 @@ export interface Connected {
 }
 
 type Listener = (c: Connected) => void | Promise<void>;
-
-/** Full-jitter exponential backoff: uniform in [0, min(max, initial·2^attempt)]. */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random = Math.random): number {
-  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.max(initialMs / 2, Math.round(random() * cap));
-}
 
 /**
  * Owns the NATS connection: keeps trying the first connect with exponential backoff (the
@@ -159,9 +151,12 @@ export class NatsManager {
     this.#ready.catch(() => undefined);
   }
 
-  /** Connects until it works, the deadline for this kind of build passes, or stop(). */
+  /**
+   * Connects until it works or stop(); a rebuild also gives up at `rebuildTimeoutMs`. The first
+   * connect never gives up: a server that is away is waited for, with /health answering.
+   */
   async #build(kind: 'first' | 'rebuild'): Promise<void> {
-    const deadline = (kind === 'first' ? this.settings.firstConnectDeadlineMs : this.settings.rebuildTimeoutMs) ?? 0;
+    const deadline = kind === 'rebuild' ? (this.settings.rebuildTimeoutMs ?? 0) : 0;
     const startedAt = Date.now();
     const delays = new RetryDelays(this.#backoff());
     while (!this.#stopped) {

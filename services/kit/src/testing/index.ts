@@ -105,8 +105,8 @@ export async function readStream(nc: NatsConnection, stream: string): Promise<Ar
   return out;
 }
 
-export * from './nats-server.js';
-export * from './postgres-server.js';
+export { freePort, portOpen, TestNatsServer, type NatsServerOptions } from './nats-server.js';
+export { TestPostgresServer, type StopMode } from './postgres-server.js';
 export { launchProcess, httpReady, type LaunchOptions, type LaunchedProcess } from './child-process.js';
 export { parseMetrics, scrapeMetrics, type MetricsPage } from './metrics-page.js';
 
