@@ -12,7 +12,9 @@ import { spawn } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
 import { existsSync, mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createInterface } from 'node:readline';
 import { ExponentialBackoff } from 'cockatiel';
+import { createLineFormatter, wantsPretty } from './dev-log-format.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const env = { ...process.env };
@@ -28,8 +30,17 @@ const STABLE_AFTER_MS = 60_000;
 // handler runs. Looking at an exit only after this grace keeps that from reading as a crash.
 const EXIT_GRACE_MS = 100;
 
+// In a terminal every line is shown readable and prefixed by its service; otherwise JSON as is.
+const format = wantsPretty() ? createLineFormatter({ colour: Boolean(process.stdout.isTTY) }) : undefined;
+
 function log(msg, extra = {}, level = 'info') {
-  process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), service: 'dev', msg, ...extra }) + '\n');
+  const line = JSON.stringify({ level, time: new Date().toISOString(), service: 'dev', msg, ...extra });
+  process.stdout.write(format ? format('dev', line) : line + '\n');
+}
+
+/** Shows a child's output lines through the formatter, prefixed by the child's name. */
+function relay(name, stream, out) {
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(format(name, line)));
 }
 
 function reachable(host, port) {
@@ -59,7 +70,12 @@ class Supervised {
 
   start() {
     if (this.#stopped) return;
-    const proc = spawn(this.cmd, this.args, { cwd: root, env: this.env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const out = format ? 'pipe' : 'inherit';
+    const proc = spawn(this.cmd, this.args, { cwd: root, env: this.env, stdio: ['ignore', out, out] });
+    if (format) {
+      relay(this.name, proc.stdout, process.stdout);
+      relay(this.name, proc.stderr, process.stderr);
+    }
     this.proc = proc;
     this.#startedAt = Date.now();
     proc.on('error', (err) => log('child.spawn_failed', { child: this.name, err: err.message }, 'error'));
