@@ -10,6 +10,7 @@ import { openDb } from './db/open.js';
 import type { Db } from './db/db.js';
 import { migrate, type Migration } from './db/migrate.js';
 import { NatsManager } from './nats/connection.js';
+import { RetryDelays, sleep } from './faults/backoff.js';
 import { OutboxRelay } from './outbox/relay.js';
 import { OUTBOX_MIGRATIONS } from './outbox/store.js';
 import { EventConsumer } from './consumer/runtime.js';
@@ -115,19 +116,24 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
     // A handler still running after CONSUMER_HANDLER_TIMEOUT_MS is abandoned and rolled back (docs/faults.md).
     .map((spec) => new EventConsumer({ spec, names, db, nats, log, metrics, relay, handlers: handlerMap[spec.durableName]!, handlerTimeoutMs: intSetting('CONSUMER_HANDLER_TIMEOUT_MS', 30_000, env) }));
   let streamsReady = !config.ensureStreams;
+  // Cuts the topology retry's wait short at stop().
+  const stopped = new AbortController();
   if (config.ensureStreams) {
     // Dev and tests only; in Kubernetes the operator owns the topology (ENSURE_STREAMS=false).
     nats.onConnected(async ({ jsm }) => {
-      for (let attempt = 0; ; attempt++) {
+      const delays = new RetryDelays({ initialMs: 500, maxMs: 5000 });
+      while (!stopped.signal.aborted) {
         try {
           const failed = problems(await applyTopology(jsm, { ...topology, consumers: consumersOf(topology, def.name) }, log));
           if (failed.length) throw new Error(failed.map((r) => `${r.kind} ${r.key}: ${r.error ?? r.reasons.join(', ')}`).join('; '));
+          if (stopped.signal.aborted) return;
           streamsReady = true;
           for (const c of consumers) c.start();
           return;
         } catch (err) {
-          log.warn({ err, attempt }, 'topology.apply_failed');
-          await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 5000)));
+          const retryInMs = delays.next();
+          log.warn({ err, attempt: delays.attempts, retryInMs }, 'topology.apply_failed');
+          await sleep(retryInMs, stopped.signal);
         }
       }
     });
@@ -191,6 +197,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
     (stopping ??= (async () => {
       const t0 = Date.now();
       accepting = false;
+      stopped.abort();
       log.info('service.stopping');
       if (config.shutdownDrainDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDrainDelayMs));
       await new Promise<void>((resolve) => {
