@@ -75,12 +75,13 @@ describe('valid resources are admitted', () => {
         deadLetter: { subject: 'dlq.FULL.pull' },
       }),
       cr('Consumer', 'push', {
-        streamName: 'FULL', durableName: 'push', deliverPolicy: 'by_start_time', optStartTime: '2024-01-01T00:00:00Z', deliverSubject: 'push.full', deliverGroup: 'workers',
+        streamName: 'FULL', durableName: 'push', deliverPolicy: 'by_start_time', optStartTime: '2024-01-01T00:00:00Z', deliverSubject: 'push.full',
         flowControl: true, heartbeatInterval: '5s', rateLimitBps: 8000, filterSubject: 'full.>',
       }),
+      cr('Consumer', 'queue', { streamName: 'FULL', durableName: 'queue', deliverSubject: 'push.queue', deliverGroup: 'workers' }),
       cr('Consumer', 'last', { streamName: 'FULL', durableName: 'last', deliverPolicy: 'lastPerSubject', filterSubject: 'full.>' }),
     );
-    for (const [kind, name] of [['Stream', 'full'], ['Stream', 'mirror'], ['Consumer', 'pull'], ['Consumer', 'push'], ['Consumer', 'last']] as const) {
+    for (const [kind, name] of [['Stream', 'full'], ['Stream', 'mirror'], ['Consumer', 'pull'], ['Consumer', 'push'], ['Consumer', 'queue'], ['Consumer', 'last']] as const) {
       expect(await get(kind, K8S_NS, name), `${kind}/${name}`).toBeDefined();
     }
   });
@@ -109,6 +110,7 @@ describe('cross-field rules refuse an object at creation', () => {
     [c('push-only-on-pull', { deliverGroup: 'g' }), 'are for push consumers (set deliverSubject)'],
     [c('pull-only-on-push', { deliverSubject: 'p.x', maxWaiting: 5 }), 'are for pull consumers (no deliverSubject)'],
     [c('fc-without-hb', { deliverSubject: 'p.y', flowControl: true }), 'flowControl needs heartbeatInterval'],
+    [c('group-with-hb', { deliverSubject: 'p.z', deliverGroup: 'g', heartbeatInterval: '5s' }), 'a deliverGroup (queue group) excludes flowControl and heartbeatInterval'],
     [c('policy-without-groups', { priorityPolicy: 'overflow' }), 'priorityPolicy (other than none) and priorityGroups go together'],
     [c('groups-without-policy', { priorityGroups: ['g'] }), 'priorityPolicy (other than none) and priorityGroups go together'],
     [c('pinned-ttl-overflow', { priorityPolicy: 'overflow', priorityGroups: ['g'], pinnedTtl: '1m' }), 'pinnedTtl needs priorityPolicy pinned_client'],

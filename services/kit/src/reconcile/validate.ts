@@ -233,6 +233,8 @@ export function validateConsumerSpec(spec: ConsumerSpec, server?: Version): Spec
   if (spec.deliverGroup !== undefined && !TOKEN.test(spec.deliverGroup)) c.add('spec.deliverGroup', `"${spec.deliverGroup}" is not a valid queue group name`);
   const hb = c.duration('spec.heartbeatInterval', spec.heartbeatInterval);
   if (spec.flowControl && !hb) c.add('spec.flowControl', 'needs heartbeatInterval');
+  // Queue groups share deliveries: no heartbeats or flow control (the client refuses the pair too).
+  if (spec.deliverGroup && (spec.flowControl || hb)) c.add('spec.deliverGroup', 'excludes flowControl and heartbeatInterval');
   c.int('spec.maxWaiting', spec.maxWaiting, 0);
   c.int('spec.rateLimitBps', spec.rateLimitBps, 0);
   c.int('spec.maxRequestBatch', spec.maxRequestBatch, 0);

@@ -391,6 +391,7 @@ describe('planConsumer', () => {
     ['pull-only field on a push consumer', { deliverSubject: 'p', maxWaiting: 5 }, 'spec.maxWaiting is for pull consumers only'],
     ['priority groups on a push consumer', { deliverSubject: 'p', priorityPolicy: 'overflow', priorityGroups: ['g'] }, 'spec.priorityPolicy is for pull consumers only'],
     ['flowControl without heartbeats', { deliverSubject: 'p', flowControl: true }, 'spec.flowControl needs heartbeatInterval'],
+    ['a queue group with heartbeats', { deliverSubject: 'p', deliverGroup: 'g', heartbeatInterval: '5s' }, 'spec.deliverGroup excludes flowControl and heartbeatInterval'],
     ['priority policy without groups', { priorityPolicy: 'overflow' }, 'spec.priorityGroups must name at least one group'],
     ['priority groups without policy', { priorityGroups: ['g'] }, 'spec.priorityGroups needs a priorityPolicy other than none'],
     ['priority group name too long', { priorityPolicy: 'overflow', priorityGroups: ['a-very-long-group-name'] }, 'spec.priorityGroups[0] must match'],
