@@ -29,12 +29,8 @@ kc.loadFromDefault();
 // process exits non-zero so Kubernetes restarts it.
 const nats = new NatsManager(
   {
-    servers: config.natsServers,
+    ...config.nats,
     name: 'orderflow-operator',
-    user: config.natsUser,
-    password: config.natsPassword,
-    credsFile: config.natsCredsFile,
-    tls: config.natsTls,
     rebuildTimeoutMs: config.natsRebuildTimeoutMs,
   },
   log,

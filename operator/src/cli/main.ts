@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `orderflow` — the platform's JetStream CLI. NATS_URL (default nats://127.0.0.1:4222).
+ * `orderflow` — the platform's JetStream CLI. NATS_URL (default nats://127.0.0.1:4222), NATS_USER /
+ * NATS_PASSWORD(_FILE), NATS_CREDS, NATS_TLS_CA / _CERT / _KEY, read as the services read them.
  *
  *   orderflow streams apply -f <dir|file>     reconcile Stream/Consumer YAML straight into NATS
  *   orderflow streams status                  streams and consumers with live numbers
@@ -17,6 +18,8 @@ import {
   applyTopology,
   discardDeadLetter,
   listDeadLetters,
+  natsAccessFromEnv,
+  natsConnectionOptions,
   problems,
   replayAllDeadLetters,
   replayDeadLetter,
@@ -128,7 +131,7 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  const nc = await connect({ servers: (process.env.NATS_URL ?? 'nats://127.0.0.1:4222').split(','), name: 'orderflow-cli' });
+  const nc = await connect(natsConnectionOptions(natsAccessFromEnv(), 'orderflow-cli'));
   try {
     return await run(nc);
   } catch (err) {

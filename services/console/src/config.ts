@@ -1,4 +1,4 @@
-import { intSetting, readSetting, trustedProxiesFromEnv, type TrustedProxies } from '@orderflow/kit';
+import { intSetting, natsAccessFromEnv, readSetting, trustedProxiesFromEnv, type NatsAccess, type TrustedProxies } from '@orderflow/kit';
 
 type Env = Record<string, string | undefined>;
 
@@ -6,13 +6,8 @@ export interface ConsoleConfig {
   port: number;
   logLevel: string;
   namespace: string;
-  nats: {
-    servers: string[];
-    user?: string;
-    password?: string;
-    credsFile?: string;
-    tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  };
+  /** NATS_URL, credentials and TLS, read as every service reads them. */
+  nats: NatsAccess;
   services: { order: string; inventory: string; payment: string };
   /** Bearer token every /api/* request must carry; undefined = open (keep the console internal). */
   token?: string;
@@ -29,21 +24,12 @@ const trimSlash = (u: string) => u.replace(/\/+$/, '');
 
 /** The console's settings: only public endpoints (NATS, the services' HTTP), never a database. */
 export function consoleConfig(env: Env = process.env): ConsoleConfig {
-  const tlsCa = readSetting('NATS_TLS_CA', env);
-  const tlsCert = readSetting('NATS_TLS_CERT', env);
-  const tlsKey = readSetting('NATS_TLS_KEY', env);
   const jaeger = readSetting('JAEGER_UI_URL', env);
   return {
     port: intSetting('PORT', 3005, env),
     logLevel: readSetting('LOG_LEVEL', env) ?? 'info',
     namespace: readSetting('ORDERFLOW_NAMESPACE', env) ?? '',
-    nats: {
-      servers: (readSetting('NATS_URL', env) ?? 'nats://127.0.0.1:4222').split(',').map((s) => s.trim()).filter(Boolean),
-      user: readSetting('NATS_USER', env),
-      password: readSetting('NATS_PASSWORD', env),
-      credsFile: readSetting('NATS_CREDS', env),
-      tls: tlsCa || tlsCert ? { caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey } : undefined,
-    },
+    nats: natsAccessFromEnv(env),
     services: {
       order: trimSlash(readSetting('ORDER_SERVICE_URL', env) ?? 'http://127.0.0.1:3001'),
       inventory: trimSlash(readSetting('INVENTORY_SERVICE_URL', env) ?? 'http://127.0.0.1:3002'),

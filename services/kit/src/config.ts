@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { natsAccessFromEnv, type NatsAccess } from './nats/settings.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -31,20 +32,14 @@ export function boolSetting(name: string, fallback: boolean, env: Env = process.
 export interface BaseConfig {
   service: string;
   port: number;
-  natsServers: string[];
-  natsUser?: string;
-  natsPassword?: string;
-  /** NATS_PASSWORD_FILE: read again at every (re)connect, so a rotated password is picked up. */
-  natsPasswordFile?: string;
-  /** NATS_CREDS: read again at every (re)connect. */
-  natsCredsFile?: string;
+  /** Where NATS is and how to log in (nats/settings.ts: the one reader, shared with console, operator, CLI). */
+  nats: NatsAccess;
   /**
    * NATS_REBUILD_TIMEOUT_MS: how long a connection that nats.js closed for good (credentials
    * rejected during a reconnect) may take to be rebuilt before the process exits non-zero so
    * Kubernetes restarts it. 0 = keep trying forever.
    */
   natsRebuildTimeoutMs: number;
-  natsTls?: { caFile?: string; certFile?: string; keyFile?: string };
   databaseUrl?: string;
   databaseSchema: string;
   /** Limits set on every Postgres connection (see DbSettings). */
@@ -90,20 +85,11 @@ export function dbSettings(env: Env = process.env): DbSettings {
 }
 
 export function baseConfig(service: string, defaultPort: number, env: Env = process.env): BaseConfig {
-  const tlsCa = readSetting('NATS_TLS_CA', env);
-  const tlsCert = readSetting('NATS_TLS_CERT', env);
-  const tlsKey = readSetting('NATS_TLS_KEY', env);
   return {
     service,
     port: intSetting('PORT', defaultPort, env),
-    natsServers: (readSetting('NATS_URL', env) ?? 'nats://127.0.0.1:4222').split(',').map((s) => s.trim()).filter(Boolean),
-    natsUser: readSetting('NATS_USER', env),
-    natsPassword: readSetting('NATS_PASSWORD', env),
-    // The manager reads this file again at each connect, so a rotated password is picked up.
-    natsPasswordFile: env.NATS_PASSWORD ? undefined : env.NATS_PASSWORD_FILE || undefined,
-    natsCredsFile: env.NATS_CREDS || undefined,
+    nats: natsAccessFromEnv(env),
     natsRebuildTimeoutMs: intSetting('NATS_REBUILD_TIMEOUT_MS', 120_000, env),
-    natsTls: tlsCa || tlsCert ? { caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey } : undefined,
     databaseUrl: readSetting('DATABASE_URL', env),
     databaseSchema: readSetting('DATABASE_SCHEMA', env) ?? service.replace(/-/g, '_'),
     db: dbSettings(env),

@@ -94,13 +94,8 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
 
   const nats = new NatsManager(
     {
-      servers: config.natsServers,
+      ...config.nats,
       name: def.name,
-      user: config.natsUser,
-      password: config.natsPassword,
-      passwordFile: config.natsPasswordFile,
-      credsFile: config.natsCredsFile,
-      tls: config.natsTls,
       rebuildTimeoutMs: config.natsRebuildTimeoutMs,
     },
     log,

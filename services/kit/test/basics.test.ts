@@ -15,8 +15,8 @@ describe('settings', () => {
 
   test('base config defaults follow shared/README.md', () => {
     const c = baseConfig('order-service', 3001, {});
-    expect(c).toMatchObject({ port: 3001, natsServers: ['nats://127.0.0.1:4222'], databaseUrl: undefined, databaseSchema: 'order_service', dataDir: '.data/order-service', namespace: '' });
-    expect(baseConfig('x', 1, { NATS_URL: 'nats://a:1, nats://b:2' }).natsServers).toEqual(['nats://a:1', 'nats://b:2']);
+    expect(c).toMatchObject({ port: 3001, nats: { servers: ['nats://127.0.0.1:4222'] }, databaseUrl: undefined, databaseSchema: 'order_service', dataDir: '.data/order-service', namespace: '' });
+    expect(baseConfig('x', 1, { NATS_URL: 'nats://a:1, nats://b:2' }).nats.servers).toEqual(['nats://a:1', 'nats://b:2']);
   });
 });
 

@@ -1,20 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, usernamePasswordAuthenticator, type Authenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { RetryDelays, sleep } from '../faults/backoff.js';
+import { natsConnectionOptions, type NatsAccess } from './settings.js';
 
-export interface NatsSettings {
-  servers: string[];
+export interface NatsSettings extends NatsAccess {
   name: string;
-  user?: string;
-  password?: string;
-  /** Read at every connect and reconnect (wins over `password`), so a rotated password is used. */
-  passwordFile?: string;
-  /** Read at every connect and reconnect, so rotated credentials are used. */
-  credsFile?: string;
-  tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /**
    * Give up (and call onFatal) if a connection that nats.js closed for good (it stops
    * reconnecting after the server rejected the credentials twice) is not rebuilt by then.
@@ -190,24 +182,9 @@ export class NatsManager {
     }
   }
 
-  /** Credentials are functions, so nats.js reads the files again at every (re)connect. */
-  #authenticators(): Authenticator[] {
-    const s = this.settings;
-    const auth: Authenticator[] = [];
-    if (s.user) {
-      const file = s.passwordFile;
-      auth.push(usernamePasswordAuthenticator(s.user, file ? () => readFileSync(file, 'utf8').trim() : s.password));
-    }
-    const creds = s.credsFile;
-    if (creds) auth.push(credsAuthenticator(() => readFileSync(creds)));
-    return auth;
-  }
-
   #options(): ConnectionOptions {
-    const s = this.settings;
-    const opts: ConnectionOptions = {
-      servers: s.servers,
-      name: s.name,
+    return {
+      ...natsConnectionOptions(this.settings, this.settings.name),
       reconnect: true,
       maxReconnectAttempts: -1,
       // nats.js asks for the delay on every turn of its dial loop, not once per dial, so the
@@ -217,16 +194,6 @@ export class NatsManager {
       maxPingOut: 3,
       timeout: 5_000,
     };
-    const auth = this.#authenticators();
-    if (auth.length) opts.authenticator = auth;
-    if (s.tls) {
-      opts.tls = {
-        ...(s.tls.caFile ? { caFile: s.tls.caFile } : {}),
-        ...(s.tls.certFile ? { certFile: s.tls.certFile } : {}),
-        ...(s.tls.keyFile ? { keyFile: s.tls.keyFile } : {}),
-      };
-    }
-    return opts;
   }
 
   #adopt(conn: Connected, kind: 'first' | 'rebuild'): void {
