@@ -6,7 +6,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ConsumerSpec, StreamSpec } from '@orderflow/kit';
 
 export const GROUP = 'jetstream.orderflow.dev';
-export const VERSION = 'v1alpha1';
+export const VERSION = 'v1beta1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 /** Our finalizer: the JetStream object is deleted (unless preventDelete) before the resource goes. */
 export const FINALIZER = `${GROUP}/finalizer`;

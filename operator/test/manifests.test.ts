@@ -59,11 +59,17 @@ describe('manifests against the Kubernetes OpenAPI schemas', () => {
     });
   }
 
-  it('CRDs: status subresource and the Ready/Messages/Pending/Age printer columns', () => {
+  it('CRDs: v1beta1 served and stored, v1alpha1 served with the same schema and columns (conversion None); status subresource; live numbers as printer columns', () => {
     for (const crd of docs('crds') as unknown as ICustomResourceDefinition[]) {
-      const v = crd.spec.versions[0]!;
-      expect(v.subresources?.status).toEqual({});
-      expect(v.additionalPrinterColumns?.map((c) => c.name)).toEqual(expect.arrayContaining(['Ready', 'Messages', 'Pending', 'Age']));
+      const [beta, alpha] = crd.spec.versions;
+      expect(crd.spec.conversion?.strategy ?? 'None').toBe('None');
+      expect([beta, alpha].map((v) => [v!.name, v!.served, v!.storage])).toEqual([['v1beta1', true, true], ['v1alpha1', true, false]]);
+      expect(alpha!.deprecated).toBe(true);
+      expect(alpha!.schema).toEqual(beta!.schema);
+      expect(alpha!.additionalPrinterColumns).toEqual(beta!.additionalPrinterColumns);
+      expect(beta!.subresources?.status).toEqual({});
+      const columns = beta!.additionalPrinterColumns?.filter((c) => !c.priority).map((c) => c.name);
+      expect(columns).toEqual(crd.spec.names.kind === 'Stream' ? ['Ready', 'Messages', 'Pending', 'Ack Pending', 'Reason', 'Age'] : ['Stream', 'Ready', 'Pending', 'Ack Pending', 'Reason', 'Age']);
     }
   });
 });
@@ -95,7 +101,7 @@ describe('example resources against the CRDs', () => {
   ];
   it.each(bad)('%s with bad %s is rejected', (kind, _what, spec, message) => {
     const validate = validators.get(kind)!;
-    expect(validate({ apiVersion: 'jetstream.orderflow.dev/v1alpha1', kind, metadata: { name: 'x' }, spec })).toBe(false);
+    expect(validate({ apiVersion: 'jetstream.orderflow.dev/v1beta1', kind, metadata: { name: 'x' }, spec })).toBe(false);
     expect(ajv.errorsText(validate.errors)).toContain(message);
   });
 

@@ -6,7 +6,10 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { ConsumerSpec, StreamSpec, Topology } from '@orderflow/kit';
-import { API_VERSION } from '../resources.js';
+import { GROUP } from '../resources.js';
+
+/** Both served versions carry the same fields (docs/operator.md, CRD versions). */
+const API_VERSIONS = new Set([`${GROUP}/v1beta1`, `${GROUP}/v1alpha1`]);
 
 async function yamlFiles(path: string): Promise<string[]> {
   if (!(await stat(path)).isDirectory()) return [path];
@@ -22,7 +25,7 @@ export async function loadResources(path: string): Promise<Pick<Topology, 'strea
       if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]!.message}`);
       const o = doc.toJS() as { apiVersion?: string; kind?: string; spec?: unknown } | null;
       // Other kinds (CRDs, RBAC) may share the directory; they are not ours to apply.
-      if (!o || o.apiVersion !== API_VERSION) continue;
+      if (!o || !API_VERSIONS.has(o.apiVersion ?? '')) continue;
       if (o.kind === 'Stream') streams.push(o.spec as StreamSpec);
       else if (o.kind === 'Consumer') consumers.push(o.spec as ConsumerSpec);
     }
