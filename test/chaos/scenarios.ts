@@ -380,8 +380,19 @@ class ScenarioRun {
       databaseUrl: this.#db?.saga.url,
       databaseUrls: this.#db ? { 'order-service': this.#db.orders.url } : undefined,
       supervise: true,
-      // A long saga timeout: a lost event must show as an open order, not hide behind a timeout cancel.
-      env: { STREAM_REPLICAS: '3', SAGA_TIMEOUT_MS: '900000', SHUTDOWN_TIMEOUT_MS: '10000', ...(needs.natsAuth ? { ENSURE_STREAMS: 'false' } : {}) },
+      // CHAOS_LOG_LEVEL=info keeps every service's story of each order for a post-mortem.
+      logLevel: process.env.CHAOS_LOG_LEVEL,
+      env: {
+        STREAM_REPLICAS: '3',
+        // A long saga timeout: a lost event must show as an open order, not hide behind a timeout cancel.
+        SAGA_TIMEOUT_MS: '900000',
+        SHUTDOWN_TIMEOUT_MS: '10000',
+        // Charges in doubt are re-checked on the production curve, only compressed (2 s doubling
+        // to 15 s instead of 10 s to 1 h), so a late capture is found within the quiescence window.
+        PAYMENT_IN_DOUBT_CHECK_INITIAL_MS: '2000',
+        PAYMENT_IN_DOUBT_CHECK_MAX_MS: '15000',
+        ...(needs.natsAuth ? { ENSURE_STREAMS: 'false' } : {}),
+      },
     };
     const p = new Platform(platformOpts);
     this.#p = p;
@@ -491,6 +502,12 @@ class ScenarioRun {
     if (!r.ok) {
       log(`  violations: ${JSON.stringify(report.violations.slice(0, 10))}`);
       for (const c of unexpected) log(`  --- ${c.id} (pid ${c.pid}) last words ---\n${c.tail.slice(-3000)}`);
+      // What the services and the gateway said about the first few orders in trouble.
+      const charges = ((await (await fetch(`${p.gateway.url}/charges`)).json().catch(() => ({ charges: [] }))) as { charges: Array<{ orderId: string }> }).charges;
+      for (const orderId of [...new Set(report.violations.map((v) => v.orderId).filter(Boolean))].slice(0, 3) as string[]) {
+        const said = [...p.instances.keys()].flatMap((id) => p.output(id, 1_000_000).split('\n').filter((l) => l.includes(orderId)).map((l) => `${id}: ${l}`));
+        log(`  --- order ${orderId}: gateway charges ${JSON.stringify(charges.filter((c) => c.orderId === orderId))} ---\n${said.slice(-20).join('\n')}`);
+      }
       for (const id of p.instances.keys()) log(`  --- ${id} output tail ---\n${p.output(id, 3000)}`);
     }
     return r;
