@@ -1,8 +1,8 @@
-import { intSetting, readSetting, type ServiceContext, type ServiceDefinition } from '@orderflow/kit';
+import { defineService, intSetting, readSetting, type ServiceContext } from '@orderflow/kit';
 import { MIGRATIONS } from './migrations.js';
 import { inventoryRoutes } from './http/routes.js';
 import { stockHandlers } from './stock/handlers.js';
-import { stockMetrics, type StockMetrics } from './stock/metrics.js';
+import { stockMetrics } from './stock/metrics.js';
 import { seeder } from './seed.js';
 import { reservationSweeper } from './stock/sweeper.js';
 import { httpOrderOutcomes } from './orders/order-outcome.js';
@@ -17,18 +17,30 @@ export function sweeperSettings(env: ServiceContext['env']) {
   };
 }
 
-export function inventoryService(): ServiceDefinition {
-  let metrics: StockMetrics | undefined;
-  const m = (ctx: ServiceContext) => (metrics ??= stockMetrics(ctx.metrics.registry));
-  return {
+/**
+ * inventory-service holds stock for the saga: orders.created reserves (emits inventory.reserved,
+ * or inventory.rejected when stock is short); orders.confirmed commits the hold; orders.cancelled
+ * and payments.failed release it (emits inventory.released). A sweeper releases what a final
+ * order no longer needs.
+ */
+export const INVENTORY_CONSUMERS = {
+  'inventory-orders': { stream: 'ORDERS', subject: 'orders.>' },
+  'inventory-payments': { stream: 'PAYMENTS', subject: 'payments.failed' },
+} as const;
+
+export function inventoryService() {
+  return defineService({
     name: 'inventory-service',
     defaultPort: 3002,
     migrations: MIGRATIONS,
+    consumers: INVENTORY_CONSUMERS,
+    emits: ['inventory.reserved', 'inventory.rejected', 'inventory.released'],
+    setup: (ctx) => ({ metrics: stockMetrics(ctx.metrics.registry) }),
     routes: (ctx) => inventoryRoutes(ctx),
-    handlers: (ctx) => stockHandlers(ctx, m(ctx)),
-    background: (ctx) => {
+    handlers: (ctx, { metrics }) => stockHandlers(ctx, metrics),
+    background: (ctx, { metrics }) => {
       const s = sweeperSettings(ctx.env);
-      return [seeder(ctx), reservationSweeper({ ctx, metrics: m(ctx), orders: httpOrderOutcomes(s.orderServiceUrl), intervalMs: s.intervalMs, afterMs: s.afterMs })];
+      return [seeder(ctx), reservationSweeper({ ctx, metrics, orders: httpOrderOutcomes(s.orderServiceUrl), intervalMs: s.intervalMs, afterMs: s.afterMs })];
     },
-  };
+  });
 }

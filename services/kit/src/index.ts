@@ -3,15 +3,17 @@
 
 // A service: its definition, its context, start-up and shutdown.
 export {
-  runMain,
-  startService,
+  defineService,
+  type ConsumerDeclaration,
+  type ConsumerDeclarations,
+  type HandlerMap,
   type HttpEnv,
   type Lifecycle,
-  type RunningService,
   type ServiceContext,
   type ServiceDefinition,
-  type StartOptions,
-} from './service.js';
+  type StreamBase,
+} from './definition.js';
+export { runMain, startService, type RunningService, type StartOptions } from './service.js';
 export { exitOnSignals } from './shutdown-hooks.js';
 
 // The handler contract and the consumer that runs it.

@@ -3,59 +3,27 @@ import type { Server } from 'node:http';
 import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
-import { baseConfig, type BaseConfig, intSetting } from './config.js';
+import { baseConfig, intSetting } from './config.js';
 import { createLogger } from './log.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics } from './metrics.js';
 import { openDb } from './db/open.js';
 import type { Db } from './db/db.js';
-import { migrate, type Migration } from './db/migrate.js';
+import { migrate } from './db/migrate.js';
 import { NatsManager } from './nats/connection.js';
 import { RetryDelays, sleep } from './faults/backoff.js';
 import { OutboxRelay } from './outbox/relay.js';
 import { OUTBOX_MIGRATIONS } from './outbox/store.js';
 import { EventConsumer } from './consumer/runtime.js';
 import type { Handlers } from './consumer/contract.js';
-import { opsApp, type ReadinessCheck } from './http/ops.js';
+import { opsApp } from './http/ops.js';
 import { problem } from './http/problem.js';
 import { errorHandler } from './http/errors.js';
 import { httpServerSpans } from './http/tracing.js';
 import { exitOnSignals, runShutdownHooks } from './shutdown-hooks.js';
-import { consumersOf, Names, platformTopology, type ServiceName, type Topology } from './topology.js';
+import { Names, platformTopology } from './topology.js';
+import { declaredConsumers, type HttpEnv, type ServiceContext, type ServiceDefinition } from './definition.js';
 import { applyTopology, problems } from './reconcile/index.js';
 import { createAdvisoryCopier, deadLetterLookup, type AdvisoryCopier } from './dlq/advisory-copier.js';
-
-export interface Lifecycle {
-  start(): void | Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** Everything a service's code is given; nothing is reached through globals. */
-export interface ServiceContext {
-  config: BaseConfig;
-  env: Record<string, string | undefined>;
-  log: Logger;
-  metrics: Metrics;
-  db: Db;
-  nats: NatsManager;
-  names: Names;
-  topology: Topology;
-  relay: OutboxRelay;
-}
-
-/** Hono env of every service app: the correlation middleware sets `correlationId`. */
-export type HttpEnv = { Variables: { correlationId: string } };
-
-export interface ServiceDefinition {
-  name: ServiceName;
-  defaultPort: number;
-  migrations: readonly Migration[];
-  routes(ctx: ServiceContext): Hono<HttpEnv>;
-  /** Handlers per durable consumer name (see topology CONSUMERS). */
-  handlers?(ctx: ServiceContext): Record<string, Handlers>;
-  background?(ctx: ServiceContext): Lifecycle[];
-  readiness?(ctx: ServiceContext): ReadinessCheck[];
-  readyDetails?(ctx: ServiceContext): Record<string, unknown>;
-}
 
 export interface RunningService {
   ctx: ServiceContext;
@@ -88,6 +56,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   const metrics = createMetrics(def.name);
   const names = new Names(config.namespace);
   const topology = platformTopology({ namespace: config.namespace, replicas: config.streamReplicas });
+  const specs = declaredConsumers(def, topology, names);
   const db = opts.db ?? (await openDb({ url: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir, settings: config.db, log }));
   await migrate(db, [...OUTBOX_MIGRATIONS, ...def.migrations]);
   log.info({ db: db.kind, schema: db.schema }, 'db.ready');
@@ -105,8 +74,9 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   const relay = new OutboxRelay({ db, nats, log, metrics });
   const ctx: ServiceContext = { config, env, log, metrics, db, nats, names, topology, relay };
 
-  const handlerMap = def.handlers?.(ctx) ?? {};
-  const consumers = consumersOf(topology, def.name)
+  const state = def.setup?.(ctx);
+  const handlerMap: Partial<Record<string, Handlers>> = def.handlers?.(ctx, state) ?? {};
+  const consumers = specs
     .filter((spec) => handlerMap[spec.durableName])
     // A handler still running after CONSUMER_HANDLER_TIMEOUT_MS is abandoned and rolled back (docs/faults.md).
     .map((spec) => new EventConsumer({ spec, names, db, nats, log, metrics, relay, handlers: handlerMap[spec.durableName]!, handlerTimeoutMs: intSetting('CONSUMER_HANDLER_TIMEOUT_MS', 30_000, env) }));
@@ -119,7 +89,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
       const delays = new RetryDelays({ initialMs: 500, maxMs: 5000 });
       while (!stopped.signal.aborted) {
         try {
-          const failed = problems(await applyTopology(jsm, { ...topology, consumers: consumersOf(topology, def.name) }, log));
+          const failed = problems(await applyTopology(jsm, { ...topology, consumers: specs }, log));
           if (failed.length) throw new Error(failed.map((r) => `${r.kind} ${r.key}: ${r.error ?? r.reasons.join(', ')}`).join('; '));
           if (stopped.signal.aborted) return;
           streamsReady = true;
@@ -134,7 +104,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
     });
   }
 
-  const background = def.background?.(ctx) ?? [];
+  const background = def.background?.(ctx, state) ?? [];
   // Messages the server gives up on (ack wait expired maxDeliver times, e.g. a hung handler)
   // never reach our runtime's own DLQ path: the MAX_DELIVERIES advisory copier catches them.
   let copier: AdvisoryCopier | undefined;
@@ -144,7 +114,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
     nats.onConnection(async ({ nc, js, jsm }) => {
       if (stopping) return;
       const previous = copier;
-      copier = createAdvisoryCopier({ nc, js, jsm, log, lookup: deadLetterLookup(consumersOf(topology, def.name)), queue: `orderflow-dlq-${def.name}` });
+      copier = createAdvisoryCopier({ nc, js, jsm, log, lookup: deadLetterLookup(specs), queue: `orderflow-dlq-${def.name}` });
       copier.start();
       await previous?.stop();
     });
@@ -165,12 +135,12 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
         { name: 'nats', check: () => nats.isConnected() || (nats.closedReason() ?? 'not connected') },
         { name: 'database', check: async () => (await db.ping(), true) },
         { name: 'streams', check: () => streamsReady || 'topology not applied yet' },
-        ...(def.readiness?.(ctx) ?? []),
+        ...(def.readiness?.(ctx, state) ?? []),
       ],
-      details: def.readyDetails ? () => def.readyDetails!(ctx) : undefined,
+      details: def.readyDetails ? () => def.readyDetails!(ctx, state) : undefined,
     }),
   );
-  app.route('/', def.routes(ctx));
+  app.route('/', def.routes(ctx, state));
   app.notFound((c) => problem(c, 404, `no route for ${c.req.method} ${c.req.path}`));
   // The one place a thrown error becomes an answer: 503 + Retry-After for a dependency that is
   // away, 500 only for our own bugs. Routes don't catch infrastructure errors themselves.

@@ -1,22 +1,34 @@
-import { intSetting, type HttpEnv, type ServiceDefinition } from '@orderflow/kit';
+import { defineService, intSetting, type HttpEnv } from '@orderflow/kit';
 import { MIGRATIONS } from './migrations.js';
 import { Hono } from 'hono';
 import { orderRoutes } from './http/routes.js';
 import { consoleRoutes } from './http/console-routes.js';
 import { sagaHandlers } from './saga/handlers.js';
-import { sagaMetrics, type SagaMetrics } from './saga/metrics.js';
+import { sagaMetrics } from './saga/metrics.js';
 import { sagaTimeout } from './saga/timeout.js';
 
-export function orderService(): ServiceDefinition {
-  let metrics: SagaMetrics | undefined;
-  const m = (registry: Parameters<typeof sagaMetrics>[0]) => (metrics ??= sagaMetrics(registry));
-  return {
+/**
+ * order-service starts the saga and ends it. POST /orders stores the order and emits
+ * orders.created; the answers of inventory (reserved / rejected) and payment (completed / failed)
+ * move it on, and it emits orders.confirmed or orders.cancelled (also when nobody answers within
+ * SAGA_TIMEOUT_MS).
+ */
+export const ORDER_CONSUMERS = {
+  'order-inventory': { stream: 'INVENTORY', subject: 'inventory.>' },
+  'order-payments': { stream: 'PAYMENTS', subject: 'payments.>' },
+} as const;
+
+export function orderService() {
+  return defineService({
     name: 'order-service',
     defaultPort: 3001,
     migrations: MIGRATIONS,
+    consumers: ORDER_CONSUMERS,
+    emits: ['orders.created', 'orders.confirmed', 'orders.cancelled'],
+    setup: (ctx) => ({ metrics: sagaMetrics(ctx.metrics.registry) }),
     // The console's read-only routes first: `/orders/stats` must not reach `/orders/:id`.
     routes: (ctx) => new Hono<HttpEnv>().route('/', consoleRoutes(ctx)).route('/', orderRoutes(ctx)),
-    handlers: (ctx) => sagaHandlers(ctx, m(ctx.metrics.registry)),
-    background: (ctx) => [sagaTimeout(ctx, m(ctx.metrics.registry), intSetting('SAGA_TIMEOUT_MS', 120_000, ctx.env))],
-  };
+    handlers: (ctx, { metrics }) => sagaHandlers(ctx, metrics),
+    background: (ctx, { metrics }) => [sagaTimeout(ctx, metrics, intSetting('SAGA_TIMEOUT_MS', 120_000, ctx.env))],
+  });
 }

@@ -1,10 +1,10 @@
-import { intSetting, readSetting, type ServiceContext, type ServiceDefinition } from '@orderflow/kit';
+import { defineService, intSetting, readSetting } from '@orderflow/kit';
 import { MIGRATIONS } from './migrations.js';
 import { paymentRoutes } from './http/routes.js';
 import { HttpPaymentGateway, type PaymentGateway } from './gateway/client.js';
-import { gatewayPolicy, type GatewayPolicy, type ResilienceConfig } from './gateway/resilience.js';
+import { gatewayPolicy, type ResilienceConfig } from './gateway/resilience.js';
 import { paymentHandlers } from './payments/handlers.js';
-import { paymentMetrics, type PaymentMetrics } from './payments/metrics.js';
+import { paymentMetrics } from './payments/metrics.js';
 import { httpOrderOutcomes } from './payments/order-outcome.js';
 import { PaymentProcessor, type InDoubtPolicy } from './payments/processor.js';
 import { recoverySweep } from './payments/recovery-sweep.js';
@@ -34,53 +34,50 @@ export function inDoubtPolicy(env: Record<string, string | undefined>): InDoubtP
   };
 }
 
-interface Runtime {
-  policy: GatewayPolicy;
-  processor: PaymentProcessor;
-  metrics: PaymentMetrics;
-}
+/**
+ * payment-service charges for the saga: inventory.reserved charges the order at the gateway (emits
+ * payments.completed or payments.failed); orders.cancelled stops a charge not yet made or refunds
+ * one that was. Sweeps re-check charges in doubt and refund what a cancelled order was charged.
+ */
+export const PAYMENT_CONSUMERS = {
+  'payment-inventory': { stream: 'INVENTORY', subject: 'inventory.reserved' },
+  'payment-orders': { stream: 'ORDERS', subject: 'orders.cancelled' },
+} as const;
 
-export function paymentService(opts: PaymentServiceOptions = {}): ServiceDefinition {
-  // One breaker per running service: handlers, the sweeps and /ready must share it.
-  const runtimes = new WeakMap<ServiceContext, Runtime>();
-  const runtime = (ctx: ServiceContext): Runtime => {
-    let r = runtimes.get(ctx);
-    if (!r) {
+export function paymentService(opts: PaymentServiceOptions = {}) {
+  return defineService({
+    name: 'payment-service',
+    defaultPort: 3003,
+    migrations: MIGRATIONS,
+    consumers: PAYMENT_CONSUMERS,
+    emits: ['payments.completed', 'payments.failed'],
+    // One breaker per running service: handlers, the sweeps and /ready share it.
+    setup: (ctx) => {
       const policy = gatewayPolicy(resilienceConfig(ctx.env), ctx.metrics.registry, ctx.log);
       const gateway = opts.gateway ?? new HttpPaymentGateway(readSetting('PAYMENT_GATEWAY_URL', ctx.env) ?? 'http://127.0.0.1:3004');
       const metrics = paymentMetrics(ctx.metrics.registry);
       const processor = new PaymentProcessor({ ctx, gateway, policy, metrics, inDoubt: inDoubtPolicy(ctx.env) });
-      r = { policy, processor, metrics };
-      runtimes.set(ctx, r);
-    }
-    return r;
-  };
-  return {
-    name: 'payment-service',
-    defaultPort: 3003,
-    migrations: MIGRATIONS,
-    routes: (ctx) => paymentRoutes(ctx),
-    handlers: (ctx) => paymentHandlers(runtime(ctx).processor),
-    background: (ctx) => {
-      const { processor, metrics } = runtime(ctx);
-      return [
-        recoverySweep(ctx, processor, metrics, {
-          intervalMs: intSetting('PAYMENT_RECOVERY_INTERVAL_MS', 5000, ctx.env),
-          afterMs: intSetting('PAYMENT_RECOVERY_AFTER_MS', 30_000, ctx.env),
-        }),
-        refundSweep({
-          ctx,
-          processor,
-          metrics,
-          orders: httpOrderOutcomes(readSetting('ORDER_SERVICE_URL', ctx.env) ?? 'http://127.0.0.1:3001'),
-          intervalMs: intSetting('REFUND_SWEEP_INTERVAL_MS', 30_000, ctx.env),
-          // The same SAGA_TIMEOUT_MS order-service uses: past it plus the margin, every saga has ended.
-          afterMs: intSetting('SAGA_TIMEOUT_MS', 120_000, ctx.env) + intSetting('REFUND_SWEEP_MARGIN_MS', 60_000, ctx.env),
-        }),
-      ];
+      return { policy, processor, metrics };
     },
+    routes: (ctx) => paymentRoutes(ctx),
+    handlers: (_ctx, { processor }) => paymentHandlers(processor),
+    background: (ctx, { processor, metrics }) => [
+      recoverySweep(ctx, processor, metrics, {
+        intervalMs: intSetting('PAYMENT_RECOVERY_INTERVAL_MS', 5000, ctx.env),
+        afterMs: intSetting('PAYMENT_RECOVERY_AFTER_MS', 30_000, ctx.env),
+      }),
+      refundSweep({
+        ctx,
+        processor,
+        metrics,
+        orders: httpOrderOutcomes(readSetting('ORDER_SERVICE_URL', ctx.env) ?? 'http://127.0.0.1:3001'),
+        intervalMs: intSetting('REFUND_SWEEP_INTERVAL_MS', 30_000, ctx.env),
+        // The same SAGA_TIMEOUT_MS order-service uses: past it plus the margin, every saga has ended.
+        afterMs: intSetting('SAGA_TIMEOUT_MS', 120_000, ctx.env) + intSetting('REFUND_SWEEP_MARGIN_MS', 60_000, ctx.env),
+      }),
+    ],
     // The breaker being open is not a reason to take the service out of rotation: it still
     // answers every order (with gateway_unavailable) and serves reads; it is shown, not checked.
-    readyDetails: (ctx) => ({ circuitBreaker: runtime(ctx).policy.details() }),
-  };
+    readyDetails: (_ctx, { policy }) => ({ circuitBreaker: policy.details() }),
+  });
 }

@@ -1,4 +1,5 @@
-import type { HandlerContext, Handlers, ServiceContext } from '@orderflow/kit';
+import type { HandlerContext, HandlerMap, ServiceContext } from '@orderflow/kit';
+import type { INVENTORY_CONSUMERS } from '../definition.js';
 import { cancel, commit, release, reserve, type SettleOutcome } from './repository.js';
 import type { StockMetrics } from './metrics.js';
 
@@ -6,7 +7,7 @@ import type { StockMetrics } from './metrics.js';
  * inventory-service's side of the saga. Every handler runs in the consumer's transaction (the
  * event id already recorded), so state changes and emitted events commit together.
  */
-export function stockHandlers(ctx: ServiceContext, metrics: StockMetrics): Record<string, Handlers> {
+export function stockHandlers(ctx: ServiceContext, metrics: StockMetrics): HandlerMap<typeof INVENTORY_CONSUMERS> {
   const count = (hc: HandlerContext, result: string) => hc.afterCommit(async () => void metrics.outcomes.inc({ event: hc.event.type, result }));
 
   /** Emits inventory.released for a release that happened, logs a no-op. */

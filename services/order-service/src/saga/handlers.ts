@@ -1,10 +1,11 @@
-import { observeWithTraceId, type Handlers, type ServiceContext } from '@orderflow/kit';
+import { observeWithTraceId, type HandlerMap, type ServiceContext } from '@orderflow/kit';
+import type { ORDER_CONSUMERS } from '../definition.js';
 import { applySaga, type Applied } from '../orders/repository.js';
 import type { SagaInput } from './transitions.js';
 import type { SagaMetrics } from './metrics.js';
 
 /** order-service's side of the saga: results from inventory and payment move the order. */
-export function sagaHandlers(ctx: ServiceContext, metrics: SagaMetrics): Record<string, Handlers> {
+export function sagaHandlers(ctx: ServiceContext, metrics: SagaMetrics): HandlerMap<typeof ORDER_CONSUMERS> {
   const apply = async (sql: Parameters<typeof applySaga>[0], orderId: string, input: SagaInput, afterCommit: (fn: () => Promise<void>) => void) => {
     const r = await applySaga(sql, ctx.names, orderId, input);
     if (!r) {

@@ -1,4 +1,5 @@
-import type { Handlers, Sql } from '@orderflow/kit';
+import type { HandlerMap, Sql } from '@orderflow/kit';
+import type { PAYMENT_CONSUMERS } from '../definition.js';
 import { getPayment, insertCharging, type PaymentRow } from './repository.js';
 import type { PaymentProcessor } from './processor.js';
 
@@ -7,7 +8,7 @@ import type { PaymentProcessor } from './processor.js';
  * payments row (one per order) catches the rest: the same inventory.reserved republished under
  * another message id finds the row and does nothing, so an order is charged and answered once.
  */
-export function paymentHandlers(processor: PaymentProcessor): Record<string, Handlers> {
+export function paymentHandlers(processor: PaymentProcessor): HandlerMap<typeof PAYMENT_CONSUMERS> {
   return {
     'payment-inventory': {
       'inventory.reserved': async ({ event, sql, emit, afterCommit, log }) => {
