@@ -96,6 +96,17 @@ export {
   type ReplayResult,
 } from './dlq/replay.js';
 
-// Reconcile core (spec → JetStream config → plan → apply), used by the operator and its CLI. Its
-// own barrel is being reworked (more JetStream fields); it gets a named list once that lands.
-export * from './reconcile/index.js';
+// Reconcile core (spec → JetStream config → plan → apply), used by the operator and its CLI; its
+// tests reach the rest of it through reconcile/index.ts.
+export {
+  applyTopology,
+  deleteConsumer,
+  deleteStream,
+  ensureDeadLetterStream,
+  problems,
+  readConsumer,
+  readStream,
+  reconcileConsumer,
+  reconcileStream,
+  type ApplyResult,
+} from './reconcile/index.js';
