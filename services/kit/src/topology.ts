@@ -112,11 +112,6 @@ export function platformTopology(opts: TopologyOptions = {}): Topology {
   };
 }
 
-export function consumersOf(topology: Topology, service: ServiceName): ConsumerSpec[] {
-  const durables = new Set(CONSUMERS.filter((c) => c.service === service).map((c) => c.durable));
-  return topology.consumers.filter((c) => durables.has(c.durableName));
-}
-
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** "30s" → 30000. Throws with the offending text on anything else. */
@@ -124,11 +119,4 @@ export function parseDuration(d: Duration): number {
   const m = /^(\d+)(ms|s|m|h)$/.exec(d.trim());
   if (!m) throw new Error(`invalid duration "${d}": expected <int><ms|s|m|h>, e.g. 30s`);
   return Number(m[1]) * UNIT_MS[m[2]!]!;
-}
-
-export function formatDuration(ms: number): Duration {
-  for (const [u, f] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (ms >= f && ms % f === 0) return `${ms / f}${u}`;
-  }
-  return `${ms}ms`;
 }

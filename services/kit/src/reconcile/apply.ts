@@ -7,7 +7,7 @@ import type { ConsumerSpec, StreamSpec } from './spec.js';
 import { CONSUMER_FIELDS } from './consumer-fields.js';
 import { atLeast, connectedServerVersion } from './server-version.js';
 import { STREAM_FIELDS } from './stream-fields.js';
-import { planConsumer, planStream, serverOf, updatable, type ConsumerPlan, type Plan, type PlanAction, type PlanContext, type StreamPlan } from './plan.js';
+import { planConsumer, planStream, serverOf, updatable, type ConsumerPlan, type PlanAction, type PlanContext, type StreamPlan } from './plan.js';
 
 export type Outcome = 'created' | 'updated' | 'unchanged' | 'refused' | 'failed';
 
@@ -101,12 +101,6 @@ export async function applyConsumerPlan(jsm: JetStreamManager, plan: ConsumerPla
     const msg = isApiError(err, JetStreamApiCodes.StreamNotFound) ? `stream ${plan.stream} does not exist` : (err as Error).message;
     return { ...base, outcome: 'failed', error: msg, reasons: [...plan.reasons, `JetStream: ${msg}`], consumer: actual };
   }
-}
-
-export async function applyPlan(jsm: JetStreamManager, plan: Plan, actual: StreamInfo | ConsumerInfo | undefined): Promise<ApplyResult> {
-  return plan.kind === 'Stream'
-    ? applyStreamPlan(jsm, plan, actual as StreamInfo | undefined)
-    : applyConsumerPlan(jsm, plan, actual as ConsumerInfo | undefined);
 }
 
 /** The server facts a plan needs, read from the manager's connection unless given. */
