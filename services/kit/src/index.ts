@@ -99,14 +99,28 @@ export {
 // Reconcile core (spec → JetStream config → plan → apply), used by the operator and its CLI; its
 // tests reach the rest of it through reconcile/index.ts.
 export {
+  applyConsumerPlan,
+  applyStreamPlan,
   applyTopology,
+  atLeast,
+  connectedServerVersion,
+  deadLetterStreamSpec,
   deleteConsumer,
   deleteStream,
   ensureDeadLetterStream,
+  parseVersion,
+  planConsumer,
+  planStream,
   problems,
   readConsumer,
   readStream,
   reconcileConsumer,
   reconcileStream,
+  serverOf,
+  subjectMatches,
   type ApplyResult,
+  type ConsumerPlan,
+  type Plan,
+  type PlanContext,
+  type StreamPlan,
 } from './reconcile/index.js';
