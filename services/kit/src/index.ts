@@ -76,6 +76,7 @@ export { RetryDelays, type BackoffSettings } from './faults/backoff.js';
 export { HttpProblem, problem, type Problem } from './http/problem.js';
 export { errorHandler } from './http/errors.js';
 export { opsApp, type OpsOptions, type ReadinessCheck } from './http/ops.js';
+export { serveHttp, type Fetchable, type HttpServing } from './http/serve.js';
 export { acceptsOpenMetrics, exposition, openMetricsRegistry, openMetricsToText } from './http/metrics-exposition.js';
 export { correlation } from './http/correlation.js';
 export { jsonBodyLimit, readJsonBody } from './http/json-body.js';

@@ -1,7 +1,4 @@
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { Hono } from 'hono';
-import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { baseConfig, intSetting } from './config.js';
 import { createLogger } from './log.js';
@@ -15,7 +12,8 @@ import { OutboxRelay } from './outbox/relay.js';
 import { OUTBOX_MIGRATIONS } from './outbox/store.js';
 import { EventConsumer } from './consumer/runtime.js';
 import type { Handlers } from './consumer/contract.js';
-import { opsApp } from './http/ops.js';
+import { opsApp, type ReadinessCheck } from './http/ops.js';
+import { serveHttp } from './http/serve.js';
 import { problem } from './http/problem.js';
 import { errorHandler } from './http/errors.js';
 import { httpServerSpans } from './http/tracing.js';
@@ -57,8 +55,45 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   const names = new Names(config.namespace);
   const topology = platformTopology({ namespace: config.namespace, replicas: config.streamReplicas });
   const specs = declaredConsumers(def, topology, names);
-  const db = opts.db ?? (await openDb({ url: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir, settings: config.db, log }));
-  await migrate(db, [...OUTBOX_MIGRATIONS, ...def.migrations]);
+
+  // Probes first: /health answers and /ready names what is missing while the database opens and
+  // migrates (a replica waits here while another one migrates) and NATS connects.
+  let accepting = true;
+  let streamsReady = !config.ensureStreams;
+  // Filled in as they come up; the probes read them.
+  const up: { db?: Db; nats?: NatsManager } = {};
+  let readyDetails: (() => Record<string, unknown>) | undefined;
+  const checks: ReadinessCheck[] = [
+    { name: 'nats', check: () => (up.nats ? up.nats.isConnected() || (up.nats.closedReason() ?? 'not connected') : 'starting') },
+    { name: 'database', check: async () => (up.db ? (await up.db.ping(), true) : 'opening and migrating') },
+    { name: 'streams', check: () => streamsReady || 'topology not applied yet' },
+  ];
+  const ops = opsApp({
+    registry: metrics.registry,
+    accepting: () => accepting,
+    live: () => up.nats?.closedReason() ?? true,
+    retryAfterSeconds: config.retryAfterSeconds,
+    checks,
+    details: () => readyDetails?.() ?? {},
+  });
+  const probes = new Hono<HttpEnv>();
+  probes.use('*', httpServerSpans());
+  probes.route('/', ops);
+  probes.notFound((c) => {
+    c.header('Retry-After', String(config.retryAfterSeconds));
+    return problem(c, 503, 'starting: the database is being opened and migrated');
+  });
+  const http = await serveHttp(probes, { port: config.port, hostname: opts.hostname });
+
+  let db: Db;
+  try {
+    db = opts.db ?? (await openDb({ url: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir, settings: config.db, log }));
+    await migrate(db, [...OUTBOX_MIGRATIONS, ...def.migrations]);
+  } catch (err) {
+    await http.close({ connections: 'all' });
+    throw err;
+  }
+  up.db = db;
   log.info({ db: db.kind, schema: db.schema }, 'db.ready');
 
   const nats = new NatsManager(
@@ -71,6 +106,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
     metrics,
     (err) => (opts.onFatal ?? ((e: Error) => log.error({ err: e }, 'service.unrecoverable')))(err),
   );
+  up.nats = nats;
   const relay = new OutboxRelay({ db, nats, log, metrics });
   const ctx: ServiceContext = { config, env, log, metrics, db, nats, names, topology, relay };
 
@@ -80,7 +116,6 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
     .filter((spec) => handlerMap[spec.durableName])
     // A handler still running after CONSUMER_HANDLER_TIMEOUT_MS is abandoned and rolled back (docs/faults.md).
     .map((spec) => new EventConsumer({ spec, names, db, nats, log, metrics, relay, handlers: handlerMap[spec.durableName]!, handlerTimeoutMs: intSetting('CONSUMER_HANDLER_TIMEOUT_MS', 30_000, env) }));
-  let streamsReady = !config.ensureStreams;
   // Cuts the topology retry's wait short at stop().
   const stopped = new AbortController();
   if (config.ensureStreams) {
@@ -120,36 +155,20 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
     });
   }
 
-  let accepting = true;
+  checks.push(...(def.readiness?.(ctx, state) ?? []));
+  if (def.readyDetails) readyDetails = () => def.readyDetails!(ctx, state);
   const app = new Hono<HttpEnv>();
   // Names the SERVER span `<METHOD> <route>` (or opens it when the http instrumentation is off).
   app.use('*', httpServerSpans());
-  app.route(
-    '/',
-    opsApp({
-      registry: metrics.registry,
-      accepting: () => accepting,
-      live: () => nats.closedReason() ?? true,
-      retryAfterSeconds: config.retryAfterSeconds,
-      checks: [
-        { name: 'nats', check: () => nats.isConnected() || (nats.closedReason() ?? 'not connected') },
-        { name: 'database', check: async () => (await db.ping(), true) },
-        { name: 'streams', check: () => streamsReady || 'topology not applied yet' },
-        ...(def.readiness?.(ctx, state) ?? []),
-      ],
-      details: def.readyDetails ? () => def.readyDetails!(ctx, state) : undefined,
-    }),
-  );
+  app.route('/', ops);
   app.route('/', def.routes(ctx, state));
   app.notFound((c) => problem(c, 404, `no route for ${c.req.method} ${c.req.path}`));
   // The one place a thrown error becomes an answer: 503 + Retry-After for a dependency that is
   // away, 500 only for our own bugs. Routes don't catch infrastructure errors themselves.
   app.onError(errorHandler({ log, retryAfterSeconds: config.retryAfterSeconds }));
 
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: opts.hostname ?? '0.0.0.0' }, () => resolve(s as Server));
-  });
-  const port = (server.address() as AddressInfo).port;
+  http.use(app);
+  const port = http.port;
 
   nats.start();
   relay.start();
@@ -165,10 +184,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
       stopped.abort();
       log.info('service.stopping');
       if (config.shutdownDrainDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDrainDelayMs));
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      await http.close();
       await Promise.allSettled(background.map((b) => b.stop()));
       await Promise.allSettled(consumers.map((c) => c.stop()));
       await copier?.stop();
@@ -178,7 +194,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
       log.info({ ms: Date.now() - t0 }, 'service.stopped');
     })());
 
-  return { ctx, port, url: `http://127.0.0.1:${port}`, consumers, stop };
+  return { ctx, port, url: http.url, consumers, stop };
 }
 
 /**
