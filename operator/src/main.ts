@@ -11,9 +11,8 @@ import '@orderflow/kit/otel'; // first: tracing must start before pg and http ar
  * start is waited out instead of failing the liveness probe.
  */
 import { hostname } from 'node:os';
-import { serve } from '@hono/node-server';
 import { KubeConfig } from '@kubernetes/client-node';
-import { baseConfig, createLogger, exitOnSignals, intSetting, NatsManager, opsApp, readSetting } from '@orderflow/kit';
+import { baseConfig, createLogger, exitOnSignals, intSetting, NatsManager, opsApp, readSetting, serveHttp } from '@orderflow/kit';
 import { createKubeApi } from './kube-api.js';
 import { createMetrics } from './metrics.js';
 import { createOperator, type Operator } from './operator.js';
@@ -53,7 +52,8 @@ const app = opsApp({
   ],
   details: () => ({ leader: operator?.isLeader() ?? false }),
 });
-const server = serve({ fetch: app.fetch, port: config.port }, () => log.info({ port: config.port }, 'operator listening'));
+const http = await serveHttp(app, { port: config.port });
+log.info({ port: http.port }, 'operator listening');
 
 // One operator per NATS connection: the first, and each one the manager rebuilds (the old
 // operator's JetStream handles died with the old connection). Serialised, so a stop never
@@ -93,7 +93,7 @@ exitOnSignals(
     // Release the lease first so a standby takes over without waiting for it to expire.
     await operator?.stop();
     await nats.stop();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await http.close();
   },
   { log, timeoutMs: intSetting('SHUTDOWN_TIMEOUT_MS', 20_000) },
 );

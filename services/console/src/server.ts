@@ -1,8 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
-import { createLogger, createMetrics, exitOnSignals, Names, NatsManager, platformTopology, type Logger } from '@orderflow/kit';
+import { createLogger, createMetrics, exitOnSignals, Names, NatsManager, platformTopology, serveHttp, type Logger } from '@orderflow/kit';
 import { consoleConfig, type ConsoleConfig } from './config.js';
 import { createConsoleApp, type ConsoleState } from './app.js';
 import { JetStreamSampler } from './sources/jetstream.js';
@@ -90,10 +87,9 @@ export async function startConsole(opts: StartConsoleOptions = {}): Promise<Runn
     clientAsset: loadClientAsset,
     accepting: () => accepting,
   });
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: opts.hostname ?? '0.0.0.0' }, () => resolve(s as Server));
-  });
-  const port = (server.address() as AddressInfo).port;
+  // Listening before NATS connects: /health and /ready (what is missing) answer from the start.
+  const http = await serveHttp(app, { port: config.port, hostname: opts.hostname });
+  const port = http.port;
   nats.start();
   // A snapshot as soon as NATS is up (or back on a rebuilt connection), not one sampling period later.
   nats.onConnection(({ jsm }) => void jetstream.sample(jsm).catch(() => undefined));
@@ -103,7 +99,7 @@ export async function startConsole(opts: StartConsoleOptions = {}): Promise<Runn
   return {
     config,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: http.url,
     nats,
     stop: () =>
       (stopping ??= (async () => {
@@ -111,10 +107,8 @@ export async function startConsole(opts: StartConsoleOptions = {}): Promise<Runn
         stopped = true;
         stopSampling();
         stopScraping();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
+        // The event streams are long-lived: cut every connection, not only the idle ones.
+        await http.close({ connections: 'all' });
         await nats.stop();
         log.info('console.stopped');
       })()),

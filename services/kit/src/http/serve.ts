@@ -8,7 +8,8 @@ import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 
 export interface Fetchable {
-  fetch(request: Request): Response | Promise<Response>;
+  /** Hono's fetch: the node bindings (`env.incoming`, the TCP peer) come as the second argument. */
+  fetch(request: Request, env?: unknown): Response | Promise<Response>;
 }
 
 export interface HttpServing {
@@ -27,7 +28,7 @@ export interface HttpServing {
 export async function serveHttp(app: Fetchable, o: { port: number; hostname?: string }): Promise<HttpServing> {
   let current = app;
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: (req: Request) => current.fetch(req), port: o.port, hostname: o.hostname ?? '0.0.0.0' }, () => resolve(s as Server));
+    const s = serve({ fetch: (req: Request, env: unknown) => current.fetch(req, env), port: o.port, hostname: o.hostname ?? '0.0.0.0' }, () => resolve(s as Server));
     s.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
