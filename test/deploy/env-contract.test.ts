@@ -54,6 +54,8 @@ const PASSTHROUGH: Record<string, string> = {
   PAYMENT_IN_DOUBT_CHECK_INITIAL_MS: 'first re-check of a charge in doubt, 10 s',
   PAYMENT_IN_DOUBT_CHECK_MAX_MS: 'longest re-check interval, 1 h',
   PAYMENT_IN_DOUBT_HORIZON_MS: 'give up re-checking after 24 h',
+  PAYMENT_GATEWAY_MAX_PROCESSING_MS: "the gateway's request deadline, 60 s: past it an in-doubt charge with nothing captured is settled never_captured",
+  SANDBOX_MAX_PROCESSING_MS: 'sandbox request deadline, 60 s: a charge not captured by then is dropped',
   REFUND_SWEEP_INTERVAL_MS: 'refund sweep every 30 s',
   REFUND_SWEEP_MARGIN_MS: 'refund sweep waits the saga timeout + 60 s',
   RESERVATION_SWEEP_INTERVAL_MS: 'reservation sweep interval',

@@ -31,6 +31,8 @@ export function inDoubtPolicy(env: Record<string, string | undefined>): InDoubtP
     initialMs: intSetting('PAYMENT_IN_DOUBT_CHECK_INITIAL_MS', 10_000, env),
     maxMs: intSetting('PAYMENT_IN_DOUBT_CHECK_MAX_MS', 3_600_000, env),
     horizonMs: intSetting('PAYMENT_IN_DOUBT_HORIZON_MS', 86_400_000, env),
+    // The gateway's request deadline (same value as the gateway's, e.g. SANDBOX_MAX_PROCESSING_MS).
+    maxProcessingMs: intSetting('PAYMENT_GATEWAY_MAX_PROCESSING_MS', 60_000, env),
   };
 }
 

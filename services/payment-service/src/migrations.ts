@@ -47,4 +47,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX payments_in_doubt_idx ON payments (in_doubt_next_at) WHERE in_doubt;
       CREATE INDEX payments_unsettled_idx ON payments (created_at) WHERE status = 'captured' AND NOT cancel_requested AND order_status IS NULL;`,
   },
+  {
+    id: 'payment-003-in-doubt-last-sent',
+    sql: `
+      -- When the last charge attempt of a charge in doubt was sent (our clock). The gateway never
+      -- captures a request later than its maximum processing time after it was sent, so a lookup
+      -- after this + that bound which finds nothing settles the doubt: never captured.
+      -- NULL on rows from before: in_doubt_since (written after the last send) stands in.
+      ALTER TABLE payments ADD COLUMN in_doubt_last_sent_at timestamptz;`,
+  },
 ];

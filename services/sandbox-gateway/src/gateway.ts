@@ -31,6 +31,13 @@ export interface GatewayConfig {
    * its result, or `conflict` (409, as real card gateways answer while the first request runs).
    */
   keyInUse: 'wait' | 'conflict';
+  /**
+   * The gateway's request deadline: a charge not captured within this long after it arrived is
+   * never captured (dropped, answered 504, nothing stored). Clients rely on it to settle a charge
+   * whose answer they never got: a lookup made after send time + this bound that finds nothing
+   * means nothing will ever be captured. Injected latency and capture delay count toward it.
+   */
+  maxProcessingMs: number;
 }
 
 export interface Charge {
@@ -56,6 +63,8 @@ export interface GatewayStats {
   failures: number;
   /** 409 answers because the key was in use by a request still running (keyInUse: conflict). */
   keyInUse: number;
+  /** Charges dropped because their processing deadline (maxProcessingMs) passed before the capture. */
+  dropped: number;
 }
 
 interface Stored {
@@ -87,6 +96,7 @@ export function gatewayConfigFromEnv(env: Record<string, string | undefined>): G
     latencyMs: numberSetting('SANDBOX_LATENCY_MS', 0, env, 0, 600_000),
     captureDelayMs: numberSetting('SANDBOX_CAPTURE_DELAY_MS', 0, env, 0, 3_600_000),
     keyInUse: keyInUseSetting(readSetting('SANDBOX_KEY_IN_USE', env) ?? 'wait'),
+    maxProcessingMs: numberSetting('SANDBOX_MAX_PROCESSING_MS', 60_000, env, 1, 86_400_000),
   };
 }
 
@@ -111,13 +121,13 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
   const log = opts.log ?? createLogger('sandbox-gateway', readSetting('LOG_LEVEL', env) ?? 'info');
   const random = opts.random ?? Math.random;
   const config = gatewayConfigFromEnv(env);
-  const stats: GatewayStats = { requests: 0, chargeRequests: 0, refundRequests: 0, lookups: 0, captures: 0, refunds: 0, declines: 0, failures: 0, keyInUse: 0 };
+  const stats: GatewayStats = { requests: 0, chargeRequests: 0, refundRequests: 0, lookups: 0, captures: 0, refunds: 0, declines: 0, failures: 0, keyInUse: 0, dropped: 0 };
   const charges = new Map<string, Charge>();
   const results = new Map<string, Stored>();
   // Requests with one key are handled one after another, so two racing retries see one result.
   const keyLocks = new Map<string, Promise<unknown>>();
 
-  // Charges waiting for their capture time; each re-reads captureDelayMs when woken.
+  // Charges waiting for their capture time; each re-reads captureDelayMs (and the deadline) when woken.
   const waiting = new Set<() => void>();
   let released = false;
   const wakeWaiting = () => {
@@ -128,7 +138,8 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
       let timer: NodeJS.Timeout | undefined;
       const check = () => {
         clearTimeout(timer);
-        const left = arrivedAt + config.captureDelayMs - Date.now();
+        // No point waiting past the deadline: the charge is dropped then.
+        const left = arrivedAt + Math.min(config.captureDelayMs, config.maxProcessingMs) - Date.now();
         if (left <= 0 || released) {
           waiting.delete(check);
           resolve();
@@ -183,7 +194,16 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
       }
       // Nothing is stored on a failure: a retry with the same key may succeed.
       if (await chaos()) return problem(c, 503, 'sandbox failure injected');
-      if (scope === 'charge') await untilCaptureTime(arrivedAt);
+      if (scope === 'charge') {
+        await untilCaptureTime(arrivedAt);
+        const lateMs = Date.now() - arrivedAt;
+        if (lateMs >= config.maxProcessingMs) {
+          // Past the request deadline: never captured, and nothing stored, so a retry (a new request) may capture.
+          stats.dropped++;
+          log.warn({ orderId: body.orderId, key, lateMs, maxProcessingMs: config.maxProcessingMs }, 'sandbox.charge_dropped');
+          return problem(c, 504, 'charge not processed within the gateway processing deadline; it will never be captured');
+        }
+      }
       const out = work();
       results.set(`${scope}:${key}`, { ...out, fingerprint });
       return c.json(out.body, out.status);
@@ -269,7 +289,7 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
     if (!b) return problem(c, 400, 'body must be a JSON object');
     const next = { ...config };
     const errors: Array<{ path: string; message: string }> = [];
-    const take = (k: 'failureRate' | 'latencyMs' | 'declineOver' | 'captureDelayMs', min: number, max: number) => {
+    const take = (k: 'failureRate' | 'latencyMs' | 'declineOver' | 'captureDelayMs' | 'maxProcessingMs', min: number, max: number) => {
       const v = b[k];
       if (v === undefined) return;
       if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) errors.push({ path: k, message: `number in ${min}..${max}` });
@@ -279,6 +299,7 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
     take('latencyMs', 0, 600_000);
     take('declineOver', 0, Number.MAX_SAFE_INTEGER);
     take('captureDelayMs', 0, 3_600_000);
+    take('maxProcessingMs', 1, 86_400_000);
     if (b.keyInUse !== undefined) {
       if (b.keyInUse === 'wait' || b.keyInUse === 'conflict') next.keyInUse = b.keyInUse;
       else errors.push({ path: 'keyInUse', message: 'wait or conflict' });

@@ -129,3 +129,24 @@ test('keyInUse conflict: a request whose key is held by one still running answer
     await post('/admin/config', { captureDelayMs: 0, keyInUse: 'wait' });
   }
 });
+
+test('maxProcessingMs: a charge not captured by its deadline is dropped (504, nothing stored), and a retry with the same key is a new request', async () => {
+  const orderId = randomUUID();
+  const body = { orderId, amount: 8, currency: 'USD' };
+  const before = await stats();
+  try {
+    // The capture would come long after the deadline: the gateway gives up on it at the deadline.
+    expect((await post('/admin/config', { captureDelayMs: 600_000, maxProcessingMs: 300 })).status).toBe(200);
+    const r = await post('/charges', body, orderId);
+    expect(r.status).toBe(504);
+    expect(gw.stats.dropped - before.dropped).toBe(1);
+    expect(gw.stats.captures - before.captures).toBe(0);
+    expect(((await (await fetch(`${gw.url}/charges?orderId=${orderId}`)).json()) as { charges: unknown[] }).charges).toEqual([]);
+    // Within the deadline the same key captures: the dropped request left nothing to replay.
+    expect((await post('/admin/config', { captureDelayMs: 0, maxProcessingMs: 60_000 })).status).toBe(200);
+    expect((await post('/charges', body, orderId)).status).toBe(201);
+    expect((await post('/admin/config', { maxProcessingMs: 0 })).status).toBe(400);
+  } finally {
+    await post('/admin/config', { captureDelayMs: 0, maxProcessingMs: 60_000 });
+  }
+});

@@ -16,7 +16,7 @@ export function paymentMetrics(registry: Registry) {
     }),
     inDoubtChecks: new Counter({
       name: 'orderflow_payment_in_doubt_checks_total',
-      help: 'Re-checks of charges in doubt by result: capture_refunded, nothing_captured, lookup_failed, refund_failed, gave_up',
+      help: 'Re-checks of charges in doubt by result: capture_refunded, never_captured (nothing found past the gateway processing deadline), nothing_captured, lookup_failed, refund_failed, gave_up',
       labelNames: ['result'],
       registers: [registry],
     }),

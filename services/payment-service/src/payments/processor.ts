@@ -4,7 +4,8 @@ import type { GatewayPolicy } from '../gateway/resilience.js';
 import { chargeOutcome, clearFailure, type CallResult, type Outcome } from './charge-outcome.js';
 import type { PaymentMetrics } from './metrics.js';
 import { recheckDelay, type RecheckBackoff } from './recheck-delay.js';
-import { getPayment, resolveInDoubt, scheduleInDoubtCheck, type PaymentRow } from './repository.js';
+import { captureDeadline } from './capture-deadline.js';
+import { getPayment, resolveInDoubt, resolveNeverCaptured, scheduleInDoubtCheck, type PaymentRow } from './repository.js';
 
 /**
  * Where the gateway call happens, and why here.
@@ -29,14 +30,23 @@ import { getPayment, resolveInDoubt, scheduleInDoubtCheck, type PaymentRow } fro
  *
  * In doubt: an attempt that got no answer may still capture (charge-outcome.ts). Such a charge is
  * re-checked at the gateway on a growing delay until a capture shows up — then it is refunded,
- * the order having failed — or until the horizon passes; then it stays in doubt, counted and
+ * the order having failed — or until the gateway's maximum processing time has passed since the
+ * last attempt was sent and a lookup started after that still finds nothing: the gateway never
+ * captures a request that late (its request deadline, part of the gateway contract), so nothing
+ * was or will be captured and the doubt is resolved `never_captured`, on that fact. Lookups that
+ * keep failing (gateway away) go on until the horizon; then the charge stays in doubt, counted and
  * logged as unresolved for a person to settle. It is never silently cleared: a gateway that
- * captures minutes later is still caught.
+ * captures late, within its deadline, is still caught.
  */
 
 export interface InDoubtPolicy extends RecheckBackoff {
   /** How long a charge is re-checked before it is given up on (surfaced as unresolved). */
   horizonMs: number;
+  /**
+   * The gateway's maximum processing time: it never captures a charge request later than this
+   * after it was sent (the sandbox's SANDBOX_MAX_PROCESSING_MS). Must not be below the gateway's.
+   */
+  maxProcessingMs: number;
 }
 
 export interface ProcessorOptions {
@@ -74,10 +84,13 @@ export class PaymentProcessor {
       const amount = Number(row.amount);
       const currency = row.currency;
       const tally = { sent: 0, clear: 0 };
+      // When the last attempt was sent: the gateway's deadline for a capture runs from it.
+      let lastSentAt: Date | undefined;
       let result: CallResult;
       try {
         const ok = await policy.execute(async (signal): Promise<ChargeResult> => {
           tally.sent++;
+          lastSentAt = new Date();
           try {
             const r = await gateway.charge({ orderId, amount, currency, idempotencyKey: orderId }, signal);
             tally.clear++;
@@ -91,13 +104,13 @@ export class PaymentProcessor {
       } catch (err) {
         result = { err };
       }
-      const refundNow = await this.#record(orderId, tally.sent, chargeOutcome(result, tally));
+      const refundNow = await this.#record(orderId, tally.sent, chargeOutcome(result, tally), lastSentAt);
       if (refundNow) await this.#refund(orderId);
     });
   }
 
   /** Returns true when the capture must be refunded now (the order was cancelled while charging). */
-  async #record(orderId: string, attempts: number, outcome: Outcome): Promise<boolean> {
+  async #record(orderId: string, attempts: number, outcome: Outcome, lastSentAt: Date | undefined): Promise<boolean> {
     const { ctx, metrics } = this.o;
     let refund = false;
     let label = '';
@@ -124,9 +137,10 @@ export class PaymentProcessor {
         const reason = cancelled ? 'order_cancelled' : outcome.kind === 'declined' ? 'payment_declined' : 'gateway_unavailable';
         await sql.query(
           `UPDATE payments SET status = $2, reason = $3, attempts = attempts + $4, answered = true, updated_at = now(),
-                  in_doubt = $5, in_doubt_since = CASE WHEN $5 THEN now() END, in_doubt_next_at = CASE WHEN $5 THEN now() + make_interval(secs => $6::double precision / 1000) END
+                  in_doubt = $5, in_doubt_since = CASE WHEN $5 THEN now() END, in_doubt_next_at = CASE WHEN $5 THEN now() + make_interval(secs => $6::double precision / 1000) END,
+                  in_doubt_last_sent_at = CASE WHEN $5 THEN $7::timestamptz END
             WHERE order_id = $1`,
-          [orderId, status, reason, attempts, outcome.inDoubt, firstCheckMs],
+          [orderId, status, reason, attempts, outcome.inDoubt, firstCheckMs, (lastSentAt ?? new Date()).toISOString()],
         );
         label = reason === 'payment_declined' ? 'declined' : reason;
         events.push(makeEvent(ctx.names, 'payments.failed', { ...base, reason, detail: outcome.detail.slice(0, 1024), amount }));
@@ -176,14 +190,18 @@ export class PaymentProcessor {
 
   /**
    * Looks a charge in doubt up at the gateway: a capture found is refunded (the order failed) and
-   * the doubt is over; nothing found yet means the next check later, or past the horizon, giving
-   * up loudly while the row stays in doubt.
+   * the doubt is over; nothing found by a lookup started past the gateway's deadline for the last
+   * attempt means nothing will ever be captured (resolved never_captured); nothing found before
+   * it means the next check later (no later than just past the deadline); a lookup that fails is
+   * retried on the backoff until the horizon, then given up on loudly while the row stays in doubt.
    */
   recheckInDoubt(orderId: string): Promise<void> {
     return this.#once(orderId, async () => {
       const { ctx, gateway, policy, metrics } = this.o;
       const row = await getPayment(ctx.db, orderId);
       if (!row?.in_doubt || row.in_doubt_gave_up_at !== null) return;
+      // Taken before the lookup is sent: only a lookup that starts past the deadline proves anything.
+      const lookupAt = Date.now();
       let charges;
       try {
         charges = await policy.execute((signal) => gateway.findCharges(orderId, signal));
@@ -198,7 +216,12 @@ export class PaymentProcessor {
         return;
       }
       if (charges.length === 0) {
-        await this.#nextCheck(row, 'nothing_captured');
+        const deadline = captureDeadline(row, this.o.inDoubt.maxProcessingMs);
+        if (lookupAt > deadline) {
+          await this.#neverCaptured(row, deadline, lookupAt);
+          return;
+        }
+        await this.#nextCheck(row, 'nothing_captured', undefined, deadline - Date.now() + 1);
         return;
       }
       // Every charge the gateway holds for the order is refunded now: that settles the doubt.
@@ -210,9 +233,27 @@ export class PaymentProcessor {
     });
   }
 
-  async #nextCheck(row: PaymentRow, result: 'lookup_failed' | 'refund_failed' | 'nothing_captured', err?: unknown): Promise<void> {
+  async #neverCaptured(row: PaymentRow, deadline: number, lookupAt: number): Promise<void> {
     const { ctx, metrics, inDoubt } = this.o;
-    const nextInMs = recheckDelay(row.in_doubt_checks + 1, inDoubt);
+    if (!(await resolveNeverCaptured(ctx.db, row.order_id))) return;
+    metrics.inDoubtChecks.inc({ result: 'never_captured' });
+    ctx.log.info(
+      {
+        orderId: row.order_id,
+        checks: row.in_doubt_checks + 1,
+        lastAttemptSentAt: new Date(deadline - inDoubt.maxProcessingMs).toISOString(),
+        maxProcessingMs: inDoubt.maxProcessingMs,
+        lookupAt: new Date(lookupAt).toISOString(),
+      },
+      'payment.in_doubt_never_captured',
+    );
+  }
+
+  /** `dueWithinMs`: check again no later than this (just past the capture deadline), whatever the backoff says. */
+  async #nextCheck(row: PaymentRow, result: 'lookup_failed' | 'refund_failed' | 'nothing_captured', err?: unknown, dueWithinMs?: number): Promise<void> {
+    const { ctx, metrics, inDoubt } = this.o;
+    const backoffMs = recheckDelay(row.in_doubt_checks + 1, inDoubt);
+    const nextInMs = dueWithinMs === undefined ? backoffMs : Math.max(0, Math.min(backoffMs, dueWithinMs));
     const s = await scheduleInDoubtCheck(ctx.db, row.order_id, nextInMs, inDoubt.horizonMs);
     if (!s) return;
     if (s.gaveUp) {

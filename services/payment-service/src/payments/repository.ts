@@ -17,6 +17,7 @@ export interface PaymentRow {
   in_doubt_checks: number;
   in_doubt_next_at: Date | string | null;
   in_doubt_gave_up_at: Date | string | null;
+  in_doubt_last_sent_at: Date | string | null;
   order_status: string | null;
   answered: boolean;
   updated_at: Date | string;
@@ -35,7 +36,7 @@ export interface PaymentView {
    * Present while the gateway's answer is unknown (an attempt got no answer). `gaveUpAt` set: the
    * re-checks stopped at the horizon with nothing found, and a person must look at the gateway.
    */
-  inDoubt?: { since?: string; checks: number; nextCheckAt?: string; gaveUpAt?: string };
+  inDoubt?: { since?: string; lastAttemptSentAt?: string; checks: number; nextCheckAt?: string; gaveUpAt?: string };
 }
 
 const iso = (d: Date | string | null): string | undefined => (d === null ? undefined : new Date(d).toISOString());
@@ -53,6 +54,7 @@ export function toView(r: PaymentRow): PaymentView {
       ? {
           inDoubt: {
             since: iso(r.in_doubt_since),
+            ...(r.in_doubt_last_sent_at ? { lastAttemptSentAt: iso(r.in_doubt_last_sent_at) } : {}),
             checks: r.in_doubt_checks,
             ...(r.in_doubt_gave_up_at === null ? { nextCheckAt: iso(r.in_doubt_next_at) } : { gaveUpAt: iso(r.in_doubt_gave_up_at) }),
           },
@@ -133,6 +135,22 @@ export async function resolveInDoubt(sql: Sql, orderId: string, chargeId: string
       WHERE order_id = $1 AND in_doubt
       RETURNING 1`,
     [orderId, chargeId],
+  );
+  return rows.length === 1;
+}
+
+/**
+ * The doubt is over the other way: a lookup made after the gateway's processing deadline for the
+ * last attempt found nothing, so nothing was or will be captured. No refund; status stays as it was.
+ */
+export async function resolveNeverCaptured(sql: Sql, orderId: string): Promise<boolean> {
+  const rows = await sql.query(
+    `UPDATE payments
+        SET in_doubt = false, in_doubt_next_at = NULL, in_doubt_checks = in_doubt_checks + 1,
+            reason = 'in_doubt_never_captured', updated_at = now()
+      WHERE order_id = $1 AND in_doubt AND in_doubt_gave_up_at IS NULL
+      RETURNING 1`,
+    [orderId],
   );
   return rows.length === 1;
 }
