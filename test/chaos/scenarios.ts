@@ -143,6 +143,8 @@ async function paymentTimeouts(p: Platform): Promise<number> {
 // three times with backoff (≤ 2 s each): a gateway this slow answers after it has given up on
 // every attempt — and captures anyway.
 const GATEWAY_LATE_MS = 15_000;
+/** The gateway's request deadline in chaos runs (gateway and payment-service): above GATEWAY_LATE_MS. */
+const GATEWAY_MAX_PROCESSING_MS = 30_000;
 
 export const SCENARIOS: Record<string, Scenario> = {
   'kill-order': killAndRestart('order-service'),
@@ -380,6 +382,7 @@ class ScenarioRun {
       databaseUrl: this.#db?.saga.url,
       databaseUrls: this.#db ? { 'order-service': this.#db.orders.url } : undefined,
       supervise: true,
+      gatewayEnv: { SANDBOX_MAX_PROCESSING_MS: String(GATEWAY_MAX_PROCESSING_MS) },
       // CHAOS_LOG_LEVEL=info keeps every service's story of each order for a post-mortem.
       logLevel: process.env.CHAOS_LOG_LEVEL,
       env: {
@@ -391,6 +394,9 @@ class ScenarioRun {
         // to 15 s instead of 10 s to 1 h), so a late capture is found within the quiescence window.
         PAYMENT_IN_DOUBT_CHECK_INITIAL_MS: '2000',
         PAYMENT_IN_DOUBT_CHECK_MAX_MS: '15000',
+        // The gateway's request deadline, the same on both sides and above the 15 s late capture:
+        // a charge that never reached the gateway settles as never_captured within quiescence.
+        PAYMENT_GATEWAY_MAX_PROCESSING_MS: String(GATEWAY_MAX_PROCESSING_MS),
         ...(needs.natsAuth ? { ENSURE_STREAMS: 'false' } : {}),
       },
     };
