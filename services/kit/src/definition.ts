@@ -1,6 +1,6 @@
 /**
  * What a service is, declared: its consumers (which stream, which subject, under which durable
- * name), the events it emits, its routes and background work. `defineService` checks at compile
+ * name), the events it emits, its routes and background work; its consumer specs derive from them. `defineService` checks at compile
  * time that the handler map has exactly the declared consumers: a typo is an error, not a service
  * that silently consumes nothing.
  */
@@ -15,7 +15,7 @@ import type { ReadinessCheck } from './http/ops.js';
 import type { Metrics } from './metrics.js';
 import type { NatsManager } from './nats/connection.js';
 import type { OutboxRelay } from './outbox/relay.js';
-import type { ConsumerSpec, Names, ServiceName, Topology } from './topology.js';
+import { platformTopology, type ConsumerSpec, type Names, type ServiceName, type Topology, type TopologyOptions } from './topology.js';
 
 export interface Lifecycle {
   start(): void | Promise<void>;
@@ -85,17 +85,10 @@ export function defineService<const C extends ConsumerDeclarations = Record<neve
 }
 
 /**
- * The topology's consumer specs for a definition's declared consumers. A declared consumer the
- * topology lacks, or has on another stream or subject, is a wiring error found at start-up.
+ * The consumer specs of a definition, derived from its declarations with the platform's consumer
+ * settings (ack wait, max deliver, backoff, dead-letter subject).
  */
-export function declaredConsumers(def: Pick<ServiceDefinition, 'name' | 'consumers'>, topology: Topology, names: Names): ConsumerSpec[] {
-  return Object.entries(def.consumers ?? {}).map(([durable, d]) => {
-    const spec = topology.consumers.find((c) => c.durableName === durable);
-    const want = { streamName: names.stream(d.stream), filterSubject: names.subject(d.subject) };
-    if (!spec || spec.streamName !== want.streamName || spec.filterSubject !== want.filterSubject) {
-      const got = spec ? `${spec.streamName} ${spec.filterSubject}` : 'nothing';
-      throw new Error(`${def.name}: consumer ${durable} is declared on ${want.streamName} ${want.filterSubject}, the topology has ${got}`);
-    }
-    return spec;
-  });
+export function declaredConsumers(def: Pick<ServiceDefinition, 'name' | 'consumers'>, opts: Omit<TopologyOptions, 'consumers'> = {}): ConsumerSpec[] {
+  const consumers = Object.entries(def.consumers ?? {}).map(([durable, d]) => ({ service: def.name, stream: d.stream, durable, filter: d.subject }));
+  return platformTopology({ ...opts, consumers }).consumers;
 }

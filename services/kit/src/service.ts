@@ -54,7 +54,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   const metrics = createMetrics(def.name);
   const names = new Names(config.namespace);
   const topology = platformTopology({ namespace: config.namespace, replicas: config.streamReplicas });
-  const specs = declaredConsumers(def, topology, names);
+  const specs = declaredConsumers(def, { namespace: config.namespace, replicas: config.streamReplicas });
 
   // Probes first: /health answers and /ready names what is missing while the database opens and
   // migrates (a replica waits here while another one migrates) and NATS connects.

@@ -44,7 +44,7 @@ export class Names {
 
 const DEFAULT_BACKOFF = ['1s', '5s', '15s', '30s'];
 
-interface ConsumerDef {
+export interface ConsumerDef {
   service: ServiceName;
   stream: 'ORDERS' | 'INVENTORY' | 'PAYMENTS';
   durable: string;
@@ -68,6 +68,8 @@ export interface TopologyOptions {
   maxDeliver?: number;
   ackWait?: Duration;
   backoff?: Duration[];
+  /** The consumers to build specs for; all of the platform's (CONSUMERS) by default. */
+  consumers?: readonly ConsumerDef[];
 }
 
 export function platformTopology(opts: TopologyOptions = {}): Topology {
@@ -95,7 +97,7 @@ export function platformTopology(opts: TopologyOptions = {}): Topology {
       // Dead letters are kept longer: someone has to look at them.
       stream('DLQ', 'dlq.>', '720h'),
     ],
-    consumers: CONSUMERS.map((c) => {
+    consumers: (opts.consumers ?? CONSUMERS).map((c) => {
       const streamName = names.stream(c.stream);
       return {
         streamName,

@@ -11,9 +11,11 @@ describe('service definitions declare their consumers', () => {
   test('the topology has exactly the consumers the definitions declare, on their streams and subjects', () => {
     const declared = definitions.flatMap((d) => Object.entries(d.consumers ?? {}).map(([durable, c]) => ({ service: d.name, stream: c.stream, durable, filter: c.subject })));
     expect(declared.sort((a, b) => a.durable.localeCompare(b.durable))).toEqual([...CONSUMERS].sort((a, b) => a.durable.localeCompare(b.durable)));
+    // So the platform topology (console, operator manifests, chart) and the services' own specs agree.
     for (const namespace of ['', 't_defs']) {
-      const topology = platformTopology({ namespace });
-      for (const d of definitions) expect(declaredConsumers(d, topology, new Names(namespace)).map((s) => s.durableName)).toEqual(Object.keys(d.consumers ?? {}));
+      const platform = platformTopology({ namespace }).consumers;
+      const derived = definitions.flatMap((d) => declaredConsumers(d, { namespace }));
+      expect(derived.sort((a, b) => a.durableName.localeCompare(b.durableName))).toEqual([...platform].sort((a, b) => a.durableName.localeCompare(b.durableName)));
     }
   });
 
@@ -27,11 +29,15 @@ describe('service definitions declare their consumers', () => {
     }
   });
 
-  test('a declared consumer the topology lacks, or has elsewhere, stops the start', () => {
-    const names = new Names('');
-    const topology = platformTopology();
-    expect(() => declaredConsumers({ name: 'order-service', consumers: { 'order-typo': { stream: 'INVENTORY', subject: 'inventory.>' } } }, topology, names)).toThrow(/order-typo.*nothing/);
-    expect(() => declaredConsumers({ name: 'order-service', consumers: { 'order-payments': { stream: 'PAYMENTS', subject: 'payments.completed' } } }, topology, names)).toThrow(/payments\.completed/);
+  test('consumer specs derive from its declaration: stream, subject, DLQ subject under the namespace', () => {
+    const names = new Names('t_defs');
+    const [spec] = declaredConsumers({ name: 'order-service', consumers: { 'order-extra': { stream: 'PAYMENTS', subject: 'payments.completed' } } }, { namespace: 't_defs' });
+    expect(spec).toMatchObject({
+      durableName: 'order-extra',
+      streamName: names.stream('PAYMENTS'),
+      filterSubject: names.subject('payments.completed'),
+      deadLetter: { subject: names.dlqSubject(names.stream('PAYMENTS'), 'order-extra') },
+    });
   });
 
   test('handler maps are checked against the declared consumers at compile time', () => {
