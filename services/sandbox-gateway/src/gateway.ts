@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { Hono, type Context } from 'hono';
-import { serve } from '@hono/node-server';
-import { createLogger, problem, readSetting, type Logger } from '@orderflow/kit';
+import { createLogger, problem, readSetting, serveHttp, type Logger } from '@orderflow/kit';
 
 /**
  * A sandbox payment gateway for dev and tests. Everything lives in memory: a restart forgets
@@ -343,18 +340,17 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Runn
   const log = opts.log ?? createLogger('sandbox-gateway', readSetting('LOG_LEVEL', env) ?? 'info');
   const gw = createGatewayApp({ env, log });
   const wanted = opts.port ?? Number(readSetting('PORT', env) ?? 3004);
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: gw.app.fetch, port: wanted, hostname: opts.hostname ?? '0.0.0.0' }, () => resolve(s as Server));
-  });
-  const port = (server.address() as AddressInfo).port;
+  const http = await serveHttp(gw.app, { port: wanted, hostname: opts.hostname });
+  const port = http.port;
   log.info({ port, config: gw.config }, 'sandbox.started');
   let stopping: Promise<void> | undefined;
   const stop = () =>
-    (stopping ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
+    (stopping ??= (async () => {
+      const closed = http.close();
       // close() waits for requests in flight: a charge waiting for its capture time must not hold it.
       gw.releaseWaiting();
-    }).then(() => log.info('sandbox.stopped')));
-  return { ...gw, url: `http://127.0.0.1:${port}`, port, stop };
+      await closed;
+      log.info('sandbox.stopped');
+    })());
+  return { ...gw, url: http.url, port, stop };
 }
