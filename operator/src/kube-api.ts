@@ -3,7 +3,7 @@
  * finalizer changes. Finalizer patches carry metadata.resourceVersion so a stale view gets a 409
  * Conflict instead of overwriting someone else's change; the work queue then retries.
  */
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
+import { CustomObjectsApi, Observable, PatchStrategy, setHeaderOptions, type ConfigurationOptions, type KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type Kind, type Resource, type ResourceStatus } from './resources.js';
 
 export type StatusPatch = { [K in keyof ResourceStatus]: ResourceStatus[K] | null };
@@ -15,16 +15,40 @@ export interface KubeApi {
   setFinalizers(kind: Kind, namespace: string, name: string, finalizers: string[], resourceVersion: string): Promise<void>;
 }
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/**
+ * Per-call options that abort the request after `ms`: an API server that stops answering must not
+ * hang a worker (or a leader's renewal) for good. Appended to any options given.
+ */
+export function withTimeout(ms: number, options?: ConfigurationOptions): ConfigurationOptions {
+  return {
+    ...options,
+    middleware: [
+      ...(options?.middleware ?? []),
+      {
+        pre: (ctx) => {
+          ctx.setSignal(AbortSignal.timeout(ms));
+          return new Observable(Promise.resolve(ctx));
+        },
+        post: (ctx) => new Observable(Promise.resolve(ctx)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
+}
 
-export function createKubeApi(kc: KubeConfig): KubeApi {
+/** Deadline of the reconciler's calls (lists, status and finalizer patches). */
+export const API_CALL_TIMEOUT_MS = 30_000;
+
+export function createKubeApi(kc: KubeConfig, timeoutMs = API_CALL_TIMEOUT_MS): KubeApi {
+  const mergePatch = withTimeout(timeoutMs, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  const plain = withTimeout(timeoutMs);
   const api = kc.makeApiClient(CustomObjectsApi);
   return {
     async list(kind, namespace) {
       const plural = PLURAL[kind];
       const list: unknown = namespace
-        ? await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace })
-        : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural });
+        ? await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace }, plain)
+        : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural }, plain);
       return list as KubernetesListObject<Resource>;
     },
     async patchStatus(kind, namespace, name, status) {

@@ -3,8 +3,10 @@ import '@orderflow/kit/otel'; // first: tracing must start before pg and http ar
  * Operator entry (`npm start -w operator`). Env: PORT (3010), NATS_URL, WATCH_NAMESPACE (all when
  * unset), POD_NAME / POD_NAMESPACE (lease identity and namespace, from the downward API),
  * LEASE_NAME, LEASE_DURATION_MS (15000), LEASE_RENEW_DEADLINE_MS (10000), LEASE_RETRY_PERIOD_MS
- * (2000), RESYNC_SECONDS, LOG_LEVEL. Kubernetes credentials: in-cluster service account, or
- * KUBECONFIG / ~/.kube/config outside a cluster.
+ * (2000), RESYNC_SECONDS, LOG_LEVEL, OPERATOR_MODE (`manage`, or `observe`: read JetStream and report
+ * in the status, never write to it), ADVISORY_STREAM (ORDERFLOW_ADVISORIES: where dead-letter
+ * advisories are captured), STREAM_REPLICAS (that stream's replicas when the operator creates it).
+ * Kubernetes credentials: in-cluster service account, or KUBECONFIG / ~/.kube/config outside a cluster.
  *
  * Probes first, as controller-runtime does: /health answers from the start and /ready says what
  * is missing (NATS, the informer caches) until the operator has it, so a NATS that is away at
@@ -16,9 +18,17 @@ import { baseConfig, createLogger, exitOnSignals, intSetting, NatsManager, opsAp
 import { createKubeApi } from './kube-api.js';
 import { createMetrics } from './metrics.js';
 import { createOperator, type Operator } from './operator.js';
+import type { OperatorMode } from './reconciler.js';
 
 const log = createLogger('operator');
 const config = baseConfig('operator', 3010);
+const MODES: readonly OperatorMode[] = ['manage', 'observe'];
+const mode = (readSetting('OPERATOR_MODE') ?? 'manage') as OperatorMode;
+if (!MODES.includes(mode)) {
+  log.fatal({ OPERATOR_MODE: mode }, `OPERATOR_MODE must be one of ${MODES.join(', ')}`);
+  process.exit(2);
+}
+if (mode === 'observe') log.info('observe mode: JetStream is read and reported on, never written');
 
 const kc = new KubeConfig();
 kc.loadFromDefault();
@@ -81,6 +91,8 @@ nats.onConnection((conn) => {
         retryPeriodMs: intSetting('LEASE_RETRY_PERIOD_MS', 2_000),
       },
       resyncMs: intSetting('RESYNC_SECONDS', 30) * 1000,
+      mode,
+      advisories: { stream: readSetting('ADVISORY_STREAM'), replicas: config.streamReplicas },
     });
     operator.start();
   });

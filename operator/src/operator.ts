@@ -2,18 +2,23 @@
  * The operator, composed: leader election gates everything else. While leading it runs the
  * informers (list+watch of Stream and Consumer resources), the work queue, a periodic resync that
  * re-reconciles every resource (repairing drift made behind Kubernetes' back, e.g. a stream
- * deleted by hand) and the dead-letter advisory copier. A standby does nothing but campaign.
+ * deleted by hand) and the dead-letter copier reading captured advisories. A standby does nothing
+ * but campaign. In observe mode nothing is written to JetStream: resources get a status saying how
+ * JetStream differs from them, and no dead letters are copied.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { createAdvisoryCopier, RetryDelays, type AdvisoryCopier } from '@orderflow/kit';
+import { RetryDelays } from '@orderflow/kit';
 import type { Logger } from 'pino';
+import { createAdvisoryStreamCopier, durableName, type AdvisoryStreamCopier } from './advisory-stream.js';
+import { createEventRecorder, type EventRecorder } from './events.js';
 import { createInformer, type ResourceInformer } from './informers.js';
 import { apiError, type KubeApi } from './kube-api.js';
 import { createLeaderElector, type LeaderElector } from './leader-election.js';
 import type { OperatorMetrics } from './metrics.js';
-import { createReconciler } from './reconciler.js';
+import { ADOPT_ANNOTATION } from './ownership.js';
+import { createReconciler, type OperatorMode } from './reconciler.js';
 import { FINALIZER, GROUP, keyOf, PLURAL, type ConsumerResource, type Kind, type Resource } from './resources.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
 
@@ -32,6 +37,12 @@ export interface OperatorOptions {
   resyncMs?: number;
   workers?: number;
   requeue?: { baseDelayMs?: number; maxDelayMs?: number };
+  /** `manage` (default) or `observe`: read JetStream and report, never write to it. */
+  mode?: OperatorMode;
+  /** The stream that captures dead-letter advisories (default ORDERFLOW_ADVISORIES) and its replicas when created here. */
+  advisories?: { stream?: string; replicas?: number };
+  /** Kubernetes Events; by default written through `kc` as this instance. */
+  events?: EventRecorder;
 }
 
 export interface Operator {
@@ -48,7 +59,9 @@ export function createOperator(o: OperatorOptions): Operator {
   const log = o.log;
   let informers = new Map<Kind, ResourceInformer>();
   let queue: WorkQueue | undefined;
-  let copier: AdvisoryCopier | undefined;
+  let copier: AdvisoryStreamCopier | undefined;
+  const mode = o.mode ?? 'manage';
+  const events = o.events ?? createEventRecorder(o.kc, o.identity, log);
   let resync: NodeJS.Timeout | undefined;
   let started = false;
   let leading = false;
@@ -57,11 +70,20 @@ export function createOperator(o: OperatorOptions): Operator {
 
   const get = (kind: Kind, namespace: string, name: string): Resource | undefined => informers.get(kind)?.get(name, namespace) as Resource | undefined;
 
-  /** Enqueue only what needs work; status-only updates (our own patches) are left to resync. */
+  /**
+   * Enqueue only what needs work; status-only updates (our own patches) are left to resync. An
+   * adopt annotation on a resource refused for ownership does not bump its generation, so it
+   * counts too.
+   */
   function needsWork(obj: Resource): boolean {
     const m = obj.metadata;
-    return Boolean(m?.deletionTimestamp) || !(m?.finalizers ?? []).includes(FINALIZER) || obj.status?.observedGeneration !== m?.generation;
+    const reason = obj.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+    const adoptAsked = m?.annotations?.[ADOPT_ANNOTATION] === 'true' && (reason === 'NotOwned' || reason === 'OwnedElsewhere');
+    return (Boolean(m?.deletionTimestamp) && (m?.finalizers ?? []).includes(FINALIZER)) || obj.status?.observedGeneration !== m?.generation || adoptAsked;
   }
+
+  const synced = (): boolean => started && [...informers.values()].every((i) => i.latestResourceVersion() !== '');
+  const list = (kind: Kind): Resource[] => (informers.get(kind)?.list() ?? []) as Resource[];
 
   function enqueueAll(): void {
     for (const [kind, inf] of informers) for (const obj of inf.list()) queue?.add(keyOf(kind, obj));
@@ -70,7 +92,7 @@ export function createOperator(o: OperatorOptions): Operator {
   async function startLeading(): Promise<void> {
     leading = true;
     o.metrics.leader.set(1);
-    queue = createWorkQueue(createReconciler({ jsm: o.jsm, api: o.api, get, metrics: o.metrics, log }), {
+    queue = createWorkQueue(createReconciler({ jsm: o.jsm, api: o.api, get, list, watchNamespace: o.namespace, mode, events, leading: () => elector.isLeader(), metrics: o.metrics, log }), {
       workers: o.workers ?? 2,
       ...o.requeue,
       onDepth: (d) => o.metrics.queueDepth.set(d),
@@ -106,19 +128,28 @@ export function createOperator(o: OperatorOptions): Operator {
     }
     // A failed first list is reported through the 'error' handler above, which retries it.
     await Promise.all([...informers.values()].map((i) => i.start().catch((err: unknown) => log.warn({ err: apiError(err).message }, 'initial list failed'))));
+    // Lost the Lease while listing: stopLeading (queued behind this) cleans up; start nothing.
+    if (!elector.isLeader()) return;
     started = true;
     q.start();
-    copier = createAdvisoryCopier({
-      nc: o.nc,
-      js: o.js,
-      jsm: o.jsm,
-      log,
-      lookup: (stream, consumer) => {
-        const c = (informers.get('Consumer')?.list() ?? []).find((x) => (x as ConsumerResource).spec.streamName === stream && (x as ConsumerResource).spec.durableName === consumer);
-        return (c as ConsumerResource | undefined)?.spec.deadLetter?.subject;
-      },
-    });
-    copier.start();
+    if (mode === 'manage') {
+      copier = createAdvisoryStreamCopier({
+        nc: o.nc,
+        js: o.js,
+        jsm: o.jsm,
+        log,
+        stream: o.advisories?.stream,
+        replicas: o.advisories?.replicas,
+        // One durable per operator deployment, i.e. per Lease.
+        durable: durableName(`orderflow-operator_${o.lease.namespace}_${o.lease.name}`),
+        ready: () => leading && synced(),
+        lookup: (stream, consumer) => {
+          const c = list('Consumer').find((x) => (x as ConsumerResource).spec.streamName === stream && (x as ConsumerResource).spec.durableName === consumer);
+          return (c as ConsumerResource | undefined)?.spec.deadLetter?.subject;
+        },
+      });
+      copier.start();
+    }
     const every = o.resyncMs ?? 30_000;
     resync = setInterval(enqueueAll, every);
     resync.unref();
@@ -133,6 +164,7 @@ export function createOperator(o: OperatorOptions): Operator {
     await Promise.all([...informers.values()].map((i) => i.stop()));
     await queue?.stop();
     await copier?.stop();
+    await events.flush();
     queue = undefined;
     copier = undefined;
     informers = new Map();
@@ -161,6 +193,6 @@ export function createOperator(o: OperatorOptions): Operator {
     isLeader: () => elector.isLeader(),
     // Synced = every informer has listed (ListWatch keeps the list's resourceVersion; a failed or
     // forbidden list leaves it empty), so a leader that cannot read its resources is not ready.
-    ready: () => !elector.isLeader() || (started && [...informers.values()].every((i) => i.latestResourceVersion() !== '')),
+    ready: () => !elector.isLeader() || synced(),
   };
 }

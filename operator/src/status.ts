@@ -1,6 +1,7 @@
 /** ApplyResult → the resource's status: Ready condition (reason + message) and live numbers. */
 import { isDeepStrictEqual } from 'node:util';
-import type { ApplyResult } from '@orderflow/kit';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import { unavailableDependency, type ApplyResult, type Plan } from '@orderflow/kit';
 import type { StatusPatch } from './kube-api.js';
 import type { Condition, ResourceStatus } from './resources.js';
 
@@ -24,6 +25,51 @@ export function readyCondition(r: ApplyResult, generation: number | undefined): 
     : r.reasons.join('; ') || r.error || r.outcome;
   return { type: 'Ready', status: ok ? 'True' : 'False', reason, message, observedGeneration: generation };
 }
+
+export type Verdict = Omit<Condition, 'lastTransitionTime'>;
+
+export const verdict = (ok: boolean, reason: string, message: string, generation: number | undefined): Verdict => ({
+  type: 'Ready',
+  status: ok ? 'True' : 'False',
+  reason,
+  message,
+  observedGeneration: generation,
+});
+
+const what = (p: Plan): string => `${p.kind} ${p.key}`;
+
+/**
+ * A reconcile that could not finish (JetStream away, an unexpected error): Ready=False saying so,
+ * instead of leaving the last good condition in place.
+ */
+export function errorCondition(err: unknown, generation: number | undefined): Verdict {
+  const text = err instanceof Error ? err.message : String(err);
+  // 503 from the JetStream API: no quorum / JetStream temporarily unavailable.
+  const away = unavailableDependency(err) === 'nats' || (err instanceof JetStreamApiError && err.status === 503);
+  return away
+    ? verdict(false, 'JetStreamUnavailable', `JetStream did not answer (${text}); retrying`, generation)
+    : verdict(false, 'ReconcileError', `${text}; retrying`, generation);
+}
+
+/** Observe mode: what the operator would do, never done. */
+export function observedCondition(p: Plan, generation: number | undefined): Verdict {
+  switch (p.action) {
+    case 'noop':
+      return verdict(true, 'InSync', `${what(p)} matches the spec`, generation);
+    case 'create':
+      return verdict(false, 'Missing', `${what(p)} does not exist (observe mode: not created)`, generation);
+    case 'update':
+      return verdict(false, 'Drifted', `${what(p)} differs from the spec (observe mode: not updated): ${p.reasons.join('; ')}`, generation);
+    case 'recreate-needed':
+      return verdict(false, 'RecreateNeeded', p.reasons.join('; '), generation);
+    case 'refuse':
+      return verdict(false, 'InvalidSpec', p.reasons.join('; '), generation);
+  }
+}
+
+/** preventUpdate: the object is there and in use; the differences are reported, not applied. */
+export const preventedCondition = (p: Plan, generation: number | undefined): Verdict =>
+  verdict(true, 'UpdatePrevented', `${what(p)} differs from the spec and is not updated (preventUpdate): ${p.reasons.join('; ')}`, generation);
 
 /** Keeps lastTransitionTime when the condition's status did not change (Kubernetes convention). */
 export function withTransitionTime(c: Omit<Condition, 'lastTransitionTime'>, previous: Condition[] | undefined, now = new Date()): Condition {
