@@ -5,6 +5,8 @@
  * order id a 202 (or its 200 replay) returned. Every 5xx is counted; only a 503 that says when to
  * come back (Retry-After, problem+json) is the platform keeping its promise, any other 5xx is a bug.
  */
+import { RetryDelays } from '@orderflow/kit';
+
 export interface LoadTarget {
   /** Base URL of an order-service instance that is up now (looked up per attempt). */
   orderUrl(): string;
@@ -74,7 +76,8 @@ export class LoadGenerator {
   async #place(i: number, idemKey: string): Promise<void> {
     const body = JSON.stringify({ customerId: `chaos-${i}`, items: [{ productId: this.o.productFor(i), quantity: 1 }] });
     const giveUp = Date.now() + this.o.giveUpMs;
-    for (let attempt = 0; !this.#stopped; attempt++) {
+    const delays = new RetryDelays({ initialMs: 200, maxMs: 5_000 });
+    while (!this.#stopped) {
       let retryAfterMs = 0;
       try {
         const r = await fetch(`${this.target.orderUrl()}/orders`, {
@@ -106,8 +109,8 @@ export class LoadGenerator {
       }
       if (Date.now() > giveUp) return;
       this.retries++;
-      // Exponential with jitter up to 5 s, never sooner than the server asked.
-      await sleep(Math.max(retryAfterMs, Math.random() * Math.min(200 * 2 ** attempt, 5000)));
+      // Exponential with jitter up to 5 s (cockatiel), never sooner than the server asked.
+      await sleep(Math.max(retryAfterMs, delays.next()));
     }
   }
 }
