@@ -4,6 +4,7 @@
  * NATS_PASSWORD(_FILE), NATS_CREDS, NATS_TLS_CA / _CERT / _KEY, read as the services read them.
  *
  *   orderflow streams apply -f <dir|file>     reconcile Stream/Consumer YAML straight into NATS
+ *   orderflow diff -f <dir|file>              the plan for that YAML, nothing applied (exit 0 in sync, 1 differs, 2 trouble)
  *   orderflow streams status                  streams and consumers with live numbers
  *   orderflow dlq list [stream]               dead letters (optionally of one source stream)
  *   orderflow dlq show <seq>
@@ -15,7 +16,6 @@ import { parseArgs } from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import {
-  applyTopology,
   discardDeadLetter,
   listDeadLetters,
   natsAccessFromEnv,
@@ -28,9 +28,11 @@ import {
   type ReplayResult,
 } from '@orderflow/kit';
 import { loadResources } from './load-resources.js';
+import { applyTopologyKeepingOwners, planTopology, type PlannedResource } from './topology.js';
 
 const USAGE = `usage:
-  orderflow streams apply -f <dir|file>
+  orderflow streams apply -f <dir|file> [--force]
+  orderflow diff -f <dir|file>
   orderflow streams status
   orderflow dlq list [stream] [--dlq-stream DLQ]
   orderflow dlq show <seq>
@@ -42,6 +44,7 @@ const { values, positionals } = parseArgs({
   options: {
     file: { type: 'string', short: 'f' },
     all: { type: 'boolean' },
+    force: { type: 'boolean' },
     to: { type: 'string' },
     stream: { type: 'string' },
     'dlq-stream': { type: 'string', default: 'DLQ' },
@@ -65,6 +68,24 @@ function printEntry(e: DeadLetterEntry, full: boolean): void {
   console.log(`  payload: ${new TextDecoder().decode(e.data)}`);
 }
 
+const VERDICT: Record<PlannedResource['inspection']['plan']['action'], string> = {
+  noop: 'in sync',
+  create: 'would create',
+  update: 'would update',
+  'recreate-needed': 'differs; cannot change in place',
+  refuse: 'refused',
+};
+
+/** One line per object, then its reasons; true when everything is in sync. */
+function printDiff(planned: PlannedResource[]): boolean {
+  for (const { inspection: i, owner } of planned) {
+    const p = i.plan;
+    console.log(`${p.kind.padEnd(8)} ${p.key.padEnd(40)} ${VERDICT[p.action]}${owner ? `  (owned by the Kubernetes resource ${owner})` : ''}`);
+    if (p.action !== 'noop' && p.action !== 'create') for (const r of p.reasons) console.log(`    ${r}`);
+  }
+  return planned.every((x) => x.inspection.plan.action === 'noop');
+}
+
 function printReplay(r: ReplayResult): boolean {
   if (r.ok) console.log(`#${r.seq} replayed to ${r.subject} (seq ${r.replayedSeq}, msg id ${r.msgId}) and removed from the DLQ`);
   else console.error(`#${r.seq} NOT replayed: ${r.error}`);
@@ -76,10 +97,14 @@ async function run(nc: NatsConnection): Promise<number> {
   const js = jetstream(nc);
   const loc = { jsm, dlqStream: values['dlq-stream']! };
   const [group, cmd, arg] = positionals;
+  if (group === 'diff') {
+    if (!values.file || cmd !== undefined) throw new UsageError('diff needs -f <dir|file>');
+    return printDiff(await planTopology(jsm, await loadResources(values.file))) ? 0 : 1;
+  }
   switch (`${group} ${cmd}`) {
     case 'streams apply': {
       if (!values.file) throw new UsageError('streams apply needs -f <dir|file>');
-      const results = await applyTopology(jsm, await loadResources(values.file));
+      const results = await applyTopologyKeepingOwners(jsm, await loadResources(values.file), { force: values.force });
       for (const r of results) console.log(`${r.kind.padEnd(8)} ${r.key.padEnd(40)} ${r.outcome}${r.reasons.length && r.outcome !== 'created' ? `: ${r.reasons.join('; ')}` : ''}`);
       return problems(results).length > 0 ? 1 : 0;
     }
@@ -131,7 +156,14 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  const nc = await connect(natsConnectionOptions(natsAccessFromEnv(), 'orderflow-cli'));
+  const access = natsAccessFromEnv();
+  let nc: NatsConnection;
+  try {
+    nc = await connect(natsConnectionOptions(access, 'orderflow-cli'));
+  } catch (err) {
+    console.error(`error: cannot connect to NATS at ${access.servers.join(',')}: ${(err as Error).message}`);
+    return positionals[0] === 'diff' ? 2 : 1;
+  }
   try {
     return await run(nc);
   } catch (err) {
@@ -140,7 +172,8 @@ async function main(): Promise<number> {
       return 2;
     }
     console.error(`error: ${(err as Error).message}`);
-    return 1;
+    // diff answers like diff(1): 0 the same, 1 different, 2 trouble.
+    return positionals[0] === 'diff' ? 2 : 1;
   } finally {
     await nc.close();
   }
