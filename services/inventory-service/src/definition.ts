@@ -1,11 +1,10 @@
-import { defineService, intSetting, readSetting, type ServiceContext } from '@orderflow/kit';
+import { defineService, httpOrderOutcomes, intSetting, readSetting, type ServiceContext } from '@orderflow/kit';
 import { MIGRATIONS } from './migrations.js';
 import { inventoryRoutes } from './http/routes.js';
 import { stockHandlers } from './stock/handlers.js';
 import { stockMetrics } from './stock/metrics.js';
 import { seeder } from './seed.js';
 import { reservationSweeper } from './stock/sweeper.js';
-import { httpOrderOutcomes } from './orders/order-outcome.js';
 
 /** Settings of the reservation sweeper (README: configuration). */
 export function sweeperSettings(env: ServiceContext['env']) {

@@ -83,6 +83,9 @@ export { jsonBodyLimit, readJsonBody } from './http/json-body.js';
 export { rateLimit, rateLimitFromEnv, type RateLimitOptions } from './http/rate-limit.js';
 export { clientAddress, TrustedProxies, trustedProxiesFromEnv } from './http/client-address.js';
 
+// Clients of other services.
+export { httpOrderOutcomes, OrderServiceUnavailableError, type OrderOutcome, type OrderOutcomes } from './clients/order-outcome.js';
+
 // Dead letters.
 export { publishDeadLetter } from './dlq/dead-letter.js';
 export { createAdvisoryCopier, deadLetterLookup, type AdvisoryCopier } from './dlq/advisory-copier.js';

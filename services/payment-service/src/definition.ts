@@ -1,11 +1,10 @@
-import { defineService, intSetting, readSetting } from '@orderflow/kit';
+import { defineService, httpOrderOutcomes, intSetting, readSetting } from '@orderflow/kit';
 import { MIGRATIONS } from './migrations.js';
 import { paymentRoutes } from './http/routes.js';
 import { HttpPaymentGateway, type PaymentGateway } from './gateway/client.js';
 import { gatewayPolicy, type ResilienceConfig } from './gateway/resilience.js';
 import { paymentHandlers } from './payments/handlers.js';
 import { paymentMetrics } from './payments/metrics.js';
-import { httpOrderOutcomes } from './payments/order-outcome.js';
 import { PaymentProcessor, type InDoubtPolicy } from './payments/processor.js';
 import { recoverySweep } from './payments/recovery-sweep.js';
 import { refundSweep } from './payments/refund-sweep.js';

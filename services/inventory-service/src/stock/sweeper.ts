@@ -1,6 +1,5 @@
 import { bulkhead, ExponentialBackoff, halfJitterGenerator } from 'cockatiel';
-import { enqueue, makeEvent, type Lifecycle, type ServiceContext } from '@orderflow/kit';
-import type { OrderOutcome, OrderOutcomes } from '../orders/order-outcome.js';
+import { enqueue, makeEvent, type Lifecycle, type OrderOutcome, type OrderOutcomes, type ServiceContext } from '@orderflow/kit';
 import type { StockMetrics } from './metrics.js';
 import { claimStaleHolds, commit, release, scheduleHoldCheck, type StaleHold } from './repository.js';
 

@@ -1,8 +1,7 @@
 import { bulkhead } from 'cockatiel';
-import type { Lifecycle, ServiceContext } from '@orderflow/kit';
+import type { Lifecycle, OrderOutcome, OrderOutcomes, ServiceContext } from '@orderflow/kit';
 import { periodic } from '../periodic.js';
 import type { PaymentMetrics } from './metrics.js';
-import type { OrderOutcome, OrderOutcomes } from './order-outcome.js';
 import type { PaymentProcessor } from './processor.js';
 import { recheckDelay } from './recheck-delay.js';
 import { claimUnsettledCaptures, markOrderConfirmed, markRefundOwed, scheduleOrderCheck, type UnsettledCapture } from './repository.js';

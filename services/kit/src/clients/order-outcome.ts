@@ -1,7 +1,8 @@
 /**
- * What order-service, the saga's owner, says became of an order. The sweeper asks it because the
- * outcome messages (orders.confirmed / orders.cancelled) are exactly what may have been lost: no
- * state of our own can stand in for them, while order-service's row is durable and authoritative.
+ * What order-service, the saga's owner, says became of an order. The sweepers (inventory's stock
+ * sweeper, payment's refund sweep) ask it because the outcome messages (orders.confirmed /
+ * orders.cancelled) are exactly what may have been lost: no state of their own can stand in for
+ * them, while order-service's row is durable and authoritative.
  */
 
 export type OrderOutcome =
