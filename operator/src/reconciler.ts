@@ -319,7 +319,7 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
       const c = outcome.condition;
       const event =
         outcome.event ??
-        (c.status === 'False' && changedTo(obj, c) ? { type: 'Warning' as const, reason: c.reason, action: c.reason === 'JetStreamUnavailable' || c.reason === 'ReconcileError' ? 'Reconcile' : 'Refuse', note: c.message } : undefined);
+        (c.status === 'False' && changedTo(obj, c) ? { type: 'Warning' as const, reason: c.reason, action: ['JetStreamUnavailable', 'ReconcileError', 'PermissionDenied'].includes(c.reason) ? 'Reconcile' : 'Refuse', note: c.message } : undefined);
       await writeStatus(obj, statusOf(obj, c, outcome.live));
       if (event) deps.events?.record(obj, event);
       return outcome.requeue ? { requeue: true, error: outcome.error } : { requeue: false };

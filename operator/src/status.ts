@@ -42,8 +42,18 @@ const what = (p: Plan): string => `${p.kind} ${p.key}`;
  * A reconcile that could not finish (JetStream away, an unexpected error): Ready=False saying so,
  * instead of leaving the last good condition in place.
  */
+/** The NATS permission error in an error's cause chain (nats.js wraps it in a RequestError). */
+function permissionViolation(err: unknown): Error | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { name?: unknown }).name === 'PermissionViolationError') return e as Error;
+  }
+  return undefined;
+}
+
 export function errorCondition(err: unknown, generation: number | undefined): Verdict {
   const text = err instanceof Error ? err.message : String(err);
+  const denied = permissionViolation(err);
+  if (denied) return verdict(false, 'PermissionDenied', `NATS refused the operator's user: ${denied.message}; grant it in the NATS authorization; retrying`, generation);
   // 503 from the JetStream API: no quorum / JetStream temporarily unavailable.
   const away = unavailableDependency(err) === 'nats' || (err instanceof JetStreamApiError && err.status === 503);
   return away
