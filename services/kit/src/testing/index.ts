@@ -110,6 +110,7 @@ export { freePort, portOpen, TestNatsServer, type NatsServerOptions } from './na
 export { TestPostgresServer, type StopMode } from './postgres-server.js';
 export { launchProcess, httpReady, type LaunchOptions, type LaunchedProcess } from './child-process.js';
 export { parseMetrics, scrapeMetrics, type MetricsPage } from './metrics-page.js';
+export { startTestBed, type TestBed, type TestBedOptions } from './test-bed.js';
 
 export interface TestService {
   svc: RunningService;

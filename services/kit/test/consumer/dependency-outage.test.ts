@@ -8,35 +8,31 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { createLogger, EventConsumer, migrate, NatsManager, openPostgres, OUTBOX_MIGRATIONS, type Db } from '@orderflow/kit';
-import { deleteNamespaceStreams, TEST_NATS_URL, testNamespace, testNats, TestPostgresServer, waitFor } from '@orderflow/kit/testing';
-import { applyTestTopology, consumerInfo, deadLettersOf, orderCancelled, publishEvent, type TestTopology } from './support.js';
+import type { Db, NatsManager } from '@orderflow/kit';
+import { startTestBed, TestPostgresServer, waitFor, type TestBed } from '@orderflow/kit/testing';
+import { consumerInfo, deadLettersOf, orderCancelled } from './support.js';
 
-const ns = testNamespace('outage');
-const log = createLogger('consumer-outage-test', process.env.LOG_LEVEL ?? 'silent');
 let pgServer: TestPostgresServer;
+let t: TestBed;
 let db: Db;
 let nc: NatsConnection;
 let nats: NatsManager;
-let t: TestTopology;
 
 beforeAll(async () => {
   pgServer = await TestPostgresServer.create();
   await pgServer.start();
-  db = await openPostgres({ url: pgServer.url, schema: 'outage', log, settings: { connectTimeoutMs: 1000 } });
-  await migrate(db, [...OUTBOX_MIGRATIONS, { id: 'test-effects', sql: `CREATE TABLE effects (event_id text, delivery int)` }]);
-  nc = await testNats();
-  t = await applyTestTopology(nc, ns, { maxDeliver: 3, backoff: ['1s'] });
-  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'consumer-outage-test' }, log);
-  nats.start();
-  await nats.ready();
+  t = await startTestBed({
+    label: 'outage',
+    // Its own server, removed whole by cleanup(): the schema need not be dropped.
+    database: { url: pgServer.url, schema: 'outage', settings: { connectTimeoutMs: 1000 }, keepSchema: true },
+    migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text, delivery int)` }],
+    topology: { maxDeliver: 3, backoff: ['1s'] },
+  });
+  ({ db, nc, nats } = t);
 });
 
 afterAll(async () => {
-  await nats?.stop();
-  if (nc) await deleteNamespaceStreams(nc, ns);
-  await nc?.close();
-  await db?.close();
+  await t?.stop();
   await pgServer?.cleanup();
 });
 
@@ -50,12 +46,8 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
     const spec = t.spec('payment-orders');
     const control = t.spec('inventory-orders');
     const seen: number[] = [];
-    const consumer = new EventConsumer({
+    const consumer = t.consumer({
       spec,
-      names: t.names,
-      db,
-      nats,
-      log,
       handlers: {
         'orders.cancelled': async ({ sql, event, deliveryCount }) => {
           seen.push(deliveryCount);
@@ -78,7 +70,7 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
       await pgServer.stop('fast');
       consumer.start();
       const e = orderCancelled(t.names);
-      await publishEvent(nc, e);
+      await t.publish(e);
       await waitFor('consumer paused on the database', () => consumer.paused?.dependency === 'database');
       for await (const _ of controlGaveUp) break;
       await controlLoop;
@@ -110,12 +102,8 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
     const spec = t.spec('payment-orders');
     const seen: number[] = [];
     let terminated = false;
-    const consumer = new EventConsumer({
+    const consumer = t.consumer({
       spec,
-      names: t.names,
-      db,
-      nats,
-      log,
       handlers: {
         'orders.cancelled': async ({ sql, event, deliveryCount }) => {
           seen.push(deliveryCount);
@@ -131,7 +119,7 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
     consumer.start();
     try {
       const e = orderCancelled(t.names);
-      await publishEvent(nc, e);
+      await t.publish(e);
       await waitFor('handled', async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [e.id])).length === 1, 30_000);
       await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
       expect(seen).toEqual([1, 1]);
@@ -145,12 +133,8 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
     const spec = t.spec('payment-orders');
     const seen: number[] = [];
     const make = () =>
-      new EventConsumer({
+      t.consumer({
         spec,
-        names: t.names,
-        db,
-        nats,
-        log,
         handlers: {
           'orders.cancelled': async ({ sql, event, deliveryCount }) => {
             seen.push(deliveryCount);
@@ -165,7 +149,7 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
       await pgServer.stop('fast');
       first.start();
       const e = orderCancelled(t.names);
-      await publishEvent(nc, e);
+      await t.publish(e);
       await waitFor('first process paused', () => first.paused?.dependency === 'database');
       // Shutdown does not wait for the database.
       let stopped = false;

@@ -6,35 +6,20 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { createLogger, EventConsumer, migrate, NatsManager, openPostgres, OUTBOX_MIGRATIONS, type Db } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
-import { applyTestTopology, consumerInfo, deadLettersOf, gate, orderCancelled, publishEvent, type TestTopology } from './support.js';
+import type { Db } from '@orderflow/kit';
+import { startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
+import { consumerInfo, deadLettersOf, gate, orderCancelled } from './support.js';
 
-const ns = testNamespace('deadline');
-const schema = `kit_${ns}`;
-const log = createLogger('consumer-deadline-test', process.env.LOG_LEVEL ?? 'silent');
+let t: TestBed;
 let db: Db;
 let nc: NatsConnection;
-let nats: NatsManager;
-let t: TestTopology;
 
 beforeAll(async () => {
-  db = await openPostgres({ url: TEST_DATABASE_URL, schema });
-  await migrate(db, [...OUTBOX_MIGRATIONS, { id: 'test-effects', sql: `CREATE TABLE effects (event_id text, delivery int)` }]);
-  nc = await testNats();
-  t = await applyTestTopology(nc, ns, { maxDeliver: 5, backoff: ['1s'] });
-  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'consumer-deadline-test' }, log);
-  nats.start();
-  await nats.ready();
+  t = await startTestBed({ label: 'deadline', migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text, delivery int)` }], topology: { maxDeliver: 5, backoff: ['1s'] } });
+  ({ db, nc } = t);
 });
 
-afterAll(async () => {
-  await nats?.stop();
-  if (nc) await deleteNamespaceStreams(nc, ns);
-  await nc?.close();
-  await db?.close();
-  await dropSchema(schema);
-});
+afterAll(() => t?.stop());
 
 test('a handler that hangs is abandoned at its deadline and rolled back; the durable goes on; the message comes back', async () => {
   const spec = t.spec('payment-orders');
@@ -42,12 +27,8 @@ test('a handler that hangs is abandoned at its deadline and rolled back; the dur
   const stuck = orderCancelled(t.names);
   const next = orderCancelled(t.names);
   const calls: Array<[string, number]> = [];
-  const consumer = new EventConsumer({
+  const consumer = t.consumer({
     spec,
-    names: t.names,
-    db,
-    nats,
-    log,
     workers: 1,
     handlerTimeoutMs: 1000,
     handlers: {
@@ -61,9 +42,9 @@ test('a handler that hangs is abandoned at its deadline and rolled back; the dur
   });
   consumer.start();
   try {
-    await publishEvent(nc, stuck);
+    await t.publish(stuck);
     await waitFor('stuck handler running', () => calls.length === 1);
-    await publishEvent(nc, next);
+    await t.publish(next);
     await waitFor('the next message handled while the first hangs', async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [next.id])).length === 1, 20_000);
     await waitFor('the hung message redelivered and handled', async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1 AND delivery = 2`, [stuck.id])).length === 1, 20_000);
     await waitFor('all acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);

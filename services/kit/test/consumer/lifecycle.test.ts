@@ -6,36 +6,22 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { createLogger, EventConsumer, migrate, NatsManager, openPostgres, OUTBOX_MIGRATIONS, type Db } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, TEST_DATABASE_URL, TEST_NATS_URL, TestNatsServer, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { applyTopology, NatsManager, problems, type Db } from '@orderflow/kit';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { startTestBed, TestNatsServer, waitFor, type TestBed } from '@orderflow/kit/testing';
 import { connect } from '@nats-io/transport-node';
-import { applyTestTopology, consumerInfo, gate, orderCancelled, publishEvent, type TestTopology } from './support.js';
+import { consumerInfo, gate, orderCancelled } from './support.js';
 
-const ns = testNamespace('life');
-const schema = `kit_${ns}`;
-const log = createLogger('consumer-lifecycle-test', process.env.LOG_LEVEL ?? 'silent');
+let t: TestBed;
 let db: Db;
 let nc: NatsConnection;
-let nats: NatsManager;
-let t: TestTopology;
 
 beforeAll(async () => {
-  db = await openPostgres({ url: TEST_DATABASE_URL, schema });
-  await migrate(db, [...OUTBOX_MIGRATIONS, { id: 'test-effects', sql: `CREATE TABLE effects (event_id text)` }]);
-  nc = await testNats();
-  t = await applyTestTopology(nc, ns, { maxDeliver: 5, backoff: ['5s'] });
-  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'consumer-lifecycle-test' }, log);
-  nats.start();
-  await nats.ready();
+  t = await startTestBed({ label: 'life', migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text)` }], topology: { maxDeliver: 5, backoff: ['5s'] } });
+  ({ db, nc } = t);
 });
 
-afterAll(async () => {
-  await nats?.stop();
-  if (nc) await deleteNamespaceStreams(nc, ns);
-  await nc?.close();
-  await db?.close();
-  await dropSchema(schema);
-});
+afterAll(() => t?.stop());
 
 test('a message waiting for after-commit work to finish starts when it finishes, not at the next arrival', async () => {
   const spec = t.spec('payment-orders');
@@ -44,12 +30,8 @@ test('a message waiting for after-commit work to finish starts when it finishes,
   const first = orderCancelled(t.names);
   const second = orderCancelled(t.names);
   const deliveries = new Map<string, number>();
-  const consumer = new EventConsumer({
+  const consumer = t.consumer({
     spec,
-    names: t.names,
-    db,
-    nats,
-    log,
     concurrency: 1,
     handlers: {
       'orders.cancelled': async ({ sql, event, deliveryCount, afterCommit: later }) => {
@@ -66,9 +48,9 @@ test('a message waiting for after-commit work to finish starts when it finishes,
   });
   consumer.start();
   try {
-    await publishEvent(nc, first);
+    await t.publish(first);
     await waitFor('after-commit work of the first message running', () => afterCommitRunning);
-    await publishEvent(nc, second);
+    await t.publish(second);
     // The second message is in the client, waiting for the in-flight limit (1).
     await waitFor('second message delivered, not handled', async () => {
       const info = await consumerInfo(nc, spec);
@@ -90,15 +72,17 @@ test('a message waiting for after-commit work to finish starts when it finishes,
 test('stop() while the consumer is being looked up returns (no pull started after it)', async () => {
   const server = await TestNatsServer.create({ name: 'lifecycle-nats' });
   await server.start();
-  const own = new NatsManager({ servers: [server.url], name: 'consumer-lifecycle-own' }, log);
+  const own = new NatsManager({ servers: [server.url], name: 'consumer-lifecycle-own' }, t.log);
   let setup: NatsConnection | undefined;
   let stopped = false;
   try {
     setup = await connect({ servers: server.url });
-    const own_t = await applyTestTopology(setup, ns, { maxDeliver: 5, backoff: ['5s'] });
+    // The same topology on the private server: the same names and specs as the bed's.
+    const notApplied = problems(await applyTopology(await jetstreamManager(setup), t.topology));
+    if (notApplied.length) throw new Error(`topology not applied: ${JSON.stringify(notApplied)}`);
     own.start();
     const { nc: ownNc } = await own.ready();
-    const consumer = new EventConsumer({ spec: own_t.spec('payment-orders'), names: own_t.names, db, nats: own, log, handlers: { 'orders.cancelled': async () => undefined } });
+    const consumer = t.consumer({ spec: t.spec('payment-orders'), nats: own, handlers: { 'orders.cancelled': async () => undefined } });
     // The server stops answering: the consumer lookup's request stays unanswered.
     server.pause();
     const before = ownNc.stats().outMsgs;
@@ -108,7 +92,7 @@ test('stop() while the consumer is being looked up returns (no pull started afte
     server.resume();
     await waitFor('stop() returned', () => stopped, 15_000);
     await stopping;
-    expect((await consumerInfo(setup, own_t.spec('payment-orders'))).num_waiting).toBe(0);
+    expect((await consumerInfo(setup, t.spec('payment-orders'))).num_waiting).toBe(0);
   } finally {
     server.resume();
     await own.stop();

@@ -8,47 +8,27 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { createLogger, EventConsumer, makeEvent, migrate, NatsManager, openPostgres, OUTBOX_MIGRATIONS, type Db } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
-import { applyTestTopology, consumerInfo, deadLettersOf, gate, orderCancelled, publishEvent, type TestTopology } from './support.js';
+import { makeEvent } from '@orderflow/kit';
+import { startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
+import { consumerInfo, deadLettersOf, gate, orderCancelled } from './support.js';
 
-const ns = testNamespace('lease');
-const schema = `kit_${ns}`;
-const log = createLogger('consumer-lease-test', process.env.LOG_LEVEL ?? 'silent');
-let db: Db;
+let t: TestBed;
 let nc: NatsConnection;
-let nats: NatsManager;
-let t: TestTopology;
 
 beforeAll(async () => {
-  db = await openPostgres({ url: TEST_DATABASE_URL, schema });
-  await migrate(db, OUTBOX_MIGRATIONS);
-  nc = await testNats();
-  t = await applyTestTopology(nc, ns, { maxDeliver: 5, backoff: ['1s'] });
-  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'consumer-lease-test' }, log);
-  nats.start();
-  await nats.ready();
+  t = await startTestBed({ label: 'lease', topology: { maxDeliver: 5, backoff: ['1s'] } });
+  ({ nc } = t);
 });
 
-afterAll(async () => {
-  await nats?.stop();
-  if (nc) await deleteNamespaceStreams(nc, ns);
-  await nc?.close();
-  await db?.close();
-  await dropSchema(schema);
-});
+afterAll(() => t?.stop());
 
 test('messages queued behind a slow batch are not redelivered: one delivery each, no MAX_DELIVERIES', async () => {
   const spec = t.spec('payment-orders');
   const control = t.spec('inventory-orders');
   const slow = gate();
   const deliveries = new Map<string, number[]>();
-  const consumer = new EventConsumer({
+  const consumer = t.consumer({
     spec,
-    names: t.names,
-    db,
-    nats,
-    log,
     batchSize: 2,
     workers: 1,
     handlers: {
@@ -59,7 +39,7 @@ test('messages queued behind a slow batch are not redelivered: one delivery each
     },
   });
   const events = Array.from({ length: 20 }, () => orderCancelled(t.names));
-  for (const e of events) await publishEvent(nc, e);
+  for (const e of events) await t.publish(e);
   consumer.start();
   try {
     await waitFor('first batch running, the other messages in the client', async () => deliveries.size === 1 && (await consumerInfo(nc, spec)).num_ack_pending === 20);
@@ -85,12 +65,8 @@ test('the client pulls no more than its window: the rest waits on the server, no
   const spec = t.spec('order-payments');
   const slow = gate();
   let started = 0;
-  const consumer = new EventConsumer({
+  const consumer = t.consumer({
     spec,
-    names: t.names,
-    db,
-    nats,
-    log,
     batchSize: 2,
     prefetch: 6,
     handlers: {
@@ -103,7 +79,7 @@ test('the client pulls no more than its window: the rest waits on the server, no
   const failed = Array.from({ length: 15 }, (_, i) =>
     makeEvent(t.names, 'payments.failed', { version: 'v1', orderId: randomUUID(), correlationId: `c-${i}`, occurredAt: new Date().toISOString(), reason: 'payment_declined', amount: 1 }),
   );
-  for (const e of failed) await publishEvent(nc, e);
+  for (const e of failed) await t.publish(e);
   consumer.start();
   try {
     await waitFor('first batch running', () => started > 0);

@@ -1,23 +1,9 @@
-/** Shared pieces of the consumer runtime's fault tests: a namespace with the platform topology, events, facts from JetStream. */
+/** Shared pieces of the consumer runtime's fault tests (their setup is the kit's startTestBed): events, facts from JetStream. */
 import { randomUUID } from 'node:crypto';
-import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type ConsumerInfo } from '@nats-io/jetstream';
-import { applyTopology, makeEvent, Names, platformTopology, problems, type ConsumerSpec, type OutgoingEvent, type Topology, type TopologyOptions } from '@orderflow/kit';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, type ConsumerInfo } from '@nats-io/jetstream';
+import { makeEvent, type ConsumerSpec, type Names } from '@orderflow/kit';
 import { readStream } from '@orderflow/kit/testing';
-
-export interface TestTopology {
-  names: Names;
-  topology: Topology;
-  spec(durable: string): ConsumerSpec;
-}
-
-export async function applyTestTopology(nc: NatsConnection, namespace: string, opts: Omit<TopologyOptions, 'namespace'>): Promise<TestTopology> {
-  const names = new Names(namespace);
-  const topology = platformTopology({ namespace, ...opts });
-  const failed = problems(await applyTopology(await jetstreamManager(nc), topology));
-  if (failed.length) throw new Error(`topology not applied: ${JSON.stringify(failed)}`);
-  return { names, topology, spec: (durable) => topology.consumers.find((c) => c.durableName === durable)! };
-}
 
 /** An orders.cancelled event (read by payment-orders, filter orders.cancelled, and inventory-orders, orders.>). */
 export function orderCancelled(names: Names, orderId: string = randomUUID()) {
@@ -28,12 +14,6 @@ export function orderCancelled(names: Names, orderId: string = randomUUID()) {
     reason: 'timeout',
     occurredAt: new Date().toISOString(),
   });
-}
-
-export async function publishEvent(nc: NatsConnection, e: OutgoingEvent): Promise<number> {
-  const h = natsHeaders();
-  for (const [k, v] of Object.entries(e.headers)) h.set(k, v);
-  return (await jetstream(nc).publish(e.subject, e.payload, { headers: h })).seq;
 }
 
 export async function consumerInfo(nc: NatsConnection, spec: ConsumerSpec): Promise<ConsumerInfo> {
