@@ -216,7 +216,8 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     const { plan } = ins;
     if (plan.action === 'refuse') return { label: 'refused', condition: observedCondition(plan, gen), live: {}, requeue: false };
 
-    const problem = ownershipProblem(ins.ownership, `${plan.kind === 'Stream' ? 'stream' : 'consumer'} ${plan.key}`);
+    // Observe mode writes nothing, so an unmarked object is simply compared; another resource's is still reported.
+    const problem = mode === 'observe' && ins.ownership.state === 'unmarked' ? undefined : ownershipProblem(ins.ownership, `${plan.kind === 'Stream' ? 'stream' : 'consumer'} ${plan.key}`);
     if (problem) {
       // Never ours to delete: no finalizer holds the resource.
       if (mode === 'manage') await setFinalizer(obj, false);

@@ -29,7 +29,7 @@ export function kubeConfigFrom(path: string): KubeConfig {
 export interface Obj {
   apiVersion: string;
   kind: Kind;
-  metadata: { name: string; namespace?: string; generation?: number; resourceVersion?: string; finalizers?: string[]; deletionTimestamp?: string };
+  metadata: { name: string; namespace?: string; generation?: number; resourceVersion?: string; finalizers?: string[]; deletionTimestamp?: string; annotations?: Record<string, string> };
   spec: Record<string, unknown>;
   status?: ResourceStatus;
 }
