@@ -1,51 +1,22 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import {
-  applyTopology,
-  createLogger,
-  EventConsumer,
-  makeEvent,
-  migrate,
-  Names,
-  NatsManager,
-  openPostgres,
-  OUTBOX_MIGRATIONS,
-  OutboxRelay,
-  platformTopology,
-  problems,
-  type ConsumerSpec,
-  type Db,
-  type Handlers,
-} from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, readStream, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { EventConsumer, makeEvent, OutboxRelay, type ConsumerSpec, type Db, type Handlers, type Logger, type Names, type NatsManager } from '@orderflow/kit';
+import { readStream, startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
 
-const ns = testNamespace();
-const names = new Names(ns);
-const schema = `kit_consumer_${ns}`;
-const log = createLogger('consumer-test', 'silent');
-const topology = platformTopology({ namespace: ns, maxDeliver: 3, ackWait: '5s', backoff: ['100ms'] });
-let db: Db;
-let nc: NatsConnection;
-let nats: NatsManager;
+let t: TestBed;
+let ns: string, names: Names, log: Logger, db: Db, nc: NatsConnection, nats: NatsManager;
 
 beforeAll(async () => {
-  db = await openPostgres({ url: TEST_DATABASE_URL, schema });
-  await migrate(db, [...OUTBOX_MIGRATIONS, { id: 'test-effects', sql: `CREATE TABLE effects (event_id text, order_id text, attempt int)` }]);
-  nc = await testNats();
-  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'consumer-test' }, log);
-  nats.start();
-  const { jsm } = await nats.ready();
-  expect(problems(await applyTopology(jsm, topology))).toEqual([]);
+  t = await startTestBed({
+    label: 'consumer',
+    migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text, order_id text, attempt int)` }],
+    topology: { maxDeliver: 3, ackWait: '5s', backoff: ['100ms'] },
+  });
+  ({ namespace: ns, names, log, db, nc, nats } = t);
 });
-afterAll(async () => {
-  await nats?.stop();
-  await deleteNamespaceStreams(nc, ns);
-  await nc?.close();
-  await db?.close();
-  await dropSchema(schema);
-});
+afterAll(() => t?.stop());
 
-const spec = (durable: string): ConsumerSpec => topology.consumers.find((c) => c.durableName === durable)!;
+const spec = (durable: string): ConsumerSpec => t.spec(durable);
 
 function orderCreated(orderId: string) {
   return makeEvent(names, 'orders.created', {

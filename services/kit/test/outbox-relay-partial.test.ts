@@ -2,33 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { createLogger, createMetrics, enqueue, migrate, NatsManager, OUTBOX_MIGRATIONS, OutboxRelay, openPostgres, type Db, type OutgoingEvent } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { createMetrics, enqueue, OutboxRelay, type Db, type Logger, type NatsManager, type OutgoingEvent } from '@orderflow/kit';
+import { startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
 
-const ns = testNamespace('relay');
-const schema = `${ns}_outbox`;
-const log = createLogger('test', 'silent');
-let db: Db;
-let nc: NatsConnection;
-let nats: NatsManager;
+let t: TestBed;
+let ns: string, log: Logger, db: Db, nc: NatsConnection, nats: NatsManager;
 
 beforeAll(async () => {
-  db = await openPostgres({ url: TEST_DATABASE_URL, schema });
-  await migrate(db, OUTBOX_MIGRATIONS);
-  nc = await testNats();
+  t = await startTestBed({ label: 'relay' });
+  ({ namespace: ns, log, db, nc, nats } = t);
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: `${ns.toUpperCase()}_GOOD`, subjects: [`${ns}.good.>`] });
-  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'relay-partial-test' }, log);
-  nats.start();
-  await nats.ready();
 });
-afterAll(async () => {
-  await nats?.stop();
-  await deleteNamespaceStreams(nc, ns);
-  await nc?.close();
-  await db?.close();
-  await dropSchema(schema);
-});
+afterAll(() => t?.stop());
 
 function event(subject: string): OutgoingEvent {
   const id = randomUUID();

@@ -4,7 +4,7 @@
  * under test and a separate connection for the test's own reads. One `stop()` removes it all.
  */
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type PubAck } from '@nats-io/jetstream';
 import { EventConsumer, type EventConsumerOptions } from '../consumer/runtime.js';
 import type { Db } from '../db/db.js';
 import { migrate, type Migration } from '../db/migrate.js';
@@ -45,8 +45,8 @@ export interface TestBed {
   spec(durable: string): ConsumerSpec;
   /** An EventConsumer on the bed's names, database, connection and log (each can be overridden). */
   consumer(o: Omit<EventConsumerOptions, 'names' | 'db' | 'nats' | 'log'> & Partial<Pick<EventConsumerOptions, 'names' | 'db' | 'nats' | 'log'>>): EventConsumer;
-  /** Publishes an event with its headers, returns its stream sequence. */
-  publish(e: OutgoingEvent): Promise<number>;
+  /** Publishes an event with its headers (its Nats-Msg-Id among them) on the test's connection. */
+  publish(e: OutgoingEvent): Promise<PubAck>;
   /** Stops the manager, deletes the namespace's streams, closes both connections, drops the schema. */
   stop(): Promise<void>;
 }
@@ -105,7 +105,7 @@ export async function startTestBed(o: TestBedOptions): Promise<TestBed> {
       async publish(e) {
         const h = natsHeaders();
         for (const [k, v] of Object.entries(e.headers)) h.set(k, v);
-        return (await jetstream(nc).publish(e.subject, e.payload, { headers: h })).seq;
+        return jetstream(nc).publish(e.subject, e.payload, { headers: h });
       },
       stop,
     };
