@@ -15,13 +15,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   applyTopology,
-  createLogger,
   EventConsumer,
-  migrate,
-  Names,
-  NatsManager,
-  openPostgres,
-  OUTBOX_MIGRATIONS,
   platformTopology,
   problems,
   startService,
@@ -29,41 +23,34 @@ import {
   type Db,
   type HandlerContext,
   type Handlers,
+  type Logger,
+  type Names,
+  type NatsManager,
   type RunningService,
 } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, readStream, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { dropSchema, readStream, startTestBed, TEST_DATABASE_URL, TEST_NATS_URL, waitFor, type TestBed } from '@orderflow/kit/testing';
 import { orderService } from '../../order-service/src/index.js';
 
-const ns = testNamespace();
-const names = new Names(ns);
-const consumerSchema = `kit_fleet_${ns}`;
-const orderSchema = `kit_fleet_os_${ns}`;
-const log = createLogger('fleet-test', 'silent');
-let db: Db;
-let nc: NatsConnection;
-let nats: NatsManager;
+let t: TestBed;
+let ns: string, names: Names, log: Logger, db: Db, nc: NatsConnection, nats: NatsManager;
+let orderSchema: string;
 let svc: RunningService | undefined;
 const specs = new Map<string, ConsumerSpec>();
 
 beforeAll(async () => {
-  db = await openPostgres({ url: TEST_DATABASE_URL, schema: consumerSchema });
-  await migrate(db, [
-    ...OUTBOX_MIGRATIONS,
-    { id: 'test-handled', sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text, customer text, at timestamptz DEFAULT clock_timestamp())` },
-  ]);
-  nc = await testNats();
-  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'fleet-test' }, log);
-  nats.start();
-  await nats.ready();
+  t = await startTestBed({
+    label: 'fleet',
+    migrations: [
+      { id: 'test-handled', sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text, customer text, at timestamptz DEFAULT clock_timestamp())` },
+    ],
+  });
+  ({ namespace: ns, names, log, db, nc, nats } = t);
+  orderSchema = `kit_fleet_os_${ns}`;
 });
 afterAll(async () => {
   await svc?.stop();
-  await nats?.stop();
-  await deleteNamespaceStreams(nc, ns);
-  await nc?.close();
-  await db?.close();
-  await dropSchema(consumerSchema);
-  await dropSchema(orderSchema);
+  await t?.stop();
+  if (orderSchema) await dropSchema(orderSchema);
 });
 
 /** (Re)starts order-service on the same database with the given ORDERS_CREATED_VERSIONS. */

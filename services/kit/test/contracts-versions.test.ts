@@ -9,16 +9,11 @@ import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-
 import {
   adaptToVersion,
   applyTopology,
-  createLogger,
   decodeEvent,
   EventConsumer,
   makeEvent,
   makeEventVersions,
-  migrate,
   Names,
-  NatsManager,
-  openPostgres,
-  OUTBOX_MIGRATIONS,
   platformTopology,
   PoisonMessageError,
   problems,
@@ -29,39 +24,34 @@ import {
   type Db,
   type EventData,
   type HandlerContext,
+  type Logger,
   type Handlers,
+  type NatsManager,
   type OutgoingEvent,
   type Topology,
 } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, readStream, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { deleteNamespaceStreams, readStream, startTestBed, testNamespace, waitFor, type TestBed } from '@orderflow/kit/testing';
 
-const log = createLogger('contracts-test', 'silent');
-const history = testNamespace(); // a stream holding only v1 (published before v2 existed)
+let t: TestBed;
+let log: Logger, db: Db, nc: NatsConnection, nats: NatsManager;
+let history: string; // a stream holding only v1 (published before v2 existed): the bed's namespace
 const native = testNamespace(); // the same orders published natively as v2
 const twins = testNamespace(); // dual-published pairs
 const dead = testNamespace(); // unreadable versions
-const schema = `kit_contracts_${history}`;
-let db: Db;
-let nc: NatsConnection;
-let nats: NatsManager;
 
 beforeAll(async () => {
-  db = await openPostgres({ url: TEST_DATABASE_URL, schema });
-  await migrate(db, [
-    ...OUTBOX_MIGRATIONS,
-    { id: 'test-handled', sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text, data jsonb, at timestamptz DEFAULT clock_timestamp())` },
-  ]);
-  nc = await testNats();
-  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'contracts-test' }, log);
-  nats.start();
-  await nats.ready();
+  t = await startTestBed({
+    label: 'contracts',
+    migrations: [
+      { id: 'test-handled', sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text, data jsonb, at timestamptz DEFAULT clock_timestamp())` },
+    ],
+  });
+  ({ namespace: history, log, db, nc, nats } = t);
 });
 afterAll(async () => {
-  await nats?.stop();
-  for (const ns of [history, native, twins, dead]) await deleteNamespaceStreams(nc, ns);
-  await nc?.close();
-  await db?.close();
-  await dropSchema(schema);
+  // The bed removes its own namespace (history); the other three are this file's.
+  if (nc) for (const ns of [native, twins, dead]) await deleteNamespaceStreams(nc, ns);
+  await t?.stop();
 });
 
 /** The platform's streams in `ns` plus extra durables on ORDERS filtered to orders.created. */
