@@ -15,6 +15,7 @@ import {
   Names,
 } from '@orderflow/kit';
 import { deleteNamespaceStreams, testNamespace, testNats } from '@orderflow/kit/testing';
+import { withoutCalls } from './support.js';
 
 let nc: NatsConnection;
 let jsm: JetStreamManager;
@@ -39,19 +40,11 @@ describe('applyTopology', () => {
     const c = await readConsumer(jsm, names.stream('ORDERS'), 'inventory-orders');
     expect(c?.config).toMatchObject({ max_deliver: 5, filter_subject: names.subject('orders.>') });
 
-    const spies = [
-      vi.spyOn(jsm.streams, 'add'),
-      vi.spyOn(jsm.streams, 'update'),
-      vi.spyOn(jsm.consumers, 'add'),
-      vi.spyOn(jsm.consumers, 'update'),
-    ];
-    try {
+    const writes = [vi.spyOn(jsm.streams, 'add'), vi.spyOn(jsm.streams, 'update'), vi.spyOn(jsm.consumers, 'add'), vi.spyOn(jsm.consumers, 'update')];
+    await withoutCalls(writes, async () => {
       const second = await applyTopology(jsm, topo);
       expect(second.map((r) => r.outcome)).toEqual(Array(10).fill('unchanged'));
-      for (const s of spies) expect(s).not.toHaveBeenCalled();
-    } finally {
-      for (const s of spies) s.mockRestore();
-    }
+    });
   });
 });
 
@@ -99,17 +92,14 @@ describe('reconcileStream / reconcileConsumer', () => {
   });
 
   it('an invalid spec is refused without any JetStream call', async () => {
-    const spies = [vi.spyOn(jsm.streams, 'info'), vi.spyOn(jsm.streams, 'add'), vi.spyOn(jsm.streams, 'update'), vi.spyOn(jsm.consumers, 'info'), vi.spyOn(jsm.consumers, 'add')];
-    try {
+    const calls = [vi.spyOn(jsm.streams, 'info'), vi.spyOn(jsm.streams, 'add'), vi.spyOn(jsm.streams, 'update'), vi.spyOn(jsm.consumers, 'info'), vi.spyOn(jsm.consumers, 'add')];
+    await withoutCalls(calls, async () => {
       const s = await reconcileStream(jsm, { ...base, maxAge: 'a while' });
       expect(s).toMatchObject({ action: 'refuse', outcome: 'refused' });
       expect(s.reasons[0]).toContain('spec.maxAge invalid duration "a while"');
       const c = await reconcileConsumer(jsm, { ...cons, maxDeliver: 2, backoff: ['1s', '2s', '3s'] });
       expect(c).toMatchObject({ action: 'refuse', outcome: 'refused' });
-      for (const spy of spies) expect(spy).not.toHaveBeenCalled();
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
+    });
   });
 
   it('a server-side rejection is reported as failed, with the server reason', async () => {

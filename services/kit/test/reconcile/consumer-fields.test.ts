@@ -19,6 +19,7 @@ import {
 } from '../../src/reconcile/index.js';
 import { Names, type ConsumerSpec } from '../../src/topology.js';
 import { deleteNamespaceStreams, testNamespace, testNats } from '@orderflow/kit/testing';
+import { withoutCalls } from './support.js';
 
 let nc: NatsConnection;
 let jsm: JetStreamManager;
@@ -40,16 +41,8 @@ afterAll(async () => {
 });
 
 /** Fails the test if a reconcile makes any create, update or pause call. */
-async function withoutWrites<T>(fn: () => Promise<T>): Promise<T> {
-  const spies = [vi.spyOn(jsm.consumers, 'add'), vi.spyOn(jsm.consumers, 'update'), vi.spyOn(jsm.consumers, 'pause'), vi.spyOn(jsm.consumers, 'resume')];
-  try {
-    const out = await fn();
-    for (const s of spies) expect(s).not.toHaveBeenCalled();
-    return out;
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
+const withoutWrites = <T>(fn: () => Promise<T>): Promise<T> =>
+  withoutCalls([vi.spyOn(jsm.consumers, 'add'), vi.spyOn(jsm.consumers, 'update'), vi.spyOn(jsm.consumers, 'pause'), vi.spyOn(jsm.consumers, 'resume')], fn);
 
 interface Case {
   name: string;

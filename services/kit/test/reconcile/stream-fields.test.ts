@@ -11,6 +11,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { atLeast, deleteStream, parseVersion, readStream, reconcileStream, type Version } from '../../src/reconcile/index.js';
 import { Names, type StreamSpec } from '../../src/topology.js';
 import { deleteNamespaceStreams, testNamespace, testNats } from '@orderflow/kit/testing';
+import { withoutCalls } from './support.js';
 
 let nc: NatsConnection;
 let jsm: JetStreamManager;
@@ -33,16 +34,7 @@ afterAll(async () => {
 });
 
 /** Fails the test if a reconcile makes any create or update call. */
-async function withoutWrites<T>(fn: () => Promise<T>): Promise<T> {
-  const spies = [vi.spyOn(jsm.streams, 'add'), vi.spyOn(jsm.streams, 'update')];
-  try {
-    const out = await fn();
-    for (const s of spies) expect(s).not.toHaveBeenCalled();
-    return out;
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
+const withoutWrites = <T>(fn: () => Promise<T>): Promise<T> => withoutCalls([vi.spyOn(jsm.streams, 'add'), vi.spyOn(jsm.streams, 'update')], fn);
 
 interface Case {
   name: string;
