@@ -102,7 +102,10 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
     const holder = current.spec?.holderIdentity;
     const duration = (current.spec?.leaseDurationSeconds ?? 0) * 1000;
     // Held by someone else whose record changed less than a lease duration ago, by our clock.
-    if (holder && holder !== identity && observed!.at + duration > now()) return false;
+    if (holder && holder !== identity && observed!.at + duration > now()) {
+      log.debug({ lease, holder, unchangedForMs: now() - observed!.at }, 'lease held by another');
+      return false;
+    }
     const replaced = await api.replaceNamespacedLease({ name, namespace, body: { ...current, spec: spec(current.spec, new V1MicroTime()) } }, callOptions());
     observe(replaced, started);
     return true;
