@@ -8,29 +8,18 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lint, render, renderFailure, mergeValues, chartDefaults, valuesFile, sourceChart, root, type Dict } from './helm.js';
+import { lint, render, renderFailure, mergeValues, chartDefaults, valuesFile, sourceChart, root, NATS_AUTH_PASSWORDS, type Dict } from './helm.js';
 import { validateK8s, knownKind, yamlFiles, loadDocs, crdValidators } from './k8s-validate.js';
 import { platformTopology } from '../../services/kit/src/topology.js';
 
 const DB = { database: { url: 'postgres://orderflow:pw@db:5432/orderflow' } };
 const GATEWAY = { paymentService: { gatewayUrl: 'https://payments.example.com' } };
-const AUTH_PASSWORDS = {
-  natsAuth: {
-    services: {
-      orderService: { password: 'pw-order' },
-      inventoryService: { password: 'pw-inventory' },
-      paymentService: { password: 'pw-payment' },
-      console: { password: 'pw-admin' },
-      operator: { password: 'pw-admin' },
-    },
-  },
-};
 
 /** The value sets CI lints and renders: default, dev and auth (the chart's own overlays), and more. */
 const SCENARIOS: Record<string, (Dict | string)[]> = {
   default: [DB, GATEWAY],
   dev: [valuesFile('values-dev.yaml'), DB],
-  auth: [valuesFile('values-nats-auth.yaml'), DB, GATEWAY, AUTH_PASSWORDS],
+  auth: [valuesFile('values-nats-auth.yaml'), DB, GATEWAY, NATS_AUTH_PASSWORDS],
   externalNatsAuthHpa: [DB, {
     nats: { enabled: false, url: 'tls://nats-a.example.com:4222,tls://nats-b.example.com:4222' },
     natsAuth: { existingSecret: 'nats-auth', credsSecret: 'nats-creds', tlsSecret: 'nats-tls' },

@@ -206,3 +206,16 @@ const isMap = (v: unknown): v is Dict => !!v && typeof v === 'object' && !Array.
 /** values.yaml of the chart. */
 export const chartDefaults = (): Dict => YAML.parse(readFileSync(join(sourceChart, 'values.yaml'), 'utf8')) as Dict;
 export const valuesFile = (name: string): string => join(sourceChart, name);
+
+/** The NATS passwords values-nats-auth.yaml asks for (natsAuth.services.*.password), one a workload. */
+export const NATS_AUTH_PASSWORDS: Dict = {
+  natsAuth: {
+    services: {
+      orderService: { password: 'pw-order' },
+      inventoryService: { password: 'pw-inventory' },
+      paymentService: { password: 'pw-payment' },
+      console: { password: 'pw-admin' },
+      operator: { password: 'pw-admin' },
+    },
+  },
+};

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Buffer } from 'node:buffer';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { render as helmRender, renderFailure, lint, mergeValues, valuesFile, type Dict } from './helm.js';
+import { render as helmRender, renderFailure, lint, mergeValues, valuesFile, NATS_AUTH_PASSWORDS, type Dict } from './helm.js';
 import { SERVICE_USERS } from '../support/nats-auth.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -20,18 +20,7 @@ const conf = readFileSync(join(chartDir, 'files', 'nats-auth.conf'), 'utf8');
 const overlay = YAML.parse(readFileSync(join(chartDir, 'values-nats-auth.yaml'), 'utf8')) as Dict;
 
 const BASE: Dict = { database: { url: 'postgres://u:p@db:5432/orderflow' }, sandboxGateway: { enabled: true } };
-const PASSWORDS: Dict = {
-  natsAuth: {
-    services: {
-      orderService: { password: 'pw-order' },
-      inventoryService: { password: 'pw-inventory' },
-      paymentService: { password: 'pw-payment' },
-      console: { password: 'pw-admin' },
-      operator: { password: 'pw-admin' },
-    },
-  },
-};
-const PER_SERVICE = mergeValues(mergeValues(BASE, { natsAuth: { perService: true } }), PASSWORDS);
+const PER_SERVICE = mergeValues(mergeValues(BASE, { natsAuth: { perService: true } }), NATS_AUTH_PASSWORDS);
 
 const SAGA = ['order-service', 'inventory-service', 'payment-service'] as const;
 const NATS_WORKLOADS = [...SAGA, 'console', 'operator'] as const;
@@ -160,7 +149,7 @@ describe('values-nats-auth.yaml wires the bundled nats chart to the same users',
   });
 
   it('sets every password variable of the conf from the Secret the chart renders for that user', () => {
-    const docs = helmRender([BASE, { nats: { enabled: true } }, valuesFile('values-nats-auth.yaml'), PASSWORDS]);
+    const docs = helmRender([BASE, { nats: { enabled: true } }, valuesFile('values-nats-auth.yaml'), NATS_AUTH_PASSWORDS]);
     const env = envOf(docs);
     const secrets = named(docs, 'Secret');
     expect(confUsers.size).toBe(4);
@@ -175,7 +164,7 @@ describe('values-nats-auth.yaml wires the bundled nats chart to the same users',
   });
 
   it('passes helm lint --strict (values.schema.json included); the schema refuses unknown or mistyped natsAuth settings', () => {
-    expect(lint([BASE, valuesFile('values-nats-auth.yaml'), PASSWORDS])).toMatch(/0 chart\(s\) failed/);
+    expect(lint([BASE, valuesFile('values-nats-auth.yaml'), NATS_AUTH_PASSWORDS])).toMatch(/0 chart\(s\) failed/);
     expect(renderFailure([PER_SERVICE, { natsAuth: { services: { console: { user: 'admin', token: 'x' } } } }])).toMatch(/schema[\s\S]*token/);
     expect(renderFailure([BASE, { natsAuth: { perService: 'yes' } }])).toMatch(/schema[\s\S]*perService/);
   });
