@@ -150,3 +150,22 @@ export class Harness {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Settings of the in-doubt tests: a gateway that does not answer within 1 s is given up on after
+ * two quick retries, and in-doubt charges are re-checked every few hundred ms instead of minutes.
+ */
+export const FAST_IN_DOUBT = {
+  GATEWAY_TIMEOUT_MS: '1000',
+  GATEWAY_MAX_RETRIES: '2',
+  GATEWAY_RETRY_INITIAL_MS: '20',
+  GATEWAY_RETRY_MAX_MS: '60',
+  BREAKER_THRESHOLD: '50',
+  // Timed-out attempts and recovery passes can open the breaker on a loaded machine; re-checks
+  // that find it open are rescheduled, so let it half-open quickly instead of for 10 s.
+  BREAKER_HALF_OPEN_AFTER_MS: '200',
+  PAYMENT_RECOVERY_INTERVAL_MS: '100',
+  PAYMENT_RECOVERY_AFTER_MS: '200',
+  PAYMENT_IN_DOUBT_CHECK_INITIAL_MS: '100',
+  PAYMENT_IN_DOUBT_CHECK_MAX_MS: '300',
+};

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { waitFor } from '@orderflow/kit/testing';
-import { Harness } from './harness.js';
+import { FAST_IN_DOUBT, Harness } from './harness.js';
 
 /**
  * Charges whose outcome at the gateway is unknown, against a real sandbox gateway that captures
@@ -8,25 +8,10 @@ import { Harness } from './harness.js';
  * the delay, so "not captured yet" is a fact, not a race) and, in one test, answers a retry with
  * 409 while the first request still runs (keyInUse: conflict), as real card gateways do.
  */
-const fast = {
-  GATEWAY_TIMEOUT_MS: '1000',
-  GATEWAY_MAX_RETRIES: '2',
-  GATEWAY_RETRY_INITIAL_MS: '20',
-  GATEWAY_RETRY_MAX_MS: '60',
-  BREAKER_THRESHOLD: '50',
-  // Timed-out attempts and recovery passes can open the breaker on a loaded machine; re-checks
-  // that find it open are rescheduled, so let it half-open quickly instead of for 10 s.
-  BREAKER_HALF_OPEN_AFTER_MS: '200',
-  PAYMENT_RECOVERY_INTERVAL_MS: '100',
-  PAYMENT_RECOVERY_AFTER_MS: '200',
-  PAYMENT_IN_DOUBT_CHECK_INITIAL_MS: '100',
-  PAYMENT_IN_DOUBT_CHECK_MAX_MS: '300',
-};
-
 describe.sequential('in-doubt charges are re-checked until settled', () => {
   const h = new Harness();
   beforeAll(async () => {
-    await h.start('postgres', fast);
+    await h.start('postgres', FAST_IN_DOUBT);
   });
   afterAll(async () => {
     await h.stop();
@@ -84,7 +69,7 @@ describe.sequential('in-doubt charges are re-checked until settled', () => {
 describe('past the horizon an in-doubt charge is surfaced, never cleared', () => {
   const h = new Harness();
   beforeAll(async () => {
-    await h.start('postgres', { ...fast, PAYMENT_IN_DOUBT_HORIZON_MS: '300' });
+    await h.start('postgres', { ...FAST_IN_DOUBT, PAYMENT_IN_DOUBT_HORIZON_MS: '300' });
   });
   afterAll(async () => {
     await h.stop();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { waitFor } from '@orderflow/kit/testing';
-import { Harness } from './harness.js';
+import { FAST_IN_DOUBT, Harness } from './harness.js';
 import { SwallowingProxy } from './swallowing-proxy.js';
 
 /**
@@ -20,16 +20,8 @@ describe('a charge request that never reached the gateway', () => {
   beforeAll(async () => {
     await proxy.start();
     await h.start('postgres', {
-      GATEWAY_TIMEOUT_MS: '1000',
+      ...FAST_IN_DOUBT,
       GATEWAY_MAX_RETRIES: '1',
-      GATEWAY_RETRY_INITIAL_MS: '20',
-      GATEWAY_RETRY_MAX_MS: '60',
-      BREAKER_THRESHOLD: '50',
-      BREAKER_HALF_OPEN_AFTER_MS: '200',
-      PAYMENT_RECOVERY_INTERVAL_MS: '100',
-      PAYMENT_RECOVERY_AFTER_MS: '200',
-      PAYMENT_IN_DOUBT_CHECK_INITIAL_MS: '100',
-      PAYMENT_IN_DOUBT_CHECK_MAX_MS: '300',
       PAYMENT_GATEWAY_URL: proxy.url,
       PAYMENT_GATEWAY_MAX_PROCESSING_MS: String(MAX_PROCESSING_MS),
     });
