@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { deleteNamespaceStreams, launchProcess, TEST_NATS_URL, testNamespace, testNats, waitFor, type LaunchedProcess } from '@orderflow/kit/testing';
+import { deleteNamespaceStreams, launchProcess, processAlive as alive, TEST_NATS_URL, testNamespace, testNats, waitFor, type LaunchedProcess } from '@orderflow/kit/testing';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ns = testNamespace('dev');
@@ -26,15 +26,6 @@ function listenerPid(port: number): number | undefined {
   const out = execFileSync('ss', ['-ltnpH', `sport = :${port}`], { encoding: 'utf8' });
   const m = /pid=(\d+)/.exec(out);
   return m ? Number(m[1]) : undefined;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // The README's first command: `npm run dev` is `npm run build && node scripts/dev.mjs` (the build

@@ -153,6 +153,16 @@ export async function launchProcess(o: LaunchOptions): Promise<LaunchedProcess> 
   return launched;
 }
 
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A readiness fact for `ready`: GET <url><path> answers 2xx. */
 export function httpReady(url: string): () => Promise<boolean> {
   return async () => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;

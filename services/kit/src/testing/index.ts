@@ -108,7 +108,7 @@ export async function readStream(nc: NatsConnection, stream: string): Promise<Ar
 
 export { freePort, portOpen, TestNatsServer, type NatsServerOptions } from './nats-server.js';
 export { TestPostgresServer, type StopMode } from './postgres-server.js';
-export { launchProcess, httpReady, type LaunchOptions, type LaunchedProcess } from './child-process.js';
+export { launchProcess, httpReady, processAlive, type LaunchOptions, type LaunchedProcess } from './child-process.js';
 export { parseMetrics, scrapeMetrics, type MetricsPage } from './metrics-page.js';
 export { startTestBed, type TestBed, type TestBedOptions } from './test-bed.js';
 

@@ -8,6 +8,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { processAlive as alive } from './child-process.js';
 import { freePort } from './nats-server.js';
 
 const run = promisify(execFile);
@@ -23,15 +24,6 @@ export function postgresBinDir(): string {
     : [];
   if (!majors.length) throw new Error(`no PostgreSQL server binaries under ${root} (set PG_BIN)`);
   return join(root, majors[0]!, 'bin');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export type StopMode = 'smart' | 'fast' | 'immediate';
