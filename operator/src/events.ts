@@ -6,7 +6,7 @@
  */
 import { EventsV1Api, V1MicroTime, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiError, isForbidden } from './kube-api.js';
+import { API_CALL_TIMEOUT_MS, apiError, isForbidden, withTimeout } from './kube-api.js';
 import { API_VERSION, type Resource } from './resources.js';
 
 export const REPORTING_CONTROLLER = 'jetstream.orderflow.dev/operator';
@@ -33,6 +33,7 @@ const trim = (s: string): string => (s.length > NOTE_MAX ? `${s.slice(0, NOTE_MA
 export function createEventRecorder(kc: KubeConfig, identity: string, log: Pick<Logger, 'warn' | 'debug'>): EventRecorder {
   const api = kc.makeApiClient(EventsV1Api);
   const pending = new Set<Promise<void>>();
+  const timeout = withTimeout(API_CALL_TIMEOUT_MS);
   let warnedForbidden = false;
   let seq = 0;
 
@@ -56,7 +57,7 @@ export function createEventRecorder(kc: KubeConfig, identity: string, log: Pick<
           type: e.type,
           regarding: { apiVersion: obj.apiVersion ?? API_VERSION, kind: obj.kind, name: meta.name, namespace, uid: meta.uid, resourceVersion: meta.resourceVersion },
         },
-      });
+      }, timeout);
     } catch (err) {
       const a = apiError(err);
       if (isForbidden(err)) {
