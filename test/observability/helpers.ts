@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { httpReady, launchProcess, type LaunchedProcess } from '@orderflow/kit/testing';
+import { freePort, httpReady, launchProcess, TEST_DATABASE_URL, TEST_NATS_URL, type LaunchedProcess } from '@orderflow/kit/testing';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -21,6 +21,34 @@ export async function startChild(name: string, entry: string, port: number, env:
     readyTimeoutMs: 45_000,
   });
   return Object.assign(p, { url });
+}
+
+export const SAGA_SERVICES = ['inventory-service', 'payment-service', 'order-service'] as const;
+export type SagaService = (typeof SAGA_SERVICES)[number];
+
+/** Each saga service's own Postgres schema in the namespace. */
+export const sagaSchemas = (namespace: string): Record<SagaService, string> =>
+  Object.fromEntries(SAGA_SERVICES.map((s) => [s, `${namespace}_${s.split('-')[0]}`])) as Record<SagaService, string>;
+
+/**
+ * The saga services from their dist, all at once, on the shared NATS and Postgres in `namespace`,
+ * each on its schema, with `env` added. Each is put in `children` as soon as it is up, so the
+ * test's afterAll stops the ones that started even when another did not.
+ */
+export async function startSagaServices(children: Partial<Record<SagaService, Child>>, namespace: string, env: Record<string, string>): Promise<void> {
+  const schemas = sagaSchemas(namespace);
+  await Promise.all(
+    SAGA_SERVICES.map(async (name) => {
+      children[name] = await startChild(name, `services/${name}/dist/main.js`, await freePort(), {
+        NATS_URL: TEST_NATS_URL,
+        ORDERFLOW_NAMESPACE: namespace,
+        DATABASE_URL: TEST_DATABASE_URL,
+        DATABASE_SCHEMA: schemas[name],
+        SEED_PRODUCTS: '[]',
+        ...env,
+      });
+    }),
+  );
 }
 
 // The one Prometheus text reader lives in the kit; re-exported for the saga trace test, whose

@@ -17,13 +17,13 @@ import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Names } from '@orderflow/kit';
 import { deleteNamespaceStreams, dropSchema, freePort, parseMetrics, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
-import { ROOT, startChild, type Child } from './helpers.js';
+import { ROOT, SAGA_SERVICES, sagaSchemas, startChild, startSagaServices, type Child, type SagaService } from './helpers.js';
 import { TestJaeger } from './jaeger.js';
 import { TestPrometheus } from './prometheus.js';
 import { TOOL_BUILD_TIMEOUT_MS } from './tools.js';
 
-const SERVICES = ['inventory-service', 'payment-service', 'order-service'] as const;
-type Svc = (typeof SERVICES)[number];
+const SERVICES = SAGA_SERVICES;
+type Svc = SagaService;
 
 /** The alerts this run must raise, and so see pending first wherever the rule has a `for:`. */
 const EXPECTED = ['OrderflowDeadLettersArriving', 'OrderflowCircuitBreakerOpen', 'OrderflowChargesInDoubt', 'OrderflowOperatorNoLeader'];
@@ -46,7 +46,7 @@ function testRules(): RuleFile {
 describe('Prometheus scraping the platform: dashboard queries and alerts', () => {
   const ns = testNamespace('prom');
   const names = new Names(ns);
-  const schemas = Object.fromEntries(SERVICES.map((s) => [s, `${ns}_${s.split('-')[0]}`])) as Record<Svc, string>;
+  const schemas = sagaSchemas(ns);
   const children: Partial<Record<Svc | 'sandbox-gateway' | 'operator', Child>> = {};
   const kubeDir = mkdtempSync(join(tmpdir(), 'orderflow-prom-kube-'));
   let jaeger: TestJaeger;
@@ -86,27 +86,18 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
     nc = await testNats();
     const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttpUrl, OTEL_BSP_SCHEDULE_DELAY: '100' };
     children['sandbox-gateway'] = await startChild('sandbox-gateway', 'services/sandbox-gateway/dist/main.js', await freePort(), { ...otel, SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'warn' }, '/health');
-    await Promise.all(
-      SERVICES.map(async (name) => {
-        children[name] = await startChild(name, `services/${name}/dist/main.js`, await freePort(), {
-          ...otel,
-          NATS_URL: TEST_NATS_URL,
-          ORDERFLOW_NAMESPACE: ns,
-          DATABASE_URL: TEST_DATABASE_URL,
-          DATABASE_SCHEMA: schemas[name],
-          PAYMENT_GATEWAY_URL: svc('sandbox-gateway').url,
-          SEED_PRODUCTS: '[]',
-          LOG_LEVEL: 'warn',
-          // A gateway slower than this is "no answer": the charge is in doubt.
-          GATEWAY_TIMEOUT_MS: '500',
-          GATEWAY_RETRY_INITIAL_MS: '50',
-          GATEWAY_RETRY_MAX_MS: '100',
-          // Once open, the breaker stays open for the rest of the run.
-          BREAKER_HALF_OPEN_AFTER_MS: '600000',
-          PAYMENT_RECOVERY_INTERVAL_MS: '500',
-        });
-      }),
-    );
+    await startSagaServices(children, ns, {
+      ...otel,
+      PAYMENT_GATEWAY_URL: svc('sandbox-gateway').url,
+      LOG_LEVEL: 'warn',
+      // A gateway slower than this is "no answer": the charge is in doubt.
+      GATEWAY_TIMEOUT_MS: '500',
+      GATEWAY_RETRY_INITIAL_MS: '50',
+      GATEWAY_RETRY_MAX_MS: '100',
+      // Once open, the breaker stays open for the rest of the run.
+      BREAKER_HALF_OPEN_AFTER_MS: '600000',
+      PAYMENT_RECOVERY_INTERVAL_MS: '500',
+    });
     // The operator with a Kubernetes API that is not there: it serves metrics but never leads.
     const kubeconfig = join(kubeDir, 'config');
     writeFileSync(

@@ -15,14 +15,14 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Names } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, freePort, parseMetrics, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { deleteNamespaceStreams, dropSchema, freePort, parseMetrics, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
 import { KIND, type ReceivedSpan } from './otlp-receiver.js';
-import { startChild, type Child } from './helpers.js';
+import { SAGA_SERVICES, sagaSchemas, startChild, startSagaServices, type Child, type SagaService } from './helpers.js';
 import { TestJaeger } from './jaeger.js';
 import { TOOL_BUILD_TIMEOUT_MS } from './tools.js';
 
-const SERVICES = ['inventory-service', 'payment-service', 'order-service'] as const;
-type Svc = (typeof SERVICES)[number];
+const SERVICES = SAGA_SERVICES;
+type Svc = SagaService;
 type Scenario = 'confirmed' | 'declined' | 'outOfStock' | 'refunded';
 
 /** The charge amount of the order whose charge the gateway proxy holds until the saga timed out. */
@@ -85,7 +85,7 @@ describe('one trace per order in Jaeger, compensations included', () => {
   const ns = testNamespace('otel');
   const names = new Names(ns);
   const subject = (type: string) => names.subject(type);
-  const schemas = Object.fromEntries(SERVICES.map((s) => [s, `${ns}_${s.split('-')[0]}`])) as Record<Svc, string>;
+  const schemas = sagaSchemas(ns);
   const children: Partial<Record<Svc | 'sandbox-gateway' | 'console', Child>> = {};
   let jaeger: TestJaeger;
   let proxy: Awaited<ReturnType<typeof gatewayProxy>>;
@@ -122,24 +122,15 @@ describe('one trace per order in Jaeger, compensations included', () => {
     const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttpUrl, OTEL_BSP_SCHEDULE_DELAY: '100' };
     children['sandbox-gateway'] = await startChild('sandbox-gateway', 'services/sandbox-gateway/dist/main.js', await freePort(), { ...otel, SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'info' }, '/health');
     proxy = await gatewayProxy(svc('sandbox-gateway').url);
-    await Promise.all(
-      SERVICES.map(async (name) => {
-        children[name] = await startChild(name, `services/${name}/dist/main.js`, await freePort(), {
-          ...otel,
-          NATS_URL: TEST_NATS_URL,
-          ORDERFLOW_NAMESPACE: ns,
-          DATABASE_URL: TEST_DATABASE_URL,
-          DATABASE_SCHEMA: schemas[name],
-          PAYMENT_GATEWAY_URL: proxy.url,
-          // The held charge must outlive the saga timeout without the client giving up on it.
-          GATEWAY_TIMEOUT_MS: '60000',
-          // Long enough that a loaded machine never times out the orders meant to finish.
-          SAGA_TIMEOUT_MS: '8000',
-          SEED_PRODUCTS: '[]',
-          LOG_LEVEL: 'info',
-        });
-      }),
-    );
+    await startSagaServices(children, ns, {
+      ...otel,
+      PAYMENT_GATEWAY_URL: proxy.url,
+      // The held charge must outlive the saga timeout without the client giving up on it.
+      GATEWAY_TIMEOUT_MS: '60000',
+      // Long enough that a loaded machine never times out the orders meant to finish.
+      SAGA_TIMEOUT_MS: '8000',
+      LOG_LEVEL: 'info',
+    });
     children.console = await startChild('console', 'services/console/dist/main.js', await freePort(), {
       NATS_URL: TEST_NATS_URL,
       ORDERFLOW_NAMESPACE: ns,
