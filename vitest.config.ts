@@ -37,7 +37,12 @@ export default defineConfig({
         test: {
           // Compatibility leg: the consumer runtime, dead letters and the reconcile planner on 2.9.
           name: 'nats-2.9',
-          include: ['services/kit/test/consumer*.test.ts', 'services/kit/test/consumer/**/*.test.ts', 'services/kit/test/dlq/**/*.test.ts', 'services/kit/test/reconcile/**/*.test.ts'],
+          include: [
+            'services/kit/test/consumer*.test.ts',
+            'services/kit/test/consumer/**/*.test.ts',
+            'services/kit/test/dlq/**/*.test.ts',
+            'services/kit/test/reconcile/**/*.test.ts',
+          ],
           env: { TEST_NATS_URL: legacyNats, NATS_SERVER_BIN: '/usr/sbin/nats-server' },
         },
       },

@@ -32,7 +32,13 @@ const results: Results = {
   startedAt: new Date().toISOString(),
   quick: cfg.quick,
   durationS: 0,
-  machine: { cpus: os.cpus().length, node: process.version, loadavgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100), busyBeforeStartPct: Math.round(100 * (await machineBusy(1000))), busyBeforeSectionPct: {} },
+  machine: {
+    cpus: os.cpus().length,
+    node: process.version,
+    loadavgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    busyBeforeStartPct: Math.round(100 * (await machineBusy(1000))),
+    busyBeforeSectionPct: {},
+  },
   errors: [],
 };
 
@@ -65,7 +71,9 @@ const fmt = (n: number | undefined, d = 0) => (n === undefined || !Number.isFini
 const pct = (x: number | undefined) => (x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
 
 try {
-  log(`machine: ${results.machine.cpus} CPUs, load ${results.machine.loadavgAtStart.join(' ')}, busy before start ${results.machine.busyBeforeStartPct}%`);
+  log(
+    `machine: ${results.machine.cpus} CPUs, load ${results.machine.loadavgAtStart.join(' ')}, busy before start ${results.machine.busyBeforeStartPct}%`,
+  );
   results.broker = await section('broker', () => brokerBench(cfg));
   results.http = await section('http', () => httpBench(cfg));
   const rates = cfg.quick ? [25, 100] : [25, 50, 75, 100, 250, 500, 1000];
@@ -88,25 +96,45 @@ const b = results.broker;
 const h = results.http;
 const rows: string[][] = [['measure', 'figure', 'baseline / ratio']];
 if (b) {
-  rows.push(['bare JetStream async publish, file stream', `${fmt(b.publishPerSec)} msg/s`, `${b.messageBytes} B payload, ${b.messages} msgs`]);
+  rows.push([
+    'bare JetStream async publish, file stream',
+    `${fmt(b.publishPerSec)} msg/s`,
+    `${b.messageBytes} B payload, ${b.messages} msgs`,
+  ]);
   rows.push(['bare pull consume + ack', `${fmt(b.consumeAckPerSec)} msg/s`, 'baseline']);
   rows.push(['kit EventConsumer no-op (Postgres)', `${fmt(b.kitNoopPostgresPerSec)} msg/s`, pct(b.ratioKitNoopPostgres)]);
   rows.push(['kit EventConsumer no-op (PGlite)', `${fmt(b.kitNoopPglitePerSec)} msg/s`, pct(b.ratioKitNoopPglite)]);
   rows.push(['inventory-service, orders.created (Postgres)', `${fmt(b.inventoryHandlerPerSec)} msg/s`, pct(b.ratioInventory)]);
 }
 if (h) {
-  rows.push([`bare Hono POST echo (c=${h.connections})`, `${fmt(h.bareHono.reqPerSec)} req/s p50 ${h.bareHono.p50Ms} p99 ${h.bareHono.p99Ms} ms`, 'baseline']);
-  rows.push(['POST /orders (Postgres)', `${fmt(h.ordersPostgres.reqPerSec)} req/s p50 ${h.ordersPostgres.p50Ms} p99 ${h.ordersPostgres.p99Ms} ms`, pct(h.ratioPostgres)]);
-  rows.push(['POST /orders (PGlite)', `${fmt(h.ordersPglite.reqPerSec)} req/s p50 ${h.ordersPglite.p50Ms} p99 ${h.ordersPglite.p99Ms} ms`, pct(h.ratioPglite)]);
+  rows.push([
+    `bare Hono POST echo (c=${h.connections})`,
+    `${fmt(h.bareHono.reqPerSec)} req/s p50 ${h.bareHono.p50Ms} p99 ${h.bareHono.p99Ms} ms`,
+    'baseline',
+  ]);
+  rows.push([
+    'POST /orders (Postgres)',
+    `${fmt(h.ordersPostgres.reqPerSec)} req/s p50 ${h.ordersPostgres.p50Ms} p99 ${h.ordersPostgres.p99Ms} ms`,
+    pct(h.ratioPostgres),
+  ]);
+  rows.push([
+    'POST /orders (PGlite)',
+    `${fmt(h.ordersPglite.reqPerSec)} req/s p50 ${h.ordersPglite.p50Ms} p99 ${h.ordersPglite.p99Ms} ms`,
+    pct(h.ratioPglite),
+  ]);
 }
 const width = rows.reduce((w, r) => r.map((c, i) => Math.max(w[i] ?? 0, c.length)), [] as number[]);
 console.log('\n' + rows.map((r) => r.map((c, i) => c.padEnd(width[i]!)).join('  ')).join('\n'));
 for (const e of results.e2e ?? []) {
   console.log(`\nend-to-end saga, ${e.backend} (sustained ${e.sustainedPerSec}/s, peak ${e.peakAchievedPerSec}/s)`);
-  console.log('offered/s  achieved/s  p50 ms  p95 ms  p99 ms  max ms  outbox lag s  errors  machine busy  CPU ms/order (ord inv pay gw pg nats loadgen)');
+  console.log(
+    'offered/s  achieved/s  p50 ms  p95 ms  p99 ms  max ms  outbox lag s  errors  machine busy  CPU ms/order (ord inv pay gw pg nats loadgen)',
+  );
   for (const s of e.steps) {
     const c = s.cpuMsPerOrder;
-    const cpu = ['order-service', 'inventory-service', 'payment-service', 'sandbox-gateway', 'postgres', 'nats-server', 'load generator'].map((k) => fmt(c[k], 1)).join(' ');
+    const cpu = ['order-service', 'inventory-service', 'payment-service', 'sandbox-gateway', 'postgres', 'nats-server', 'load generator']
+      .map((k) => fmt(c[k], 1))
+      .join(' ');
     console.log(
       `${String(s.offeredPerSec).padStart(9)}  ${fmt(s.achievedPerSec).padStart(10)}  ${fmt(s.p50Ms).padStart(6)}  ${fmt(s.p95Ms).padStart(6)}  ${fmt(s.p99Ms).padStart(6)}  ${fmt(s.maxMs).padStart(6)}  ${fmt(s.outboxLagMaxS, 2).padStart(12)}  ${String(s.errors).padStart(6)}  ${fmt(s.machineBusyPct).padStart(11)}%  ${cpu}${s.saturated ? '  saturated' : ''}`,
     );
@@ -116,7 +144,12 @@ if (results.profile) {
   console.log(`\nCPU profile at ${results.profile.rate} orders/s offered (Postgres): self time by package, then hottest functions`);
   for (const [name, s] of Object.entries(results.profile.services)) {
     if (name === 'sandbox-gateway') continue;
-    console.log(`  ${name} (main thread busy ${s.busyPct}%): ${s.byPackage.slice(0, 6).map((p) => `${p.pkg} ${p.pct}%`).join(', ')}`);
+    console.log(
+      `  ${name} (main thread busy ${s.busyPct}%): ${s.byPackage
+        .slice(0, 6)
+        .map((p) => `${p.pkg} ${p.pct}%`)
+        .join(', ')}`,
+    );
     for (const f of s.top.slice(0, 6)) console.log(`    ${f.pct.toFixed(1).padStart(5)}%  ${f.fn}  ${f.where}`);
   }
 }
@@ -124,10 +157,22 @@ if (results.profile) {
 const pgE2e = results.e2e?.find((e) => e.backend === 'postgres');
 const at500 = pgE2e?.steps.find((s) => s.offeredPerSec === 500);
 results.targets = [
-  { target: 'e2e ≥ 1000 orders/s sustained (Postgres)', measured: `${pgE2e?.sustainedPerSec ?? '—'} sustained, peak ${pgE2e?.peakAchievedPerSec ?? '—'}`, met: (pgE2e?.sustainedPerSec ?? 0) >= 1000 },
-  { target: 'p99 accepted→confirmed < 250 ms at 500/s', measured: at500 ? `${at500.p99Ms} ms` : 'not reached', met: !!at500 && !at500.saturated && at500.p99Ms < 250 },
+  {
+    target: 'e2e ≥ 1000 orders/s sustained (Postgres)',
+    measured: `${pgE2e?.sustainedPerSec ?? '—'} sustained, peak ${pgE2e?.peakAchievedPerSec ?? '—'}`,
+    met: (pgE2e?.sustainedPerSec ?? 0) >= 1000,
+  },
+  {
+    target: 'p99 accepted→confirmed < 250 ms at 500/s',
+    measured: at500 ? `${at500.p99Ms} ms` : 'not reached',
+    met: !!at500 && !at500.saturated && at500.p99Ms < 250,
+  },
   { target: 'HTTP ingest ≥ 40% of bare Hono', measured: pct(h?.ratioPostgres), met: (h?.ratioPostgres ?? 0) >= 0.4 },
-  { target: 'consumer runtime ≥ 50% of bare consume+ack', measured: pct(b?.ratioKitNoopPostgres), met: (b?.ratioKitNoopPostgres ?? 0) >= 0.5 },
+  {
+    target: 'consumer runtime ≥ 50% of bare consume+ack',
+    measured: pct(b?.ratioKitNoopPostgres),
+    met: (b?.ratioKitNoopPostgres ?? 0) >= 0.5,
+  },
 ];
 console.log('\ntargets');
 for (const t of results.targets) console.log(`  ${t.met ? 'met   ' : 'MISSED'}  ${t.target}: ${t.measured}`);

@@ -33,20 +33,39 @@ const { values: a } = parseArgs({
 
 const ns = a.namespace ?? '';
 const schema = (kind: 'order' | 'inventory' | 'payment', given: string | undefined) => given ?? (ns ? `${ns}_${kind}` : `${kind}_service`);
-const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+const list = (s: string | undefined) =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : undefined;
 const input: InvariantInput = {
   databaseUrl: a['database-url']!,
-  schemas: { order: schema('order', a['order-schema']), inventory: schema('inventory', a['inventory-schema']), payment: schema('payment', a['payment-schema']) },
+  schemas: {
+    order: schema('order', a['order-schema']),
+    inventory: schema('inventory', a['inventory-schema']),
+    payment: schema('payment', a['payment-schema']),
+  },
   gatewayUrl: a.gateway,
   nats: a.nats ? { servers: list(a.nats)!, user: process.env.NATS_USER, pass: process.env.NATS_PASSWORD } : undefined,
   namespace: ns,
   accepted: a['accepted-file'] ? readFileSync(a['accepted-file'], 'utf8').split(/\s+/).filter(Boolean) : undefined,
-  initialStock: a.initial ? Object.fromEntries(list(a.initial)!.map((kv) => { const [k, v] = kv.split('='); return [k!, Number(v)]; })) : undefined,
+  initialStock: a.initial
+    ? Object.fromEntries(
+        list(a.initial)!.map((kv) => {
+          const [k, v] = kv.split('=');
+          return [k!, Number(v)];
+        }),
+      )
+    : undefined,
   expectedPoison: list(a['expect-poison']),
 };
 
 if (a['wait-ms']) {
-  const ms = await waitQuiescent(input, Number(a['wait-ms']), (m) => console.error(m)).catch((err: Error) => (console.error(err.message), -1));
+  const ms = await waitQuiescent(input, Number(a['wait-ms']), (m) => console.error(m)).catch(
+    (err: Error) => (console.error(err.message), -1),
+  );
   console.error(ms >= 0 ? `quiescent after ${ms} ms` : 'not quiescent; checking anyway');
 }
 const report = await checkInvariants(input);

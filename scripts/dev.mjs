@@ -148,7 +148,15 @@ if (!env.NATS_URL) {
     log('using the NATS server already on 127.0.0.1:4222');
   } else {
     mkdirSync(`${root}.data/nats`, { recursive: true });
-    start('nats-server', process.env.NATS_SERVER_BIN ?? 'nats-server', ['-js', '-a', '127.0.0.1', '-p', '4222', '-sd', `${root}.data/nats`]);
+    start('nats-server', process.env.NATS_SERVER_BIN ?? 'nats-server', [
+      '-js',
+      '-a',
+      '127.0.0.1',
+      '-p',
+      '4222',
+      '-sd',
+      `${root}.data/nats`,
+    ]);
     for (let i = 0; i < 50 && !(await reachable('127.0.0.1', 4222)); i++) await sleep(100);
     log('started a local nats-server', { url: 'nats://127.0.0.1:4222' });
   }
@@ -178,13 +186,19 @@ const ports = { order: 3001, inventory: 3002, payment: 3003, gateway: 3004, cons
 const dataRoot = env.ORDERFLOW_DATA_ROOT ?? `${root}.data`;
 const dataDir = (service) => (env.DATABASE_URL ? {} : { DATA_DIR: `${dataRoot}/${service}` });
 start('sandbox-gateway', process.execPath, ['services/sandbox-gateway/dist/main.js'], { PORT: String(ports.gateway) });
-start('inventory-service', process.execPath, ['services/inventory-service/dist/main.js'], { PORT: String(ports.inventory), ...dataDir('inventory-service') });
+start('inventory-service', process.execPath, ['services/inventory-service/dist/main.js'], {
+  PORT: String(ports.inventory),
+  ...dataDir('inventory-service'),
+});
 start('payment-service', process.execPath, ['services/payment-service/dist/main.js'], {
   PORT: String(ports.payment),
   ...dataDir('payment-service'),
   PAYMENT_GATEWAY_URL: env.PAYMENT_GATEWAY_URL ?? `http://127.0.0.1:${ports.gateway}`,
 });
-start('order-service', process.execPath, ['services/order-service/dist/main.js'], { PORT: String(ports.order), ...dataDir('order-service') });
+start('order-service', process.execPath, ['services/order-service/dist/main.js'], {
+  PORT: String(ports.order),
+  ...dataDir('order-service'),
+});
 
 try {
   await Promise.all([
@@ -197,7 +211,11 @@ try {
   for (let i = 1; i <= 5; i++) {
     const url = `http://127.0.0.1:${ports.inventory}/products/sku-${i}`;
     if ((await fetch(url)).status === 404) {
-      await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ onHand: 100, price: 10 * i }) });
+      await fetch(url, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ onHand: 100, price: 10 * i }),
+      });
     }
   }
   // The ops console reads the services' public endpoints, so it starts once they answer.
@@ -209,7 +227,13 @@ try {
     ...(jaegerUi && !env.JAEGER_UI_URL ? { JAEGER_UI_URL: jaegerUi } : {}),
   });
   await waitReady('console', `http://127.0.0.1:${ports.console}/health`);
-  log('orderflow is up', { orders: `http://127.0.0.1:${ports.order}/orders`, inventory: `http://127.0.0.1:${ports.inventory}/products/sku-1`, gateway: `http://127.0.0.1:${ports.gateway}`, console: `http://127.0.0.1:${ports.console}/`, ...(jaegerUi ? { jaeger: jaegerUi } : {}) });
+  log('orderflow is up', {
+    orders: `http://127.0.0.1:${ports.order}/orders`,
+    inventory: `http://127.0.0.1:${ports.inventory}/products/sku-1`,
+    gateway: `http://127.0.0.1:${ports.gateway}`,
+    console: `http://127.0.0.1:${ports.console}/`,
+    ...(jaegerUi ? { jaeger: jaegerUi } : {}),
+  });
 } catch (err) {
   log('start failed', { err: String(err) }, 'error');
   await shutdown(1);

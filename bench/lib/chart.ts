@@ -25,7 +25,12 @@ export function chart(r: Results): string {
   }
   const max = Math.max(1, ...bars.map((b) => Math.max(b.v, b.base)));
   let y = 40;
-  text(20, 24, `orderflow bench ${r.startedAt} (${r.quick ? 'quick' : 'full'}), ${r.machine.cpus} CPUs — rates (bar length: same scale)`, 'font-weight="bold"');
+  text(
+    20,
+    24,
+    `orderflow bench ${r.startedAt} (${r.quick ? 'quick' : 'full'}), ${r.machine.cpus} CPUs — rates (bar length: same scale)`,
+    'font-weight="bold"',
+  );
   for (const b of bars) {
     const w = (560 * b.v) / max;
     out.push(`<rect x="300" y="${y - 12}" width="${w.toFixed(1)}" height="14" fill="${b.color}"/>`);
@@ -41,7 +46,9 @@ export function chart(r: Results): string {
   const px = (v: number) => 80 + (700 * v) / xMax;
   const py = (v: number) => top + H - (H * v) / xMax;
   text(20, top - 10, 'End-to-end: achieved orders/s vs offered (label: p99 accepted→confirmed, ms)', 'font-weight="bold"');
-  out.push(`<line x1="80" y1="${top + H}" x2="${px(xMax)}" y2="${top + H}" stroke="#000"/><line x1="80" y1="${top}" x2="80" y2="${top + H}" stroke="#000"/>`);
+  out.push(
+    `<line x1="80" y1="${top + H}" x2="${px(xMax)}" y2="${top + H}" stroke="#000"/><line x1="80" y1="${top}" x2="80" y2="${top + H}" stroke="#000"/>`,
+  );
   out.push(`<line x1="${px(0)}" y1="${py(0)}" x2="${px(xMax)}" y2="${py(xMax)}" stroke="#ccc" stroke-dasharray="4"/>`);
   for (const t of [0, 0.25, 0.5, 0.75, 1].map((f) => Math.round(f * xMax))) {
     text(px(t) - 10, top + H + 16, String(t));
@@ -52,10 +59,17 @@ export function chart(r: Results): string {
     const pts = e.steps.map((s) => `${px(s.offeredPerSec).toFixed(1)},${py(s.achievedPerSec).toFixed(1)}`).join(' ');
     out.push(`<polyline points="${pts}" fill="none" stroke="${colors[e.backend]}" stroke-width="2"/>`);
     for (const s of e.steps) {
-      out.push(`<circle cx="${px(s.offeredPerSec).toFixed(1)}" cy="${py(s.achievedPerSec).toFixed(1)}" r="3" fill="${colors[e.backend]}"/>`);
+      out.push(
+        `<circle cx="${px(s.offeredPerSec).toFixed(1)}" cy="${py(s.achievedPerSec).toFixed(1)}" r="3" fill="${colors[e.backend]}"/>`,
+      );
       text(px(s.offeredPerSec) + 5, py(s.achievedPerSec) - 5, `${Math.round(s.p99Ms)}`, `font-size="10" fill="${colors[e.backend]}"`);
     }
-    text(620, top + 20 + 16 * i, `${e.backend}: sustained ${e.sustainedPerSec}/s, peak ${e.peakAchievedPerSec}/s`, `fill="${colors[e.backend]}"`);
+    text(
+      620,
+      top + 20 + 16 * i,
+      `${e.backend}: sustained ${e.sustainedPerSec}/s, peak ${e.peakAchievedPerSec}/s`,
+      `fill="${colors[e.backend]}"`,
+    );
   });
   const height = top + H + 40;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="#fff"/>${out.join('')}</svg>\n`;

@@ -12,7 +12,13 @@ export function seedProducts(onHand = 10_000_000): string {
 
 /** The POST /orders body the bench sends: two lines, like a small real order. */
 export function orderBody(i: number): { customerId: string; items: Array<{ productId: string; quantity: number }> } {
-  return { customerId: `cust-${i % 1000}`, items: [{ productId: productId(i * 7), quantity: 1 }, { productId: productId(i * 13 + 1), quantity: 2 }] };
+  return {
+    customerId: `cust-${i % 1000}`,
+    items: [
+      { productId: productId(i * 7), quantity: 1 },
+      { productId: productId(i * 13 + 1), quantity: 2 },
+    ],
+  };
 }
 
 /** An orders.created event exactly as order-service would enqueue it for `orderBody(i)`. */

@@ -7,7 +7,13 @@ export interface Results {
   startedAt: string;
   quick: boolean;
   durationS: number;
-  machine: { cpus: number; node: string; loadavgAtStart: number[]; busyBeforeStartPct: number; busyBeforeSectionPct: Record<string, number> };
+  machine: {
+    cpus: number;
+    node: string;
+    loadavgAtStart: number[];
+    busyBeforeStartPct: number;
+    busyBeforeSectionPct: Record<string, number>;
+  };
   broker?: BrokerResults;
   http?: HttpResults;
   e2e?: E2EResults[];

@@ -70,10 +70,14 @@ async function publishAll(nc: NatsConnection, events: OutgoingEvent[], window: n
 }
 
 async function waitAcked(jsm: JetStreamManager, stream: string, durable: string, timeoutMs: number): Promise<void> {
-  await until(async () => {
-    const i = await jsm.consumers.info(stream, durable);
-    return i.num_ack_pending === 0 && i.num_pending === 0;
-  }, timeoutMs, 20);
+  await until(
+    async () => {
+      const i = await jsm.consumers.info(stream, durable);
+      return i.num_ack_pending === 0 && i.num_pending === 0;
+    },
+    timeoutMs,
+    20,
+  );
 }
 
 async function bareConsume(nc: NatsConnection, jsm: JetStreamManager, names: Names, n: number, timeoutMs: number): Promise<number> {
@@ -136,15 +140,19 @@ async function inventoryDrain(jsm: JetStreamManager, names: Names, schema: strin
     let t0 = 0;
     let floor0 = 0;
     let tDone = 0;
-    await until(async () => {
-      const i = await jsm.consumers.info(stream, 'inventory-orders');
-      if (!t0 && i.delivered.stream_seq > 0) {
-        t0 = performance.now();
-        floor0 = i.ack_floor.stream_seq;
-      }
-      if (t0 && i.num_pending === 0 && i.num_ack_pending === 0) tDone = performance.now();
-      return tDone > 0;
-    }, cfg.quick ? 60_000 : 120_000, 50);
+    await until(
+      async () => {
+        const i = await jsm.consumers.info(stream, 'inventory-orders');
+        if (!t0 && i.delivered.stream_seq > 0) {
+          t0 = performance.now();
+          floor0 = i.ack_floor.stream_seq;
+        }
+        if (t0 && i.num_pending === 0 && i.num_ack_pending === 0) tDone = performance.now();
+        return tDone > 0;
+      },
+      cfg.quick ? 60_000 : 120_000,
+      50,
+    );
     if (!tDone) throw new Error('inventory-service did not drain the stream in time');
     return (n - floor0) / ((tDone - t0) / 1000);
   } finally {
@@ -161,7 +169,8 @@ export async function brokerBench(cfg: Config): Promise<BrokerResults> {
   const schemaPg = `${names.namespace}_consumer`;
   const schemaInv = `${names.namespace}_inventory`;
   const undoStreams = onCleanup(`streams of ${names.namespace}`, async () => {
-    for await (const s of jsm.streams.names()) if (s.startsWith(`${names.namespace.toUpperCase()}_`)) await jsm.streams.delete(s).catch(() => undefined);
+    for await (const s of jsm.streams.names())
+      if (s.startsWith(`${names.namespace.toUpperCase()}_`)) await jsm.streams.delete(s).catch(() => undefined);
   });
   let pg: Db | undefined;
   const undoDb = onCleanup(`schemas of ${names.namespace}`, async () => {
@@ -203,4 +212,3 @@ export async function brokerBench(cfg: Config): Promise<BrokerResults> {
     await nc.close();
   }
 }
-

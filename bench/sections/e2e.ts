@@ -78,7 +78,12 @@ export async function startPlatform(cfg: Config, backend: Backend, nodeArgs: str
     })();
   }
   try {
-    const gw = await startChild({ name: 'sandbox-gateway', script: 'services/sandbox-gateway/dist/main.js', nodeArgs, env: { SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'warn' } });
+    const gw = await startChild({
+      name: 'sandbox-gateway',
+      script: 'services/sandbox-gateway/dist/main.js',
+      nodeArgs,
+      env: { SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'warn' },
+    });
     children.set('sandbox-gateway', gw);
     const envFor = (s: (typeof SERVICES)[number]): Record<string, string> => ({
       NATS_URL: cfg.natsUrl,
@@ -88,9 +93,13 @@ export async function startPlatform(cfg: Config, backend: Backend, nodeArgs: str
       // Measured here is throughput and latency, not the timeout path: no order times out.
       SAGA_TIMEOUT_MS: '3600000',
       ...(s === 'inventory-service' ? { SEED_PRODUCTS: seedProducts() } : {}),
-      ...(backend === 'postgres' ? { DATABASE_URL: cfg.databaseUrl, DATABASE_SCHEMA: `${ns}_${s.split('-')[0]}` } : { DATA_DIR: `${dataRoot}/${s}` }),
+      ...(backend === 'postgres'
+        ? { DATABASE_URL: cfg.databaseUrl, DATABASE_SCHEMA: `${ns}_${s.split('-')[0]}` }
+        : { DATA_DIR: `${dataRoot}/${s}` }),
     });
-    const started = await Promise.all(SERVICES.map((s) => startChild({ name: s, script: `services/${s}/dist/main.js`, nodeArgs, env: envFor(s) })));
+    const started = await Promise.all(
+      SERVICES.map((s) => startChild({ name: s, script: `services/${s}/dist/main.js`, nodeArgs, env: envFor(s) })),
+    );
     started.forEach((c) => children.set(c.name, c));
   } catch (err) {
     await undo();
@@ -100,7 +109,12 @@ export async function startPlatform(cfg: Config, backend: Backend, nodeArgs: str
 }
 
 /** POSTs orders open-loop at `rate` for `durationS`; returns per-order scheduled times by id. */
-async function load(url: string, rate: number, durationS: number, first: number): Promise<{ scheduled: Map<string, number>; sent: number; errors: number }> {
+async function load(
+  url: string,
+  rate: number,
+  durationS: number,
+  first: number,
+): Promise<{ scheduled: Map<string, number>; sent: number; errors: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const total = Math.round(rate * durationS);
   const scheduled = new Map<string, number>();
@@ -112,15 +126,24 @@ async function load(url: string, rate: number, durationS: number, first: number)
   const post = (i: number, at: number) =>
     new Promise<void>((resolve) => {
       const body = JSON.stringify(orderBody(first + i));
-      const req = http.request(`${url}/orders`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: 30_000 }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          if (res.statusCode === 202) scheduled.set((JSON.parse(Buffer.concat(chunks).toString()) as { orderId: string }).orderId, at);
-          else errors++;
-          resolve();
-        });
-      });
+      const req = http.request(
+        `${url}/orders`,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          timeout: 30_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            if (res.statusCode === 202) scheduled.set((JSON.parse(Buffer.concat(chunks).toString()) as { orderId: string }).orderId, at);
+            else errors++;
+            resolve();
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', () => {
         errors++;
@@ -257,7 +280,9 @@ export async function e2eBench(cfg: Config, backend: Backend, rates: number[], l
     for (const rate of rates) {
       const s = await runStep(p, rate, durationS, cfg.quick ? 15 : 30);
       steps.push(s);
-      log(`  ${backend} ${rate}/s → ${s.achievedPerSec}/s p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lag ${s.outboxLagMaxS}s, errors ${s.errors}${s.saturated ? ' (saturated)' : ''}`);
+      log(
+        `  ${backend} ${rate}/s → ${s.achievedPerSec}/s p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lag ${s.outboxLagMaxS}s, errors ${s.errors}${s.saturated ? ' (saturated)' : ''}`,
+      );
       if (s.saturated) break;
     }
     const ok = steps.filter((s) => !s.saturated);

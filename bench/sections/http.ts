@@ -35,7 +35,13 @@ async function cannon(url: string, connections: number, duration: number): Promi
   const opts = { url, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(orderBody(1)), connections };
   await autocannon({ ...opts, duration: 1 }); // warm-up: JIT, pools, first stream writes
   const r = await autocannon({ ...opts, duration });
-  return { reqPerSec: round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+  return {
+    reqPerSec: round(r.requests.average),
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    errors: r.errors + r.timeouts,
+    non2xx: r.non2xx,
+  };
 }
 
 export async function httpBench(cfg: Config): Promise<HttpResults> {

@@ -17,7 +17,18 @@
  * advisories only, so a new deployment does not replay a day of other people's history.
  */
 import type { NatsConnection } from '@nats-io/nats-core';
-import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import { publishDeadLetter, RetryDelays, type BackoffSettings } from '@orderflow/kit';
 import type { Logger } from 'pino';
 
@@ -180,7 +191,10 @@ export function createAdvisoryStreamCopier(o: AdvisoryStreamOptions): AdvisorySt
     } catch (err) {
       stats.retried++;
       const delay = delayFor(m.info.deliveryCount);
-      log.warn({ subject: m.subject, deliveries: m.info.deliveryCount, err, retryInMs: delay }, 'dead letter copy failed; the advisory waits in the stream for another try');
+      log.warn(
+        { subject: m.subject, deliveries: m.info.deliveryCount, err, retryInMs: delay },
+        'dead letter copy failed; the advisory waits in the stream for another try',
+      );
       m.nak(delay);
     }
   }

@@ -11,12 +11,20 @@
  * JetStream that is briefly away never leads to a second, smaller DLQ stream.
  */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
-import { connectedServerVersion, deadLetterStreamSpec, parseVersion, atLeast, readStream, reconcileStream, subjectMatches, type StreamSpec } from '@orderflow/kit';
+import {
+  connectedServerVersion,
+  deadLetterStreamSpec,
+  parseVersion,
+  atLeast,
+  readStream,
+  reconcileStream,
+  subjectMatches,
+  type StreamSpec,
+} from '@orderflow/kit';
 import { OPERATOR_MARKER, withMarker } from './ownership.js';
 
 export type DeadLetterStreamResult =
-  | { ok: true; stream: string; created: boolean }
-  | { ok: false; reason: string; message: string; retry: boolean };
+  { ok: true; stream: string; created: boolean } | { ok: false; reason: string; message: string; retry: boolean };
 
 function notFound(err: unknown): boolean {
   // nats.js throws StreamNotFoundError ("no stream matches subject") when no stream captures it.
@@ -58,11 +66,22 @@ export async function ensureDeadLetterStream(jsm: JetStreamManager, input: DeadL
     };
   }
   if (await readStream(jsm, derived.name)) {
-    return { ok: false, reason: 'DeadLetterStreamMissing', message: `deadLetter.subject ${subject} is captured by no stream, and stream ${derived.name} exists with other subjects`, retry: true };
+    return {
+      ok: false,
+      reason: 'DeadLetterStreamMissing',
+      message: `deadLetter.subject ${subject} is captured by no stream, and stream ${derived.name} exists with other subjects`,
+      retry: true,
+    };
   }
   const spec: StreamSpec = { ...derived, replicas: input.source.config.num_replicas };
   const markers = atLeast(parseVersion(connectedServerVersion(jsm)) ?? [0, 0, 0], [2, 10, 0]);
   const r = await reconcileStream(jsm, markers ? withMarker(spec, OPERATOR_MARKER) : spec);
-  if (r.outcome === 'created' || r.outcome === 'unchanged' || r.outcome === 'updated') return { ok: true, stream: spec.name, created: r.outcome === 'created' };
-  return { ok: false, reason: r.outcome === 'failed' ? 'ApplyFailed' : 'InvalidSpec', message: `dead-letter stream ${spec.name}: ${r.reasons.join('; ') || r.error}`, retry: r.outcome === 'failed' };
+  if (r.outcome === 'created' || r.outcome === 'unchanged' || r.outcome === 'updated')
+    return { ok: true, stream: spec.name, created: r.outcome === 'created' };
+  return {
+    ok: false,
+    reason: r.outcome === 'failed' ? 'ApplyFailed' : 'InvalidSpec',
+    message: `dead-letter stream ${spec.name}: ${r.reasons.join('; ') || r.error}`,
+    retry: r.outcome === 'failed',
+  };
 }

@@ -41,27 +41,38 @@ export function createEventRecorder(kc: KubeConfig, identity: string, log: Pick<
     const meta = obj.metadata!;
     const namespace = meta.namespace!;
     try {
-      await api.createNamespacedEvent({
-        namespace,
-        body: {
-          apiVersion: 'events.k8s.io/v1',
-          kind: 'Event',
-          // Unique per event, like client-go: the object's name and a time-based suffix.
-          metadata: { name: `${meta.name}.${Date.now().toString(16)}${(seq++ % 0x1000).toString(16).padStart(3, '0')}`, namespace },
-          eventTime: new V1MicroTime(),
-          reportingController: REPORTING_CONTROLLER,
-          reportingInstance: identity,
-          action: e.action,
-          reason: e.reason,
-          note: trim(e.note),
-          type: e.type,
-          regarding: { apiVersion: obj.apiVersion ?? API_VERSION, kind: obj.kind, name: meta.name, namespace, uid: meta.uid, resourceVersion: meta.resourceVersion },
+      await api.createNamespacedEvent(
+        {
+          namespace,
+          body: {
+            apiVersion: 'events.k8s.io/v1',
+            kind: 'Event',
+            // Unique per event, like client-go: the object's name and a time-based suffix.
+            metadata: { name: `${meta.name}.${Date.now().toString(16)}${(seq++ % 0x1000).toString(16).padStart(3, '0')}`, namespace },
+            eventTime: new V1MicroTime(),
+            reportingController: REPORTING_CONTROLLER,
+            reportingInstance: identity,
+            action: e.action,
+            reason: e.reason,
+            note: trim(e.note),
+            type: e.type,
+            regarding: {
+              apiVersion: obj.apiVersion ?? API_VERSION,
+              kind: obj.kind,
+              name: meta.name,
+              namespace,
+              uid: meta.uid,
+              resourceVersion: meta.resourceVersion,
+            },
+          },
         },
-      }, timeout);
+        timeout,
+      );
     } catch (err) {
       const a = apiError(err);
       if (isForbidden(err)) {
-        if (!warnedForbidden) log.warn({ status: a.status, err: a.message }, 'events not written: grant the operator create on events.k8s.io events');
+        if (!warnedForbidden)
+          log.warn({ status: a.status, err: a.message }, 'events not written: grant the operator create on events.k8s.io events');
         warnedForbidden = true;
       } else {
         log.debug({ reason: e.reason, status: a.status, err: a.message }, 'event not written');

@@ -3,7 +3,15 @@
  * finalizer changes. Finalizer patches carry metadata.resourceVersion so a stale view gets a 409
  * Conflict instead of overwriting someone else's change; the work queue then retries.
  */
-import { CustomObjectsApi, Observable, PatchStrategy, setHeaderOptions, type ConfigurationOptions, type KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
+import {
+  CustomObjectsApi,
+  Observable,
+  PatchStrategy,
+  setHeaderOptions,
+  type ConfigurationOptions,
+  type KubeConfig,
+  type KubernetesListObject,
+} from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type Kind, type Resource, type ResourceStatus } from './resources.js';
 
 export type StatusPatch = { [K in keyof ResourceStatus]: ResourceStatus[K] | null };
@@ -52,7 +60,10 @@ export function createKubeApi(kc: KubeConfig, timeoutMs = API_CALL_TIMEOUT_MS): 
       return list as KubernetesListObject<Resource>;
     },
     async patchStatus(kind, namespace, name, status) {
-      await api.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL[kind], namespace, name, body: { status } }, mergePatch);
+      await api.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, plural: PLURAL[kind], namespace, name, body: { status } },
+        mergePatch,
+      );
     },
     async setFinalizers(kind, namespace, name, finalizers, resourceVersion) {
       await api.patchNamespacedCustomObject(
@@ -89,7 +100,8 @@ export function apiError(err: unknown): { status?: number; reason?: string; mess
     }
   }
   const s = body as { reason?: unknown; message?: unknown } | undefined;
-  if (s && typeof s.message === 'string') return { status, reason: typeof s.reason === 'string' ? s.reason : undefined, message: s.message };
+  if (s && typeof s.message === 'string')
+    return { status, reason: typeof s.reason === 'string' ? s.reason : undefined, message: s.message };
   const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
   return { status, message };
 }

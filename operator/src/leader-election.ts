@@ -50,7 +50,13 @@ export interface LeaderElector {
 
 /** The parts of a Lease record whose change proves its holder alive. */
 const recordKey = (l: V1Lease): string =>
-  JSON.stringify([l.spec?.holderIdentity ?? '', String(l.spec?.renewTime ?? ''), String(l.spec?.acquireTime ?? ''), l.spec?.leaseTransitions ?? 0, l.spec?.leaseDurationSeconds ?? 0]);
+  JSON.stringify([
+    l.spec?.holderIdentity ?? '',
+    String(l.spec?.renewTime ?? ''),
+    String(l.spec?.acquireTime ?? ''),
+    l.spec?.leaseTransitions ?? 0,
+    l.spec?.leaseDurationSeconds ?? 0,
+  ]);
 
 export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector {
   const api = opts.kc.makeApiClient(CoordinationV1Api);
@@ -92,7 +98,15 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
     } catch (err) {
       if (apiStatus(err) !== 404) throw err;
       const created = await api.createNamespacedLease(
-        { namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: spec(undefined, new V1MicroTime()) } },
+        {
+          namespace,
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: spec(undefined, new V1MicroTime()),
+          },
+        },
         callOptions(),
       );
       observe(created, started);
@@ -106,7 +120,10 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       log.debug({ lease, holder, unchangedForMs: now() - observed!.at }, 'lease held by another');
       return false;
     }
-    const replaced = await api.replaceNamespacedLease({ name, namespace, body: { ...current, spec: spec(current.spec, new V1MicroTime()) } }, callOptions());
+    const replaced = await api.replaceNamespacedLease(
+      { name, namespace, body: { ...current, spec: spec(current.spec, new V1MicroTime()) } },
+      callOptions(),
+    );
     observe(replaced, started);
     return true;
   }
@@ -128,11 +145,14 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
   /** Steps down when no renewal succeeds within the renew deadline, whatever the calls in flight are doing. */
   function armDeadline(): void {
     clearTimeout(deadline);
-    deadline = setTimeout(() => {
-      if (!leading) return;
-      log.warn({ lease, renewDeadlineMs: renewDeadline }, 'lease not renewed within the renew deadline');
-      setLeading(false);
-    }, Math.max(0, lastRenew + renewDeadline - now()));
+    deadline = setTimeout(
+      () => {
+        if (!leading) return;
+        log.warn({ lease, renewDeadlineMs: renewDeadline }, 'lease not renewed within the renew deadline');
+        setLeading(false);
+      },
+      Math.max(0, lastRenew + renewDeadline - now()),
+    );
     deadline.unref();
   }
 
@@ -153,7 +173,10 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       // 409: someone else wrote the lease between our read and write — they won this round.
       if (apiStatus(err) !== 409) {
         const e = apiError(err);
-        log.warn({ lease, status: e.status, reason: e.reason, err: e.message }, e.status === 403 ? 'lease update forbidden by RBAC' : 'lease update failed');
+        log.warn(
+          { lease, status: e.status, reason: e.reason, err: e.message },
+          e.status === 403 ? 'lease update forbidden by RBAC' : 'lease update failed',
+        );
       }
       if (leading && (apiStatus(err) === 409 || now() - lastRenew > renewDeadline)) setLeading(false);
     }
@@ -185,7 +208,14 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
         const current = await api.readNamespacedLease({ name, namespace }, callOptions());
         if (current.spec?.holderIdentity === identity) {
           await api.replaceNamespacedLease(
-            { name, namespace, body: { ...current, spec: { ...current.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new V1MicroTime() } } },
+            {
+              name,
+              namespace,
+              body: {
+                ...current,
+                spec: { ...current.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new V1MicroTime() },
+              },
+            },
             callOptions(),
           );
         }

@@ -15,9 +15,25 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Operator
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
   return {
     registry,
-    reconciles: new Counter({ name: 'orderflow_operator_reconciles_total', help: 'Reconciles by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] }),
-    errors: new Counter({ name: 'orderflow_operator_reconcile_errors_total', help: 'Reconciles that failed and were requeued', labelNames: ['kind'], registers: [registry] }),
-    duration: new Histogram({ name: 'orderflow_operator_reconcile_duration_seconds', help: 'Reconcile duration', labelNames: ['kind'], buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [registry] }),
+    reconciles: new Counter({
+      name: 'orderflow_operator_reconciles_total',
+      help: 'Reconciles by kind and outcome',
+      labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: 'orderflow_operator_reconcile_errors_total',
+      help: 'Reconciles that failed and were requeued',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'orderflow_operator_reconcile_duration_seconds',
+      help: 'Reconcile duration',
+      labelNames: ['kind'],
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
     queueDepth: new Gauge({ name: 'orderflow_operator_queue_depth', help: 'Keys waiting in the work queue', registers: [registry] }),
     leader: new Gauge({ name: 'orderflow_operator_leader', help: '1 while this instance holds the leader lease', registers: [registry] }),
   };

@@ -68,7 +68,8 @@ export function createOperator(o: OperatorOptions): Operator {
   // Serialises leadership transitions: a quick lose/win must not interleave start and stop.
   let transition: Promise<void> = Promise.resolve();
 
-  const get = (kind: Kind, namespace: string, name: string): Resource | undefined => informers.get(kind)?.get(name, namespace) as Resource | undefined;
+  const get = (kind: Kind, namespace: string, name: string): Resource | undefined =>
+    informers.get(kind)?.get(name, namespace) as Resource | undefined;
 
   /**
    * Enqueue only what needs work; status-only updates (our own patches) are left to resync. An
@@ -79,7 +80,11 @@ export function createOperator(o: OperatorOptions): Operator {
     const m = obj.metadata;
     const reason = obj.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
     const adoptAsked = m?.annotations?.[ADOPT_ANNOTATION] === 'true' && (reason === 'NotOwned' || reason === 'OwnedElsewhere');
-    return (Boolean(m?.deletionTimestamp) && (m?.finalizers ?? []).includes(FINALIZER)) || obj.status?.observedGeneration !== m?.generation || adoptAsked;
+    return (
+      (Boolean(m?.deletionTimestamp) && (m?.finalizers ?? []).includes(FINALIZER)) ||
+      obj.status?.observedGeneration !== m?.generation ||
+      adoptAsked
+    );
   }
 
   const synced = (): boolean => started && [...informers.values()].every((i) => i.latestResourceVersion() !== '');
@@ -92,11 +97,25 @@ export function createOperator(o: OperatorOptions): Operator {
   async function startLeading(): Promise<void> {
     leading = true;
     o.metrics.leader.set(1);
-    queue = createWorkQueue(createReconciler({ jsm: o.jsm, api: o.api, get, list, watchNamespace: o.namespace, mode, events, leading: () => elector.isLeader(), metrics: o.metrics, log }), {
-      workers: o.workers ?? 2,
-      ...o.requeue,
-      onDepth: (d) => o.metrics.queueDepth.set(d),
-    });
+    queue = createWorkQueue(
+      createReconciler({
+        jsm: o.jsm,
+        api: o.api,
+        get,
+        list,
+        watchNamespace: o.namespace,
+        mode,
+        events,
+        leading: () => elector.isLeader(),
+        metrics: o.metrics,
+        log,
+      }),
+      {
+        workers: o.workers ?? 2,
+        ...o.requeue,
+        onDepth: (d) => o.metrics.queueDepth.set(d),
+      },
+    );
     const q = queue;
     informers = new Map(KINDS.map((k) => [k, createInformer(o.kc, o.api, k, o.namespace)]));
     for (const [kind, inf] of informers) {
@@ -117,17 +136,28 @@ export function createOperator(o: OperatorOptions): Operator {
         const e = apiError(err);
         const resource = `${PLURAL[kind]}.${GROUP}`;
         if (e.status === 403 || e.status === 401) {
-          log.error({ kind, status: e.status, err: e.message, delayMs }, `list/watch of ${resource}${o.namespace ? ` in namespace ${o.namespace}` : ''} refused (${e.status}): grant the operator get, list and watch on ${resource}`);
+          log.error(
+            { kind, status: e.status, err: e.message, delayMs },
+            `list/watch of ${resource}${o.namespace ? ` in namespace ${o.namespace}` : ''} refused (${e.status}): grant the operator get, list and watch on ${resource}`,
+          );
         } else {
-          log.warn({ kind, status: e.status, err: e.message, delayMs, attempt: delays.attempts }, `list/watch of ${resource} failed; restarting`);
+          log.warn(
+            { kind, status: e.status, err: e.message, delayMs, attempt: delays.attempts },
+            `list/watch of ${resource} failed; restarting`,
+          );
         }
         setTimeout(() => {
-          if (leading && informers.get(kind) === inf) void inf.start().catch((startErr: unknown) => log.warn({ kind, err: apiError(startErr).message }, 'watch restart failed'));
+          if (leading && informers.get(kind) === inf)
+            void inf.start().catch((startErr: unknown) => log.warn({ kind, err: apiError(startErr).message }, 'watch restart failed'));
         }, delayMs).unref();
       });
     }
     // A failed first list is reported through the 'error' handler above, which retries it.
-    await Promise.all([...informers.values()].map((i) => i.start().catch((err: unknown) => log.warn({ err: apiError(err).message }, 'initial list failed'))));
+    await Promise.all(
+      [...informers.values()].map((i) =>
+        i.start().catch((err: unknown) => log.warn({ err: apiError(err).message }, 'initial list failed')),
+      ),
+    );
     // Lost the Lease while listing: stopLeading (queued behind this) cleans up; start nothing.
     if (!elector.isLeader()) return;
     started = true;
@@ -144,7 +174,9 @@ export function createOperator(o: OperatorOptions): Operator {
         durable: durableName(`orderflow-operator_${o.lease.namespace}_${o.lease.name}`),
         ready: () => leading && synced(),
         lookup: (stream, consumer) => {
-          const c = list('Consumer').find((x) => (x as ConsumerResource).spec.streamName === stream && (x as ConsumerResource).spec.durableName === consumer);
+          const c = list('Consumer').find(
+            (x) => (x as ConsumerResource).spec.streamName === stream && (x as ConsumerResource).spec.durableName === consumer,
+          );
           return (c as ConsumerResource | undefined)?.spec.deadLetter?.subject;
         },
       });

@@ -74,7 +74,10 @@ export function withMarker<S extends StreamSpec | ConsumerSpec>(spec: S, marker:
 /** Why a resource may not manage the object, for its Ready condition. */
 export function ownershipProblem(o: Ownership, what: string): { reason: string; message: string } | undefined {
   if (o.state === 'foreign') {
-    return { reason: 'OwnedElsewhere', message: `${what} belongs to the resource ${o.owner} (metadata ${OWNER_KEY}); one object is managed by one resource` };
+    return {
+      reason: 'OwnedElsewhere',
+      message: `${what} belongs to the resource ${o.owner} (metadata ${OWNER_KEY}); one object is managed by one resource`,
+    };
   }
   if (o.state === 'unmarked') {
     return {

@@ -94,12 +94,14 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
   const { jsm, api, metrics, log } = deps;
   const mode = deps.mode ?? 'manage';
 
-  const ownerGone = (kind: Kind) => (owner: string): boolean => {
-    const [namespace, name] = owner.split('/');
-    if (!namespace || !name) return false;
-    if (deps.watchNamespace !== undefined && namespace !== deps.watchNamespace) return false;
-    return deps.get(kind, namespace, name) === undefined;
-  };
+  const ownerGone =
+    (kind: Kind) =>
+    (owner: string): boolean => {
+      const [namespace, name] = owner.split('/');
+      if (!namespace || !name) return false;
+      if (deps.watchNamespace !== undefined && namespace !== deps.watchNamespace) return false;
+      return deps.get(kind, namespace, name) === undefined;
+    };
 
   function markerPolicy(obj: Resource): MarkerPolicy {
     const meta = obj.metadata!;
@@ -112,7 +114,8 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     return mode === 'manage' ? { mode: 'own', ...facts } : { mode: 'keep', ...facts };
   }
 
-  const desired = (obj: Resource) => (obj.kind === 'Stream' ? { kind: 'Stream' as const, spec: obj.spec } : { kind: 'Consumer' as const, spec: obj.spec });
+  const desired = (obj: Resource) =>
+    obj.kind === 'Stream' ? { kind: 'Stream' as const, spec: obj.spec } : { kind: 'Consumer' as const, spec: obj.spec };
 
   async function setFinalizer(obj: Resource, want: boolean): Promise<void> {
     const meta = obj.metadata!;
@@ -129,7 +132,8 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
 
   /** The object the resource names, if any, and whether this resource may delete it (its marker names it, or the server keeps no markers). */
   async function deletable(obj: Resource): Promise<{ exists: boolean; owned: boolean; ownership?: Ownership }> {
-    const actual: StreamInfo | ConsumerInfo | undefined = obj.kind === 'Stream' ? await readStream(jsm, obj.spec.name) : await readConsumer(jsm, obj.spec.streamName, obj.spec.durableName);
+    const actual: StreamInfo | ConsumerInfo | undefined =
+      obj.kind === 'Stream' ? await readStream(jsm, obj.spec.name) : await readConsumer(jsm, obj.spec.streamName, obj.spec.durableName);
     if (!actual) return { exists: false, owned: false };
     const meta = obj.metadata!;
     const ownership = decideOwnership({
@@ -160,7 +164,8 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
         else await deleteConsumer(jsm, obj.spec.streamName, obj.spec.durableName);
         event = { type: 'Normal', reason: 'Deleted', action: 'Delete', note: `${what} deleted` };
       } else if (d.exists) {
-        const owner = d.ownership?.state === 'foreign' ? `the resource ${d.ownership.owner}` : 'no resource (not created or adopted by this one)';
+        const owner =
+          d.ownership?.state === 'foreign' ? `the resource ${d.ownership.owner}` : 'no resource (not created or adopted by this one)';
         event = { type: 'Normal', reason: 'Kept', action: 'Keep', note: `${what} kept: it belongs to ${owner}` };
       } else {
         event = { type: 'Normal', reason: 'Deleted', action: 'Delete', note: `${what} was already gone` };
@@ -217,7 +222,10 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     if (plan.action === 'refuse') return { label: 'refused', condition: observedCondition(plan, gen), live: {}, requeue: false };
 
     // Observe mode writes nothing, so an unmarked object is simply compared; another resource's is still reported.
-    const problem = mode === 'observe' && ins.ownership.state === 'unmarked' ? undefined : ownershipProblem(ins.ownership, `${plan.kind === 'Stream' ? 'stream' : 'consumer'} ${plan.key}`);
+    const problem =
+      mode === 'observe' && ins.ownership.state === 'unmarked'
+        ? undefined
+        : ownershipProblem(ins.ownership, `${plan.kind === 'Stream' ? 'stream' : 'consumer'} ${plan.key}`);
     if (problem) {
       // Never ours to delete: no finalizer holds the resource.
       if (mode === 'manage') await setFinalizer(obj, false);
@@ -239,21 +247,33 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     }
     if (plan.action === 'create' || plan.action === 'update') {
       const blocked = await deadLetterReady(obj);
-      if (blocked) return { label: 'failed', condition: blocked, live: await asLive(obj.kind, ins.actual), requeue: true, error: blocked.message };
+      if (blocked)
+        return { label: 'failed', condition: blocked, live: await asLive(obj.kind, ins.actual), requeue: true, error: blocked.message };
     } else if (plan.action === 'noop' && obj.kind === 'Consumer') {
       // The dead-letter stream may have been removed since the consumer was made.
       const blocked = await deadLetterReady(obj);
-      if (blocked) return { label: 'failed', condition: blocked, live: await asLive(obj.kind, ins.actual), requeue: true, error: blocked.message };
+      if (blocked)
+        return { label: 'failed', condition: blocked, live: await asLive(obj.kind, ins.actual), requeue: true, error: blocked.message };
     }
 
     const result = await apply(ins);
     const condition = readyCondition(result, gen);
     const live = await liveOf(obj.kind, result);
-    if (result.outcome !== 'unchanged') log.info({ key: `${obj.kind}/${meta.namespace}/${meta.name}`, action: result.action, outcome: result.outcome, reasons: result.reasons }, 'reconciled');
+    if (result.outcome !== 'unchanged')
+      log.info(
+        { key: `${obj.kind}/${meta.namespace}/${meta.name}`, action: result.action, outcome: result.outcome, reasons: result.reasons },
+        'reconciled',
+      );
     const adopted = ins.ownership.state === 'adopt' && (result.outcome === 'updated' || result.outcome === 'unchanged');
     let event: OperatorEvent | undefined;
     if (result.outcome === 'created') event = { type: 'Normal', reason: 'Created', action: 'Create', note: condition.message };
-    else if (adopted) event = { type: 'Normal', reason: 'Adopted', action: 'Adopt', note: `${plan.kind} ${plan.key} taken over${ins.ownership.state === 'adopt' && ins.ownership.from ? ` from ${ins.ownership.from}` : ''}: ${condition.message}` };
+    else if (adopted)
+      event = {
+        type: 'Normal',
+        reason: 'Adopted',
+        action: 'Adopt',
+        note: `${plan.kind} ${plan.key} taken over${ins.ownership.state === 'adopt' && ins.ownership.from ? ` from ${ins.ownership.from}` : ''}: ${condition.message}`,
+      };
     else if (result.outcome === 'updated') event = { type: 'Normal', reason: 'Updated', action: 'Update', note: condition.message };
     // A failed apply (server rejected, stream missing) is retried with backoff; a refused one
     // waits for a spec change (or the next resync).
@@ -286,10 +306,17 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
    */
   async function reportForbidden(key: string, obj: Resource, err: unknown): Promise<void> {
     const e = apiError(err);
-    log.error({ key, status: e.status, reason: e.reason, err: e.message }, 'forbidden by RBAC: grant the operator this verb in its Role; requeued');
+    log.error(
+      { key, status: e.status, reason: e.reason, err: e.message },
+      'forbidden by RBAC: grant the operator this verb in its Role; requeued',
+    );
     const meta = obj.metadata!;
     try {
-      await writeStatus(obj, { ...obj.status, observedGeneration: meta.generation, conditions: [withTransitionTime(forbiddenCondition(e.message, meta.generation), obj.status?.conditions)] });
+      await writeStatus(obj, {
+        ...obj.status,
+        observedGeneration: meta.generation,
+        conditions: [withTransitionTime(forbiddenCondition(e.message, meta.generation), obj.status?.conditions)],
+      });
     } catch (statusErr) {
       log.error({ key, err: apiError(statusErr).message }, 'could not write the Forbidden condition either');
     }
@@ -320,7 +347,14 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
       const c = outcome.condition;
       const event =
         outcome.event ??
-        (c.status === 'False' && changedTo(obj, c) ? { type: 'Warning' as const, reason: c.reason, action: ['JetStreamUnavailable', 'ReconcileError', 'PermissionDenied'].includes(c.reason) ? 'Reconcile' : 'Refuse', note: c.message } : undefined);
+        (c.status === 'False' && changedTo(obj, c)
+          ? {
+              type: 'Warning' as const,
+              reason: c.reason,
+              action: ['JetStreamUnavailable', 'ReconcileError', 'PermissionDenied'].includes(c.reason) ? 'Reconcile' : 'Refuse',
+              note: c.message,
+            }
+          : undefined);
       await writeStatus(obj, statusOf(obj, c, outcome.live));
       if (event) deps.events?.record(obj, event);
       return outcome.requeue ? { requeue: true, error: outcome.error } : { requeue: false };
@@ -338,4 +372,3 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     }
   };
 }
-

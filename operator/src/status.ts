@@ -53,7 +53,13 @@ function permissionViolation(err: unknown): Error | undefined {
 export function errorCondition(err: unknown, generation: number | undefined): Verdict {
   const text = err instanceof Error ? err.message : String(err);
   const denied = permissionViolation(err);
-  if (denied) return verdict(false, 'PermissionDenied', `NATS refused the operator's user: ${denied.message}; grant it in the NATS authorization; retrying`, generation);
+  if (denied)
+    return verdict(
+      false,
+      'PermissionDenied',
+      `NATS refused the operator's user: ${denied.message}; grant it in the NATS authorization; retrying`,
+      generation,
+    );
   // 503 from the JetStream API: no quorum / JetStream temporarily unavailable.
   const away = unavailableDependency(err) === 'nats' || (err instanceof JetStreamApiError && err.status === 503);
   return away
@@ -79,17 +85,32 @@ export function observedCondition(p: Plan, generation: number | undefined): Verd
 
 /** preventUpdate: the object is there and in use; the differences are reported, not applied. */
 export const preventedCondition = (p: Plan, generation: number | undefined): Verdict =>
-  verdict(true, 'UpdatePrevented', `${what(p)} differs from the spec and is not updated (preventUpdate): ${p.reasons.join('; ')}`, generation);
+  verdict(
+    true,
+    'UpdatePrevented',
+    `${what(p)} differs from the spec and is not updated (preventUpdate): ${p.reasons.join('; ')}`,
+    generation,
+  );
 
 /** Keeps lastTransitionTime when the condition's status did not change (Kubernetes convention). */
-export function withTransitionTime(c: Omit<Condition, 'lastTransitionTime'>, previous: Condition[] | undefined, now = new Date()): Condition {
+export function withTransitionTime(
+  c: Omit<Condition, 'lastTransitionTime'>,
+  previous: Condition[] | undefined,
+  now = new Date(),
+): Condition {
   const prev = previous?.find((p) => p.type === c.type);
   return { ...c, lastTransitionTime: prev && prev.status === c.status ? prev.lastTransitionTime : now.toISOString() };
 }
 
 /** The reason and message of a Ready=False condition for an API call RBAC refused. */
 export function forbiddenCondition(message: string, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> {
-  return { type: 'Ready', status: 'False', reason: 'Forbidden', message: `the operator's RBAC does not allow it: ${message}`, observedGeneration: generation };
+  return {
+    type: 'Ready',
+    status: 'False',
+    reason: 'Forbidden',
+    message: `the operator's RBAC does not allow it: ${message}`,
+    observedGeneration: generation,
+  };
 }
 
 /** JSON as the API server stores it: undefined members dropped. */

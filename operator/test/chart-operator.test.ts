@@ -13,7 +13,17 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Names, readConsumer, readStream } from '@orderflow/kit';
-import { deleteNamespaceStreams, freePort, httpReady, launchProcess, testNamespace, testNats, TEST_NATS_URL, waitFor, type LaunchedProcess } from '@orderflow/kit/testing';
+import {
+  deleteNamespaceStreams,
+  freePort,
+  httpReady,
+  launchProcess,
+  testNamespace,
+  testNats,
+  TEST_NATS_URL,
+  waitFor,
+  type LaunchedProcess,
+} from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
 import { track } from '../../test/support/reaper.js';
 import { FINALIZER } from '../src/resources.js';
@@ -36,7 +46,10 @@ let chart: ReturnType<typeof operatorObjects>;
 let chartKubeconfig: string;
 const operators = new Map<string, { proc: LaunchedProcess; port: number }>();
 
-async function startOperator(id: string, o: { namespace: string; kubeconfig: string; leaseName: string }): Promise<{ proc: LaunchedProcess; port: number }> {
+async function startOperator(
+  id: string,
+  o: { namespace: string; kubeconfig: string; leaseName: string },
+): Promise<{ proc: LaunchedProcess; port: number }> {
   const port = await freePort();
   const proc = await launchProcess({
     name: id,
@@ -81,7 +94,8 @@ async function holder(namespace: string, name: string): Promise<string | undefin
   }
 }
 
-const forbiddenLines = (p: LaunchedProcess): Record<string, unknown>[] => p.logs().filter((l) => /forbidden|refused \(40[13]\)/i.test(String(l.msg)));
+const forbiddenLines = (p: LaunchedProcess): Record<string, unknown>[] =>
+  p.logs().filter((l) => /forbidden|refused \(40[13]\)/i.test(String(l.msg)));
 
 beforeAll(async () => {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run npx turbo run build first`);
@@ -140,7 +154,12 @@ describe("the operator with the chart's ServiceAccount and Roles, two replicas",
       cp,
       K8S_NS,
       cr('Stream', 'orders', { name: names.stream('ORDERS'), subjects: [names.subject('orders.>')] }),
-      cr('Consumer', 'inventory-orders', { streamName: names.stream('ORDERS'), durableName: 'inventory-orders', filterSubject: names.subject('orders.>'), maxDeliver: 3 }),
+      cr('Consumer', 'inventory-orders', {
+        streamName: names.stream('ORDERS'),
+        durableName: 'inventory-orders',
+        filterSubject: names.subject('orders.>'),
+        maxDeliver: 3,
+      }),
     );
     const s = await waitFor('stream Ready', async () => {
       const o = await get('Stream', K8S_NS, 'orders');
@@ -155,7 +174,12 @@ describe("the operator with the chart's ServiceAccount and Roles, two replicas",
     expect(await readConsumer(jsm, names.stream('ORDERS'), 'inventory-orders')).toBeUndefined();
 
     for (const { proc } of operators.values()) expect(forbiddenLines(proc), proc.output()).toEqual([]);
-    expect(operators.get(standbyId)!.proc.logs().some((l) => l.msg === 'reconciled')).toBe(false);
+    expect(
+      operators
+        .get(standbyId)!
+        .proc.logs()
+        .some((l) => l.msg === 'reconciled'),
+    ).toBe(false);
   });
 
   it('kill -9 of the leader: the standby takes the Lease and reconciles what comes next', async () => {
@@ -168,7 +192,11 @@ describe("the operator with the chart's ServiceAccount and Roles, two replicas",
       const r = await readiness(operators.get(standbyId)!.port);
       return r.status === 200 && r.body.leader === true;
     });
-    await kubectlApply(cp, K8S_NS, cr('Stream', 'after-failover', { name: names.stream('FAILOVER'), subjects: [names.subject('failover.>')] }));
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      cr('Stream', 'after-failover', { name: names.stream('FAILOVER'), subjects: [names.subject('failover.>')] }),
+    );
     await waitFor('reconciled by the new leader', async () => ready(await get('Stream', K8S_NS, 'after-failover'))?.status === 'True');
     expect(await readStream(jsm, names.stream('FAILOVER'))).toBeDefined();
     const newLeader = operators.get(standbyId)!.proc;
@@ -185,7 +213,11 @@ describe("the operator with the chart's ServiceAccount and Roles, two replicas",
     expect(old.logs().some((l) => l.msg === 'stopped leading')).toBe(true);
     expect(old.logs().some((l) => l.msg === 'could not release the lease')).toBe(false);
     await waitFor('op-3 holds the Lease', async () => (await holder(K8S_NS, leaseName)) === 'op-3', 20_000);
-    await kubectlApply(cp, K8S_NS, cr('Stream', 'after-handover', { name: names.stream('HANDOVER'), subjects: [names.subject('handover.>')] }));
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      cr('Stream', 'after-handover', { name: names.stream('HANDOVER'), subjects: [names.subject('handover.>')] }),
+    );
     await waitFor('reconciled by op-3', async () => ready(await get('Stream', K8S_NS, 'after-handover'))?.status === 'True');
   });
 
@@ -193,14 +225,22 @@ describe("the operator with the chart's ServiceAccount and Roles, two replicas",
     // The chart's Roles, copied into another namespace for another ServiceAccount, minus two verbs.
     await cp.kubectl(['create', 'namespace', LIMITED_NS]);
     const strip = (o: K8sObject): K8sObject => {
-      const copy = structuredClone(o) as K8sObject & { rules?: { resources: string[]; verbs: string[] }[]; subjects?: { namespace?: string }[] };
+      const copy = structuredClone(o) as K8sObject & {
+        rules?: { resources: string[]; verbs: string[] }[];
+        subjects?: { namespace?: string }[];
+      };
       copy.metadata = { ...copy.metadata, namespace: LIMITED_NS };
       for (const s of copy.subjects ?? []) s.namespace = LIMITED_NS;
-      for (const r of copy.rules ?? []) if (r.resources.includes('streams')) r.verbs = r.verbs.filter((v) => v !== 'patch' && v !== 'watch');
+      for (const r of copy.rules ?? [])
+        if (r.resources.includes('streams')) r.verbs = r.verbs.filter((v) => v !== 'patch' && v !== 'watch');
       return copy;
     };
     const limited = chart.rbac.map(strip);
-    const mainRule = (limited.find((o) => o.kind === 'Role' && JSON.stringify(o).includes('"streams"')) as unknown as { rules: { resources: string[]; verbs: string[] }[] }).rules.find((r) => r.resources.includes('streams'))!;
+    const mainRule = (
+      limited.find((o) => o.kind === 'Role' && JSON.stringify(o).includes('"streams"')) as unknown as {
+        rules: { resources: string[]; verbs: string[] }[];
+      }
+    ).rules.find((r) => r.resources.includes('streams'))!;
     expect(mainRule.verbs).not.toContain('patch');
     await cp.kubectl(['apply', '-n', LIMITED_NS, '-f', '-'], { input: limited.map((o) => JSON.stringify(o)).join('\n---\n') });
     const kubeconfig = cp.kubeconfigFor(await cp.tokenFor(LIMITED_NS, chart.serviceAccount), 'limited-operator');
@@ -214,7 +254,9 @@ describe("the operator with the chart's ServiceAccount and Roles, two replicas",
     });
     expect(ready(s)).toMatchObject({ status: 'False', observedGeneration: 1 });
     expect(ready(s)?.message).toMatch(/cannot patch resource "streams" in API group "jetstream.orderflow.dev"/);
-    const patchLine = await waitFor('forbidden log line', () => proc.logs().find((l) => l.msg === 'forbidden by RBAC: grant the operator this verb in its Role; requeued'));
+    const patchLine = await waitFor('forbidden log line', () =>
+      proc.logs().find((l) => l.msg === 'forbidden by RBAC: grant the operator this verb in its Role; requeued'),
+    );
     expect(patchLine).toMatchObject({ level: 'error', status: 403, key: `Stream/${LIMITED_NS}/limited` });
     const watchLine = await waitFor('watch refused log line', () => proc.logs().find((l) => String(l.msg).includes('refused (403)')));
     expect(String(watchLine.msg)).toContain('grant the operator get, list and watch on');

@@ -22,7 +22,12 @@ const OPERATOR = join(ROOT, 'operator');
 const scratch = mkdtempSync(join(tmpdir(), 'orderflow-bin-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-async function exec(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
+async function exec(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string; err: string }> {
   try {
     const r = await run(cmd, args, { cwd, env: { ...process.env, ...env }, timeout: 120_000 });
     return { code: 0, out: r.stdout, err: r.stderr };
@@ -34,7 +39,11 @@ async function exec(cmd: string, args: string[], cwd: string, env: Record<string
 
 describe('the orderflow bin', () => {
   it('is a committed file, so npm links it at install time even though dist/ does not exist yet', async () => {
-    const pkg = JSON.parse(readFileSync(join(OPERATOR, 'package.json'), 'utf8')) as { name: string; bin: Record<string, string>; dependencies?: unknown };
+    const pkg = JSON.parse(readFileSync(join(OPERATOR, 'package.json'), 'utf8')) as {
+      name: string;
+      bin: Record<string, string>;
+      dependencies?: unknown;
+    };
     expect(pkg.bin.orderflow).toBe('./bin/orderflow.js');
     const tracked = await exec('git', ['ls-files', '--error-unmatch', 'operator/bin/orderflow.js'], ROOT);
     expect(tracked.code, 'operator/bin/orderflow.js must be committed').toBe(0);
@@ -63,13 +72,15 @@ describe('the orderflow bin', () => {
     expect(built.out.trim()).toBe('built cli diff -f x');
   });
 
-  it('`npx orderflow` in this repository runs the built CLI (help, and a diff against the suite\'s NATS)', async () => {
+  it("`npx orderflow` in this repository runs the built CLI (help, and a diff against the suite's NATS)", async () => {
     if (!existsSync(join(OPERATOR, 'dist', 'cli', 'main.js'))) throw new Error('operator/dist missing: run npx turbo run build first');
     const help = await exec('npx', ['--no-install', 'orderflow', '--help'], ROOT);
     expect(help.code, help.err).toBe(0);
     expect(help.out).toContain('orderflow diff -f <dir|file>');
     // Read-only: the platform's resources as shipped, planned against the suite's server.
-    const diff = await exec('npx', ['--no-install', 'orderflow', 'diff', '-f', 'k8s/platform/jetstream-resources.yaml'], ROOT, { NATS_URL: TEST_NATS_URL });
+    const diff = await exec('npx', ['--no-install', 'orderflow', 'diff', '-f', 'k8s/platform/jetstream-resources.yaml'], ROOT, {
+      NATS_URL: TEST_NATS_URL,
+    });
     expect([0, 1], diff.err).toContain(diff.code);
     expect(diff.out).toMatch(/^Stream +ORDERS +/m);
     expect(diff.out).toMatch(/^Consumer +ORDERS\/inventory-orders +/m);

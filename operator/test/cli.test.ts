@@ -28,7 +28,9 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
 
 async function cliWith(env: Record<string, string>, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   try {
-    const r = await run(process.execPath, ['--import', 'tsx', '--conditions', 'development', CLI, ...args], { env: { ...process.env, NATS_URL: TEST_NATS_URL, ...env } });
+    const r = await run(process.execPath, ['--import', 'tsx', '--conditions', 'development', CLI, ...args], {
+      env: { ...process.env, NATS_URL: TEST_NATS_URL, ...env },
+    });
     return { code: 0, out: r.stdout, err: r.stderr };
   } catch (e) {
     const x = e as { code: number; stdout: string; stderr: string };
@@ -38,7 +40,8 @@ async function cliWith(env: Record<string, string>, ...args: string[]): Promise<
 
 beforeAll(async () => {
   nc = await testNats();
-  const doc = (kind: string, name: string, spec: unknown) => stringify({ apiVersion: 'jetstream.orderflow.dev/v1alpha1', kind, metadata: { name }, spec });
+  const doc = (kind: string, name: string, spec: unknown) =>
+    stringify({ apiVersion: 'jetstream.orderflow.dev/v1alpha1', kind, metadata: { name }, spec });
   writeFileSync(join(dir, 'streams.yaml'), topo.streams.map((s) => doc('Stream', s.name.toLowerCase(), s)).join('---\n'));
   writeFileSync(join(dir, 'consumers.yaml'), topo.consumers.map((c) => doc('Consumer', c.durableName, c)).join('---\n'));
 });
@@ -75,10 +78,20 @@ describe('orderflow CLI', () => {
     const before = (await readStream(jsm, ORDERS))!.config;
     const changed = mkdtempSync(join(tmpdir(), 'orderflow-cli-diff-'));
     try {
-      const streams = parseAllDocuments(readFileSync(join(dir, 'streams.yaml'), 'utf8')).map((d) => d.toJS() as { spec: { name: string; maxAge?: string } });
+      const streams = parseAllDocuments(readFileSync(join(dir, 'streams.yaml'), 'utf8')).map(
+        (d) => d.toJS() as { spec: { name: string; maxAge?: string } },
+      );
       for (const s of streams) if (s.spec.name === ORDERS) s.spec.maxAge = '3h';
       writeFileSync(join(changed, 'streams.yaml'), streams.map((s) => stringify(s)).join('---\n'));
-      writeFileSync(join(changed, 'extra.yaml'), stringify({ apiVersion: 'jetstream.orderflow.dev/v1beta1', kind: 'Stream', metadata: { name: 'new' }, spec: { name: `${ns.toUpperCase()}_NEW`, subjects: [`${ns}.new.>`] } }));
+      writeFileSync(
+        join(changed, 'extra.yaml'),
+        stringify({
+          apiVersion: 'jetstream.orderflow.dev/v1beta1',
+          kind: 'Stream',
+          metadata: { name: 'new' },
+          spec: { name: `${ns.toUpperCase()}_NEW`, subjects: [`${ns}.new.>`] },
+        }),
+      );
       const d = await cli('diff', '-f', changed);
       expect(d.code, d.err).toBe(1);
       expect(d.out).toMatch(new RegExp(`Stream +${ORDERS} +would update`));

@@ -40,7 +40,16 @@ async function refusedOnCreate(objs: Obj[]): Promise<Map<string, string>> {
 }
 
 async function refusedPatch(kind: Kind, name: string, spec: Record<string, unknown>): Promise<string> {
-  const r = await cp.kubectlResult(['patch', '-n', K8S_NS, `${PLURAL[kind]}.${GROUP}`, name, '--type=merge', '-p', JSON.stringify({ spec })]);
+  const r = await cp.kubectlResult([
+    'patch',
+    '-n',
+    K8S_NS,
+    `${PLURAL[kind]}.${GROUP}`,
+    name,
+    '--type=merge',
+    '-p',
+    JSON.stringify({ spec }),
+  ]);
   expect(r.code, `patch ${kind}/${name} ${JSON.stringify(spec)} was accepted`).not.toBe(0);
   return r.stderr;
 }
@@ -58,37 +67,116 @@ describe('valid resources are admitted', () => {
       cp,
       K8S_NS,
       cr('Stream', 'full', {
-        name: 'FULL', description: 'every field', subjects: ['full.>'], retention: 'limits', maxConsumers: 10, maxMsgs: 1000, maxBytes: 1 << 20,
-        maxAge: '1h30m', maxMsgsPerSubject: 5, maxMsgSize: 1024, discard: 'new', discardPerSubject: true, storage: 'file', replicas: 1, noAck: false,
-        duplicateWindow: '2m', placement: { cluster: 'c1', tags: ['ssd'] }, sources: [{ name: 'OTHER', optStartSeq: 1, filterSubject: 'o.>', externalApiPrefix: '$JS.hub.API', externalDeliverPrefix: 'hub.d', subjectTransforms: [{ source: 'o.>', dest: 'full.o.>' }] }],
-        sealed: false, denyDelete: false, denyPurge: false, allowRollup: true, allowDirect: true, republish: { source: 'full.>', destination: 'rp.>', headersOnly: true },
-        subjectTransform: { source: 'full.>', dest: 'full.t.>' }, compression: 's2', firstSequence: 1, metadata: { team: 'orders' },
-        consumerLimits: { inactiveThreshold: '1h', maxAckPending: 100 }, allowMsgTtl: true, subjectDeleteMarkerTtl: '5s', allowAtomicPublish: true,
-        allowMsgCounter: false, allowMsgSchedules: true, persistMode: 'async', preventDelete: true,
+        name: 'FULL',
+        description: 'every field',
+        subjects: ['full.>'],
+        retention: 'limits',
+        maxConsumers: 10,
+        maxMsgs: 1000,
+        maxBytes: 1 << 20,
+        maxAge: '1h30m',
+        maxMsgsPerSubject: 5,
+        maxMsgSize: 1024,
+        discard: 'new',
+        discardPerSubject: true,
+        storage: 'file',
+        replicas: 1,
+        noAck: false,
+        duplicateWindow: '2m',
+        placement: { cluster: 'c1', tags: ['ssd'] },
+        sources: [
+          {
+            name: 'OTHER',
+            optStartSeq: 1,
+            filterSubject: 'o.>',
+            externalApiPrefix: '$JS.hub.API',
+            externalDeliverPrefix: 'hub.d',
+            subjectTransforms: [{ source: 'o.>', dest: 'full.o.>' }],
+          },
+        ],
+        sealed: false,
+        denyDelete: false,
+        denyPurge: false,
+        allowRollup: true,
+        allowDirect: true,
+        republish: { source: 'full.>', destination: 'rp.>', headersOnly: true },
+        subjectTransform: { source: 'full.>', dest: 'full.t.>' },
+        compression: 's2',
+        firstSequence: 1,
+        metadata: { team: 'orders' },
+        consumerLimits: { inactiveThreshold: '1h', maxAckPending: 100 },
+        allowMsgTtl: true,
+        subjectDeleteMarkerTtl: '5s',
+        allowAtomicPublish: true,
+        allowMsgCounter: false,
+        allowMsgSchedules: true,
+        persistMode: 'async',
+        preventDelete: true,
       }),
-      cr('Stream', 'mirror', { name: 'MIRROR', mirror: { name: 'FULL', optStartTime: '2024-01-01T00:00:00Z', subjectTransforms: [{ source: '>', dest: 'm.>' }] }, mirrorDirect: true }),
+      cr('Stream', 'mirror', {
+        name: 'MIRROR',
+        mirror: { name: 'FULL', optStartTime: '2024-01-01T00:00:00Z', subjectTransforms: [{ source: '>', dest: 'm.>' }] },
+        mirrorDirect: true,
+      }),
       cr('Consumer', 'pull', {
-        streamName: 'FULL', durableName: 'pull', description: 'pull', deliverPolicy: 'byStartSequence', optStartSeq: 5, ackPolicy: 'explicit', ackWait: '30s',
-        maxDeliver: 3, backoff: ['1s', '5s', '10s'], filterSubjects: ['full.a', 'full.b'], replayPolicy: 'instant', sampleFreq: '50%', maxWaiting: 10,
-        maxAckPending: 100, headersOnly: false, maxRequestBatch: 10, maxRequestExpires: '5s', maxRequestMaxBytes: 1024, inactiveThreshold: '1h', replicas: 1,
-        memStorage: false, metadata: { owner: 'x' }, pauseUntil: '2099-01-01T00:00:00Z', priorityPolicy: 'pinned_client', priorityGroups: ['hot'], pinnedTtl: '30s',
+        streamName: 'FULL',
+        durableName: 'pull',
+        description: 'pull',
+        deliverPolicy: 'byStartSequence',
+        optStartSeq: 5,
+        ackPolicy: 'explicit',
+        ackWait: '30s',
+        maxDeliver: 3,
+        backoff: ['1s', '5s', '10s'],
+        filterSubjects: ['full.a', 'full.b'],
+        replayPolicy: 'instant',
+        sampleFreq: '50%',
+        maxWaiting: 10,
+        maxAckPending: 100,
+        headersOnly: false,
+        maxRequestBatch: 10,
+        maxRequestExpires: '5s',
+        maxRequestMaxBytes: 1024,
+        inactiveThreshold: '1h',
+        replicas: 1,
+        memStorage: false,
+        metadata: { owner: 'x' },
+        pauseUntil: '2099-01-01T00:00:00Z',
+        priorityPolicy: 'pinned_client',
+        priorityGroups: ['hot'],
+        pinnedTtl: '30s',
         deadLetter: { subject: 'dlq.FULL.pull' },
       }),
       cr('Consumer', 'push', {
-        streamName: 'FULL', durableName: 'push', deliverPolicy: 'by_start_time', optStartTime: '2024-01-01T00:00:00Z', deliverSubject: 'push.full',
-        flowControl: true, heartbeatInterval: '5s', rateLimitBps: 8000, filterSubject: 'full.>',
+        streamName: 'FULL',
+        durableName: 'push',
+        deliverPolicy: 'by_start_time',
+        optStartTime: '2024-01-01T00:00:00Z',
+        deliverSubject: 'push.full',
+        flowControl: true,
+        heartbeatInterval: '5s',
+        rateLimitBps: 8000,
+        filterSubject: 'full.>',
       }),
       cr('Consumer', 'queue', { streamName: 'FULL', durableName: 'queue', deliverSubject: 'push.queue', deliverGroup: 'workers' }),
       cr('Consumer', 'last', { streamName: 'FULL', durableName: 'last', deliverPolicy: 'lastPerSubject', filterSubject: 'full.>' }),
     );
-    for (const [kind, name] of [['Stream', 'full'], ['Stream', 'mirror'], ['Consumer', 'pull'], ['Consumer', 'push'], ['Consumer', 'queue'], ['Consumer', 'last']] as const) {
+    for (const [kind, name] of [
+      ['Stream', 'full'],
+      ['Stream', 'mirror'],
+      ['Consumer', 'pull'],
+      ['Consumer', 'push'],
+      ['Consumer', 'queue'],
+      ['Consumer', 'last'],
+    ] as const) {
       expect(await get(kind, K8S_NS, name), `${kind}/${name}`).toBeDefined();
     }
   });
 });
 
 describe('cross-field rules refuse an object at creation', () => {
-  const s = (name: string, spec: Record<string, unknown>) => cr('Stream', name, { name: name.toUpperCase().replace(/-/g, '_'), subjects: [`${name}.>`], ...spec });
+  const s = (name: string, spec: Record<string, unknown>) =>
+    cr('Stream', name, { name: name.toUpperCase().replace(/-/g, '_'), subjects: [`${name}.>`], ...spec });
   const c = (name: string, spec: Record<string, unknown>) => cr('Consumer', name, { streamName: 'FULL', durableName: name, ...spec });
   const cases: [Obj, string][] = [
     [s('no-subjects', { subjects: undefined }), 'subjects are required, unless the stream is a mirror or has sources'],
@@ -104,16 +192,25 @@ describe('cross-field rules refuse an object at creation', () => {
     [c('dlq-noack', { ackPolicy: 'none', deadLetter: { subject: 'dlq.x' } }), 'deadLetter needs acknowledgements'],
     [c('seq-without-policy', { optStartSeq: 5 }), 'optStartSeq goes with deliverPolicy byStartSequence'],
     [c('policy-without-seq', { deliverPolicy: 'byStartSequence' }), 'optStartSeq goes with deliverPolicy byStartSequence'],
-    [c('time-without-policy', { deliverPolicy: 'byStartSequence', optStartSeq: 1, optStartTime: '2024-01-01T00:00:00Z' }), 'optStartTime goes with deliverPolicy byStartTime'],
+    [
+      c('time-without-policy', { deliverPolicy: 'byStartSequence', optStartSeq: 1, optStartTime: '2024-01-01T00:00:00Z' }),
+      'optStartTime goes with deliverPolicy byStartTime',
+    ],
     [c('lps-without-filter', { deliverPolicy: 'last_per_subject' }), 'deliverPolicy lastPerSubject needs filterSubject or filterSubjects'],
     [c('two-filters', { filterSubject: 'a', filterSubjects: ['b', 'c'] }), 'filterSubject and filterSubjects are exclusive'],
     [c('push-only-on-pull', { deliverGroup: 'g' }), 'are for push consumers (set deliverSubject)'],
     [c('pull-only-on-push', { deliverSubject: 'p.x', maxWaiting: 5 }), 'are for pull consumers (no deliverSubject)'],
     [c('fc-without-hb', { deliverSubject: 'p.y', flowControl: true }), 'flowControl needs heartbeatInterval'],
-    [c('group-with-hb', { deliverSubject: 'p.z', deliverGroup: 'g', heartbeatInterval: '5s' }), 'a deliverGroup (queue group) excludes flowControl and heartbeatInterval'],
+    [
+      c('group-with-hb', { deliverSubject: 'p.z', deliverGroup: 'g', heartbeatInterval: '5s' }),
+      'a deliverGroup (queue group) excludes flowControl and heartbeatInterval',
+    ],
     [c('policy-without-groups', { priorityPolicy: 'overflow' }), 'priorityPolicy (other than none) and priorityGroups go together'],
     [c('groups-without-policy', { priorityGroups: ['g'] }), 'priorityPolicy (other than none) and priorityGroups go together'],
-    [c('pinned-ttl-overflow', { priorityPolicy: 'overflow', priorityGroups: ['g'], pinnedTtl: '1m' }), 'pinnedTtl needs priorityPolicy pinned_client'],
+    [
+      c('pinned-ttl-overflow', { priorityPolicy: 'overflow', priorityGroups: ['g'], pinnedTtl: '1m' }),
+      'pinnedTtl needs priorityPolicy pinned_client',
+    ],
   ];
 
   it('each violating object is refused by the API server with its rule, and none is stored', async () => {
@@ -132,7 +229,13 @@ describe('fields JetStream fixes at creation are refused on update', () => {
       K8S_NS,
       cr('Stream', 'fixed', { name: 'FIXED', subjects: ['fixed.>'], denyDelete: true, allowMsgTtl: true, firstSequence: 10 }),
       cr('Consumer', 'fixed-pull', { streamName: 'FIXED', durableName: 'fixed-pull', deliverPolicy: 'byStartSequence', optStartSeq: 5 }),
-      cr('Consumer', 'fixed-push', { streamName: 'FIXED', durableName: 'fixed-push', deliverSubject: 'fixed.push', flowControl: true, heartbeatInterval: '5s' }),
+      cr('Consumer', 'fixed-push', {
+        streamName: 'FIXED',
+        durableName: 'fixed-push',
+        deliverSubject: 'fixed.push',
+        flowControl: true,
+        heartbeatInterval: '5s',
+      }),
     );
   });
 
@@ -159,7 +262,9 @@ describe('fields JetStream fixes at creation are refused on update', () => {
   });
 
   it("a mirror's origin and mirrorDirect are refused on update", async () => {
-    expect(await refusedPatch('Stream', 'mirror', { mirror: { name: 'FULL', filterSubject: 'full.a' } })).toContain('mirror is fixed when the stream is created');
+    expect(await refusedPatch('Stream', 'mirror', { mirror: { name: 'FULL', filterSubject: 'full.a' } })).toContain(
+      'mirror is fixed when the stream is created',
+    );
     expect(await refusedPatch('Stream', 'mirror', { mirrorDirect: false })).toContain('mirrorDirect is fixed when the stream is created');
   });
 
@@ -173,7 +278,11 @@ describe('fields JetStream fixes at creation are refused on update', () => {
     ['fixed-pull', { maxWaiting: 10 }, 'maxWaiting is fixed when the consumer is created'],
     ['fixed-pull', { memStorage: true }, 'memStorage is fixed when the consumer is created'],
     ['fixed-pull', { deliverSubject: 'now.push' }, 'a push consumer (deliverSubject) cannot become a pull consumer, nor the other way'],
-    ['fixed-push', { deliverSubject: null, flowControl: null, heartbeatInterval: null }, 'a push consumer (deliverSubject) cannot become a pull consumer'],
+    [
+      'fixed-push',
+      { deliverSubject: null, flowControl: null, heartbeatInterval: null },
+      'a push consumer (deliverSubject) cannot become a pull consumer',
+    ],
     ['fixed-push', { heartbeatInterval: '10s' }, 'heartbeatInterval is fixed when the consumer is created'],
     ['fixed-push', { flowControl: false }, 'flowControl is fixed when the consumer is created'],
   ];

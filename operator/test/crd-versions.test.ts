@@ -29,7 +29,10 @@ let jsm: JetStreamManager;
 let t: TestOperator | undefined;
 const { log } = capturingLogger();
 
-type Crd = { spec: { versions: { name: string; served: boolean; storage: boolean; deprecated?: boolean; deprecationWarning?: string }[] }; status?: { storedVersions?: string[] } };
+type Crd = {
+  spec: { versions: { name: string; served: boolean; storage: boolean; deprecated?: boolean; deprecationWarning?: string }[] };
+  status?: { storedVersions?: string[] };
+};
 
 /** The CRDs as shipped before v1beta1: the same schema under v1alpha1 only, stored. */
 function alphaOnly(plural: string): Crd {
@@ -41,7 +44,8 @@ function alphaOnly(plural: string): Crd {
   return crd;
 }
 
-const storedVersions = async (plural: string): Promise<string[]> => (JSON.parse(await cp.kubectl(['get', 'crd', `${plural}.${GROUP}`, '-o', 'json'])) as Crd).status?.storedVersions ?? [];
+const storedVersions = async (plural: string): Promise<string[]> =>
+  (JSON.parse(await cp.kubectl(['get', 'crd', `${plural}.${GROUP}`, '-o', 'json'])) as Crd).status?.storedVersions ?? [];
 
 beforeAll(async () => {
   cp = await startControlPlane({ name: 'crd-versions' });
@@ -63,7 +67,12 @@ describe('CRD versions', () => {
     await cp.kubectl(['apply', '-f', '-'], { input: PLURALS.map((p) => JSON.stringify(alphaOnly(p))).join('\n---\n') });
     await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...PLURALS.map((p) => `crd/${p}.${GROUP}`)]);
     await cp.kubectl(['create', 'namespace', K8S_NS]);
-    const old = { apiVersion: `${GROUP}/v1alpha1`, kind: 'Stream', metadata: { name: 'orders', namespace: K8S_NS }, spec: { name: names.stream('ORDERS'), subjects: [names.subject('orders.>')] } };
+    const old = {
+      apiVersion: `${GROUP}/v1alpha1`,
+      kind: 'Stream',
+      metadata: { name: 'orders', namespace: K8S_NS },
+      spec: { name: names.stream('ORDERS'), subjects: [names.subject('orders.>')] },
+    };
     await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(old) });
     expect(await storedVersions('streams')).toEqual(['v1alpha1']);
     // v1beta1 does not exist yet.
@@ -76,10 +85,14 @@ describe('CRD versions', () => {
     const get = reader(kc);
     t = await startTestOperator({ kc, nc, namespace: K8S_NS, log });
     // Settled (a resync after Created says InSync), so both reads below see one status.
-    const s = await waitFor('the v1alpha1 object reconciled through v1beta1', async () => {
-      const o = await get('Stream', K8S_NS, 'orders');
-      return ready(o)?.reason === 'InSync' ? o : undefined;
-    }, 30_000);
+    const s = await waitFor(
+      'the v1alpha1 object reconciled through v1beta1',
+      async () => {
+        const o = await get('Stream', K8S_NS, 'orders');
+        return ready(o)?.reason === 'InSync' ? o : undefined;
+      },
+      30_000,
+    );
     expect(s.apiVersion).toBe(`${GROUP}/v1beta1`);
     expect(await readStream(jsm, names.stream('ORDERS'))).toBeDefined();
 
@@ -101,7 +114,15 @@ describe('CRD versions', () => {
       return r.code === 0; // a 409 (the operator wrote a status meanwhile): read and try again
     });
     for (const p of PLURALS) {
-      await cp.kubectl(['patch', 'crd', `${p}.${GROUP}`, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { storedVersions: ['v1beta1'] } })]);
+      await cp.kubectl([
+        'patch',
+        'crd',
+        `${p}.${GROUP}`,
+        '--subresource=status',
+        '--type=merge',
+        '-p',
+        JSON.stringify({ status: { storedVersions: ['v1beta1'] } }),
+      ]);
       expect(await storedVersions(p)).toEqual(['v1beta1']);
     }
     // Still served and reconciled.

@@ -47,7 +47,12 @@ async function writeLease(name: string, holder: string, renewTime: Date): Promis
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
     metadata: { name, namespace: NS, resourceVersion: prev?.metadata?.resourceVersion },
-    spec: { holderIdentity: holder, leaseDurationSeconds: 4, renewTime: new V1MicroTime(renewTime.getTime()), acquireTime: new V1MicroTime(renewTime.getTime()) },
+    spec: {
+      holderIdentity: holder,
+      leaseDurationSeconds: 4,
+      renewTime: new V1MicroTime(renewTime.getTime()),
+      acquireTime: new V1MicroTime(renewTime.getTime()),
+    },
   });
   try {
     const prev = await leases.readNamespacedLease({ name, namespace: NS });
@@ -121,7 +126,7 @@ describe('leader election', () => {
     expect(b.isLeader()).toBe(true);
   });
 
-  it("a holder whose clock is an hour behind keeps the lease while it renews; it is taken over once it stops", async () => {
+  it('a holder whose clock is an hour behind keeps the lease while it renews; it is taken over once it stops', async () => {
     let renewing = true;
     let renewals = 0;
     await writeLease('behind', 'slow-clock', new Date(Date.now() - 3600_000));
@@ -137,7 +142,11 @@ describe('leader election', () => {
     c.e.start();
     // Observed over more than two lease durations (its attempts are the facts counted).
     const attempts = Math.ceil((2 * LEASE.leaseDurationMs) / LEASE.retryPeriodMs);
-    await waitFor('c saw the holder across two lease durations', () => c.lines.filter((l) => l.msg === 'lease held by another').length >= attempts, 30_000);
+    await waitFor(
+      'c saw the holder across two lease durations',
+      () => c.lines.filter((l) => l.msg === 'lease held by another').length >= attempts,
+      30_000,
+    );
     expect(transitions).toEqual([]);
     expect(renewals).toBeGreaterThan(attempts / 2);
     renewing = false;

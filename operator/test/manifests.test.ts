@@ -9,7 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { CustomResourceDefinition, type ICustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
+import {
+  CustomResourceDefinition,
+  type ICustomResourceDefinition,
+} from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
@@ -26,7 +29,11 @@ type Doc = { apiVersion: string; kind: string; metadata: { name: string }; spec?
 
 // A directory of k8s/ or one file (the operator and the saga's resources live in the chart-generated k8s/platform).
 function docs(path: string): Doc[] {
-  const files = path.endsWith('.yaml') ? [path] : readdirSync(join(K8S, path)).filter((f) => f.endsWith('.yaml')).map((f) => join(path, f));
+  const files = path.endsWith('.yaml')
+    ? [path]
+    : readdirSync(join(K8S, path))
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => join(path, f));
   return files.flatMap((f) => parseAllDocuments(readFileSync(join(K8S, f), 'utf8')).map((d) => d.toJS() as Doc));
 }
 
@@ -63,13 +70,20 @@ describe('manifests against the Kubernetes OpenAPI schemas', () => {
     for (const crd of docs('crds') as unknown as ICustomResourceDefinition[]) {
       const [beta, alpha] = crd.spec.versions;
       expect(crd.spec.conversion?.strategy ?? 'None').toBe('None');
-      expect([beta, alpha].map((v) => [v!.name, v!.served, v!.storage])).toEqual([['v1beta1', true, true], ['v1alpha1', true, false]]);
+      expect([beta, alpha].map((v) => [v!.name, v!.served, v!.storage])).toEqual([
+        ['v1beta1', true, true],
+        ['v1alpha1', true, false],
+      ]);
       expect(alpha!.deprecated).toBe(true);
       expect(alpha!.schema).toEqual(beta!.schema);
       expect(alpha!.additionalPrinterColumns).toEqual(beta!.additionalPrinterColumns);
       expect(beta!.subresources?.status).toEqual({});
       const columns = beta!.additionalPrinterColumns?.filter((c) => !c.priority).map((c) => c.name);
-      expect(columns).toEqual(crd.spec.names.kind === 'Stream' ? ['Ready', 'Messages', 'Pending', 'Ack Pending', 'Reason', 'Age'] : ['Stream', 'Ready', 'Pending', 'Ack Pending', 'Reason', 'Age']);
+      expect(columns).toEqual(
+        crd.spec.names.kind === 'Stream'
+          ? ['Ready', 'Messages', 'Pending', 'Ack Pending', 'Reason', 'Age']
+          : ['Stream', 'Ready', 'Pending', 'Ack Pending', 'Reason', 'Age'],
+      );
     }
   });
 });
@@ -78,7 +92,10 @@ describe('example resources against the CRDs', () => {
   const ajv = new Ajv({ strict: false, allErrors: true });
   addFormats(ajv);
   const validators = new Map(
-    (docs('crds') as unknown as ICustomResourceDefinition[]).map((crd) => [crd.spec.names.kind, ajv.compile(crd.spec.versions[0]!.schema!.openAPIV3Schema as object)]),
+    (docs('crds') as unknown as ICustomResourceDefinition[]).map((crd) => [
+      crd.spec.names.kind,
+      ajv.compile(crd.spec.versions[0]!.schema!.openAPIV3Schema as object),
+    ]),
   );
 
   it('every resource in k8s/platform/jetstream-resources.yaml validates', () => {
@@ -107,7 +124,10 @@ describe('example resources against the CRDs', () => {
 
   it('k8s/platform/jetstream-resources.yaml is exactly platformTopology() (R3, kept on delete)', async () => {
     const t = platformTopology({ replicas: 3 });
-    const keep = <T,>(x: T) => ({ ...x, preventDelete: true });
-    expect(await loadResources(join(K8S, 'platform', 'jetstream-resources.yaml'))).toEqual({ streams: t.streams.map(keep), consumers: t.consumers.map(keep) });
+    const keep = <T>(x: T) => ({ ...x, preventDelete: true });
+    expect(await loadResources(join(K8S, 'platform', 'jetstream-resources.yaml'))).toEqual({
+      streams: t.streams.map(keep),
+      consumers: t.consumers.map(keep),
+    });
   });
 });

@@ -139,7 +139,10 @@ describe('operator against a real kube-apiserver', () => {
     const writes = statusWrites;
     const [streams, consumers] = [await reconcileCount('Stream'), await reconcileCount('Consumer')];
     // Several full resyncs of both resources happen in between (the fact waited on).
-    await waitFor('three more resyncs of each', async () => (await reconcileCount('Stream')) >= streams + 3 && (await reconcileCount('Consumer')) >= consumers + 3);
+    await waitFor(
+      'three more resyncs of each',
+      async () => (await reconcileCount('Stream')) >= streams + 3 && (await reconcileCount('Consumer')) >= consumers + 3,
+    );
     expect(statusWrites).toBe(writes);
     const after = (await get('Stream', K8S_NS, 'orders'))!;
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
@@ -222,7 +225,11 @@ describe('operator against a real kube-apiserver', () => {
     const elected = lines.filter((l) => l.msg === 'became leader').length;
     // A crash (kill -9): the watch connections break at once, no clean close.
     await cp.restartApiserver({ signal: 'SIGKILL' });
-    await kubectlApply(cp, K8S_NS, cr('Stream', 'after-restart', { name: names.stream('AFTERRESTART'), subjects: [names.subject('afterrestart.>')] }));
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      cr('Stream', 'after-restart', { name: names.stream('AFTERRESTART'), subjects: [names.subject('afterrestart.>')] }),
+    );
     await waitFor('reconciled after the restart', () => readStream(jsm, names.stream('AFTERRESTART')), 30_000);
     await kubectlPatch(cp, K8S_NS, 'Stream', 'orders', { spec: { maxMsgs: 1000 } });
     await waitFor('update after the restart reconciled', async () => (await readStream(jsm, ORDERS))?.config.max_msgs === 1000, 30_000);
@@ -236,7 +243,11 @@ describe('operator against a real kube-apiserver', () => {
     expect(await get('Stream', K8S_NS, 'after-restart')).toBeUndefined();
     expect(await readStream(jsm, names.stream('AFTERRESTART'))).toBeUndefined();
 
-    await kubectlApply(cp, K8S_NS, cr('Stream', 'kept', { name: names.stream('KEPT'), subjects: [names.subject('kept.>')], preventDelete: true }));
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      cr('Stream', 'kept', { name: names.stream('KEPT'), subjects: [names.subject('kept.>')], preventDelete: true }),
+    );
     await waitFor('kept Ready', async () => ready(await get('Stream', K8S_NS, 'kept'))?.status === 'True');
     await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'kept', '--timeout=30s']);
     expect(await get('Stream', K8S_NS, 'kept')).toBeUndefined();

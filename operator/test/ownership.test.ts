@@ -56,7 +56,11 @@ beforeAll(async () => {
   jsm = await jetstreamManager(nc);
   manager = await startTestOperator({ kc, nc, namespace: K8S_NS, log, identity: 'manager' });
   observer = await startTestOperator({ kc, nc, namespace: OBS_NS, log, identity: 'observer', mode: 'observe' });
-  await waitFor('both lead with synced caches', () => manager!.op.ready() && manager!.op.isLeader() && observer!.op.ready() && observer!.op.isLeader(), 30_000);
+  await waitFor(
+    'both lead with synced caches',
+    () => manager!.op.ready() && manager!.op.isLeader() && observer!.op.ready() && observer!.op.isLeader(),
+    30_000,
+  );
 }, 180_000);
 
 afterAll(async () => {
@@ -128,9 +132,21 @@ describe('ownership markers', () => {
   it('the orderflow CLI shows the owner and leaves an owned object to the operator', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'own-cli-'));
     try {
-      writeFileSync(join(dir, 's.yaml'), stringify({ apiVersion: API_VERSION, kind: 'Stream', metadata: { name: 'x' }, spec: { name: SHARED, subjects: [names.subject('shared.>')], maxAge: '9h' } }));
+      writeFileSync(
+        join(dir, 's.yaml'),
+        stringify({
+          apiVersion: API_VERSION,
+          kind: 'Stream',
+          metadata: { name: 'x' },
+          spec: { name: SHARED, subjects: [names.subject('shared.>')], maxAge: '9h' },
+        }),
+      );
       const cli = async (...args: string[]) =>
-        run(process.execPath, ['--import', 'tsx', '--conditions', 'development', new URL('../src/cli/main.ts', import.meta.url).pathname, ...args], { env: { ...process.env, NATS_URL: TEST_NATS_URL } }).then(
+        run(
+          process.execPath,
+          ['--import', 'tsx', '--conditions', 'development', new URL('../src/cli/main.ts', import.meta.url).pathname, ...args],
+          { env: { ...process.env, NATS_URL: TEST_NATS_URL } },
+        ).then(
           (r) => ({ code: 0, out: r.stdout }),
           (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
         );
@@ -201,7 +217,8 @@ describe('observe mode (OPERATOR_MODE=observe)', () => {
     expect(await readStream(jsm, MISSING)).toBeUndefined();
     expect((await readStream(jsm, DRIFT))?.config.max_age).toBe(HOUR);
     expect((await readStream(jsm, DRIFT))?.config.metadata?.[OWNER_KEY]).toBeUndefined();
-    for (const n of ['missing', 'drift', 'same']) expect((await get('Stream', OBS_NS, n))?.metadata.finalizers ?? []).not.toContain(FINALIZER);
+    for (const n of ['missing', 'drift', 'same'])
+      expect((await get('Stream', OBS_NS, n))?.metadata.finalizers ?? []).not.toContain(FINALIZER);
     await cp.kubectl(['delete', '-n', OBS_NS, 'streams.jetstream.orderflow.dev', 'same', '--timeout=30s']);
     expect(await readStream(jsm, SAME)).toBeDefined();
     expect(await observer!.reconciles('Stream', 'created')).toBe(0);

@@ -114,16 +114,28 @@ describe('newer Stream/Consumer fields through the operator', () => {
     expect(s.nc.info?.version).not.toMatch(/^2\.9\./);
     await kubectlApply(cp, s.k8sNs, ...resources(s));
     const stream = s.names.stream('NEWER');
-    for (const [kind, name] of [['Stream', 'newer'], ['Consumer', 'hot']] as const) {
+    for (const [kind, name] of [
+      ['Stream', 'newer'],
+      ['Consumer', 'hot'],
+    ] as const) {
       const o = await waitFor(`${kind} Ready`, async () => {
         const x = await get(kind, s.k8sNs, name);
         return ready(x)?.status === 'True' ? x : undefined;
       });
       expect(ready(o)?.reason).toMatch(/^(Created|InSync)$/);
     }
-    expect((await readStream(s.jsm, stream))?.config).toMatchObject({ compression: 's2', metadata: { team: 'orders' }, consumer_limits: { max_ack_pending: 500 } });
+    expect((await readStream(s.jsm, stream))?.config).toMatchObject({
+      compression: 's2',
+      metadata: { team: 'orders' },
+      consumer_limits: { max_ack_pending: 500 },
+    });
     const c = await readConsumer(s.jsm, stream, 'hot');
-    expect(c?.config).toMatchObject({ filter_subjects: [s.names.subject('newer.a'), s.names.subject('newer.b')], priority_policy: 'overflow', priority_groups: ['hot'], max_deliver: 5 });
+    expect(c?.config).toMatchObject({
+      filter_subjects: [s.names.subject('newer.a'), s.names.subject('newer.b')],
+      priority_policy: 'overflow',
+      priority_groups: ['hot'],
+      max_deliver: 5,
+    });
     expect(c?.paused).toBe(true);
     // Resyncs run every 300 ms: once InSync, the normalised values (maxBytes 0 → -1, max_ack_pending
     // from the stream's limits, backoff replacing ackWait) keep it there — no update, no new status.
@@ -137,11 +149,17 @@ describe('newer Stream/Consumer fields through the operator', () => {
     });
     const held = (await s.jsm.consumers.info(stream, 'hot')).config;
     const count = async (kind: string, outcome: string): Promise<number> =>
-      (await s.metrics.reconciles.get()).values.filter((v) => v.labels.kind === kind && v.labels.outcome === outcome).reduce((a, v) => a + v.value, 0);
+      (await s.metrics.reconciles.get()).values
+        .filter((v) => v.labels.kind === kind && v.labels.outcome === outcome)
+        .reduce((a, v) => a + v.value, 0);
     const [streamsUnchanged, consumersUnchanged] = [await count('Stream', 'unchanged'), await count('Consumer', 'unchanged')];
     const [streamsUpdated, consumersUpdated] = [await count('Stream', 'updated'), await count('Consumer', 'updated')];
     // Several full resyncs of both happen in between (the fact waited on), each finding nothing to do.
-    await waitFor('three more unchanged resyncs of each', async () => (await count('Stream', 'unchanged')) >= streamsUnchanged + 3 && (await count('Consumer', 'unchanged')) >= consumersUnchanged + 3);
+    await waitFor(
+      'three more unchanged resyncs of each',
+      async () =>
+        (await count('Stream', 'unchanged')) >= streamsUnchanged + 3 && (await count('Consumer', 'unchanged')) >= consumersUnchanged + 3,
+    );
     expect([await count('Stream', 'updated'), await count('Consumer', 'updated')]).toEqual([streamsUpdated, consumersUpdated]);
     expect((await get('Consumer', s.k8sNs, 'hot'))!.metadata.resourceVersion).toBe(settled.metadata.resourceVersion);
     expect((await get('Stream', s.k8sNs, 'newer'))!.metadata.resourceVersion).toBe(streamSettled.metadata.resourceVersion);
@@ -165,7 +183,13 @@ describe('newer Stream/Consumer fields through the operator', () => {
       return ready(x)?.status === 'False' ? x : undefined;
     });
     expect(ready(co)?.reason).toBe('InvalidSpec');
-    for (const [f, v] of [['spec.filterSubjects', '2.10.0'], ['spec.metadata', '2.10.0'], ['spec.pauseUntil', '2.11.0'], ['spec.priorityPolicy', '2.11.0'], ['spec.priorityGroups', '2.11.0']]) {
+    for (const [f, v] of [
+      ['spec.filterSubjects', '2.10.0'],
+      ['spec.metadata', '2.10.0'],
+      ['spec.pauseUntil', '2.11.0'],
+      ['spec.priorityPolicy', '2.11.0'],
+      ['spec.priorityGroups', '2.11.0'],
+    ]) {
       expect(ready(co)?.message).toContain(`${f} needs nats-server ${v} or newer`);
     }
     // The consumer may also be told its stream is missing on a later pass; nothing exists either way.

@@ -37,7 +37,8 @@ let get: ReturnType<typeof reader>;
 let t: TestOperator | undefined;
 const { log, lines } = capturingLogger();
 
-const reasonOf = async (kind: 'Stream' | 'Consumer', name: string): Promise<string | undefined> => ready(await get(kind, K8S_NS, name))?.reason;
+const reasonOf = async (kind: 'Stream' | 'Consumer', name: string): Promise<string | undefined> =>
+  ready(await get(kind, K8S_NS, name))?.reason;
 
 beforeAll(async () => {
   cp = await startControlPlane({ name: 'status-truth' });
@@ -69,7 +70,12 @@ describe('status that tells the truth', () => {
       cp,
       K8S_NS,
       cr('Stream', 'orders', { name: ORDERS, subjects: [names.subject('orders.>')] }),
-      cr('Consumer', 'worker', { streamName: ORDERS, durableName: 'worker', filterSubject: names.subject('orders.>'), deadLetter: { subject: names.dlqSubject(ORDERS, 'worker') } }),
+      cr('Consumer', 'worker', {
+        streamName: ORDERS,
+        durableName: 'worker',
+        filterSubject: names.subject('orders.>'),
+        deadLetter: { subject: names.dlqSubject(ORDERS, 'worker') },
+      }),
     );
     await waitFor('both Ready with live numbers', async () => {
       const [s, c] = [await get('Stream', K8S_NS, 'orders'), await get('Consumer', K8S_NS, 'worker')];
@@ -90,12 +96,18 @@ describe('status that tells the truth', () => {
     // A merge patch alone would have kept the last numbers: they are removed (null in the patch).
     expect(s.status).not.toHaveProperty('messages');
     expect(s.status).not.toHaveProperty('numPending');
-    const c = await waitFor('consumer Ready=False JetStreamUnavailable', async () => {
-      const o = await get('Consumer', K8S_NS, 'worker');
-      return ready(o)?.reason === 'JetStreamUnavailable' ? o : undefined;
-    }, 30_000);
+    const c = await waitFor(
+      'consumer Ready=False JetStreamUnavailable',
+      async () => {
+        const o = await get('Consumer', K8S_NS, 'worker');
+        return ready(o)?.reason === 'JetStreamUnavailable' ? o : undefined;
+      },
+      30_000,
+    );
     expect(c.status).not.toHaveProperty('numAckPending');
-    const warned = await waitFor('a Warning event', async () => (await eventsFor(kc, K8S_NS, 'Stream', 'orders')).find((e) => e.reason === 'JetStreamUnavailable'));
+    const warned = await waitFor('a Warning event', async () =>
+      (await eventsFor(kc, K8S_NS, 'Stream', 'orders')).find((e) => e.reason === 'JetStreamUnavailable'),
+    );
     expect(warned.type).toBe('Warning');
 
     await server.start();
@@ -119,13 +131,19 @@ describe('status that tells the truth', () => {
       cr('Stream', 'norm', { name: NORM, subjects: [names.subject('norm.>')], maxBytes: 0, maxMsgs: 0, maxMsgsPerSubject: 0 }),
       cr('Consumer', 'norm-c', { streamName: NORM, durableName: 'norm-c', maxAckPending: 0 }),
     );
-    await waitFor('InSync', async () => (await reasonOf('Stream', 'norm')) === 'InSync' && (await reasonOf('Consumer', 'norm-c')) === 'InSync');
+    await waitFor(
+      'InSync',
+      async () => (await reasonOf('Stream', 'norm')) === 'InSync' && (await reasonOf('Consumer', 'norm-c')) === 'InSync',
+    );
     expect((await readStream(jsm, NORM))?.config.max_bytes).toBe(-1);
     expect((await readConsumer(jsm, NORM, 'norm-c'))?.config.max_ack_pending).toBe(1000);
     const writes = t!.statusWrites();
     const updates = (await t!.reconciles('Stream', 'updated')) + (await t!.reconciles('Consumer', 'updated'));
     const [s0, c0] = [await t!.reconciles('Stream', 'unchanged'), await t!.reconciles('Consumer', 'unchanged')];
-    await waitFor('six resyncs of each', async () => (await t!.reconciles('Stream', 'unchanged')) >= s0 + 6 && (await t!.reconciles('Consumer', 'unchanged')) >= c0 + 6);
+    await waitFor(
+      'six resyncs of each',
+      async () => (await t!.reconciles('Stream', 'unchanged')) >= s0 + 6 && (await t!.reconciles('Consumer', 'unchanged')) >= c0 + 6,
+    );
     expect((await t!.reconciles('Stream', 'updated')) + (await t!.reconciles('Consumer', 'updated'))).toBe(updates);
     expect(t!.statusWrites()).toBe(writes);
   });
@@ -135,8 +153,15 @@ describe('status that tells the truth', () => {
     await kubectlApply(cp, K8S_NS, cr('Stream', 'ev', { name: EV, subjects: [names.subject('ev.>')] }));
     await waitFor('Created event', async () => (await eventsFor(kc, K8S_NS, 'Stream', 'ev')).some((e) => e.reason === 'Created'));
     await kubectlPatch(cp, K8S_NS, 'Stream', 'ev', { spec: { maxAge: '1h' } });
-    const updated = await waitFor('Updated event', async () => (await eventsFor(kc, K8S_NS, 'Stream', 'ev')).find((e) => e.reason === 'Updated'));
-    expect(updated).toMatchObject({ type: 'Normal', action: 'Update', reportingController: 'jetstream.orderflow.dev/operator', reportingInstance: 'op-a' });
+    const updated = await waitFor('Updated event', async () =>
+      (await eventsFor(kc, K8S_NS, 'Stream', 'ev')).find((e) => e.reason === 'Updated'),
+    );
+    expect(updated).toMatchObject({
+      type: 'Normal',
+      action: 'Update',
+      reportingController: 'jetstream.orderflow.dev/operator',
+      reportingInstance: 'op-a',
+    });
     expect(updated.note).toContain('max_age');
 
     await kubectlPatch(cp, K8S_NS, 'Stream', 'ev', { spec: { subjects: [names.subject('ev.>'), names.subject('ev.>.x')] } });
@@ -177,7 +202,11 @@ describe('status that tells the truth', () => {
     expect(await readConsumer(jsm, SRC, 'src-c')).toBeUndefined();
 
     await kubectlPatch(cp, K8S_NS, 'Stream', 'dlq2', { spec: { replicas: 1 } });
-    await waitFor('consumer Ready once the resource made its stream', async () => ready(await get('Consumer', K8S_NS, 'src-c'))?.status === 'True', 30_000);
+    await waitFor(
+      'consumer Ready once the resource made its stream',
+      async () => ready(await get('Consumer', K8S_NS, 'src-c'))?.status === 'True',
+      30_000,
+    );
     const dlq = (await readStream(jsm, DLQ))!;
     // Made by its Stream resource, as declared, and marked as that resource's.
     expect(dlq.config.max_age).toBe(48 * 3600e9);
@@ -190,10 +219,19 @@ describe('status that tells the truth', () => {
       cp,
       K8S_NS,
       cr('Stream', 'ho', { name: HO, subjects: [names.subject('ho.>')] }),
-      cr('Consumer', 'ho-c', { streamName: HO, durableName: 'ho-c', maxDeliver: 1, ackWait: '1s', deadLetter: { subject: names.dlqSubject(HO, 'ho-c') } }),
+      cr('Consumer', 'ho-c', {
+        streamName: HO,
+        durableName: 'ho-c',
+        maxDeliver: 1,
+        ackWait: '1s',
+        deadLetter: { subject: names.dlqSubject(HO, 'ho-c') },
+      }),
     );
     await waitFor('consumer Ready', async () => ready(await get('Consumer', K8S_NS, 'ho-c'))?.status === 'True');
-    await waitFor('advisory stream and this deployment\'s durable', async () => (await jsm.consumers.list(DEFAULT_ADVISORY_STREAM).next()).length > 0);
+    await waitFor(
+      "advisory stream and this deployment's durable",
+      async () => (await jsm.consumers.list(DEFAULT_ADVISORY_STREAM).next()).length > 0,
+    );
 
     // No leader now.
     await t!.op.stop();
@@ -205,7 +243,10 @@ describe('status that tells the truth', () => {
     // Never acked: after 1 s the server gives up (max_deliver 1) and announces it — to nobody.
     await waitFor(
       'the advisory, captured in the stream',
-      async () => (await jsm.streams.getMessage(DEFAULT_ADVISORY_STREAM, { last_by_subj: `${MAX_DELIVERIES_ADVISORY}.${HO}.ho-c` }).catch(() => null)) ?? undefined,
+      async () =>
+        (await jsm.streams
+          .getMessage(DEFAULT_ADVISORY_STREAM, { last_by_subj: `${MAX_DELIVERIES_ADVISORY}.${HO}.ho-c` })
+          .catch(() => null)) ?? undefined,
       15_000,
     );
     const DLQ = names.stream('DLQ');
@@ -214,10 +255,14 @@ describe('status that tells the truth', () => {
     // The next leader (another instance) copies it.
     t = await startTestOperator({ kc, nc, namespace: K8S_NS, log, identity: 'op-b' });
     await waitFor('op-b leads', () => t!.op.isLeader() && t!.op.ready(), 30_000);
-    const copied = await waitFor('dead letter in the DLQ', async () => {
-      const s = await readStream(jsm, DLQ);
-      return s && s.state.messages > before ? s : undefined;
-    }, 30_000);
+    const copied = await waitFor(
+      'dead letter in the DLQ',
+      async () => {
+        const s = await readStream(jsm, DLQ);
+        return s && s.state.messages > before ? s : undefined;
+      },
+      30_000,
+    );
     const dl = await jsm.streams.getMessage(DLQ, { seq: copied.state.last_seq });
     expect(dl?.header.get('Dlq-Reason')).toBe('max_deliveries');
     expect(dl?.header.get('Dlq-Consumer')).toBe('ho-c');
@@ -269,7 +314,11 @@ describe('a JetStream lookup that fails is not "absent"', () => {
     await ajsm.streams.add({ name: 'SRC', subjects: ['src.>'] });
     // Dead letters already have a stream (not the derived name).
     await ajsm.streams.add({ name: 'MYDLQ', subjects: ['dlq.>'] });
-    await kubectlApply(cp, LNS, cr('Consumer', 'c', { streamName: 'SRC', durableName: 'c', ackPolicy: AckPolicy.Explicit, deadLetter: { subject: 'dlq.SRC.c' } }));
+    await kubectlApply(
+      cp,
+      LNS,
+      cr('Consumer', 'c', { streamName: 'SRC', durableName: 'c', ackPolicy: AckPolicy.Explicit, deadLetter: { subject: 'dlq.SRC.c' } }),
+    );
     const c = await waitFor('Ready=False PermissionDenied', async () => {
       const o = await get('Consumer', LNS, 'c');
       return ready(o)?.reason === 'PermissionDenied' ? o : undefined;
@@ -294,13 +343,23 @@ describe('/ready is false while the first list is refused', () => {
         { apiGroups: ['jetstream.orderflow.dev'], resources: resources.split(','), verbs: ['get', 'list', 'watch', 'patch', 'update'] },
       ],
     });
-    const binding = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'op', namespace: RNS }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'op' }, subjects: [{ kind: 'ServiceAccount', name: 'op', namespace: RNS }] };
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'op', namespace: RNS },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'op' },
+      subjects: [{ kind: 'ServiceAccount', name: 'op', namespace: RNS }],
+    };
     await cp.kubectl(['apply', '-f', '-'], { input: [role('streams'), binding].map((o) => JSON.stringify(o)).join('\n---\n') });
     const limited = kubeConfigFrom(cp.kubeconfigFor(await cp.tokenFor(RNS, 'op'), 'rbac-op'));
     const r = await startTestOperator({ kc: limited, nc, namespace: RNS, log, identity: 'op-rbac' });
     try {
       await waitFor('leading', () => r.op.isLeader(), 30_000);
-      await waitFor('the refused list logged', () => lines.some((l) => String(l.msg).includes('list/watch of consumers.jetstream.orderflow.dev') && String(l.msg).includes('refused (403)')));
+      await waitFor('the refused list logged', () =>
+        lines.some(
+          (l) => String(l.msg).includes('list/watch of consumers.jetstream.orderflow.dev') && String(l.msg).includes('refused (403)'),
+        ),
+      );
       expect(r.op.ready()).toBe(false);
       await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(role('streams,consumers')) });
       await waitFor('ready once the list is allowed', () => r.op.ready(), 30_000);

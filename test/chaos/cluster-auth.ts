@@ -17,7 +17,12 @@ interface Connz {
 }
 
 export class ClusterAuth {
-  readonly passwords: Record<ServiceName | 'admin', string> = { admin: secret(), 'order-service': secret(), 'inventory-service': secret(), 'payment-service': secret() };
+  readonly passwords: Record<ServiceName | 'admin', string> = {
+    admin: secret(),
+    'order-service': secret(),
+    'inventory-service': secret(),
+    'payment-service': secret(),
+  };
 
   constructor(
     readonly confPath: string,

@@ -1,7 +1,12 @@
 import { expect, test } from 'vitest';
 import { saidWhyItExits } from '../support/exit-reason.js';
 
-const fatal = JSON.stringify({ level: 'fatal', service: 'payment-service', msg: 'service.unrecoverable_exiting', err: { stack: 'Error: creds\n    at x (y.js:1:2)' } });
+const fatal = JSON.stringify({
+  level: 'fatal',
+  service: 'payment-service',
+  msg: 'service.unrecoverable_exiting',
+  err: { stack: 'Error: creds\n    at x (y.js:1:2)' },
+});
 const warn = JSON.stringify({ level: 'warn', msg: 'nats.disconnected' });
 
 test('a fatal log line and no Node crash is an exit on purpose', () => {
@@ -13,7 +18,7 @@ test('an unhandled error event or an uncaught exception is a crash, whatever was
   const unhandled = [
     fatal,
     'node:events:497',
-    '      throw er; // Unhandled \'error\' event',
+    "      throw er; // Unhandled 'error' event",
     '      ^',
     'error: terminating connection due to administrator command',
     '    at Parser.parseErrorMessage (/work/main/node_modules/pg-protocol/dist/parser.js:285:98)',

@@ -38,7 +38,14 @@ export interface ScenarioResult {
 
 /** Failure columns, all of which must be 0 for a pass. */
 export function failureCounts(r: ScenarioResult): Record<string, number> {
-  return { lost: r.lost, doubleEffects: r.doubleEffects, stockDrift: r.stockDrift, dlqUnexpected: r.dlqUnexpected, unexpectedCrashes: r.unexpectedCrashes, bad5xx: r.bad5xx };
+  return {
+    lost: r.lost,
+    doubleEffects: r.doubleEffects,
+    stockDrift: r.stockDrift,
+    dlqUnexpected: r.dlqUnexpected,
+    unexpectedCrashes: r.unexpectedCrashes,
+    bad5xx: r.bad5xx,
+  };
 }
 
 export function formatTable(results: ScenarioResult[]): string {

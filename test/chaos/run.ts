@@ -23,7 +23,9 @@ const t0 = Date.now();
 for (const key of keys) {
   console.log(`== ${key} (${profile.orders} orders at ${profile.rate}/s)`);
   try {
-    const r = await runScenario(key, profile, (m) => console.log(m), { deadlineMs: profile.pgOutageMs + profile.quiescenceTimeoutMs + 300_000 });
+    const r = await runScenario(key, profile, (m) => console.log(m), {
+      deadlineMs: profile.pgOutageMs + profile.quiescenceTimeoutMs + 300_000,
+    });
     results.push(r);
     console.log(
       `  ${r.ok ? 'PASS' : 'FAIL'}: accepted ${r.accepted}/${r.sent}, final ${r.final}, lost ${r.lost}, double ${r.doubleEffects}, drift ${r.stockDrift}, unexpected crashes ${r.unexpectedCrashes}, bad 5xx ${r.bad5xx}, quiescent after ${r.quiescenceSeconds.toFixed(1)}s`,
@@ -33,6 +35,8 @@ for (const key of keys) {
     process.exitCode = 1;
   }
 }
-console.log(`\nChaos results (${((Date.now() - t0) / 1000).toFixed(0)} s in all; NATS 3-node cluster, R3 streams, services as child processes):\n`);
+console.log(
+  `\nChaos results (${((Date.now() - t0) / 1000).toFixed(0)} s in all; NATS 3-node cluster, R3 streams, services as child processes):\n`,
+);
 console.log(formatTable(results));
 if (results.some((r) => !r.ok) || results.length < keys.length) process.exitCode = 1;

@@ -47,7 +47,15 @@ export interface Profile {
   slowGatewayMs: number;
 }
 
-export const FULL_PROFILE: Profile = { orders: 2000, rate: 100, pauseMs: 35_000, quiescenceTimeoutMs: 240_000, pgOutageMs: 90_000, credsOutageMs: 20_000, slowGatewayMs: 15_000 };
+export const FULL_PROFILE: Profile = {
+  orders: 2000,
+  rate: 100,
+  pauseMs: 35_000,
+  quiescenceTimeoutMs: 240_000,
+  pgOutageMs: 90_000,
+  credsOutageMs: 20_000,
+  slowGatewayMs: 15_000,
+};
 
 export function ciProfile(env: Record<string, string | undefined> = process.env): Profile {
   return {
@@ -128,7 +136,11 @@ async function terminateBackends(p: Platform): Promise<number> {
 }
 
 async function gatewayConfig(p: Platform, cfg: { failureRate?: number; latencyMs?: number }): Promise<void> {
-  const r = await fetch(`${p.gateway.url}/admin/config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(cfg) });
+  const r = await fetch(`${p.gateway.url}/admin/config`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(cfg),
+  });
   if (!r.ok) throw new Error(`gateway config: ${r.status}`);
 }
 
@@ -220,7 +232,12 @@ export const SCENARIOS: Record<string, Scenario> = {
       await sent(Math.floor(profile.orders * 0.3));
       auth!.rotateServices(cluster);
       // The fault is real only once the servers have dropped the services' connections.
-      await waitFor('service connections dropped after the reload', async () => (await ClusterAuth.serviceConnections(cluster)) === 0, 20_000, 100);
+      await waitFor(
+        'service connections dropped after the reload',
+        async () => (await ClusterAuth.serviceConnections(cluster)) === 0,
+        20_000,
+        100,
+      );
       log(`service passwords changed, their connections dropped; restoring in ${profile.credsOutageMs / 1000} s`);
       await sleep(profile.credsOutageMs, signal);
       auth!.restore(cluster);
@@ -238,7 +255,12 @@ export const SCENARIOS: Record<string, Scenario> = {
       await sleep(profile.slowGatewayMs, signal);
       await gatewayConfig(p, { latencyMs: 0 });
       // Requests already waiting still capture when their latency is over.
-      await waitFor('a charge attempt timed out at payment-service', async () => (await paymentTimeouts(p)) > before, GATEWAY_LATE_MS + 10_000, 250);
+      await waitFor(
+        'a charge attempt timed out at payment-service',
+        async () => (await paymentTimeouts(p)) > before,
+        GATEWAY_LATE_MS + 10_000,
+        250,
+      );
       log(`gateway fast again; ${(await paymentTimeouts(p)) - before} charge attempts had timed out`);
     },
   },
@@ -285,7 +307,12 @@ export interface RunOptions {
   deadlineMs?: number;
 }
 
-export async function runScenario(key: string, profile: Profile, log: (msg: string) => void = () => undefined, o: RunOptions = {}): Promise<ScenarioResult> {
+export async function runScenario(
+  key: string,
+  profile: Profile,
+  log: (msg: string) => void = () => undefined,
+  o: RunOptions = {},
+): Promise<ScenarioResult> {
   const scenario = SCENARIOS[key];
   if (!scenario) throw new Error(`unknown scenario ${key}; known: ${Object.keys(SCENARIOS).join(', ')}`);
   const run = new ScenarioRun(scenario, profile, log);
@@ -412,7 +439,13 @@ class ScenarioRun {
       // The operator's job where services may not manage streams: the admin user applies the topology.
       const nc = await cluster.connect();
       try {
-        const failed = problems(await applyTopology(await jetstreamManager(nc), platformTopology({ namespace: p.ns, replicas: 3 }), createLogger('chaos', 'error')));
+        const failed = problems(
+          await applyTopology(
+            await jetstreamManager(nc),
+            platformTopology({ namespace: p.ns, replicas: 3 }),
+            createLogger('chaos', 'error'),
+          ),
+        );
         if (failed.length) throw new Error(`topology: ${JSON.stringify(failed)}`);
       } finally {
         await nc.close();
@@ -444,17 +477,33 @@ class ScenarioRun {
     const started = Date.now();
     let faultError: string | undefined;
     const faultDone = scenario
-      .inject({ p, cluster, profile, db: this.#db, auth, signal: this.#abort.signal, sent: (n) => load.waitSent(n), accepted: () => load.accepted.size, log: (m) => log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`) })
+      .inject({
+        p,
+        cluster,
+        profile,
+        db: this.#db,
+        auth,
+        signal: this.#abort.signal,
+        sent: (n) => load.waitSent(n),
+        accepted: () => load.accepted.size,
+        log: (m) => log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`),
+      })
       .catch((err: Error) => void (faultError = `fault injection failed: ${err.message}`));
     await load.run();
     const loadSeconds = (Date.now() - started) / 1000;
     await faultDone;
     this.#abort.signal.throwIfAborted();
-    log(`  load done in ${loadSeconds.toFixed(1)}s: sent ${load.sent}, accepted ${load.accepted.size}, retries ${load.retries}, 503 ${load.unavailable}, bad 5xx ${load.bad5xx.length}`);
+    log(
+      `  load done in ${loadSeconds.toFixed(1)}s: sent ${load.sent}, accepted ${load.accepted.size}, retries ${load.retries}, 503 ${load.unavailable}, bad 5xx ${load.bad5xx.length}`,
+    );
 
     const input: InvariantInput = {
       databaseUrl: p.databaseUrl,
-      databaseUrls: { order: p.databaseUrlOf('order-service'), inventory: p.databaseUrlOf('inventory-service'), payment: p.databaseUrlOf('payment-service') },
+      databaseUrls: {
+        order: p.databaseUrlOf('order-service'),
+        inventory: p.databaseUrlOf('inventory-service'),
+        payment: p.databaseUrlOf('payment-service'),
+      },
       schemas: { order: p.schemas['order-service'], inventory: p.schemas['inventory-service'], payment: p.schemas['payment-service'] },
       gatewayUrl: p.gateway.url,
       nats: { servers: cluster.urls.split(','), ...(auth ? { user: auth.admin.user, pass: auth.admin.pass } : {}) },
@@ -466,17 +515,25 @@ class ScenarioRun {
     this.phase = 'waiting for quiescence';
     const q0 = Date.now();
     const errors: string[] = faultError ? [faultError] : [];
-    const aborted = new Promise<never>((_, reject) => this.#abort.signal.addEventListener('abort', () => reject(this.#abort.signal.reason as Error), { once: true }));
-    await Promise.race([waitQuiescent(input, profile.quiescenceTimeoutMs, (m) => log(`  ${m}`)), aborted]).catch((err: Error) => errors.push(err.message));
+    const aborted = new Promise<never>((_, reject) =>
+      this.#abort.signal.addEventListener('abort', () => reject(this.#abort.signal.reason as Error), { once: true }),
+    );
+    await Promise.race([waitQuiescent(input, profile.quiescenceTimeoutMs, (m) => log(`  ${m}`)), aborted]).catch((err: Error) =>
+      errors.push(err.message),
+    );
     this.#abort.signal.throwIfAborted();
     const quiescenceSeconds = (Date.now() - q0) / 1000;
     this.phase = 'checking invariants';
     const report = await checkInvariants(input);
-    if (report.orders.inDb !== load.accepted.size) errors.push(`${report.orders.inDb} orders in the database for ${load.accepted.size} accepted`);
+    if (report.orders.inDb !== load.accepted.size)
+      errors.push(`${report.orders.inDb} orders in the database for ${load.accepted.size} accepted`);
     if (load.sent !== load.accepted.size) errors.push(`${load.sent - load.accepted.size} orders never accepted: ${load.lastError}`);
     const crashes = [...p.crashes];
     const unexpected = crashes.filter((c) => !scenario.expectedExit?.(c));
-    for (const c of unexpected) errors.push(`${c.id} (pid ${c.pid}) exited unexpectedly: code ${c.code}, signal ${c.signal} after ${(c.uptimeMs / 1000).toFixed(1)} s`);
+    for (const c of unexpected)
+      errors.push(
+        `${c.id} (pid ${c.pid}) exited unexpectedly: code ${c.code}, signal ${c.signal} after ${(c.uptimeMs / 1000).toFixed(1)} s`,
+      );
     if (load.bad5xx.length) errors.push(`${load.bad5xx.length} bad 5xx answers, e.g. ${JSON.stringify(load.bad5xx[0])}`);
     const r: ScenarioResult = {
       scenario: scenario.name,
@@ -509,10 +566,20 @@ class ScenarioRun {
       log(`  violations: ${JSON.stringify(report.violations.slice(0, 10))}`);
       for (const c of unexpected) log(`  --- ${c.id} (pid ${c.pid}) last words ---\n${c.tail.slice(-3000)}`);
       // What the services and the gateway said about the first few orders in trouble.
-      const charges = ((await (await fetch(`${p.gateway.url}/charges`)).json().catch(() => ({ charges: [] }))) as { charges: Array<{ orderId: string }> }).charges;
+      const charges = (
+        (await (await fetch(`${p.gateway.url}/charges`)).json().catch(() => ({ charges: [] }))) as { charges: Array<{ orderId: string }> }
+      ).charges;
       for (const orderId of [...new Set(report.violations.map((v) => v.orderId).filter(Boolean))].slice(0, 3) as string[]) {
-        const said = [...p.instances.keys()].flatMap((id) => p.output(id, 1_000_000).split('\n').filter((l) => l.includes(orderId)).map((l) => `${id}: ${l}`));
-        log(`  --- order ${orderId}: gateway charges ${JSON.stringify(charges.filter((c) => c.orderId === orderId))} ---\n${said.slice(-20).join('\n')}`);
+        const said = [...p.instances.keys()].flatMap((id) =>
+          p
+            .output(id, 1_000_000)
+            .split('\n')
+            .filter((l) => l.includes(orderId))
+            .map((l) => `${id}: ${l}`),
+        );
+        log(
+          `  --- order ${orderId}: gateway charges ${JSON.stringify(charges.filter((c) => c.orderId === orderId))} ---\n${said.slice(-20).join('\n')}`,
+        );
       }
       for (const id of p.instances.keys()) log(`  --- ${id} output tail ---\n${p.output(id, 3000)}`);
     }
@@ -530,7 +597,11 @@ async function publishPoison(p: Platform, cluster: TestNatsCluster, n: number): 
       const h = natsHeaders();
       h.set('Event-Type', 'orders.created');
       h.set('Event-Version', 'v1');
-      await js.publish(`${p.ns}.orders.created`, new TextEncoder().encode(i % 2 ? '{"orderId": 42' : JSON.stringify({ version: 'v1', orderId: 'not-a-uuid' })), { msgID: id, headers: h });
+      await js.publish(
+        `${p.ns}.orders.created`,
+        new TextEncoder().encode(i % 2 ? '{"orderId": 42' : JSON.stringify({ version: 'v1', orderId: 'not-a-uuid' })),
+        { msgID: id, headers: h },
+      );
       ids.push(id);
     }
     return ids;

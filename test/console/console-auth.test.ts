@@ -31,7 +31,14 @@ describe('console bearer token', () => {
     // Services are not running: the token check comes before any upstream call.
     con = await startConsole({
       hostname: '127.0.0.1',
-      env: { PORT: '0', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: testNamespace('con'), CONSOLE_TOKEN: TOKEN, LOG_LEVEL: 'silent', ORDER_SERVICE_URL: 'http://127.0.0.1:9' },
+      env: {
+        PORT: '0',
+        NATS_URL: TEST_NATS_URL,
+        ORDERFLOW_NAMESPACE: testNamespace('con'),
+        CONSOLE_TOKEN: TOKEN,
+        LOG_LEVEL: 'silent',
+        ORDER_SERVICE_URL: 'http://127.0.0.1:9',
+      },
     });
     await waitFor('console ready', async () => (await fetch(`${con.url}/ready`)).ok, 15_000);
   });

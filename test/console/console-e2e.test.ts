@@ -57,7 +57,14 @@ describe('ops console end to end', () => {
     jsm = await jetstreamManager(nc);
     // What the operator does in a cluster: copy messages that hit max_deliver to their DLQ subject.
     const topo = platformTopology({ namespace: platform.ns });
-    copier = createAdvisoryCopier({ nc, js: jetstream(nc), jsm, lookup: deadLetterLookup(topo.consumers), log: createLogger('copier', 'silent'), queue: `copier-${platform.ns}` });
+    copier = createAdvisoryCopier({
+      nc,
+      js: jetstream(nc),
+      jsm,
+      lookup: deadLetterLookup(topo.consumers),
+      log: createLogger('copier', 'silent'),
+      queue: `copier-${platform.ns}`,
+    });
     copier.start();
 
     const log = createLogger('console', 'info', {
@@ -88,7 +95,15 @@ describe('ops console end to end', () => {
     // A fresh profile per run (playwright passes it as --user-data-dir).
     ctx = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
       viewport: { width: 1366, height: 900 },
     });
     page = ctx.pages()[0] ?? (await ctx.newPage());
@@ -108,8 +123,15 @@ describe('ops console end to end', () => {
     expect(r.status, path).toBe(200);
     return (await r.json()) as T;
   };
-  type DlqBody = { total: number; groups: Array<{ consumer: string; entries: Array<{ seq: number; reason: string; orderId?: string; correlationId?: string; deliveries: number }> }> };
-  const deadLetters = async () => (await api<DlqBody>('/dlq')).groups.flatMap((g) => g.entries.map((e) => ({ ...e, consumer: g.consumer })));
+  type DlqBody = {
+    total: number;
+    groups: Array<{
+      consumer: string;
+      entries: Array<{ seq: number; reason: string; orderId?: string; correlationId?: string; deliveries: number }>;
+    }>;
+  };
+  const deadLetters = async () =>
+    (await api<DlqBody>('/dlq')).groups.flatMap((g) => g.entries.map((e) => ({ ...e, consumer: g.consumer })));
 
   let victim = '';
   const confirmed: string[] = [];
@@ -129,21 +151,40 @@ describe('ops console end to end', () => {
     h.set('Event-Type', 'orders.created');
     h.set('Event-Version', 'v1');
     h.set('X-Correlation-ID', 'poison-corr-1');
-    await jetstream(nc).publish(`${platform.ns}.orders.created`, new TextEncoder().encode(JSON.stringify({ version: 'v1', orderId: 'not-a-uuid', items: 'lots' })), { headers: h });
+    await jetstream(nc).publish(
+      `${platform.ns}.orders.created`,
+      new TextEncoder().encode(JSON.stringify({ version: 'v1', orderId: 'not-a-uuid', items: 'lots' })),
+      { headers: h },
+    );
 
     // 2. A valid order whose reservation fails on every delivery: inventory's database refuses
     //    updates of sku-flaky. Two deliveries allowed here (5 with 1-30 s backoff in production).
     const ordersStream = `${platform.ns.toUpperCase()}_ORDERS`;
     await jsm.consumers.update(ordersStream, 'inventory-orders', { max_deliver: 2, backoff: [200_000_000] });
-    await platform.query('inventory-service', `CREATE FUNCTION ${inventorySchema()}.warehouse_offline() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'warehouse system offline for %', NEW.product_id; END $$`);
-    await platform.query('inventory-service', `CREATE TRIGGER warehouse_offline BEFORE UPDATE ON ${inventorySchema()}.products FOR EACH ROW WHEN (NEW.product_id = 'sku-flaky') EXECUTE FUNCTION ${inventorySchema()}.warehouse_offline()`);
-    victim = (await platform.placeOrder('cust-flaky', [{ productId: 'sku-flaky', quantity: 2 }], { 'X-Correlation-ID': 'flaky-corr-1' })).orderId!;
+    await platform.query(
+      'inventory-service',
+      `CREATE FUNCTION ${inventorySchema()}.warehouse_offline() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'warehouse system offline for %', NEW.product_id; END $$`,
+    );
+    await platform.query(
+      'inventory-service',
+      `CREATE TRIGGER warehouse_offline BEFORE UPDATE ON ${inventorySchema()}.products FOR EACH ROW WHEN (NEW.product_id = 'sku-flaky') EXECUTE FUNCTION ${inventorySchema()}.warehouse_offline()`,
+    );
+    victim = (await platform.placeOrder('cust-flaky', [{ productId: 'sku-flaky', quantity: 2 }], { 'X-Correlation-ID': 'flaky-corr-1' }))
+      .orderId!;
 
-    const dls = await waitFor('two dead letters', async () => {
-      const d = await deadLetters();
-      return d.length >= 2 && d.some((e) => e.orderId === victim) ? d : undefined;
-    }, 30_000, 250);
-    expect(dls.find((e) => e.correlationId === 'poison-corr-1')).toMatchObject({ consumer: 'inventory-orders', reason: expect.stringContaining('invalid orders.created') });
+    const dls = await waitFor(
+      'two dead letters',
+      async () => {
+        const d = await deadLetters();
+        return d.length >= 2 && d.some((e) => e.orderId === victim) ? d : undefined;
+      },
+      30_000,
+      250,
+    );
+    expect(dls.find((e) => e.correlationId === 'poison-corr-1')).toMatchObject({
+      consumer: 'inventory-orders',
+      reason: expect.stringContaining('invalid orders.created'),
+    });
     expect(dls.find((e) => e.orderId === victim)).toMatchObject({ consumer: 'inventory-orders', reason: 'max_deliveries', deliveries: 2 });
     expect((await platform.order(victim)).status).toBe('pending');
   });
@@ -154,10 +195,27 @@ describe('ops console end to end', () => {
     await page.getByLabel('Token', { exact: true }).fill(TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
     const statusRow = (s: string) => page.locator(`[data-testid="status-${s}"] td.num`).nth(1);
-    await waitFor('overview counts', async () => (await statusRow('confirmed').textContent()) === '3' && (await statusRow('cancelled').textContent()) === '1', 15_000, 200);
+    await waitFor(
+      'overview counts',
+      async () => (await statusRow('confirmed').textContent()) === '3' && (await statusRow('cancelled').textContent()) === '1',
+      15_000,
+      200,
+    );
     expect(await statusRow('pending').textContent()).toBe('1');
-    await waitFor('cancel reason', async () => (await page.locator('[data-testid="reason-out_of_stock"] td.num').textContent({ timeout: 1000 })) === '1', 10_000, 200);
-    await waitFor('latency from the histogram', async () => /p50/.test((await page.locator('[data-testid="latency"]').textContent()) ?? '') && !(await page.locator('[data-testid="latency"]').textContent())?.includes('—'), 10_000, 200);
+    await waitFor(
+      'cancel reason',
+      async () => (await page.locator('[data-testid="reason-out_of_stock"] td.num').textContent({ timeout: 1000 })) === '1',
+      10_000,
+      200,
+    );
+    await waitFor(
+      'latency from the histogram',
+      async () =>
+        /p50/.test((await page.locator('[data-testid="latency"]').textContent()) ?? '') &&
+        !(await page.locator('[data-testid="latency"]').textContent())?.includes('—'),
+      10_000,
+      200,
+    );
     await waitFor('dlq total', async () => (await page.locator('[data-testid="dlq-total"] strong').textContent()) === '2', 10_000, 200);
     await expect(page.getByRole('img', { name: /Orders per minute/ }).count()).resolves.toBe(1);
     await page.screenshot({ path: join(SHOTS, 'overview.png'), fullPage: true });
@@ -167,7 +225,12 @@ describe('ops console end to end', () => {
     await page.getByRole('link', { name: 'Streams & consumers' }).click();
     const orders = page.locator(`[data-testid="stream-${platform.ns.toUpperCase()}_ORDERS"]`);
     await orders.waitFor();
-    await waitFor('orders stream count', async () => Number((await orders.locator('[data-testid="messages"]').textContent())?.replace(/,/g, '')) >= 6, 10_000, 200);
+    await waitFor(
+      'orders stream count',
+      async () => Number((await orders.locator('[data-testid="messages"]').textContent())?.replace(/,/g, '')) >= 6,
+      10_000,
+      200,
+    );
     const inv = orders.locator('[data-testid="consumer-inventory-orders"]');
     await inv.waitFor();
     const cells = await inv.locator('td').allTextContents();
@@ -200,8 +263,13 @@ describe('ops console end to end', () => {
     await page.screenshot({ path: join(SHOTS, 'dead-letters.png'), fullPage: true });
 
     // While dead-lettered, the order's timeline shows the DLQ copy with its reason.
-    const before = await api<{ orders: Array<{ events: Array<{ type: string; deadLetter?: { reason: string; consumer: string } }> }> }>(`/orders/lookup?q=${victim}`);
-    expect(before.orders[0]!.events.find((e) => e.deadLetter)).toMatchObject({ type: 'orders.created', deadLetter: { reason: 'max_deliveries', consumer: 'inventory-orders' } });
+    const before = await api<{ orders: Array<{ events: Array<{ type: string; deadLetter?: { reason: string; consumer: string } }> }> }>(
+      `/orders/lookup?q=${victim}`,
+    );
+    expect(before.orders[0]!.events.find((e) => e.deadLetter)).toMatchObject({
+      type: 'orders.created',
+      deadLetter: { reason: 'max_deliveries', consumer: 'inventory-orders' },
+    });
 
     // Fix the cause, then replay through the page.
     await platform.query('inventory-service', `DROP TRIGGER warehouse_offline ON ${inventorySchema()}.products`);
@@ -225,7 +293,12 @@ describe('ops console end to end', () => {
       ['dlq.replay', true, valid.seq],
       ['dlq.discard', true, poison.seq],
     ]);
-    expect(audit[0]).toMatchObject({ actor: { auth: 'token' }, orderId: victim, originalSubject: `${platform.ns}.orders.created`, consumer: 'inventory-orders' });
+    expect(audit[0]).toMatchObject({
+      actor: { auth: 'token' },
+      orderId: victim,
+      originalSubject: `${platform.ns}.orders.created`,
+      consumer: 'inventory-orders',
+    });
   });
 
   test('order lookup: the timeline of the replayed order across the streams, with trace links', async () => {
@@ -234,7 +307,12 @@ describe('ops console end to end', () => {
     await page.getByRole('button', { name: 'Look up' }).click();
     const card = page.locator(`[data-testid="order-${victim}"]`);
     await card.waitFor({ timeout: 15_000 });
-    await waitFor('confirmed in the timeline', async () => (await card.locator('[data-testid="event-orders.confirmed"]').count()) === 1, 10_000, 200);
+    await waitFor(
+      'confirmed in the timeline',
+      async () => (await card.locator('[data-testid="event-orders.confirmed"]').count()) === 1,
+      10_000,
+      200,
+    );
     const types = await card.locator('.timeline li strong').allTextContents();
     expect(types.filter((t) => t === 'orders.created').length).toBe(2); // the original and the replay (its DLQ copy is gone)
     for (const t of ['inventory.reserved', 'payments.completed', 'orders.confirmed']) expect(types, t).toContain(t);

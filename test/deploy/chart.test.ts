@@ -8,7 +8,18 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lint, render, renderFailure, mergeValues, chartDefaults, valuesFile, sourceChart, root, NATS_AUTH_PASSWORDS, type Dict } from './helm.js';
+import {
+  lint,
+  render,
+  renderFailure,
+  mergeValues,
+  chartDefaults,
+  valuesFile,
+  sourceChart,
+  root,
+  NATS_AUTH_PASSWORDS,
+  type Dict,
+} from './helm.js';
 import { validateK8s, knownKind, yamlFiles, loadDocs, crdValidators } from './k8s-validate.js';
 import { platformTopology } from '../../services/kit/src/topology.js';
 
@@ -20,19 +31,33 @@ const SCENARIOS: Record<string, (Dict | string)[]> = {
   default: [DB, GATEWAY],
   dev: [valuesFile('values-dev.yaml'), DB],
   auth: [valuesFile('values-nats-auth.yaml'), DB, GATEWAY, NATS_AUTH_PASSWORDS],
-  externalNatsAuthHpa: [DB, {
-    nats: { enabled: false, url: 'tls://nats-a.example.com:4222,tls://nats-b.example.com:4222' },
-    natsAuth: { existingSecret: 'nats-auth', credsSecret: 'nats-creds', tlsSecret: 'nats-tls' },
-    database: { url: '', existingSecret: 'pg-app', existingSecretKey: 'uri' },
-    subjectNamespace: 'staging',
-    otel: { endpoint: 'http://otel-collector.observability:4318' },
-    networkPolicy: { otlp: { port: 4318, to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } } }] } },
-    sandboxGateway: { enabled: true },
-    orderService: { autoscaling: { enabled: true, minReplicas: 2, maxReplicas: 8, targetCPUUtilizationPercentage: 60 } },
-  }],
-  databasePerService: [GATEWAY, {
-    database: { services: { orderService: { url: 'postgres://o@orders-db:5432/orders' }, inventoryService: { existingSecret: 'inventory-db', existingSecretKey: 'uri' }, paymentService: { url: 'postgres://p@payments-db:5432/payments' } } },
-  }],
+  externalNatsAuthHpa: [
+    DB,
+    {
+      nats: { enabled: false, url: 'tls://nats-a.example.com:4222,tls://nats-b.example.com:4222' },
+      natsAuth: { existingSecret: 'nats-auth', credsSecret: 'nats-creds', tlsSecret: 'nats-tls' },
+      database: { url: '', existingSecret: 'pg-app', existingSecretKey: 'uri' },
+      subjectNamespace: 'staging',
+      otel: { endpoint: 'http://otel-collector.observability:4318' },
+      networkPolicy: {
+        otlp: { port: 4318, to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } } }] },
+      },
+      sandboxGateway: { enabled: true },
+      orderService: { autoscaling: { enabled: true, minReplicas: 2, maxReplicas: 8, targetCPUUtilizationPercentage: 60 } },
+    },
+  ],
+  databasePerService: [
+    GATEWAY,
+    {
+      database: {
+        services: {
+          orderService: { url: 'postgres://o@orders-db:5432/orders' },
+          inventoryService: { existingSecret: 'inventory-db', existingSecretKey: 'uri' },
+          paymentService: { url: 'postgres://p@payments-db:5432/payments' },
+        },
+      },
+    },
+  ],
 };
 
 /** values.yaml merged with a scenario's object values (files ignored), to read the effective settings. */
@@ -40,8 +65,11 @@ function effective(scenario: (Dict | string)[]): Dict {
   return scenario.reduce<Dict>((acc, v) => (typeof v === 'string' ? acc : mergeValues(acc, v)), chartDefaults());
 }
 
-const crdDocs = (dir: string) => yamlFiles(dir).flatMap((f) => loadDocs(f, root)).map((d) => d.doc)
-  .filter((d) => d.kind === 'CustomResourceDefinition');
+const crdDocs = (dir: string) =>
+  yamlFiles(dir)
+    .flatMap((f) => loadDocs(f, root))
+    .map((d) => d.doc)
+    .filter((d) => d.kind === 'CustomResourceDefinition');
 const chartCrds = crdDocs(join(sourceChart, 'crds'));
 const crValidators = crdValidators(chartCrds);
 
@@ -49,7 +77,11 @@ function validateAny(doc: Dict, where: string): void {
   const av = String(doc.apiVersion);
   const kind = String(doc.kind);
   if (knownKind(doc)) {
-    try { validateK8s(doc); } catch (e) { throw new Error(`${where} ${kind}: ${(e as Error).message}`, { cause: e }); }
+    try {
+      validateK8s(doc);
+    } catch (e) {
+      throw new Error(`${where} ${kind}: ${(e as Error).message}`, { cause: e });
+    }
     return;
   }
   if (av.startsWith('jetstream.orderflow.dev/')) {
@@ -61,8 +93,22 @@ function validateAny(doc: Dict, where: string): void {
   throw new Error(`${where}: unknown apiVersion/kind ${av}/${kind}`);
 }
 
-type Container = { name: string; env?: { name: string; value?: string }[]; securityContext?: Dict; livenessProbe?: Dict; readinessProbe?: Dict; startupProbe?: Dict; lifecycle?: Dict; resources?: Dict };
-type PodSpec = { containers: Container[]; securityContext?: Dict; terminationGracePeriodSeconds?: number; topologySpreadConstraints?: unknown[] };
+type Container = {
+  name: string;
+  env?: { name: string; value?: string }[];
+  securityContext?: Dict;
+  livenessProbe?: Dict;
+  readinessProbe?: Dict;
+  startupProbe?: Dict;
+  lifecycle?: Dict;
+  resources?: Dict;
+};
+type PodSpec = {
+  containers: Container[];
+  securityContext?: Dict;
+  terminationGracePeriodSeconds?: number;
+  topologySpreadConstraints?: unknown[];
+};
 const podSpec = (d: Dict) => ((d.spec as Dict).template as Dict).spec as PodSpec;
 const podLabels = (d: Dict) => (((d.spec as Dict).template as Dict).metadata as Dict).labels as Record<string, string>;
 const matches = (sel: Record<string, string> | undefined, labels: Record<string, string>) =>
@@ -115,17 +161,31 @@ describe('chart static parts', () => {
   });
 
   it('the CRDs in charts/orderflow/crds (their source; k8s/crds is generated from them) are valid', () => {
-    expect(chartCrds.map((c) => String((c.metadata as Dict).name)).sort()).toEqual(['consumers.jetstream.orderflow.dev', 'streams.jetstream.orderflow.dev']);
+    expect(chartCrds.map((c) => String((c.metadata as Dict).name)).sort()).toEqual([
+      'consumers.jetstream.orderflow.dev',
+      'streams.jetstream.orderflow.dev',
+    ]);
     for (const crd of chartCrds) validateK8s(crd);
   });
 
   it('the Grafana dashboard is valid JSON and charts every platform metric', () => {
-    const dash = JSON.parse(readFileSync(join(sourceChart, 'dashboards', 'orderflow.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const dash = JSON.parse(readFileSync(join(sourceChart, 'dashboards', 'orderflow.json'), 'utf8')) as {
+      panels: { targets: { expr: string }[] }[];
+    };
     const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n');
-    for (const m of ['orderflow_nats_published_total', 'orderflow_nats_consumed_total', 'orderflow_nats_failed_total',
-      'orderflow_handler_duration_seconds', 'orderflow_outbox_lag_seconds', 'orderflow_consumer_pending',
-      'orderflow_consumer_ack_pending', 'orderflow_dlq_depth', 'orderflow_circuit_breaker_state',
-      'orderflow_saga_outcomes_total', 'orderflow_order_e2e_seconds']) {
+    for (const m of [
+      'orderflow_nats_published_total',
+      'orderflow_nats_consumed_total',
+      'orderflow_nats_failed_total',
+      'orderflow_handler_duration_seconds',
+      'orderflow_outbox_lag_seconds',
+      'orderflow_consumer_pending',
+      'orderflow_consumer_ack_pending',
+      'orderflow_dlq_depth',
+      'orderflow_circuit_breaker_state',
+      'orderflow_saga_outcomes_total',
+      'orderflow_order_e2e_seconds',
+    ]) {
       expect(exprs, m).toContain(m);
     }
     expect(exprs).toMatch(/sum by \(subject\) \(rate\(orderflow_nats_failed_total/);
@@ -158,7 +218,11 @@ describe.each(Object.entries(SCENARIOS))('helm template (%s)', (name, values) =>
       const n = String((d.metadata as Dict).name);
       expect(spec.securityContext, n).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       for (const c of spec.containers) {
-        expect(c.securityContext, n).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+        expect(c.securityContext, n).toMatchObject({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        });
         expect(c.resources, n).toHaveProperty('limits');
         expect(c.readinessProbe, n).toBeDefined();
         if (n.endsWith('-jaeger')) continue;
@@ -178,14 +242,25 @@ describe.each(Object.entries(SCENARIOS))('helm template (%s)', (name, values) =>
     for (const d of docs) {
       const n = `${String(d.kind)}/${String((d.metadata as Dict).name)}`;
       const spec = d.spec as Dict;
-      if (d.kind === 'Service') expect(pods.some((l) => matches(spec.selector as Record<string, string>, l)), n).toBe(true);
+      if (d.kind === 'Service')
+        expect(
+          pods.some((l) => matches(spec.selector as Record<string, string>, l)),
+          n,
+        ).toBe(true);
       if (d.kind === 'PodDisruptionBudget' || d.kind === 'NetworkPolicy') {
-        const sel = ((d.kind === 'NetworkPolicy' ? spec.podSelector : spec.selector) as { matchLabels: Record<string, string> }).matchLabels;
-        expect(pods.some((l) => matches(sel, l)), n).toBe(true);
+        const sel = ((d.kind === 'NetworkPolicy' ? spec.podSelector : spec.selector) as { matchLabels: Record<string, string> })
+          .matchLabels;
+        expect(
+          pods.some((l) => matches(sel, l)),
+          n,
+        ).toBe(true);
       }
       if (d.kind === 'HorizontalPodAutoscaler') {
         const target = (spec.scaleTargetRef as Dict).name;
-        expect(deployments.some((x) => (x.metadata as Dict).name === target), n).toBe(true);
+        expect(
+          deployments.some((x) => (x.metadata as Dict).name === target),
+          n,
+        ).toBe(true);
       }
     }
   });
@@ -198,13 +273,31 @@ describe.each(Object.entries(SCENARIOS))('helm template (%s)', (name, values) =>
     const consumers = docs.filter((d) => d.kind === 'Consumer').map((d) => d.spec as Dict);
     expect(streams.map((s) => s.name).sort()).toEqual(topo.streams.map((s) => s.name).sort());
     for (const s of topo.streams) {
-      expect(streams.find((x) => x.name === s.name), s.name).toMatchObject({ subjects: s.subjects, storage: s.storage, replicas: s.replicas, retention: s.retention, maxAge: s.maxAge, duplicateWindow: s.duplicateWindow });
+      expect(
+        streams.find((x) => x.name === s.name),
+        s.name,
+      ).toMatchObject({
+        subjects: s.subjects,
+        storage: s.storage,
+        replicas: s.replicas,
+        retention: s.retention,
+        maxAge: s.maxAge,
+        duplicateWindow: s.duplicateWindow,
+      });
     }
     expect(consumers).toHaveLength(topo.consumers.length);
     for (const c of topo.consumers) {
-      expect(consumers.find((x) => x.durableName === c.durableName), c.durableName).toMatchObject({
-        streamName: c.streamName, filterSubject: c.filterSubject, ackPolicy: 'explicit', ackWait: '30s', maxDeliver: 5,
-        backoff: ['1s', '5s', '15s', '30s'], deadLetter: c.deadLetter,
+      expect(
+        consumers.find((x) => x.durableName === c.durableName),
+        c.durableName,
+      ).toMatchObject({
+        streamName: c.streamName,
+        filterSubject: c.filterSubject,
+        ackPolicy: 'explicit',
+        ackWait: '30s',
+        maxDeliver: 5,
+        backoff: ['1s', '5s', '15s', '30s'],
+        deadLetter: c.deadLetter,
       });
     }
   });
@@ -216,7 +309,9 @@ describe.each(Object.entries(SCENARIOS))('helm template (%s)', (name, values) =>
       const ports = new Set(spec.egress.flatMap((e) => (e.ports ?? []).map((p) => p.port)));
       // 3001-3003: the console's egress to the services' HTTP endpoints (its only peers besides NATS).
       // 3001: inventory and payment ask order-service how an order ended.
-      const allowed = String((d.metadata as Dict).name).endsWith('-console') ? [53, 4222, 3001, 3002, 3003] : [53, 4222, 5432, 443, 6443, 3001, 3004, 4318];
+      const allowed = String((d.metadata as Dict).name).endsWith('-console')
+        ? [53, 4222, 3001, 3002, 3003]
+        : [53, 4222, 5432, 443, 6443, 3001, 3004, 4318];
       for (const p of ports) expect(allowed, `${String((d.metadata as Dict).name)} egress port ${String(p)}`).toContain(p);
     }
   });
@@ -227,7 +322,11 @@ describe('chart refuses unsafe or incomplete values', () => {
     ['no database', [GATEWAY], /database.url or database.existingSecret/],
     ['no gateway', [DB], /gatewayUrl is required/],
     ['external NATS without url', [DB, GATEWAY, { nats: { enabled: false } }], /nats.url is required|\/nats\/url/],
-    ['grace period shorter than the drain', [DB, GATEWAY, { shutdown: { terminationGracePeriodSeconds: 20 } }], /terminationGracePeriodSeconds/],
+    [
+      'grace period shorter than the drain',
+      [DB, GATEWAY, { shutdown: { terminationGracePeriodSeconds: 20 } }],
+      /terminationGracePeriodSeconds/,
+    ],
   ] as [string, Dict[], RegExp][])('%s', (_name, values, re) => {
     expect(renderFailure(values)).toMatch(re);
   });

@@ -25,7 +25,8 @@ const OPTIONAL: Record<string, string> = {
   OTEL_TRACES_SAMPLER_ARG: 'only for ratio samplers',
   PAYMENT_GATEWAY_URL: 'always set for payment-service (checked per workload below)',
   SEED_PRODUCTS: 'dev seeding only (inventoryService.seedProducts; on in values-dev.yaml)',
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'only for a traces-only endpoint (otel.tracesEndpoint); OTEL_EXPORTER_OTLP_ENDPOINT covers the usual case',
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:
+    'only for a traces-only endpoint (otel.tracesEndpoint); OTEL_EXPORTER_OTLP_ENDPOINT covers the usual case',
   RATE_LIMIT_BURST: 'defaults to 2 × RATE_LIMIT_RPS (rateLimit.perIpBurst)',
   RATE_LIMIT_GLOBAL_BURST: 'defaults to 2 × RATE_LIMIT_GLOBAL_RPS (rateLimit.globalBurst)',
   CONSOLE_TOKEN: 'console without a token when unset (console.tokenSecret)',
@@ -54,7 +55,8 @@ const PASSTHROUGH: Record<string, string> = {
   PAYMENT_IN_DOUBT_CHECK_INITIAL_MS: 'first re-check of a charge in doubt, 10 s',
   PAYMENT_IN_DOUBT_CHECK_MAX_MS: 'longest re-check interval, 1 h',
   PAYMENT_IN_DOUBT_HORIZON_MS: 'give up re-checking after 24 h',
-  PAYMENT_GATEWAY_MAX_PROCESSING_MS: "the gateway's request deadline, 60 s: past it an in-doubt charge with nothing captured is settled never_captured",
+  PAYMENT_GATEWAY_MAX_PROCESSING_MS:
+    "the gateway's request deadline, 60 s: past it an in-doubt charge with nothing captured is settled never_captured",
   SANDBOX_MAX_PROCESSING_MS: 'sandbox request deadline, 60 s: a charge not captured by then is dropped',
   REFUND_SWEEP_INTERVAL_MS: 'refund sweep every 30 s',
   REFUND_SWEEP_MARGIN_MS: 'refund sweep waits the saga timeout + 60 s',
@@ -78,8 +80,9 @@ function sourceFiles(dir: string): string[] {
   const out: string[] = [];
   for (const f of readdirSync(dir)) {
     const p = join(dir, f);
-    if (statSync(p).isDirectory()) { if (f !== 'testing' && f !== 'test' && f !== 'node_modules') out.push(...sourceFiles(p)); }
-    else if (/\.(ts|mts|js|mjs)$/.test(f) && !/\.(test|spec|d)\.[mc]?[tj]s$/.test(f)) out.push(p);
+    if (statSync(p).isDirectory()) {
+      if (f !== 'testing' && f !== 'test' && f !== 'node_modules') out.push(...sourceFiles(p));
+    } else if (/\.(ts|mts|js|mjs)$/.test(f) && !/\.(test|spec|d)\.[mc]?[tj]s$/.test(f)) out.push(p);
   }
   return out;
 }
@@ -135,7 +138,11 @@ function provided(docs: Dict[]): Map<Workload, Set<string>> {
     const labels = ((d.metadata as Dict).labels ?? {}) as Record<string, string>;
     const w = labels['app.kubernetes.io/name'] as Workload | undefined;
     if (!w) continue;
-    const spec = ((d.spec as Dict).template as { spec: { containers: { env?: { name: string }[]; envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[] }[] } }).spec;
+    const spec = (
+      (d.spec as Dict).template as {
+        spec: { containers: { env?: { name: string }[]; envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[] }[] };
+      }
+    ).spec;
     // Several containers or Deployments of one workload: union.
     const names = out.get(w) ?? new Set<string>();
     for (const c of spec.containers) {
@@ -154,18 +161,34 @@ const DB = { database: { url: 'postgres://u:p@db:5432/orderflow' } };
 const SCENARIOS: Record<string, (Dict | string)[]> = {
   production: [DB, { paymentService: { gatewayUrl: 'https://payments.example.com' } }],
   dev: [valuesFile('values-dev.yaml'), DB],
-  auth: [DB, {
-    nats: { enabled: false, url: 'tls://nats.example.com:4222' },
-    natsAuth: { existingSecret: 'nats-auth', credsSecret: 'nats-creds', tlsSecret: 'nats-tls' },
-    otel: { endpoint: 'http://collector:4318', tracesSampler: 'parentbased_traceidratio', tracesSamplerArg: '0.1', tracesEndpoint: 'http://collector:4318/v1/traces' },
-    rateLimit: { perIpRps: 50, perIpBurst: 100, globalRps: 2000, globalBurst: 4000 },
-    trustedProxies: '10.0.0.0/8,fd00::/8',
-    sandboxGateway: { enabled: true },
-    console: { tokenSecret: 'console-token' },
-  }],
+  auth: [
+    DB,
+    {
+      nats: { enabled: false, url: 'tls://nats.example.com:4222' },
+      natsAuth: { existingSecret: 'nats-auth', credsSecret: 'nats-creds', tlsSecret: 'nats-tls' },
+      otel: {
+        endpoint: 'http://collector:4318',
+        tracesSampler: 'parentbased_traceidratio',
+        tracesSamplerArg: '0.1',
+        tracesEndpoint: 'http://collector:4318/v1/traces',
+      },
+      rateLimit: { perIpRps: 50, perIpBurst: 100, globalRps: 2000, globalBurst: 4000 },
+      trustedProxies: '10.0.0.0/8,fd00::/8',
+      sandboxGateway: { enabled: true },
+      console: { tokenSecret: 'console-token' },
+    },
+  ],
   // Every PASSTHROUGH variable through each service's `env`.
-  passthrough: [DB, { sandboxGateway: { enabled: true } },
-    Object.fromEntries(['orderService', 'inventoryService', 'paymentService', 'sandboxGateway', 'console', 'operator'].map((k) => [k, { env: Object.fromEntries(Object.keys(PASSTHROUGH).map((v) => [v, '1'])) }]))],
+  passthrough: [
+    DB,
+    { sandboxGateway: { enabled: true } },
+    Object.fromEntries(
+      ['orderService', 'inventoryService', 'paymentService', 'sandboxGateway', 'console', 'operator'].map((k) => [
+        k,
+        { env: Object.fromEntries(Object.keys(PASSTHROUGH).map((v) => [v, '1'])) },
+      ]),
+    ),
+  ],
 };
 const rendered = Object.fromEntries(Object.entries(SCENARIOS).map(([k, v]) => [k, provided(render(v))]));
 
@@ -205,18 +228,32 @@ describe('env contract (derived from the code)', () => {
   it('the platform env the services are specified to read is set by the chart', () => {
     const p = rendered.production!;
     for (const w of SAGA) {
-      for (const v of ['PORT', 'NATS_URL', 'DATABASE_URL', 'DATABASE_SCHEMA', 'LOG_LEVEL', 'OTEL_SERVICE_NAME', 'OTEL_TRACES_SAMPLER', 'ORDERFLOW_NAMESPACE', 'ENSURE_STREAMS', 'SHUTDOWN_TIMEOUT_MS']) {
+      for (const v of [
+        'PORT',
+        'NATS_URL',
+        'DATABASE_URL',
+        'DATABASE_SCHEMA',
+        'LOG_LEVEL',
+        'OTEL_SERVICE_NAME',
+        'OTEL_TRACES_SAMPLER',
+        'ORDERFLOW_NAMESPACE',
+        'ENSURE_STREAMS',
+        'SHUTDOWN_TIMEOUT_MS',
+      ]) {
         expect([...p.get(w)!], `${w} ${v}`).toContain(v);
       }
     }
     expect([...p.get('order-service')!]).toContain('SAGA_TIMEOUT_MS');
     expect([...p.get('payment-service')!]).toContain('PAYMENT_GATEWAY_URL');
-    for (const v of ['SANDBOX_DECLINE_OVER', 'SANDBOX_FAILURE_RATE', 'SANDBOX_LATENCY_MS', 'PORT']) expect([...rendered.dev!.get('sandbox-gateway')!]).toContain(v);
+    for (const v of ['SANDBOX_DECLINE_OVER', 'SANDBOX_FAILURE_RATE', 'SANDBOX_LATENCY_MS', 'PORT'])
+      expect([...rendered.dev!.get('sandbox-gateway')!]).toContain(v);
     for (const v of ['PORT', 'NATS_URL', 'WATCH_NAMESPACE', 'LEASE_NAME', 'POD_NAME']) expect([...p.get('operator')!]).toContain(v);
   });
 
   it('k8s/ plain manifests set every variable a workload reads, unless optional', () => {
-    const docs = yamlFiles(join(root, 'k8s')).flatMap((f) => loadDocs(f, root)).map((d) => d.doc);
+    const docs = yamlFiles(join(root, 'k8s'))
+      .flatMap((f) => loadDocs(f, root))
+      .map((d) => d.doc);
     const got = provided(docs);
     const missing: string[] = [];
     for (const [w, vars] of req) {

@@ -46,8 +46,13 @@ let jsm: JetStreamManager;
 let operator: { proc: ChildProcess; logs: string[]; untrack: () => void } | undefined;
 
 const helm = (args: string[]) => helmAsync([...args, '--kubeconfig', cp.kubeconfigPath]);
-const json = async <T,>(args: string[]): Promise<T> => JSON.parse(await cp.kubectl([...args, '-o', 'json'])) as T;
-type Obj = { kind: string; metadata: { name: string; namespace?: string; finalizers?: string[] }; spec: Dict; status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } };
+const json = async <T>(args: string[]): Promise<T> => JSON.parse(await cp.kubectl([...args, '-o', 'json'])) as T;
+type Obj = {
+  kind: string;
+  metadata: { name: string; namespace?: string; finalizers?: string[] };
+  spec: Dict;
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+};
 const items = async (what: string, namespace = ns) => (await json<{ items: Obj[] }>(['get', what, '-n', namespace])).items;
 const ready = (o: Obj) => o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 const streamNames = () => ['ORDERS', 'INVENTORY', 'PAYMENTS', 'DLQ'].map((s) => `${subjects.toUpperCase()}_${s}`);
@@ -57,7 +62,14 @@ async function startOperator(manifest: Dict[]): Promise<void> {
   const main = join(root, 'operator', 'dist', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} missing: build first (npx turbo run build)`);
   const dep = manifest.find((d) => d.kind === 'Deployment' && (d.metadata as Dict).name === `${RELEASE}-operator`)!;
-  const pod = ((dep.spec as Dict).template as { spec: { serviceAccountName: string; containers: { env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] }[] } }).spec;
+  const pod = (
+    (dep.spec as Dict).template as {
+      spec: {
+        serviceAccountName: string;
+        containers: { env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] }[];
+      };
+    }
+  ).spec;
   const podName = `${RELEASE}-operator-test`;
   const env: Record<string, string> = {};
   for (const e of pod.containers[0]!.env) {
@@ -73,9 +85,16 @@ async function startOperator(manifest: Dict[]): Promise<void> {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     // PORT: the chart's 3010 may be taken on a shared machine. No OTLP endpoint is set here.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, PORT: String(await freePort()), KUBECONFIG: cp.kubeconfigFor(token, 'chart-operator') },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...env,
+      PORT: String(await freePort()),
+      KUBECONFIG: cp.kubeconfigFor(token, 'chart-operator'),
+    },
   });
-  for (const s of [proc.stdout!, proc.stderr!]) s.setEncoding('utf8').on('data', (c: string) => logs.push(...c.split('\n').filter(Boolean)));
+  for (const s of [proc.stdout!, proc.stderr!])
+    s.setEncoding('utf8').on('data', (c: string) => logs.push(...c.split('\n').filter(Boolean)));
   const untrack = track({ name: 'operator', dispose: () => stopOperator(), kill: () => killGroup(proc.pid) });
   operator = { proc, logs, untrack };
 }
@@ -123,29 +142,51 @@ describe('helm install / upgrade / uninstall against kube-apiserver, the operato
 
   it('helm install: every object of the release, CRDs included, is accepted and stored', async () => {
     await helm(['install', RELEASE, chartPath(), '-n', ns, '--create-namespace', ...valuesArgs([VALUES])]);
-    const status = JSON.parse(await helm(['status', RELEASE, '-n', ns, '-o', 'json'])) as { info: { status: string; notes: string }; version: number };
+    const status = JSON.parse(await helm(['status', RELEASE, '-n', ns, '-o', 'json'])) as {
+      info: { status: string; notes: string };
+      version: number;
+    };
     expect(status).toMatchObject({ info: { status: 'deployed' }, version: 1 });
     // NOTES tell the user the uninstall order the last test follows.
-    expect(status.info.notes).toContain(`kubectl -n ${ns} delete streams.jetstream.orderflow.dev,consumers.jetstream.orderflow.dev -l app.kubernetes.io/instance=${RELEASE} --wait`);
+    expect(status.info.notes).toContain(
+      `kubectl -n ${ns} delete streams.jetstream.orderflow.dev,consumers.jetstream.orderflow.dev -l app.kubernetes.io/instance=${RELEASE} --wait`,
+    );
 
     const text = await helm(['get', 'manifest', RELEASE, '-n', ns]);
     manifest = parseRendered(text).map((r) => r.doc);
     const kinds = new Set(manifest.map((d) => String(d.kind)));
-    for (const k of ['Deployment', 'Service', 'ConfigMap', 'Secret', 'NetworkPolicy', 'PodDisruptionBudget', 'ServiceAccount', 'Role', 'RoleBinding', 'Stream', 'Consumer']) expect(kinds, k).toContain(k);
+    for (const k of [
+      'Deployment',
+      'Service',
+      'ConfigMap',
+      'Secret',
+      'NetworkPolicy',
+      'PodDisruptionBudget',
+      'ServiceAccount',
+      'Role',
+      'RoleBinding',
+      'Stream',
+      'Consumer',
+    ])
+      expect(kinds, k).toContain(k);
     // The API server's copy of each: `kubectl get -f` fails on any object that is not there.
     const got = JSON.parse(await cp.kubectl(['get', '-n', ns, '-f', '-', '-o', 'json'], { input: text })) as { items: Obj[] };
-    expect(got.items.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(manifest.map((d) => `${String(d.kind)}/${String((d.metadata as Dict).name)}`).sort());
+    expect(got.items.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
+      manifest.map((d) => `${String(d.kind)}/${String((d.metadata as Dict).name)}`).sort(),
+    );
 
     const crds = await json<{ items: Obj[] }>(['get', 'crd']);
-    expect(crds.items.map((c) => c.metadata.name)).toEqual(expect.arrayContaining(['streams.jetstream.orderflow.dev', 'consumers.jetstream.orderflow.dev']));
+    expect(crds.items.map((c) => c.metadata.name)).toEqual(
+      expect.arrayContaining(['streams.jetstream.orderflow.dev', 'consumers.jetstream.orderflow.dev']),
+    );
     expect((await items('streams.jetstream.orderflow.dev')).map((s) => s.spec.name).sort()).toEqual(streamNames().sort());
     expect(await items('consumers.jetstream.orderflow.dev')).toHaveLength(6);
   });
 
-  it('the operator, with the chart\'s env and ServiceAccount, reconciles the release\'s Streams and Consumers into JetStream', async () => {
+  it("the operator, with the chart's env and ServiceAccount, reconciles the release's Streams and Consumers into JetStream", async () => {
     await startOperator(manifest);
     await until('every Stream and Consumer Ready=True', async () => {
-      const all = [...await items('streams.jetstream.orderflow.dev'), ...await items('consumers.jetstream.orderflow.dev')];
+      const all = [...(await items('streams.jetstream.orderflow.dev')), ...(await items('consumers.jetstream.orderflow.dev'))];
       return all.length === 10 && all.every(ready);
     });
     for (const name of streamNames()) {
@@ -177,7 +218,16 @@ describe('helm install / upgrade / uninstall against kube-apiserver, the operato
     const text = await helm(['get', 'manifest', RELEASE, '-n', ns]);
     // While the operator and its RBAC still exist: `helm uninstall` deletes those together with the
     // resources, and a resource whose finalizer nobody can release stays Terminating for good.
-    await cp.kubectl(['delete', 'streams.jetstream.orderflow.dev,consumers.jetstream.orderflow.dev', '-n', ns, '-l', `app.kubernetes.io/instance=${RELEASE}`, '--wait', '--timeout=60s']);
+    await cp.kubectl([
+      'delete',
+      'streams.jetstream.orderflow.dev,consumers.jetstream.orderflow.dev',
+      '-n',
+      ns,
+      '-l',
+      `app.kubernetes.io/instance=${RELEASE}`,
+      '--wait',
+      '--timeout=60s',
+    ]);
     expect(await items('streams.jetstream.orderflow.dev')).toEqual([]);
     expect(await items('consumers.jetstream.orderflow.dev')).toEqual([]);
     await until('the JetStream streams deleted', async () => {
@@ -190,7 +240,9 @@ describe('helm install / upgrade / uninstall against kube-apiserver, the operato
     expect(left.trim()).toBe('');
     expect((await helm(['list', '-n', ns, '-q'])).trim()).toBe('');
     const crds = await json<{ items: Obj[] }>(['get', 'crd']);
-    expect(crds.items.map((c) => c.metadata.name)).toEqual(expect.arrayContaining(['streams.jetstream.orderflow.dev', 'consumers.jetstream.orderflow.dev']));
+    expect(crds.items.map((c) => c.metadata.name)).toEqual(
+      expect.arrayContaining(['streams.jetstream.orderflow.dev', 'consumers.jetstream.orderflow.dev']),
+    );
   });
 
   it('a bare `helm uninstall` with the default jetstream.preventDelete: no resource carries a finalizer, nothing stays Terminating, the JetStream objects are kept', async () => {
@@ -202,11 +254,12 @@ describe('helm install / upgrade / uninstall against kube-apiserver, the operato
     expect(status.info.notes).toContain(`helm -n ${ns} uninstall ${RELEASE}\n          keeps the JetStream streams`);
     await startOperator(parseRendered(await helm(['get', 'manifest', RELEASE, '-n', ns])).map((r) => r.doc));
     await until('every Stream and Consumer Ready=True', async () => {
-      const all = [...await items('streams.jetstream.orderflow.dev'), ...await items('consumers.jetstream.orderflow.dev')];
+      const all = [...(await items('streams.jetstream.orderflow.dev')), ...(await items('consumers.jetstream.orderflow.dev'))];
       return all.length === 10 && all.every(ready) ? all : undefined;
     });
     // Only a resource whose deletion will delete its JetStream object holds one.
-    for (const o of [...await items('streams.jetstream.orderflow.dev'), ...await items('consumers.jetstream.orderflow.dev')]) expect(o.metadata.finalizers ?? [], o.metadata.name).toEqual([]);
+    for (const o of [...(await items('streams.jetstream.orderflow.dev')), ...(await items('consumers.jetstream.orderflow.dev'))])
+      expect(o.metadata.finalizers ?? [], o.metadata.name).toEqual([]);
 
     const text = await helm(['get', 'manifest', RELEASE, '-n', ns]);
     // Deletes the operator, its ServiceAccount and Role together with the resources.
@@ -219,20 +272,50 @@ describe('helm install / upgrade / uninstall against kube-apiserver, the operato
   });
 });
 
-describe('the other value sets pass the API server\'s admission (kubectl apply --dry-run=server)', () => {
-  const passwords = { natsAuth: { services: { orderService: { password: 'a' }, inventoryService: { password: 'b' }, paymentService: { password: 'c' }, console: { password: 'd' }, operator: { password: 'd' } } } };
+describe("the other value sets pass the API server's admission (kubectl apply --dry-run=server)", () => {
+  const passwords = {
+    natsAuth: {
+      services: {
+        orderService: { password: 'a' },
+        inventoryService: { password: 'b' },
+        paymentService: { password: 'c' },
+        console: { password: 'd' },
+        operator: { password: 'd' },
+      },
+    },
+  };
   const DB = { database: { url: 'postgres://u:p@db:5432/o' } };
   const GATEWAY = { paymentService: { gatewayUrl: 'https://payments.example.com' } };
   beforeAll(async () => {
     // The CRDs, so the Stream/Consumer resources are checked against their schemas (helm install did this too).
     await cp.kubectl(['apply', '-f', join(root, 'charts', 'orderflow', 'crds')]);
-    await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/streams.jetstream.orderflow.dev', 'crd/consumers.jetstream.orderflow.dev']);
+    await cp.kubectl([
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/streams.jetstream.orderflow.dev',
+      'crd/consumers.jetstream.orderflow.dev',
+    ]);
   });
   it.each([
     ['default', [DB, GATEWAY]],
     ['dev', [valuesFile('values-dev.yaml'), DB]],
     ['auth', [valuesFile('values-nats-auth.yaml'), DB, GATEWAY, passwords]],
-    ['database per service', [GATEWAY, { database: { services: { orderService: { url: 'postgres://o@a:5432/o' }, inventoryService: { existingSecret: 'inv-db' }, paymentService: { url: 'postgres://p@b:5432/p' } } } }]],
+    [
+      'database per service',
+      [
+        GATEWAY,
+        {
+          database: {
+            services: {
+              orderService: { url: 'postgres://o@a:5432/o' },
+              inventoryService: { existingSecret: 'inv-db' },
+              paymentService: { url: 'postgres://p@b:5432/p' },
+            },
+          },
+        },
+      ],
+    ],
   ] as [string, (Dict | string)[]][])('%s', async (name, values) => {
     const target = `dry-${name.replace(/\W+/g, '-')}-${ns}`.slice(0, 63);
     await cp.kubectl(['create', 'namespace', target]);

@@ -36,7 +36,11 @@ export const KUBE_VERSION = (() => {
 
 /** A failed helm command, with helm's own message. */
 export class HelmError extends Error {
-  constructor(readonly args: string[], readonly stderr: string, options?: ErrorOptions) {
+  constructor(
+    readonly args: string[],
+    readonly stderr: string,
+    options?: ErrorOptions,
+  ) {
     super(`helm ${args.join(' ')}: ${stderr.trim()}`, options);
   }
 }
@@ -48,7 +52,13 @@ export function helm(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: st
     return execFileSync(HELM, args, {
       encoding: 'utf8',
       input: opts.input,
-      env: { ...process.env, HELM_CACHE_HOME: helmHome('cache'), HELM_CONFIG_HOME: helmHome('config'), HELM_DATA_HOME: helmHome('data'), ...opts.env },
+      env: {
+        ...process.env,
+        HELM_CACHE_HOME: helmHome('cache'),
+        HELM_CONFIG_HOME: helmHome('config'),
+        HELM_DATA_HOME: helmHome('data'),
+        ...opts.env,
+      },
       maxBuffer: 64 * 1024 * 1024,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -64,15 +74,26 @@ export function helm(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: st
 export function helmAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
   if (!existsSync(HELM)) return Promise.reject(new Error(`${HELM} missing: run bash scripts/tools.sh helm`));
   return new Promise((resolve, reject) => {
-    execFile(HELM, args, {
-      encoding: 'utf8',
-      timeout: opts.timeoutMs ?? 120_000,
-      env: { ...process.env, HELM_CACHE_HOME: helmHome('cache'), HELM_CONFIG_HOME: helmHome('config'), HELM_DATA_HOME: helmHome('data'), ...opts.env },
-      maxBuffer: 64 * 1024 * 1024,
-    }, (err, stdout, stderr) => {
-      if (err) reject(new HelmError(args, [stdout, stderr].filter((x) => x && x.trim()).join('\n') || String(err), { cause: err }));
-      else resolve(stdout);
-    });
+    execFile(
+      HELM,
+      args,
+      {
+        encoding: 'utf8',
+        timeout: opts.timeoutMs ?? 120_000,
+        env: {
+          ...process.env,
+          HELM_CACHE_HOME: helmHome('cache'),
+          HELM_CONFIG_HOME: helmHome('config'),
+          HELM_DATA_HOME: helmHome('data'),
+          ...opts.env,
+        },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        if (err) reject(new HelmError(args, [stdout, stderr].filter((x) => x && x.trim()).join('\n') || String(err), { cause: err }));
+        else resolve(stdout);
+      },
+    );
   });
 }
 
@@ -86,7 +107,10 @@ function helmHome(kind: string): string {
 const scratchDirs: string[] = [];
 function scratch(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  if (scratchDirs.length === 0) process.on('exit', () => { for (const d of scratchDirs) rmSync(d, { recursive: true, force: true }); });
+  if (scratchDirs.length === 0)
+    process.on('exit', () => {
+      for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
+    });
   scratchDirs.push(dir);
   return dir;
 }
@@ -142,9 +166,13 @@ export interface Rendered {
 /** `helm template` with these value sets (files or objects), as text. */
 export function templateText(values: (Dict | string)[], opts: TemplateOptions = {}): string {
   return helm([
-    'template', opts.release ?? 'orderflow', chartPath(),
-    '--namespace', opts.namespace ?? 'default',
-    '--kube-version', KUBE_VERSION,
+    'template',
+    opts.release ?? 'orderflow',
+    chartPath(),
+    '--namespace',
+    opts.namespace ?? 'default',
+    '--kube-version',
+    KUBE_VERSION,
     ...(opts.includeCrds ? ['--include-crds'] : []),
     ...valuesArgs(values),
   ]);

@@ -20,8 +20,12 @@ const STEPS = [
   'kubectl apply -f k8s/nats/ -f k8s/platform/ -f k8s/observability/',
 ];
 /** A step as kubectl arguments: paths made absolute, the URL placeholder filled in. */
-const args = (step: string) => step.replace(/^kubectl /, '').replace("'postgres://…'", 'postgres://orderflow:pw@db.example:5432/orderflow')
-  .split(' ').map((a) => (a.startsWith('k8s/') ? join(root, a) : a));
+const args = (step: string) =>
+  step
+    .replace(/^kubectl /, '')
+    .replace("'postgres://…'", 'postgres://orderflow:pw@db.example:5432/orderflow')
+    .split(' ')
+    .map((a) => (a.startsWith('k8s/') ? join(root, a) : a));
 
 let cp: ControlPlane;
 beforeAll(async () => {
@@ -50,7 +54,7 @@ describe('kubectl reads every file under k8s/ (docs/deploy.md path)', () => {
     await cp.kubectl(args(STEPS[2]!));
   });
 
-  it('the rest passes the API server\'s admission with --dry-run=server, then applies for real', async () => {
+  it("the rest passes the API server's admission with --dry-run=server, then applies for real", async () => {
     // Everything but the CRDs: k8s/platform/ holds the namespace again (unchanged by now).
     const rest = docs.filter((d) => !d.file.startsWith('k8s/crds/'));
     const dry = await cp.kubectlResult([...args(STEPS[3]!), '--dry-run=server']);
@@ -66,19 +70,29 @@ describe('kubectl reads every file under k8s/ (docs/deploy.md path)', () => {
     const files = yamlFiles(join(root, 'k8s'));
     const names = (await cp.kubectl(['get', ...files.flatMap((f) => ['-f', f]), '-o', 'name'])).trim().split('\n');
     expect(names).toHaveLength(docs.length);
-    expect(names).toEqual(expect.arrayContaining(['statefulset.apps/nats', 'deployment.apps/orderflow-operator', 'stream.jetstream.orderflow.dev/orders']));
+    expect(names).toEqual(
+      expect.arrayContaining(['statefulset.apps/nats', 'deployment.apps/orderflow-operator', 'stream.jetstream.orderflow.dev/orders']),
+    );
   });
 
   it('the Pod Security check is live: a root pod template in the namespace draws the warning', async () => {
-    const rootPod = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'psa-probe', namespace: 'orderflow' },
-      spec: { selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } } };
+    const rootPod = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'psa-probe', namespace: 'orderflow' },
+      spec: {
+        selector: { matchLabels: { a: 'b' } },
+        template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } },
+      },
+    };
     const r = await cp.kubectlResult(['apply', '--dry-run=server', '-f', '-'], { input: JSON.stringify(rootPod) });
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/would violate PodSecurity "restricted/);
   });
 
   it('kubectl does refuse what it cannot read (the unquoted "?" in a flow mapping k8s/nats once had)', async () => {
-    const bad = 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: bad, namespace: orderflow }\ndata: { probe: /healthz?js-enabled-only=true, x: y }\n';
+    const bad =
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: bad, namespace: orderflow }\ndata: { probe: /healthz?js-enabled-only=true, x: y }\n';
     const r = await cp.kubectlResult(['apply', '--dry-run=server', '-f', '-'], { input: bad });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/yaml|expected/i);

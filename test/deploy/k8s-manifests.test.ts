@@ -18,7 +18,9 @@ const crValidators = crdValidators(all.map((d) => d.doc).filter((d) => d.kind ==
 describe('k8s/ plain manifests', () => {
   it('the generated directories are exactly what scripts/gen-k8s-manifests.ts renders from the chart now', () => {
     const fresh = plainManifests();
-    const committed = GENERATED_DIRS.flatMap((dir) => (existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((f) => `${dir}/${f}`) : []));
+    const committed = GENERATED_DIRS.flatMap((dir) =>
+      existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((f) => `${dir}/${f}`) : [],
+    );
     expect(committed.sort(), 'run npx tsx scripts/gen-k8s-manifests.ts').toEqual([...fresh.keys()].sort());
     for (const [file, text] of fresh) {
       expect(readFileSync(join(root, file), 'utf8'), `${file} is stale: run npx tsx scripts/gen-k8s-manifests.ts`).toBe(text);
@@ -28,14 +30,19 @@ describe('k8s/ plain manifests', () => {
   it('hold the CRDs, the NATS cluster, the platform (operator and Stream/Consumer resources included) and observability, and nothing else', () => {
     expect(readdirSync(join(root, 'k8s')).sort()).toEqual(['crds', 'nats', 'observability', 'platform']);
     const kinds = new Set(all.map((d) => String(d.doc.kind)));
-    for (const k of ['CustomResourceDefinition', 'Namespace', 'StatefulSet', 'Deployment', 'Role', 'Stream', 'Consumer']) expect(kinds, k).toContain(k);
+    for (const k of ['CustomResourceDefinition', 'Namespace', 'StatefulSet', 'Deployment', 'Role', 'Stream', 'Consumer'])
+      expect(kinds, k).toContain(k);
   });
 
   it('every YAML document validates against the Kubernetes OpenAPI schema (or its CRD)', () => {
     for (const { file, doc } of all) {
       const where = `${file} ${String(doc.kind)}/${String((doc.metadata as Dict).name)}`;
       if (knownKind(doc)) {
-        try { validateK8s(doc); } catch (e) { throw new Error(`${where}: ${(e as Error).message}`, { cause: e }); }
+        try {
+          validateK8s(doc);
+        } catch (e) {
+          throw new Error(`${where}: ${(e as Error).message}`, { cause: e });
+        }
         continue;
       }
       const v = crValidators.get(`${String(doc.apiVersion)}/${String(doc.kind)}`);
@@ -65,7 +72,7 @@ describe('k8s/ plain manifests', () => {
     const docs = loadDocs(join(root, 'k8s', 'nats', 'nats.yaml'), root).map((d) => d.doc);
     const sts = docs.find((d) => d.kind === 'StatefulSet')!;
     expect((sts.spec as Dict).replicas).toBe(3);
-    const image = String(((sts.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers[0]!).image);
+    const image = String((sts.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers[0]!.image);
     const [, major, minor] = /^nats:(\d+)\.(\d+)/.exec(image) ?? [];
     expect(Number(major) * 100 + Number(minor), image).toBeGreaterThanOrEqual(212);
     const conf = String((docs.find((d) => d.kind === 'ConfigMap')!.data as Dict)['nats.conf']);

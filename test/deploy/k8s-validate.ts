@@ -14,8 +14,11 @@ interface ModelClass {
 }
 
 function isModelClass(v: unknown): v is ModelClass {
-  return typeof v === 'function' && typeof (v as { apiVersion?: unknown }).apiVersion === 'string'
-    && typeof (v as { kind?: unknown }).kind === 'string';
+  return (
+    typeof v === 'function' &&
+    typeof (v as { apiVersion?: unknown }).apiVersion === 'string' &&
+    typeof (v as { kind?: unknown }).kind === 'string'
+  );
 }
 
 /** apiVersion/kind -> kubernetes-models class, built from every group the package exports. */
@@ -23,8 +26,9 @@ const MODELS = new Map<string, ModelClass>();
 function collect(ns: unknown, depth: number): void {
   if (depth > 3 || !ns || typeof ns !== 'object') return;
   for (const v of Object.values(ns as Record<string, unknown>)) {
-    if (isModelClass(v)) { if (!v.kind.endsWith('List')) MODELS.set(`${v.apiVersion}/${v.kind}`, v); }
-    else collect(v, depth + 1);
+    if (isModelClass(v)) {
+      if (!v.kind.endsWith('List')) MODELS.set(`${v.apiVersion}/${v.kind}`, v);
+    } else collect(v, depth + 1);
   }
 }
 collect(models, 0);

@@ -30,7 +30,8 @@ const confUsers = new Map([...conf.matchAll(/user:\s*"([^"]+)"\s*\n\s*password:\
 
 type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } };
 const render = (values: Dict) => helmRender([values]);
-const named = (docs: Dict[], kind: string) => new Map(docs.filter((d) => d.kind === kind).map((d) => [String((d.metadata as Dict).name), d]));
+const named = (docs: Dict[], kind: string) =>
+  new Map(docs.filter((d) => d.kind === kind).map((d) => [String((d.metadata as Dict).name), d]));
 
 /** Workload (app.kubernetes.io/name) -> its container's env. */
 function envOf(docs: Dict[]): Map<string, EnvVar[]> {
@@ -38,7 +39,10 @@ function envOf(docs: Dict[]): Map<string, EnvVar[]> {
   for (const d of docs.filter((x) => x.kind === 'Deployment')) {
     const w = ((d.metadata as Dict).labels as Record<string, string>)['app.kubernetes.io/name']!;
     const spec = ((d.spec as Dict).template as { spec: { containers: { env?: EnvVar[] }[] } }).spec;
-    out.set(w, spec.containers.flatMap((c) => c.env ?? []));
+    out.set(
+      w,
+      spec.containers.flatMap((c) => c.env ?? []),
+    );
   }
   return out;
 }
@@ -53,7 +57,8 @@ function natsSecretOf(env: EnvVar[] | undefined): string | undefined {
   return user!.name;
 }
 
-const decode = (secret: Dict | undefined, key: string) => Buffer.from(String((secret?.data as Dict | undefined)?.[key] ?? ''), 'base64').toString('utf8');
+const decode = (secret: Dict | undefined, key: string) =>
+  Buffer.from(String((secret?.data as Dict | undefined)?.[key] ?? ''), 'base64').toString('utf8');
 
 describe('natsAuth.perService: one NATS user and Secret per workload', () => {
   const docs = render(PER_SERVICE);
@@ -78,7 +83,7 @@ describe('natsAuth.perService: one NATS user and Secret per workload', () => {
     expect(new Set(users).size).toBe(SAGA.length);
   });
 
-  it('console and operator get their own Secrets with the conf\'s admin user; the sandbox gateway (no NATS) gets none', () => {
+  it("console and operator get their own Secrets with the conf's admin user; the sandbox gateway (no NATS) gets none", () => {
     for (const w of ['console', 'operator']) {
       const name = natsSecretOf(env.get(w));
       expect(name, w).toBe(`orderflow-nats-${w}`);
@@ -94,12 +99,24 @@ describe('natsAuth.perService: one NATS user and Secret per workload', () => {
     expect(Object.keys((shared?.data ?? {}) as Dict)).toEqual(['DATABASE_URL']);
   });
 
-  it('user-supplied Secrets per workload replace the chart\'s', () => {
-    const own = render(mergeValues(mergeValues(BASE, { natsAuth: { perService: true } }), {
-      natsAuth: { services: Object.fromEntries(['orderService', 'inventoryService', 'paymentService', 'console', 'operator'].map((k) => [k, { existingSecret: `my-${k}` }])) },
-    }));
+  it("user-supplied Secrets per workload replace the chart's", () => {
+    const own = render(
+      mergeValues(mergeValues(BASE, { natsAuth: { perService: true } }), {
+        natsAuth: {
+          services: Object.fromEntries(
+            ['orderService', 'inventoryService', 'paymentService', 'console', 'operator'].map((k) => [k, { existingSecret: `my-${k}` }]),
+          ),
+        },
+      }),
+    );
     const e = envOf(own);
-    expect(NATS_WORKLOADS.map((w) => natsSecretOf(e.get(w)))).toEqual(['my-orderService', 'my-inventoryService', 'my-paymentService', 'my-console', 'my-operator']);
+    expect(NATS_WORKLOADS.map((w) => natsSecretOf(e.get(w)))).toEqual([
+      'my-orderService',
+      'my-inventoryService',
+      'my-paymentService',
+      'my-console',
+      'my-operator',
+    ]);
     expect([...named(own, 'Secret').keys()].filter((n) => n.includes('-nats-'))).toEqual([]);
   });
 
@@ -111,10 +128,26 @@ describe('natsAuth.perService: one NATS user and Secret per workload', () => {
   });
 
   it.each([
-    ['a missing password', mergeValues(PER_SERVICE, { natsAuth: { services: { paymentService: { password: '' } } } }), /natsAuth.services.paymentService.existingSecret, or its user and password/],
-    ['the shared user as well', mergeValues(PER_SERVICE, { natsAuth: { user: 'orderflow', password: 'x' } }), /perService replaces the shared/],
-    ['the shared existingSecret as well', mergeValues(PER_SERVICE, { natsAuth: { existingSecret: 'nats-auth' } }), /perService replaces the shared/],
-    ['console and operator as admin with different passwords', mergeValues(PER_SERVICE, { natsAuth: { services: { console: { password: 'other' } } } }), /same password/],
+    [
+      'a missing password',
+      mergeValues(PER_SERVICE, { natsAuth: { services: { paymentService: { password: '' } } } }),
+      /natsAuth.services.paymentService.existingSecret, or its user and password/,
+    ],
+    [
+      'the shared user as well',
+      mergeValues(PER_SERVICE, { natsAuth: { user: 'orderflow', password: 'x' } }),
+      /perService replaces the shared/,
+    ],
+    [
+      'the shared existingSecret as well',
+      mergeValues(PER_SERVICE, { natsAuth: { existingSecret: 'nats-auth' } }),
+      /perService replaces the shared/,
+    ],
+    [
+      'console and operator as admin with different passwords',
+      mergeValues(PER_SERVICE, { natsAuth: { services: { console: { password: 'other' } } } }),
+      /same password/,
+    ],
   ])('refuses %s', (_name, values, re) => {
     expect(renderFailure([values])).toMatch(re);
   });
@@ -140,11 +173,17 @@ describe('shared-user mode (natsAuth.perService false, the default) is unchanged
 });
 
 describe('values-nats-auth.yaml wires the bundled nats chart to the same users', () => {
-  const nats = overlay.nats as { config: { merge: Dict }; configMap: { merge: { data: Dict } }; container: { env: Record<string, EnvVar> } };
+  const nats = overlay.nats as {
+    config: { merge: Dict };
+    configMap: { merge: { data: Dict } };
+    container: { env: Record<string, EnvVar> };
+  };
 
   it('carries files/nats-auth.conf verbatim and includes it from nats.conf', () => {
     expect(nats.configMap.merge.data['nats-auth.conf'], 'copy charts/orderflow/files/nats-auth.conf into values-nats-auth.yaml').toBe(conf);
-    const includes = Object.entries(nats.config.merge).filter(([k]) => k.endsWith('$include')).map(([, v]) => v);
+    const includes = Object.entries(nats.config.merge)
+      .filter(([k]) => k.endsWith('$include'))
+      .map(([, v]) => v);
     expect(includes).toEqual(['nats-auth.conf']);
   });
 
@@ -165,7 +204,9 @@ describe('values-nats-auth.yaml wires the bundled nats chart to the same users',
 
   it('passes helm lint --strict (values.schema.json included); the schema refuses unknown or mistyped natsAuth settings', () => {
     expect(lint([BASE, valuesFile('values-nats-auth.yaml'), NATS_AUTH_PASSWORDS])).toMatch(/0 chart\(s\) failed/);
-    expect(renderFailure([PER_SERVICE, { natsAuth: { services: { console: { user: 'admin', token: 'x' } } } }])).toMatch(/schema[\s\S]*token/);
+    expect(renderFailure([PER_SERVICE, { natsAuth: { services: { console: { user: 'admin', token: 'x' } } } }])).toMatch(
+      /schema[\s\S]*token/,
+    );
     expect(renderFailure([BASE, { natsAuth: { perService: 'yes' } }])).toMatch(/schema[\s\S]*perService/);
   });
 });

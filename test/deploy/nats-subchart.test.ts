@@ -18,9 +18,15 @@ import { natsValuesWeSet, splitPath, VALUES_FILES } from './nats-chart/values-we
 import { kindOf, type Kind } from './nats-chart/describe-values.js';
 
 const here = join(sourceChart, '..', '..', 'test', 'deploy', 'nats-chart');
-const description = YAML.parse(readFileSync(join(here, 'nats-2.14.2-values.yaml'), 'utf8')) as { chart: string; version: string; paths: Record<string, Kind> };
+const description = YAML.parse(readFileSync(join(here, 'nats-2.14.2-values.yaml'), 'utf8')) as {
+  chart: string;
+  version: string;
+  paths: Record<string, Kind>;
+};
 const weSet = YAML.parse(readFileSync(join(here, 'values-we-set.yaml'), 'utf8')) as Record<string, string[]>;
-const chartMeta = YAML.parse(readFileSync(join(sourceChart, 'Chart.yaml'), 'utf8')) as { dependencies: { name: string; version: string; repository: string; condition: string }[] };
+const chartMeta = YAML.parse(readFileSync(join(sourceChart, 'Chart.yaml'), 'utf8')) as {
+  dependencies: { name: string; version: string; repository: string; condition: string }[];
+};
 
 /** Why a value at `path` (value `v`) is not something the nats chart reads, or undefined if it is. */
 export function checkPath(paths: Record<string, Kind>, path: string[], v: unknown): string | undefined {
@@ -32,10 +38,13 @@ export function checkPath(paths: Record<string, Kind>, path: string[], v: unknow
   const full = path.join('.');
   const kind = paths[full];
   if (kind === undefined) {
-    return Object.keys(paths).some((p) => p.startsWith(`${full}.`)) ? `${full} is a tree of settings in the nats chart, not a value` : `${full} is not a value of the nats chart`;
+    return Object.keys(paths).some((p) => p.startsWith(`${full}.`))
+      ? `${full} is a tree of settings in the nats chart, not a value`
+      : `${full} is not a value of the nats chart`;
   }
   const ours = kindOf(v);
-  const fits = kind === ours || (kind === 'null' && ['string', 'int', 'number', 'bool'].includes(ours)) || (kind === 'number' && ours === 'int');
+  const fits =
+    kind === ours || (kind === 'null' && ['string', 'int', 'number', 'bool'].includes(ours)) || (kind === 'number' && ours === 'int');
   return fits ? undefined : `${full}: the nats chart expects a ${kind}, we set a ${ours}`;
 }
 
@@ -91,7 +100,7 @@ describe('official nats chart dependency', () => {
   });
 });
 
-describe('our side of bundled mode agrees with the nats chart\'s names and labels', () => {
+describe("our side of bundled mode agrees with the nats chart's names and labels", () => {
   // From helm/charts/nats/templates/_helpers.tpl (2.14.2): "nats.fullname" is fullnameOverride,
   // else the release name when it contains the chart name ("nats"), else "<release>-nats";
   // "nats.selectorLabels" are app.kubernetes.io/name (= nameOverride or "nats"),
@@ -110,26 +119,36 @@ describe('our side of bundled mode agrees with the nats chart\'s names and label
     expect((cm.data as Dict).NATS_URL).toBe(`nats://${natsFullname(release, override)}:4222`);
   });
 
-  it('NetworkPolicies reach the bundled NATS pods by the nats chart\'s selector labels', () => {
+  it("NetworkPolicies reach the bundled NATS pods by the nats chart's selector labels", () => {
     expect(natsOf('values.yaml')).not.toHaveProperty('nameOverride');
     const docs = render([base], { release: 'orderflow' });
-    const natsPeers = docs.filter((d) => d.kind === 'NetworkPolicy')
-      .flatMap((d) => ((d.spec as { egress: { to?: { podSelector?: { matchLabels: Dict } }[]; ports?: { port: number }[] }[] }).egress))
+    const natsPeers = docs
+      .filter((d) => d.kind === 'NetworkPolicy')
+      .flatMap((d) => (d.spec as { egress: { to?: { podSelector?: { matchLabels: Dict } }[]; ports?: { port: number }[] }[] }).egress)
       .filter((e) => e.ports?.some((p) => p.port === 4222))
       .flatMap((e) => e.to ?? []);
     expect(natsPeers.length).toBeGreaterThan(0);
-    const podLabels = { 'app.kubernetes.io/name': 'nats', 'app.kubernetes.io/instance': 'orderflow', 'app.kubernetes.io/component': 'nats' };
+    const podLabels = {
+      'app.kubernetes.io/name': 'nats',
+      'app.kubernetes.io/instance': 'orderflow',
+      'app.kubernetes.io/component': 'nats',
+    };
     for (const peer of natsPeers) {
       for (const [k, v] of Object.entries(peer.podSelector!.matchLabels)) expect(podLabels, k).toHaveProperty([k], v);
     }
   });
 
-  it.skipIf(!natsSubchartPresent())('with the subchart fetched (helm dependency build): 3 clustered servers with JetStream on file storage', () => {
-    const docs = render([base]);
-    const sts = docs.find((d) => d.kind === 'StatefulSet' && ((d.metadata as Dict).labels as Dict)['app.kubernetes.io/name'] === 'nats')!;
-    expect((sts.spec as Dict).replicas).toBe(3);
-    const conf = String((docs.find((d) => d.kind === 'ConfigMap' && (d.metadata as Dict).name === 'orderflow-nats-config')!.data as Dict)['nats.conf']);
-    expect(conf).toMatch(/jetstream/);
-    expect(conf).toMatch(/cluster/);
-  });
+  it.skipIf(!natsSubchartPresent())(
+    'with the subchart fetched (helm dependency build): 3 clustered servers with JetStream on file storage',
+    () => {
+      const docs = render([base]);
+      const sts = docs.find((d) => d.kind === 'StatefulSet' && ((d.metadata as Dict).labels as Dict)['app.kubernetes.io/name'] === 'nats')!;
+      expect((sts.spec as Dict).replicas).toBe(3);
+      const conf = String(
+        (docs.find((d) => d.kind === 'ConfigMap' && (d.metadata as Dict).name === 'orderflow-nats-config')!.data as Dict)['nats.conf'],
+      );
+      expect(conf).toMatch(/jetstream/);
+      expect(conf).toMatch(/cluster/);
+    },
+  );
 });

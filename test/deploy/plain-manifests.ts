@@ -47,7 +47,8 @@ function forKubectl(doc: Dict): Dict {
 function home(source: string, doc: Dict): string {
   const name = String((doc.metadata as Dict).name);
   const component = String(((doc.metadata as Dict).labels as Dict | undefined)?.['app.kubernetes.io/component'] ?? '');
-  if (source === 'templates/jaeger.yaml' || (doc.kind === 'NetworkPolicy' && name.endsWith('-jaeger'))) return 'k8s/observability/jaeger.yaml';
+  if (source === 'templates/jaeger.yaml' || (doc.kind === 'NetworkPolicy' && name.endsWith('-jaeger')))
+    return 'k8s/observability/jaeger.yaml';
   if (source === 'templates/dashboard.yaml') return 'k8s/observability/grafana-dashboard.yaml';
   const byTemplate: Record<string, string> = {
     'templates/configmap.yaml': 'k8s/platform/configmap.yaml',

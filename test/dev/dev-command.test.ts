@@ -4,12 +4,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { deleteNamespaceStreams, launchProcess, processAlive as alive, TEST_NATS_URL, testNamespace, testNats, waitFor, type LaunchedProcess } from '@orderflow/kit/testing';
+import {
+  deleteNamespaceStreams,
+  launchProcess,
+  processAlive as alive,
+  TEST_NATS_URL,
+  testNamespace,
+  testNats,
+  waitFor,
+  type LaunchedProcess,
+} from '@orderflow/kit/testing';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ns = testNamespace('dev');
 const dataRoot = mkdtempSync(join(tmpdir(), 'orderflow-dev-'));
-const PORTS: Record<string, number> = { 'order-service': 3001, 'inventory-service': 3002, 'payment-service': 3003, 'sandbox-gateway': 3004, console: 3005 };
+const PORTS: Record<string, number> = {
+  'order-service': 3001,
+  'inventory-service': 3002,
+  'payment-service': 3003,
+  'sandbox-gateway': 3004,
+  console: 3005,
+};
 
 interface DevLine {
   msg: string;
@@ -40,7 +55,12 @@ describe.sequential('npm run dev', () => {
   const out = () => dev.output(Infinity);
   const lines = (): DevLine[] => dev.logs().filter((l) => l.service === 'dev') as unknown as DevLine[];
   /** The newest pid the runner reports for each child. */
-  const pids = (): Record<string, number> => Object.fromEntries(lines().filter((l) => l.msg === 'child.started').map((l) => [l.child!, l.pid!]));
+  const pids = (): Record<string, number> =>
+    Object.fromEntries(
+      lines()
+        .filter((l) => l.msg === 'child.started')
+        .map((l) => [l.child!, l.pid!]),
+    );
   const placeOrder = async (customerId: string): Promise<string> => {
     const r = await fetch('http://127.0.0.1:3001/orders', {
       method: 'POST',
@@ -51,7 +71,12 @@ describe.sequential('npm run dev', () => {
     return ((await r.json()) as { orderId: string }).orderId;
   };
   const confirmed = (orderId: string) =>
-    waitFor(`order ${orderId} confirmed`, async () => ((await (await fetch(`http://127.0.0.1:3001/orders/${orderId}`)).json()) as { status: string }).status === 'confirmed', 30_000, 100);
+    waitFor(
+      `order ${orderId} confirmed`,
+      async () => ((await (await fetch(`http://127.0.0.1:3001/orders/${orderId}`)).json()) as { status: string }).status === 'confirmed',
+      30_000,
+      100,
+    );
 
   beforeAll(async () => {
     dev = await launchProcess({
@@ -94,15 +119,24 @@ describe.sequential('npm run dev', () => {
     expect(crash).toMatchObject({ child: 'payment-service', signal: 'SIGKILL', code: null, restarts: 1 });
     expect(crash.restartInMs).toBeGreaterThan(0);
     // The kernel's word for it: a new process owns :3003, and it is ready (NATS and its database).
-    const next = await waitFor('payment-service listening again', () => {
-      const pid = listenerPid(PORTS['payment-service']!);
-      return pid !== undefined && pid !== victim ? pid : undefined;
-    }, 30_000, 100);
+    const next = await waitFor(
+      'payment-service listening again',
+      () => {
+        const pid = listenerPid(PORTS['payment-service']!);
+        return pid !== undefined && pid !== victim ? pid : undefined;
+      },
+      30_000,
+      100,
+    );
     expect(pids()['payment-service']).toBe(next);
     await waitFor('payment-service ready', async () => (await fetch('http://127.0.0.1:3003/ready')).ok, 30_000, 100);
 
     // Untouched: same processes on the same ports, no crash reported for them, still answering.
-    expect(lines().filter((l) => l.msg === 'child.crashed').map((l) => l.child)).toEqual(['payment-service']);
+    expect(
+      lines()
+        .filter((l) => l.msg === 'child.crashed')
+        .map((l) => l.child),
+    ).toEqual(['payment-service']);
     for (const [child, port] of Object.entries(PORTS)) {
       if (child === 'payment-service') continue;
       expect(listenerPid(port), `${child} still the same process`).toBe(before[child]);
@@ -117,6 +151,10 @@ describe.sequential('npm run dev', () => {
     process.kill(-dev.proc.pid!, 'SIGINT');
     expect(await exited, out().slice(-3000)).toBe(0);
     expect(started.filter(alive)).toEqual([]);
-    expect(lines().filter((l) => l.msg === 'child.crashed').map((l) => l.child)).toEqual(['payment-service']);
+    expect(
+      lines()
+        .filter((l) => l.msg === 'child.crashed')
+        .map((l) => l.child),
+    ).toEqual(['payment-service']);
   }, 60_000);
 });

@@ -7,7 +7,13 @@ type Format = (name: string, line: string) => string;
 describe('npm run dev log format', () => {
   it('a service JSON line becomes one readable line prefixed by the service, fields kept', () => {
     const f = (createLineFormatter as (o: { colour: boolean }) => Format)({ colour: false });
-    const line = JSON.stringify({ level: 'warn', time: '2026-12-01T03:33:36.044Z', service: 'payment-service', msg: 'payment.in_doubt', orderId: 'o-1' });
+    const line = JSON.stringify({
+      level: 'warn',
+      time: '2026-12-01T03:33:36.044Z',
+      service: 'payment-service',
+      msg: 'payment.in_doubt',
+      orderId: 'o-1',
+    });
     const out = f('payment-service', line);
     expect(out).toBe('payment-service │ [03:33:36.044] WARN: payment.in_doubt {"orderId":"o-1"}\n');
     expect(out.split('\n')).toHaveLength(2);

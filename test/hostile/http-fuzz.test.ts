@@ -19,7 +19,13 @@ interface RawResponse {
 }
 
 /** Sends bytes as they are; status 0 when the server closed the connection without an answer. */
-function rawRequest(port: number, method: string, path: string, headers: Array<[string, string]>, body: Buffer | undefined): Promise<RawResponse> {
+function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  headers: Array<[string, string]>,
+  body: Buffer | undefined,
+): Promise<RawResponse> {
   return new Promise((resolve) => {
     const s = tcpConnect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
@@ -41,11 +47,17 @@ function rawRequest(port: number, method: string, path: string, headers: Array<[
 const UUID = '3f1c2a9e-8b7d-4c6e-9f00-1a2b3c4d5e6f';
 const ENDPOINTS: Array<{ service: ServiceName; paths: string[] }> = [
   { service: 'order-service', paths: ['/orders', `/orders/${UUID}`, '/orders/not-a-uuid', '/health', '/ready', '/metrics'] },
-  { service: 'inventory-service', paths: ['/products', '/products/fuzz-sku', '/products?limit=5', `/reservations/${UUID}`, '/health', '/ready'] },
+  {
+    service: 'inventory-service',
+    paths: ['/products', '/products/fuzz-sku', '/products?limit=5', `/reservations/${UUID}`, '/health', '/ready'],
+  },
   { service: 'payment-service', paths: [`/payments/${UUID}`, '/payments/x', '/health', '/ready'] },
 ];
 
-const method = fc.oneof(fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD', 'TRACE'), fc.stringMatching(/^[A-Z]{1,10}$/));
+const method = fc.oneof(
+  fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD', 'TRACE'),
+  fc.stringMatching(/^[A-Z]{1,10}$/),
+);
 
 /** Path: a known route, maybe with a generated tail or query (percent-encoded so the request line stays parseable). */
 const path = fc.tuple(
@@ -59,16 +71,38 @@ const path = fc.tuple(
 );
 
 const protoKeys = fc.constantFrom('__proto__', 'constructor', 'prototype', '__defineGetter__', 'toString', 'hasOwnProperty');
-const headerName = fc.oneof(fc.constantFrom('Content-Type', 'Idempotency-Key', 'X-Correlation-ID', 'Accept', 'Transfer-Encoding', 'Content-Encoding'), protoKeys, fc.stringMatching(/^[A-Za-z0-9-]{1,30}$/));
+const headerName = fc.oneof(
+  fc.constantFrom('Content-Type', 'Idempotency-Key', 'X-Correlation-ID', 'Accept', 'Transfer-Encoding', 'Content-Encoding'),
+  protoKeys,
+  fc.stringMatching(/^[A-Za-z0-9-]{1,30}$/),
+);
 const headerValue = fc.oneof(
   fc.string({ maxLength: 80 }),
   fc.string({ unit: 'grapheme', maxLength: 80 }),
   // Control characters: the HTTP parser must refuse them, never the application crash on them.
   fc.array(fc.integer({ min: 0, max: 31 }), { minLength: 1, maxLength: 10 }).map((cs) => `a${String.fromCharCode(...cs)}b`),
   fc.integer({ min: 1000, max: 40_000 }).map((n) => 'x'.repeat(n)),
-  fc.constantFrom('application/json', 'application/json; charset=utf-16', 'text/plain', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'application/problem+json', '*/*', ''),
+  fc.constantFrom(
+    'application/json',
+    'application/json; charset=utf-16',
+    'text/plain',
+    'multipart/form-data; boundary=x',
+    'application/x-www-form-urlencoded',
+    'application/problem+json',
+    '*/*',
+    '',
+  ),
 );
-const contentType = fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=zz', 'application/vnd.api+json', undefined);
+const contentType = fc.constantFrom(
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'application/xml',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=zz',
+  'application/vnd.api+json',
+  undefined,
+);
 
 const validOrder = { customerId: 'fuzz', items: [{ productId: 'fuzz-sku', quantity: 1 }] };
 const body = fc.oneof(
@@ -76,13 +110,32 @@ const body = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 200 }),
   fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')),
   // Near-valid orders with pollution keys and wrong types, at any depth.
-  fc.record({ key: protoKeys, at: fc.constantFrom('root', 'item') , value: fc.jsonValue() }).map(({ key, at, value }) =>
-    at === 'root'
-      ? `{"customerId":"fuzz","items":[{"productId":"fuzz-sku","quantity":1}],"${key}":${JSON.stringify(value)}}`
-      : `{"customerId":"fuzz","items":[{"productId":"fuzz-sku","quantity":1,"${key}":${JSON.stringify(value)}}]}`,
+  fc
+    .record({ key: protoKeys, at: fc.constantFrom('root', 'item'), value: fc.jsonValue() })
+    .map(({ key, at, value }) =>
+      at === 'root'
+        ? `{"customerId":"fuzz","items":[{"productId":"fuzz-sku","quantity":1}],"${key}":${JSON.stringify(value)}}`
+        : `{"customerId":"fuzz","items":[{"productId":"fuzz-sku","quantity":1,"${key}":${JSON.stringify(value)}}]}`,
+    ),
+  fc
+    .record({
+      customerId: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+      items: fc.oneof(
+        fc.array(fc.record({ productId: fc.string(), quantity: fc.oneof(fc.integer(), fc.double(), fc.string()) })),
+        fc.object(),
+      ),
+    })
+    .map((o) => JSON.stringify(o)),
+  fc.constantFrom(
+    JSON.stringify(validOrder),
+    '{"onHand": 5}',
+    '{"onHand": -1}',
+    '{"onHand": 1e400}',
+    '[]',
+    'null',
+    '{"a":'.repeat(2000),
+    `{"customerId":"${'x'.repeat(70_000)}","items":[]}`,
   ),
-  fc.record({ customerId: fc.oneof(fc.string(), fc.integer(), fc.constant(null)), items: fc.oneof(fc.array(fc.record({ productId: fc.string(), quantity: fc.oneof(fc.integer(), fc.double(), fc.string()) })), fc.object()) }).map((o) => JSON.stringify(o)),
-  fc.constantFrom(JSON.stringify(validOrder), '{"onHand": 5}', '{"onHand": -1}', '{"onHand": 1e400}', '[]', 'null', '{"a":'.repeat(2000), `{"customerId":"${'x'.repeat(70_000)}","items":[]}`),
 );
 
 interface Outcome {
@@ -101,7 +154,9 @@ describe('hostile HTTP input at every endpoint', () => {
   beforeAll(async () => {
     await p.start();
     await p.setStock('fuzz-sku', 1_000_000, 1);
-    productsBefore = (await p.query<{ product_id: string }>('inventory-service', 'SELECT product_id FROM products')).map((r) => r.product_id);
+    productsBefore = (await p.query<{ product_id: string }>('inventory-service', 'SELECT product_id FROM products')).map(
+      (r) => r.product_id,
+    );
   }, 60_000);
   afterAll(async () => {
     await p.stop();
@@ -111,25 +166,41 @@ describe('hostile HTTP input at every endpoint', () => {
 
   test('generated methods, paths, headers, content types and bodies: never a 5xx', async () => {
     await fc.assert(
-      fc.asyncProperty(method, path, fc.array(fc.tuple(headerName, headerValue), { maxLength: 6 }), contentType, fc.option(body, { nil: undefined }), async (m, [route, tail], headers, ct, b) => {
-        const hs: Array<[string, string]> = ct ? [['Content-Type', ct], ...headers] : headers;
-        const r = await rawRequest(port(route.service), m, route.p + tail, hs, b === undefined ? undefined : Buffer.from(b, 'utf8'));
-        outcomes.push({ service: route.service, method: m, path: route.p + tail, status: r.status, body: r.body.slice(0, 300) });
-        expect(r.status, `${m} ${route.p + tail} → ${r.status} ${r.body.slice(0, 300)}`).toBeLessThan(500);
-      }),
+      fc.asyncProperty(
+        method,
+        path,
+        fc.array(fc.tuple(headerName, headerValue), { maxLength: 6 }),
+        contentType,
+        fc.option(body, { nil: undefined }),
+        async (m, [route, tail], headers, ct, b) => {
+          const hs: Array<[string, string]> = ct ? [['Content-Type', ct], ...headers] : headers;
+          const r = await rawRequest(port(route.service), m, route.p + tail, hs, b === undefined ? undefined : Buffer.from(b, 'utf8'));
+          outcomes.push({ service: route.service, method: m, path: route.p + tail, status: r.status, body: r.body.slice(0, 300) });
+          expect(r.status, `${m} ${route.p + tail} → ${r.status} ${r.body.slice(0, 300)}`).toBeLessThan(500);
+        },
+      ),
       { numRuns: Number(process.env.FUZZ_RUNS ?? 500), seed: process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined },
     );
   }, 120_000);
 
   test('bodies thrown at the two writing endpoints, mostly as JSON: never a 5xx', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom<[ServiceName, string, string]>(['order-service', 'POST', '/orders'], ['inventory-service', 'PUT', '/products/fuzz-new']), body, fc.option(fc.string({ minLength: 1, maxLength: 300 }), { nil: undefined }), fc.oneof({ weight: 4, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: contentType }), async ([service, m, pth], b, idem, ct) => {
-        const hs: Array<[string, string]> = ct ? [['Content-Type', ct]] : [];
-        if (idem !== undefined) hs.push(['Idempotency-Key', idem.replace(/[\r\n]/g, '')]);
-        const r = await rawRequest(port(service), m, pth, hs, Buffer.from(b, 'utf8'));
-        outcomes.push({ service, method: m, path: pth, status: r.status, body: r.body.slice(0, 300) });
-        expect(r.status, `${m} ${pth} → ${r.status} ${r.body.slice(0, 300)}`).toBeLessThan(500);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom<[ServiceName, string, string]>(
+          ['order-service', 'POST', '/orders'],
+          ['inventory-service', 'PUT', '/products/fuzz-new'],
+        ),
+        body,
+        fc.option(fc.string({ minLength: 1, maxLength: 300 }), { nil: undefined }),
+        fc.oneof({ weight: 4, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: contentType }),
+        async ([service, m, pth], b, idem, ct) => {
+          const hs: Array<[string, string]> = ct ? [['Content-Type', ct]] : [];
+          if (idem !== undefined) hs.push(['Idempotency-Key', idem.replace(/[\r\n]/g, '')]);
+          const r = await rawRequest(port(service), m, pth, hs, Buffer.from(b, 'utf8'));
+          outcomes.push({ service, method: m, path: pth, status: r.status, body: r.body.slice(0, 300) });
+          expect(r.status, `${m} ${pth} → ${r.status} ${r.body.slice(0, 300)}`).toBeLessThan(500);
+        },
+      ),
       { numRuns: Number(process.env.FUZZ_RUNS ?? 500) },
     );
   }, 120_000);
@@ -154,8 +225,12 @@ describe('hostile HTTP input at every endpoint', () => {
       await nc.close();
     }
     // Products: only the ones set before, plus fuzz-new if some PUT was answered 200.
-    const okPut = outcomes.some((o) => o.service === 'inventory-service' && o.method === 'PUT' && o.path === '/products/fuzz-new' && o.status === 200);
-    const products = (await p.query<{ product_id: string }>('inventory-service', 'SELECT product_id FROM products')).map((r) => r.product_id).sort();
+    const okPut = outcomes.some(
+      (o) => o.service === 'inventory-service' && o.method === 'PUT' && o.path === '/products/fuzz-new' && o.status === 200,
+    );
+    const products = (await p.query<{ product_id: string }>('inventory-service', 'SELECT product_id FROM products'))
+      .map((r) => r.product_id)
+      .sort();
     expect(products).toEqual([...productsBefore, ...(okPut ? ['fuzz-new'] : [])].sort());
     // No pollution of the process the services run in.
     for (const k of ['polluted', 'admin', 'isAdmin', 'a', 'x']) expect((Object.prototype as Record<string, unknown>)[k], k).toBeUndefined();

@@ -11,8 +11,16 @@ import { orderService } from '../../services/order-service/src/index.js';
 
 const order = JSON.stringify({ customerId: 'rl', items: [{ productId: 'rl-1', quantity: 1 }] });
 
-function post(url: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: string }> {
-  return fetch(`${url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (r) => ({ status: r.status, headers: r.headers, body: await r.text() }));
+function post(
+  url: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: string }> {
+  return fetch(`${url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (r) => ({
+    status: r.status,
+    headers: r.headers,
+    body: await r.text(),
+  }));
 }
 
 describe('order-service request limits', () => {
@@ -22,7 +30,17 @@ describe('order-service request limits', () => {
   beforeAll(async () => {
     svc = await startService(orderService(), {
       hostname: '127.0.0.1',
-      env: { PORT: '0', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: ns, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema, LOG_LEVEL: 'error', RATE_LIMIT_RPS: '5', RATE_LIMIT_BURST: '5', RATE_LIMIT_GLOBAL_RPS: '1000' },
+      env: {
+        PORT: '0',
+        NATS_URL: TEST_NATS_URL,
+        ORDERFLOW_NAMESPACE: ns,
+        DATABASE_URL: TEST_DATABASE_URL,
+        DATABASE_SCHEMA: schema,
+        LOG_LEVEL: 'error',
+        RATE_LIMIT_RPS: '5',
+        RATE_LIMIT_BURST: '5',
+        RATE_LIMIT_GLOBAL_RPS: '1000',
+      },
     });
   });
   afterAll(async () => {
@@ -61,16 +79,27 @@ describe('order-service request limits', () => {
     // Chunked: no Content-Length to reject up front; the limit must still hold while streaming.
     const { port } = new URL(svc.url);
     const chunked = await new Promise<number>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path: '/orders', method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/orders',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       for (let i = 0; i < 80; i++) req.write('x'.repeat(1024));
       req.end();
     });
     expect(chunked).toBe(413);
-    const [{ n }] = (await svc.ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders WHERE length(customer_id) > 1000`)) as [{ n: number }];
+    const [{ n }] = (await svc.ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders WHERE length(customer_id) > 1000`)) as [
+      { n: number },
+    ];
     expect(n).toBe(0);
   });
 });

@@ -14,7 +14,16 @@ import { testNats, waitFor } from '@orderflow/kit/testing';
 import { Platform } from '../support/platform.js';
 import { readAllMessages } from '../support/invariants.js';
 
-const SUBJECTS = ['orders.created', 'orders.cancelled', 'orders.confirmed', 'inventory.reserved', 'inventory.rejected', 'inventory.released', 'payments.completed', 'payments.failed'] as const;
+const SUBJECTS = [
+  'orders.created',
+  'orders.cancelled',
+  'orders.confirmed',
+  'inventory.reserved',
+  'inventory.rejected',
+  'inventory.released',
+  'payments.completed',
+  'payments.failed',
+] as const;
 
 interface Poison {
   subject: (typeof SUBJECTS)[number];
@@ -32,7 +41,14 @@ const poison: fc.Arbitrary<Poison> = fc.record({
     fc.jsonValue().map((j) => enc.encode(JSON.stringify(j))),
     fc.string({ unit: 'grapheme', maxLength: 100 }).map((s) => enc.encode(s)),
     // Right shape, wrong values.
-    fc.record({ version: fc.constantFrom('v1', 'v2', 'v9', '__proto__'), orderId: fc.oneof(fc.uuid(), fc.string(), fc.integer()), correlationId: fc.string(), items: fc.jsonValue() }).map((o) => enc.encode(JSON.stringify(o))),
+    fc
+      .record({
+        version: fc.constantFrom('v1', 'v2', 'v9', '__proto__'),
+        orderId: fc.oneof(fc.uuid(), fc.string(), fc.integer()),
+        correlationId: fc.string(),
+        items: fc.jsonValue(),
+      })
+      .map((o) => enc.encode(JSON.stringify(o))),
     fc.constant(enc.encode('{"version":"v1","orderId":"00000000-0000-4000-8000-000000000000"'.padEnd(100, ' '))),
     // Oversized: close to the server's 1 MB max_payload.
     fc.constant(enc.encode(JSON.stringify({ version: 'v1', junk: 'x'.repeat(900 * 1024) }))),
@@ -40,7 +56,11 @@ const poison: fc.Arbitrary<Poison> = fc.record({
   headers: fc.array(
     fc.tuple(
       fc.constantFrom('Event-Type', 'Event-Version', 'Event-Id', 'Event-Versions', 'X-Correlation-ID', 'traceparent'),
-      fc.oneof(protoish, fc.constantFrom(...SUBJECTS, 'orders.nope', 'v1', 'v2', 'v1,v2', '', '00-zz-zz-01'), fc.stringMatching(/^[\x21-\x7e]{0,40}$/)),
+      fc.oneof(
+        protoish,
+        fc.constantFrom(...SUBJECTS, 'orders.nope', 'v1', 'v2', 'v1,v2', '', '00-zz-zz-01'),
+        fc.stringMatching(/^[\x21-\x7e]{0,40}$/),
+      ),
     ),
     { maxLength: 4 },
   ),
@@ -65,7 +85,15 @@ describe('malformed and oversized messages at every consumer', () => {
     const samples = fc.sample(poison, { numRuns: Number(process.env.POISON_RUNS ?? 40), seed: Number(process.env.FUZZ_SEED ?? 7) });
     // Make sure the interesting corners are in whatever the seed gives.
     samples.push(
-      { subject: 'orders.created', payload: enc.encode('{}'), headers: [['Event-Type', 'orders.created'], ['Event-Version', 'constructor']], withMsgId: true },
+      {
+        subject: 'orders.created',
+        payload: enc.encode('{}'),
+        headers: [
+          ['Event-Type', 'orders.created'],
+          ['Event-Version', 'constructor'],
+        ],
+        withMsgId: true,
+      },
       { subject: 'payments.failed', payload: enc.encode('{}'), headers: [['Event-Type', '__proto__']], withMsgId: true },
       { subject: 'inventory.reserved', payload: enc.encode('not json'), headers: [], withMsgId: false },
     );
@@ -75,7 +103,10 @@ describe('malformed and oversized messages at every consumer', () => {
       const h = natsHeaders();
       for (const [k, v] of s.headers) h.set(k, v);
       const stream = names.stream(s.subject.split('.')[0]!.toUpperCase());
-      const ack = await js.publish(names.subject(s.subject), s.payload, { headers: h, ...(s.withMsgId ? { msgID: `poison-${p.ns}-${i}` } : {}) });
+      const ack = await js.publish(names.subject(s.subject), s.payload, {
+        headers: h,
+        ...(s.withMsgId ? { msgID: `poison-${p.ns}-${i}` } : {}),
+      });
       for (const c of CONSUMERS) {
         const matches = c.filter.endsWith('>') ? s.subject.startsWith(c.filter.slice(0, -1)) : c.filter === s.subject;
         if (names.stream(c.stream) === stream && matches) expected.add(`${c.durable}:${stream}:${ack.seq}`);
@@ -83,7 +114,8 @@ describe('malformed and oversized messages at every consumer', () => {
     }
     const jsm = await jetstreamManager(nc);
     const dlqStream = names.stream('DLQ');
-    const keyOf = (m: { headers: Record<string, string> }) => `${m.headers['Dlq-Consumer']}:${m.headers['Dlq-Stream']}:${m.headers['Dlq-Stream-Seq']}`;
+    const keyOf = (m: { headers: Record<string, string> }) =>
+      `${m.headers['Dlq-Consumer']}:${m.headers['Dlq-Stream']}:${m.headers['Dlq-Stream-Seq']}`;
     let dlq: Awaited<ReturnType<typeof readAllMessages>> = [];
     await waitFor(
       `${expected.size} dead letters`,
@@ -108,7 +140,11 @@ describe('malformed and oversized messages at every consumer', () => {
     // the text; a Dlq-Reason mentioning "Nats-Msg-Id" ahead of it used to defeat de-duplication).
     expect([...counts].filter(([, n]) => n > 1)).toEqual([]);
     // Dead-lettered on the first delivery, not after a retry storm.
-    expect(dlq.filter((m) => m.headers['Dlq-Deliveries'] !== '1').map((m) => `${m.headers['Dlq-Consumer']} ${m.headers['Dlq-Deliveries']} ${m.headers['Dlq-Reason']}`)).toEqual([]);
+    expect(
+      dlq
+        .filter((m) => m.headers['Dlq-Deliveries'] !== '1')
+        .map((m) => `${m.headers['Dlq-Consumer']} ${m.headers['Dlq-Deliveries']} ${m.headers['Dlq-Reason']}`),
+    ).toEqual([]);
 
     // Alive: every durable has settled and a real order still completes.
     await waitFor(

@@ -29,7 +29,15 @@ import {
   type ConsumerSpec,
   type Db,
 } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import {
+  deleteNamespaceStreams,
+  dropSchema,
+  TEST_DATABASE_URL,
+  TEST_NATS_URL,
+  testNamespace,
+  testNats,
+  waitFor,
+} from '@orderflow/kit/testing';
 
 const ns = testNamespace('otelc');
 const names = new Names(ns);
@@ -126,9 +134,16 @@ describe('messaging spans, logs and gauges in the kit runtime', () => {
     const publish = spans.find((s) => s.name === `${e.subject} publish`)!;
     expect(publish.kind).toBe(SpanKind.PRODUCER);
     expect(publish.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
-    expect(publish.attributes).toMatchObject({ 'messaging.system': 'nats', 'messaging.operation.type': 'publish', 'messaging.destination.name': e.subject, 'messaging.message.id': e.id });
+    expect(publish.attributes).toMatchObject({
+      'messaging.system': 'nats',
+      'messaging.operation.type': 'publish',
+      'messaging.destination.name': e.subject,
+      'messaging.message.id': e.id,
+    });
 
-    const deliveries = spans.filter((s) => s.name === name).sort((a, b) => Number(a.attributes['messaging.nats.delivery_count']) - Number(b.attributes['messaging.nats.delivery_count']));
+    const deliveries = spans
+      .filter((s) => s.name === name)
+      .sort((a, b) => Number(a.attributes['messaging.nats.delivery_count']) - Number(b.attributes['messaging.nats.delivery_count']));
     expect(deliveries.map((s) => s.attributes['messaging.nats.delivery_count'])).toEqual([1, 2]);
     for (const d of deliveries) {
       expect(d.kind).toBe(SpanKind.CONSUMER);
@@ -167,7 +182,10 @@ describe('messaging spans, logs and gauges in the kit runtime', () => {
     await nats.current!.js.publish(subject, 'not json', { headers: h, msgID: 'poison-1' });
     await waitFor(
       'dead_lettered event',
-      () => exporter.getFinishedSpans().some((s) => s.attributes['messaging.message.id'] === 'poison-1' && s.events.some((ev) => ev.name === 'dead_lettered')),
+      () =>
+        exporter
+          .getFinishedSpans()
+          .some((s) => s.attributes['messaging.message.id'] === 'poison-1' && s.events.some((ev) => ev.name === 'dead_lettered')),
       15_000,
     );
     const dlq = names.dlqSubject(spec('inventory-orders').streamName, 'inventory-orders');
@@ -176,7 +194,10 @@ describe('messaging spans, logs and gauges in the kit runtime', () => {
       return m.values.find((v) => v.labels.subject === dlq)?.value === 1;
     });
     const dl = (await metrics.deadLettered.get()).values;
-    expect(dl.reduce((a, v) => a + v.value, 0), JSON.stringify(dl)).toBe(1);
+    expect(
+      dl.reduce((a, v) => a + v.value, 0),
+      JSON.stringify(dl),
+    ).toBe(1);
   });
 
   it('consumer and outbox gauges are refreshed from JetStream and the outbox table', async () => {
@@ -187,7 +208,12 @@ describe('messaging spans, logs and gauges in the kit runtime', () => {
     });
     // A row nobody can publish (NATS is up, but the relay is stopped): the lag grows from the table.
     await relay.stop();
-    const stale = makeEvent(names, 'orders.confirmed', { version: 'v1', orderId: '33333333-3333-4333-8333-333333333333', correlationId: 'c', occurredAt: new Date().toISOString() });
+    const stale = makeEvent(names, 'orders.confirmed', {
+      version: 'v1',
+      orderId: '33333333-3333-4333-8333-333333333333',
+      correlationId: 'c',
+      occurredAt: new Date().toISOString(),
+    });
     await db.tx((sql) => enqueue(sql, [stale]));
     await db.query(`UPDATE outbox SET created_at = now() - interval '42 seconds' WHERE event_id = $1`, [stale.id]);
     await relay.refreshLag();

@@ -46,7 +46,8 @@ function value(v: OtlpAnyValue | undefined): AttrValue {
   return null;
 }
 
-const attrs = (list: OtlpKeyValue[] | undefined): Record<string, AttrValue> => Object.fromEntries((list ?? []).map((kv) => [kv.key, value(kv.value)]));
+const attrs = (list: OtlpKeyValue[] | undefined): Record<string, AttrValue> =>
+  Object.fromEntries((list ?? []).map((kv) => [kv.key, value(kv.value)]));
 
 /** OTLP JSON (as api/v3 returns it) → flat spans. IDs are hex in Jaeger's JSON. */
 export function flattenOtlpJson(traces: OtlpTraces): ReceivedSpan[] {
@@ -78,9 +79,7 @@ export function flattenOtlpJson(traces: OtlpTraces): ReceivedSpan[] {
 export class TestJaeger {
   #proc: LaunchedProcess | undefined;
 
-  private constructor(
-    readonly ports: { otlpGrpc: number; otlpHttp: number; queryHttp: number; queryGrpc: number },
-  ) {}
+  private constructor(readonly ports: { otlpGrpc: number; otlpHttp: number; queryHttp: number; queryGrpc: number }) {}
 
   /** OTLP/HTTP base URL (the SDK appends /v1/traces). */
   get otlpHttpUrl(): string {
@@ -97,7 +96,12 @@ export class TestJaeger {
 
   static async start(): Promise<TestJaeger> {
     const bin = toolBin('jaeger');
-    const j = new TestJaeger({ otlpGrpc: await freePort(), otlpHttp: await freePort(), queryHttp: await freePort(), queryGrpc: await freePort() });
+    const j = new TestJaeger({
+      otlpGrpc: await freePort(),
+      otlpHttp: await freePort(),
+      queryHttp: await freePort(),
+      queryGrpc: await freePort(),
+    });
     const hostPort = (p: number) => `127.0.0.1:${p}`;
     j.#proc = await launchProcess({
       name: 'jaeger',
@@ -113,7 +117,8 @@ export class TestJaeger {
         JAEGER_QUERY_HTTP_ENDPOINT: hostPort(j.ports.queryHttp),
         JAEGER_QUERY_GRPC_ENDPOINT: hostPort(j.ports.queryGrpc),
       },
-      ready: async () => (await portOpen(j.ports.otlpGrpc)) && (await portOpen(j.ports.otlpHttp)) && (await fetch(`${j.queryUrl}/api/v3/services`)).ok,
+      ready: async () =>
+        (await portOpen(j.ports.otlpGrpc)) && (await portOpen(j.ports.otlpHttp)) && (await fetch(`${j.queryUrl}/api/v3/services`)).ok,
       readyTimeoutMs: 30_000,
     });
     return j;

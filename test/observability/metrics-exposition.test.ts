@@ -11,15 +11,33 @@ import { parseMetrics } from '@orderflow/kit/testing';
 /** The same metrics and observations in a registry of each kind. */
 function fill(registry: Registry, exemplars: boolean): void {
   registry.setDefaultLabels({ service: 'order-service' });
-  new Counter({ name: 'orderflow_nats_published_total', help: 'Messages published "to" JetStream \\ path', labelNames: ['subject'], registers: [registry] }).inc({ subject: 'orders.{created}' }, 3);
-  const h = new Histogram({ name: 'orderflow_order_e2e_seconds', help: 'Order accepted → final state', labelNames: ['outcome'], buckets: [0.1, 1], registers: [registry], enableExemplars: exemplars });
+  new Counter({
+    name: 'orderflow_nats_published_total',
+    help: 'Messages published "to" JetStream \\ path',
+    labelNames: ['subject'],
+    registers: [registry],
+  }).inc({ subject: 'orders.{created}' }, 3);
+  const h = new Histogram({
+    name: 'orderflow_order_e2e_seconds',
+    help: 'Order accepted → final state',
+    labelNames: ['outcome'],
+    buckets: [0.1, 1],
+    registers: [registry],
+    enableExemplars: exemplars,
+  });
   // prom-client types exemplar labels as the metric's own label names; an exemplar has its own.
-  if (exemplars) h.observe({ labels: { outcome: 'confirmed' }, value: 0.5, exemplarLabels: { trace_id: '0af7651916cd43dd8448eb211c80319c' } as unknown as { outcome: string } });
+  if (exemplars)
+    h.observe({
+      labels: { outcome: 'confirmed' },
+      value: 0.5,
+      exemplarLabels: { trace_id: '0af7651916cd43dd8448eb211c80319c' } as unknown as { outcome: string },
+    });
   else h.observe({ outcome: 'confirmed' }, 0.5);
   new Gauge({ name: 'orderflow_outbox_lag_seconds', help: 'Age of the oldest unsent outbox row', registers: [registry] }).set(0);
 }
 
-const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
+const PROMETHEUS_ACCEPT =
+  'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
 
 describe('/metrics exposition', () => {
   it('reads Accept as Prometheus sends it', () => {
@@ -51,7 +69,9 @@ describe('/metrics exposition', () => {
     const forPrometheus = await app.request('/metrics', { headers: { accept: PROMETHEUS_ACCEPT } });
     expect(forPrometheus.headers.get('content-type')).toBe(Registry.OPENMETRICS_CONTENT_TYPE);
     const omText = await forPrometheus.text();
-    expect(omText).toMatch(/^orderflow_order_e2e_seconds_bucket\{le="1",service="order-service",outcome="confirmed"\} 1 # \{trace_id="0af7651916cd43dd8448eb211c80319c"\} 0\.5 \d+(\.\d+)?$/m);
+    expect(omText).toMatch(
+      /^orderflow_order_e2e_seconds_bucket\{le="1",service="order-service",outcome="confirmed"\} 1 # \{trace_id="0af7651916cd43dd8448eb211c80319c"\} 0\.5 \d+(\.\d+)?$/m,
+    );
     expect(omText.endsWith('# EOF\n')).toBe(true);
     const plain = await app.request('/metrics');
     expect(plain.headers.get('content-type')).toBe(Registry.PROMETHEUS_CONTENT_TYPE);

@@ -5,7 +5,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { deleteNamespaceStreams, dropSchema, freePort, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import {
+  deleteNamespaceStreams,
+  dropSchema,
+  freePort,
+  TEST_DATABASE_URL,
+  TEST_NATS_URL,
+  testNamespace,
+  testNats,
+  waitFor,
+} from '@orderflow/kit/testing';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver.js';
 import { startChild, type Child } from './helpers.js';
 
@@ -51,7 +60,12 @@ describe('telemetry off without an OTLP endpoint', () => {
     expect(res.status).toBe(202);
     const m = await (await fetch(`${order.url}/metrics`)).text();
     // The outbox row reached JetStream (the relay ran) before we look for exports.
-    await waitFor('published', async () => /orderflow_nats_published_total\{[^}]*orders\.created[^}]*\} [1-9]/.test(await (await fetch(`${order.url}/metrics`)).text()), 10_000);
+    await waitFor(
+      'published',
+      async () =>
+        /orderflow_nats_published_total\{[^}]*orders\.created[^}]*\} [1-9]/.test(await (await fetch(`${order.url}/metrics`)).text()),
+      10_000,
+    );
     expect(m).toContain('orderflow_nats_published_total');
     await new Promise((r) => setTimeout(r, 500));
     const code = await order.stop();

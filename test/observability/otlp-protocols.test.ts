@@ -50,12 +50,22 @@ async function charge(gw: Child): Promise<{ orderId: string; traceId: string | u
     body: JSON.stringify({ orderId, amount: 12.5, currency: 'EUR' }),
   });
   expect(r.status).toBe(201);
-  const line = await waitFor('sandbox.captured log line', () => gw.logs().find((l) => l.msg === 'sandbox.captured' && l.orderId === orderId), 10_000);
+  const line = await waitFor(
+    'sandbox.captured log line',
+    () => gw.logs().find((l) => l.msg === 'sandbox.captured' && l.orderId === orderId),
+    10_000,
+  );
   return { orderId, traceId: typeof line.trace_id === 'string' ? line.trace_id : undefined };
 }
 
 const startGateway = async (env: Record<string, string>) =>
-  startChild('sandbox-gateway', 'services/sandbox-gateway/dist/main.js', await freePort(), { SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'info', OTEL_BSP_SCHEDULE_DELAY: '100', ...env }, '/health');
+  startChild(
+    'sandbox-gateway',
+    'services/sandbox-gateway/dist/main.js',
+    await freePort(),
+    { SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'info', OTEL_BSP_SCHEDULE_DELAY: '100', ...env },
+    '/health',
+  );
 
 describe('OTLP export chosen by OTEL_EXPORTER_OTLP_PROTOCOL and OTEL_TRACES_EXPORTER, into a real Jaeger', () => {
   let jaeger: TestJaeger;
@@ -74,7 +84,11 @@ describe('OTLP export chosen by OTEL_EXPORTER_OTLP_PROTOCOL and OTEL_TRACES_EXPO
   /** Runs a gateway exporting with `protocol` to `endpoint`; the charge's server span must reach Jaeger. */
   async function exportsWith(protocol: string, endpoint: string): Promise<void> {
     const service = `gw-${protocol.replace('/', '-')}-${run}`;
-    const gw = await startGateway({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: protocol, OTEL_SERVICE_NAME: service });
+    const gw = await startGateway({
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+      OTEL_SERVICE_NAME: service,
+    });
     children.push(gw);
     const { traceId } = await charge(gw);
     expect(traceId, 'trace id on the log line').toMatch(/^[0-9a-f]{32}$/);
@@ -127,7 +141,11 @@ describe('OTLP export chosen by OTEL_EXPORTER_OTLP_PROTOCOL and OTEL_TRACES_EXPO
 
   it('OTEL_TRACES_EXPORTER=none turns tracing off even with an endpoint', async () => {
     const service = `gw-none-${run}`;
-    const gw = await startGateway({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttpUrl, OTEL_SERVICE_NAME: service });
+    const gw = await startGateway({
+      OTEL_TRACES_EXPORTER: 'none',
+      OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttpUrl,
+      OTEL_SERVICE_NAME: service,
+    });
     children.push(gw);
     const { traceId } = await charge(gw);
     // No SDK: no span is active while the request is handled, so the log line has no trace id.

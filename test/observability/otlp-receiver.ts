@@ -153,7 +153,8 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
       state.requests++;
       try {
         if (req.method !== 'POST' || req.url !== '/v1/traces') throw new Error(`unexpected ${req.method} ${req.url}`);
-        if (!String(req.headers['content-type']).startsWith('application/x-protobuf')) throw new Error(`content-type ${req.headers['content-type']}`);
+        if (!String(req.headers['content-type']).startsWith('application/x-protobuf'))
+          throw new Error(`content-type ${req.headers['content-type']}`);
         let body = Buffer.concat(chunks);
         if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
         state.spans.push(...decodeTraces(body));

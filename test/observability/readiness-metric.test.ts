@@ -12,7 +12,14 @@ describe('orderflow_ready', () => {
     let db: true | string = true;
     let accepting = true;
     const registry = new Registry();
-    const app = opsApp({ registry, accepting: () => accepting, checks: [{ name: 'nats', check: () => true }, { name: 'database', check: () => db }] });
+    const app = opsApp({
+      registry,
+      accepting: () => accepting,
+      checks: [
+        { name: 'nats', check: () => true },
+        { name: 'database', check: () => db },
+      ],
+    });
     const ready = async () => parseMetrics(await (await app.request('/metrics')).text()).total('orderflow_ready');
 
     expect((await app.request('/ready')).status).toBe(200);

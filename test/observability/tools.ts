@@ -16,7 +16,9 @@ export function toolBin(name: 'jaeger' | 'prometheus' | 'promtool'): string {
     try {
       execFileSync('bash', [`${ROOT}scripts/tools.sh`, name], { stdio: ['ignore', 'inherit', 'inherit'], timeout: TOOL_BUILD_TIMEOUT_MS });
     } catch (err) {
-      throw new Error(`${name} is not built and building it failed (bash scripts/tools.sh ${name}): ${(err as Error).message}`, { cause: err });
+      throw new Error(`${name} is not built and building it failed (bash scripts/tools.sh ${name}): ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
   return bin;

@@ -33,7 +33,11 @@ async function reservation(p: Platform, orderId: string): Promise<string | undef
 }
 
 async function payment(p: Platform, orderId: string): Promise<{ status: string; order_status: string | null } | undefined> {
-  const [r] = await p.query<{ status: string; order_status: string | null }>('payment-service', `SELECT status, order_status FROM payments WHERE order_id = $1`, [orderId]);
+  const [r] = await p.query<{ status: string; order_status: string | null }>(
+    'payment-service',
+    `SELECT status, order_status FROM payments WHERE order_id = $1`,
+    [orderId],
+  );
   return r;
 }
 
@@ -112,7 +116,9 @@ describe('inventory sweeper: a hold whose outcome message was lost', () => {
     expect(await p.product('sweep-cancel')).toMatchObject({ onHand: 500, reserved: 0 });
     const [r] = await p.query<{ reason: string }>('inventory-service', `SELECT reason FROM reservations WHERE order_id = $1`, [orderId]);
     expect(r?.reason).toBe('payment_declined');
-    await waitFor('inventory.released published', async () => (await eventsFor(nc, p, 'INVENTORY', orderId)).includes('inventory.released'));
+    await waitFor('inventory.released published', async () =>
+      (await eventsFor(nc, p, 'INVENTORY', orderId)).includes('inventory.released'),
+    );
     expect(await eventsFor(nc, p, 'INVENTORY', orderId)).toEqual(['inventory.reserved', 'inventory.released']);
     expect(await metricSum(p, replicas, 'orderflow_inventory_sweeper_total', { action: 'released' })).toBe(1);
     await stopReplicas(replicas);
@@ -137,10 +143,20 @@ describe('inventory sweeper: a hold whose outcome message was lost', () => {
   test('an order order-service does not know: nothing is guessed, the hold stays and is asked about again later', async () => {
     await p.setStock('sweep-unknown', 5, 1);
     const orderId = randomUUID();
-    const data = { version: 'v1' as const, orderId, correlationId: `corr-${orderId}`, occurredAt: new Date().toISOString(), customerId: 'nobody', currency: 'USD' as const };
+    const data = {
+      version: 'v1' as const,
+      orderId,
+      correlationId: `corr-${orderId}`,
+      occurredAt: new Date().toISOString(),
+      customerId: 'nobody',
+      currency: 'USD' as const,
+    };
     await publish(nc, new Names(p.ns), 'orders.created', { ...data, items: [{ productId: 'sweep-unknown', quantity: 2 }] });
     await waitFor('stock held', async () => (await reservation(p, orderId)) === 'held');
-    await waitFor('looked up, unknown', async () => (await metricSum(p, ['inventory-service'], 'orderflow_inventory_sweeper_total', { action: 'unknown_order' })) >= 1);
+    await waitFor(
+      'looked up, unknown',
+      async () => (await metricSum(p, ['inventory-service'], 'orderflow_inventory_sweeper_total', { action: 'unknown_order' })) >= 1,
+    );
     const [r] = await p.query<{ status: string; sweep_checks: number; later: boolean }>(
       'inventory-service',
       `SELECT status, sweep_checks, sweep_next_at > now() AS later FROM reservations WHERE order_id = $1`,
@@ -180,7 +196,10 @@ describe('payment refund sweeper: a capture whose orders.cancelled was lost', ()
     await p.startInstance('payment-service', 'payment-a');
     await p.startInstance('payment-service', 'payment-b');
     // inventory.reserved is still waiting for payment: it charges, and nothing tells it the order is gone.
-    await waitFor('charge refunded at the gateway', async () => [...p.gateway.charges.values()].find((c) => c.orderId === orderId)?.status === 'refunded');
+    await waitFor(
+      'charge refunded at the gateway',
+      async () => [...p.gateway.charges.values()].find((c) => c.orderId === orderId)?.status === 'refunded',
+    );
     await waitFor('payment refunded', async () => (await payment(p, orderId!))?.status === 'refunded');
     expect(await payment(p, orderId!)).toMatchObject({ status: 'refunded', order_status: 'cancelled' });
     expect([...p.gateway.charges.values()].filter((c) => c.orderId === orderId)).toHaveLength(1);

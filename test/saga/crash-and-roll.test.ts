@@ -3,11 +3,20 @@ import { waitFor } from '@orderflow/kit/testing';
 import { Platform } from '../support/platform.js';
 
 /** Places `n` orders at a steady pace; resolves with the accepted order ids. */
-async function burst(p: Platform, n: number, productIds: string[], perTick = 25, tickMs = 20, onTick?: (sent: number) => Promise<void> | void): Promise<string[]> {
+async function burst(
+  p: Platform,
+  n: number,
+  productIds: string[],
+  perTick = 25,
+  tickMs = 20,
+  onTick?: (sent: number) => Promise<void> | void,
+): Promise<string[]> {
   const ids: string[] = [];
   for (let sent = 0; sent < n; sent += perTick) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(perTick, n - sent) }, (_, i) => p.placeOrder(`load-${sent + i}`, [{ productId: productIds[(sent + i) % productIds.length]!, quantity: 1 }])),
+      Array.from({ length: Math.min(perTick, n - sent) }, (_, i) =>
+        p.placeOrder(`load-${sent + i}`, [{ productId: productIds[(sent + i) % productIds.length]!, quantity: 1 }]),
+      ),
     );
     for (const r of batch) {
       expect(r.status).toBe(202);
@@ -22,7 +31,11 @@ async function burst(p: Platform, n: number, productIds: string[], perTick = 25,
 /** Stock conservation: for every product, onHand + sold = initial, nothing left reserved. */
 async function assertStockConserved(p: Platform, initial: Record<string, number>, confirmedByProduct: Record<string, number>) {
   for (const [productId, start] of Object.entries(initial)) {
-    const [row] = await p.query<{ on_hand: number; reserved: number; sold: number }>('inventory-service', `SELECT on_hand, reserved, sold FROM products WHERE product_id = $1`, [productId]);
+    const [row] = await p.query<{ on_hand: number; reserved: number; sold: number }>(
+      'inventory-service',
+      `SELECT on_hand, reserved, sold FROM products WHERE product_id = $1`,
+      [productId],
+    );
     expect(row, productId).toBeDefined();
     expect(row!.reserved, `${productId} reserved`).toBe(0);
     expect(row!.on_hand + row!.sold, `${productId} on_hand + sold`).toBe(start);
@@ -69,14 +82,17 @@ describe('crash: kill -9 inventory-service mid-burst', () => {
     const confirmed = [...final.entries()].filter(([, s]) => s.status === 'confirmed');
     // 125 one-unit orders per product against 100/100/100/150 units: 300 + 125 can confirm.
     expect(confirmed).toHaveLength(425);
-    expect([...final.values()].filter((s) => s.status === 'cancelled').every((s) => (s as { reason?: string }).reason === 'out_of_stock')).toBe(true);
+    expect(
+      [...final.values()].filter((s) => s.status === 'cancelled').every((s) => (s as { reason?: string }).reason === 'out_of_stock'),
+    ).toBe(true);
     await waitFor('inventory settled', async () => {
       const rows = await p.query<{ n: number }>('inventory-service', `SELECT count(*)::int AS n FROM reservations WHERE status = 'held'`);
       return rows[0]!.n === 0;
     });
     const byProduct: Record<string, number> = {};
     ids.forEach((id, i) => {
-      if (final.get(id)!.status === 'confirmed') byProduct[products[i % products.length]!] = (byProduct[products[i % products.length]!] ?? 0) + 1;
+      if (final.get(id)!.status === 'confirmed')
+        byProduct[products[i % products.length]!] = (byProduct[products[i % products.length]!] ?? 0) + 1;
     });
     await assertStockConserved(p, initial, byProduct);
     await assertOneChargePerConfirmed(p, final);
@@ -111,7 +127,12 @@ describe('rolling deploy: two inventory instances on one durable, one gets SIGTE
     expect(ms).toBeLessThan(20_000);
     const final = await p.waitFinal(ids, 120_000);
     expect([...final.values()].every((s) => s.status === 'confirmed')).toBe(true);
-    await waitFor('stock settled', async () => (await p.query<{ n: number }>('inventory-service', `SELECT count(*)::int AS n FROM reservations WHERE status = 'held'`))[0]!.n === 0);
+    await waitFor(
+      'stock settled',
+      async () =>
+        (await p.query<{ n: number }>('inventory-service', `SELECT count(*)::int AS n FROM reservations WHERE status = 'held'`))[0]!.n ===
+        0,
+    );
     const byProduct: Record<string, number> = {};
     ids.forEach((_, i) => {
       const pid = i % 2 === 0 ? 'roll-1' : 'roll-2';
@@ -125,7 +146,11 @@ describe('rolling deploy: two inventory instances on one durable, one gets SIGTE
     const id = p.anyInstance('order-service');
     const url = p.url('order-service', id);
     const post = (customerId: string) =>
-      fetch(`${url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customerId, items: [{ productId: 'roll-1', quantity: 1 }] }) }).then(
+      fetch(`${url}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ customerId, items: [{ productId: 'roll-1', quantity: 1 }] }),
+      }).then(
         async (r) => ({ status: r.status, orderId: ((await r.json()) as { orderId?: string }).orderId }),
         () => ({ status: 0, orderId: undefined }),
       );
@@ -137,7 +162,10 @@ describe('rolling deploy: two inventory instances on one durable, one gets SIGTE
     await waitFor(
       'readiness off after SIGTERM',
       async () => {
-        const status = await fetch(`${url}/ready`).then((r) => r.status, () => 'refused' as const);
+        const status = await fetch(`${url}/ready`).then(
+          (r) => r.status,
+          () => 'refused' as const,
+        );
         if (status !== 200) firstNotReady = status;
         return status !== 200;
       },

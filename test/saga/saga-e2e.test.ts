@@ -55,9 +55,14 @@ describe('the saga end to end over HTTP', () => {
   test('200 orders racing for 50 units: exactly 50 sold, never negative, one capture per confirmed order', async () => {
     await p.setStock('e2e-hot', 50, 1);
     const capturesBefore = p.gateway.stats.captures;
-    const placed = await Promise.all(Array.from({ length: 200 }, (_, i) => p.placeOrder(`racer-${i}`, [{ productId: 'e2e-hot', quantity: 1 }])));
+    const placed = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => p.placeOrder(`racer-${i}`, [{ productId: 'e2e-hot', quantity: 1 }])),
+    );
     expect(placed.every((r) => r.status === 202)).toBe(true);
-    const final = await p.waitFinal(placed.map((r) => r.orderId!), 90_000);
+    const final = await p.waitFinal(
+      placed.map((r) => r.orderId!),
+      90_000,
+    );
     const statuses = [...final.values()];
     expect(statuses.filter((s) => s.status === 'confirmed')).toHaveLength(50);
     expect(statuses.filter((s) => s.status === 'cancelled' && s.reason === 'out_of_stock')).toHaveLength(150);
@@ -67,7 +72,8 @@ describe('the saga end to end over HTTP', () => {
     // charge of an order that did not confirm, fails here.
     const byOrder = new Map<string, string[]>();
     for (const c of p.gateway.charges.values()) byOrder.set(c.orderId, [...(byOrder.get(c.orderId) ?? []), c.status]);
-    for (const [orderId, s] of final) expect(byOrder.get(orderId) ?? [], `charges of ${s.status} order ${orderId}`).toEqual(s.status === 'confirmed' ? ['captured'] : []);
+    for (const [orderId, s] of final)
+      expect(byOrder.get(orderId) ?? [], `charges of ${s.status} order ${orderId}`).toEqual(s.status === 'confirmed' ? ['captured'] : []);
     expect(p.gateway.stats.captures - capturesBefore).toBe(50);
   });
 });

@@ -22,10 +22,16 @@ const pw = () => randomBytes(12).toString('hex');
 
 describe('NATS users per service', () => {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-auth-'));
-  const passwords: Record<ServiceName | 'admin', string> = { admin: pw(), 'order-service': pw(), 'inventory-service': pw(), 'payment-service': pw() };
+  const passwords: Record<ServiceName | 'admin', string> = {
+    admin: pw(),
+    'order-service': pw(),
+    'inventory-service': pw(),
+    'payment-service': pw(),
+  };
   let server: TestNatsServer;
   let p: Platform;
-  const as = (user: ServiceName | 'admin'): Promise<NatsConnection> => connect({ servers: server.url, user, pass: passwords[user], name: `auth-test-${user}` });
+  const as = (user: ServiceName | 'admin'): Promise<NatsConnection> =>
+    connect({ servers: server.url, user, pass: passwords[user], name: `auth-test-${user}` });
 
   beforeAll(async () => {
     const port = await freePort();
@@ -33,7 +39,9 @@ describe('NATS users per service', () => {
       natsUrl: `nats://127.0.0.1:${port}`,
       // The operator's job in Kubernetes: services get no stream-management rights.
       env: { ENSURE_STREAMS: 'false' },
-      serviceEnv: Object.fromEntries((['order-service', 'inventory-service', 'payment-service'] as const).map((s) => [s, { NATS_USER: s, NATS_PASSWORD: passwords[s] }])),
+      serviceEnv: Object.fromEntries(
+        (['order-service', 'inventory-service', 'payment-service'] as const).map((s) => [s, { NATS_USER: s, NATS_PASSWORD: passwords[s] }]),
+      ),
       natsConnect: () => as('admin'),
       logLevel: 'error',
     });
@@ -42,7 +50,9 @@ describe('NATS users per service', () => {
     server = await TestNatsServer.create({ name: 'auth-test', port, args: ['-c', conf] });
     await server.start();
     const nc = await as('admin');
-    const failed = problems(await applyTopology(await jetstreamManager(nc), platformTopology({ namespace: p.ns }), createLogger('auth-test', 'error')));
+    const failed = problems(
+      await applyTopology(await jetstreamManager(nc), platformTopology({ namespace: p.ns }), createLogger('auth-test', 'error')),
+    );
     await nc.close();
     expect(failed).toEqual([]);
     await p.start();
@@ -71,10 +81,20 @@ describe('NATS users per service', () => {
     })();
     try {
       const js = jetstream(nc);
-      const forged = JSON.stringify({ version: 'v1', orderId: '00000000-0000-4000-8000-000000000001', correlationId: 'forged', occurredAt: new Date().toISOString(), paymentId: 'p', amount: 1, currency: 'USD' });
+      const forged = JSON.stringify({
+        version: 'v1',
+        orderId: '00000000-0000-4000-8000-000000000001',
+        correlationId: 'forged',
+        occurredAt: new Date().toISOString(),
+        paymentId: 'p',
+        amount: 1,
+        currency: 'USD',
+      });
       await expect(js.publish(`${p.ns}.payments.completed`, forged, { msgID: 'forged-1', timeout: 2000 })).rejects.toThrow();
       // Its own subjects still work on the same connection.
-      await expect(js.publish(`${p.ns}.inventory.released`, 'x', { msgID: `own-${p.ns}`, timeout: 5000 })).resolves.toMatchObject({ duplicate: false });
+      await expect(js.publish(`${p.ns}.inventory.released`, 'x', { msgID: `own-${p.ns}`, timeout: 5000 })).resolves.toMatchObject({
+        duplicate: false,
+      });
       const admin = await as('admin');
       const jsm = await jetstreamManager(admin);
       const info = await jsm.streams.info(`${p.ns.toUpperCase()}_PAYMENTS`, { subjects_filter: `${p.ns}.payments.completed` });
@@ -96,18 +116,24 @@ describe('NATS users per service', () => {
       await expect(jsm.streams.delete(`${p.ns.toUpperCase()}_PAYMENTS`)).rejects.toThrow();
       await expect(jsm.consumers.info(`${p.ns.toUpperCase()}_INVENTORY`, 'payment-inventory')).rejects.toThrow();
       // Its own durable is readable.
-      await expect(jsm.consumers.info(`${p.ns.toUpperCase()}_ORDERS`, 'inventory-orders')).resolves.toMatchObject({ name: 'inventory-orders' });
+      await expect(jsm.consumers.info(`${p.ns.toUpperCase()}_ORDERS`, 'inventory-orders')).resolves.toMatchObject({
+        name: 'inventory-orders',
+      });
     } finally {
       await nc.close();
     }
     const admin = await as('admin');
-    expect((await (await jetstreamManager(admin)).streams.info(`${p.ns.toUpperCase()}_PAYMENTS`)).config.name).toBe(`${p.ns.toUpperCase()}_PAYMENTS`);
+    expect((await (await jetstreamManager(admin)).streams.info(`${p.ns.toUpperCase()}_PAYMENTS`)).config.name).toBe(
+      `${p.ns.toUpperCase()}_PAYMENTS`,
+    );
     await admin.close();
   });
 
   test('no credentials or a wrong password: no connection', async () => {
     await expect(connect({ servers: server.url, reconnect: false })).rejects.toThrow(/authorization/i);
-    await expect(connect({ servers: server.url, user: 'payment-service', pass: 'wrong', reconnect: false })).rejects.toThrow(/authorization/i);
+    await expect(connect({ servers: server.url, user: 'payment-service', pass: 'wrong', reconnect: false })).rejects.toThrow(
+      /authorization/i,
+    );
   });
 
   test('the checked-in configs are the generator output (production naming)', () => {

@@ -21,12 +21,42 @@ const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, std
 
 /** A CA, and a certificate signed by it (`ext` = X.509 v3 extensions, e.g. the server's SAN). */
 function makeCa(name: string): void {
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`));
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${name}`,
+    '-keyout',
+    f(`${name}.key`),
+    '-out',
+    f(`${name}.pem`),
+  );
 }
 function makeCert(ca: string, name: string, ext: string): void {
   writeFileSync(f(`${name}.ext`), ext);
   ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
-  ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`));
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    f(`${name}.csr`),
+    '-CA',
+    f(`${ca}.pem`),
+    '-CAkey',
+    f(`${ca}.key`),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    f(`${name}.ext`),
+    '-out',
+    f(`${name}.pem`),
+  );
 }
 
 describe('NATS over TLS with client certificates', () => {
@@ -56,7 +86,21 @@ describe('NATS over TLS with client certificates', () => {
     makeCa('other-ca');
     makeCert('ca', 'server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
     makeCert('ca', 'client', 'extendedKeyUsage=clientAuth\n');
-    server = await TestNatsServer.create({ name: 'tls-test', args: ['-l', f('nats.log'), '--tls', '--tlscert', f('server.pem'), '--tlskey', f('server.key'), '--tlscacert', f('ca.pem'), '--tlsverify'] });
+    server = await TestNatsServer.create({
+      name: 'tls-test',
+      args: [
+        '-l',
+        f('nats.log'),
+        '--tls',
+        '--tlscert',
+        f('server.pem'),
+        '--tlskey',
+        f('server.key'),
+        '--tlscacert',
+        f('ca.pem'),
+        '--tlsverify',
+      ],
+    });
     await server.start();
   }, 60_000);
   afterAll(async () => {
@@ -69,12 +113,21 @@ describe('NATS over TLS with client certificates', () => {
   test('with the CA and a client certificate from env: ready, and an order reaches the stream', async () => {
     const svc = await start({ NATS_TLS_CA: f('ca.pem'), NATS_TLS_CERT: f('client.pem'), NATS_TLS_KEY: f('client.key') });
     await waitFor('ready over TLS', async () => (await fetch(`${svc.url}/ready`)).ok, 20_000, 100);
-    const r = await fetch(`${svc.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customerId: 'tls', items: [{ productId: 'tls-1', quantity: 1 }] }) });
+    const r = await fetch(`${svc.url}/orders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ customerId: 'tls', items: [{ productId: 'tls-1', quantity: 1 }] }),
+    });
     expect(r.status).toBe(202);
     const nc = await connect({ servers: server.url, tls: { caFile: f('ca.pem'), certFile: f('client.pem'), keyFile: f('client.key') } });
     try {
       const jsm = await jetstreamManager(nc);
-      await waitFor('orders.created stored', async () => (await jsm.streams.info(`${ns.toUpperCase()}_ORDERS`)).state.messages === 1, 10_000, 100);
+      await waitFor(
+        'orders.created stored',
+        async () => (await jsm.streams.info(`${ns.toUpperCase()}_ORDERS`)).state.messages === 1,
+        10_000,
+        100,
+      );
       // The streams live and die with this test's own nats-server.
     } finally {
       await nc.close();
@@ -87,8 +140,20 @@ describe('NATS over TLS with client certificates', () => {
     // The facts to wait on: each one tried the TLS server and was turned away — the server
     // refused the one without a certificate, the other refused the server's certificate.
     const failures = (s: RunningService) => logs.get(s)!.filter((l) => l.msg === 'nats.connect_failed');
-    await waitFor('the server refused a client without a certificate', () => readFileSync(f('nats.log'), 'utf8').includes("TLS handshake error: tls: client didn't provide a certificate") && failures(noCert).length > 0, 20_000, 50);
-    await waitFor('the client refused a server signed by another CA', () => failures(wrongCa).some((l) => /unable to verify the first certificate/.test(l.err ?? '')), 20_000, 50);
+    await waitFor(
+      'the server refused a client without a certificate',
+      () =>
+        readFileSync(f('nats.log'), 'utf8').includes("TLS handshake error: tls: client didn't provide a certificate") &&
+        failures(noCert).length > 0,
+      20_000,
+      50,
+    );
+    await waitFor(
+      'the client refused a server signed by another CA',
+      () => failures(wrongCa).some((l) => /unable to verify the first certificate/.test(l.err ?? '')),
+      20_000,
+      50,
+    );
     for (const s of [noCert, wrongCa]) {
       const ready = await fetch(`${s.url}/ready`);
       expect(ready.status).toBe(503);

@@ -18,7 +18,9 @@ import { killGroup, track } from './reaper.js';
  * `nats-server` is on PATH. NATS_SERVER_BIN is not consulted: the 2.9 compatibility leg sets it,
  * and a cluster with R3 streams is about today's server.
  */
-export const CURRENT_NATS_SERVER = ((p) => (existsSync(p) ? p : 'nats-server'))(fileURLToPath(new URL('../../.tools/bin/nats-server', import.meta.url)));
+export const CURRENT_NATS_SERVER = ((p) => (existsSync(p) ? p : 'nats-server'))(
+  fileURLToPath(new URL('../../.tools/bin/nats-server', import.meta.url)),
+);
 
 export interface ClusterOptions {
   size?: number;
@@ -71,7 +73,10 @@ export class TestNatsCluster {
     for (let i = 0; i < size; i++) ports.push({ client: await freePort(), cluster: await freePort(), monitor: await freePort() });
     for (let i = 0; i < size; i++) {
       const p = ports[i]!;
-      const routes = ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.cluster}`).join(',');
+      const routes = ports
+        .filter((_, j) => j !== i)
+        .map((q) => `nats://127.0.0.1:${q.cluster}`)
+        .join(',');
       const name = `${c.name}-n${i + 1}`;
       const conf: string[] = [];
       if (o.include) {
@@ -87,7 +92,10 @@ export class TestNatsCluster {
             `http: ${q(`127.0.0.1:${p.monitor}`)}`,
             // JetStream and its store directory come from the flags (the file may not repeat store_dir).
             `jetstream: enabled`,
-            `cluster { name: ${q(c.name)}, listen: ${q(`127.0.0.1:${p.cluster}`)}, routes: [${routes.split(',').map((r) => q(r)).join(', ')}] }`,
+            `cluster { name: ${q(c.name)}, listen: ${q(`127.0.0.1:${p.cluster}`)}, routes: [${routes
+              .split(',')
+              .map((r) => q(r))
+              .join(', ')}] }`,
             // nats-server resolves an include relative to the including file (even a leading '/').
             `include ${q(relative(c.dir, o.include))}`,
             '',
@@ -100,7 +108,18 @@ export class TestNatsCluster {
         name,
         storeDir: join(c.dir, `n${i + 1}`),
         bin: o.bin ?? CURRENT_NATS_SERVER,
-        args: ['--cluster', `nats://127.0.0.1:${p.cluster}`, '--cluster_name', c.name, '--routes', routes, '-m', String(p.monitor), ...conf, ...(o.args ?? [])],
+        args: [
+          '--cluster',
+          `nats://127.0.0.1:${p.cluster}`,
+          '--cluster_name',
+          c.name,
+          '--routes',
+          routes,
+          '-m',
+          String(p.monitor),
+          ...conf,
+          ...(o.args ?? []),
+        ],
       });
       c.nodes.push({ index: i, name, server, clusterPort: p.cluster, monitorPort: p.monitor, paused: false });
     }
@@ -161,7 +180,14 @@ export class TestNatsCluster {
 
   /** A client connection to the cluster (all URLs). */
   connect(opts: { user?: string; pass?: string } = {}): Promise<NatsConnection> {
-    return connect({ servers: this.urls.split(','), name: 'cluster-test', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(this.clientAuth ?? {}), ...opts });
+    return connect({
+      servers: this.urls.split(','),
+      name: 'cluster-test',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      ...(this.clientAuth ?? {}),
+      ...opts,
+    });
   }
 
   /** The node leading a stream's Raft group. */

@@ -252,7 +252,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       etcdLog,
     );
     watchdog.update();
-    const etcdDied = (): string | undefined => (etcd!.proc.exitCode !== null ? `etcd exited ${etcd!.proc.exitCode}:\n${tail(etcdLog)}` : undefined);
+    const etcdDied = (): string | undefined =>
+      etcd!.proc.exitCode !== null ? `etcd exited ${etcd!.proc.exitCode}:\n${tail(etcdLog)}` : undefined;
     await until(
       'etcd',
       async () => {
@@ -331,7 +332,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         p.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
         p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
         p.on('error', reject);
-        p.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr: signal ? `${stderr}\n(killed by ${signal})` : stderr }));
+        p.on('close', (code, signal) =>
+          resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr: signal ? `${stderr}\n(killed by ${signal})` : stderr }),
+        );
         p.stdin.end(o.input ?? '');
       });
     }

@@ -16,6 +16,8 @@ export function saidWhyItExits(output: string): boolean {
       return false; // a line cut by the buffer
     }
   });
-  const nodeCrash = lines.some((l) => /^\s+at .+:\d+:\d+\)?$/.test(l) || /Unhandled 'error' event|UnhandledPromiseRejection|uncaughtException/.test(l));
+  const nodeCrash = lines.some(
+    (l) => /^\s+at .+:\d+:\d+\)?$/.test(l) || /Unhandled 'error' event|UnhandledPromiseRejection|uncaughtException/.test(l),
+  );
   return fatal && !nodeCrash;
 }

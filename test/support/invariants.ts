@@ -73,7 +73,8 @@ async function pgQuery<R>(url: string, schema: string, sql: string, params: unkn
 /** Queries a schema of the run on the server that holds it. */
 function querier(input: InvariantInput): <R>(schema: string, sql: string, params?: unknown[]) => Promise<R[]> {
   const bySchema = new Map<string, string>();
-  for (const [key, schema] of Object.entries(input.schemas)) bySchema.set(schema, input.databaseUrls?.[key as keyof InvariantInput['schemas']] ?? input.databaseUrl);
+  for (const [key, schema] of Object.entries(input.schemas))
+    bySchema.set(schema, input.databaseUrls?.[key as keyof InvariantInput['schemas']] ?? input.databaseUrl);
   return (schema, sql, params) => pgQuery(bySchema.get(schema) ?? input.databaseUrl, schema, sql, params);
 }
 
@@ -128,7 +129,16 @@ function orderIdOf(data: Uint8Array): string | undefined {
 }
 
 /** Event types that may appear at most once per order, and pairs that exclude each other. */
-const ONCE = ['orders.created', 'orders.confirmed', 'orders.cancelled', 'inventory.reserved', 'inventory.rejected', 'inventory.released', 'payments.completed', 'payments.failed'];
+const ONCE = [
+  'orders.created',
+  'orders.confirmed',
+  'orders.cancelled',
+  'inventory.reserved',
+  'inventory.rejected',
+  'inventory.released',
+  'payments.completed',
+  'payments.failed',
+];
 const EXCLUSIVE: Array<[string, string]> = [
   ['orders.confirmed', 'orders.cancelled'],
   ['inventory.reserved', 'inventory.rejected'],
@@ -190,11 +200,17 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
       }
       if (cs.length > 1) dbl(orderId, `${cs.length} charges at the gateway (${cs.map((c) => c.status).join(', ')})`);
       const captured = cs.filter((c) => c.status === 'captured').length;
-      if (o.status === 'cancelled' && captured > 0) v.push({ kind: 'charge', orderId, detail: 'cancelled order has a captured (unrefunded) charge' });
+      if (o.status === 'cancelled' && captured > 0)
+        v.push({ kind: 'charge', orderId, detail: 'cancelled order has a captured (unrefunded) charge' });
     }
     for (const o of confirmed) {
       const cs = per.get(o.id) ?? [];
-      if (cs.filter((c) => c.status === 'captured').length !== 1) v.push({ kind: 'charge', orderId: o.id, detail: `confirmed order has ${cs.length} charge(s): ${cs.map((c) => c.status).join(', ') || 'none'}` });
+      if (cs.filter((c) => c.status === 'captured').length !== 1)
+        v.push({
+          kind: 'charge',
+          orderId: o.id,
+          detail: `confirmed order has ${cs.length} charge(s): ${cs.map((c) => c.status).join(', ') || 'none'}`,
+        });
     }
   }
 
@@ -206,11 +222,13 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
   const payBy = new Map(payments.map((p) => [p.order_id, p]));
   for (const o of confirmed) {
     const p = payBy.get(o.id);
-    if (p?.status !== 'captured') v.push({ kind: 'payment', orderId: o.id, detail: `confirmed order's payment is ${p?.status ?? 'missing'}` });
+    if (p?.status !== 'captured')
+      v.push({ kind: 'payment', orderId: o.id, detail: `confirmed order's payment is ${p?.status ?? 'missing'}` });
   }
   for (const o of cancelled) {
     const p = payBy.get(o.id);
-    if (p && (p.status === 'captured' || p.status === 'charging')) v.push({ kind: 'payment', orderId: o.id, detail: `cancelled order's payment is ${p.status}` });
+    if (p && (p.status === 'captured' || p.status === 'charging'))
+      v.push({ kind: 'payment', orderId: o.id, detail: `cancelled order's payment is ${p.status}` });
   }
   for (const p of payments) if (p.in_doubt) v.push({ kind: 'quiescence', orderId: p.order_id, detail: 'payment still in doubt' });
 
@@ -220,7 +238,10 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
     stockDrift++;
     v.push({ kind: 'stock', productId, detail });
   };
-  const products = await q<{ product_id: string; on_hand: number; reserved: number; sold: number }>(schemas.inventory, `SELECT product_id, on_hand, reserved, sold FROM products`);
+  const products = await q<{ product_id: string; on_hand: number; reserved: number; sold: number }>(
+    schemas.inventory,
+    `SELECT product_id, on_hand, reserved, sold FROM products`,
+  );
   const reservations = await q<{ order_id: string; status: string; items: Array<{ productId: string; quantity: number }> }>(
     schemas.inventory,
     `SELECT order_id::text, status, items FROM reservations`,
@@ -232,22 +253,28 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
     if (into) for (const it of r.items) into.set(it.productId, (into.get(it.productId) ?? 0) + it.quantity);
   }
   for (const p of products) {
-    if (p.on_hand < 0 || p.reserved < 0 || p.on_hand - p.reserved < 0) drift(p.product_id, `negative stock: on_hand ${p.on_hand}, reserved ${p.reserved}`);
+    if (p.on_hand < 0 || p.reserved < 0 || p.on_hand - p.reserved < 0)
+      drift(p.product_id, `negative stock: on_hand ${p.on_hand}, reserved ${p.reserved}`);
     if (p.reserved !== 0) drift(p.product_id, `reserved ${p.reserved} at quiescence`);
-    if (p.reserved !== (held.get(p.product_id) ?? 0)) drift(p.product_id, `reserved ${p.reserved} ≠ held reservations ${held.get(p.product_id) ?? 0}`);
-    if (p.sold !== (committed.get(p.product_id) ?? 0)) drift(p.product_id, `sold ${p.sold} ≠ committed reservations ${committed.get(p.product_id) ?? 0}`);
+    if (p.reserved !== (held.get(p.product_id) ?? 0))
+      drift(p.product_id, `reserved ${p.reserved} ≠ held reservations ${held.get(p.product_id) ?? 0}`);
+    if (p.sold !== (committed.get(p.product_id) ?? 0))
+      drift(p.product_id, `sold ${p.sold} ≠ committed reservations ${committed.get(p.product_id) ?? 0}`);
     const initial = input.initialStock?.[p.product_id];
-    if (initial !== undefined && p.on_hand + p.sold !== initial) drift(p.product_id, `on_hand ${p.on_hand} + sold ${p.sold} ≠ initial ${initial}`);
+    if (initial !== undefined && p.on_hand + p.sold !== initial)
+      drift(p.product_id, `on_hand ${p.on_hand} + sold ${p.sold} ≠ initial ${initial}`);
   }
   for (const pid of Object.keys(input.initialStock ?? {})) if (!products.some((p) => p.product_id === pid)) drift(pid, 'product missing');
   const resBy = new Map(reservations.map((r) => [r.order_id, r]));
   for (const o of confirmed) {
     const r = resBy.get(o.id);
-    if (r?.status !== 'committed') v.push({ kind: 'reservation', orderId: o.id, detail: `confirmed order's reservation is ${r?.status ?? 'missing'}` });
+    if (r?.status !== 'committed')
+      v.push({ kind: 'reservation', orderId: o.id, detail: `confirmed order's reservation is ${r?.status ?? 'missing'}` });
   }
   for (const o of cancelled) {
     const r = resBy.get(o.id);
-    if (r && (r.status === 'held' || r.status === 'committed')) v.push({ kind: 'reservation', orderId: o.id, detail: `cancelled order's reservation is ${r.status}` });
+    if (r && (r.status === 'held' || r.status === 'committed'))
+      v.push({ kind: 'reservation', orderId: o.id, detail: `cancelled order's reservation is ${r.status}` });
   }
 
   // Exactly-once bookkeeping in every service's schema.
@@ -297,7 +324,8 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
         for (const t of ONCE) if ((types.get(t)?.size ?? 0) > 1) dbl(orderId, `${types.get(t)!.size} distinct ${t} events`);
         for (const [a, b] of EXCLUSIVE) if (types.has(a) && types.has(b)) dbl(orderId, `both ${a} and ${b}`);
       }
-      for (const id of accepted) if (!perOrder.get(id)?.has('orders.created')) v.push({ kind: 'stream', orderId: id, detail: 'no orders.created in the stream' });
+      for (const id of accepted)
+        if (!perOrder.get(id)?.has('orders.created')) v.push({ kind: 'stream', orderId: id, detail: 'no orders.created in the stream' });
 
       const dlqMsgs = await readAllMessages(nc, names.stream('DLQ')).catch(() => [] as StreamMessage[]);
       const expected = new Set(input.expectedPoison ?? []);
@@ -360,22 +388,35 @@ export async function waitQuiescent(input: InvariantInput, timeoutMs: number, pr
     for (;;) {
       const moving: string[] = [];
       try {
-        const [o] = await q<{ n: number }>(schemas.order, `SELECT count(*)::int AS n FROM orders WHERE status NOT IN ('confirmed', 'cancelled')`);
+        const [o] = await q<{ n: number }>(
+          schemas.order,
+          `SELECT count(*)::int AS n FROM orders WHERE status NOT IN ('confirmed', 'cancelled')`,
+        );
         if (o!.n) moving.push(`${o!.n} orders open`);
         const [r] = await q<{ n: number }>(schemas.inventory, `SELECT count(*)::int AS n FROM reservations WHERE status = 'held'`);
         if (r!.n) moving.push(`${r!.n} reservations held`);
-        const [p] = await q<{ n: number }>(schemas.payment, `SELECT count(*)::int AS n FROM payments WHERE status = 'charging' OR (status = 'captured' AND cancel_requested) OR in_doubt`);
+        const [p] = await q<{ n: number }>(
+          schemas.payment,
+          `SELECT count(*)::int AS n FROM payments WHERE status = 'charging' OR (status = 'captured' AND cancel_requested) OR in_doubt`,
+        );
         if (p!.n) moving.push(`${p!.n} payments open`);
         for (const s of Object.values(schemas)) {
           const [x] = await q<{ n: number }>(s, `SELECT count(*)::int AS n FROM outbox`);
           if (x!.n) moving.push(`${x!.n} outbox rows in ${s}`);
         }
         if (input.nats) {
-          nc ??= await connect({ servers: input.nats.servers, name: 'quiescence', user: input.nats.user, pass: input.nats.pass, maxReconnectAttempts: -1 });
+          nc ??= await connect({
+            servers: input.nats.servers,
+            name: 'quiescence',
+            user: input.nats.user,
+            pass: input.nats.pass,
+            maxReconnectAttempts: -1,
+          });
           const jsm = await jetstreamManager(nc);
           for (const c of CONSUMERS) {
             const info = await jsm.consumers.info(names.stream(c.stream), c.durable);
-            if (info.num_pending || info.num_ack_pending) moving.push(`${c.durable}: ${info.num_pending} pending, ${info.num_ack_pending} unacked`);
+            if (info.num_pending || info.num_ack_pending)
+              moving.push(`${c.durable}: ${info.num_pending} pending, ${info.num_ack_pending} unacked`);
           }
         }
       } catch (err) {

@@ -45,7 +45,10 @@ export function servicePermissions(service: ServiceName, namespace = ''): Servic
     '$JS.API.INFO',
     ...[...streams, names.stream('DLQ')].map((s) => `$JS.API.STREAM.INFO.${s}`),
     ...streams.map((s) => `$JS.API.STREAM.MSG.GET.${s}`),
-    ...mine.flatMap((c) => [`$JS.API.CONSUMER.INFO.${names.stream(c.stream)}.${c.durable}`, `$JS.API.CONSUMER.MSG.NEXT.${names.stream(c.stream)}.${c.durable}`]),
+    ...mine.flatMap((c) => [
+      `$JS.API.CONSUMER.INFO.${names.stream(c.stream)}.${c.durable}`,
+      `$JS.API.CONSUMER.MSG.NEXT.${names.stream(c.stream)}.${c.durable}`,
+    ]),
     // Acks, naks, in-progress and term of its own deliveries only.
     ...mine.map((c) => `$JS.ACK.${names.stream(c.stream)}.${c.durable}.>`),
     // Its own dead letters.

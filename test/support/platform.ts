@@ -14,7 +14,18 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { fileURLToPath } from 'node:url';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { startService, type RunningService, type ServiceDefinition, type ServiceName } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, freePort, launchProcess, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor, type LaunchedProcess } from '@orderflow/kit/testing';
+import {
+  deleteNamespaceStreams,
+  dropSchema,
+  freePort,
+  launchProcess,
+  TEST_DATABASE_URL,
+  TEST_NATS_URL,
+  testNamespace,
+  testNats,
+  waitFor,
+  type LaunchedProcess,
+} from '@orderflow/kit/testing';
 import { orderService } from '../../services/order-service/src/index.js';
 import { inventoryService } from '../../services/inventory-service/src/index.js';
 import { paymentService } from '../../services/payment-service/src/index.js';
@@ -124,7 +135,11 @@ export class Platform {
   }
 
   async start(): Promise<this> {
-    this.gateway = await startGateway({ port: 0, hostname: '127.0.0.1', env: { LOG_LEVEL: 'warn', SANDBOX_LATENCY_MS: '0', ...(this.opts.gatewayEnv ?? {}) } });
+    this.gateway = await startGateway({
+      port: 0,
+      hostname: '127.0.0.1',
+      env: { LOG_LEVEL: 'warn', SANDBOX_LATENCY_MS: '0', ...(this.opts.gatewayEnv ?? {}) },
+    });
     await Promise.all((['inventory-service', 'payment-service', 'order-service'] as const).map((n) => this.startInstance(n)));
     return this;
   }
@@ -147,7 +162,9 @@ export class Platform {
       await waitFor(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${port}/ready`)).ok, 30_000, 100);
     } catch (err) {
       // Say why: the child's own last words are the useful part.
-      throw new Error(`${(err as Error).message}\n--- ${id} output (exit ${inst.child?.proc.exitCode ?? 'n/a'}) ---\n${this.output(id)}`, { cause: err });
+      throw new Error(`${(err as Error).message}\n--- ${id} output (exit ${inst.child?.proc.exitCode ?? 'n/a'}) ---\n${this.output(id)}`, {
+        cause: err,
+      });
     }
     return inst;
   }
@@ -191,7 +208,9 @@ export class Platform {
     inst.earlier = `${inst.earlier}${run}\n--- exited (code ${code}, signal ${signal}) ---\n`.slice(-65_536);
     if (!this.opts.supervise) return;
     if (Date.now() - inst.startedAt > 60_000) inst.backoff = undefined;
-    inst.backoff = inst.backoff ? inst.backoff.next(undefined) : new ExponentialBackoff(this.opts.restartBackoff ?? { initialDelay: 250, maxDelay: 5000 }).next();
+    inst.backoff = inst.backoff
+      ? inst.backoff.next(undefined)
+      : new ExponentialBackoff(this.opts.restartBackoff ?? { initialDelay: 250, maxDelay: 5000 }).next();
     inst.restarts++;
     inst.restartTimer = setTimeout(() => {
       if (this.instances.get(inst.id) === inst && !this.#stopping) void this.#spawn(inst).catch(() => undefined);
@@ -233,7 +252,11 @@ export class Platform {
     throw new Error(`no ${name} running`);
   }
 
-  async placeOrder(customerId: string, items: Array<{ productId: string; quantity: number }>, headers: Record<string, string> = {}): Promise<{ status: number; orderId?: string }> {
+  async placeOrder(
+    customerId: string,
+    items: Array<{ productId: string; quantity: number }>,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; orderId?: string }> {
     const r = await fetch(`${this.url('order-service', this.anyInstance('order-service'))}/orders`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
@@ -318,7 +341,8 @@ export class Platform {
         }
       };
       await Promise.race([cleanup().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
-      for (const [name, schema] of Object.entries(this.schemas) as Array<[ServiceName, string]>) await dropSchema(schema, this.databaseUrlOf(name)).catch(() => undefined);
+      for (const [name, schema] of Object.entries(this.schemas) as Array<[ServiceName, string]>)
+        await dropSchema(schema, this.databaseUrlOf(name)).catch(() => undefined);
     } finally {
       this.#untrack();
     }

@@ -62,7 +62,9 @@ function seqArg(s: string | undefined): number {
 class UsageError extends Error {}
 
 function printEntry(e: DeadLetterEntry, full: boolean): void {
-  console.log(`#${e.seq}  ${e.time}  ${e.stream}/${e.consumer} seq=${e.streamSeq} deliveries=${e.deliveries}  ${e.originalSubject}  reason=${e.reason}`);
+  console.log(
+    `#${e.seq}  ${e.time}  ${e.stream}/${e.consumer} seq=${e.streamSeq} deliveries=${e.deliveries}  ${e.originalSubject}  reason=${e.reason}`,
+  );
   if (!full) return;
   for (const [k, vs] of Object.entries(e.headers)) for (const v of vs) console.log(`  ${k}: ${v}`);
   console.log(`  payload: ${new TextDecoder().decode(e.data)}`);
@@ -80,7 +82,9 @@ const VERDICT: Record<PlannedResource['inspection']['plan']['action'], string> =
 function printDiff(planned: PlannedResource[]): boolean {
   for (const { inspection: i, owner } of planned) {
     const p = i.plan;
-    console.log(`${p.kind.padEnd(8)} ${p.key.padEnd(40)} ${VERDICT[p.action]}${owner ? `  (owned by the Kubernetes resource ${owner})` : ''}`);
+    console.log(
+      `${p.kind.padEnd(8)} ${p.key.padEnd(40)} ${VERDICT[p.action]}${owner ? `  (owned by the Kubernetes resource ${owner})` : ''}`,
+    );
     if (p.action !== 'noop' && p.action !== 'create') for (const r of p.reasons) console.log(`    ${r}`);
   }
   return planned.every((x) => x.inspection.plan.action === 'noop');
@@ -105,21 +109,35 @@ async function run(nc: NatsConnection): Promise<number> {
     case 'streams apply': {
       if (!values.file) throw new UsageError('streams apply needs -f <dir|file>');
       const results = await applyTopologyKeepingOwners(jsm, await loadResources(values.file), { force: values.force });
-      for (const r of results) console.log(`${r.kind.padEnd(8)} ${r.key.padEnd(40)} ${r.outcome}${r.reasons.length && r.outcome !== 'created' ? `: ${r.reasons.join('; ')}` : ''}`);
+      for (const r of results)
+        console.log(
+          `${r.kind.padEnd(8)} ${r.key.padEnd(40)} ${r.outcome}${r.reasons.length && r.outcome !== 'created' ? `: ${r.reasons.join('; ')}` : ''}`,
+        );
       return problems(results).length > 0 ? 1 : 0;
     }
     case 'streams status': {
       for await (const s of jsm.streams.list()) {
-        console.log(`${s.config.name}  subjects=${s.config.subjects.join(',')}  messages=${s.state.messages}  bytes=${s.state.bytes}  consumers=${s.state.consumer_count}`);
+        console.log(
+          `${s.config.name}  subjects=${s.config.subjects.join(',')}  messages=${s.state.messages}  bytes=${s.state.bytes}  consumers=${s.state.consumer_count}`,
+        );
         for await (const c of jsm.consumers.list(s.config.name)) {
-          console.log(`  ${c.name}  pending=${c.num_pending}  ackPending=${c.num_ack_pending}  redelivered=${c.num_redelivered}  maxDeliver=${c.config.max_deliver}`);
+          console.log(
+            `  ${c.name}  pending=${c.num_pending}  ackPending=${c.num_ack_pending}  redelivered=${c.num_redelivered}  maxDeliver=${c.config.max_deliver}`,
+          );
         }
       }
       return 0;
     }
     case 'dlq list': {
       const entries = await listDeadLetters(loc, { stream: arg ?? values.stream });
-      if (values.json) console.log(JSON.stringify(entries.map((e) => ({ ...e, data: new TextDecoder().decode(e.data) })), null, 2));
+      if (values.json)
+        console.log(
+          JSON.stringify(
+            entries.map((e) => ({ ...e, data: new TextDecoder().decode(e.data) })),
+            null,
+            2,
+          ),
+        );
       else if (entries.length === 0) console.log('no dead letters');
       else for (const e of entries) printEntry(e, false);
       return 0;

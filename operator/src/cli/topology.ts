@@ -4,7 +4,16 @@
  * drift; an object a Kubernetes resource owns (its marker names one) is left to the operator —
  * `orderflow` never fights it — unless `force`.
  */
-import { applyConsumerPlan, applyStreamPlan, ensureDeadLetterStream, subjectMatches, type ApplyResult, type ConsumerPlan, type StreamPlan, type Topology } from '@orderflow/kit';
+import {
+  applyConsumerPlan,
+  applyStreamPlan,
+  ensureDeadLetterStream,
+  subjectMatches,
+  type ApplyResult,
+  type ConsumerPlan,
+  type StreamPlan,
+  type Topology,
+} from '@orderflow/kit';
 import type { ConsumerInfo, JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import { inspect, type Desired, type Inspection } from '../inspect.js';
 import { OPERATOR_MARKER, OWNER_KEY } from '../ownership.js';
@@ -24,7 +33,10 @@ const ownerOf = (i: Inspection): string | undefined => {
 /** Streams first, then consumers, as they would be applied. Reads only. */
 export async function planTopology(jsm: JetStreamManager, topology: Pick<Topology, 'streams' | 'consumers'>): Promise<PlannedResource[]> {
   const out: PlannedResource[] = [];
-  const desired: Desired[] = [...topology.streams.map((spec) => ({ kind: 'Stream' as const, spec })), ...topology.consumers.map((spec) => ({ kind: 'Consumer' as const, spec }))];
+  const desired: Desired[] = [
+    ...topology.streams.map((spec) => ({ kind: 'Stream' as const, spec })),
+    ...topology.consumers.map((spec) => ({ kind: 'Consumer' as const, spec })),
+  ];
   for (const d of desired) {
     const inspection = await inspect(jsm, d, { mode: 'keep' });
     out.push({ desired: d, inspection, owner: ownerOf(inspection) });
@@ -33,13 +45,23 @@ export async function planTopology(jsm: JetStreamManager, topology: Pick<Topolog
 }
 
 /** Applies what planTopology found, re-planning each object just before (streams made first change what consumers see). */
-export async function applyTopologyKeepingOwners(jsm: JetStreamManager, topology: Pick<Topology, 'streams' | 'consumers'>, opts: { force?: boolean } = {}): Promise<ApplyResult[]> {
+export async function applyTopologyKeepingOwners(
+  jsm: JetStreamManager,
+  topology: Pick<Topology, 'streams' | 'consumers'>,
+  opts: { force?: boolean } = {},
+): Promise<ApplyResult[]> {
   const results: ApplyResult[] = [];
   const one = async (d: Desired): Promise<void> => {
     const ins = await inspect(jsm, d, { mode: 'keep' });
     const owner = ownerOf(ins);
     if (owner && !opts.force && (ins.plan.action === 'update' || ins.plan.action === 'recreate-needed')) {
-      results.push({ kind: d.kind, key: ins.plan.key, action: ins.plan.action, outcome: 'refused', reasons: [`owned by the Kubernetes resource ${owner}: left to the operator (--force to change it anyway)`, ...ins.plan.reasons] });
+      results.push({
+        kind: d.kind,
+        key: ins.plan.key,
+        action: ins.plan.action,
+        outcome: 'refused',
+        reasons: [`owned by the Kubernetes resource ${owner}: left to the operator (--force to change it anyway)`, ...ins.plan.reasons],
+      });
       return;
     }
     results.push(
@@ -52,7 +74,8 @@ export async function applyTopologyKeepingOwners(jsm: JetStreamManager, topology
   // A consumer's dead letters need a stream; the YAML normally declares it, otherwise derive one.
   const dlqSubjects = new Set(topology.consumers.flatMap((c) => (c.deadLetter ? [c.deadLetter.subject] : [])));
   for (const subject of dlqSubjects) {
-    if (!topology.streams.some((s) => s.subjects?.some((p) => subjectMatches(p, subject)))) results.push(await ensureDeadLetterStream(jsm, subject));
+    if (!topology.streams.some((s) => s.subjects?.some((p) => subjectMatches(p, subject))))
+      results.push(await ensureDeadLetterStream(jsm, subject));
   }
   for (const spec of topology.consumers) await one({ kind: 'Consumer', spec });
   return results;

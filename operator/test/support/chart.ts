@@ -46,11 +46,36 @@ export function renderChart(release: string, namespace: string, set: Record<stri
       meta.delete('dependencies');
       writeFileSync(join(chart, 'Chart.yaml'), meta.toString());
     }
-    const values: Record<string, string> = { 'nats.enabled': 'false', 'nats.url': 'nats://nats:4222', 'database.url': 'postgres://orderflow@postgres:5432/orderflow', ...set };
+    const values: Record<string, string> = {
+      'nats.enabled': 'false',
+      'nats.url': 'nats://nats:4222',
+      'database.url': 'postgres://orderflow@postgres:5432/orderflow',
+      ...set,
+    };
     const out = execFileSync(
       toolBin('helm'),
-      ['template', release, chart, '--namespace', namespace, '--kube-version', kubeVersion(), '-f', join(chart, 'values-dev.yaml'), ...Object.entries(values).flatMap(([k, v]) => ['--set', `${k}=${v}`])],
-      { encoding: 'utf8', env: { ...process.env, HELM_CACHE_HOME: join(dir, 'cache'), HELM_CONFIG_HOME: join(dir, 'config'), HELM_DATA_HOME: join(dir, 'data') }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [
+        'template',
+        release,
+        chart,
+        '--namespace',
+        namespace,
+        '--kube-version',
+        kubeVersion(),
+        '-f',
+        join(chart, 'values-dev.yaml'),
+        ...Object.entries(values).flatMap(([k, v]) => ['--set', `${k}=${v}`]),
+      ],
+      {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          HELM_CACHE_HOME: join(dir, 'cache'),
+          HELM_CONFIG_HOME: join(dir, 'config'),
+          HELM_DATA_HOME: join(dir, 'data'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     return parseAllDocuments(out)
       .map((d) => d.toJS() as K8sObject | null)
@@ -63,16 +88,37 @@ export function renderChart(release: string, namespace: string, set: Record<stri
 const RBAC_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding']);
 
 /** The operator's Deployment and the RBAC objects that serve its ServiceAccount. */
-export function operatorObjects(docs: K8sObject[]): { deployment: K8sObject; serviceAccount: string; rbac: K8sObject[]; env: Record<string, string> } {
+export function operatorObjects(docs: K8sObject[]): {
+  deployment: K8sObject;
+  serviceAccount: string;
+  rbac: K8sObject[];
+  env: Record<string, string>;
+} {
   const deployment = docs.find((d) => d.kind === 'Deployment' && d.metadata.labels?.['app.kubernetes.io/component'] === 'operator');
   if (!deployment) throw new Error('the chart rendered no operator Deployment');
-  const pod = (deployment as unknown as { spec: { template: { spec: { serviceAccountName: string; containers: { env?: { name: string; value?: string }[] }[] } } } }).spec.template.spec;
+  const pod = (
+    deployment as unknown as {
+      spec: { template: { spec: { serviceAccountName: string; containers: { env?: { name: string; value?: string }[] }[] } } };
+    }
+  ).spec.template.spec;
   const serviceAccount = pod.serviceAccountName;
-  const bindsOurs = (b: K8sObject): boolean => ((b as unknown as { subjects?: { kind: string; name: string }[] }).subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === serviceAccount);
+  const bindsOurs = (b: K8sObject): boolean =>
+    ((b as unknown as { subjects?: { kind: string; name: string }[] }).subjects ?? []).some(
+      (s) => s.kind === 'ServiceAccount' && s.name === serviceAccount,
+    );
   const bindings = docs.filter((d) => (d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding') && bindsOurs(d));
-  const roleNames = new Set(bindings.map((b) => `${(b as unknown as { roleRef: { kind: string; name: string } }).roleRef.kind}/${(b as unknown as { roleRef: { name: string } }).roleRef.name}`));
+  const roleNames = new Set(
+    bindings.map(
+      (b) =>
+        `${(b as unknown as { roleRef: { kind: string; name: string } }).roleRef.kind}/${(b as unknown as { roleRef: { name: string } }).roleRef.name}`,
+    ),
+  );
   const rbac = docs.filter(
-    (d) => RBAC_KINDS.has(d.kind) && ((d.kind === 'ServiceAccount' && d.metadata.name === serviceAccount) || bindings.includes(d) || roleNames.has(`${d.kind}/${d.metadata.name}`)),
+    (d) =>
+      RBAC_KINDS.has(d.kind) &&
+      ((d.kind === 'ServiceAccount' && d.metadata.name === serviceAccount) ||
+        bindings.includes(d) ||
+        roleNames.has(`${d.kind}/${d.metadata.name}`)),
   );
   const env = Object.fromEntries((pod.containers[0]?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
   return { deployment, serviceAccount, rbac, env };

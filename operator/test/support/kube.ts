@@ -29,12 +29,25 @@ export function kubeConfigFrom(path: string): KubeConfig {
 export interface Obj {
   apiVersion: string;
   kind: Kind;
-  metadata: { name: string; namespace?: string; generation?: number; resourceVersion?: string; finalizers?: string[]; deletionTimestamp?: string; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    generation?: number;
+    resourceVersion?: string;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+    annotations?: Record<string, string>;
+  };
   spec: Record<string, unknown>;
   status?: ResourceStatus;
 }
 
-export const cr = (kind: Kind, name: string, spec: Record<string, unknown>): Obj => ({ apiVersion: API_VERSION, kind, metadata: { name }, spec });
+export const cr = (kind: Kind, name: string, spec: Record<string, unknown>): Obj => ({
+  apiVersion: API_VERSION,
+  kind,
+  metadata: { name },
+  spec,
+});
 
 /** `kubectl apply -f -` of one or more objects into a namespace. */
 export async function kubectlApply(cp: ControlPlane, namespace: string, ...objs: Obj[]): Promise<string> {

@@ -19,7 +19,9 @@ export interface TestOperator {
 }
 
 export async function startTestOperator(
-  o: { kc: KubeConfig; nc: NatsConnection; namespace: string; log: Logger; identity?: string; leaseName?: string } & Partial<Pick<OperatorOptions, 'mode' | 'resyncMs' | 'advisories' | 'lease'>>,
+  o: { kc: KubeConfig; nc: NatsConnection; namespace: string; log: Logger; identity?: string; leaseName?: string } & Partial<
+    Pick<OperatorOptions, 'mode' | 'resyncMs' | 'advisories' | 'lease'>
+  >,
 ): Promise<TestOperator> {
   const metrics = createMetrics();
   const api = createKubeApi(o.kc);
@@ -40,7 +42,13 @@ export async function startTestOperator(
     metrics,
     identity: o.identity ?? 'op-a',
     namespace: o.namespace,
-    lease: o.lease ?? { namespace: o.namespace, name: o.leaseName ?? 'orderflow-operator', durationMs: 6000, renewDeadlineMs: 4000, retryPeriodMs: 300 },
+    lease: o.lease ?? {
+      namespace: o.namespace,
+      name: o.leaseName ?? 'orderflow-operator',
+      durationMs: 6000,
+      renewDeadlineMs: 4000,
+      retryPeriodMs: 300,
+    },
     resyncMs: o.resyncMs ?? 300,
     requeue: { baseDelayMs: 50, maxDelayMs: 1000 },
     mode: o.mode,
@@ -52,7 +60,9 @@ export async function startTestOperator(
     metrics,
     statusWrites: () => writes,
     reconciles: async (kind, outcome) =>
-      (await metrics.reconciles.get()).values.filter((v) => v.labels.kind === kind && (outcome === undefined || v.labels.outcome === outcome)).reduce((a, v) => a + v.value, 0),
+      (await metrics.reconciles.get()).values
+        .filter((v) => v.labels.kind === kind && (outcome === undefined || v.labels.outcome === outcome))
+        .reduce((a, v) => a + v.value, 0),
   };
 }
 

@@ -84,10 +84,22 @@ export class DeadLetters {
     const groups = new Map<string, DeadLetterGroup>();
     for (const c of this.topology.consumers) {
       if (!c.deadLetter) continue;
-      groups.set(c.deadLetter.subject, { subject: c.deadLetter.subject, stream: c.streamName, consumer: c.durableName, count: counts[c.deadLetter.subject] ?? 0, entries: [] });
+      groups.set(c.deadLetter.subject, {
+        subject: c.deadLetter.subject,
+        stream: c.streamName,
+        consumer: c.durableName,
+        count: counts[c.deadLetter.subject] ?? 0,
+        entries: [],
+      });
     }
     for (const e of entries) {
-      const g = groups.get(e.dlqSubject) ?? { subject: e.dlqSubject, stream: e.stream, consumer: e.consumer, count: counts[e.dlqSubject] ?? 0, entries: [] };
+      const g = groups.get(e.dlqSubject) ?? {
+        subject: e.dlqSubject,
+        stream: e.stream,
+        consumer: e.consumer,
+        count: counts[e.dlqSubject] ?? 0,
+        entries: [],
+      };
       g.entries.push(toView(e));
       groups.set(e.dlqSubject, g);
     }
@@ -101,8 +113,17 @@ export class DeadLetters {
 
   async replay(seq: number, actor: Actor): Promise<ReplayResult & { entry?: DeadLetterView }> {
     const entry = await this.show(seq);
-    const r = entry ? await replayDeadLetter(this.js, this.loc, seq) : { seq, ok: false, error: `no dead letter with sequence ${seq} in ${this.dlqStream}` };
-    this.audit('dlq.replay', actor, entry, { ok: r.ok, subject: r.subject, replayedSeq: r.replayedSeq, msgId: r.msgId, error: r.error, seq });
+    const r = entry
+      ? await replayDeadLetter(this.js, this.loc, seq)
+      : { seq, ok: false, error: `no dead letter with sequence ${seq} in ${this.dlqStream}` };
+    this.audit('dlq.replay', actor, entry, {
+      ok: r.ok,
+      subject: r.subject,
+      replayedSeq: r.replayedSeq,
+      msgId: r.msgId,
+      error: r.error,
+      seq,
+    });
     return { ...r, entry };
   }
 
@@ -112,7 +133,15 @@ export class DeadLetters {
     const results: ReplayResult[] = [];
     for (const e of entries) {
       const r = await replayDeadLetter(this.js, this.loc, e.seq);
-      this.audit('dlq.replay', actor, toView(e), { ok: r.ok, subject: r.subject, replayedSeq: r.replayedSeq, msgId: r.msgId, error: r.error, seq: e.seq, batch: subject ?? 'all' });
+      this.audit('dlq.replay', actor, toView(e), {
+        ok: r.ok,
+        subject: r.subject,
+        replayedSeq: r.replayedSeq,
+        msgId: r.msgId,
+        error: r.error,
+        seq: e.seq,
+        batch: subject ?? 'all',
+      });
       results.push(r);
     }
     return results;

@@ -37,7 +37,13 @@ describe('JetStreamSampler', () => {
     const snap = sampler.snapshot;
     const s = snap.streams.find((x) => x.name === stream())!;
     expect(s).toMatchObject({ messages: 4, subjectCount: 1, resource: `${ns.replace(/_/g, '-')}-orders` });
-    expect(s.consumers[0]).toMatchObject({ name: 'slow-reader', numPending: 4, growing: true, pendingHistory: [1, 2, 3, 4], resource: `${ns.replace(/_/g, '-')}-orders-slow-reader` });
+    expect(s.consumers[0]).toMatchObject({
+      name: 'slow-reader',
+      numPending: 4,
+      growing: true,
+      pendingHistory: [1, 2, 3, 4],
+      resource: `${ns.replace(/_/g, '-')}-orders-slow-reader`,
+    });
     expect(snap.streams.find((x) => x.name !== stream())!.error).toMatch(/not found/i);
 
     // Read and ack everything: pending drops, the flag clears, last activity is recent.

@@ -23,7 +23,11 @@ weird_metric{label="a \\"quoted\\" value"} 1.5e3
 describe('prometheus text', () => {
   const samples = parsePrometheus(TEXT);
   test('parses samples with labels, escapes and exponents', () => {
-    expect(samples.find((s) => s.name === 'weird_metric')).toEqual({ name: 'weird_metric', labels: { label: 'a "quoted" value' }, value: 1500 });
+    expect(samples.find((s) => s.name === 'weird_metric')).toEqual({
+      name: 'weird_metric',
+      labels: { label: 'a "quoted" value' },
+      value: 1500,
+    });
   });
   test('histogram quantiles interpolate like histogram_quantile()', () => {
     const b = histogramBuckets(samples, 'orderflow_order_e2e_seconds', { outcome: 'confirmed' });
@@ -35,13 +39,32 @@ describe('prometheus text', () => {
     expect(histogramQuantile(0.5, histogramBuckets(samples, 'orderflow_order_e2e_seconds', { outcome: 'cancelled' }))).toBe(0.1);
   });
   test('bucket deltas give a window; a counter reset falls back to the later scrape', () => {
-    const later = [{ le: 1, count: 10 }, { le: Infinity, count: 12 }];
-    expect(bucketDelta(later, [{ le: 1, count: 4 }, { le: Infinity, count: 4 }])).toEqual([{ le: 1, count: 6 }, { le: Infinity, count: 8 }]);
-    expect(bucketDelta(later, [{ le: 1, count: 40 }, { le: Infinity, count: 40 }])).toEqual(later);
+    const later = [
+      { le: 1, count: 10 },
+      { le: Infinity, count: 12 },
+    ];
+    expect(
+      bucketDelta(later, [
+        { le: 1, count: 4 },
+        { le: Infinity, count: 4 },
+      ]),
+    ).toEqual([
+      { le: 1, count: 6 },
+      { le: Infinity, count: 8 },
+    ]);
+    expect(
+      bucketDelta(later, [
+        { le: 1, count: 40 },
+        { le: Infinity, count: 40 },
+      ]),
+    ).toEqual(later);
   });
   test('sums a counter by label', () => {
     expect(sumBy(samples, 'orderflow_saga_outcomes_total', 'outcome')).toEqual({ confirmed: 10, cancelled: 3 });
-    expect(sumBy(samples, 'orderflow_saga_outcomes_total', 'reason', { outcome: 'cancelled' })).toEqual({ out_of_stock: 2, payment_declined: 1 });
+    expect(sumBy(samples, 'orderflow_saga_outcomes_total', 'reason', { outcome: 'cancelled' })).toEqual({
+      out_of_stock: 2,
+      payment_declined: 1,
+    });
   });
 });
 

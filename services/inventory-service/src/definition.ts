@@ -39,7 +39,10 @@ export function inventoryService() {
     handlers: (ctx, { metrics }) => stockHandlers(ctx, metrics),
     background: (ctx, { metrics }) => {
       const s = sweeperSettings(ctx.env);
-      return [seeder(ctx), reservationSweeper({ ctx, metrics, orders: httpOrderOutcomes(s.orderServiceUrl), intervalMs: s.intervalMs, afterMs: s.afterMs })];
+      return [
+        seeder(ctx),
+        reservationSweeper({ ctx, metrics, orders: httpOrderOutcomes(s.orderServiceUrl), intervalMs: s.intervalMs, afterMs: s.afterMs }),
+      ];
     },
   });
 }

@@ -10,7 +10,9 @@ let cleanup: () => Promise<void> = async () => {};
 beforeAll(async () => {
   const db = await testDbEnv('postgres', 'inv_http');
   cleanup = db.cleanup;
-  svc = await startService(inventoryService(), { env: { PORT: '0', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'warn', ...db.env } });
+  svc = await startService(inventoryService(), {
+    env: { PORT: '0', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'warn', ...db.env },
+  });
   await waitFor('ready', async () => (await fetch(`${svc.url}/ready`)).ok);
 });
 
@@ -28,8 +30,19 @@ const put = (id: string, body: string, contentType = 'application/json') =>
 async function expectProblem(r: Response, status: number) {
   expect(r.status).toBe(status);
   expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const body = (await r.json()) as { type: string; title: string; status: number; detail: string; errors?: Array<{ path: string; message: string }> };
-  expect(body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), type: expect.stringContaining(String(status)) });
+  const body = (await r.json()) as {
+    type: string;
+    title: string;
+    status: number;
+    detail: string;
+    errors?: Array<{ path: string; message: string }>;
+  };
+  expect(body).toMatchObject({
+    status,
+    title: expect.any(String),
+    detail: expect.any(String),
+    type: expect.stringContaining(String(status)),
+  });
   return body;
 }
 
@@ -42,7 +55,13 @@ test('PUT sets stock and price; GET shows it; GET /products lists', async () => 
   r = await put('sku-h1', JSON.stringify({ onHand: 7 }));
   expect(await r.json()).toMatchObject({ onHand: 7, price: 4.5 });
   await put('sku-h0', JSON.stringify({ onHand: 0 }));
-  expect(await (await fetch(`${svc.url}/products/sku-h0`)).json()).toEqual({ productId: 'sku-h0', onHand: 0, reserved: 0, available: 0, sold: 0 });
+  expect(await (await fetch(`${svc.url}/products/sku-h0`)).json()).toEqual({
+    productId: 'sku-h0',
+    onHand: 0,
+    reserved: 0,
+    available: 0,
+    sold: 0,
+  });
   const list = (await (await fetch(`${svc.url}/products`)).json()) as { products: Array<{ productId: string }> };
   expect(list.products.map((p) => p.productId)).toEqual(['sku-h0', 'sku-h1']);
 });

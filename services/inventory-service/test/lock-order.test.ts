@@ -25,7 +25,12 @@ afterAll(async () => {
   await dropSchema(db.schema);
 });
 
-const order = (productId: string) => ({ orderId: randomUUID(), items: [{ productId, quantity: 1 }], currency: 'USD', correlationId: 'c-lock' });
+const order = (productId: string) => ({
+  orderId: randomUUID(),
+  items: [{ productId, quantity: 1 }],
+  currency: 'USD',
+  correlationId: 'c-lock',
+});
 
 /** Resolves once both parties have arrived. */
 function meeting(): () => Promise<void> {

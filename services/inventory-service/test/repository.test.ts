@@ -2,7 +2,23 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { migrate, OUTBOX_MIGRATIONS, openPglite, openPostgres, type Db } from '@orderflow/kit';
 import { dropSchema, testNamespace, TEST_DATABASE_URL } from '@orderflow/kit/testing';
-import { MIGRATIONS, cancel, claimStaleHolds, commit, getProduct, getReservation, mergeItems, planReservation, release, reserve, roundCents, scheduleHoldCheck, seedProducts, setStock, parseSeed } from '../src/index.js';
+import {
+  MIGRATIONS,
+  cancel,
+  claimStaleHolds,
+  commit,
+  getProduct,
+  getReservation,
+  mergeItems,
+  planReservation,
+  release,
+  reserve,
+  roundCents,
+  scheduleHoldCheck,
+  seedProducts,
+  setStock,
+  parseSeed,
+} from '../src/index.js';
 
 test('planReservation: all or nothing, unknown beats short, amount in cents', () => {
   const stock = new Map([
@@ -10,7 +26,16 @@ test('planReservation: all or nothing, unknown beats short, amount in cents', ()
     ['b', { productId: 'b', onHand: 9, reserved: 0, price: 0.333 }],
     ['c', { productId: 'c', onHand: 1, reserved: 0, price: null }],
   ]);
-  expect(planReservation([{ productId: 'a', quantity: 3 }, { productId: 'b', quantity: 3 }, { productId: 'c', quantity: 1 }], stock)).toEqual({
+  expect(
+    planReservation(
+      [
+        { productId: 'a', quantity: 3 },
+        { productId: 'b', quantity: 3 },
+        { productId: 'c', quantity: 1 },
+      ],
+      stock,
+    ),
+  ).toEqual({
     kind: 'reserve',
     items: [
       { productId: 'a', quantity: 3, unitPrice: 10.1 },
@@ -19,17 +44,42 @@ test('planReservation: all or nothing, unknown beats short, amount in cents', ()
     ],
     amount: 31.3,
   });
-  expect(planReservation([{ productId: 'a', quantity: 4 }, { productId: 'b', quantity: 1 }], stock)).toEqual({
+  expect(
+    planReservation(
+      [
+        { productId: 'a', quantity: 4 },
+        { productId: 'b', quantity: 1 },
+      ],
+      stock,
+    ),
+  ).toEqual({
     kind: 'reject',
     reason: 'out_of_stock',
     shortages: [{ productId: 'a', requested: 4, available: 3 }],
   });
-  expect(planReservation([{ productId: 'a', quantity: 4 }, { productId: 'zz', quantity: 1 }], stock)).toMatchObject({
+  expect(
+    planReservation(
+      [
+        { productId: 'a', quantity: 4 },
+        { productId: 'zz', quantity: 1 },
+      ],
+      stock,
+    ),
+  ).toMatchObject({
     kind: 'reject',
     reason: 'unknown_product',
-    shortages: [{ productId: 'zz', requested: 1, available: 0 }, { productId: 'a', requested: 4, available: 3 }],
+    shortages: [
+      { productId: 'zz', requested: 1, available: 0 },
+      { productId: 'a', requested: 4, available: 3 },
+    ],
   });
-  expect(mergeItems([{ productId: 'a', quantity: 1 }, { productId: 'b', quantity: 2 }, { productId: 'a', quantity: 3 }])).toEqual([
+  expect(
+    mergeItems([
+      { productId: 'a', quantity: 1 },
+      { productId: 'b', quantity: 2 },
+      { productId: 'a', quantity: 3 },
+    ]),
+  ).toEqual([
     { productId: 'a', quantity: 4 },
     { productId: 'b', quantity: 2 },
   ]);
@@ -67,25 +117,43 @@ describe.each(backends)('reservation repository on %s', (_name, open, close) => 
     if (db) await close(db);
   });
 
-  const order = (items: Array<{ productId: string; quantity: number }>) => ({ orderId: randomUUID(), items, currency: 'USD', correlationId: 'c-1' });
+  const order = (items: Array<{ productId: string; quantity: number }>) => ({
+    orderId: randomUUID(),
+    items,
+    currency: 'USD',
+    correlationId: 'c-1',
+  });
 
   test('reserve, commit, release, tombstone, duplicates', async () => {
     await db.tx((sql) => setStock(sql, 'p-1', 10, 2.5));
     await db.tx((sql) => setStock(sql, 'p-2', 3));
 
     // Reserve both lines atomically; the duplicate is a no-op.
-    const o1 = order([{ productId: 'p-2', quantity: 1 }, { productId: 'p-1', quantity: 4 }]);
+    const o1 = order([
+      { productId: 'p-2', quantity: 1 },
+      { productId: 'p-1', quantity: 4 },
+    ]);
     expect(await db.tx((sql) => reserve(sql, o1))).toEqual({
       kind: 'reserved',
-      items: [{ productId: 'p-2', quantity: 1, unitPrice: 0 }, { productId: 'p-1', quantity: 4, unitPrice: 2.5 }],
+      items: [
+        { productId: 'p-2', quantity: 1, unitPrice: 0 },
+        { productId: 'p-1', quantity: 4, unitPrice: 2.5 },
+      ],
       amount: 10,
     });
     expect(await db.tx((sql) => reserve(sql, o1))).toEqual({ kind: 'duplicate', status: 'held' });
     expect(await getProduct(db, 'p-1')).toEqual({ productId: 'p-1', onHand: 10, reserved: 4, available: 6, sold: 0, price: 2.5 });
 
     // Short on one line: nothing reserved on the other.
-    const o2 = order([{ productId: 'p-1', quantity: 1 }, { productId: 'p-2', quantity: 3 }]);
-    expect(await db.tx((sql) => reserve(sql, o2))).toEqual({ kind: 'rejected', reason: 'out_of_stock', shortages: [{ productId: 'p-2', requested: 3, available: 2 }] });
+    const o2 = order([
+      { productId: 'p-1', quantity: 1 },
+      { productId: 'p-2', quantity: 3 },
+    ]);
+    expect(await db.tx((sql) => reserve(sql, o2))).toEqual({
+      kind: 'rejected',
+      reason: 'out_of_stock',
+      shortages: [{ productId: 'p-2', requested: 3, available: 2 }],
+    });
     expect((await getProduct(db, 'p-1'))?.reserved).toBe(4);
     expect((await getReservation(db, o2.orderId))?.status).toBe('rejected');
     expect(await db.tx((sql) => release(sql, o2.orderId, 'payment_declined'))).toEqual({ kind: 'noop', status: 'rejected' });
@@ -115,10 +183,20 @@ describe.each(backends)('reservation repository on %s', (_name, open, close) => 
     expect((await getProduct(db, 'p-1'))?.reserved).toBe(0);
 
     // Unknown product.
-    expect(await db.tx((sql) => reserve(sql, order([{ productId: 'nope', quantity: 1 }])))).toMatchObject({ kind: 'rejected', reason: 'unknown_product' });
+    expect(await db.tx((sql) => reserve(sql, order([{ productId: 'nope', quantity: 1 }])))).toMatchObject({
+      kind: 'rejected',
+      reason: 'unknown_product',
+    });
 
     // Seeding creates only missing products.
-    expect(await db.tx((sql) => seedProducts(sql, [{ productId: 'p-1', onHand: 999 }, { productId: 'p-9', onHand: 7, price: 1.25 }]))).toEqual(['p-9']);
+    expect(
+      await db.tx((sql) =>
+        seedProducts(sql, [
+          { productId: 'p-1', onHand: 999 },
+          { productId: 'p-9', onHand: 7, price: 1.25 },
+        ]),
+      ),
+    ).toEqual(['p-9']);
     expect(await getProduct(db, 'p-1')).toMatchObject({ onHand: 6 });
     expect(await getProduct(db, 'p-9')).toEqual({ productId: 'p-9', onHand: 7, reserved: 0, available: 7, sold: 0, price: 1.25 });
   });
@@ -139,7 +217,9 @@ describe.each(backends)('reservation repository on %s', (_name, open, close) => 
     // Young holds are left alone.
     const young = order([{ productId: 'sw-1', quantity: 1 }]);
     await db.tx((sql) => reserve(sql, young));
-    expect((await claimStaleHolds(db, { olderThanMs: 3_600_000, limit: 100, leaseMs: 60_000, skipLocked: false })).map((h) => h.orderId)).not.toContain(young.orderId);
+    expect(
+      (await claimStaleHolds(db, { olderThanMs: 3_600_000, limit: 100, leaseMs: 60_000, skipLocked: false })).map((h) => h.orderId),
+    ).not.toContain(young.orderId);
   });
 
   test('the CHECK constraints refuse negative availability', async () => {

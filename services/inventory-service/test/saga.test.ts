@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Names, startService, type RunningService } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, testNamespace, testNats, waitFor, TEST_DATABASE_URL, TEST_NATS_URL } from '@orderflow/kit/testing';
+import {
+  deleteNamespaceStreams,
+  dropSchema,
+  testNamespace,
+  testNats,
+  waitFor,
+  TEST_DATABASE_URL,
+  TEST_NATS_URL,
+} from '@orderflow/kit/testing';
 import { inventoryService, getProduct, getReservation } from '../src/index.js';
 import { inventoryEvents, now, processed, publish } from './helpers.js';
 
@@ -47,7 +55,15 @@ const setStock = async (productId: string, onHand: number, price?: number) => {
 };
 const product = async (productId: string) => (await getProduct(svc.ctx.db, productId))!;
 const created = (orderId: string, items: Array<{ productId: string; quantity: number }>, currency: 'USD' | 'EUR' = 'USD') =>
-  publish(nc, names, 'orders.created', { version: 'v1', orderId, correlationId: `corr-${orderId}`, occurredAt: now(), customerId: 'cust-1', currency, items });
+  publish(nc, names, 'orders.created', {
+    version: 'v1',
+    orderId,
+    correlationId: `corr-${orderId}`,
+    occurredAt: now(),
+    customerId: 'cust-1',
+    currency,
+    items,
+  });
 const eventsFor = async (orderId: string) => (await inventoryEvents(svc, nc, names)).filter((e) => e.data.orderId === orderId);
 
 test('seeded products exist at start', async () => {
@@ -58,7 +74,16 @@ test('orders.created reserves and emits inventory.reserved with the amount', asy
   await setStock('r-a', 10, 19.99);
   await setStock('r-b', 5);
   const orderId = randomUUID();
-  await processed(svc, [await created(orderId, [{ productId: 'r-a', quantity: 3 }, { productId: 'r-b', quantity: 2 }], 'EUR')]);
+  await processed(svc, [
+    await created(
+      orderId,
+      [
+        { productId: 'r-a', quantity: 3 },
+        { productId: 'r-b', quantity: 2 },
+      ],
+      'EUR',
+    ),
+  ]);
   expect(await product('r-a')).toMatchObject({ onHand: 10, reserved: 3, available: 7 });
   expect(await product('r-b')).toMatchObject({ onHand: 5, reserved: 2, available: 3 });
   const evs = await eventsFor(orderId);
@@ -82,12 +107,20 @@ test('out of stock → inventory.rejected with shortages, stock unchanged', asyn
   await setStock('s-a', 10, 1);
   await setStock('s-b', 1, 1);
   const orderId = randomUUID();
-  await processed(svc, [await created(orderId, [{ productId: 's-a', quantity: 2 }, { productId: 's-b', quantity: 2 }])]);
+  await processed(svc, [
+    await created(orderId, [
+      { productId: 's-a', quantity: 2 },
+      { productId: 's-b', quantity: 2 },
+    ]),
+  ]);
   expect(await product('s-a')).toMatchObject({ onHand: 10, reserved: 0 });
   expect(await product('s-b')).toMatchObject({ onHand: 1, reserved: 0 });
   const evs = await eventsFor(orderId);
   expect(evs).toEqual([
-    expect.objectContaining({ type: 'inventory.rejected', data: expect.objectContaining({ reason: 'out_of_stock', shortages: [{ productId: 's-b', requested: 2, available: 1 }] }) }),
+    expect.objectContaining({
+      type: 'inventory.rejected',
+      data: expect.objectContaining({ reason: 'out_of_stock', shortages: [{ productId: 's-b', requested: 2, available: 1 }] }),
+    }),
   ]);
 
   const unknown = randomUUID();
@@ -119,19 +152,40 @@ test('orders.confirmed commits the held stock', async () => {
   await setStock('cf', 10, 1);
   const orderId = randomUUID();
   await processed(svc, [await created(orderId, [{ productId: 'cf', quantity: 3 }])]);
-  const confirmed = await publish(nc, names, 'orders.confirmed', { version: 'v1', orderId, correlationId: `corr-${orderId}`, occurredAt: now() });
+  const confirmed = await publish(nc, names, 'orders.confirmed', {
+    version: 'v1',
+    orderId,
+    correlationId: `corr-${orderId}`,
+    occurredAt: now(),
+  });
   await processed(svc, [confirmed]);
   expect(await product('cf')).toEqual({ productId: 'cf', onHand: 7, reserved: 0, available: 7, sold: 3, price: 1 });
   expect((await getReservation(svc.ctx.db, orderId))?.status).toBe('committed');
   // A cancel after the commit (should never happen) gives nothing back.
-  await processed(svc, [await publish(nc, names, 'orders.cancelled', { version: 'v1', orderId, correlationId: `corr-${orderId}`, occurredAt: now(), reason: 'timeout' })]);
+  await processed(svc, [
+    await publish(nc, names, 'orders.cancelled', {
+      version: 'v1',
+      orderId,
+      correlationId: `corr-${orderId}`,
+      occurredAt: now(),
+      reason: 'timeout',
+    }),
+  ]);
   expect(await product('cf')).toMatchObject({ onHand: 7, reserved: 0, sold: 3 });
 });
 
 test('orders.cancelled before orders.created leaves a tombstone; the late created is a no-op', async () => {
   await setStock('tomb', 5, 1);
   const orderId = randomUUID();
-  await processed(svc, [await publish(nc, names, 'orders.cancelled', { version: 'v1', orderId, correlationId: `corr-${orderId}`, occurredAt: now(), reason: 'timeout' })]);
+  await processed(svc, [
+    await publish(nc, names, 'orders.cancelled', {
+      version: 'v1',
+      orderId,
+      correlationId: `corr-${orderId}`,
+      occurredAt: now(),
+      reason: 'timeout',
+    }),
+  ]);
   expect(await getReservation(svc.ctx.db, orderId)).toMatchObject({ status: 'cancelled', reason: 'timeout' });
   await processed(svc, [await created(orderId, [{ productId: 'tomb', quantity: 2 }])]);
   expect(await product('tomb')).toMatchObject({ onHand: 5, reserved: 0 });
@@ -142,7 +196,15 @@ test('orders.cancelled before orders.created leaves a tombstone; the late create
 test('the same orders.created delivered 3× under new msg ids → one reservation', async () => {
   await setStock('dup', 10, 5);
   const orderId = randomUUID();
-  const data = { version: 'v1' as const, orderId, correlationId: `corr-${orderId}`, occurredAt: now(), customerId: 'c', currency: 'USD' as const, items: [{ productId: 'dup', quantity: 2 }] };
+  const data = {
+    version: 'v1' as const,
+    orderId,
+    correlationId: `corr-${orderId}`,
+    occurredAt: now(),
+    customerId: 'c',
+    currency: 'USD' as const,
+    items: [{ productId: 'dup', quantity: 2 }],
+  };
   const sent = await Promise.all([1, 2, 3].map(() => publish(nc, names, 'orders.created', data)));
   expect(new Set(sent.map((s) => s.id)).size).toBe(3);
   await processed(svc, sent);
@@ -151,7 +213,7 @@ test('the same orders.created delivered 3× under new msg ids → one reservatio
   expect(evs.map((e) => e.type)).toEqual(['inventory.reserved']);
 });
 
-test('a failed first attempt is nak\'ed and redelivered; with 3 duplicates still one reservation', async () => {
+test("a failed first attempt is nak'ed and redelivered; with 3 duplicates still one reservation", async () => {
   await setStock('nak', 10, 1);
   const orderId = randomUUID();
   // A sequence advances even when its transaction rolls back: the first reservation insert for
@@ -165,7 +227,15 @@ test('a failed first attempt is nak\'ed and redelivered; with 3 duplicates still
     END $$;
     CREATE TRIGGER fail_once BEFORE INSERT ON reservations FOR EACH ROW EXECUTE FUNCTION fail_once();`);
   try {
-    const data = { version: 'v1' as const, orderId, correlationId: `corr-${orderId}`, occurredAt: now(), customerId: 'c', currency: 'USD' as const, items: [{ productId: 'nak', quantity: 3 }] };
+    const data = {
+      version: 'v1' as const,
+      orderId,
+      correlationId: `corr-${orderId}`,
+      occurredAt: now(),
+      customerId: 'c',
+      currency: 'USD' as const,
+      items: [{ productId: 'nak', quantity: 3 }],
+    };
     const sent = [];
     for (let i = 0; i < 3; i++) sent.push(await publish(nc, names, 'orders.created', data));
     await processed(svc, sent);
@@ -185,7 +255,9 @@ test('200 orders racing for 50 units → exactly 50 reserved, then 50 sold, neve
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      const [row] = await svc.ctx.db.query<{ a: number; r: number }>(`SELECT on_hand - reserved AS a, reserved AS r FROM products WHERE product_id = 'hot'`);
+      const [row] = await svc.ctx.db.query<{ a: number; r: number }>(
+        `SELECT on_hand - reserved AS a, reserved AS r FROM products WHERE product_id = 'hot'`,
+      );
       minAvailable = Math.min(minAvailable, row!.a, row!.r);
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -212,7 +284,9 @@ test('200 orders racing for 50 units → exactly 50 reserved, then 50 sold, neve
 
   // Confirm the winners: the 50 units are sold and on hand + sold is still the initial 50.
   const confirms = await Promise.all(
-    reserved.map((e) => publish(nc, names, 'orders.confirmed', { version: 'v1', orderId: e.data.orderId, correlationId: 'corr', occurredAt: now() })),
+    reserved.map((e) =>
+      publish(nc, names, 'orders.confirmed', { version: 'v1', orderId: e.data.orderId, correlationId: 'corr', occurredAt: now() }),
+    ),
   );
   await processed(svc, confirms, 30_000);
   const hot = await product('hot');

@@ -60,7 +60,11 @@ type Exact<H, C> = H & Record<Exclude<keyof H, keyof C>, never>;
  * A service. `setup(ctx)` builds the per-instance objects (metrics, breakers, processors) once per
  * started service; every other hook gets them as its second argument.
  */
-export interface ServiceDefinition<C extends ConsumerDeclarations = ConsumerDeclarations, S = unknown, H extends HandlerMap<C> = HandlerMap<C>> {
+export interface ServiceDefinition<
+  C extends ConsumerDeclarations = ConsumerDeclarations,
+  S = unknown,
+  H extends HandlerMap<C> = HandlerMap<C>,
+> {
   name: ServiceName;
   defaultPort: number;
   migrations: readonly Migration[];
@@ -78,9 +82,11 @@ export interface ServiceDefinition<C extends ConsumerDeclarations = ConsumerDecl
 }
 
 /** Infers the consumer keys and the setup state, so the hooks are checked against them. */
-export function defineService<const C extends ConsumerDeclarations = Record<never, never>, S = undefined, H extends HandlerMap<C> = HandlerMap<C>>(
-  def: ServiceDefinition<C, S, H>,
-): ServiceDefinition<C, S, H> {
+export function defineService<
+  const C extends ConsumerDeclarations = Record<never, never>,
+  S = undefined,
+  H extends HandlerMap<C> = HandlerMap<C>,
+>(def: ServiceDefinition<C, S, H>): ServiceDefinition<C, S, H> {
   return def;
 }
 
@@ -88,7 +94,15 @@ export function defineService<const C extends ConsumerDeclarations = Record<neve
  * The consumer specs of a definition, derived from its declarations with the platform's consumer
  * settings (ack wait, max deliver, backoff, dead-letter subject).
  */
-export function declaredConsumers(def: Pick<ServiceDefinition, 'name' | 'consumers'>, opts: Omit<TopologyOptions, 'consumers'> = {}): ConsumerSpec[] {
-  const consumers = Object.entries(def.consumers ?? {}).map(([durable, d]) => ({ service: def.name, stream: d.stream, durable, filter: d.subject }));
+export function declaredConsumers(
+  def: Pick<ServiceDefinition, 'name' | 'consumers'>,
+  opts: Omit<TopologyOptions, 'consumers'> = {},
+): ConsumerSpec[] {
+  const consumers = Object.entries(def.consumers ?? {}).map(([durable, d]) => ({
+    service: def.name,
+    stream: d.stream,
+    durable,
+    filter: d.subject,
+  }));
   return platformTopology({ ...opts, consumers }).consumers;
 }

@@ -42,7 +42,15 @@ export {
 } from './topology.js';
 
 // Events: schemas, envelope, headers, versions.
-export { Currency, EVENT_SCHEMAS, OrderItem, OrdersCreatedV1, type EventData, type EventType, type EventVersion } from './events/schemas.js';
+export {
+  Currency,
+  EVENT_SCHEMAS,
+  OrderItem,
+  OrdersCreatedV1,
+  type EventData,
+  type EventType,
+  type EventVersion,
+} from './events/schemas.js';
 export {
   decodeEvent,
   formatIssues,

@@ -11,9 +11,24 @@ export function createMetrics(service: string) {
   collectDefaultMetrics({ register: registry });
   const m = {
     registry,
-    published: new Counter({ name: 'orderflow_nats_published_total', help: 'Messages published to JetStream', labelNames: ['subject'], registers: [registry] }),
-    consumed: new Counter({ name: 'orderflow_nats_consumed_total', help: 'Messages handled and acked', labelNames: ['subject', 'result'], registers: [registry] }),
-    failed: new Counter({ name: 'orderflow_nats_failed_total', help: 'Message handling failures (nak, term, publish errors)', labelNames: ['subject', 'kind'], registers: [registry] }),
+    published: new Counter({
+      name: 'orderflow_nats_published_total',
+      help: 'Messages published to JetStream',
+      labelNames: ['subject'],
+      registers: [registry],
+    }),
+    consumed: new Counter({
+      name: 'orderflow_nats_consumed_total',
+      help: 'Messages handled and acked',
+      labelNames: ['subject', 'result'],
+      registers: [registry],
+    }),
+    failed: new Counter({
+      name: 'orderflow_nats_failed_total',
+      help: 'Message handling failures (nak, term, publish errors)',
+      labelNames: ['subject', 'kind'],
+      registers: [registry],
+    }),
     handlerDuration: new Histogram({
       name: 'orderflow_handler_duration_seconds',
       help: 'Time spent handling one message, transaction included',
@@ -21,12 +36,40 @@ export function createMetrics(service: string) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
-    deadLettered: new Counter({ name: 'orderflow_dead_lettered_total', help: 'Messages copied to a dead-letter subject', labelNames: ['consumer', 'reason'], registers: [registry] }),
-    outboxLag: new Gauge({ name: 'orderflow_outbox_lag_seconds', help: 'Age of the oldest unsent outbox row (0 when empty)', registers: [registry] }),
-    outboxRelayed: new Counter({ name: 'orderflow_outbox_relayed_total', help: 'Outbox rows published and removed', registers: [registry] }),
-    consumerPending: new Gauge({ name: 'orderflow_consumer_pending', help: 'Messages not yet delivered to the consumer (JetStream consumer info)', labelNames: ['consumer'], registers: [registry] }),
-    consumerAckPending: new Gauge({ name: 'orderflow_consumer_ack_pending', help: 'Messages delivered and not yet acked (JetStream consumer info)', labelNames: ['consumer'], registers: [registry] }),
-    dlqDepth: new Gauge({ name: 'orderflow_dlq_depth', help: "Messages on a consumer's dead-letter subject (DLQ stream info)", labelNames: ['consumer', 'subject'], registers: [registry] }),
+    deadLettered: new Counter({
+      name: 'orderflow_dead_lettered_total',
+      help: 'Messages copied to a dead-letter subject',
+      labelNames: ['consumer', 'reason'],
+      registers: [registry],
+    }),
+    outboxLag: new Gauge({
+      name: 'orderflow_outbox_lag_seconds',
+      help: 'Age of the oldest unsent outbox row (0 when empty)',
+      registers: [registry],
+    }),
+    outboxRelayed: new Counter({
+      name: 'orderflow_outbox_relayed_total',
+      help: 'Outbox rows published and removed',
+      registers: [registry],
+    }),
+    consumerPending: new Gauge({
+      name: 'orderflow_consumer_pending',
+      help: 'Messages not yet delivered to the consumer (JetStream consumer info)',
+      labelNames: ['consumer'],
+      registers: [registry],
+    }),
+    consumerAckPending: new Gauge({
+      name: 'orderflow_consumer_ack_pending',
+      help: 'Messages delivered and not yet acked (JetStream consumer info)',
+      labelNames: ['consumer'],
+      registers: [registry],
+    }),
+    dlqDepth: new Gauge({
+      name: 'orderflow_dlq_depth',
+      help: "Messages on a consumer's dead-letter subject (DLQ stream info)",
+      labelNames: ['consumer', 'subject'],
+      registers: [registry],
+    }),
     natsConnected: new Gauge({ name: 'orderflow_nats_connected', help: '1 while connected to NATS', registers: [registry] }),
   };
   return m;

@@ -55,8 +55,12 @@ export function defaultServiceName(entry = process.argv[1] ?? ''): string {
 
 /** Writes SDK diagnostics (export failures...) as JSON lines like the rest of the logs. */
 function diagLogger(service: string): DiagLogger {
-  const write = (level: string) => (message: string, ...args: unknown[]) =>
-    process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), service, msg: `otel: ${message}`, args: args.map(String) })}\n`);
+  const write =
+    (level: string) =>
+    (message: string, ...args: unknown[]) =>
+      process.stderr.write(
+        `${JSON.stringify({ level, time: new Date().toISOString(), service, msg: `otel: ${message}`, args: args.map(String) })}\n`,
+      );
   return { error: write('error'), warn: write('warn'), info: write('info'), debug: write('debug'), verbose: write('trace') };
 }
 

@@ -87,7 +87,9 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
 
   let db: Db;
   try {
-    db = opts.db ?? (await openDb({ url: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir, settings: config.db, log }));
+    db =
+      opts.db ??
+      (await openDb({ url: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir, settings: config.db, log }));
     await migrate(db, [...OUTBOX_MIGRATIONS, ...def.migrations]);
   } catch (err) {
     await http.close({ connections: 'all' });
@@ -115,7 +117,20 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   const consumers = specs
     .filter((spec) => handlerMap[spec.durableName])
     // A handler still running after CONSUMER_HANDLER_TIMEOUT_MS is abandoned and rolled back (docs/faults.md).
-    .map((spec) => new EventConsumer({ spec, names, db, nats, log, metrics, relay, handlers: handlerMap[spec.durableName]!, handlerTimeoutMs: intSetting('CONSUMER_HANDLER_TIMEOUT_MS', 30_000, env) }));
+    .map(
+      (spec) =>
+        new EventConsumer({
+          spec,
+          names,
+          db,
+          nats,
+          log,
+          metrics,
+          relay,
+          handlers: handlerMap[spec.durableName]!,
+          handlerTimeoutMs: intSetting('CONSUMER_HANDLER_TIMEOUT_MS', 30_000, env),
+        }),
+    );
   // Cuts the topology retry's wait short at stop().
   const stopped = new AbortController();
   if (config.ensureStreams) {

@@ -9,7 +9,16 @@
 
 // The spec types live with the reconcile core that reads them (every JetStream field, NACK's names).
 import type { ConsumerSpec, Duration, StreamSpec } from './reconcile/spec.js';
-export type { ConsumerSpec, DeliverPolicySpec, Duration, PriorityPolicySpec, Retention, StreamSourceSpec, StreamSpec, SubjectTransformSpec } from './reconcile/spec.js';
+export type {
+  ConsumerSpec,
+  DeliverPolicySpec,
+  Duration,
+  PriorityPolicySpec,
+  Retention,
+  StreamSourceSpec,
+  StreamSpec,
+  SubjectTransformSpec,
+} from './reconcile/spec.js';
 
 export interface Topology {
   namespace: string;

@@ -15,7 +15,14 @@ describe('settings', () => {
 
   test('base config defaults follow shared/README.md', () => {
     const c = baseConfig('order-service', 3001, {});
-    expect(c).toMatchObject({ port: 3001, nats: { servers: ['nats://127.0.0.1:4222'] }, databaseUrl: undefined, databaseSchema: 'order_service', dataDir: '.data/order-service', namespace: '' });
+    expect(c).toMatchObject({
+      port: 3001,
+      nats: { servers: ['nats://127.0.0.1:4222'] },
+      databaseUrl: undefined,
+      databaseSchema: 'order_service',
+      dataDir: '.data/order-service',
+      namespace: '',
+    });
     expect(baseConfig('x', 1, { NATS_URL: 'nats://a:1, nats://b:2' }).nats.servers).toEqual(['nats://a:1', 'nats://b:2']);
   });
 });
@@ -47,7 +54,12 @@ describe('topology', () => {
     const t = platformTopology({ namespace: 't_x' });
     expect(t.streams[0]).toMatchObject({ name: 'T_X_ORDERS', subjects: ['t_x.orders.>'] });
     const c = t.consumers.find((x) => x.durableName === 'inventory-orders')!;
-    expect(c).toMatchObject({ streamName: 'T_X_ORDERS', filterSubject: 't_x.orders.>', maxDeliver: 5, deadLetter: { subject: 't_x.dlq.T_X_ORDERS.inventory-orders' } });
+    expect(c).toMatchObject({
+      streamName: 'T_X_ORDERS',
+      filterSubject: 't_x.orders.>',
+      maxDeliver: 5,
+      deadLetter: { subject: 't_x.dlq.T_X_ORDERS.inventory-orders' },
+    });
     expect(c.backoff!.length).toBeLessThanOrEqual(c.maxDeliver!);
     expect(new Names('t_x').eventType('t_x.orders.created')).toBe('orders.created');
     expect(() => new Names('Bad-NS')).toThrow(/namespace/);

@@ -6,7 +6,14 @@ import { baseConfig } from '@orderflow/kit';
 
 test('fault settings: documented defaults, and each one read from the environment', () => {
   const d = baseConfig('order-service', 3001, {});
-  expect(d.db).toEqual({ statementTimeoutMs: 30_000, lockTimeoutMs: 10_000, idleInTransactionTimeoutMs: 60_000, keepAliveInitialDelayMs: 10_000, connectTimeoutMs: 5_000, poolMax: 10 });
+  expect(d.db).toEqual({
+    statementTimeoutMs: 30_000,
+    lockTimeoutMs: 10_000,
+    idleInTransactionTimeoutMs: 60_000,
+    keepAliveInitialDelayMs: 10_000,
+    connectTimeoutMs: 5_000,
+    poolMax: 10,
+  });
   expect(d).toMatchObject({ retryAfterSeconds: 5, natsRebuildTimeoutMs: 120_000, nats: { passwordFile: undefined } });
 
   const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
@@ -22,8 +29,19 @@ test('fault settings: documented defaults, and each one read from the environmen
     NATS_REBUILD_TIMEOUT_MS: '0',
     NATS_PASSWORD_FILE: join(dir, 'pw'),
   });
-  expect(c.db).toEqual({ statementTimeoutMs: 1000, lockTimeoutMs: 0, idleInTransactionTimeoutMs: 2000, keepAliveInitialDelayMs: 3000, connectTimeoutMs: 4000, poolMax: 3 });
+  expect(c.db).toEqual({
+    statementTimeoutMs: 1000,
+    lockTimeoutMs: 0,
+    idleInTransactionTimeoutMs: 2000,
+    keepAliveInitialDelayMs: 3000,
+    connectTimeoutMs: 4000,
+    poolMax: 3,
+  });
   // The file is named for the manager to read again at each connect; its value is there too.
-  expect(c).toMatchObject({ retryAfterSeconds: 9, natsRebuildTimeoutMs: 0, nats: { passwordFile: join(dir, 'pw'), password: 'from-file' } });
+  expect(c).toMatchObject({
+    retryAfterSeconds: 9,
+    natsRebuildTimeoutMs: 0,
+    nats: { passwordFile: join(dir, 'pw'), password: 'from-file' },
+  });
   expect(() => baseConfig('x', 1, { DB_LOCK_TIMEOUT_MS: 'soon' })).toThrow(/DB_LOCK_TIMEOUT_MS/);
 });

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { EventConsumer, makeEvent, OutboxRelay, type ConsumerSpec, type Db, type Handlers, type Logger, type Names, type NatsManager } from '@orderflow/kit';
+import {
+  EventConsumer,
+  makeEvent,
+  OutboxRelay,
+  type ConsumerSpec,
+  type Db,
+  type Handlers,
+  type Logger,
+  type Names,
+  type NatsManager,
+} from '@orderflow/kit';
 import { readStream, startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
 
 let t: TestBed;
@@ -45,7 +55,12 @@ describe('consumer runtime', () => {
       'orders.created': async ({ sql, event, emit }) => {
         calls.push(event.id);
         await sql.query(`INSERT INTO effects (event_id, order_id, attempt) VALUES ($1, $2, 1)`, [event.id, event.data.orderId]);
-        emit('orders.confirmed', { version: 'v1', orderId: event.data.orderId, correlationId: event.correlationId, occurredAt: new Date().toISOString() });
+        emit('orders.confirmed', {
+          version: 'v1',
+          orderId: event.data.orderId,
+          correlationId: event.correlationId,
+          occurredAt: new Date().toISOString(),
+        });
       },
     };
     const consumer = new EventConsumer({ spec: spec('inventory-orders'), names, db, nats, log, relay, handlers });
@@ -60,7 +75,9 @@ describe('consumer runtime', () => {
     await new Promise((r) => setTimeout(r, 300));
     const ack = await publish(e.subject, e.payload, e.headers, e.id);
     expect(ack.duplicate).toBe(false);
-    await waitFor('confirmed event published', async () => (await readStream(nc, `${ns.toUpperCase()}_ORDERS`)).some((m) => m.subject.endsWith('orders.confirmed')));
+    await waitFor('confirmed event published', async () =>
+      (await readStream(nc, `${ns.toUpperCase()}_ORDERS`)).some((m) => m.subject.endsWith('orders.confirmed')),
+    );
     await waitFor('both deliveries acked', async () => {
       const info = await nats.current!.jsm.consumers.info(spec('inventory-orders').streamName, 'inventory-orders');
       return info.num_ack_pending === 0 && info.num_pending === 0;
@@ -80,7 +97,12 @@ describe('consumer runtime', () => {
     const consumer = new EventConsumer({ spec: spec('payment-inventory'), names, db, nats, log, handlers });
     consumer.start();
     const subject = names.subject('inventory.reserved');
-    await publish(subject, '{"version":"v1","orderId":"not-a-uuid"}', { 'Event-Type': 'inventory.reserved', 'Event-Version': 'v1', 'X-Correlation-ID': 'poison-1', 'Nats-Msg-Id': 'poison-1' }, 'poison-1');
+    await publish(
+      subject,
+      '{"version":"v1","orderId":"not-a-uuid"}',
+      { 'Event-Type': 'inventory.reserved', 'Event-Version': 'v1', 'X-Correlation-ID': 'poison-1', 'Nats-Msg-Id': 'poison-1' },
+      'poison-1',
+    );
     const good = makeEvent(names, 'inventory.reserved', {
       version: 'v1',
       orderId: '22222222-2222-4222-8222-222222222222',
@@ -124,7 +146,11 @@ describe('consumer runtime', () => {
     });
     await publish(e.subject, e.payload, e.headers, e.id);
     const dlqStream = `${ns.toUpperCase()}_DLQ`;
-    await waitFor('in DLQ', async () => (await readStream(nc, dlqStream)).some((m) => m.headers['Dlq-Consumer'] === 'inventory-payments'), 20_000);
+    await waitFor(
+      'in DLQ',
+      async () => (await readStream(nc, dlqStream)).some((m) => m.headers['Dlq-Consumer'] === 'inventory-payments'),
+      20_000,
+    );
     // Nothing further is delivered once the message is terminated.
     await new Promise((r) => setTimeout(r, 500));
     await consumer.stop();

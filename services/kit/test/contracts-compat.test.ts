@@ -27,7 +27,8 @@ function runCheck(...args: string[]) {
 }
 
 type Json = { [k: string]: unknown };
-const releasedV1 = () => JSON.parse(released.get('orders.created.v1.json')!) as Json & { properties: Record<string, Json>; required: string[] };
+const releasedV1 = () =>
+  JSON.parse(released.get('orders.created.v1.json')!) as Json & { properties: Record<string, Json>; required: string[] };
 const changes = (edit: (s: ReturnType<typeof releasedV1>) => void): Change[] => {
   const s = releasedV1();
   edit(s);
@@ -36,7 +37,11 @@ const changes = (edit: (s: ReturnType<typeof releasedV1>) => void): Change[] => 
 
 describe('schema compatibility check', () => {
   test('the released snapshot holds every v1 and the current catalogue passes (v2 listed as new)', () => {
-    expect([...released.keys()]).toEqual(Object.keys(EVENT_SCHEMAS).map((t) => `${t}.v1.json`).sort());
+    expect([...released.keys()]).toEqual(
+      Object.keys(EVENT_SCHEMAS)
+        .map((t) => `${t}.v1.json`)
+        .sort(),
+    );
     const { findings, unreleased } = checkCompatibility(released, renderJsonSchemas());
     expect(findings).toEqual([]);
     expect(unreleased).toEqual(['orders.created.v2.json']);
@@ -50,7 +55,10 @@ describe('schema compatibility check', () => {
     cpSync(schemasDir(), dir, { recursive: true });
     // Rename customerId → customer_id and drop "JPY" from the currencies: three breaking changes.
     const file = join(dir, 'orders.created.v1.json');
-    const s = JSON.parse(readFileSync(file, 'utf8')) as Json & { properties: Record<string, Json & { enum?: string[] }>; required: string[] };
+    const s = JSON.parse(readFileSync(file, 'utf8')) as Json & {
+      properties: Record<string, Json & { enum?: string[] }>;
+      required: string[];
+    };
     s.properties.customer_id = s.properties.customerId!;
     delete s.properties.customerId;
     s.required = s.required.map((k) => (k === 'customerId' ? 'customer_id' : k));
@@ -72,12 +80,20 @@ describe('schema compatibility check', () => {
   test('removing a released version fails too', () => {
     const catalogue = renderJsonSchemas();
     catalogue.delete('payments.failed.v1.json');
-    expect(checkCompatibility(released, catalogue).findings).toEqual([expect.objectContaining({ file: 'payments.failed.v1.json', message: expect.stringMatching(/released version removed/) })]);
+    expect(checkCompatibility(released, catalogue).findings).toEqual([
+      expect.objectContaining({ file: 'payments.failed.v1.json', message: expect.stringMatching(/released version removed/) }),
+    ]);
   });
 
   test('an edit made in the valibot source (a temp copy of the catalogue) is caught', () => {
     // customerId made optional: consumers on the released v1 require it.
-    const edited = { ...EVENT_SCHEMAS, 'orders.created': { ...EVENT_SCHEMAS['orders.created'], v1: v.strictObject({ ...OrdersCreatedV1.entries, customerId: v.optional(v.string()) }) } };
+    const edited = {
+      ...EVENT_SCHEMAS,
+      'orders.created': {
+        ...EVENT_SCHEMAS['orders.created'],
+        v1: v.strictObject({ ...OrdersCreatedV1.entries, customerId: v.optional(v.string()) }),
+      },
+    };
     const { findings } = checkCompatibility(released, renderJsonSchemas(edited));
     expect(findings.map((f) => `${f.path}: ${f.message} [${f.direction}]`)).toEqual([
       'customerId: field became optional (consumers on the released schema require it) [widened]',
@@ -87,13 +103,44 @@ describe('schema compatibility check', () => {
   });
 
   test.each<[string, (s: ReturnType<typeof releasedV1>) => void, Array<Partial<Change>>]>([
-    ['required field removed', (s) => (delete s.properties.customerId, (s.required = s.required.filter((k) => k !== 'customerId'))), [{ path: 'customerId', direction: 'changed' }]],
-    ['required field added', (s) => ((s.properties.channel = { type: 'string' }), s.required.push('channel')), [{ path: 'channel', direction: 'changed' }]],
-    ['optional field added (strict readers reject it)', (s) => (s.properties.note = { type: 'string' }), [{ path: 'note', direction: 'widened' }]],
-    ['type narrowed', (s) => ((s.properties.items as Json & { items: { properties: Record<string, Json> } }).items.properties.quantity!.type = 'string'), [{ path: 'items[].quantity', direction: 'narrowed' }, { path: 'items[].quantity', direction: 'widened' }]],
-    ['integer → number widened', (s) => ((s.properties.items as Json & { items: { properties: Record<string, Json> } }).items.properties.quantity!.type = 'number'), [{ path: 'items[].quantity', direction: 'widened', message: 'type integer → number (now accepts number)' }]],
-    ['bound tightened', (s) => (s.properties.items!.maxItems = 10), [{ path: 'items', direction: 'narrowed', message: 'maxItems 100 → 10' }]],
-    ['enum value added', (s) => (s.properties.currency!.enum = [...(s.properties.currency!.enum as string[]), 'SEK']), [{ path: 'currency', direction: 'widened', message: 'enum value "SEK" added' }]],
+    [
+      'required field removed',
+      (s) => (delete s.properties.customerId, (s.required = s.required.filter((k) => k !== 'customerId'))),
+      [{ path: 'customerId', direction: 'changed' }],
+    ],
+    [
+      'required field added',
+      (s) => ((s.properties.channel = { type: 'string' }), s.required.push('channel')),
+      [{ path: 'channel', direction: 'changed' }],
+    ],
+    [
+      'optional field added (strict readers reject it)',
+      (s) => (s.properties.note = { type: 'string' }),
+      [{ path: 'note', direction: 'widened' }],
+    ],
+    [
+      'type narrowed',
+      (s) => ((s.properties.items as Json & { items: { properties: Record<string, Json> } }).items.properties.quantity!.type = 'string'),
+      [
+        { path: 'items[].quantity', direction: 'narrowed' },
+        { path: 'items[].quantity', direction: 'widened' },
+      ],
+    ],
+    [
+      'integer → number widened',
+      (s) => ((s.properties.items as Json & { items: { properties: Record<string, Json> } }).items.properties.quantity!.type = 'number'),
+      [{ path: 'items[].quantity', direction: 'widened', message: 'type integer → number (now accepts number)' }],
+    ],
+    [
+      'bound tightened',
+      (s) => (s.properties.items!.maxItems = 10),
+      [{ path: 'items', direction: 'narrowed', message: 'maxItems 100 → 10' }],
+    ],
+    [
+      'enum value added',
+      (s) => (s.properties.currency!.enum = [...(s.properties.currency!.enum as string[]), 'SEK']),
+      [{ path: 'currency', direction: 'widened', message: 'enum value "SEK" added' }],
+    ],
     ['format added', (s) => (s.properties.customerId!.format = 'email'), [{ path: 'customerId', direction: 'narrowed' }]],
     ['strictness dropped', (s) => (s.additionalProperties = true), [{ path: '(root)', direction: 'widened' }]],
     ['title and description only', (s) => ((s.title = 'Order created'), (s.description = 'docs')), []],

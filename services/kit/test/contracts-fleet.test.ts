@@ -41,7 +41,10 @@ beforeAll(async () => {
   t = await startTestBed({
     label: 'fleet',
     migrations: [
-      { id: 'test-handled', sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text, customer text, at timestamptz DEFAULT clock_timestamp())` },
+      {
+        id: 'test-handled',
+        sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text, customer text, at timestamptz DEFAULT clock_timestamp())`,
+      },
     ],
   });
   ({ namespace: ns, names, log, db, nc, nats } = t);
@@ -103,14 +106,10 @@ async function durables(...durableNames: string[]): Promise<void> {
 function build(durable: string, version: 'v1' | 'v2'): EventConsumer {
   const record = async (hc: HandlerContext<'orders.created', 'v1'> | HandlerContext<'orders.created', 'v2'>, customer: string) => {
     const e = hc.event;
-    await hc.sql.query(`INSERT INTO handled (consumer, event_id, order_id, version, upcast_from, customer) VALUES ($1, $2, $3, $4, $5, $6)`, [
-      durable,
-      e.id,
-      e.data.orderId,
-      e.version,
-      e.upcastFrom ?? null,
-      customer,
-    ]);
+    await hc.sql.query(
+      `INSERT INTO handled (consumer, event_id, order_id, version, upcast_from, customer) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [durable, e.id, e.data.orderId, e.version, e.upcastFrom ?? null, customer],
+    );
   };
   const handlers: Handlers =
     version === 'v1'
@@ -141,7 +140,8 @@ function expectEachOnce(rows: Row[]): void {
   for (const r of rows) expect(r.customer).toBe(customers.get(r.order_id));
 }
 
-const ordersCreated = async () => (await readStream(nc, names.stream('ORDERS'))).filter((m) => m.subject === names.subject('orders.created'));
+const ordersCreated = async () =>
+  (await readStream(nc, names.stream('ORDERS'))).filter((m) => m.subject === names.subject('orders.created'));
 
 test('the migration playbook: mixed fleet during dual publishing, each order handled once by each consumer', async () => {
   // 0. Before the migration: v1 only.
@@ -208,6 +208,8 @@ test('the migration playbook: mixed fleet during dual publishing, each order han
   expect(aRows.map((r) => r.version)).toEqual([...Array(7).fill('v1'), ...Array(4).fill('v2')]);
   expect((await handled('fleet-b')).every((r) => r.version === 'v2')).toBe(true);
   for (const m of await deadLetters()) {
-    expect(m.headers['Dlq-Reason']).toMatch(/^orders\.created v2 is newer than this consumer handles \(v1\) and was published without a v1 twin/);
+    expect(m.headers['Dlq-Reason']).toMatch(
+      /^orders\.created v2 is newer than this consumer handles \(v1\) and was published without a v1 twin/,
+    );
   }
 });

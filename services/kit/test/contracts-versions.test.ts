@@ -43,7 +43,10 @@ beforeAll(async () => {
   t = await startTestBed({
     label: 'contracts',
     migrations: [
-      { id: 'test-handled', sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text, data jsonb, at timestamptz DEFAULT clock_timestamp())` },
+      {
+        id: 'test-handled',
+        sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text, data jsonb, at timestamptz DEFAULT clock_timestamp())`,
+      },
     ],
   });
   ({ namespace: history, log, db, nc, nats } = t);
@@ -58,7 +61,12 @@ afterAll(async () => {
 async function topologyWith(ns: string, durables: string[]): Promise<{ topology: Topology; spec: (d: string) => ConsumerSpec }> {
   const base = platformTopology({ namespace: ns, maxDeliver: 3, ackWait: '5s', backoff: ['100ms'] });
   const names = new Names(ns);
-  const extra = durables.map((durableName) => ({ ...base.consumers[0]!, durableName, filterSubject: names.subject('orders.created'), deadLetter: { subject: names.dlqSubject(names.stream('ORDERS'), durableName) } }));
+  const extra = durables.map((durableName) => ({
+    ...base.consumers[0]!,
+    durableName,
+    filterSubject: names.subject('orders.created'),
+    deadLetter: { subject: names.dlqSubject(names.stream('ORDERS'), durableName) },
+  }));
   const topology = { ...base, consumers: extra };
   expect(problems(await applyTopology(nats.current!.jsm, topology, log))).toEqual([]);
   return { topology, spec: (d) => extra.find((c) => c.durableName === d)! };
@@ -72,7 +80,13 @@ async function publish(e: OutgoingEvent): Promise<void> {
 
 function order(i: number) {
   const orderId = randomUUID();
-  const common = { orderId, correlationId: `corr-${i}`, occurredAt: new Date(Date.UTC(2024, 0, 1, 0, 0, i)).toISOString(), currency: 'EUR' as const, items: [{ productId: `sku-${i}`, quantity: i + 1 }] };
+  const common = {
+    orderId,
+    correlationId: `corr-${i}`,
+    occurredAt: new Date(Date.UTC(2024, 0, 1, 0, 0, i)).toISOString(),
+    currency: 'EUR' as const,
+    items: [{ productId: `sku-${i}`, quantity: i + 1 }],
+  };
   return {
     orderId,
     v1: { version: 'v1', ...common, customerId: `cust-${i}` } satisfies EventData<'orders.created', 'v1'>,
@@ -100,7 +114,10 @@ function recorder(spec: ConsumerSpec, names: Names, version: 'v1' | 'v2'): Event
 }
 
 const handled = (consumer: string) =>
-  db.query<{ event_id: string; order_id: string; version: string; upcast_from: string | null; data: Record<string, unknown> }>(`SELECT * FROM handled WHERE consumer = $1 ORDER BY at`, [consumer]);
+  db.query<{ event_id: string; order_id: string; version: string; upcast_from: string | null; data: Record<string, unknown> }>(
+    `SELECT * FROM handled WHERE consumer = $1 ORDER BY at`,
+    [consumer],
+  );
 
 async function drained(spec: ConsumerSpec): Promise<void> {
   await waitFor(`${spec.durableName} drained`, async () => {
@@ -112,7 +129,9 @@ async function drained(spec: ConsumerSpec): Promise<void> {
 async function dlqReasons(ns: string, durable: string): Promise<string[]> {
   const names = new Names(ns);
   const subject = names.dlqSubject(names.stream('ORDERS'), durable);
-  return (await readStream(nc, names.stream('DLQ')).catch(() => [])).filter((m) => m.subject === subject).map((m) => m.headers['Dlq-Reason'] ?? '');
+  return (await readStream(nc, names.stream('DLQ')).catch(() => []))
+    .filter((m) => m.subject === subject)
+    .map((m) => m.headers['Dlq-Reason'] ?? '');
 }
 
 describe('versions, pure parts', () => {
@@ -157,8 +176,13 @@ describe('versions, pure parts', () => {
 
   test('ORDERS_CREATED_VERSIONS is read and checked', () => {
     expect(publishVersionsSetting('ORDERS_CREATED_VERSIONS', 'orders.created', ['v1'], {})).toEqual(['v1']);
-    expect(publishVersionsSetting('ORDERS_CREATED_VERSIONS', 'orders.created', ['v1'], { ORDERS_CREATED_VERSIONS: 'v1, v2' })).toEqual(['v1', 'v2']);
-    expect(() => publishVersionsSetting('ORDERS_CREATED_VERSIONS', 'orders.created', ['v1'], { ORDERS_CREATED_VERSIONS: 'v1,v3' })).toThrow(/expected a comma list of v1, v2/);
+    expect(publishVersionsSetting('ORDERS_CREATED_VERSIONS', 'orders.created', ['v1'], { ORDERS_CREATED_VERSIONS: 'v1, v2' })).toEqual([
+      'v1',
+      'v2',
+    ]);
+    expect(() => publishVersionsSetting('ORDERS_CREATED_VERSIONS', 'orders.created', ['v1'], { ORDERS_CREATED_VERSIONS: 'v1,v3' })).toThrow(
+      /expected a comma list of v1, v2/,
+    );
   });
 
   test('a handler declaring a version the catalogue lacks is refused at construction', () => {
@@ -249,7 +273,9 @@ describe('versions on a real stream', () => {
     const reasons = await dlqReasons(dead, 'dlq-v1');
     expect(reasons).toHaveLength(3);
     expect(reasons).toContainEqual('unknown version v9 of orders.created (this build knows v1, v2)');
-    expect(reasons).toContainEqual(expect.stringMatching(/^orders\.created v2 is newer than this consumer handles \(v1\) and was published without a v1 twin/));
+    expect(reasons).toContainEqual(
+      expect.stringMatching(/^orders\.created v2 is newer than this consumer handles \(v1\) and was published without a v1 twin/),
+    );
     expect(reasons).toContainEqual('Event-Versions "v2,v3" does not list this message\'s version v1 of orders.created');
     // The consumer kept going: the good one after the poison was handled.
     expect((await handled('dlq-v1')).map((r) => r.event_id)).toEqual([fine.id]);

@@ -11,9 +11,9 @@ const errors: Record<string, () => Error> = {
   'pool-exhausted': () => new Error('timeout exceeded when trying to connect'),
   'nats-timeout': () => Object.assign(new Error('timeout'), { name: 'TimeoutError' }),
   'nats-wrapped': () => new Error('publish failed', { cause: new DependencyUnavailableError('nats', 'not connected') }),
-  'problem': () => new HttpProblem(409, 'already there', { orderId: 'o-1' }),
-  'bug': () => new TypeError("Cannot read properties of undefined (reading 'x')"),
-  'constraint': () => Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' }),
+  problem: () => new HttpProblem(409, 'already there', { orderId: 'o-1' }),
+  bug: () => new TypeError("Cannot read properties of undefined (reading 'x')"),
+  constraint: () => Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' }),
 };
 for (const [name, make] of Object.entries(errors)) {
   app.post(`/${name}`, () => {
@@ -24,7 +24,12 @@ app.onError(errorHandler({ log: createLogger('test', 'silent'), retryAfterSecond
 
 async function call(name: string) {
   const r = await app.request(`/${name}`, { method: 'POST' });
-  return { status: r.status, type: r.headers.get('content-type'), retryAfter: r.headers.get('retry-after'), body: (await r.json()) as Record<string, unknown> };
+  return {
+    status: r.status,
+    type: r.headers.get('content-type'),
+    retryAfter: r.headers.get('retry-after'),
+    body: (await r.json()) as Record<string, unknown>,
+  };
 }
 
 test.each([

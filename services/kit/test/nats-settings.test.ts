@@ -13,23 +13,47 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('one reader of NATS settings', () => {
   test('URL list, user and password (direct or from a file), creds and TLS paths (with or without _FILE)', () => {
-    expect(natsAccessFromEnv({})).toEqual({ servers: ['nats://127.0.0.1:4222'], user: undefined, password: undefined, passwordFile: undefined, credsFile: undefined, tls: undefined });
+    expect(natsAccessFromEnv({})).toEqual({
+      servers: ['nats://127.0.0.1:4222'],
+      user: undefined,
+      password: undefined,
+      passwordFile: undefined,
+      credsFile: undefined,
+      tls: undefined,
+    });
     expect(natsAccessFromEnv({ NATS_URL: 'nats://a:1, nats://b:2' }).servers).toEqual(['nats://a:1', 'nats://b:2']);
 
     const pw = file('pw', 'from-file\n');
     const user = file('user', 'svc\n');
-    expect(natsAccessFromEnv({ NATS_USER_FILE: user, NATS_PASSWORD_FILE: pw })).toMatchObject({ user: 'svc', password: 'from-file', passwordFile: pw });
+    expect(natsAccessFromEnv({ NATS_USER_FILE: user, NATS_PASSWORD_FILE: pw })).toMatchObject({
+      user: 'svc',
+      password: 'from-file',
+      passwordFile: pw,
+    });
     // A password given directly wins over the file.
-    expect(natsAccessFromEnv({ NATS_USER: 'svc', NATS_PASSWORD: 'direct', NATS_PASSWORD_FILE: pw })).toMatchObject({ password: 'direct', passwordFile: undefined });
+    expect(natsAccessFromEnv({ NATS_USER: 'svc', NATS_PASSWORD: 'direct', NATS_PASSWORD_FILE: pw })).toMatchObject({
+      password: 'direct',
+      passwordFile: undefined,
+    });
 
     // Creds and TLS settings are paths: the _FILE spelling names the same file, it is not read as a path.
     expect(natsAccessFromEnv({ NATS_CREDS: '/c/app.creds' }).credsFile).toBe('/c/app.creds');
     expect(natsAccessFromEnv({ NATS_CREDS_FILE: '/c/app.creds' }).credsFile).toBe('/c/app.creds');
-    expect(natsAccessFromEnv({ NATS_TLS_CA: '/t/ca.pem', NATS_TLS_CERT_FILE: '/t/c.pem', NATS_TLS_KEY: '/t/k.pem' }).tls).toEqual({ caFile: '/t/ca.pem', certFile: '/t/c.pem', keyFile: '/t/k.pem' });
+    expect(natsAccessFromEnv({ NATS_TLS_CA: '/t/ca.pem', NATS_TLS_CERT_FILE: '/t/c.pem', NATS_TLS_KEY: '/t/k.pem' }).tls).toEqual({
+      caFile: '/t/ca.pem',
+      certFile: '/t/c.pem',
+      keyFile: '/t/k.pem',
+    });
   });
 
   test('services and console read the same settings from the same environment', () => {
-    const env = { NATS_URL: 'nats://x:1,nats://y:2', NATS_USER: 'u', NATS_PASSWORD_FILE: file('pw2', 'p\n'), NATS_CREDS: '/c/x.creds', NATS_TLS_CA: '/t/ca.pem' };
+    const env = {
+      NATS_URL: 'nats://x:1,nats://y:2',
+      NATS_USER: 'u',
+      NATS_PASSWORD_FILE: file('pw2', 'p\n'),
+      NATS_CREDS: '/c/x.creds',
+      NATS_TLS_CA: '/t/ca.pem',
+    };
     expect(consoleConfig(env).nats).toEqual(baseConfig('order-service', 3001, env).nats);
     expect(consoleConfig(env).nats).toEqual(natsAccessFromEnv(env));
   });
@@ -48,6 +72,8 @@ describe('connection options against a server that wants a password', () => {
     const nc = await connect(natsConnectionOptions(natsAccessFromEnv(env), 'settings-test'));
     await nc.flush();
     await nc.close();
-    await expect(connect({ ...natsConnectionOptions(natsAccessFromEnv({ NATS_URL: server.url }), 'settings-test'), reconnect: false })).rejects.toThrow(/authorization/i);
+    await expect(
+      connect({ ...natsConnectionOptions(natsAccessFromEnv({ NATS_URL: server.url }), 'settings-test'), reconnect: false }),
+    ).rejects.toThrow(/authorization/i);
   });
 });

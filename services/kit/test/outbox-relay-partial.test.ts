@@ -35,7 +35,8 @@ function countPublishes(sub: Subscription): Map<string, number> {
 
 test('one publish failing in a batch: the others are published once and deleted; the failing row alone is retried with backoff', async () => {
   const metrics = createMetrics('relay-partial-test');
-  const failedAttempts = async (subject: string) => (await metrics.failed.get()).values.find((v) => v.labels.subject === subject)?.value ?? 0;
+  const failedAttempts = async (subject: string) =>
+    (await metrics.failed.get()).values.find((v) => v.labels.subject === subject)?.value ?? 0;
   const sub = nc.subscribe(`${ns}.good.>`);
   const publishes = countPublishes(sub);
   await nc.flush();
@@ -63,7 +64,11 @@ test('one publish failing in a batch: the others are published once and deleted;
     // Once a stream takes the subject, the retried row goes out and the outbox is empty.
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: `${ns.toUpperCase()}_ORPHAN`, subjects: [`${ns}.orphan.>`] });
-    await waitFor('the orphan row published', async () => (await jsm.streams.info(`${ns.toUpperCase()}_ORPHAN`)).state.messages === 1, 15_000);
+    await waitFor(
+      'the orphan row published',
+      async () => (await jsm.streams.info(`${ns.toUpperCase()}_ORPHAN`)).state.messages === 1,
+      15_000,
+    );
     await waitFor('outbox empty', async () => (await db.query(`SELECT 1 FROM outbox`)).length === 0, 15_000);
     await nc.flush();
     expect([...good, later].map((e) => publishes.get(e.id) ?? 0)).toEqual([1, 1, 1, 1]);

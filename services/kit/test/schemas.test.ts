@@ -35,7 +35,12 @@ describe('event contracts', () => {
   test('makeEvent sets id, type, version and correlation headers and the namespaced subject', () => {
     const e = makeEvent(names, 'orders.created', good);
     expect(e.subject).toBe('t_contract.orders.created');
-    expect(e.headers).toMatchObject({ 'Event-Type': 'orders.created', 'Event-Version': 'v1', 'X-Correlation-ID': 'c-1', 'Nats-Msg-Id': e.id });
+    expect(e.headers).toMatchObject({
+      'Event-Type': 'orders.created',
+      'Event-Version': 'v1',
+      'X-Correlation-ID': 'c-1',
+      'Nats-Msg-Id': e.id,
+    });
   });
 
   test('makeEvent refuses an event that breaks its own contract', () => {

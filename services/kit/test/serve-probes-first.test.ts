@@ -22,7 +22,14 @@ test('probes answer while the database migrates: /health 200, /ready 503 naming 
   const url = `http://127.0.0.1:${port}`;
   let svc: RunningService | undefined;
   const starting = startService(orderService(), {
-    env: { PORT: String(port), LOG_LEVEL: 'silent', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: testNamespace(), DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema },
+    env: {
+      PORT: String(port),
+      LOG_LEVEL: 'silent',
+      NATS_URL: TEST_NATS_URL,
+      ORDERFLOW_NAMESPACE: testNamespace(),
+      DATABASE_URL: TEST_DATABASE_URL,
+      DATABASE_SCHEMA: schema,
+    },
   }).then((s) => (svc = s));
   cleanups.push(async () => (await starting).stop());
 

@@ -26,12 +26,20 @@ describe('launchProcess', () => {
 
   test('a process that exits before it is ready fails the start with its own last words', async () => {
     await expect(
-      launchProcess({ name: 'quitter', args: ['-e', "console.error('no config: giving up'); process.exit(7)"], ready: () => false, readyTimeoutMs: 30_000 }),
+      launchProcess({
+        name: 'quitter',
+        args: ['-e', "console.error('no config: giving up'); process.exit(7)"],
+        ready: () => false,
+        readyTimeoutMs: 30_000,
+      }),
     ).rejects.toThrow(/quitter exited \(code 7[\s\S]*no config: giving up/);
   });
 
   test('a process that ignores SIGTERM is killed after the deadline', async () => {
-    const p = await launchProcess({ name: 'stubborn', args: ['-e', "process.on('SIGTERM', () => console.log('ignored')); console.log('up'); setInterval(() => {}, 1000)"] });
+    const p = await launchProcess({
+      name: 'stubborn',
+      args: ['-e', "process.on('SIGTERM', () => console.log('ignored')); console.log('up'); setInterval(() => {}, 1000)"],
+    });
     await expect.poll(() => p.stdout.includes('up')).toBe(true);
     await p.stop({ killAfterMs: 200 });
     expect((await p.exited).signal).toBe('SIGKILL');
@@ -40,7 +48,12 @@ describe('launchProcess', () => {
   test('inheritEnv: false gives the child only the environment passed', async () => {
     process.env.LAUNCHER_TEST_SECRET = 'inherited';
     try {
-      const p = await launchProcess({ name: 'env', args: ['-e', 'console.log(JSON.stringify({ secret: process.env.LAUNCHER_TEST_SECRET ?? null, own: process.env.OWN }))'], inheritEnv: false, env: { OWN: 'x' } });
+      const p = await launchProcess({
+        name: 'env',
+        args: ['-e', 'console.log(JSON.stringify({ secret: process.env.LAUNCHER_TEST_SECRET ?? null, own: process.env.OWN }))'],
+        inheritEnv: false,
+        env: { OWN: 'x' },
+      });
       await p.exited;
       expect(p.logs()).toEqual([{ secret: null, own: 'x' }]);
     } finally {

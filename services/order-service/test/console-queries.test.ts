@@ -48,7 +48,9 @@ describe.each<Backend>(['postgres', 'pglite'])('order-service console queries on
     await post('s-3');
     // Final states normally come from the saga; set them directly (this test has no saga running).
     await svc.ctx.db.query(`UPDATE orders SET status = 'confirmed', updated_at = now() WHERE id = $1`, [confirmed]);
-    await svc.ctx.db.query(`UPDATE orders SET status = 'cancelled', reason = 'out_of_stock', updated_at = now() WHERE id = $1`, [cancelled]);
+    await svc.ctx.db.query(`UPDATE orders SET status = 'cancelled', reason = 'out_of_stock', updated_at = now() WHERE id = $1`, [
+      cancelled,
+    ]);
     const r = await fetch(`${svc.url}/orders/stats?minutes=5`);
     expect(r.status).toBe(200);
     const s = (await r.json()) as {

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startService, type RunningService } from '@orderflow/kit';
-import { deleteNamespaceStreams, readStream, TEST_NATS_URL, testNamespace, testNats, TestPostgresServer, waitFor } from '@orderflow/kit/testing';
+import {
+  deleteNamespaceStreams,
+  readStream,
+  TEST_NATS_URL,
+  testNamespace,
+  testNats,
+  TestPostgresServer,
+  waitFor,
+} from '@orderflow/kit/testing';
 import { orderService } from '../src/index.js';
 
 // The database goes away for real: a private Postgres cluster this test stops and starts (the
@@ -93,6 +101,8 @@ test('database stopped: writes answer 503 problem+json with Retry-After, /ready 
   for (const id of accepted) expect((await fetch(`${svc.url}/orders/${id}`)).status).toBe(200);
   const stream = `${ns.toUpperCase()}_ORDERS`;
   await waitFor('every accepted order published', async () => (await readStream(nc, stream)).length >= accepted.length, 30_000);
-  const published = (await readStream(nc, stream)).filter((m) => m.subject.endsWith('orders.created')).map((m) => (m.json as { orderId: string }).orderId);
+  const published = (await readStream(nc, stream))
+    .filter((m) => m.subject.endsWith('orders.created'))
+    .map((m) => (m.json as { orderId: string }).orderId);
   expect(published.sort()).toEqual([...accepted].sort());
 });

@@ -20,7 +20,13 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
 });
 
-async function authServer(): Promise<{ nats: TestNatsServer; dir: string; rotate(password: string): Promise<void>; passwordFile: string; url: string }> {
+async function authServer(): Promise<{
+  nats: TestNatsServer;
+  dir: string;
+  rotate(password: string): Promise<void>;
+  passwordFile: string;
+  url: string;
+}> {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-natsauth-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const conf = join(dir, 'nats.conf');
@@ -71,10 +77,14 @@ test('credentials rejected for good: /health says so, the connection is rebuilt 
 
   await auth.rotate('second-secret');
   // The password file still holds the old secret: every reconnect and rebuild is refused.
-  await waitFor('/health 503 naming the closed connection', async () => {
-    const h = await health(svc.url);
-    return h.status === 503 && /closed for good/.test(h.body.reason ?? '');
-  }, 30_000);
+  await waitFor(
+    '/health 503 naming the closed connection',
+    async () => {
+      const h = await health(svc.url);
+      return h.status === 503 && /closed for good/.test(h.body.reason ?? '');
+    },
+    30_000,
+  );
   const ready = await fetch(`${svc.url}/ready`);
   expect(ready.status).toBe(503);
   expect(((await ready.json()) as { down: Record<string, string> }).down.nats).toMatch(/closed for good/);
@@ -95,9 +105,11 @@ test('credentials rejected for good: /health says so, the connection is rebuilt 
   const nc: NatsConnection = await connect({ servers: auth.url, user: 'order', pass: 'second-secret' });
   cleanups.push(() => nc.close());
   // The relay publishes on the rebuilt connection.
-  await waitFor('orders.created on the rebuilt connection', async () =>
-    (await readStream(nc, `${ns.toUpperCase()}_ORDERS`)).some((m) => (m.json as { orderId?: string }).orderId === orderId),
-  30_000);
+  await waitFor(
+    'orders.created on the rebuilt connection',
+    async () => (await readStream(nc, `${ns.toUpperCase()}_ORDERS`)).some((m) => (m.json as { orderId?: string }).orderId === orderId),
+    30_000,
+  );
   // The consumers handle events on it: an inventory rejection cancels the order.
   const names = new Names(ns);
   const e = makeEvent(names, 'inventory.rejected', {
@@ -111,10 +123,14 @@ test('credentials rejected for good: /health says so, the connection is rebuilt 
   const h = natsHeaders();
   for (const [k, v] of Object.entries(e.headers)) h.set(k, v);
   await jetstream(nc).publish(e.subject, e.payload, { headers: h });
-  await waitFor('the order cancelled by the consumer', async () => {
-    const o = (await (await fetch(`${svc.url}/orders/${orderId}`)).json()) as { status: string };
-    return o.status === 'cancelled';
-  }, 30_000);
+  await waitFor(
+    'the order cancelled by the consumer',
+    async () => {
+      const o = (await (await fetch(`${svc.url}/orders/${orderId}`)).json()) as { status: string };
+      return o.status === 'cancelled';
+    },
+    30_000,
+  );
 });
 
 test('credentials rejected for good and never fixed: the process exits non-zero after NATS_REBUILD_TIMEOUT_MS, /health 503 until then', async () => {
@@ -149,7 +165,17 @@ test('credentials rejected for good and never fixed: the process exits non-zero 
   await auth.rotate('second-secret');
   await waitFor('/health 503 while rebuilding', async () => (await health(url)).status === 503, 8_000, 50);
   expect(await exited).toBe(1);
-  const lines = output.join('').split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l) as { msg?: string; err?: { message?: string } }; } catch { return {}; } });
+  const lines = output
+    .join('')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      try {
+        return JSON.parse(l) as { msg?: string; err?: { message?: string } };
+      } catch {
+        return {};
+      }
+    });
   const last = lines.find((l) => l.msg === 'service.unrecoverable_exiting');
   expect(last?.err?.message).toMatch(/closed for good and not rebuilt/);
 });

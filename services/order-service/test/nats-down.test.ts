@@ -14,7 +14,9 @@ beforeAll(async () => {
   nats = await TestNatsServer.create();
   const db = await testDbEnv('postgres', 'natsdown');
   cleanupDb = db.cleanup;
-  svc = await startService(orderService(), { env: { PORT: '0', NATS_URL: nats.url, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', ...db.env } });
+  svc = await startService(orderService(), {
+    env: { PORT: '0', NATS_URL: nats.url, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', ...db.env },
+  });
 });
 afterAll(async () => {
   await svc?.stop();

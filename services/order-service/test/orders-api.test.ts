@@ -45,17 +45,31 @@ describe.each<Backend>(['postgres', 'pglite'])('order-service API on %s', (backe
     const g = await fetch(`${svc.url}/orders/${body.orderId}`);
     expect(g.status).toBe(200);
     const order = (await g.json()) as Record<string, unknown>;
-    expect(order).toMatchObject({ orderId: body.orderId, status: 'pending', items: valid.items, currency: 'USD', correlationId: 'corr-abc-1' });
+    expect(order).toMatchObject({
+      orderId: body.orderId,
+      status: 'pending',
+      items: valid.items,
+      currency: 'USD',
+      correlationId: 'corr-abc-1',
+    });
     expect((order.history as Array<{ status: string }>)[0]!.status).toBe('pending');
 
-    await waitFor('event in stream', async () => (await readStream(nc, stream)).some((m) => (m.json as { orderId: string }).orderId === body.orderId));
+    await waitFor('event in stream', async () =>
+      (await readStream(nc, stream)).some((m) => (m.json as { orderId: string }).orderId === body.orderId),
+    );
     const msg = (await readStream(nc, stream)).find((m) => (m.json as { orderId: string }).orderId === body.orderId)!;
     expect(msg.subject).toBe(`${ns}.orders.created`);
     expect(msg.headers['Nats-Msg-Id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(msg.headers['Event-Type']).toBe('orders.created');
     expect(msg.headers['Event-Version']).toBe('v1');
     expect(msg.headers['X-Correlation-ID']).toBe('corr-abc-1');
-    expect(msg.json).toMatchObject({ version: 'v1', orderId: body.orderId, customerId: 'cust-1', items: valid.items, correlationId: 'corr-abc-1' });
+    expect(msg.json).toMatchObject({
+      version: 'v1',
+      orderId: body.orderId,
+      customerId: 'cust-1',
+      items: valid.items,
+      correlationId: 'corr-abc-1',
+    });
   });
 
   test('a correlation id is generated when none (or a malformed one) is given', async () => {
@@ -99,12 +113,21 @@ describe.each<Backend>(['postgres', 'pglite'])('order-service API on %s', (backe
     ['negative quantity', () => post({ customerId: 'c', items: [{ productId: 'p', quantity: -3 }] }), 400, /items\.0\.quantity/],
     ['float quantity', () => post({ customerId: 'c', items: [{ productId: 'p', quantity: 1.5 }] }), 400, /items\.0\.quantity/],
     ['huge quantity', () => post({ customerId: 'c', items: [{ productId: 'p', quantity: 1e12 }] }), 400, /items\.0\.quantity/],
-    ['101 items', () => post({ customerId: 'c', items: Array.from({ length: 101 }, (_, i) => ({ productId: `p${i}`, quantity: 1 })) }), 400, /items/],
+    [
+      '101 items',
+      () => post({ customerId: 'c', items: Array.from({ length: 101 }, (_, i) => ({ productId: `p${i}`, quantity: 1 })) }),
+      400,
+      /items/,
+    ],
     ['no items', () => post({ customerId: 'c', items: [] }), 400, /items/],
     ['unknown field (rejected, not stripped)', () => post({ ...valid, discount: 50 }), 400, /discount/],
     ['unknown currency', () => post({ ...valid, currency: 'XXX' }), 400, /currency/],
     ['65 KiB body', () => post({ ...valid, customerId: 'x'.repeat(65 * 1024) }), 413],
-    ['text/plain', () => fetch(`${svc.url}/orders`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(valid) }), 415],
+    [
+      'text/plain',
+      () => fetch(`${svc.url}/orders`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(valid) }),
+      415,
+    ],
     ['no content type', () => fetch(`${svc.url}/orders`, { method: 'POST', body: new Blob([JSON.stringify(valid)]) }), 415],
     ['bad Idempotency-Key', () => post(valid, { 'Idempotency-Key': 'has space' }), 400],
   ];
@@ -115,7 +138,13 @@ describe.each<Backend>(['postgres', 'pglite'])('order-service API on %s', (backe
     const r = await send();
     expect(r.status).toBe(status);
     expect(r.headers.get('content-type')).toContain('application/problem+json');
-    const p = (await r.json()) as { status: number; title: string; detail: string; type: string; errors?: Array<{ path: string; message: string }> };
+    const p = (await r.json()) as {
+      status: number;
+      title: string;
+      detail: string;
+      type: string;
+      errors?: Array<{ path: string; message: string }>;
+    };
     expect(p.status).toBe(status);
     expect(p.title).toBeTruthy();
     expect(p.detail).toBeTruthy();

@@ -14,7 +14,9 @@ const log = createLogger('test', 'silent');
 beforeAll(async () => {
   const db = await testDbEnv('postgres', 'outbox');
   cleanupDb = db.cleanup;
-  svc = await startService(orderService(), { env: { PORT: '0', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', ...db.env } });
+  svc = await startService(orderService(), {
+    env: { PORT: '0', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', ...db.env },
+  });
   nc = await testNats();
   await waitFor('ready', async () => (await fetch(`${svc.url}/ready`)).ok);
   // The service's own relay stays out of the way: this test drives relays by hand.
@@ -31,12 +33,14 @@ afterAll(async () => {
 function crashingAfterPublish(db: Db): Db {
   return {
     ...db,
-    query: (text, params) => (/^\s*DELETE FROM outbox/i.test(text) ? Promise.reject(new Error('simulated crash after publish')) : db.query(text, params)),
+    query: (text, params) =>
+      /^\s*DELETE FROM outbox/i.test(text) ? Promise.reject(new Error('simulated crash after publish')) : db.query(text, params),
     tx: (fn) =>
       db.tx((sql) =>
         fn({
           ...sql,
-          query: (text, params) => (/^\s*DELETE FROM outbox/i.test(text) ? Promise.reject(new Error('simulated crash after publish')) : sql.query(text, params)),
+          query: (text, params) =>
+            /^\s*DELETE FROM outbox/i.test(text) ? Promise.reject(new Error('simulated crash after publish')) : sql.query(text, params),
         }),
       ),
   };

@@ -12,7 +12,11 @@ let nc: NatsConnection;
 let t: TestService;
 
 beforeAll(async () => {
-  t = await startTestService(orderService(), { label: 'timeout', backend: 'postgres', env: { ORDERFLOW_NAMESPACE: ns, SAGA_TIMEOUT_MS: '1000' } });
+  t = await startTestService(orderService(), {
+    label: 'timeout',
+    backend: 'postgres',
+    env: { ORDERFLOW_NAMESPACE: ns, SAGA_TIMEOUT_MS: '1000' },
+  });
   svc = t.svc;
   nc = t.nc;
 });
@@ -30,14 +34,20 @@ test('an order nobody answers is cancelled with reason timeout and orders.cancel
   const order = await waitFor(
     'cancelled by timeout',
     async () => {
-      const o = (await (await fetch(`${svc.url}/orders/${orderId}`)).json()) as { status: string; reason?: string; history: Array<{ status: string; reason?: string }> };
+      const o = (await (await fetch(`${svc.url}/orders/${orderId}`)).json()) as {
+        status: string;
+        reason?: string;
+        history: Array<{ status: string; reason?: string }>;
+      };
       return o.status === 'cancelled' ? o : undefined;
     },
     15_000,
   );
   expect(order.reason).toBe('timeout');
   expect(order.history.map((h) => h.status)).toEqual(['pending', 'cancelled']);
-  await waitFor('orders.cancelled published', async () => (await readStream(nc, `${ns.toUpperCase()}_ORDERS`)).some((m) => m.subject.endsWith('orders.cancelled')));
+  await waitFor('orders.cancelled published', async () =>
+    (await readStream(nc, `${ns.toUpperCase()}_ORDERS`)).some((m) => m.subject.endsWith('orders.cancelled')),
+  );
   // Later sweeps leave a final order alone: still one cancellation event.
   await new Promise((res) => setTimeout(res, 1500));
   const cancelled = (await readStream(nc, `${ns.toUpperCase()}_ORDERS`)).filter((m) => m.subject.endsWith('orders.cancelled'));

@@ -15,7 +15,9 @@ afterAll(async () => {
 test('graceful stop: readiness goes 503 first while requests are still served, then everything drains', async () => {
   const db = await testDbEnv('postgres', 'shutdown');
   cleanups.push(db.cleanup);
-  const svc = await startService(orderService(), { env: { PORT: '0', ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', SHUTDOWN_DRAIN_DELAY_MS: '1500', ...db.env } });
+  const svc = await startService(orderService(), {
+    env: { PORT: '0', ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', SHUTDOWN_DRAIN_DELAY_MS: '1500', ...db.env },
+  });
   await waitFor('ready', async () => (await fetch(`${svc.url}/ready`)).ok);
   const stopped = svc.stop();
   const ready = await fetch(`${svc.url}/ready`);
@@ -23,7 +25,11 @@ test('graceful stop: readiness goes 503 first while requests are still served, t
   expect(((await ready.json()) as { down: Record<string, string> }).down).toHaveProperty('shutdown');
   expect((await fetch(`${svc.url}/health`)).status).toBe(200);
   // Endpoints are still being removed from the load balancer: a late request is served.
-  const late = await fetch(`${svc.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customerId: 'late', items: [{ productId: 'p', quantity: 1 }] }) });
+  const late = await fetch(`${svc.url}/orders`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ customerId: 'late', items: [{ productId: 'p', quantity: 1 }] }),
+  });
   expect(late.status).toBe(202);
   await stopped;
   await expect(fetch(`${svc.url}/health`)).rejects.toThrow();

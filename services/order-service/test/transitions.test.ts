@@ -18,7 +18,12 @@ type InputName = keyof typeof INPUTS;
 const NAMES = Object.keys(INPUTS) as InputName[];
 
 const stay = (status: OrderStatus): Transition => ({ status, steps: [] });
-const cancelled = (reason: string): Transition => ({ status: 'cancelled', steps: [{ status: 'cancelled', reason }], emit: 'orders.cancelled', reason });
+const cancelled = (reason: string): Transition => ({
+  status: 'cancelled',
+  steps: [{ status: 'cancelled', reason }],
+  emit: 'orders.cancelled',
+  reason,
+});
 const confirmed: Transition = { status: 'confirmed', steps: [{ status: 'paid' }, { status: 'confirmed' }], emit: 'orders.confirmed' };
 
 // Every cell written out: a change to any transition has to change this table on purpose.
@@ -124,15 +129,28 @@ describe('sequences of saga inputs', () => {
   });
 
   test('out of order: a failed payment before its reservation cancels once, with the payment reason', () => {
-    for (const order of [['reserved', 'payment_failed'], ['payment_failed', 'reserved']] as InputName[][]) {
-      expect(run(order), order.join(' → ')).toMatchObject({ status: 'cancelled', reason: 'payment_declined', emitted: ['orders.cancelled'], total: 42 });
+    for (const order of [
+      ['reserved', 'payment_failed'],
+      ['payment_failed', 'reserved'],
+    ] as InputName[][]) {
+      expect(run(order), order.join(' → ')).toMatchObject({
+        status: 'cancelled',
+        reason: 'payment_declined',
+        emitted: ['orders.cancelled'],
+        total: 42,
+      });
     }
   });
 
   test('a timeout racing the outcome: whichever comes first wins, the other changes nothing', () => {
     expect(run(['reserved', 'timeout', 'paid'])).toMatchObject({ status: 'cancelled', reason: 'timeout', emitted: ['orders.cancelled'] });
     expect(run(['reserved', 'paid', 'timeout'])).toMatchObject({ status: 'confirmed', emitted: ['orders.confirmed'] });
-    expect(run(['timeout', 'reserved'])).toMatchObject({ status: 'cancelled', reason: 'timeout', emitted: ['orders.cancelled'], total: 42 });
+    expect(run(['timeout', 'reserved'])).toMatchObject({
+      status: 'cancelled',
+      reason: 'timeout',
+      emitted: ['orders.cancelled'],
+      total: 42,
+    });
   });
 
   test.each(NAMES)('a duplicate %s changes nothing the first one did not', (name) => {

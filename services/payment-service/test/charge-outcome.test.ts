@@ -13,11 +13,31 @@ test.each([
   ['a decline on the only attempt is clean', declined, { sent: 1, clear: 1 }, { kind: 'declined', inDoubt: false }],
   ['a decline after an attempt that got no answer is in doubt', declined, { sent: 2, clear: 1 }, { kind: 'declined', inDoubt: true }],
   ['a 4xx on the only attempt ends like a decline', conflict, { sent: 1, clear: 1 }, { kind: 'declined', inDoubt: false }],
-  ['409 "key in use" after a timed-out attempt is in doubt, not a decline', conflict, { sent: 2, clear: 1 }, { kind: 'unavailable', inDoubt: true }],
+  [
+    '409 "key in use" after a timed-out attempt is in doubt, not a decline',
+    conflict,
+    { sent: 2, clear: 1 },
+    { kind: 'unavailable', inDoubt: true },
+  ],
   ['every attempt timed out: in doubt', timedOut, { sent: 3, clear: 0 }, { kind: 'unavailable', inDoubt: true }],
-  ['503 on every attempt (refused before any work): not in doubt', { err: new TransientGatewayError('gateway answered 503', 503) }, { sent: 3, clear: 3 }, { kind: 'unavailable', inDoubt: false }],
-  ['502 may come after the work: in doubt', { err: new TransientGatewayError('gateway answered 502', 502) }, { sent: 1, clear: 0 }, { kind: 'unavailable', inDoubt: true }],
-  ['the breaker refused without sending: not in doubt', { err: new Error('Execution prevented because the circuit breaker is open') }, { sent: 0, clear: 0 }, { kind: 'unavailable', inDoubt: false }],
+  [
+    '503 on every attempt (refused before any work): not in doubt',
+    { err: new TransientGatewayError('gateway answered 503', 503) },
+    { sent: 3, clear: 3 },
+    { kind: 'unavailable', inDoubt: false },
+  ],
+  [
+    '502 may come after the work: in doubt',
+    { err: new TransientGatewayError('gateway answered 502', 502) },
+    { sent: 1, clear: 0 },
+    { kind: 'unavailable', inDoubt: true },
+  ],
+  [
+    'the breaker refused without sending: not in doubt',
+    { err: new Error('Execution prevented because the circuit breaker is open') },
+    { sent: 0, clear: 0 },
+    { kind: 'unavailable', inDoubt: false },
+  ],
 ] as const)('%s', (_what, result, tally, expected) => {
   expect(chargeOutcome(result, tally)).toMatchObject(expected);
 });

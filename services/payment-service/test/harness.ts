@@ -2,7 +2,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { makeEvent, Names, openPglite, startService, type Db, type EventData, type EventType, type RunningService } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import {
+  deleteNamespaceStreams,
+  dropSchema,
+  TEST_DATABASE_URL,
+  TEST_NATS_URL,
+  testNamespace,
+  testNats,
+  waitFor,
+} from '@orderflow/kit/testing';
 import { startGateway, type GatewayStats, type RunningGateway } from '@orderflow/sandbox-gateway';
 import { paymentService } from '../src/index.js';
 
@@ -46,10 +54,19 @@ export class Harness {
     // Core subscription: sees what the outbox relay publishes into the PAYMENTS stream.
     this.#sub = this.nc.subscribe(this.names.subject('payments.>'));
     void (async () => {
-      for await (const m of this.#sub!) this.events.push({ type: this.names.eventType(m.subject), data: m.json<Record<string, unknown>>() });
+      for await (const m of this.#sub!)
+        this.events.push({ type: this.names.eventType(m.subject), data: m.json<Record<string, unknown>>() });
     })();
     this.svc = await startService(paymentService(), {
-      env: { PORT: '0', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: this.ns, LOG_LEVEL: 'warn', PAYMENT_GATEWAY_URL: this.gw.url, ...dbEnv, ...env },
+      env: {
+        PORT: '0',
+        NATS_URL: TEST_NATS_URL,
+        ORDERFLOW_NAMESPACE: this.ns,
+        LOG_LEVEL: 'warn',
+        PAYMENT_GATEWAY_URL: this.gw.url,
+        ...dbEnv,
+        ...env,
+      },
       db: this.#db,
     });
     await waitFor('payment-service ready', async () => (await fetch(`${this.svc.url}/ready`)).ok, 20_000);
@@ -110,7 +127,12 @@ export class Harness {
     return waitFor(`${type} for ${orderId}`, () => this.eventsFor(orderId).find((e) => e.type === type), timeoutMs);
   }
 
-  async payment(orderId: string): Promise<{ status: number; body: Record<string, unknown> & { inDoubt?: { checks: number; since?: string; nextCheckAt?: string; gaveUpAt?: string } } }> {
+  async payment(
+    orderId: string,
+  ): Promise<{
+    status: number;
+    body: Record<string, unknown> & { inDoubt?: { checks: number; since?: string; nextCheckAt?: string; gaveUpAt?: string } };
+  }> {
     const r = await fetch(`${this.svc.url}/payments/${orderId}`);
     return { status: r.status, body: (await r.json()) as Record<string, unknown> };
   }
@@ -118,7 +140,10 @@ export class Harness {
   /** Waits until the consumer has committed its handling of these events (their processed_events rows). */
   async processed(consumer: 'payment-inventory' | 'payment-orders', eventIds: string[]): Promise<void> {
     await waitFor(`${eventIds.length} event(s) processed by ${consumer}`, async () => {
-      const rows = await this.svc.ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM processed_events WHERE consumer = $1 AND event_id = ANY($2::text[])`, [consumer, eventIds]);
+      const rows = await this.svc.ctx.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM processed_events WHERE consumer = $1 AND event_id = ANY($2::text[])`,
+        [consumer, eventIds],
+      );
       return rows[0]?.n === eventIds.length;
     });
   }
@@ -132,8 +157,17 @@ export class Harness {
     return { ...this.gw.stats };
   }
 
-  async setGateway(cfg: { failureRate?: number; latencyMs?: number; captureDelayMs?: number; keyInUse?: 'wait' | 'conflict' }): Promise<void> {
-    const r = await fetch(`${this.gw.url}/admin/config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(cfg) });
+  async setGateway(cfg: {
+    failureRate?: number;
+    latencyMs?: number;
+    captureDelayMs?: number;
+    keyInUse?: 'wait' | 'conflict';
+  }): Promise<void> {
+    const r = await fetch(`${this.gw.url}/admin/config`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(cfg),
+    });
     if (!r.ok) throw new Error(`admin/config ${r.status}`);
   }
 

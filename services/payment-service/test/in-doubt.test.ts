@@ -87,7 +87,10 @@ describe('past the horizon an in-doubt charge is surfaced, never cleared', () =>
     expect(await h.metric('orderflow_payment_in_doubt_checks_total', { result: 'gave_up' })).toBe(1);
     await waitFor('gauge shows it unresolved', async () => (await h.metric('orderflow_payments_in_doubt', { state: 'unresolved' })) === 1);
     // Still in doubt in the row: given up on, not cleared.
-    const [row] = await h.svc.ctx.db.query<{ in_doubt: boolean; status: string }>(`SELECT in_doubt, status FROM payments WHERE order_id = $1`, [orderId]);
+    const [row] = await h.svc.ctx.db.query<{ in_doubt: boolean; status: string }>(
+      `SELECT in_doubt, status FROM payments WHERE order_id = $1`,
+      [orderId],
+    );
     expect(row).toEqual({ in_doubt: true, status: 'failed' });
   });
 });

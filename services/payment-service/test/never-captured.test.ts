@@ -41,7 +41,10 @@ describe('a charge request that never reached the gateway', () => {
 
     // Before the bound nothing found only means "not yet": such a check schedules the next one
     // (nothing_captured is counted only for lookups started before the deadline).
-    await waitFor('a re-check before the bound that found nothing', async () => (await h.metric('orderflow_payment_in_doubt_checks_total', { result: 'nothing_captured' })) >= 1);
+    await waitFor(
+      'a re-check before the bound that found nothing',
+      async () => (await h.metric('orderflow_payment_in_doubt_checks_total', { result: 'nothing_captured' })) >= 1,
+    );
 
     await waitFor('resolved never_captured', async () => (await h.payment(orderId)).body.reason === 'in_doubt_never_captured', 30_000);
     const p = (await h.payment(orderId)).body;

@@ -80,16 +80,20 @@ describe.sequential('payment-service on PGlite', () => {
     expect(await h.gatewayCharges(orderId)).toHaveLength(0);
   });
 
-  test('the sweeps\' claims and counts run on PGlite (no SKIP LOCKED there)', async () => {
+  test("the sweeps' claims and counts run on PGlite (no SKIP LOCKED there)", async () => {
     const db = h.svc.ctx.db;
     const orderId = h.newOrder();
     await h.publish('inventory.reserved', h.reserved(orderId, 4));
     await h.waitForEvent(orderId, 'payments.completed');
     const unsettled = await claimUnsettledCaptures(db, { olderThanMs: 0, limit: 100, leaseMs: 60_000, skipLocked: false });
     expect(unsettled.map((c) => c.orderId)).toContain(orderId);
-    expect((await claimUnsettledCaptures(db, { olderThanMs: 0, limit: 100, leaseMs: 60_000, skipLocked: false })).map((c) => c.orderId)).not.toContain(orderId);
+    expect(
+      (await claimUnsettledCaptures(db, { olderThanMs: 0, limit: 100, leaseMs: 60_000, skipLocked: false })).map((c) => c.orderId),
+    ).not.toContain(orderId);
     // Given up on: the running recovery sweep leaves it alone, so the counts are this row's.
-    await db.query(`UPDATE payments SET in_doubt = true, in_doubt_since = now(), in_doubt_gave_up_at = now() WHERE order_id = $1`, [orderId]);
+    await db.query(`UPDATE payments SET in_doubt = true, in_doubt_since = now(), in_doubt_gave_up_at = now() WHERE order_id = $1`, [
+      orderId,
+    ]);
     expect(await claimInDoubtDue(db, { limit: 100, leaseMs: 60_000, skipLocked: false })).not.toContain(orderId);
     expect(await countInDoubt(db)).toEqual({ checking: 0, unresolved: 1 });
     await db.query(`UPDATE payments SET in_doubt = false, in_doubt_gave_up_at = NULL WHERE order_id = $1`, [orderId]);

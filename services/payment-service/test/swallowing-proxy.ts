@@ -41,9 +41,14 @@ export class SwallowingProxy {
     }
     try {
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'content-length' && k !== 'connection') headers[k] = v;
+      for (const [k, v] of Object.entries(req.headers))
+        if (typeof v === 'string' && k !== 'host' && k !== 'content-length' && k !== 'connection') headers[k] = v;
       const body = chunks.length ? Buffer.concat(chunks) : undefined;
-      const r = await fetch(`${this.target()}${req.url ?? '/'}`, { method: req.method, headers, body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body });
+      const r = await fetch(`${this.target()}${req.url ?? '/'}`, {
+        method: req.method,
+        headers,
+        body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
+      });
       res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/octet-stream' });
       res.end(Buffer.from(await r.arrayBuffer()));
     } catch (err) {

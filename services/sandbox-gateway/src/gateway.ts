@@ -118,7 +118,18 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
   const log = opts.log ?? createLogger('sandbox-gateway', readSetting('LOG_LEVEL', env) ?? 'info');
   const random = opts.random ?? Math.random;
   const config = gatewayConfigFromEnv(env);
-  const stats: GatewayStats = { requests: 0, chargeRequests: 0, refundRequests: 0, lookups: 0, captures: 0, refunds: 0, declines: 0, failures: 0, keyInUse: 0, dropped: 0 };
+  const stats: GatewayStats = {
+    requests: 0,
+    chargeRequests: 0,
+    refundRequests: 0,
+    lookups: 0,
+    captures: 0,
+    refunds: 0,
+    declines: 0,
+    failures: 0,
+    keyInUse: 0,
+    dropped: 0,
+  };
   const charges = new Map<string, Charge>();
   const results = new Map<string, Stored>();
   // Requests with one key are handled one after another, so two racing retries see one result.
@@ -171,7 +182,12 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
     return false;
   };
 
-  const idempotent = async (c: Context, scope: 'charge' | 'refund', body: Record<string, unknown>, work: () => Omit<Stored, 'fingerprint'>) => {
+  const idempotent = async (
+    c: Context,
+    scope: 'charge' | 'refund',
+    body: Record<string, unknown>,
+    work: () => Omit<Stored, 'fingerprint'>,
+  ) => {
     stats.requests++;
     if (scope === 'charge') stats.chargeRequests++;
     else stats.refundRequests++;
@@ -230,7 +246,12 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
     if (typeof b.currency !== 'string' || !/^[A-Z]{3}$/.test(b.currency)) errors.push({ path: 'currency', message: 'ISO currency code' });
     if (b.cardToken !== undefined && typeof b.cardToken !== 'string') errors.push({ path: 'cardToken', message: 'string' });
     if (errors.length) return problem(c, 400, 'invalid charge request', { errors });
-    const req = { orderId: b.orderId as string, amount: b.amount as number, currency: b.currency as string, cardToken: b.cardToken as string | undefined };
+    const req = {
+      orderId: b.orderId as string,
+      amount: b.amount as number,
+      currency: b.currency as string,
+      cardToken: b.cardToken as string | undefined,
+    };
     return idempotent(c, 'charge', req, () => {
       const reason = req.cardToken === 'tok_decline' ? 'card_declined' : req.amount > config.declineOver ? 'amount_over_limit' : undefined;
       if (reason) {
@@ -238,7 +259,14 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
         log.info({ orderId: req.orderId, amount: req.amount, reason }, 'sandbox.declined');
         return { status: 402, body: { status: 'declined', reason } };
       }
-      const charge: Charge = { chargeId: `ch_${randomUUID()}`, orderId: req.orderId, amount: req.amount, currency: req.currency, status: 'captured', createdAt: new Date().toISOString() };
+      const charge: Charge = {
+        chargeId: `ch_${randomUUID()}`,
+        orderId: req.orderId,
+        amount: req.amount,
+        currency: req.currency,
+        status: 'captured',
+        createdAt: new Date().toISOString(),
+      };
       charges.set(charge.chargeId, charge);
       stats.captures++;
       log.info({ orderId: req.orderId, chargeId: charge.chargeId, amount: req.amount }, 'sandbox.captured');
@@ -248,7 +276,8 @@ export function createGatewayApp(opts: GatewayOptions = {}): GatewayApp {
 
   app.post('/refunds', async (c) => {
     const b = await readJson(c);
-    if (!b || typeof b.chargeId !== 'string' || !b.chargeId) return problem(c, 400, 'body must be { chargeId }', { errors: [{ path: 'chargeId', message: 'required string' }] });
+    if (!b || typeof b.chargeId !== 'string' || !b.chargeId)
+      return problem(c, 400, 'body must be { chargeId }', { errors: [{ path: 'chargeId', message: 'required string' }] });
     const chargeId = b.chargeId;
     return idempotent(c, 'refund', { chargeId }, () => {
       const charge = charges.get(chargeId);

@@ -1,1 +1,9 @@
-export { createGatewayApp, startGateway, gatewayConfigFromEnv, type GatewayConfig, type GatewayStats, type Charge, type RunningGateway } from './gateway.js';
+export {
+  createGatewayApp,
+  startGateway,
+  gatewayConfigFromEnv,
+  type GatewayConfig,
+  type GatewayStats,
+  type Charge,
+  type RunningGateway,
+} from './gateway.js';

@@ -12,13 +12,20 @@ afterAll(async () => {
 });
 
 const post = (path: string, body: unknown, key?: string) =>
-  fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) }, body: JSON.stringify(body) });
+  fetch(`${gw.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
+    body: JSON.stringify(body),
+  });
 const stats = async () => (await (await fetch(`${gw.url}/stats`)).json()) as GatewayStats;
 
 test('a charge is captured once per idempotency key, even when requests race', async () => {
   const orderId = randomUUID();
   const before = await stats();
-  const [a, b] = await Promise.all([post('/charges', { orderId, amount: 25, currency: 'USD' }, orderId), post('/charges', { orderId, amount: 25, currency: 'USD' }, orderId)]);
+  const [a, b] = await Promise.all([
+    post('/charges', { orderId, amount: 25, currency: 'USD' }, orderId),
+    post('/charges', { orderId, amount: 25, currency: 'USD' }, orderId),
+  ]);
   const c = await post('/charges', { orderId, amount: 25, currency: 'USD' }, orderId);
   expect([a.status, b.status, c.status]).toEqual([201, 201, 201]);
   const bodies = (await Promise.all([a.json(), b.json(), c.json()])) as Array<{ chargeId: string; status: string; amount: number }>;
@@ -95,10 +102,11 @@ test('captureDelayMs: the charge is captured after the client gave up; lookups a
       body: JSON.stringify({ orderId, amount: 4, currency: 'USD' }),
       signal: client.signal,
     }).catch((err: unknown) => err);
-    await waitFor('the charge arrived', async () => gw.stats.chargeRequests > before.chargeRequests ? true : undefined);
+    await waitFor('the charge arrived', async () => (gw.stats.chargeRequests > before.chargeRequests ? true : undefined));
     client.abort();
     expect(await gaveUp).toBeInstanceOf(Error);
-    const lookup = async () => ((await (await fetch(`${gw.url}/charges?orderId=${orderId}`)).json()) as { charges: Array<{ status: string }> }).charges;
+    const lookup = async () =>
+      ((await (await fetch(`${gw.url}/charges?orderId=${orderId}`)).json()) as { charges: Array<{ status: string }> }).charges;
     expect(await lookup()).toEqual([]);
     expect((await post('/admin/config', { captureDelayMs: 0 })).status).toBe(200);
     await waitFor('captured late', async () => ((await lookup())[0]?.status === 'captured' ? true : undefined));

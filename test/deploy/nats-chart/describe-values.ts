@@ -39,16 +39,19 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/te
   const paths = describeValues(YAML.parse(readFileSync(file, 'utf8')));
   if (paths.some(([p]) => p.split('.').some((s) => s === ''))) throw new Error('a key contains a dot: the path notation needs quoting');
   const out = [
-    '# Key paths of the official nats Helm chart\'s values.yaml and the kind of each default',
+    "# Key paths of the official nats Helm chart's values.yaml and the kind of each default",
     '# (map = a free-form map, {} by default: merge/patch blocks, env, labels; any key below it is',
     '# accepted). Written by test/deploy/nats-chart/describe-values.ts from the chart source; a',
     '# description, not a copy: no comments, defaults or templates.',
-    YAML.stringify({
-      chart: 'nats',
-      version,
-      source: `https://github.com/nats-io/k8s/blob/${commit}/helm/charts/nats/values.yaml`,
-      paths: Object.fromEntries(paths),
-    }, { lineWidth: 0 }),
+    YAML.stringify(
+      {
+        chart: 'nats',
+        version,
+        source: `https://github.com/nats-io/k8s/blob/${commit}/helm/charts/nats/values.yaml`,
+        paths: Object.fromEntries(paths),
+      },
+      { lineWidth: 0 },
+    ),
   ];
   process.stdout.write(out.join('\n'));
 }

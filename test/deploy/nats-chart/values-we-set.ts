@@ -20,7 +20,9 @@ export function natsValuesWeSet(chartDir: string): Record<string, string[]> {
   for (const file of VALUES_FILES) {
     const nats = (YAML.parse(readFileSync(join(chartDir, file), 'utf8')) as { nats?: Record<string, unknown> }).nats ?? {};
     const sub = Object.fromEntries(Object.entries(nats).filter(([k]) => !OURS.has(k)));
-    out[file] = leafPaths(sub).map((p) => p.map(segment).join('.')).sort();
+    out[file] = leafPaths(sub)
+      .map((p) => p.map(segment).join('.'))
+      .sort();
   }
   return out;
 }

@@ -91,7 +91,11 @@ export class ServicesClient {
           const r = await this.f(`${url}/ready`, { signal: AbortSignal.timeout(2000) });
           if (r.ok) return { name, url, ready: true };
           const body = (await r.json().catch(() => ({}))) as { down?: Record<string, string> };
-          const down = body.down ? Object.entries(body.down).map(([k, v]) => `${k}: ${v}`).join('; ') : undefined;
+          const down = body.down
+            ? Object.entries(body.down)
+                .map(([k, v]) => `${k}: ${v}`)
+                .join('; ')
+            : undefined;
           return { name, url, ready: false, detail: down ?? `HTTP ${r.status}` };
         } catch (err) {
           return { name, url, ready: false, detail: `unreachable: ${(err as Error).message}` };

@@ -48,11 +48,19 @@ const field = (v: unknown, k: string): string | undefined => {
   return typeof x === 'string' ? x : undefined;
 };
 
-function toEvent(o: TimelineOptions, stream: string, seq: number, subject: string, time: Date, h: MsgHdrs | undefined, data: unknown): TimelineEvent {
+function toEvent(
+  o: TimelineOptions,
+  stream: string,
+  seq: number,
+  subject: string,
+  time: Date,
+  h: MsgHdrs | undefined,
+  data: unknown,
+): TimelineEvent {
   const get = (k: string) => h?.get(k) || undefined;
   const traceId = traceIdOf(get(H.traceparent));
   const dlq = stream === o.dlqStream;
-  const original = dlq ? get(H.dlqSubject) ?? subject : subject;
+  const original = dlq ? (get(H.dlqSubject) ?? subject) : subject;
   return {
     stream,
     seq,

@@ -25,38 +25,34 @@ export function inventoryRoutes(ctx: ServiceContext): Hono<HttpEnv> {
     return c.json(product);
   });
 
-  app.put(
-    '/products/:productId',
-    jsonBodyLimit(),
-    async (c) => {
-      const id = c.req.param('productId');
-      if (!PRODUCT_ID.test(id)) {
-        return problem(c, 400, 'invalid product id', {
-          title: 'Validation failed',
-          errors: [{ path: 'productId', message: 'a product id is 1-128 characters of letters, digits and . _ : @ ~ -' }],
-        });
-      }
-      const body = await readJsonBody(c, SetStockRequest, 'the stock update');
-      if (!body.ok) return body.response;
-      const { onHand, price } = body.value;
-      let result;
-      try {
-        result = await ctx.db.tx((sql) => setStock(sql, id, onHand, price));
-      } catch (err) {
-        // A reservation slipping in between the check and the write still can't break the invariant.
-        if ((err as { code?: string }).code === CHECK_VIOLATION) return problem(c, 400, `onHand ${onHand} is below the units reserved`);
-        throw err;
-      }
-      if (result.kind === 'below_reserved') {
-        return problem(c, 400, `onHand ${onHand} is below the ${result.reserved} units reserved for orders in flight`, {
-          title: 'Validation failed',
-          errors: [{ path: 'onHand', message: `must be at least ${result.reserved} (reserved)` }],
-        });
-      }
-      ctx.log.info({ productId: id, onHand, price }, 'inventory.stock_set');
-      return c.json(result.product, 200);
-    },
-  );
+  app.put('/products/:productId', jsonBodyLimit(), async (c) => {
+    const id = c.req.param('productId');
+    if (!PRODUCT_ID.test(id)) {
+      return problem(c, 400, 'invalid product id', {
+        title: 'Validation failed',
+        errors: [{ path: 'productId', message: 'a product id is 1-128 characters of letters, digits and . _ : @ ~ -' }],
+      });
+    }
+    const body = await readJsonBody(c, SetStockRequest, 'the stock update');
+    if (!body.ok) return body.response;
+    const { onHand, price } = body.value;
+    let result;
+    try {
+      result = await ctx.db.tx((sql) => setStock(sql, id, onHand, price));
+    } catch (err) {
+      // A reservation slipping in between the check and the write still can't break the invariant.
+      if ((err as { code?: string }).code === CHECK_VIOLATION) return problem(c, 400, `onHand ${onHand} is below the units reserved`);
+      throw err;
+    }
+    if (result.kind === 'below_reserved') {
+      return problem(c, 400, `onHand ${onHand} is below the ${result.reserved} units reserved for orders in flight`, {
+        title: 'Validation failed',
+        errors: [{ path: 'onHand', message: `must be at least ${result.reserved} (reserved)` }],
+      });
+    }
+    ctx.log.info({ productId: id, onHand, price }, 'inventory.stock_set');
+    return c.json(result.product, 200);
+  });
 
   app.get('/reservations/:orderId', async (c) => {
     const id = c.req.param('orderId');

@@ -8,7 +8,8 @@ import type { StockMetrics } from './metrics.js';
  * event id already recorded), so state changes and emitted events commit together.
  */
 export function stockHandlers(ctx: ServiceContext, metrics: StockMetrics): HandlerMap<typeof INVENTORY_CONSUMERS> {
-  const count = (hc: HandlerContext, result: string) => hc.afterCommit(async () => void metrics.outcomes.inc({ event: hc.event.type, result }));
+  const count = (hc: HandlerContext, result: string) =>
+    hc.afterCommit(async () => void metrics.outcomes.inc({ event: hc.event.type, result }));
 
   /** Emits inventory.released for a release that happened, logs a no-op. */
   const settled = (hc: HandlerContext, orderId: string, correlationId: string, out: SettleOutcome) => {

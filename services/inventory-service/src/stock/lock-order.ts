@@ -55,7 +55,10 @@ export class LockOrderError extends Error {
     readonly ids: readonly string[],
     options?: { cause?: unknown },
   ) {
-    super(`${kind} row(s) ${ids.join(', ')} are locked by another transaction and rank below rows this transaction holds; retry the orders one at a time`, options);
+    super(
+      `${kind} row(s) ${ids.join(', ')} are locked by another transaction and rank below rows this transaction holds; retry the orders one at a time`,
+      options,
+    );
   }
 }
 

@@ -59,7 +59,8 @@ export function planReservation(items: readonly LineItem[], stock: ReadonlyMap<s
   for (const i of items) {
     const s = stock.get(i.productId);
     if (!s) unknown.push({ productId: i.productId, requested: i.quantity, available: 0 });
-    else if (s.onHand - s.reserved < i.quantity) short.push({ productId: i.productId, requested: i.quantity, available: Math.max(0, s.onHand - s.reserved) });
+    else if (s.onHand - s.reserved < i.quantity)
+      short.push({ productId: i.productId, requested: i.quantity, available: Math.max(0, s.onHand - s.reserved) });
   }
   if (unknown.length) return { kind: 'reject', reason: 'unknown_product', shortages: [...unknown, ...short] };
   if (short.length) return { kind: 'reject', reason: 'out_of_stock', shortages: short };

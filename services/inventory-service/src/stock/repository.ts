@@ -61,12 +61,16 @@ function toReservationView(r: ReservationRow): ReservationView {
 // ---- products -------------------------------------------------------------------------------
 
 export async function getProduct(sql: Sql, productId: string): Promise<ProductView | undefined> {
-  const [row] = await sql.query<ProductRow>(`SELECT product_id, on_hand, reserved, sold, price FROM products WHERE product_id = $1`, [productId]);
+  const [row] = await sql.query<ProductRow>(`SELECT product_id, on_hand, reserved, sold, price FROM products WHERE product_id = $1`, [
+    productId,
+  ]);
   return row ? toProductView(row) : undefined;
 }
 
 export async function listProducts(sql: Sql, limit: number): Promise<ProductView[]> {
-  const rows = await sql.query<ProductRow>(`SELECT product_id, on_hand, reserved, sold, price FROM products ORDER BY product_id LIMIT $1`, [limit]);
+  const rows = await sql.query<ProductRow>(`SELECT product_id, on_hand, reserved, sold, price FROM products ORDER BY product_id LIMIT $1`, [
+    limit,
+  ]);
   return rows.map(toProductView);
 }
 
@@ -92,7 +96,10 @@ export async function setStock(sql: Sql, productId: string, onHand: number, pric
 }
 
 /** Creates the products that don't exist yet; existing stock is never overwritten. Returns the ids created. */
-export async function seedProducts(sql: Sql, products: ReadonlyArray<{ productId: string; onHand: number; price?: number }>): Promise<string[]> {
+export async function seedProducts(
+  sql: Sql,
+  products: ReadonlyArray<{ productId: string; onHand: number; price?: number }>,
+): Promise<string[]> {
   if (products.length === 0) return [];
   const rows = await sql.query<{ product_id: string }>(
     `INSERT INTO products (product_id, on_hand, price)
@@ -122,15 +129,30 @@ async function lockProducts(sql: Sql, productIds: readonly string[]): Promise<Ma
       ),
     (r) => r.product_id,
   );
-  return new Map(rows.map((r) => [r.product_id, { productId: r.product_id, onHand: r.on_hand, reserved: r.reserved, price: r.price === null ? null : Number(r.price) }]));
+  return new Map(
+    rows.map((r) => [
+      r.product_id,
+      { productId: r.product_id, onHand: r.on_hand, reserved: r.reserved, price: r.price === null ? null : Number(r.price) },
+    ]),
+  );
 }
 
 /**
  * Locks (unless the caller already holds the locks), then applies per-unit deltas (×quantity) to
  * each product; a missing row means the data is broken.
  */
-async function adjust(sql: Sql, items: readonly LineItem[], delta: { onHand: number; reserved: number; sold: number }, held?: Map<string, StockLevel>): Promise<void> {
-  const locked = held ?? (await lockProducts(sql, items.map((i) => i.productId)));
+async function adjust(
+  sql: Sql,
+  items: readonly LineItem[],
+  delta: { onHand: number; reserved: number; sold: number },
+  held?: Map<string, StockLevel>,
+): Promise<void> {
+  const locked =
+    held ??
+    (await lockProducts(
+      sql,
+      items.map((i) => i.productId),
+    ));
   const missing = items.filter((i) => !locked.has(i.productId));
   if (missing.length) throw new Error(`products missing for a reservation: ${missing.map((i) => i.productId).join(', ')}`);
   await sql.query(
@@ -177,15 +199,25 @@ export async function reserve(sql: Sql, input: ReserveInput): Promise<ReserveOut
     return { kind: 'duplicate', status: prior?.status ?? 'held' };
   }
   holding(sql, 'reservation', input.orderId);
-  const locked = await lockProducts(sql, items.map((i) => i.productId));
+  const locked = await lockProducts(
+    sql,
+    items.map((i) => i.productId),
+  );
   const plan = planReservation(items, locked);
   if (plan.kind === 'reject') {
-    await sql.query(`UPDATE reservations SET status = 'rejected', reason = $2, updated_at = now() WHERE order_id = $1`, [input.orderId, plan.reason]);
+    await sql.query(`UPDATE reservations SET status = 'rejected', reason = $2, updated_at = now() WHERE order_id = $1`, [
+      input.orderId,
+      plan.reason,
+    ]);
     return { kind: 'rejected', reason: plan.reason, shortages: plan.shortages };
   }
   // The rows are locked already (planned on them): one SELECT ... FOR UPDATE less per order.
   await adjust(sql, plan.items, { onHand: 0, reserved: 1, sold: 0 }, locked);
-  await sql.query(`UPDATE reservations SET items = $2::jsonb, amount = $3 WHERE order_id = $1`, [input.orderId, JSON.stringify(plan.items), plan.amount]);
+  await sql.query(`UPDATE reservations SET items = $2::jsonb, amount = $3 WHERE order_id = $1`, [
+    input.orderId,
+    JSON.stringify(plan.items),
+    plan.amount,
+  ]);
   return { kind: 'reserved', items: plan.items, amount: plan.amount };
 }
 
@@ -269,7 +301,10 @@ export interface StaleHold {
  * pushes their next check `leaseMs` out, in one statement: SKIP LOCKED and the lease keep two
  * replicas (or a handler settling the same order right now) from working on the same rows.
  */
-export async function claimStaleHolds(sql: Sql, o: { olderThanMs: number; limit: number; leaseMs: number; skipLocked: boolean }): Promise<StaleHold[]> {
+export async function claimStaleHolds(
+  sql: Sql,
+  o: { olderThanMs: number; limit: number; leaseMs: number; skipLocked: boolean },
+): Promise<StaleHold[]> {
   const rows = await sql.query<{ order_id: string; correlation_id: string; sweep_checks: number; age_ms: number }>(
     `UPDATE reservations r
         SET sweep_checks = r.sweep_checks + 1, sweep_next_at = now() + make_interval(secs => $3::double precision / 1000)
@@ -287,5 +322,8 @@ export async function claimStaleHolds(sql: Sql, o: { olderThanMs: number; limit:
 
 /** When an undecided hold is looked at again. */
 export async function scheduleHoldCheck(sql: Sql, orderId: string, delayMs: number): Promise<void> {
-  await sql.query(`UPDATE reservations SET sweep_next_at = now() + make_interval(secs => $2::double precision / 1000) WHERE order_id = $1 AND status = 'held'`, [orderId, delayMs]);
+  await sql.query(
+    `UPDATE reservations SET sweep_next_at = now() + make_interval(secs => $2::double precision / 1000) WHERE order_id = $1 AND status = 'held'`,
+    [orderId, delayMs],
+  );
 }

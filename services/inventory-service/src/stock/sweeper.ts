@@ -43,7 +43,11 @@ export function reservationSweeper(o: ReservationSweeperOptions): Lifecycle {
   const log = ctx.log;
   const lookups = bulkhead(o.lookupConcurrency ?? 4, Number.MAX_SAFE_INTEGER);
   // An undecided hold is looked at again after a growing delay: a few times soon, then rarely.
-  const recheck = new ExponentialBackoff({ initialDelay: o.intervalMs, maxDelay: Math.max(o.intervalMs, 15 * 60_000), generator: halfJitterGenerator });
+  const recheck = new ExponentialBackoff({
+    initialDelay: o.intervalMs,
+    maxDelay: Math.max(o.intervalMs, 15 * 60_000),
+    generator: halfJitterGenerator,
+  });
   const recheckDelay = (checks: number) => {
     let b = recheck.next();
     for (let i = 1; i < checks; i++) b = b.next(undefined);
@@ -63,7 +67,10 @@ export function reservationSweeper(o: ReservationSweeperOptions): Lifecycle {
       const action = out.kind === 'committed' ? 'committed' : 'already_settled';
       metrics.sweeper.inc({ action });
       metrics.outcomes.inc({ event: 'sweeper', result: out.kind });
-      log.warn({ ...base, orderStatus: 'confirmed', action }, out.kind === 'committed' ? 'inventory.sweep_committed' : 'inventory.sweep_already_settled');
+      log.warn(
+        { ...base, orderStatus: 'confirmed', action },
+        out.kind === 'committed' ? 'inventory.sweep_committed' : 'inventory.sweep_already_settled',
+      );
       return;
     }
     if (outcome.kind === 'final') {
@@ -71,7 +78,13 @@ export function reservationSweeper(o: ReservationSweeperOptions): Lifecycle {
       const out = await ctx.db.tx(async (sql) => {
         const r = await release(sql, hold.orderId, reason);
         if (r.kind === 'released') {
-          const data = { version: 'v1' as const, orderId: hold.orderId, correlationId: hold.correlationId, occurredAt: new Date().toISOString(), reason };
+          const data = {
+            version: 'v1' as const,
+            orderId: hold.orderId,
+            correlationId: hold.correlationId,
+            occurredAt: new Date().toISOString(),
+            reason,
+          };
           await enqueue(sql, [makeEvent(ctx.names, 'inventory.released', data)]);
         }
         return r;
@@ -80,7 +93,10 @@ export function reservationSweeper(o: ReservationSweeperOptions): Lifecycle {
       const action = out.kind === 'released' ? 'released' : 'already_settled';
       metrics.sweeper.inc({ action });
       metrics.outcomes.inc({ event: 'sweeper', result: out.kind });
-      log.warn({ ...base, orderStatus: 'cancelled', reason, action }, out.kind === 'released' ? 'inventory.sweep_released' : 'inventory.sweep_already_settled');
+      log.warn(
+        { ...base, orderStatus: 'cancelled', reason, action },
+        out.kind === 'released' ? 'inventory.sweep_released' : 'inventory.sweep_already_settled',
+      );
       return;
     }
     const nextInMs = recheckDelay(hold.checks);
@@ -95,7 +111,12 @@ export function reservationSweeper(o: ReservationSweeperOptions): Lifecycle {
   };
 
   const round = async (): Promise<void> => {
-    const holds = await claimStaleHolds(ctx.db, { olderThanMs: o.afterMs, limit: o.batchSize ?? 100, leaseMs, skipLocked: ctx.db.kind === 'postgres' });
+    const holds = await claimStaleHolds(ctx.db, {
+      olderThanMs: o.afterMs,
+      limit: o.batchSize ?? 100,
+      leaseMs,
+      skipLocked: ctx.db.kind === 'postgres',
+    });
     // order-service away: the first failed lookup ends the round (the rest keep their lease).
     let away = false;
     await Promise.all(

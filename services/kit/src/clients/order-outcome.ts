@@ -31,7 +31,10 @@ export function httpOrderOutcomes(baseUrl: string, timeoutMs = 5_000): OrderOutc
         const timeout = AbortSignal.timeout(timeoutMs);
         res = await fetch(url, { headers: { accept: 'application/json' }, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
       } catch (err) {
-        throw new OrderServiceUnavailableError(`order-service at ${baseUrl} did not answer for order ${orderId}: ${(err as Error).message}`, { cause: err });
+        throw new OrderServiceUnavailableError(
+          `order-service at ${baseUrl} did not answer for order ${orderId}: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
       if (res.status === 404) {
         await res.body?.cancel();
@@ -42,7 +45,8 @@ export function httpOrderOutcomes(baseUrl: string, timeoutMs = 5_000): OrderOutc
         throw new OrderServiceUnavailableError(`order-service at ${baseUrl} answered ${res.status} for order ${orderId}`);
       }
       const body = (await res.json()) as { status?: unknown; reason?: unknown };
-      if (typeof body.status !== 'string') throw new OrderServiceUnavailableError(`order-service at ${baseUrl} answered without a status for order ${orderId}`);
+      if (typeof body.status !== 'string')
+        throw new OrderServiceUnavailableError(`order-service at ${baseUrl} answered without a status for order ${orderId}`);
       if (body.status === 'confirmed' || body.status === 'cancelled') {
         return { kind: 'final', status: body.status, ...(typeof body.reason === 'string' ? { reason: body.reason } : {}) };
       }

@@ -20,7 +20,9 @@ export interface HandlerContext<T extends EventType = EventType, V extends Event
   afterCommit(fn: () => Promise<void>): void;
 }
 
-export type Handler<T extends EventType = EventType, V extends EventVersion<T> = DefaultVersion<T>> = (ctx: HandlerContext<T, V>) => Promise<void>;
+export type Handler<T extends EventType = EventType, V extends EventVersion<T> = DefaultVersion<T>> = (
+  ctx: HandlerContext<T, V>,
+) => Promise<void>;
 
 /**
  * A handler that declares the one version of its event type it is written for, e.g.

@@ -34,6 +34,10 @@ export async function copyToDeadLetter(t: DeadLetterTarget, msg: JsMsg, reason: 
       headers: msg.headers,
     });
   } catch (err) {
-    throw new DependencyUnavailableError('nats', `dead letter for ${t.stream}#${msg.seq} not copied to ${t.dlqSubject}: ${errorMessage(err)}`, { cause: err });
+    throw new DependencyUnavailableError(
+      'nats',
+      `dead letter for ${t.stream}#${msg.seq} not copied to ${t.dlqSubject}: ${errorMessage(err)}`,
+      { cause: err },
+    );
   }
 }

@@ -24,7 +24,9 @@ export class HandlerDeadlineError extends Error {
     readonly deadlineMs: number,
     readonly messages: number,
   ) {
-    super(`handler still running after its ${deadlineMs} ms deadline (${messages} message${messages === 1 ? '' : 's'}); work abandoned and rolled back`);
+    super(
+      `handler still running after its ${deadlineMs} ms deadline (${messages} message${messages === 1 ? '' : 's'}); work abandoned and rolled back`,
+    );
   }
 }
 

@@ -12,7 +12,8 @@ export function declaredHandlers(durable: string, handlers: Handlers): Map<strin
   for (const [type, h] of Object.entries(handlers) as Array<[EventType, Handler | DeclaredHandler | undefined]>) {
     if (!h) continue;
     const entry = typeof h === 'function' ? { version: 'v1', handle: h } : h;
-    if (!Object.hasOwn(EVENT_SCHEMAS[type], entry.version)) throw new Error(`${durable}: handler for ${type} declares unknown version ${entry.version}`);
+    if (!Object.hasOwn(EVENT_SCHEMAS[type], entry.version))
+      throw new Error(`${durable}: handler for ${type} declares unknown version ${entry.version}`);
     out.set(type, entry);
   }
   return out;

@@ -85,7 +85,10 @@ export class PauseGate {
     }
     if (signal.aborted) return;
     this.#state = undefined;
-    log.info({ consumer, dependency: state.dependency, pausedMs: Date.now() - state.since.getTime(), probes: state.probes }, 'consumer.resumed');
+    log.info(
+      { consumer, dependency: state.dependency, pausedMs: Date.now() - state.since.getTime(), probes: state.probes },
+      'consumer.resumed',
+    );
     this.o.onChange?.(undefined);
     this.#wakeAll();
   }

@@ -19,7 +19,6 @@ import { PullLoop } from './pull-loop.js';
 import { runTransaction, type Committed, type TransactionOptions } from './transaction.js';
 import { prepare, within, type Traced, type Work } from './work.js';
 
-
 export interface EventConsumerOptions {
   spec: ConsumerSpec;
   names: Names;
@@ -226,7 +225,11 @@ export class EventConsumer {
       await Promise.allSettled([...this.#inflight]);
     }
     const held = this.#leases.held();
-    if (held.length) this.o.log.info({ consumer: this.durable, count: held.length, dependency: this.#gate.state?.dependency }, 'consumer.released_on_stop');
+    if (held.length)
+      this.o.log.info(
+        { consumer: this.durable, count: held.length, dependency: this.#gate.state?.dependency },
+        'consumer.released_on_stop',
+      );
     for (const msg of held) this.#nak(msg);
     this.#queue = [];
     this.#leases.stop();
@@ -314,7 +317,10 @@ export class EventConsumer {
         if (f.kind === 'dependency') return f;
         if (f.kind === 'contention' && contention.attempts + 1 < CONTENTION_ATTEMPTS && !this.#abort.signal.aborted) {
           const delay = contention.next();
-          this.o.log.debug({ err: errorMessage(err), subject: w.msg.subject, seq: w.msg.seq, retryInMs: delay }, 'consumer.contention_retry');
+          this.o.log.debug(
+            { err: errorMessage(err), subject: w.msg.subject, seq: w.msg.seq, retryInMs: delay },
+            'consumer.contention_retry',
+          );
           await sleep(delay, this.#abort.signal);
           continue;
         }
@@ -352,7 +358,9 @@ export class EventConsumer {
       return this.#deadLetter(w, `handler failed on delivery ${deliveryCount} of ${this.#maxDeliver}: ${errorMessage(err)}`, 'max_deliver');
     }
     const delay = this.#backoffMs[Math.min(deliveryCount - 1, this.#backoffMs.length - 1)] ?? 1000;
-    await within(w, async () => log.warn({ err, kind: f.kind, subject: msg.subject, seq: msg.seq, deliveryCount, retryInMs: delay }, 'consumer.handler_failed'));
+    await within(w, async () =>
+      log.warn({ err, kind: f.kind, subject: msg.subject, seq: msg.seq, deliveryCount, retryInMs: delay }, 'consumer.handler_failed'),
+    );
     this.#nak(msg, delay);
     w.span.end();
     return undefined;
@@ -390,11 +398,19 @@ export class EventConsumer {
   }
 
   /** Copies to the DLQ, then term(); returns the NATS failure if the copy could not be made (then the message is held). */
-  async #deadLetter(t: Traced, reason: string, kind: 'poison' | 'max_deliver'): Promise<Extract<Failure, { kind: 'dependency' }> | undefined> {
+  async #deadLetter(
+    t: Traced,
+    reason: string,
+    kind: 'poison' | 'max_deliver',
+  ): Promise<Extract<Failure, { kind: 'dependency' }> | undefined> {
     const { log, metrics, spec } = this.o;
     const { msg } = t;
     try {
-      await copyToDeadLetter({ nats: this.o.nats, dlqSubject: this.#dlqSubject, stream: spec.streamName, durable: spec.durableName }, msg, reason);
+      await copyToDeadLetter(
+        { nats: this.o.nats, dlqSubject: this.#dlqSubject, stream: spec.streamName, durable: spec.durableName },
+        msg,
+        reason,
+      );
     } catch (err) {
       log.error({ err, subject: msg.subject, seq: msg.seq }, 'consumer.dead_letter_failed');
       const f = classifyFailure(err);

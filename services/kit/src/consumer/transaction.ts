@@ -74,10 +74,13 @@ function abandon(o: TransactionOptions, pid: number | undefined, tx: Promise<unk
   o.log.warn({ consumer: o.durable, deadlineMs: o.deadlineMs, eventIds: ids, pid }, 'consumer.handler_abandoned');
   tx.then(
     () => undefined,
-    (err: unknown) => o.log.info({ consumer: o.durable, eventIds: ids, err: (err as Error).message }, 'consumer.abandoned_work_rolled_back'),
+    (err: unknown) =>
+      o.log.info({ consumer: o.durable, eventIds: ids, err: (err as Error).message }, 'consumer.abandoned_work_rolled_back'),
   );
   if (o.db.kind === 'postgres' && pid) {
-    o.db.query('SELECT pg_terminate_backend($1)', [pid]).catch((err: unknown) => o.log.warn({ consumer: o.durable, pid, err }, 'consumer.abandoned_session_not_terminated'));
+    o.db
+      .query('SELECT pg_terminate_backend($1)', [pid])
+      .catch((err: unknown) => o.log.warn({ consumer: o.durable, pid, err }, 'consumer.abandoned_session_not_terminated'));
   }
 }
 

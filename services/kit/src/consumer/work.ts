@@ -35,7 +35,10 @@ export type Prepared =
  * back as such (the runtime settles them); what needs a handler comes back as Work. Pure apart
  * from the span.
  */
-export function prepare(msg: JsMsg, o: { names: Names; durable: string; handlers: ReadonlyMap<string, DeclaredHandler>; accepts?: ReadonlySet<string> }): Prepared {
+export function prepare(
+  msg: JsMsg,
+  o: { names: Names; durable: string; handlers: ReadonlyMap<string, DeclaredHandler>; accepts?: ReadonlySet<string> },
+): Prepared {
   const deliveryCount = msg.info.deliveryCount;
   const parent = extractTraceContext(msg.headers);
   const span = tracer().startSpan(

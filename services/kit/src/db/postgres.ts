@@ -50,7 +50,9 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
   // waiter resumed, had no listener: `Unhandled 'error' event` ended the process. The failure
   // still reaches whoever uses the client next (the client is not queryable and is discarded).
   pool.on('connect', (client) => {
-    client.on('error', (err: Error & { code?: string }) => opts.log?.warn({ code: err.code, err: err.message, schema }, 'db.connection_error'));
+    client.on('error', (err: Error & { code?: string }) =>
+      opts.log?.warn({ code: err.code, err: err.message, schema }, 'db.connection_error'),
+    );
   });
   // Pool-level report of the same errors on idle clients (already logged above).
   pool.on('error', () => undefined);

@@ -121,7 +121,10 @@ export function createAdvisoryCopier(opts: AdvisoryCopierOptions): AdvisoryCopie
         if (signal.aborted || delays.attempts + 1 >= attempts) throw err;
         const delay = delays.next();
         stats.retried++;
-        log.warn({ stream: adv.stream, consumer: adv.consumer, streamSeq: adv.stream_seq, kind, err, retryInMs: delay }, 'dead letter copy failed, retrying');
+        log.warn(
+          { stream: adv.stream, consumer: adv.consumer, streamSeq: adv.stream_seq, kind, err, retryInMs: delay },
+          'dead letter copy failed, retrying',
+        );
         await sleep(delay, signal);
       }
     }
@@ -142,7 +145,10 @@ export function createAdvisoryCopier(opts: AdvisoryCopierOptions): AdvisoryCopie
       } catch (err) {
         stats.failed++;
         // Nothing will announce this message again: say exactly which one to copy by hand.
-        log.error({ stream: adv.stream, consumer: adv.consumer, streamSeq: adv.stream_seq, deliveries: adv.deliveries, kind, err }, 'dead letter copy given up');
+        log.error(
+          { stream: adv.stream, consumer: adv.consumer, streamSeq: adv.stream_seq, deliveries: adv.deliveries, kind, err },
+          'dead letter copy given up',
+        );
       }
     }
   }

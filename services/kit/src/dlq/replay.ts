@@ -120,7 +120,12 @@ function replayHeaders(e: DeadLetterEntry): MsgHdrs {
  * so it differs from the original (which the stream may still de-duplicate) while a retried
  * replay of the same entry within the duplicate window is not published twice.
  */
-export async function replayDeadLetter(js: JetStreamClient, loc: DlqLocation, seq: number, opts: ReplayOptions = {}): Promise<ReplayResult> {
+export async function replayDeadLetter(
+  js: JetStreamClient,
+  loc: DlqLocation,
+  seq: number,
+  opts: ReplayOptions = {},
+): Promise<ReplayResult> {
   const e = await showDeadLetter(loc, seq);
   if (!e) return { seq, ok: false, error: `no dead letter with sequence ${seq} in ${loc.dlqStream}` };
   const subject = opts.to ?? e.originalSubject;
@@ -137,13 +142,25 @@ export async function replayDeadLetter(js: JetStreamClient, loc: DlqLocation, se
   try {
     await loc.jsm.streams.deleteMessage(loc.dlqStream, seq, false);
   } catch (err) {
-    return { seq, ok: false, subject, msgId, replayedSeq, error: `replayed but not removed from ${loc.dlqStream}: ${(err as Error).message}` };
+    return {
+      seq,
+      ok: false,
+      subject,
+      msgId,
+      replayedSeq,
+      error: `replayed but not removed from ${loc.dlqStream}: ${(err as Error).message}`,
+    };
   }
   return { seq, ok: true, subject, msgId, replayedSeq };
 }
 
 /** Replays every dead letter matching the filter, one after the other; stops at nothing. */
-export async function replayAllDeadLetters(js: JetStreamClient, loc: DlqLocation, filter: ListOptions = {}, opts: ReplayOptions = {}): Promise<ReplayResult[]> {
+export async function replayAllDeadLetters(
+  js: JetStreamClient,
+  loc: DlqLocation,
+  filter: ListOptions = {},
+  opts: ReplayOptions = {},
+): Promise<ReplayResult[]> {
   const results: ReplayResult[] = [];
   for (const e of await listDeadLetters(loc, filter)) results.push(await replayDeadLetter(js, loc, e.seq, opts));
   return results;

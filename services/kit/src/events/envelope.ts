@@ -46,7 +46,12 @@ export class PoisonMessageError extends Error {
  * Builds an event and validates it against its own contract, so a producer bug fails the
  * producing transaction instead of poisoning every consumer downstream.
  */
-export function makeEvent<T extends EventType>(names: Names, type: T, data: EventData<T>, extraHeaders: Record<string, string> = {}): OutgoingEvent {
+export function makeEvent<T extends EventType>(
+  names: Names,
+  type: T,
+  data: EventData<T>,
+  extraHeaders: Record<string, string> = {},
+): OutgoingEvent {
   const version = (data as { version: string }).version;
   const schema = (EVENT_SCHEMAS[type] as Record<string, v.GenericSchema>)[version];
   if (!schema) throw new Error(`no schema for ${type} ${version}`);
@@ -80,7 +85,12 @@ export function makeEvent<T extends EventType>(names: Names, type: T, data: Even
  * others. Enqueue the result in one outbox transaction: either every copy is published or none,
  * which is what makes "ignore it, the twin will come" safe. One version → exactly `makeEvent`.
  */
-export function makeEventVersions<T extends EventType>(names: Names, type: T, copies: readonly EventData<T>[], extraHeaders: Record<string, string> = {}): OutgoingEvent[] {
+export function makeEventVersions<T extends EventType>(
+  names: Names,
+  type: T,
+  copies: readonly EventData<T>[],
+  extraHeaders: Record<string, string> = {},
+): OutgoingEvent[] {
   const versions = copies.map((d) => (d as { version: string }).version);
   if (copies.length === 0) throw new Error(`no versions of ${type} to publish`);
   if (new Set(versions).size !== versions.length) throw new Error(`${type} versions repeat: ${versions.join(',')}`);
@@ -104,14 +114,24 @@ export function publishVersionsSetting<T extends EventType>(
   const raw = readSetting(name, env);
   if (raw === undefined) return [...fallback];
   const known = Object.keys(EVENT_SCHEMAS[type]);
-  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = list.filter((x) => !known.includes(x));
-  if (list.length === 0 || bad.length) throw new Error(`${name}="${raw}": expected a comma list of ${known.join(', ')} (versions of ${type})`);
+  if (list.length === 0 || bad.length)
+    throw new Error(`${name}="${raw}": expected a comma list of ${known.join(', ')} (versions of ${type})`);
   return [...new Set(list)] as EventVersion<T>[];
 }
 
 /** Validates a received message against the contract named by its headers. */
-export function decodeEvent(names: Names, subject: string, data: Uint8Array, headers: MsgHdrs | undefined, accepts?: ReadonlySet<string>): IncomingEvent {
+export function decodeEvent(
+  names: Names,
+  subject: string,
+  data: Uint8Array,
+  headers: MsgHdrs | undefined,
+  accepts?: ReadonlySet<string>,
+): IncomingEvent {
   const type = headers?.get(H.eventType) || names.eventType(subject);
   if (!isEventType(type)) throw new PoisonMessageError(`unknown event type "${type}" on ${subject}`);
   const id = headers?.get(H.msgId);
@@ -128,10 +148,16 @@ export function decodeEvent(names: Names, subject: string, data: Uint8Array, hea
   // hostile-input test: valibot then threw a TypeError, an unhandled rejection in the consumer).
   const versions = EVENT_SCHEMAS[type] as Record<string, v.GenericSchema>;
   const schema = Object.hasOwn(versions, version) ? versions[version] : undefined;
-  if (!schema) throw new PoisonMessageError(`unknown version ${version} of ${type} (this build knows ${Object.keys(EVENT_SCHEMAS[type]).join(', ')})`);
+  if (!schema)
+    throw new PoisonMessageError(`unknown version ${version} of ${type} (this build knows ${Object.keys(EVENT_SCHEMAS[type]).join(', ')})`);
   // Dual publishing: which versions were published together, and the id they share.
   const listed = headers?.get(H.eventVersions);
-  const publishedVersions = listed ? listed.split(',').map((s) => s.trim()).filter(Boolean) : [version];
+  const publishedVersions = listed
+    ? listed
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [version];
   if (!publishedVersions.includes(version)) {
     throw new PoisonMessageError(`${H.eventVersions} "${listed}" does not list this message's version ${version} of ${type}`);
   }
@@ -142,7 +168,14 @@ export function decodeEvent(names: Names, subject: string, data: Uint8Array, hea
   const parsed = v.safeParse(schema, body);
   if (!parsed.success) throw new PoisonMessageError(`invalid ${type} ${version}: ${formatIssues(parsed.issues)}`);
   const out = parsed.output as { correlationId: string };
-  return { id: eventId, type, version, correlationId: out.correlationId, data: parsed.output as EventData<EventType, 'v1'>, publishedVersions };
+  return {
+    id: eventId,
+    type,
+    version,
+    correlationId: out.correlationId,
+    data: parsed.output as EventData<EventType, 'v1'>,
+    publishedVersions,
+  };
 }
 
 export function formatIssues(issues: readonly v.BaseIssue<unknown>[]): string {

@@ -42,7 +42,18 @@ const IGNORED = new Set(['$schema', 'title', 'description', '$comment', 'example
 const LOWER = ['minLength', 'minimum', 'exclusiveMinimum', 'minItems', 'minProperties'];
 const UPPER = ['maxLength', 'maximum', 'exclusiveMaximum', 'maxItems', 'maxProperties'];
 const EXACT = ['format', 'pattern', 'multipleOf', 'const'];
-const HANDLED = new Set([...IGNORED, ...LOWER, ...UPPER, ...EXACT, 'type', 'enum', 'properties', 'required', 'additionalProperties', 'items']);
+const HANDLED = new Set([
+  ...IGNORED,
+  ...LOWER,
+  ...UPPER,
+  ...EXACT,
+  'type',
+  'enum',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+]);
 
 const isNode = (x: unknown): x is Node => typeof x === 'object' && x !== null && !Array.isArray(x);
 const show = (x: unknown) => JSON.stringify(x);
@@ -113,12 +124,22 @@ export function diffSchemas(a: unknown, b: unknown, path = '(root)'): Change[] {
   const child = (k: string) => (path === '(root)' ? k : `${path}.${k}`);
   for (const k of Object.keys(pa)) {
     if (k in pb) continue;
-    if (ra.has(k)) add('changed', `required field removed or renamed (released events carry it${closedB ? ' and the new schema rejects it' : ''}; consumers on the released schema require it)`, child(k));
+    if (ra.has(k))
+      add(
+        'changed',
+        `required field removed or renamed (released events carry it${closedB ? ' and the new schema rejects it' : ''}; consumers on the released schema require it)`,
+        child(k),
+      );
     else if (closedB) add('narrowed', 'optional field removed (released events that carry it are rejected)', child(k));
   }
   for (const k of Object.keys(pb)) {
     if (k in pa) continue;
-    if (rb.has(k)) add(closedA ? 'changed' : 'narrowed', `required field added (released events lack it${closedA ? '; consumers on the released schema reject it' : ''})`, child(k));
+    if (rb.has(k))
+      add(
+        closedA ? 'changed' : 'narrowed',
+        `required field added (released events lack it${closedA ? '; consumers on the released schema reject it' : ''})`,
+        child(k),
+      );
     else if (closedA) add('widened', 'optional field added (consumers on the released schema reject events that carry it)', child(k));
   }
   for (const k of Object.keys(pa)) {
@@ -156,7 +177,12 @@ export function checkCompatibility(released: ReadonlyMap<string, string>, catalo
   for (const [file, text] of [...released].sort(([x], [y]) => x.localeCompare(y))) {
     const now = catalogue.get(file);
     if (now === undefined) {
-      findings.push({ file, path: '(root)', direction: 'changed', message: 'released version removed from the catalogue (the stream still holds such events)' });
+      findings.push({
+        file,
+        path: '(root)',
+        direction: 'changed',
+        message: 'released version removed from the catalogue (the stream still holds such events)',
+      });
       continue;
     }
     for (const c of diffSchemas(JSON.parse(text), JSON.parse(now))) findings.push({ file, ...c });
@@ -168,7 +194,10 @@ export function checkCompatibility(released: ReadonlyMap<string, string>, catalo
 export function readSchemaDir(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   if (!existsSync(dir)) return out;
-  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) out.set(f, readFileSync(join(dir, f), 'utf8'));
+  for (const f of readdirSync(dir)
+    .filter((x) => x.endsWith('.json'))
+    .sort())
+    out.set(f, readFileSync(join(dir, f), 'utf8'));
   return out;
 }
 
@@ -189,7 +218,8 @@ export function main(argv: readonly string[]): number {
   const problems: string[] = [];
   if (!catalogueDir) {
     const onDisk = readSchemaDir(schemasDir());
-    for (const [file, text] of catalogue) if (onDisk.get(file) !== text) problems.push(`schemas/${file} is stale or missing: run \`npm run schemas\``);
+    for (const [file, text] of catalogue)
+      if (onDisk.get(file) !== text) problems.push(`schemas/${file} is stale or missing: run \`npm run schemas\``);
   }
   const released = readSchemaDir(releasedDir);
   const { findings, unreleased } = checkCompatibility(released, catalogue);
@@ -208,7 +238,8 @@ export function main(argv: readonly string[]): number {
     for (const f of findings) console.error(`  - ${formatFinding(f)}`);
     console.error('  A released version is frozen: add a new version instead (docs/contracts.md).');
   }
-  if (unreleased.length) console.error(`  new, not yet released: ${unreleased.join(', ')} (freeze with \`npm run schemas:release -w services/kit\`)`);
+  if (unreleased.length)
+    console.error(`  new, not yet released: ${unreleased.join(', ')} (freeze with \`npm run schemas:release -w services/kit\`)`);
   if (findings.length || problems.length) return 1;
   console.error(`✓ ${released.size} released event schemas unchanged`);
   return 0;

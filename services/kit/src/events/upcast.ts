@@ -38,7 +38,11 @@ function step<T extends EventType, F extends EventVersion<T>, To extends EventVe
 export const UPCASTERS: { readonly [T in EventType]?: Readonly<Record<string, UpcastStep>> } = {
   'orders.created': {
     // v2 nests the customer reference; nothing else changed, so the conversion is exact.
-    v1: step('orders.created', 'v1', 'v2', ({ version: _v, customerId, ...rest }) => ({ ...rest, version: 'v2' as const, customer: { id: customerId } })),
+    v1: step('orders.created', 'v1', 'v2', ({ version: _v, customerId, ...rest }) => ({
+      ...rest,
+      version: 'v2' as const,
+      customer: { id: customerId },
+    })),
   },
 };
 
@@ -74,7 +78,8 @@ export function upcast<T extends EventType>(type: T, from: string, to: string, d
     out = UPCASTERS[type]![path[i - 1]!]!.up(out as never);
     const schema = (EVENT_SCHEMAS[type] as Record<string, v.GenericSchema>)[target]!;
     const parsed = v.safeParse(schema, out);
-    if (!parsed.success) throw new PoisonMessageError(`upcasting ${type} ${path[i - 1]}→${target} produced an invalid event: ${formatIssues(parsed.issues)}`);
+    if (!parsed.success)
+      throw new PoisonMessageError(`upcasting ${type} ${path[i - 1]}→${target} produced an invalid event: ${formatIssues(parsed.issues)}`);
     out = parsed.output;
   }
   return out;
@@ -90,11 +95,16 @@ export function adaptToVersion(event: IncomingEvent, handles: string): VersionDe
   const { type, version, publishedVersions } = event;
   if (version === handles) return { kind: 'handle', event };
   if (publishedVersions.includes(handles)) {
-    return { kind: 'twin', reason: `${type} ${version} ignored: its ${handles} twin is handled (published as ${publishedVersions.join(',')})` };
+    return {
+      kind: 'twin',
+      reason: `${type} ${version} ignored: its ${handles} twin is handled (published as ${publishedVersions.join(',')})`,
+    };
   }
   if (versionNumber(version) < versionNumber(handles)) {
     if (!upcastPath(type, version, handles)) {
-      throw new PoisonMessageError(`${type} ${version} cannot be read by this consumer (handles ${handles}): no ${handles} twin and no upcaster ${version}→${handles}`);
+      throw new PoisonMessageError(
+        `${type} ${version} cannot be read by this consumer (handles ${handles}): no ${handles} twin and no upcaster ${version}→${handles}`,
+      );
     }
     const data = upcast(type, version, handles, event.data);
     return { kind: 'handle', event: { ...event, version: handles, upcastFrom: version, data: data as IncomingEvent['data'] } };

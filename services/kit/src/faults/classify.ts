@@ -24,16 +24,7 @@ export class DependencyUnavailableError extends Error {
 const PG_AWAY_CLASSES = ['08', '53', '58'];
 const PG_AWAY_CODES = new Set(['57P01', '57P02', '57P03', '57P05']);
 // Node socket errors on the way to any dependency.
-const SOCKET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 // pg's own texts for a connection that ended or never came (they carry no code).
 const PG_AWAY_MESSAGES = [
   'Connection terminated',

@@ -72,7 +72,11 @@ function normalise(raw: string): string {
  * The client's address from the TCP peer and the X-Forwarded-For header (pure: see the module
  * comment for the rule). Undefined only when the peer is unknown.
  */
-export function resolveClientAddress(peer: string | undefined, forwardedFor: string | undefined, trusted: TrustedProxies): string | undefined {
+export function resolveClientAddress(
+  peer: string | undefined,
+  forwardedFor: string | undefined,
+  trusted: TrustedProxies,
+): string | undefined {
   if (!peer) return undefined;
   let client = normalise(peer);
   if (!forwardedFor || !trusted.trusts(client)) return client;

@@ -39,7 +39,8 @@ export function errorHandler(o: ErrorHandlerOptions): ErrorHandler {
       return unavailable(c, 'database', 'the database is busy; retry later', o.retryAfterSeconds);
     }
     // Hono's own (e.g. a malformed request it refused) keep their status.
-    if (err instanceof HTTPException && err.status < 500) return problem(c, err.status as ContentfulStatusCode, err.message || 'request refused');
+    if (err instanceof HTTPException && err.status < 500)
+      return problem(c, err.status as ContentfulStatusCode, err.message || 'request refused');
     o.log.error({ err, method: c.req.method, path: c.req.path }, 'http.unhandled_error');
     return problem(c, 500, 'internal error');
   };

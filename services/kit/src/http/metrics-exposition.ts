@@ -12,13 +12,11 @@ export const TEXT_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
 /** True when the Accept header lists OpenMetrics (Prometheus' scrape does, before text/plain). */
 export function acceptsOpenMetrics(accept: string | undefined): boolean {
-  return (accept ?? '')
-    .split(',')
-    .some((part) => {
-      const [type, ...params] = part.split(';').map((s) => s.trim().toLowerCase());
-      const q = params.find((p) => p.startsWith('q='));
-      return type === 'application/openmetrics-text' && (q === undefined || Number(q.slice(2)) > 0);
-    });
+  return (accept ?? '').split(',').some((part) => {
+    const [type, ...params] = part.split(';').map((s) => s.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    return type === 'application/openmetrics-text' && (q === undefined || Number(q.slice(2)) > 0);
+  });
 }
 
 /** Index just past the label set of a sample line (`name{...}`), or of the name when it has none. */

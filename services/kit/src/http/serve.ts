@@ -28,7 +28,10 @@ export interface HttpServing {
 export async function serveHttp(app: Fetchable, o: { port: number; hostname?: string }): Promise<HttpServing> {
   let current = app;
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: (req: Request, env: unknown) => current.fetch(req, env), port: o.port, hostname: o.hostname ?? '0.0.0.0' }, () => resolve(s as Server));
+    const s = serve(
+      { fetch: (req: Request, env: unknown) => current.fetch(req, env), port: o.port, hostname: o.hostname ?? '0.0.0.0' },
+      () => resolve(s as Server),
+    );
     s.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;

@@ -41,7 +41,11 @@ export function httpServerSpans(): MiddlewareHandler {
     const url = new URL(c.req.url);
     await inSpan(
       method,
-      { kind: SpanKind.SERVER, parent, attributes: { 'http.request.method': method, 'url.path': url.pathname, 'url.scheme': url.protocol.replace(':', '') } },
+      {
+        kind: SpanKind.SERVER,
+        parent,
+        attributes: { 'http.request.method': method, 'url.path': url.pathname, 'url.scheme': url.protocol.replace(':', '') },
+      },
       async (span) => {
         await next();
         finish(span, method, routeOf(c), c.res.status);

@@ -164,7 +164,9 @@ export class NatsManager {
       } catch (err) {
         if (deadline > 0 && Date.now() - startedAt >= deadline) {
           const what = kind === 'first' ? 'not reachable' : `closed for good and not rebuilt (${this.#closedReason ?? 'closed'})`;
-          const e = new Error(`NATS ${what} at ${this.settings.servers.join(',')} within ${deadline}ms: ${(err as Error).message}`, { cause: err });
+          const e = new Error(`NATS ${what} at ${this.settings.servers.join(',')} within ${deadline}ms: ${(err as Error).message}`, {
+            cause: err,
+          });
           this.log.error({ err: e }, kind === 'first' ? 'nats.first_connect_gave_up' : 'nats.rebuild_gave_up');
           this.#closedReason = e.message;
           this.#rejectReady(e);

@@ -45,7 +45,10 @@ export function natsAccessFromEnv(env: Env = process.env): NatsAccess {
   // A password given directly wins; a password file is kept as a path and read at each connect.
   const passwordFile = env.NATS_PASSWORD ? undefined : env.NATS_PASSWORD_FILE || undefined;
   return {
-    servers: (env.NATS_URL || DEFAULT_URL).split(',').map((s) => s.trim()).filter(Boolean),
+    servers: (env.NATS_URL || DEFAULT_URL)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     user: secretSetting('NATS_USER', env),
     password: env.NATS_PASSWORD || (passwordFile ? readFileSync(passwordFile, 'utf8').trim() : undefined),
     passwordFile,

@@ -224,7 +224,14 @@ export class OutboxRelay {
       // One line per batch, and per row only on its first failures (a row may fail for hours).
       if (logged++ === 0 && (retry.delays.attempts <= 3 || retry.delays.attempts % 20 === 0)) {
         this.o.log.warn(
-          { err: r.reason, subject: row.subject, eventId: row.event_id, attempts: retry.delays.attempts, retryInMs: delay, failedInBatch: rows.length - sent.length },
+          {
+            err: r.reason,
+            subject: row.subject,
+            eventId: row.event_id,
+            attempts: retry.delays.attempts,
+            retryInMs: delay,
+            failedInBatch: rows.length - sent.length,
+          },
           'outbox.publish_failed',
         );
       }

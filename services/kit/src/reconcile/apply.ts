@@ -2,12 +2,28 @@
  * The applier: runs a plan against JetStream. It only ever creates or updates; `recreate-needed`
  * and `refuse` plans are reported, never executed, so a bad spec can't delete data.
  */
-import { JetStreamApiCodes, JetStreamApiError, type ConsumerInfo, type JetStreamManager, type StreamInfo, type StreamUpdateConfig } from '@nats-io/jetstream';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type ConsumerInfo,
+  type JetStreamManager,
+  type StreamInfo,
+  type StreamUpdateConfig,
+} from '@nats-io/jetstream';
 import type { ConsumerSpec, StreamSpec } from './spec.js';
 import { CONSUMER_FIELDS } from './consumer-fields.js';
 import { atLeast, connectedServerVersion } from './server-version.js';
 import { STREAM_FIELDS } from './stream-fields.js';
-import { planConsumer, planStream, serverOf, updatable, type ConsumerPlan, type PlanAction, type PlanContext, type StreamPlan } from './plan.js';
+import {
+  planConsumer,
+  planStream,
+  serverOf,
+  updatable,
+  type ConsumerPlan,
+  type PlanAction,
+  type PlanContext,
+  type StreamPlan,
+} from './plan.js';
 
 export type Outcome = 'created' | 'updated' | 'unchanged' | 'refused' | 'failed';
 
@@ -54,7 +70,11 @@ export async function applyStreamPlan(jsm: JetStreamManager, plan: StreamPlan, a
         const { sealed, ...config } = plan.config!;
         // The server refuses to create a sealed stream: create it, then seal it.
         const created = await jsm.streams.add(sealed ? { ...config, sealed: false } : config);
-        return { ...base, outcome: 'created', stream: sealed ? await jsm.streams.update(plan.stream, { sealed: true } as Partial<StreamUpdateConfig>) : created };
+        return {
+          ...base,
+          outcome: 'created',
+          stream: sealed ? await jsm.streams.update(plan.stream, { sealed: true } as Partial<StreamUpdateConfig>) : created,
+        };
       }
       case 'update': {
         const { name: _name, ...changes } = updatable(plan.config!, STREAM_FIELDS);
@@ -67,7 +87,13 @@ export async function applyStreamPlan(jsm: JetStreamManager, plan: StreamPlan, a
         return { ...base, outcome: 'refused', stream: actual };
     }
   } catch (err) {
-    return { ...base, outcome: 'failed', error: (err as Error).message, reasons: [...plan.reasons, `JetStream: ${(err as Error).message}`], stream: actual };
+    return {
+      ...base,
+      outcome: 'failed',
+      error: (err as Error).message,
+      reasons: [...plan.reasons, `JetStream: ${(err as Error).message}`],
+      stream: actual,
+    };
   }
 }
 
@@ -109,7 +135,9 @@ export interface ReconcileOptions {
   serverVersion?: string;
 }
 
-const contextOf = (jsm: JetStreamManager, opts?: ReconcileOptions): PlanContext => ({ serverVersion: opts?.serverVersion ?? connectedServerVersion(jsm) });
+const contextOf = (jsm: JetStreamManager, opts?: ReconcileOptions): PlanContext => ({
+  serverVersion: opts?.serverVersion ?? connectedServerVersion(jsm),
+});
 
 /** Read → plan → apply for one stream. An invalid spec is refused before any JetStream call. */
 export async function reconcileStream(jsm: JetStreamManager, spec: StreamSpec, opts?: ReconcileOptions): Promise<ApplyResult> {

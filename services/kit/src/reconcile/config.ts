@@ -18,7 +18,8 @@ import type { ConsumerSpec, DeliverPolicySpec, StreamSourceSpec, StreamSpec } fr
 export type DesiredStreamConfig = Partial<StreamConfig> & Pick<StreamConfig, 'name'>;
 
 /** The consumer config the reconciler sends. Consumers are always durable. */
-export type DesiredConsumerConfig = Partial<ConsumerConfig> & Pick<ConsumerConfig, 'durable_name' | 'ack_policy' | 'deliver_policy' | 'replay_policy'>;
+export type DesiredConsumerConfig = Partial<ConsumerConfig> &
+  Pick<ConsumerConfig, 'durable_name' | 'ack_policy' | 'deliver_policy' | 'replay_policy'>;
 
 const ns = (d: string | undefined): number | undefined => (d === undefined ? undefined : durationNanos(d));
 
@@ -44,7 +45,9 @@ function forServer<C extends object>(config: C, rules: readonly FieldRule<never,
 }
 
 function toSource(s: StreamSourceSpec): StreamSource {
-  const external = s.externalApiPrefix ? { api: s.externalApiPrefix, ...(s.externalDeliverPrefix ? { deliver: s.externalDeliverPrefix } : {}) } : undefined;
+  const external = s.externalApiPrefix
+    ? { api: s.externalApiPrefix, ...(s.externalDeliverPrefix ? { deliver: s.externalDeliverPrefix } : {}) }
+    : undefined;
   return {
     name: s.name,
     ...(s.optStartSeq ? { opt_start_seq: s.optStartSeq } : {}),
@@ -78,7 +81,10 @@ export function toStreamConfig(spec: StreamSpec, server: Version = NEWEST): Desi
     no_ack: spec.noAck ?? false,
     // The server caps the default duplicate window at max_age; do the same so the comparison holds.
     duplicate_window: ns(spec.duplicateWindow) || defaultDuplicateWindow(maxAge),
-    placement: spec.placement?.cluster || spec.placement?.tags?.length ? { cluster: spec.placement.cluster ?? '', tags: spec.placement.tags ?? [] } : undefined,
+    placement:
+      spec.placement?.cluster || spec.placement?.tags?.length
+        ? { cluster: spec.placement.cluster ?? '', tags: spec.placement.tags ?? [] }
+        : undefined,
     mirror: spec.mirror ? toSource(spec.mirror) : undefined,
     sources: spec.sources?.length ? spec.sources.map(toSource) : undefined,
     sealed: spec.sealed ?? false,

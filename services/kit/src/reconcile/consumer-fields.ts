@@ -53,10 +53,12 @@ export function effectiveAckWait(c: Partial<ConsumerConfig>): number {
 }
 
 /** One filter or several: the server keeps either field; compared as one sorted list. */
-const filters = (c: Partial<ConsumerConfig>): string[] => sorted([...(c.filter_subject ? [c.filter_subject] : []), ...(c.filter_subjects ?? [])]);
+const filters = (c: Partial<ConsumerConfig>): string[] =>
+  sorted([...(c.filter_subject ? [c.filter_subject] : []), ...(c.filter_subjects ?? [])]);
 const showFilters = (v: unknown): string => (Array.isArray(v) && v.length <= 1 ? JSON.stringify(v[0] ?? '') : JSON.stringify(v));
 
-const pushPull: ChangeCheck = (a, d) => (a === '' || d === '' ? 'a push consumer cannot become a pull consumer, nor the other way' : undefined);
+const pushPull: ChangeCheck = (a, d) =>
+  a === '' || d === '' ? 'a push consumer cannot become a pull consumer, nor the other way' : undefined;
 
 export const CONSUMER_FIELDS: readonly ConsumerFieldRule[] = [
   { field: 'description', spec: 'description', value: (c) => str(c.description) },
@@ -65,26 +67,55 @@ export const CONSUMER_FIELDS: readonly ConsumerFieldRule[] = [
   { field: 'ack_policy', spec: 'ackPolicy', value: (c) => c.ack_policy ?? 'none', change: immutable, createOnly: true },
   { field: 'deliver_policy', spec: 'deliverPolicy', value: (c) => c.deliver_policy ?? 'all', change: immutable, createOnly: true },
   { field: 'opt_start_seq', spec: 'optStartSeq', value: (c) => num(c.opt_start_seq), change: immutable, createOnly: true },
-  { field: 'opt_start_time', spec: 'optStartTime', value: (c) => instant(c.opt_start_time), change: immutable, createOnly: true, show: showInstant },
+  {
+    field: 'opt_start_time',
+    spec: 'optStartTime',
+    value: (c) => instant(c.opt_start_time),
+    change: immutable,
+    createOnly: true,
+    show: showInstant,
+  },
   { field: 'replay_policy', spec: 'replayPolicy', value: (c) => c.replay_policy ?? 'instant', change: immutable, createOnly: true },
   { field: 'filter_subject', spec: 'filterSubject(s)', value: filters, show: showFilters },
   { field: 'ack_wait', spec: 'ackWait', value: effectiveAckWait, show: showNanos },
   { field: 'max_deliver', spec: 'maxDeliver', value: (c) => (c.max_deliver === undefined || c.max_deliver <= 0 ? -1 : c.max_deliver) },
   { field: 'backoff', spec: 'backoff', value: (c) => c.backoff ?? [], show: showNanosList },
   // Ack none: the server keeps whatever was sent and fills nothing.
-  { field: 'max_ack_pending', spec: 'maxAckPending', value: (c, x) => (ackNone(c) ? num(c.max_ack_pending) : c.max_ack_pending || x.limits.max_ack_pending || DEFAULT_MAX_ACK_PENDING) },
-  { field: 'max_waiting', spec: 'maxWaiting', value: (c) => (push(c) ? num(c.max_waiting) : c.max_waiting || DEFAULT_MAX_WAITING), change: immutable, createOnly: true },
+  {
+    field: 'max_ack_pending',
+    spec: 'maxAckPending',
+    value: (c, x) => (ackNone(c) ? num(c.max_ack_pending) : c.max_ack_pending || x.limits.max_ack_pending || DEFAULT_MAX_ACK_PENDING),
+  },
+  {
+    field: 'max_waiting',
+    spec: 'maxWaiting',
+    value: (c) => (push(c) ? num(c.max_waiting) : c.max_waiting || DEFAULT_MAX_WAITING),
+    change: immutable,
+    createOnly: true,
+  },
   { field: 'rate_limit_bps', spec: 'rateLimitBps', value: (c) => num(c.rate_limit_bps) },
   { field: 'sample_freq', spec: 'sampleFreq', value: (c) => str(c.sample_freq) },
   { field: 'headers_only', spec: 'headersOnly', value: (c) => bool(c.headers_only) },
   { field: 'max_batch', spec: 'maxRequestBatch', value: (c) => num(c.max_batch) },
   { field: 'max_expires', spec: 'maxRequestExpires', value: (c) => num(c.max_expires), show: showNanos },
   { field: 'max_bytes', spec: 'maxRequestMaxBytes', value: (c) => num(c.max_bytes) },
-  { field: 'inactive_threshold', spec: 'inactiveThreshold', value: (c, x) => c.inactive_threshold || x.limits.inactive_threshold, show: showNanos },
+  {
+    field: 'inactive_threshold',
+    spec: 'inactiveThreshold',
+    value: (c, x) => c.inactive_threshold || x.limits.inactive_threshold,
+    show: showNanos,
+  },
   { field: 'num_replicas', spec: 'replicas', value: (c) => num(c.num_replicas) },
   { field: 'mem_storage', spec: 'memStorage', value: (c) => bool(c.mem_storage), change: immutable, createOnly: true },
   { field: 'flow_control', spec: 'flowControl', value: (c) => bool(c.flow_control), change: immutable, createOnly: true },
-  { field: 'idle_heartbeat', spec: 'heartbeatInterval', value: (c) => num(c.idle_heartbeat), change: immutable, createOnly: true, show: showNanos },
+  {
+    field: 'idle_heartbeat',
+    spec: 'heartbeatInterval',
+    value: (c) => num(c.idle_heartbeat),
+    change: immutable,
+    createOnly: true,
+    show: showNanos,
+  },
   { field: 'metadata', spec: 'metadata', since: V2_10, value: (c) => userMetadata(c.metadata) },
   // Applied through the pause API (an update leaves it as it was); never part of an update request.
   {

@@ -82,7 +82,11 @@ export const num = (v: number | undefined): number => v ?? 0;
 export const instant = (v: string | undefined): number | null => (v ? Date.parse(v) : null);
 /** Metadata without the keys the server adds itself (`_nats.ver`, `_nats.level`…). */
 export const userMetadata = (m: Record<string, string> | undefined): Record<string, string> =>
-  Object.fromEntries(Object.entries(m ?? {}).filter(([k]) => !k.startsWith('_nats')).sort(([a], [b]) => a.localeCompare(b)));
+  Object.fromEntries(
+    Object.entries(m ?? {})
+      .filter(([k]) => !k.startsWith('_nats'))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
 export const sorted = (xs: readonly string[] | undefined): string[] => [...(xs ?? [])].sort();
 
 export const showNanos = (v: unknown): string => (typeof v === 'number' ? formatNanos(v) : String(v));

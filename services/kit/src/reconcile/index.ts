@@ -7,9 +7,41 @@ export { atLeast, connectedServerVersion, parseVersion, showVersion, type Versio
 export { CONSUMER_FEATURES, STREAM_FEATURES, unsupportedConsumerFields, unsupportedStreamFields } from './server-support.js';
 export { NEWEST, type ChangeCheck, type FieldChange, type FieldRule } from './field-rule.js';
 export { DEFAULT_DUPLICATE_WINDOW, STREAM_FIELDS, defaultDuplicateWindow, type StreamFieldRule } from './stream-fields.js';
-export { CONSUMER_FIELDS, DEFAULT_ACK_WAIT, DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_WAITING, DEFAULT_PINNED_TTL, effectiveAckWait, type ConsumerContext, type ConsumerFieldRule } from './consumer-fields.js';
-export { consumerContext, planConsumer, planStream, serverOf, updatable, type ConsumerPlan, type Plan, type PlanAction, type PlanContext, type StreamPlan } from './plan.js';
-export { applyConsumerPlan, applyStreamPlan, deleteConsumer, deleteStream, readConsumer, readStream, reconcileConsumer, reconcileStream, type ApplyResult, type Outcome, type ReconcileOptions } from './apply.js';
+export {
+  CONSUMER_FIELDS,
+  DEFAULT_ACK_WAIT,
+  DEFAULT_MAX_ACK_PENDING,
+  DEFAULT_MAX_WAITING,
+  DEFAULT_PINNED_TTL,
+  effectiveAckWait,
+  type ConsumerContext,
+  type ConsumerFieldRule,
+} from './consumer-fields.js';
+export {
+  consumerContext,
+  planConsumer,
+  planStream,
+  serverOf,
+  updatable,
+  type ConsumerPlan,
+  type Plan,
+  type PlanAction,
+  type PlanContext,
+  type StreamPlan,
+} from './plan.js';
+export {
+  applyConsumerPlan,
+  applyStreamPlan,
+  deleteConsumer,
+  deleteStream,
+  readConsumer,
+  readStream,
+  reconcileConsumer,
+  reconcileStream,
+  type ApplyResult,
+  type Outcome,
+  type ReconcileOptions,
+} from './apply.js';
 export { subjectMatches } from './subjects.js';
 export { deadLetterStreamSpec, ensureDeadLetterStream } from './dead-letter-stream.js';
 export { applyTopology, problems, type ReconcileLog } from './topology.js';

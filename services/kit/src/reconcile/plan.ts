@@ -116,7 +116,11 @@ export function planConsumer(spec: ConsumerSpec, actual: { config: ConsumerConfi
 }
 
 /** The part of a desired config an update may send: everything but the fields fixed at creation. */
-export function updatable<C extends object>(config: C, rules: readonly { field: string; createOnly?: boolean }[], keep: readonly string[] = []): Partial<C> {
+export function updatable<C extends object>(
+  config: C,
+  rules: readonly { field: string; createOnly?: boolean }[],
+  keep: readonly string[] = [],
+): Partial<C> {
   const out = { ...config } as Record<string, unknown>;
   for (const r of rules) if (r.createOnly && !keep.includes(r.field)) delete out[r.field];
   return out as Partial<C>;

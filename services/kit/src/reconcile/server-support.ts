@@ -33,7 +33,11 @@ const nonEmpty = (o: object | undefined): boolean => o !== undefined && Object.k
 export const STREAM_FEATURES: readonly Feature<StreamSpec>[] = [
   { path: 'spec.subjectTransform', since: V2_10, used: (s) => s.subjectTransform !== undefined },
   { path: 'spec.mirror.subjectTransforms', since: V2_10, used: (s) => (s.mirror?.subjectTransforms?.length ?? 0) > 0 },
-  { path: 'spec.sources[].subjectTransforms', since: V2_10, used: (s) => (s.sources ?? []).some((x) => (x.subjectTransforms?.length ?? 0) > 0) },
+  {
+    path: 'spec.sources[].subjectTransforms',
+    since: V2_10,
+    used: (s) => (s.sources ?? []).some((x) => (x.subjectTransforms?.length ?? 0) > 0),
+  },
   { path: 'spec.compression', since: V2_10, used: (s) => s.compression === 's2' },
   { path: 'spec.firstSequence', since: V2_10, used: (s) => (s.firstSequence ?? 0) > 1 },
   { path: 'spec.metadata', since: V2_10, used: (s) => nonEmpty(s.metadata) },
@@ -52,7 +56,11 @@ export const CONSUMER_FEATURES: readonly Feature<ConsumerSpec>[] = [
   { path: 'spec.filterSubjects', since: V2_10, used: (c) => (c.filterSubjects?.length ?? 0) > 1 },
   { path: 'spec.metadata', since: V2_10, used: (c) => nonEmpty(c.metadata) },
   { path: 'spec.pauseUntil', since: V2_11, used: (c) => !!c.pauseUntil },
-  { path: 'spec.priorityPolicy', since: V2_11, used: (c) => c.priorityPolicy !== undefined && c.priorityPolicy !== 'none' && c.priorityPolicy !== 'prioritized' },
+  {
+    path: 'spec.priorityPolicy',
+    since: V2_11,
+    used: (c) => c.priorityPolicy !== undefined && c.priorityPolicy !== 'none' && c.priorityPolicy !== 'prioritized',
+  },
   { path: 'spec.priorityPolicy', since: V2_12, used: (c) => c.priorityPolicy === 'prioritized' },
   { path: 'spec.priorityGroups', since: V2_11, used: (c) => (c.priorityGroups?.length ?? 0) > 0 },
   { path: 'spec.pinnedTtl', since: V2_11, used: (c) => c.pinnedTtl !== undefined },
@@ -61,7 +69,10 @@ export const CONSUMER_FEATURES: readonly Feature<ConsumerSpec>[] = [
 function check<S>(features: readonly Feature<S>[], spec: S, server: Version): SpecError[] {
   return features
     .filter((f) => f.used(spec) && !atLeast(server, f.since))
-    .map((f) => ({ path: f.path, message: `needs nats-server ${showVersion(f.since)} or newer (the connected server is ${showVersion(server)})` }));
+    .map((f) => ({
+      path: f.path,
+      message: `needs nats-server ${showVersion(f.since)} or newer (the connected server is ${showVersion(server)})`,
+    }));
 }
 
 export const unsupportedStreamFields = (spec: StreamSpec, server: Version): SpecError[] => check(STREAM_FEATURES, spec, server);

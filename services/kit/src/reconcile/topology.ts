@@ -11,7 +11,11 @@ import { subjectMatches } from './subjects.js';
 
 export type ReconcileLog = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 
-export async function applyTopology(jsm: JetStreamManager, topology: Pick<Topology, 'streams' | 'consumers'>, log?: ReconcileLog): Promise<ApplyResult[]> {
+export async function applyTopology(
+  jsm: JetStreamManager,
+  topology: Pick<Topology, 'streams' | 'consumers'>,
+  log?: ReconcileLog,
+): Promise<ApplyResult[]> {
   const results: ApplyResult[] = [];
   const report = (r: ApplyResult): void => {
     results.push(r);

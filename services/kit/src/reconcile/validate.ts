@@ -94,7 +94,8 @@ class Checker {
   transform(path: string, t: SubjectTransformSpec | undefined): void {
     if (t === undefined) return;
     this.subject(`${path}.source`, t.source);
-    if (typeof t.dest !== 'string' || !isValidDestination(t.dest)) this.add(`${path}.dest`, `"${String(t.dest)}" is not a valid subject mapping destination`);
+    if (typeof t.dest !== 'string' || !isValidDestination(t.dest))
+      this.add(`${path}.dest`, `"${String(t.dest)}" is not a valid subject mapping destination`);
   }
 
   source(path: string, s: StreamSourceSpec): void {
@@ -145,7 +146,8 @@ export function validateStreamSpec(spec: StreamSpec, server?: Version): SpecErro
   if (spec.mirror) {
     c.source('spec.mirror', spec.mirror);
     if (spec.sources?.length) c.add('spec.sources', 'a mirror has no sources');
-    if (spec.subjectTransform) c.add('spec.subjectTransform', 'a mirror cannot transform subjects on the stream (use mirror.subjectTransforms)');
+    if (spec.subjectTransform)
+      c.add('spec.subjectTransform', 'a mirror cannot transform subjects on the stream (use mirror.subjectTransforms)');
   }
   (spec.sources ?? []).forEach((s, i) => c.source(`spec.sources[${i}]`, s));
   if (spec.republish) {
@@ -173,14 +175,25 @@ function backoffFits(c: Checker, entries: number, maxDeliver: number, server: Ve
   if (entries === 0) return;
   const at = `nats-server ${showVersion(server)}`;
   if (maxDeliver === -1) {
-    if (!atLeast(server, [2, 10, 14])) c.add('spec.backoff', `needs a maxDeliver greater than its ${entries} entries on ${at} (unlimited is allowed from 2.10.14)`);
+    if (!atLeast(server, [2, 10, 14]))
+      c.add('spec.backoff', `needs a maxDeliver greater than its ${entries} entries on ${at} (unlimited is allowed from 2.10.14)`);
   } else if (atLeast(server, [2, 10, 23]) ? entries > maxDeliver : entries >= maxDeliver) {
-    const rule = atLeast(server, [2, 10, 23]) ? 'it may not be longer' : `${at} needs maxDeliver greater than the list's length (2.10.23 allows equal)`;
+    const rule = atLeast(server, [2, 10, 23])
+      ? 'it may not be longer'
+      : `${at} needs maxDeliver greater than the list's length (2.10.23 allows equal)`;
     c.add('spec.backoff', `has ${entries} entries but maxDeliver is ${maxDeliver}; ${rule}`);
   }
 }
 
-const PULL_ONLY = ['maxWaiting', 'maxRequestBatch', 'maxRequestExpires', 'maxRequestMaxBytes', 'priorityPolicy', 'priorityGroups', 'pinnedTtl'] as const;
+const PULL_ONLY = [
+  'maxWaiting',
+  'maxRequestBatch',
+  'maxRequestExpires',
+  'maxRequestMaxBytes',
+  'priorityPolicy',
+  'priorityGroups',
+  'pinnedTtl',
+] as const;
 const PUSH_ONLY = ['deliverGroup', 'flowControl', 'heartbeatInterval', 'rateLimitBps'] as const;
 
 export function validateConsumerSpec(spec: ConsumerSpec, server?: Version): SpecError[] {
@@ -190,10 +203,19 @@ export function validateConsumerSpec(spec: ConsumerSpec, server?: Version): Spec
   c.subject('spec.filterSubject', spec.filterSubject);
   (spec.filterSubjects ?? []).forEach((s, i) => c.subject(`spec.filterSubjects[${i}]`, s));
   if (spec.filterSubject && spec.filterSubjects?.length) c.add('spec.filterSubjects', 'and filterSubject are exclusive: use one of them');
-  if (spec.filterSubjects && new Set(spec.filterSubjects).size !== spec.filterSubjects.length) c.add('spec.filterSubjects', 'has duplicates');
+  if (spec.filterSubjects && new Set(spec.filterSubjects).size !== spec.filterSubjects.length)
+    c.add('spec.filterSubjects', 'has duplicates');
   c.oneOf('spec.ackPolicy', spec.ackPolicy, ['explicit', 'all', 'none']);
   c.oneOf('spec.deliverPolicy', spec.deliverPolicy, [
-    'all', 'last', 'new', 'byStartSequence', 'byStartTime', 'lastPerSubject', 'by_start_sequence', 'by_start_time', 'last_per_subject',
+    'all',
+    'last',
+    'new',
+    'byStartSequence',
+    'byStartTime',
+    'lastPerSubject',
+    'by_start_sequence',
+    'by_start_time',
+    'last_per_subject',
   ]);
   c.oneOf('spec.replayPolicy', spec.replayPolicy, ['instant', 'original']);
   c.oneOf('spec.priorityPolicy', spec.priorityPolicy, ['none', 'overflow', 'pinned_client', 'prioritized']);
@@ -206,7 +228,8 @@ export function validateConsumerSpec(spec: ConsumerSpec, server?: Version): Spec
   if (spec.optStartTime !== undefined && !byTime) c.add('spec.optStartTime', 'needs deliverPolicy byStartTime');
   if (byTime && spec.optStartTime === undefined) c.add('spec.deliverPolicy', 'byStartTime needs optStartTime');
   const lastPerSubject = spec.deliverPolicy === 'lastPerSubject' || spec.deliverPolicy === 'last_per_subject';
-  if (lastPerSubject && !spec.filterSubject && !spec.filterSubjects?.length) c.add('spec.deliverPolicy', 'lastPerSubject needs filterSubject or filterSubjects');
+  if (lastPerSubject && !spec.filterSubject && !spec.filterSubjects?.length)
+    c.add('spec.deliverPolicy', 'lastPerSubject needs filterSubject or filterSubjects');
   c.duration('spec.ackWait', spec.ackWait);
   if (spec.maxDeliver !== undefined && spec.maxDeliver !== -1) c.int('spec.maxDeliver', spec.maxDeliver, 1);
   c.int('spec.maxAckPending', spec.maxAckPending, -1);
@@ -227,10 +250,14 @@ export function validateConsumerSpec(spec: ConsumerSpec, server?: Version): Spec
   c.subject('spec.deliverSubject', spec.deliverSubject || undefined, false);
   for (const f of isPush ? PULL_ONLY : PUSH_ONLY) {
     if (spec[f] !== undefined && spec[f] !== false && !(f === 'priorityPolicy' && spec[f] === 'none')) {
-      c.add(`spec.${f}`, isPush ? 'is for pull consumers only (this one has a deliverSubject)' : 'is for push consumers only (needs deliverSubject)');
+      c.add(
+        `spec.${f}`,
+        isPush ? 'is for pull consumers only (this one has a deliverSubject)' : 'is for push consumers only (needs deliverSubject)',
+      );
     }
   }
-  if (spec.deliverGroup !== undefined && !TOKEN.test(spec.deliverGroup)) c.add('spec.deliverGroup', `"${spec.deliverGroup}" is not a valid queue group name`);
+  if (spec.deliverGroup !== undefined && !TOKEN.test(spec.deliverGroup))
+    c.add('spec.deliverGroup', `"${spec.deliverGroup}" is not a valid queue group name`);
   const hb = c.duration('spec.heartbeatInterval', spec.heartbeatInterval);
   if (spec.flowControl && !hb) c.add('spec.flowControl', 'needs heartbeatInterval');
   // Queue groups share deliveries: no heartbeats or flow control (the client refuses the pair too).
@@ -245,13 +272,16 @@ export function validateConsumerSpec(spec: ConsumerSpec, server?: Version): Spec
   c.metadata('spec.metadata', spec.metadata);
   c.time('spec.pauseUntil', spec.pauseUntil);
   const prioritised = spec.priorityPolicy !== undefined && spec.priorityPolicy !== 'none';
-  if (prioritised && !spec.priorityGroups?.length) c.add('spec.priorityGroups', `must name at least one group for priorityPolicy ${spec.priorityPolicy}`);
+  if (prioritised && !spec.priorityGroups?.length)
+    c.add('spec.priorityGroups', `must name at least one group for priorityPolicy ${spec.priorityPolicy}`);
   if (!prioritised && spec.priorityGroups?.length) c.add('spec.priorityGroups', 'needs a priorityPolicy other than none');
   (spec.priorityGroups ?? []).forEach((g, i) => {
-    if (typeof g !== 'string' || !PRIORITY_GROUP.test(g)) c.add(`spec.priorityGroups[${i}]`, `must match ${PRIORITY_GROUP.source} (got "${String(g)}")`);
+    if (typeof g !== 'string' || !PRIORITY_GROUP.test(g))
+      c.add(`spec.priorityGroups[${i}]`, `must match ${PRIORITY_GROUP.source} (got "${String(g)}")`);
   });
   c.duration('spec.pinnedTtl', spec.pinnedTtl);
-  if (spec.pinnedTtl !== undefined && spec.priorityPolicy !== 'pinned_client') c.add('spec.pinnedTtl', 'needs priorityPolicy pinned_client');
+  if (spec.pinnedTtl !== undefined && spec.priorityPolicy !== 'pinned_client')
+    c.add('spec.pinnedTtl', 'needs priorityPolicy pinned_client');
   if (spec.deadLetter !== undefined) {
     if (typeof spec.deadLetter.subject !== 'string' || !isValidSubject(spec.deadLetter.subject, false)) {
       c.add('spec.deadLetter.subject', `"${String(spec.deadLetter.subject)}" must be a subject without wildcards`);

@@ -82,7 +82,10 @@ export async function testDbEnv(backend: Backend, label: string): Promise<{ env:
 }
 
 /** Reads every message currently in a stream (ephemeral ordered consumer). */
-export async function readStream(nc: NatsConnection, stream: string): Promise<Array<{ subject: string; seq: number; headers: Record<string, string>; json: unknown }>> {
+export async function readStream(
+  nc: NatsConnection,
+  stream: string,
+): Promise<Array<{ subject: string; seq: number; headers: Record<string, string>; json: unknown }>> {
   const { jetstream } = await import('@nats-io/jetstream');
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
@@ -125,10 +128,15 @@ export interface TestService {
  * One service in-process for a test, ready (`/ready` 200), on its own namespace and its own
  * Postgres schema (or PGlite data dir). Extra env overrides the defaults.
  */
-export async function startTestService(def: ServiceDefinition, o: { label: string; backend?: Backend; env?: Record<string, string> }): Promise<TestService> {
+export async function startTestService(
+  def: ServiceDefinition,
+  o: { label: string; backend?: Backend; env?: Record<string, string> },
+): Promise<TestService> {
   const namespace = o.env?.ORDERFLOW_NAMESPACE ?? testNamespace();
   const db = await testDbEnv(o.backend ?? 'postgres', o.label);
-  const svc = await startService(def, { env: { PORT: '0', LOG_LEVEL: 'silent', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: namespace, ...db.env, ...(o.env ?? {}) } });
+  const svc = await startService(def, {
+    env: { PORT: '0', LOG_LEVEL: 'silent', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: namespace, ...db.env, ...(o.env ?? {}) },
+  });
   const nc = await testNats();
   await waitFor(`${def.name} ready`, async () => (await fetch(`${svc.url}/ready`)).ok);
   return {

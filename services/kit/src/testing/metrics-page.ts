@@ -16,14 +16,21 @@ export interface MetricsPage {
 }
 
 const labelText = (labels: Record<string, string>) =>
-  Object.keys(labels).length ? `{${Object.entries(labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',')}}` : '';
+  Object.keys(labels).length
+    ? `{${Object.entries(labels)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(',')}}`
+    : '';
 
 export function parseMetrics(text: string): MetricsPage {
   const samples = parsePrometheus(text);
   const named = (name: string) => samples.filter((s) => s.name === name);
   return {
     samples,
-    total: (name, where = () => true) => named(name).filter((s) => where(labelText(s.labels))).reduce((sum, s) => sum + s.value, 0),
+    total: (name, where = () => true) =>
+      named(name)
+        .filter((s) => where(labelText(s.labels)))
+        .reduce((sum, s) => sum + s.value, 0),
     has: (name) => named(name).length > 0,
   };
 }

@@ -72,7 +72,9 @@ export class TestNatsServer {
 
   async start(): Promise<void> {
     if (this.#proc) return;
-    const proc = spawn(this.bin, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, '-n', this.name, ...this.args], { stdio: 'ignore' });
+    const proc = spawn(this.bin, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, '-n', this.name, ...this.args], {
+      stdio: 'ignore',
+    });
     this.#proc = proc;
     proc.once('exit', () => {
       if (this.#proc === proc) this.#proc = undefined;

@@ -93,11 +93,20 @@ export class TestPostgresServer {
     const opts = `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dir} -c fsync=off -c max_connections=100`;
     await this.#pg('pg_ctl', ['-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-o', opts, '-w', '-t', '60', 'start']);
     if (this.database !== 'postgres') {
-      await this.#pg('psql', ['-h', this.dir, '-p', String(this.port), '-U', 'postgres', '-d', 'postgres', '-tAc', `SELECT 1 FROM pg_database WHERE datname = '${this.database}'`]).then(
-        async ({ stdout }) => {
-          if (stdout.trim() !== '1') await this.#pg('createdb', ['-h', this.dir, '-p', String(this.port), '-U', 'postgres', this.database]);
-        },
-      );
+      await this.#pg('psql', [
+        '-h',
+        this.dir,
+        '-p',
+        String(this.port),
+        '-U',
+        'postgres',
+        '-d',
+        'postgres',
+        '-tAc',
+        `SELECT 1 FROM pg_database WHERE datname = '${this.database}'`,
+      ]).then(async ({ stdout }) => {
+        if (stdout.trim() !== '1') await this.#pg('createdb', ['-h', this.dir, '-p', String(this.port), '-U', 'postgres', this.database]);
+      });
     }
   }
 
@@ -178,7 +187,9 @@ export class TestPostgresServer {
     } catch (err) {
       const e = err as { stderr?: string; message: string };
       const log = existsSync(join(this.dir, 'server.log')) ? readFileSync(join(this.dir, 'server.log'), 'utf8').slice(-2000) : '';
-      throw new Error(`${tool} ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}${log ? `\n--- server.log ---\n${log}` : ''}`, { cause: err });
+      throw new Error(`${tool} ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}${log ? `\n--- server.log ---\n${log}` : ''}`, {
+        cause: err,
+      });
     }
   }
 

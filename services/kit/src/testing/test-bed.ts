@@ -44,7 +44,9 @@ export interface TestBed {
   /** The consumer of the topology with this durable name. */
   spec(durable: string): ConsumerSpec;
   /** An EventConsumer on the bed's names, database, connection and log (each can be overridden). */
-  consumer(o: Omit<EventConsumerOptions, 'names' | 'db' | 'nats' | 'log'> & Partial<Pick<EventConsumerOptions, 'names' | 'db' | 'nats' | 'log'>>): EventConsumer;
+  consumer(
+    o: Omit<EventConsumerOptions, 'names' | 'db' | 'nats' | 'log'> & Partial<Pick<EventConsumerOptions, 'names' | 'db' | 'nats' | 'log'>>,
+  ): EventConsumer;
   /** Publishes an event with its headers (its Nats-Msg-Id among them) on the test's connection. */
   publish(e: OutgoingEvent): Promise<PubAck>;
   /** Stops the manager, deletes the namespace's streams, closes both connections, drops the schema. */

@@ -58,7 +58,10 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
     // The clock of this test is a message with the same budget on another durable that fails on
     // every delivery exactly as the old runtime treated an unreachable database (nak with
     // backoff[n-1]): when the server gives up on it, the budget is spent.
-    const controlGaveUp = nats.current!.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${control.streamName}.${control.durableName}`, { max: 1 });
+    const controlGaveUp = nats.current!.nc.subscribe(
+      `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${control.streamName}.${control.durableName}`,
+      { max: 1 },
+    );
     const controlLoop = (async () => {
       const c = await jetstream(nc).consumers.get(control.streamName, control.durableName);
       while (!controlGaveUp.isClosed()) {
@@ -82,7 +85,11 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
       expect(seen).toEqual([]);
 
       await pgServer.start();
-      await waitFor('handled after recovery', async () => (await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).length === 1, 30_000);
+      await waitFor(
+        'handled after recovery',
+        async () => (await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).length === 1,
+        30_000,
+      );
       await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
       expect(await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).toEqual([{ delivery: 1 }]);
       expect((await consumerInfo(nc, spec)).delivered.consumer_seq).toBe(1);
@@ -159,7 +166,11 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
       second.start();
       await waitFor('second process holds it, paused', () => second.paused?.dependency === 'database' && second.held === 1);
       await pgServer.start();
-      await waitFor('handled after recovery', async () => (await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).length === 1, 30_000);
+      await waitFor(
+        'handled after recovery',
+        async () => (await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).length === 1,
+        30_000,
+      );
       await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
       // The restart cost at most one delivery: handled once, on the first or second delivery
       // (2.15 counts the nak'ed delivery; 2.9 takes the count back when the nak finds no live

@@ -15,17 +15,26 @@ describe('classifyFailure', () => {
     ['pg connection ended', new Error('Connection terminated unexpectedly')],
     ['pool connect timeout', new Error('timeout exceeded when trying to connect')],
     ['wrapped by a handler', new Error('reserving stock failed', { cause: pgError('57P01', 'terminating connection') })],
-    ['pg tries every address', new AggregateError([Object.assign(new Error('connect ECONNREFUSED ::1:5432'), { code: 'ECONNREFUSED' })], 'all failed')],
+    [
+      'pg tries every address',
+      new AggregateError([Object.assign(new Error('connect ECONNREFUSED ::1:5432'), { code: 'ECONNREFUSED' })], 'all failed'),
+    ],
   ])('database away: %s → pause, no delivery spent', (_, err) => {
     expect(classifyFailure(err)).toMatchObject({ kind: 'dependency', dependency: 'database' });
   });
 
   test('a NATS request timeout is NATS being away', () => {
-    expect(classifyFailure(Object.assign(new Error('timeout'), { name: 'TimeoutError' }))).toMatchObject({ kind: 'dependency', dependency: 'nats' });
+    expect(classifyFailure(Object.assign(new Error('timeout'), { name: 'TimeoutError' }))).toMatchObject({
+      kind: 'dependency',
+      dependency: 'nats',
+    });
   });
 
   test('code that knows says so: DependencyUnavailableError', () => {
-    expect(classifyFailure(new DependencyUnavailableError('gateway', 'gateway unreachable'))).toMatchObject({ kind: 'dependency', dependency: 'gateway' });
+    expect(classifyFailure(new DependencyUnavailableError('gateway', 'gateway unreachable'))).toMatchObject({
+      kind: 'dependency',
+      dependency: 'gateway',
+    });
   });
 
   test.each([

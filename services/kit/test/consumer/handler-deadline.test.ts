@@ -15,7 +15,11 @@ let db: Db;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  t = await startTestBed({ label: 'deadline', migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text, delivery int)` }], topology: { maxDeliver: 5, backoff: ['1s'] } });
+  t = await startTestBed({
+    label: 'deadline',
+    migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text, delivery int)` }],
+    topology: { maxDeliver: 5, backoff: ['1s'] },
+  });
   ({ db, nc } = t);
 });
 
@@ -45,8 +49,16 @@ test('a handler that hangs is abandoned at its deadline and rolled back; the dur
     await t.publish(stuck);
     await waitFor('stuck handler running', () => calls.length === 1);
     await t.publish(next);
-    await waitFor('the next message handled while the first hangs', async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [next.id])).length === 1, 20_000);
-    await waitFor('the hung message redelivered and handled', async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1 AND delivery = 2`, [stuck.id])).length === 1, 20_000);
+    await waitFor(
+      'the next message handled while the first hangs',
+      async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [next.id])).length === 1,
+      20_000,
+    );
+    await waitFor(
+      'the hung message redelivered and handled',
+      async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1 AND delivery = 2`, [stuck.id])).length === 1,
+      20_000,
+    );
     await waitFor('all acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
     // The abandoned attempt's insert was rolled back: one effect, from the second delivery.
     expect(await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [stuck.id])).toEqual([{ delivery: 2 }]);

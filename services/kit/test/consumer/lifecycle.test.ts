@@ -17,7 +17,11 @@ let db: Db;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  t = await startTestBed({ label: 'life', migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text)` }], topology: { maxDeliver: 5, backoff: ['5s'] } });
+  t = await startTestBed({
+    label: 'life',
+    migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text)` }],
+    topology: { maxDeliver: 5, backoff: ['5s'] },
+  });
   ({ db, nc } = t);
 });
 
@@ -58,7 +62,10 @@ test('a message waiting for after-commit work to finish starts when it finishes,
     });
     expect(await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [second.id])).toHaveLength(0);
     afterCommit.open();
-    await waitFor('second message handled', async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [second.id])).length === 1);
+    await waitFor(
+      'second message handled',
+      async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [second.id])).length === 1,
+    );
     await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
     // Started by the end of the after-commit work — not by its own redelivery after the ack wait.
     expect(deliveries.get(second.id)).toBe(1);

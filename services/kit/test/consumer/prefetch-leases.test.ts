@@ -42,7 +42,10 @@ test('messages queued behind a slow batch are not redelivered: one delivery each
   for (const e of events) await t.publish(e);
   consumer.start();
   try {
-    await waitFor('first batch running, the other messages in the client', async () => deliveries.size === 1 && (await consumerInfo(nc, spec)).num_ack_pending === 20);
+    await waitFor(
+      'first batch running, the other messages in the client',
+      async () => deliveries.size === 1 && (await consumerInfo(nc, spec)).num_ack_pending === 20,
+    );
     // A clock made of facts: a message of the same stream on a durable with the same ack wait,
     // taken and neither acked nor kept alive, comes back after each ack wait. Twice = every
     // message our client took before it has outlived its ack wait at least once.
@@ -77,7 +80,14 @@ test('the client pulls no more than its window: the rest waits on the server, no
     },
   });
   const failed = Array.from({ length: 15 }, (_, i) =>
-    makeEvent(t.names, 'payments.failed', { version: 'v1', orderId: randomUUID(), correlationId: `c-${i}`, occurredAt: new Date().toISOString(), reason: 'payment_declined', amount: 1 }),
+    makeEvent(t.names, 'payments.failed', {
+      version: 'v1',
+      orderId: randomUUID(),
+      correlationId: `c-${i}`,
+      occurredAt: new Date().toISOString(),
+      reason: 'payment_declined',
+      amount: 1,
+    }),
   );
   for (const e of failed) await t.publish(e);
   consumer.start();

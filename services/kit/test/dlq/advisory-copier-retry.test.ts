@@ -9,7 +9,16 @@ import pino from 'pino';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { applyTopology, createAdvisoryCopier, deadLetterLookup, listDeadLetters, Names, platformTopology, problems, type AdvisoryCopier } from '@orderflow/kit';
+import {
+  applyTopology,
+  createAdvisoryCopier,
+  deadLetterLookup,
+  listDeadLetters,
+  Names,
+  platformTopology,
+  problems,
+  type AdvisoryCopier,
+} from '@orderflow/kit';
 import { deleteNamespaceStreams, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
 
 const ns = testNamespace('dlqretry');
@@ -52,12 +61,23 @@ function flakyLookups(real: JetStreamManager, failures: number): { jsm: JetStrea
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  return { jsm: new Proxy(real, { get: (target, prop, receiver) => (prop === 'streams' ? streams : Reflect.get(target, prop, receiver)) }), attempts: () => attempts };
+  return {
+    jsm: new Proxy(real, { get: (target, prop, receiver) => (prop === 'streams' ? streams : Reflect.get(target, prop, receiver)) }),
+    attempts: () => attempts,
+  };
 }
 
 test('a failed lookup of the original is retried: the dead letter is not lost', async () => {
   const flaky = flakyLookups(jsm, 2);
-  copier = createAdvisoryCopier({ nc, js, jsm: flaky.jsm, lookup: deadLetterLookup(topology.consumers), log, queue: `copier-${ns}`, backoff: { initialMs: 50, maxMs: 200 } });
+  copier = createAdvisoryCopier({
+    nc,
+    js,
+    jsm: flaky.jsm,
+    lookup: deadLetterLookup(topology.consumers),
+    log,
+    queue: `copier-${ns}`,
+    backoff: { initialMs: 50, maxMs: 200 },
+  });
   copier.start();
   const h = natsHeaders();
   h.set('Nats-Msg-Id', `evt-${ns}`);
@@ -70,7 +90,9 @@ test('a failed lookup of the original is retried: the dead letter is not lost', 
   const waiting = consumer.next({ expires: 1000 });
   for await (const _ of advisory) break;
   expect(await waiting).toBeNull();
-  const entry = await waitFor('dead letter copied despite failed lookups', async () => (await listDeadLetters({ jsm, dlqStream: DLQ })).find((e) => e.streamSeq === seq));
+  const entry = await waitFor('dead letter copied despite failed lookups', async () =>
+    (await listDeadLetters({ jsm, dlqStream: DLQ })).find((e) => e.streamSeq === seq),
+  );
   expect(entry).toMatchObject({ reason: 'max_deliveries', consumer: 'inventory-orders', deliveries: 2, originalMsgId: `evt-${ns}` });
   expect(flaky.attempts()).toBe(3);
   expect(copier.stats()).toMatchObject({ copied: 1, retried: 2, failed: 0 });

@@ -140,7 +140,9 @@ describe('advisory copier', () => {
     expect(replayed?.header.get('X-Correlation-ID')).toBe('corr-evt-1');
     expect(replayed?.header.get('Dlq-Reason')).toBeFalsy();
     // The always-failing handler sees it again: it dead-letters a second time, as a new entry.
-    await waitFor('second dead letter', async () => (await listDeadLetters(loc, { stream: ORDERS })).find((e) => e.streamSeq === r.replayedSeq));
+    await waitFor('second dead letter', async () =>
+      (await listDeadLetters(loc, { stream: ORDERS })).find((e) => e.streamSeq === r.replayedSeq),
+    );
   });
 
   it('a failed replay publish leaves the entry in the DLQ', async () => {
@@ -165,7 +167,9 @@ describe('advisory copier', () => {
   it('a terminated message without a runtime copy is copied by the copier', async () => {
     termOnly.add('evt-term2');
     const seq = await publishOrder('evt-term2', { orderId: 'o-t2' });
-    const e = await waitFor('terminated dead letter', async () => (await listDeadLetters({ jsm, dlqStream: DLQ })).find((x) => x.streamSeq === seq));
+    const e = await waitFor('terminated dead letter', async () =>
+      (await listDeadLetters({ jsm, dlqStream: DLQ })).find((x) => x.streamSeq === seq),
+    );
     expect(e).toMatchObject({ reason: 'terminated', deliveries: 1, originalMsgId: 'evt-term2' });
   });
 

@@ -40,7 +40,12 @@ describe('applyTopology', () => {
     const c = await readConsumer(jsm, names.stream('ORDERS'), 'inventory-orders');
     expect(c?.config).toMatchObject({ max_deliver: 5, filter_subject: names.subject('orders.>') });
 
-    const writes = [vi.spyOn(jsm.streams, 'add'), vi.spyOn(jsm.streams, 'update'), vi.spyOn(jsm.consumers, 'add'), vi.spyOn(jsm.consumers, 'update')];
+    const writes = [
+      vi.spyOn(jsm.streams, 'add'),
+      vi.spyOn(jsm.streams, 'update'),
+      vi.spyOn(jsm.consumers, 'add'),
+      vi.spyOn(jsm.consumers, 'update'),
+    ];
     await withoutCalls(writes, async () => {
       const second = await applyTopology(jsm, topo);
       expect(second.map((r) => r.outcome)).toEqual(Array(10).fill('unchanged'));
@@ -60,7 +65,10 @@ describe('reconcileStream / reconcileConsumer', () => {
     const s = await reconcileStream(jsm, { ...base, subjects: [...base.subjects, names.subject('rec2.>')], maxAge: '2h' });
     expect(s).toMatchObject({ action: 'update', outcome: 'updated' });
     expect(s.reasons.join()).toContain('max_age: 1h → 2h');
-    expect((await readStream(jsm, name))?.config).toMatchObject({ max_age: 2 * 3600e9, subjects: [...base.subjects, names.subject('rec2.>')] });
+    expect((await readStream(jsm, name))?.config).toMatchObject({
+      max_age: 2 * 3600e9,
+      subjects: [...base.subjects, names.subject('rec2.>')],
+    });
 
     const c = await reconcileConsumer(jsm, { ...cons, maxDeliver: 7 });
     expect(c).toMatchObject({ action: 'update', outcome: 'updated' });
@@ -92,7 +100,13 @@ describe('reconcileStream / reconcileConsumer', () => {
   });
 
   it('an invalid spec is refused without any JetStream call', async () => {
-    const calls = [vi.spyOn(jsm.streams, 'info'), vi.spyOn(jsm.streams, 'add'), vi.spyOn(jsm.streams, 'update'), vi.spyOn(jsm.consumers, 'info'), vi.spyOn(jsm.consumers, 'add')];
+    const calls = [
+      vi.spyOn(jsm.streams, 'info'),
+      vi.spyOn(jsm.streams, 'add'),
+      vi.spyOn(jsm.streams, 'update'),
+      vi.spyOn(jsm.consumers, 'info'),
+      vi.spyOn(jsm.consumers, 'add'),
+    ];
     await withoutCalls(calls, async () => {
       const s = await reconcileStream(jsm, { ...base, maxAge: 'a while' });
       expect(s).toMatchObject({ action: 'refuse', outcome: 'refused' });

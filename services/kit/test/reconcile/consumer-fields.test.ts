@@ -42,7 +42,15 @@ afterAll(async () => {
 
 /** Fails the test if a reconcile makes any create, update or pause call. */
 const withoutWrites = <T>(fn: () => Promise<T>): Promise<T> =>
-  withoutCalls([vi.spyOn(jsm.consumers, 'add'), vi.spyOn(jsm.consumers, 'update'), vi.spyOn(jsm.consumers, 'pause'), vi.spyOn(jsm.consumers, 'resume')], fn);
+  withoutCalls(
+    [
+      vi.spyOn(jsm.consumers, 'add'),
+      vi.spyOn(jsm.consumers, 'update'),
+      vi.spyOn(jsm.consumers, 'pause'),
+      vi.spyOn(jsm.consumers, 'resume'),
+    ],
+    fn,
+  );
 
 interface Case {
   name: string;
@@ -65,9 +73,25 @@ inTwoYears.setUTCMilliseconds(0);
 const rfc = (d: Date): string => d.toISOString().replace('.000Z', 'Z');
 
 const cases: Case[] = [
-  { name: 'description', spec: { description: 'reserves stock' }, holds: { description: 'reserves stock' }, change: { description: 'x' }, changed: { description: 'x' } },
-  { name: 'deliverPolicy last', spec: { deliverPolicy: 'last' }, holds: { deliver_policy: 'last' }, change: { deliverPolicy: 'new' }, fixed: 'deliver_policy' },
-  { name: 'deliverPolicy lastPerSubject', spec: { deliverPolicy: 'lastPerSubject', filterSubject: subj('>') }, holds: { deliver_policy: 'last_per_subject' } },
+  {
+    name: 'description',
+    spec: { description: 'reserves stock' },
+    holds: { description: 'reserves stock' },
+    change: { description: 'x' },
+    changed: { description: 'x' },
+  },
+  {
+    name: 'deliverPolicy last',
+    spec: { deliverPolicy: 'last' },
+    holds: { deliver_policy: 'last' },
+    change: { deliverPolicy: 'new' },
+    fixed: 'deliver_policy',
+  },
+  {
+    name: 'deliverPolicy lastPerSubject',
+    spec: { deliverPolicy: 'lastPerSubject', filterSubject: subj('>') },
+    holds: { deliver_policy: 'last_per_subject' },
+  },
   {
     name: 'optStartSeq',
     spec: { deliverPolicy: 'byStartSequence', optStartSeq: 5 },
@@ -82,7 +106,13 @@ const cases: Case[] = [
     change: { deliverPolicy: 'byStartTime', optStartTime: '2024-01-02T00:00:00Z' },
     fixed: 'opt_start_time',
   },
-  { name: 'ackPolicy all', spec: { ackPolicy: 'all' }, holds: { ack_policy: 'all' }, change: { ackPolicy: 'explicit' }, fixed: 'ack_policy' },
+  {
+    name: 'ackPolicy all',
+    spec: { ackPolicy: 'all' },
+    holds: { ack_policy: 'all' },
+    change: { ackPolicy: 'explicit' },
+    fixed: 'ack_policy',
+  },
   { name: 'ackPolicy none', spec: { ackPolicy: 'none' }, holds: { ack_policy: 'none' } },
   { name: 'ackWait', spec: { ackWait: '10s' }, holds: { ack_wait: 10e9 }, change: { ackWait: '1m30s' }, changed: { ack_wait: 90e9 } },
   { name: 'maxDeliver', spec: { maxDeliver: 5 }, holds: { max_deliver: 5 }, change: { maxDeliver: 6 }, changed: { max_deliver: 6 } },
@@ -93,7 +123,13 @@ const cases: Case[] = [
     change: { maxDeliver: 4, backoff: ['500ms', '1s', '3s'] },
     changed: { backoff: [500e6, 1e9, 3e9] },
   },
-  { name: 'filterSubject', spec: { filterSubject: subj('a') }, holds: { filter_subject: subj('a') }, change: { filterSubject: subj('b') }, changed: { filter_subject: subj('b') } },
+  {
+    name: 'filterSubject',
+    spec: { filterSubject: subj('a') },
+    holds: { filter_subject: subj('a') },
+    change: { filterSubject: subj('b') },
+    changed: { filter_subject: subj('b') },
+  },
   {
     name: 'filterSubjects',
     since: '2.10.0',
@@ -102,10 +138,28 @@ const cases: Case[] = [
     change: { filterSubject: subj('c') },
     changed: { filter_subject: subj('c') },
   },
-  { name: 'replayPolicy', spec: { replayPolicy: 'original' }, holds: { replay_policy: 'original' }, change: { replayPolicy: 'instant' }, fixed: 'replay_policy' },
-  { name: 'sampleFreq', spec: { sampleFreq: '50' }, holds: { sample_freq: '50' }, change: { sampleFreq: '60%' }, changed: { sample_freq: '60%' } },
+  {
+    name: 'replayPolicy',
+    spec: { replayPolicy: 'original' },
+    holds: { replay_policy: 'original' },
+    change: { replayPolicy: 'instant' },
+    fixed: 'replay_policy',
+  },
+  {
+    name: 'sampleFreq',
+    spec: { sampleFreq: '50' },
+    holds: { sample_freq: '50' },
+    change: { sampleFreq: '60%' },
+    changed: { sample_freq: '60%' },
+  },
   { name: 'maxWaiting', spec: { maxWaiting: 10 }, holds: { max_waiting: 10 }, change: { maxWaiting: 20 }, fixed: 'max_waiting' },
-  { name: 'maxAckPending', spec: { maxAckPending: 50 }, holds: { max_ack_pending: 50 }, change: { maxAckPending: 60 }, changed: { max_ack_pending: 60 } },
+  {
+    name: 'maxAckPending',
+    spec: { maxAckPending: 50 },
+    holds: { max_ack_pending: 50 },
+    change: { maxAckPending: 60 },
+    changed: { max_ack_pending: 60 },
+  },
   { name: 'headersOnly', spec: { headersOnly: true }, holds: { headers_only: true }, change: { headersOnly: false }, changed: {} },
   {
     name: 'maxRequestBatch/Expires/MaxBytes',
@@ -114,13 +168,38 @@ const cases: Case[] = [
     change: { maxRequestBatch: 20, maxRequestExpires: '10s', maxRequestMaxBytes: 2048 },
     changed: { max_batch: 20, max_expires: 10e9, max_bytes: 2048 },
   },
-  { name: 'inactiveThreshold', spec: { inactiveThreshold: '1h' }, holds: { inactive_threshold: 3600e9 }, change: { inactiveThreshold: '2h' }, changed: { inactive_threshold: 7200e9 } },
+  {
+    name: 'inactiveThreshold',
+    spec: { inactiveThreshold: '1h' },
+    holds: { inactive_threshold: 3600e9 },
+    change: { inactiveThreshold: '2h' },
+    changed: { inactive_threshold: 7200e9 },
+  },
   { name: 'replicas', spec: { replicas: 1 }, holds: { num_replicas: 1 } },
   { name: 'memStorage', spec: { memStorage: true }, holds: { mem_storage: true }, change: { memStorage: false }, fixed: 'mem_storage' },
-  { name: 'metadata', since: '2.10.0', spec: { metadata: { owner: 'inventory' } }, holds: { metadata: { owner: 'inventory' } }, change: { metadata: { owner: 'payment' } }, changed: { metadata: { owner: 'payment' } } },
+  {
+    name: 'metadata',
+    since: '2.10.0',
+    spec: { metadata: { owner: 'inventory' } },
+    holds: { metadata: { owner: 'inventory' } },
+    change: { metadata: { owner: 'payment' } },
+    changed: { metadata: { owner: 'payment' } },
+  },
   { name: 'pull → push', spec: {}, holds: {}, change: { deliverSubject: 'PUSH' }, fixed: 'deliver_subject' },
-  { name: 'deliverSubject', spec: { deliverSubject: 'PUSH' }, holds: { deliver_subject: 'PUSH' }, change: { deliverSubject: 'PUSH2' }, changed: { deliver_subject: 'PUSH2' } },
-  { name: 'deliverGroup', spec: { deliverSubject: 'PUSH', deliverGroup: 'workers' }, holds: { deliver_group: 'workers' }, change: { deliverSubject: 'PUSH', deliverGroup: 'others' }, changed: { deliver_group: 'others' } },
+  {
+    name: 'deliverSubject',
+    spec: { deliverSubject: 'PUSH' },
+    holds: { deliver_subject: 'PUSH' },
+    change: { deliverSubject: 'PUSH2' },
+    changed: { deliver_subject: 'PUSH2' },
+  },
+  {
+    name: 'deliverGroup',
+    spec: { deliverSubject: 'PUSH', deliverGroup: 'workers' },
+    holds: { deliver_group: 'workers' },
+    change: { deliverSubject: 'PUSH', deliverGroup: 'others' },
+    changed: { deliver_group: 'others' },
+  },
   { name: 'push → pull', spec: { deliverSubject: 'PUSH' }, holds: {}, change: {}, fixed: 'deliver_subject' },
   {
     name: 'flowControl/heartbeatInterval',
@@ -129,7 +208,13 @@ const cases: Case[] = [
     change: { deliverSubject: 'PUSH', flowControl: true, heartbeatInterval: '10s' },
     fixed: 'idle_heartbeat',
   },
-  { name: 'rateLimitBps', spec: { deliverSubject: 'PUSH', rateLimitBps: 8000 }, holds: { rate_limit_bps: 8000 }, change: { deliverSubject: 'PUSH', rateLimitBps: 16000 }, changed: { rate_limit_bps: 16000 } },
+  {
+    name: 'rateLimitBps',
+    spec: { deliverSubject: 'PUSH', rateLimitBps: 8000 },
+    holds: { rate_limit_bps: 8000 },
+    change: { deliverSubject: 'PUSH', rateLimitBps: 16000 },
+    changed: { rate_limit_bps: 16000 },
+  },
   {
     name: 'pauseUntil',
     since: '2.11.0',
@@ -152,12 +237,18 @@ const cases: Case[] = [
     spec: { priorityPolicy: 'pinned_client', priorityGroups: ['hot'] },
     holds: { priority_policy: 'pinned_client', priority_timeout: 120e9 },
   },
-  { name: 'priorityPolicy prioritized', since: '2.12.0', spec: { priorityPolicy: 'prioritized', priorityGroups: ['hot'] }, holds: { priority_policy: 'prioritized' } },
+  {
+    name: 'priorityPolicy prioritized',
+    since: '2.12.0',
+    spec: { priorityPolicy: 'prioritized', priorityGroups: ['hot'] },
+    holds: { priority_policy: 'prioritized' },
+  },
 ];
 
 describe.each(cases.map((c, i) => [c.name, c, i] as const))('Consumer %s', (_name, c, i) => {
   const durable = `cf${i}`;
-  const localise = (s: Partial<ConsumerSpec>): Partial<ConsumerSpec> => (s.deliverSubject ? { ...s, deliverSubject: push(i) + (s.deliverSubject === 'PUSH2' ? '.2' : '') } : s);
+  const localise = (s: Partial<ConsumerSpec>): Partial<ConsumerSpec> =>
+    s.deliverSubject ? { ...s, deliverSubject: push(i) + (s.deliverSubject === 'PUSH2' ? '.2' : '') } : s;
   const spec = (extra: Partial<ConsumerSpec>): ConsumerSpec => ({ streamName: stream, durableName: durable, ...localise(extra) });
   const holds = (h: Record<string, unknown>): Record<string, unknown> =>
     h.deliver_subject ? { ...h, deliver_subject: push(i) + (h.deliver_subject === 'PUSH2' ? '.2' : '') } : h;
@@ -201,7 +292,10 @@ describe.each(cases.map((c, i) => [c.name, c, i] as const))('Consumer %s', (_nam
 
 describe('Consumer backoff against maxDeliver', () => {
   it('as many delays as deliveries, or unlimited deliveries: accepted where the server does, refused before naming the version', async () => {
-    for (const [durable, maxDeliver, since] of [['cf-bo-eq', 2, [2, 10, 23]], ['cf-bo-unl', -1, [2, 10, 14]]] as const) {
+    for (const [durable, maxDeliver, since] of [
+      ['cf-bo-eq', 2, [2, 10, 23]],
+      ['cf-bo-unl', -1, [2, 10, 14]],
+    ] as const) {
       const r = await reconcileConsumer(jsm, { streamName: stream, durableName: durable, maxDeliver, backoff: ['1s', '2s'] });
       if (atLeast(server, since)) {
         expect(r.outcome, r.reasons.join('; ')).toBe('created');
@@ -232,7 +326,16 @@ describe('Consumer pauseUntil removed', () => {
 
 describe('values the server normalises', () => {
   it('unset or zero maxAckPending, maxWaiting, ackWait, replicas, and backoff replacing ackWait: no update on resync', async () => {
-    const spec: ConsumerSpec = { streamName: stream, durableName: 'cf-norm', maxAckPending: 0, maxWaiting: 0, replicas: 0, maxDeliver: 5, ackWait: '45s', backoff: ['2s'] };
+    const spec: ConsumerSpec = {
+      streamName: stream,
+      durableName: 'cf-norm',
+      maxAckPending: 0,
+      maxWaiting: 0,
+      replicas: 0,
+      maxDeliver: 5,
+      ackWait: '45s',
+      backoff: ['2s'],
+    };
     expect((await reconcileConsumer(jsm, spec)).outcome).toBe('created');
     expect((await readConsumer(jsm, stream, 'cf-norm'))?.config).toMatchObject({ max_ack_pending: 1000, max_waiting: 512, ack_wait: 2e9 });
     const again = await withoutWrites(() => reconcileConsumer(jsm, spec));
@@ -242,7 +345,11 @@ describe('values the server normalises', () => {
 
   it("a stream's consumerLimits fill an unset maxAckPending and inactiveThreshold (2.10+): no update on resync", async () => {
     if (!atLeast(server, [2, 10, 0])) return;
-    const s = await reconcileStream(jsm, { name: limited, subjects: [names.subject('cflim.>')], consumerLimits: { maxAckPending: 50, inactiveThreshold: '1h' } });
+    const s = await reconcileStream(jsm, {
+      name: limited,
+      subjects: [names.subject('cflim.>')],
+      consumerLimits: { maxAckPending: 50, inactiveThreshold: '1h' },
+    });
     expect(s.outcome).toBe('created');
     const spec: ConsumerSpec = { streamName: limited, durableName: 'under-limits' };
     expect((await reconcileConsumer(jsm, spec)).outcome).toBe('created');

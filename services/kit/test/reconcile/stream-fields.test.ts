@@ -34,7 +34,8 @@ afterAll(async () => {
 });
 
 /** Fails the test if a reconcile makes any create or update call. */
-const withoutWrites = <T>(fn: () => Promise<T>): Promise<T> => withoutCalls([vi.spyOn(jsm.streams, 'add'), vi.spyOn(jsm.streams, 'update')], fn);
+const withoutWrites = <T>(fn: () => Promise<T>): Promise<T> =>
+  withoutCalls([vi.spyOn(jsm.streams, 'add'), vi.spyOn(jsm.streams, 'update')], fn);
 
 interface Case {
   name: string;
@@ -54,14 +55,52 @@ interface Case {
 
 const ORIGIN = () => names.stream('SF_ORIGIN');
 const cases: Case[] = [
-  { name: 'description', spec: { description: 'orders' }, holds: { description: 'orders' }, change: { description: 'all orders' }, changed: { description: 'all orders' } },
-  { name: 'retention interest', spec: { retention: 'interest' }, holds: { retention: 'interest' }, change: { retention: 'workqueue' }, fixed: 'retention' },
-  { name: 'maxConsumers', spec: { maxConsumers: 10 }, holds: { max_consumers: 10 }, change: { maxConsumers: 20 }, changed: { max_consumers: 20 }, fixed: 'max_consumers', fixedBefore: '2.14.0' },
+  {
+    name: 'description',
+    spec: { description: 'orders' },
+    holds: { description: 'orders' },
+    change: { description: 'all orders' },
+    changed: { description: 'all orders' },
+  },
+  {
+    name: 'retention interest',
+    spec: { retention: 'interest' },
+    holds: { retention: 'interest' },
+    change: { retention: 'workqueue' },
+    fixed: 'retention',
+  },
+  {
+    name: 'maxConsumers',
+    spec: { maxConsumers: 10 },
+    holds: { max_consumers: 10 },
+    change: { maxConsumers: 20 },
+    changed: { max_consumers: 20 },
+    fixed: 'max_consumers',
+    fixedBefore: '2.14.0',
+  },
   { name: 'maxMsgs', spec: { maxMsgs: 100 }, holds: { max_msgs: 100 }, change: { maxMsgs: 200 }, changed: { max_msgs: 200 } },
-  { name: 'maxBytes', spec: { maxBytes: 1 << 20 }, holds: { max_bytes: 1 << 20 }, change: { maxBytes: 2 << 20 }, changed: { max_bytes: 2 << 20 } },
+  {
+    name: 'maxBytes',
+    spec: { maxBytes: 1 << 20 },
+    holds: { max_bytes: 1 << 20 },
+    change: { maxBytes: 2 << 20 },
+    changed: { max_bytes: 2 << 20 },
+  },
   { name: 'maxAge', spec: { maxAge: '1h' }, holds: { max_age: 3600e9 }, change: { maxAge: '1h30m' }, changed: { max_age: 5400e9 } },
-  { name: 'maxMsgsPerSubject', spec: { maxMsgsPerSubject: 5 }, holds: { max_msgs_per_subject: 5 }, change: { maxMsgsPerSubject: 6 }, changed: { max_msgs_per_subject: 6 } },
-  { name: 'maxMsgSize', spec: { maxMsgSize: 1024 }, holds: { max_msg_size: 1024 }, change: { maxMsgSize: 2048 }, changed: { max_msg_size: 2048 } },
+  {
+    name: 'maxMsgsPerSubject',
+    spec: { maxMsgsPerSubject: 5 },
+    holds: { max_msgs_per_subject: 5 },
+    change: { maxMsgsPerSubject: 6 },
+    changed: { max_msgs_per_subject: 6 },
+  },
+  {
+    name: 'maxMsgSize',
+    spec: { maxMsgSize: 1024 },
+    holds: { max_msg_size: 1024 },
+    change: { maxMsgSize: 2048 },
+    changed: { max_msg_size: 2048 },
+  },
   { name: 'discard', spec: { discard: 'new' }, holds: { discard: 'new' }, change: { discard: 'old' }, changed: { discard: 'old' } },
   {
     name: 'discardPerSubject',
@@ -72,13 +111,37 @@ const cases: Case[] = [
   },
   { name: 'storage', spec: { storage: 'memory' }, holds: { storage: 'memory' }, change: { storage: 'file' }, fixed: 'storage' },
   { name: 'noAck', spec: { noAck: true }, holds: { no_ack: true }, change: { noAck: false }, changed: {} },
-  { name: 'duplicateWindow', spec: { duplicateWindow: '30s' }, holds: { duplicate_window: 30e9 }, change: { duplicateWindow: '1m' }, changed: { duplicate_window: 60e9 } },
+  {
+    name: 'duplicateWindow',
+    spec: { duplicateWindow: '30s' },
+    holds: { duplicate_window: 30e9 },
+    change: { duplicateWindow: '1m' },
+    changed: { duplicate_window: 60e9 },
+  },
   { name: 'placement', spec: { placement: { tags: ['ssd'] } }, holds: { placement: { tags: ['ssd'] } } },
-  { name: 'sealed', spec: { sealed: true }, holds: { sealed: true, deny_delete: true, deny_purge: true, discard: 'new' }, change: { sealed: false }, fixed: 'sealed' },
+  {
+    name: 'sealed',
+    spec: { sealed: true },
+    holds: { sealed: true, deny_delete: true, deny_purge: true, discard: 'new' },
+    change: { sealed: false },
+    fixed: 'sealed',
+  },
   { name: 'denyDelete', spec: { denyDelete: true }, holds: { deny_delete: true }, change: { denyDelete: false }, fixed: 'deny_delete' },
   { name: 'denyPurge', spec: { denyPurge: true }, holds: { deny_purge: true }, change: { denyPurge: false }, fixed: 'deny_purge' },
-  { name: 'allowRollup', spec: { allowRollup: true }, holds: { allow_rollup_hdrs: true }, change: { allowRollup: false }, changed: { allow_rollup_hdrs: false } },
-  { name: 'allowDirect', spec: { allowDirect: true }, holds: { allow_direct: true }, change: { allowDirect: false }, changed: { allow_direct: false } },
+  {
+    name: 'allowRollup',
+    spec: { allowRollup: true },
+    holds: { allow_rollup_hdrs: true },
+    change: { allowRollup: false },
+    changed: { allow_rollup_hdrs: false },
+  },
+  {
+    name: 'allowDirect',
+    spec: { allowDirect: true },
+    holds: { allow_direct: true },
+    change: { allowDirect: false },
+    changed: { allow_direct: false },
+  },
   {
     name: 'republish',
     spec: { republish: { source: '>', destination: 'rp.>' } },
@@ -96,9 +159,30 @@ const cases: Case[] = [
     change: { subjectTransform: { source: '>', dest: 'st2.>' } },
     changed: { subject_transform: { src: '>', dest: 'st2.>' } },
   },
-  { name: 'compression', since: '2.10.0', spec: { compression: 's2' }, holds: { compression: 's2' }, change: { compression: 'none' }, changed: { compression: 'none' } },
-  { name: 'firstSequence', since: '2.10.0', spec: { firstSequence: 100 }, holds: { first_seq: 100 }, change: { firstSequence: 200 }, fixed: 'first_seq' },
-  { name: 'metadata', since: '2.10.0', spec: { metadata: { team: 'orders' } }, holds: { metadata: { team: 'orders' } }, change: { metadata: { team: 'payments' } }, changed: { metadata: { team: 'payments' } } },
+  {
+    name: 'compression',
+    since: '2.10.0',
+    spec: { compression: 's2' },
+    holds: { compression: 's2' },
+    change: { compression: 'none' },
+    changed: { compression: 'none' },
+  },
+  {
+    name: 'firstSequence',
+    since: '2.10.0',
+    spec: { firstSequence: 100 },
+    holds: { first_seq: 100 },
+    change: { firstSequence: 200 },
+    fixed: 'first_seq',
+  },
+  {
+    name: 'metadata',
+    since: '2.10.0',
+    spec: { metadata: { team: 'orders' } },
+    holds: { metadata: { team: 'orders' } },
+    change: { metadata: { team: 'payments' } },
+    changed: { metadata: { team: 'payments' } },
+  },
   {
     name: 'consumerLimits',
     since: '2.10.0',
@@ -107,7 +191,14 @@ const cases: Case[] = [
     change: { consumerLimits: { maxAckPending: 200 } },
     changed: { consumer_limits: { max_ack_pending: 200 } },
   },
-  { name: 'allowMsgTtl', since: '2.11.0', spec: { allowMsgTtl: true }, holds: { allow_msg_ttl: true }, change: { allowMsgTtl: false }, fixed: 'allow_msg_ttl' },
+  {
+    name: 'allowMsgTtl',
+    since: '2.11.0',
+    spec: { allowMsgTtl: true },
+    holds: { allow_msg_ttl: true },
+    change: { allowMsgTtl: false },
+    fixed: 'allow_msg_ttl',
+  },
   {
     name: 'subjectDeleteMarkerTtl',
     since: '2.11.0',
@@ -116,10 +207,38 @@ const cases: Case[] = [
     change: { allowMsgTtl: true, subjectDeleteMarkerTtl: '10s' },
     changed: { subject_delete_marker_ttl: 10e9 },
   },
-  { name: 'allowAtomicPublish', since: '2.12.0', spec: { allowAtomicPublish: true }, holds: { allow_atomic: true }, change: { allowAtomicPublish: false }, changed: {} },
-  { name: 'allowMsgCounter', since: '2.12.0', spec: { allowMsgCounter: true }, holds: { allow_msg_counter: true }, change: { allowMsgCounter: false }, fixed: 'allow_msg_counter' },
-  { name: 'allowMsgSchedules', since: '2.12.0', spec: { allowMsgSchedules: true }, holds: { allow_msg_schedules: true }, change: { allowMsgSchedules: false }, fixed: 'allow_msg_schedules' },
-  { name: 'persistMode', since: '2.12.0', spec: { persistMode: 'async' }, holds: { persist_mode: 'async' }, change: { persistMode: 'default' }, fixed: 'persist_mode' },
+  {
+    name: 'allowAtomicPublish',
+    since: '2.12.0',
+    spec: { allowAtomicPublish: true },
+    holds: { allow_atomic: true },
+    change: { allowAtomicPublish: false },
+    changed: {},
+  },
+  {
+    name: 'allowMsgCounter',
+    since: '2.12.0',
+    spec: { allowMsgCounter: true },
+    holds: { allow_msg_counter: true },
+    change: { allowMsgCounter: false },
+    fixed: 'allow_msg_counter',
+  },
+  {
+    name: 'allowMsgSchedules',
+    since: '2.12.0',
+    spec: { allowMsgSchedules: true },
+    holds: { allow_msg_schedules: true },
+    change: { allowMsgSchedules: false },
+    fixed: 'allow_msg_schedules',
+  },
+  {
+    name: 'persistMode',
+    since: '2.12.0',
+    spec: { persistMode: 'async' },
+    holds: { persist_mode: 'async' },
+    change: { persistMode: 'default' },
+    fixed: 'persist_mode',
+  },
 ];
 
 describe.each(cases.map((c, i) => [c.name, c, i] as const))('Stream %s', (_name, c, i) => {
@@ -130,14 +249,25 @@ describe.each(cases.map((c, i) => [c.name, c, i] as const))('Stream %s', (_name,
     const p = (s: string) => names.subject(`sf${i}x.${s}`);
     return {
       ...extra,
-      ...(extra.republish ? { republish: { ...extra.republish, source: names.subject(`sf${i}.>`), destination: p(extra.republish.destination) } } : {}),
+      ...(extra.republish
+        ? { republish: { ...extra.republish, source: names.subject(`sf${i}.>`), destination: p(extra.republish.destination) } }
+        : {}),
       ...(extra.subjectTransform ? { subjectTransform: { source: names.subject(`sf${i}.>`), dest: p(extra.subjectTransform.dest) } } : {}),
     };
   };
   const holds = (h: Record<string, unknown>): Record<string, unknown> => {
     const out = { ...h };
-    if (h.republish) out.republish = { ...(h.republish as object), src: names.subject(`sf${i}.>`), dest: names.subject(`sf${i}x.${(h.republish as { dest: string }).dest}`) };
-    if (h.subject_transform) out.subject_transform = { src: names.subject(`sf${i}.>`), dest: names.subject(`sf${i}x.${(h.subject_transform as { dest: string }).dest}`) };
+    if (h.republish)
+      out.republish = {
+        ...(h.republish as object),
+        src: names.subject(`sf${i}.>`),
+        dest: names.subject(`sf${i}x.${(h.republish as { dest: string }).dest}`),
+      };
+    if (h.subject_transform)
+      out.subject_transform = {
+        src: names.subject(`sf${i}.>`),
+        dest: names.subject(`sf${i}x.${(h.subject_transform as { dest: string }).dest}`),
+      };
     return out;
   };
   const has = (): boolean => !c.since || atLeast(server, parseVersion(c.since)!);
@@ -194,7 +324,9 @@ describe('Stream retention limits ↔ interest', () => {
       expect((await readStream(jsm, name))?.config.retention).toBe('interest');
     } else {
       expect(r).toMatchObject({ action: 'recreate-needed', outcome: 'refused' });
-      expect(r.reasons[0]).toContain('retention: "limits" → "interest" cannot be changed in place (nats-server 2.9.10 refuses it; 2.10.0 allows limits ↔ interest)');
+      expect(r.reasons[0]).toContain(
+        'retention: "limits" → "interest" cannot be changed in place (nats-server 2.9.10 refuses it; 2.10.0 allows limits ↔ interest)',
+      );
     }
   });
 });
@@ -204,25 +336,40 @@ describe('Stream mirror and sources', () => {
   const mirror = names.stream('SF_MIRROR');
   const sourced = names.stream('SF_SOURCED');
   beforeAll(async () => {
-    expect((await reconcileStream(jsm, { name: origin, subjects: [names.subject('sforigin.>')], allowDirect: true })).outcome).toBe('created');
+    expect((await reconcileStream(jsm, { name: origin, subjects: [names.subject('sforigin.>')], allowDirect: true })).outcome).toBe(
+      'created',
+    );
   });
   afterAll(async () => {
     for (const s of [mirror, sourced, origin]) await deleteStream(jsm, s);
   });
 
   it('a mirror (filter, start sequence, mirrorDirect) is created, kept, and its origin is fixed', async () => {
-    const spec: StreamSpec = { name: mirror, subjects: [], mirror: { name: origin, filterSubject: names.subject('sforigin.a'), optStartSeq: 1 }, mirrorDirect: true, allowDirect: true };
+    const spec: StreamSpec = {
+      name: mirror,
+      subjects: [],
+      mirror: { name: origin, filterSubject: names.subject('sforigin.a'), optStartSeq: 1 },
+      mirrorDirect: true,
+      allowDirect: true,
+    };
     const r = await reconcileStream(jsm, spec);
     expect(r.outcome, r.reasons.join('; ')).toBe('created');
-    expect((await readStream(jsm, mirror))?.config).toMatchObject({ mirror: { name: origin, filter_subject: names.subject('sforigin.a'), opt_start_seq: 1 }, mirror_direct: true });
+    expect((await readStream(jsm, mirror))?.config).toMatchObject({
+      mirror: { name: origin, filter_subject: names.subject('sforigin.a'), opt_start_seq: 1 },
+      mirror_direct: true,
+    });
     expect((await withoutWrites(() => reconcileStream(jsm, spec))).action).toBe('noop');
-    const moved = await withoutWrites(() => reconcileStream(jsm, { ...spec, mirror: { ...spec.mirror!, filterSubject: names.subject('sforigin.b') } }));
+    const moved = await withoutWrites(() =>
+      reconcileStream(jsm, { ...spec, mirror: { ...spec.mirror!, filterSubject: names.subject('sforigin.b') } }),
+    );
     expect(moved).toMatchObject({ action: 'recreate-needed', outcome: 'refused' });
     expect(moved.reasons[0]).toMatch(/^mirror: .* cannot be changed in place/);
   });
 
   it('sources (filter, start time, external API prefix; subject transforms on 2.10+) are created and changed in place', async () => {
-    const transforms = atLeast(server, [2, 10, 0]) ? [{ source: names.subject('sforigin.>'), dest: names.subject('sfsourced.t.>') }] : undefined;
+    const transforms = atLeast(server, [2, 10, 0])
+      ? [{ source: names.subject('sforigin.>'), dest: names.subject('sfsourced.t.>') }]
+      : undefined;
     const spec: StreamSpec = {
       name: sourced,
       subjects: [names.subject('sfsourced.own.>')],
@@ -241,7 +388,10 @@ describe('Stream mirror and sources', () => {
     );
     // The server rewrites the start time ("…00.000+00:00" → "…00Z"): still no change.
     expect((await withoutWrites(() => reconcileStream(jsm, spec))).action).toBe('noop');
-    const changed = { ...spec, sources: [{ name: origin, ...(transforms ? { subjectTransforms: transforms } : { filterSubject: names.subject('sforigin.b') }) }] };
+    const changed = {
+      ...spec,
+      sources: [{ name: origin, ...(transforms ? { subjectTransforms: transforms } : { filterSubject: names.subject('sforigin.b') }) }],
+    };
     const u = await reconcileStream(jsm, changed);
     expect(u.outcome, u.reasons.join('; ')).toBe('updated');
     const held = (await readStream(jsm, sourced))?.config.sources;
@@ -251,7 +401,11 @@ describe('Stream mirror and sources', () => {
   });
 
   it('source subject transforms are refused before 2.10 with the version they need', async () => {
-    const r = await reconcileStream(jsm, { name: names.stream('SF_SRC_T'), subjects: [names.subject('sfsrct.>')], sources: [{ name: origin, subjectTransforms: [{ source: '>', dest: 'x.>' }] }] });
+    const r = await reconcileStream(jsm, {
+      name: names.stream('SF_SRC_T'),
+      subjects: [names.subject('sfsrct.>')],
+      sources: [{ name: origin, subjectTransforms: [{ source: '>', dest: 'x.>' }] }],
+    });
     if (atLeast(server, [2, 10, 0])) {
       expect(r.outcome).toBe('created');
       await deleteStream(jsm, names.stream('SF_SRC_T'));
@@ -269,9 +423,29 @@ describe('values the server normalises', () => {
   });
 
   it('zeros for "unlimited" and the default duplicate window do not cause an update on resync', async () => {
-    const spec: StreamSpec = { name, subjects: [names.subject('sfnorm.>')], maxBytes: 0, maxMsgs: 0, maxMsgSize: 0, maxConsumers: 0, maxMsgsPerSubject: 0, maxAge: '30s', replicas: 1, compression: '', persistMode: '', firstSequence: 0 };
+    const spec: StreamSpec = {
+      name,
+      subjects: [names.subject('sfnorm.>')],
+      maxBytes: 0,
+      maxMsgs: 0,
+      maxMsgSize: 0,
+      maxConsumers: 0,
+      maxMsgsPerSubject: 0,
+      maxAge: '30s',
+      replicas: 1,
+      compression: '',
+      persistMode: '',
+      firstSequence: 0,
+    };
     expect((await reconcileStream(jsm, spec)).outcome).toBe('created');
-    expect((await readStream(jsm, name))?.config).toMatchObject({ max_bytes: -1, max_msgs: -1, max_msg_size: -1, max_consumers: -1, max_msgs_per_subject: -1, duplicate_window: 30e9 });
+    expect((await readStream(jsm, name))?.config).toMatchObject({
+      max_bytes: -1,
+      max_msgs: -1,
+      max_msg_size: -1,
+      max_consumers: -1,
+      max_msgs_per_subject: -1,
+      duplicate_window: 30e9,
+    });
     const again = await withoutWrites(() => reconcileStream(jsm, spec));
     expect(again, again.reasons.join('; ')).toMatchObject({ action: 'noop', outcome: 'unchanged' });
   });

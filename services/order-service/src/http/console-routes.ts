@@ -11,7 +11,8 @@ export function consoleRoutes(ctx: ServiceContext): Hono<HttpEnv> {
 
   app.get('/orders', async (c) => {
     const correlationId = c.req.query('correlationId');
-    if (!correlationId) return problem(c, 400, 'query parameter correlationId is required', { errors: [{ path: 'correlationId', message: 'required' }] });
+    if (!correlationId)
+      return problem(c, 400, 'query parameter correlationId is required', { errors: [{ path: 'correlationId', message: 'required' }] });
     return c.json({ orders: await findByCorrelation(ctx.db, correlationId) });
   });
 

@@ -1,5 +1,16 @@
 import { Hono } from 'hono';
-import { correlation, jsonBodyLimit, problem, publishVersionsSetting, rateLimit, rateLimitFromEnv, readJsonBody, type HttpEnv, type ServiceContext, type Sql } from '@orderflow/kit';
+import {
+  correlation,
+  jsonBodyLimit,
+  problem,
+  publishVersionsSetting,
+  rateLimit,
+  rateLimitFromEnv,
+  readJsonBody,
+  type HttpEnv,
+  type ServiceContext,
+  type Sql,
+} from '@orderflow/kit';
 import { CreateOrderRequest, IDEMPOTENCY_KEY, requestHash } from '../orders/request.js';
 import { createOrder, getOrder } from '../orders/repository.js';
 
@@ -14,31 +25,26 @@ export function orderRoutes(ctx: ServiceContext): Hono<HttpEnv> {
   // Per-IP and global request rates (RATE_LIMIT_* env, off unless set): 429 + Retry-After.
   const limited = rateLimit(rateLimitFromEnv(ctx.env));
 
-  app.post(
-    '/orders',
-    limited,
-    jsonBodyLimit(),
-    async (c) => {
-      const body = await readJsonBody(c, CreateOrderRequest, 'the order');
-      if (!body.ok) return body.response;
-      const key = c.req.header('idempotency-key');
-      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-        return problem(c, 400, 'Idempotency-Key must be 1-255 visible ASCII characters');
-      }
-      const correlationId = c.get('correlationId');
-      const idem = key ? { key, hash: requestHash(body.value) } : undefined;
-      // Only an idempotency key needs a transaction (claim the key, then insert); without one
-      // the insert is a single atomic statement.
-      const create = (sql: Sql) => createOrder(sql, ctx.names, body.value, correlationId, idem, createdVersions);
-      const result = idem ? await ctx.db.tx(create) : await create(ctx.db);
-      if (result.kind === 'conflict') {
-        return problem(c, 409, 'this Idempotency-Key was used with a different request body', { orderId: result.orderId });
-      }
-      if (result.kind === 'created') ctx.relay.wake();
-      c.header('Location', `/orders/${result.order.orderId}`);
-      return c.json({ orderId: result.order.orderId, status: result.order.status }, result.kind === 'created' ? 202 : 200);
-    },
-  );
+  app.post('/orders', limited, jsonBodyLimit(), async (c) => {
+    const body = await readJsonBody(c, CreateOrderRequest, 'the order');
+    if (!body.ok) return body.response;
+    const key = c.req.header('idempotency-key');
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+      return problem(c, 400, 'Idempotency-Key must be 1-255 visible ASCII characters');
+    }
+    const correlationId = c.get('correlationId');
+    const idem = key ? { key, hash: requestHash(body.value) } : undefined;
+    // Only an idempotency key needs a transaction (claim the key, then insert); without one
+    // the insert is a single atomic statement.
+    const create = (sql: Sql) => createOrder(sql, ctx.names, body.value, correlationId, idem, createdVersions);
+    const result = idem ? await ctx.db.tx(create) : await create(ctx.db);
+    if (result.kind === 'conflict') {
+      return problem(c, 409, 'this Idempotency-Key was used with a different request body', { orderId: result.orderId });
+    }
+    if (result.kind === 'created') ctx.relay.wake();
+    c.header('Location', `/orders/${result.order.orderId}`);
+    return c.json({ orderId: result.order.orderId, status: result.order.status }, result.kind === 'created' ? 202 : 200);
+  });
 
   app.get('/orders/:id', limited, async (c) => {
     const id = c.req.param('id');

@@ -1,5 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { enqueue, makeEvent, makeEventVersions, outboxInsertSql, outboxParams, type EventData, type EventVersion, type Names, type Sql } from '@orderflow/kit';
+import {
+  enqueue,
+  makeEvent,
+  makeEventVersions,
+  outboxInsertSql,
+  outboxParams,
+  type EventData,
+  type EventVersion,
+  type Names,
+  type Sql,
+} from '@orderflow/kit';
 import type { CreateOrder } from './request.js';
 import { transition, type OrderStatus, type SagaInput, type Transition } from '../saga/transitions.js';
 
@@ -48,9 +58,7 @@ export function toView(r: OrderRow): OrderView {
 }
 
 export type CreateResult =
-  | { kind: 'created'; order: OrderView }
-  | { kind: 'replayed'; order: OrderView }
-  | { kind: 'conflict'; orderId: string };
+  { kind: 'created'; order: OrderView } | { kind: 'replayed'; order: OrderView } | { kind: 'conflict'; orderId: string };
 
 export type OrdersCreatedVersion = EventVersion<'orders.created'>;
 
@@ -75,7 +83,10 @@ export async function createOrder(
       [idem.key, idem.hash, orderId],
     );
     if (claimed.length === 0) {
-      const [prior] = await sql.query<{ request_hash: string; order_id: string }>(`SELECT request_hash, order_id FROM idempotency_keys WHERE key = $1`, [idem.key]);
+      const [prior] = await sql.query<{ request_hash: string; order_id: string }>(
+        `SELECT request_hash, order_id FROM idempotency_keys WHERE key = $1`,
+        [idem.key],
+      );
       if (!prior) throw new Error(`idempotency key ${idem.key} vanished`);
       if (prior.request_hash !== idem.hash) return { kind: 'conflict', orderId: prior.order_id };
       const order = await getOrder(sql, prior.order_id);
@@ -87,9 +98,21 @@ export async function createOrder(
   const history = [{ status: 'pending', at: now }];
   const created: { [V in OrdersCreatedVersion]: EventData<'orders.created', V> } = {
     v1: { version: 'v1', orderId, customerId: body.customerId, currency: body.currency, items: body.items, correlationId, occurredAt: now },
-    v2: { version: 'v2', orderId, customer: { id: body.customerId }, currency: body.currency, items: body.items, correlationId, occurredAt: now },
+    v2: {
+      version: 'v2',
+      orderId,
+      customer: { id: body.customerId },
+      currency: body.currency,
+      items: body.items,
+      correlationId,
+      occurredAt: now,
+    },
   };
-  const events = makeEventVersions(names, 'orders.created', versions.map((v) => created[v]));
+  const events = makeEventVersions(
+    names,
+    'orders.created',
+    versions.map((v) => created[v]),
+  );
   // The order and its events in one statement: atomic on its own, so a request without an
   // idempotency key needs no BEGIN/COMMIT round trips.
   const [row] = await sql.query<OrderRow>(

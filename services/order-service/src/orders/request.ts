@@ -8,7 +8,11 @@ import { Currency, OrderItem } from '@orderflow/kit';
  */
 export const CreateOrderRequest = v.strictObject({
   customerId: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(128)),
-  items: v.pipe(v.array(OrderItem), v.minLength(1, 'an order needs at least 1 item'), v.maxLength(100, 'an order may have at most 100 items')),
+  items: v.pipe(
+    v.array(OrderItem),
+    v.minLength(1, 'an order needs at least 1 item'),
+    v.maxLength(100, 'an order may have at most 100 items'),
+  ),
   currency: v.optional(Currency, 'USD'),
 });
 

@@ -6,7 +6,12 @@ import type { SagaMetrics } from './metrics.js';
 
 /** order-service's side of the saga: results from inventory and payment move the order. */
 export function sagaHandlers(ctx: ServiceContext, metrics: SagaMetrics): HandlerMap<typeof ORDER_CONSUMERS> {
-  const apply = async (sql: Parameters<typeof applySaga>[0], orderId: string, input: SagaInput, afterCommit: (fn: () => Promise<void>) => void) => {
+  const apply = async (
+    sql: Parameters<typeof applySaga>[0],
+    orderId: string,
+    input: SagaInput,
+    afterCommit: (fn: () => Promise<void>) => void,
+  ) => {
     const r = await applySaga(sql, ctx.names, orderId, input);
     if (!r) {
       ctx.log.warn({ orderId, input: input.kind }, 'saga.unknown_order');
@@ -16,12 +21,15 @@ export function sagaHandlers(ctx: ServiceContext, metrics: SagaMetrics): Handler
   };
   return {
     'order-inventory': {
-      'inventory.reserved': ({ sql, event, afterCommit }) => apply(sql, event.data.orderId, { kind: 'reserved', amount: event.data.amount }, afterCommit),
-      'inventory.rejected': ({ sql, event, afterCommit }) => apply(sql, event.data.orderId, { kind: 'rejected', reason: event.data.reason }, afterCommit),
+      'inventory.reserved': ({ sql, event, afterCommit }) =>
+        apply(sql, event.data.orderId, { kind: 'reserved', amount: event.data.amount }, afterCommit),
+      'inventory.rejected': ({ sql, event, afterCommit }) =>
+        apply(sql, event.data.orderId, { kind: 'rejected', reason: event.data.reason }, afterCommit),
     },
     'order-payments': {
       'payments.completed': ({ sql, event, afterCommit }) => apply(sql, event.data.orderId, { kind: 'paid' }, afterCommit),
-      'payments.failed': ({ sql, event, afterCommit }) => apply(sql, event.data.orderId, { kind: 'payment_failed', reason: event.data.reason }, afterCommit),
+      'payments.failed': ({ sql, event, afterCommit }) =>
+        apply(sql, event.data.orderId, { kind: 'payment_failed', reason: event.data.reason }, afterCommit),
     },
   };
 }

@@ -1,7 +1,12 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 export function sagaMetrics(registry: Registry) {
-  const outcomes = new Counter({ name: 'orderflow_saga_outcomes_total', help: 'Orders reaching a final state', labelNames: ['outcome', 'reason'], registers: [registry] });
+  const outcomes = new Counter({
+    name: 'orderflow_saga_outcomes_total',
+    help: 'Orders reaching a final state',
+    labelNames: ['outcome', 'reason'],
+    registers: [registry],
+  });
   // Present at 0 from the start, so the first timeout is an increase Prometheus can see
   // (OrderflowSagaTimeoutsRising); a series born at 1 shows no increase.
   outcomes.inc({ outcome: 'cancelled', reason: 'timeout' }, 0);

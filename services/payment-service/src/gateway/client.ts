@@ -56,7 +56,13 @@ export class PermanentGatewayError extends Error {
 export class HttpPaymentGateway implements PaymentGateway {
   constructor(private readonly baseUrl: string) {}
 
-  async #call(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<{ status: number; json: Record<string, unknown> }> {
+  async #call(
+    method: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; json: Record<string, unknown> }> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), {
@@ -67,7 +73,9 @@ export class HttpPaymentGateway implements PaymentGateway {
       });
     } catch (err) {
       if (signal?.aborted) throw err; // the timeout policy reports it
-      throw new TransientGatewayError(`gateway unreachable: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''}`);
+      throw new TransientGatewayError(
+        `gateway unreachable: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''}`,
+      );
     }
     const text = await res.text();
     let json: Record<string, unknown> = {};
@@ -77,7 +85,10 @@ export class HttpPaymentGateway implements PaymentGateway {
       if (res.ok) throw new TransientGatewayError(`gateway answered ${res.status} with a non-JSON body`, res.status);
     }
     if (res.status >= 500 || res.status === 429 || res.status === 408) {
-      throw new TransientGatewayError(`gateway answered ${res.status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`, res.status);
+      throw new TransientGatewayError(
+        `gateway answered ${res.status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`,
+        res.status,
+      );
     }
     return { status: res.status, json };
   }
@@ -90,21 +101,29 @@ export class HttpPaymentGateway implements PaymentGateway {
       { 'idempotency-key': req.idempotencyKey },
       signal,
     );
-    if ((status === 200 || status === 201) && typeof json.chargeId === 'string') return { kind: 'captured', chargeId: json.chargeId, amount: Number(json.amount ?? req.amount) };
+    if ((status === 200 || status === 201) && typeof json.chargeId === 'string')
+      return { kind: 'captured', chargeId: json.chargeId, amount: Number(json.amount ?? req.amount) };
     if (status === 402) return { kind: 'declined', reason: typeof json.reason === 'string' ? json.reason : 'declined' };
-    throw new PermanentGatewayError(`gateway refused the charge with ${status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`, status);
+    throw new PermanentGatewayError(
+      `gateway refused the charge with ${status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`,
+      status,
+    );
   }
 
   async refund(chargeId: string, idempotencyKey: string, signal?: AbortSignal): Promise<RefundResult> {
     const { status, json } = await this.#call('POST', '/refunds', { chargeId }, { 'idempotency-key': idempotencyKey }, signal);
     if (status === 200 || status === 201) return { kind: 'refunded' };
     if (status === 404) return { kind: 'unknown_charge' };
-    throw new PermanentGatewayError(`gateway refused the refund with ${status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`, status);
+    throw new PermanentGatewayError(
+      `gateway refused the refund with ${status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`,
+      status,
+    );
   }
 
   async findCharges(orderId: string, signal?: AbortSignal): Promise<GatewayCharge[]> {
     const { status, json } = await this.#call('GET', `/charges?orderId=${encodeURIComponent(orderId)}`, undefined, {}, signal);
-    if (status !== 200 || !Array.isArray(json.charges)) throw new PermanentGatewayError(`gateway answered ${status} to a charge lookup`, status);
+    if (status !== 200 || !Array.isArray(json.charges))
+      throw new PermanentGatewayError(`gateway answered ${status} to a charge lookup`, status);
     return json.charges as GatewayCharge[];
   }
 }

@@ -103,7 +103,9 @@ export function gatewayPolicy(cfg: ResilienceConfig, registry: Registry, log: Lo
     lastChange = new Date().toISOString();
     log.warn({ breaker: 'payment-gateway', state: name }, 'circuit_breaker.state_changed');
   });
-  retries.onRetry((r) => log.info({ attempt: r.attempt, delayMs: r.delay, err: 'error' in r ? r.error.message : undefined }, 'gateway.retry'));
+  retries.onRetry((r) =>
+    log.info({ attempt: r.attempt, delayMs: r.delay, err: 'error' in r ? r.error.message : undefined }, 'gateway.retry'),
+  );
 
   return {
     async execute<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -115,7 +117,9 @@ export function gatewayPolicy(cfg: ResilienceConfig, registry: Registry, log: Lo
             attempts.inc({ outcome: 'answered' });
             return out;
           } catch (err) {
-            attempts.inc({ outcome: signal.aborted ? 'timeout' : err instanceof TransientGatewayError ? 'transient_error' : 'other_error' });
+            attempts.inc({
+              outcome: signal.aborted ? 'timeout' : err instanceof TransientGatewayError ? 'transient_error' : 'other_error',
+            });
             throw err;
           }
         });
@@ -127,6 +131,11 @@ export function gatewayPolicy(cfg: ResilienceConfig, registry: Registry, log: Lo
     get state() {
       return stateName(breaker.state);
     },
-    details: () => ({ state: stateName(breaker.state), since: lastChange, threshold: cfg.breakerThreshold, halfOpenAfterMs: cfg.breakerHalfOpenAfterMs }),
+    details: () => ({
+      state: stateName(breaker.state),
+      since: lastChange,
+      threshold: cfg.breakerThreshold,
+      halfOpenAfterMs: cfg.breakerHalfOpenAfterMs,
+    }),
   };
 }

@@ -25,7 +25,11 @@ export function paymentHandlers(processor: PaymentProcessor): HandlerMap<typeof 
         }
         if (row.status === 'cancelled' && !row.answered) {
           // orders.cancelled came first (tombstone): answer without charging, so inventory releases.
-          await sql.query(`UPDATE payments SET amount = $2, currency = $3, answered = true, updated_at = now() WHERE order_id = $1`, [d.orderId, d.amount, d.currency]);
+          await sql.query(`UPDATE payments SET amount = $2, currency = $3, answered = true, updated_at = now() WHERE order_id = $1`, [
+            d.orderId,
+            d.amount,
+            d.currency,
+          ]);
           emit('payments.failed', {
             version: 'v1',
             orderId: d.orderId,

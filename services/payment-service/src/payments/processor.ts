@@ -123,14 +123,31 @@ export class PaymentProcessor {
       const events: OutgoingEvent[] = [];
       const cancelled = cur.cancel_requested;
       if (outcome.kind === 'captured') {
-        await sql.query(`UPDATE payments SET status = 'captured', charge_id = $2, attempts = attempts + $3, reason = NULL, answered = true, updated_at = now() WHERE order_id = $1`, [orderId, outcome.chargeId, attempts]);
+        await sql.query(
+          `UPDATE payments SET status = 'captured', charge_id = $2, attempts = attempts + $3, reason = NULL, answered = true, updated_at = now() WHERE order_id = $1`,
+          [orderId, outcome.chargeId, attempts],
+        );
         if (cancelled) {
           refund = true;
           label = 'order_cancelled';
-          events.push(makeEvent(ctx.names, 'payments.failed', { ...base, reason: 'order_cancelled', detail: 'order cancelled while charging; the capture is refunded', amount }));
+          events.push(
+            makeEvent(ctx.names, 'payments.failed', {
+              ...base,
+              reason: 'order_cancelled',
+              detail: 'order cancelled while charging; the capture is refunded',
+              amount,
+            }),
+          );
         } else {
           label = 'captured';
-          events.push(makeEvent(ctx.names, 'payments.completed', { ...base, paymentId: outcome.chargeId, amount, currency: cur.currency as EventData<'payments.completed'>['currency'] }));
+          events.push(
+            makeEvent(ctx.names, 'payments.completed', {
+              ...base,
+              paymentId: outcome.chargeId,
+              amount,
+              currency: cur.currency as EventData<'payments.completed'>['currency'],
+            }),
+          );
         }
       } else {
         const status = outcome.kind === 'declined' ? 'declined' : 'failed';
@@ -153,7 +170,13 @@ export class PaymentProcessor {
     metrics.outcomes.inc({ outcome: label });
     const inDoubt = outcome.kind !== 'captured' && outcome.inDoubt;
     ctx.log.info(
-      { orderId, outcome: label, attempts, ...(outcome.kind === 'captured' ? { chargeId: outcome.chargeId } : { detail: outcome.detail, inDoubt }), ...(inDoubt ? { firstCheckInMs: firstCheckMs } : {}) },
+      {
+        orderId,
+        outcome: label,
+        attempts,
+        ...(outcome.kind === 'captured' ? { chargeId: outcome.chargeId } : { detail: outcome.detail, inDoubt }),
+        ...(inDoubt ? { firstCheckInMs: firstCheckMs } : {}),
+      },
       'payment.recorded',
     );
     return refund;
@@ -174,7 +197,10 @@ export class PaymentProcessor {
       if (r.kind === 'unknown_charge') {
         // The gateway lost the charge (a sandbox restart): nothing to refund, and nothing will ever be.
         ctx.log.error({ orderId, chargeId }, 'payment.refund_unknown_charge');
-        await ctx.db.query(`UPDATE payments SET cancel_requested = false, reason = 'refund_unknown_charge', updated_at = now() WHERE order_id = $1 AND status = 'captured'`, [orderId]);
+        await ctx.db.query(
+          `UPDATE payments SET cancel_requested = false, reason = 'refund_unknown_charge', updated_at = now() WHERE order_id = $1 AND status = 'captured'`,
+          [orderId],
+        );
         return;
       }
     } catch (err) {
@@ -183,7 +209,10 @@ export class PaymentProcessor {
       await ctx.db.query(`UPDATE payments SET updated_at = now() WHERE order_id = $1`, [orderId]);
       return;
     }
-    await ctx.db.query(`UPDATE payments SET status = 'refunded', cancel_requested = false, reason = 'order_cancelled', updated_at = now() WHERE order_id = $1 AND status = 'captured'`, [orderId]);
+    await ctx.db.query(
+      `UPDATE payments SET status = 'refunded', cancel_requested = false, reason = 'order_cancelled', updated_at = now() WHERE order_id = $1 AND status = 'captured'`,
+      [orderId],
+    );
     metrics.outcomes.inc({ outcome: 'refunded' });
     ctx.log.info({ orderId, chargeId }, 'payment.refunded');
   }
@@ -210,7 +239,8 @@ export class PaymentProcessor {
         return;
       }
       try {
-        for (const c of charges.filter((x) => x.status === 'captured')) await policy.execute((signal) => gateway.refund(c.chargeId, `refund-${c.chargeId}`, signal));
+        for (const c of charges.filter((x) => x.status === 'captured'))
+          await policy.execute((signal) => gateway.refund(c.chargeId, `refund-${c.chargeId}`, signal));
       } catch (err) {
         await this.#nextCheck(row, 'refund_failed', err);
         return;
@@ -228,7 +258,10 @@ export class PaymentProcessor {
       if (await resolveInDoubt(ctx.db, orderId, charges[0]!.chargeId)) {
         metrics.inDoubtChecks.inc({ result: 'capture_refunded' });
         metrics.outcomes.inc({ outcome: 'refunded' });
-        ctx.log.warn({ orderId, checks: row.in_doubt_checks + 1, refunded: charges.map((c) => c.chargeId) }, 'payment.in_doubt_capture_refunded');
+        ctx.log.warn(
+          { orderId, checks: row.in_doubt_checks + 1, refunded: charges.map((c) => c.chargeId) },
+          'payment.in_doubt_capture_refunded',
+        );
       }
     });
   }
@@ -250,7 +283,12 @@ export class PaymentProcessor {
   }
 
   /** `dueWithinMs`: check again no later than this (just past the capture deadline), whatever the backoff says. */
-  async #nextCheck(row: PaymentRow, result: 'lookup_failed' | 'refund_failed' | 'nothing_captured', err?: unknown, dueWithinMs?: number): Promise<void> {
+  async #nextCheck(
+    row: PaymentRow,
+    result: 'lookup_failed' | 'refund_failed' | 'nothing_captured',
+    err?: unknown,
+    dueWithinMs?: number,
+  ): Promise<void> {
     const { ctx, metrics, inDoubt } = this.o;
     const backoffMs = recheckDelay(row.in_doubt_checks + 1, inDoubt);
     const nextInMs = dueWithinMs === undefined ? backoffMs : Math.max(0, Math.min(backoffMs, dueWithinMs));
@@ -258,11 +296,17 @@ export class PaymentProcessor {
     if (!s) return;
     if (s.gaveUp) {
       metrics.inDoubtChecks.inc({ result: 'gave_up' });
-      ctx.log.error({ orderId: row.order_id, since: s.since, checks: s.checks, horizonMs: inDoubt.horizonMs, lastResult: result }, 'payment.in_doubt_unresolved');
+      ctx.log.error(
+        { orderId: row.order_id, since: s.since, checks: s.checks, horizonMs: inDoubt.horizonMs, lastResult: result },
+        'payment.in_doubt_unresolved',
+      );
       return;
     }
     metrics.inDoubtChecks.inc({ result });
-    ctx.log[err ? 'warn' : 'info']({ orderId: row.order_id, checks: s.checks, nextInMs, result, ...(err ? { err } : {}) }, 'payment.in_doubt_still_open');
+    ctx.log[err ? 'warn' : 'info'](
+      { orderId: row.order_id, checks: s.checks, nextInMs, result, ...(err ? { err } : {}) },
+      'payment.in_doubt_still_open',
+    );
   }
 
   /** Finishes what a row left by a crash or a refused refund still needs. */

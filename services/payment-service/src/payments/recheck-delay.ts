@@ -11,7 +11,11 @@ export interface RecheckBackoff {
  * survives restarts and is shared by replicas.
  */
 export function recheckDelay(checks: number, b: RecheckBackoff): number {
-  let d = new ExponentialBackoff({ initialDelay: b.initialMs, maxDelay: Math.max(b.initialMs, b.maxMs), generator: halfJitterGenerator }).next();
+  let d = new ExponentialBackoff({
+    initialDelay: b.initialMs,
+    maxDelay: Math.max(b.initialMs, b.maxMs),
+    generator: halfJitterGenerator,
+  }).next();
   for (let i = 1; i <= checks; i++) d = d.next(undefined);
   return d.duration;
 }

@@ -18,7 +18,12 @@ export interface RecoverySweepOptions {
  * gateway refused, and re-checks charges in doubt whose next check is due. Replicas may run it
  * side by side: every step is guarded by the row's state, and in-doubt checks are claimed.
  */
-export function recoverySweep(ctx: ServiceContext, processor: PaymentProcessor, metrics: PaymentMetrics, o: RecoverySweepOptions): Lifecycle {
+export function recoverySweep(
+  ctx: ServiceContext,
+  processor: PaymentProcessor,
+  metrics: PaymentMetrics,
+  o: RecoverySweepOptions,
+): Lifecycle {
   const gatewayWork = bulkhead(o.concurrency ?? 4, Number.MAX_SAFE_INTEGER);
   const leaseMs = Math.max(60_000, 2 * o.intervalMs);
   return periodic('recovery', o.intervalMs, ctx.log, async (signal) => {

@@ -74,7 +74,12 @@ export function refundSweep(o: RefundSweepOptions): Lifecycle {
   };
 
   return periodic('refund', o.intervalMs, log, async (signal) => {
-    const captures = await claimUnsettledCaptures(ctx.db, { olderThanMs: o.afterMs, limit: o.batchSize ?? 100, leaseMs, skipLocked: ctx.db.kind === 'postgres' });
+    const captures = await claimUnsettledCaptures(ctx.db, {
+      olderThanMs: o.afterMs,
+      limit: o.batchSize ?? 100,
+      leaseMs,
+      skipLocked: ctx.db.kind === 'postgres',
+    });
     // order-service away: the first failed lookup ends the round (the rest keep their lease).
     let away = false;
     await Promise.all(

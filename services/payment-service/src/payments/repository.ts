@@ -69,7 +69,10 @@ export async function getPayment(sql: Sql, orderId: string, lock = false): Promi
 }
 
 /** Claims the order for charging; false when a row already exists (a duplicate or a tombstone). */
-export async function insertCharging(sql: Sql, p: { orderId: string; amount: number; currency: string; correlationId: string }): Promise<boolean> {
+export async function insertCharging(
+  sql: Sql,
+  p: { orderId: string; amount: number; currency: string; correlationId: string },
+): Promise<boolean> {
   const rows = await sql.query(
     `INSERT INTO payments (order_id, status, amount, currency, correlation_id) VALUES ($1, 'charging', $2, $3, $4)
      ON CONFLICT (order_id) DO NOTHING RETURNING 1`,
@@ -112,7 +115,12 @@ export async function claimInDoubtDue(sql: Sql, o: { limit: number; leaseMs: num
  * After a check that found nothing to settle: the next check in `delayMs`, or, once the row has
  * been in doubt longer than `horizonMs`, no more checks (gave up: surfaced, never cleared).
  */
-export async function scheduleInDoubtCheck(sql: Sql, orderId: string, delayMs: number, horizonMs: number): Promise<{ checks: number; gaveUp: boolean; since: string } | undefined> {
+export async function scheduleInDoubtCheck(
+  sql: Sql,
+  orderId: string,
+  delayMs: number,
+  horizonMs: number,
+): Promise<{ checks: number; gaveUp: boolean; since: string } | undefined> {
   const [row] = await sql.query<{ in_doubt_checks: number; in_doubt_gave_up_at: Date | null; in_doubt_since: Date }>(
     `UPDATE payments
         SET in_doubt_checks = in_doubt_checks + 1,
@@ -123,7 +131,9 @@ export async function scheduleInDoubtCheck(sql: Sql, orderId: string, delayMs: n
       RETURNING in_doubt_checks, in_doubt_gave_up_at, in_doubt_since`,
     [orderId, delayMs, horizonMs],
   );
-  return row ? { checks: row.in_doubt_checks, gaveUp: row.in_doubt_gave_up_at !== null, since: new Date(row.in_doubt_since).toISOString() } : undefined;
+  return row
+    ? { checks: row.in_doubt_checks, gaveUp: row.in_doubt_gave_up_at !== null, since: new Date(row.in_doubt_since).toISOString() }
+    : undefined;
 }
 
 /** The doubt is over: what the gateway captured for the order has been refunded. */
@@ -174,7 +184,10 @@ export interface UnsettledCapture {
  * Claims captures whose order outcome we never heard (no orders.cancelled, and not yet seen
  * confirmed) that are older than `olderThanMs`, pushing their next lookup `leaseMs` out.
  */
-export async function claimUnsettledCaptures(sql: Sql, o: { olderThanMs: number; limit: number; leaseMs: number; skipLocked: boolean }): Promise<UnsettledCapture[]> {
+export async function claimUnsettledCaptures(
+  sql: Sql,
+  o: { olderThanMs: number; limit: number; leaseMs: number; skipLocked: boolean },
+): Promise<UnsettledCapture[]> {
   const rows = await sql.query<{ order_id: string; order_checks: number; age_ms: number }>(
     `UPDATE payments p SET order_checks = p.order_checks + 1, order_next_check_at = now() + ${ms('$3')}
       WHERE p.order_id IN (

@@ -21,8 +21,10 @@ const minute = (p: Point) => fmtTime(p.at).slice(0, 5);
 
 function describe(series: Point[]): string {
   const total = (k: 'created' | 'confirmed' | 'cancelled') => series.reduce((n, p) => n + p[k], 0);
-  return `Orders per minute over the last ${series.length} minutes: ${total('created')} created, ` +
-    `${total('confirmed')} confirmed, ${total('cancelled')} cancelled.`;
+  return (
+    `Orders per minute over the last ${series.length} minutes: ${total('created')} created, ` +
+    `${total('confirmed')} confirmed, ${total('cancelled')} cancelled.`
+  );
 }
 
 function dataTable(series: Point[]): HTMLElement {

@@ -114,15 +114,7 @@ function rows(e: DeadLetterView): HTMLTableRowElement[] {
   return open ? [row, details(e, detailsId)] : [row];
 }
 
-const HEAD: Column[] = [
-  ['Seq', 'num'],
-  'Time',
-  'Reason',
-  'Original subject',
-  ['Deliveries', 'num'],
-  'Order',
-  'Actions',
-];
+const HEAD: Column[] = [['Seq', 'num'], 'Time', 'Reason', 'Original subject', ['Deliveries', 'num'], 'Order', 'Actions'];
 
 function groupCard(g: DeadLetterGroup): HTMLElement {
   const count = h('span', { class: `badge ${g.count ? 'b-bad' : 'b-ok'}` }, `${g.count}`);

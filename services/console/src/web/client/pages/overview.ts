@@ -31,7 +31,11 @@ function byState(stats: OrderStats | undefined): Node {
     { class: 'card', 'data-testid': 'orders-by-status' },
     h('h3', {}, `Orders by state (last ${stats?.windowMinutes ?? '?'} min)`),
     stats
-      ? table('Orders by state', ['State', ['Last minutes', 'num'], ['All', 'num']], STATUSES.map((s) => row(s, stats)))
+      ? table(
+          'Orders by state',
+          ['State', ['Last minutes', 'num'], ['All', 'num']],
+          STATUSES.map((s) => row(s, stats)),
+        )
       : h('p', { class: 'muted' }, 'order-service unavailable'),
   );
 }
