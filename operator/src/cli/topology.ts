@@ -7,7 +7,7 @@
 import {
   applyConsumerPlan,
   applyStreamPlan,
-  ensureDeadLetterStream,
+  readStream,
   subjectMatches,
   type ApplyResult,
   type ConsumerPlan,
@@ -15,6 +15,7 @@ import {
   type Topology,
 } from '@orderflow/kit';
 import type { ConsumerInfo, JetStreamManager, StreamInfo } from '@nats-io/jetstream';
+import { ensureDeadLetterStream } from '../dead-letter-stream.js';
 import { inspect, type Desired, type Inspection } from '../inspect.js';
 import { OPERATOR_MARKER, OWNER_KEY } from '../ownership.js';
 
@@ -71,11 +72,25 @@ export async function applyTopologyKeepingOwners(
     );
   };
   for (const spec of topology.streams) await one({ kind: 'Stream', spec });
-  // A consumer's dead letters need a stream; the YAML normally declares it, otherwise derive one.
-  const dlqSubjects = new Set(topology.consumers.flatMap((c) => (c.deadLetter ? [c.deadLetter.subject] : [])));
-  for (const subject of dlqSubjects) {
-    if (!topology.streams.some((s) => s.subjects?.some((p) => subjectMatches(p, subject))))
-      results.push(await ensureDeadLetterStream(jsm, subject));
+  // A consumer's dead letters need a stream; the YAML normally declares it, otherwise derive one
+  // as the operator does (the source stream's replicas; a failed lookup is an error, not "absent").
+  const done = new Set<string>();
+  for (const c of topology.consumers) {
+    const subject = c.deadLetter?.subject;
+    if (!subject || done.has(subject) || topology.streams.some((s) => s.subjects?.some((p) => subjectMatches(p, subject)))) continue;
+    done.add(subject);
+    const source = await readStream(jsm, c.streamName);
+    if (!source) continue; // the consumer's own apply reports the missing stream
+    const r = await ensureDeadLetterStream(jsm, { subject, source, declared: topology.streams });
+    if (r.ok)
+      results.push({
+        kind: 'Stream',
+        key: r.stream,
+        action: r.created ? 'create' : 'noop',
+        outcome: r.created ? 'created' : 'unchanged',
+        reasons: [],
+      });
+    else results.push({ kind: 'Stream', key: subject, action: 'refuse', outcome: r.retry ? 'failed' : 'refused', reasons: [r.message] });
   }
   for (const spec of topology.consumers) await one({ kind: 'Consumer', spec });
   return results;
