@@ -8,7 +8,13 @@ export interface Child extends LaunchedProcess {
 }
 
 /** Runs `node services/<name>/dist/main.js` (or another entry) and waits for /health or /ready. */
-export async function startChild(name: string, entry: string, port: number, env: Record<string, string>, readyPath = '/ready'): Promise<Child> {
+export async function startChild(
+  name: string,
+  entry: string,
+  port: number,
+  env: Record<string, string>,
+  readyPath = '/ready',
+): Promise<Child> {
   const url = `http://127.0.0.1:${port}`;
   const p = await launchProcess({
     name,
@@ -35,7 +41,11 @@ export const sagaSchemas = (namespace: string): Record<SagaService, string> =>
  * each on its schema, with `env` added. Each is put in `children` as soon as it is up, so the
  * test's afterAll stops the ones that started even when another did not.
  */
-export async function startSagaServices(children: Partial<Record<SagaService, Child>>, namespace: string, env: Record<string, string>): Promise<void> {
+export async function startSagaServices(
+  children: Partial<Record<SagaService, Child>>,
+  namespace: string,
+  env: Record<string, string>,
+): Promise<void> {
   const schemas = sagaSchemas(namespace);
   await Promise.all(
     SAGA_SERVICES.map(async (name) => {

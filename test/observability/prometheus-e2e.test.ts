@@ -16,7 +16,17 @@ import YAML from 'yaml';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Names } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, freePort, parseMetrics, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import {
+  deleteNamespaceStreams,
+  dropSchema,
+  freePort,
+  parseMetrics,
+  TEST_DATABASE_URL,
+  TEST_NATS_URL,
+  testNamespace,
+  testNats,
+  waitFor,
+} from '@orderflow/kit/testing';
 import { ROOT, SAGA_SERVICES, sagaSchemas, startChild, startSagaServices, type Child, type SagaService } from './helpers.js';
 import { TestJaeger } from './jaeger.js';
 import { TestPrometheus } from './prometheus.js';
@@ -74,8 +84,13 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
     waitFor(
       `order ${orderId} final`,
       async () => {
-        const o = (await (await fetch(`${svc('order-service').url}/orders/${orderId}`)).json()) as { status: string; history: Array<{ reason?: string }> };
-        return ['confirmed', 'cancelled'].includes(o.status) ? `${o.status}${o.history.at(-1)?.reason ? `:${o.history.at(-1)!.reason}` : ''}` : undefined;
+        const o = (await (await fetch(`${svc('order-service').url}/orders/${orderId}`)).json()) as {
+          status: string;
+          history: Array<{ reason?: string }>;
+        };
+        return ['confirmed', 'cancelled'].includes(o.status)
+          ? `${o.status}${o.history.at(-1)?.reason ? `:${o.history.at(-1)!.reason}` : ''}`
+          : undefined;
       },
       45_000,
       100,
@@ -85,7 +100,13 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
     jaeger = await TestJaeger.start();
     nc = await testNats();
     const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttpUrl, OTEL_BSP_SCHEDULE_DELAY: '100' };
-    children['sandbox-gateway'] = await startChild('sandbox-gateway', 'services/sandbox-gateway/dist/main.js', await freePort(), { ...otel, SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'warn' }, '/health');
+    children['sandbox-gateway'] = await startChild(
+      'sandbox-gateway',
+      'services/sandbox-gateway/dist/main.js',
+      await freePort(),
+      { ...otel, SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'warn' },
+      '/health',
+    );
     await startSagaServices(children, ns, {
       ...otel,
       PAYMENT_GATEWAY_URL: svc('sandbox-gateway').url,
@@ -111,7 +132,13 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
         'current-context': 'gone',
       }),
     );
-    children.operator = await startChild('operator', 'operator/dist/main.js', await freePort(), { KUBECONFIG: kubeconfig, NATS_URL: TEST_NATS_URL, WATCH_NAMESPACE: ns, POD_NAMESPACE: ns, LOG_LEVEL: 'error' }, '/health');
+    children.operator = await startChild(
+      'operator',
+      'operator/dist/main.js',
+      await freePort(),
+      { KUBECONFIG: kubeconfig, NATS_URL: TEST_NATS_URL, WATCH_NAMESPACE: ns, POD_NAMESPACE: ns, LOG_LEVEL: 'error' },
+      '/health',
+    );
 
     const hostPort = (c: Child) => c.url.replace('http://', '');
     prom = await TestPrometheus.start({
@@ -122,20 +149,39 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
       rules,
     });
     // Discovery hands targets over at most every 5 s: wait for all of them, scraped.
-    await waitFor('every target scraped', async () => {
-      const t = await prom.targets();
-      return t.length === SERVICES.length + 1 && t.every((x) => x.health === 'up');
-    }, 30_000, 200);
+    await waitFor(
+      'every target scraped',
+      async () => {
+        const t = await prom.targets();
+        return t.length === SERVICES.length + 1 && t.every((x) => x.health === 'up');
+      },
+      30_000,
+      200,
+    );
 
     // One step at a time, each seen by a scrape before the next: a counter or histogram that is
     // born and incremented between two scrapes shows no increase, and its rate() stays 0.
     const outcomesSeen = async (n: number) =>
-      waitFor(`Prometheus saw ${n} saga outcomes`, async () => Number((await prom.query(`sum(orderflow_saga_outcomes_total{namespace="${ns}"})`))[0]?.value[1] ?? -1) >= n, 30_000, 200);
+      waitFor(
+        `Prometheus saw ${n} saga outcomes`,
+        async () => Number((await prom.query(`sum(orderflow_saga_outcomes_total{namespace="${ns}"})`))[0]?.value[1] ?? -1) >= n,
+        30_000,
+        200,
+      );
     await outcomesSeen(0);
     const tag = randomUUID().slice(0, 8);
     const put = (id: string, onHand: number, price: number) =>
-      fetch(`${svc('inventory-service').url}/products/${id}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ onHand, price }) });
-    for (const [id, onHand, price] of [[`ok-${tag}`, 100, 10], [`big-${tag}`, 10, 6000], [`few-${tag}`, 1, 3]] as const) expect((await put(id, onHand, price)).status).toBe(200);
+      fetch(`${svc('inventory-service').url}/products/${id}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ onHand, price }),
+      });
+    for (const [id, onHand, price] of [
+      [`ok-${tag}`, 100, 10],
+      [`big-${tag}`, 10, 6000],
+      [`few-${tag}`, 1, 3],
+    ] as const)
+      expect((await put(id, onHand, price)).status).toBe(200);
     const steps: Array<[string, number, string]> = [
       [`ok-${tag}`, 1, 'confirmed'],
       [`ok-${tag}`, 2, 'confirmed'],
@@ -155,28 +201,49 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
     try {
       await pg.query(`ALTER TABLE "${schemas['inventory-service']}".reservations RENAME TO reservations_away`);
       const orderId = await postOrder(`ok-${tag}`, 1);
-      await waitFor('Prometheus saw the handler failure', async () => (await prom.query(`orderflow_nats_failed_total{namespace="${ns}", kind="handler"}`)).length > 0, 30_000, 200);
+      await waitFor(
+        'Prometheus saw the handler failure',
+        async () => (await prom.query(`orderflow_nats_failed_total{namespace="${ns}", kind="handler"}`)).length > 0,
+        30_000,
+        200,
+      );
       await pg.query(`ALTER TABLE "${schemas['inventory-service']}".reservations_away RENAME TO reservations`);
       expect(await finalState(orderId)).toBe('confirmed');
       await outcomesSeen(++outcomes);
     } finally {
-      await pg.query(`ALTER TABLE IF EXISTS "${schemas['inventory-service']}".reservations_away RENAME TO reservations`).catch(() => undefined);
+      await pg
+        .query(`ALTER TABLE IF EXISTS "${schemas['inventory-service']}".reservations_away RENAME TO reservations`)
+        .catch(() => undefined);
       await pg.end();
     }
 
     // A poison message: not JSON, on orders.created; inventory dead-letters it.
     await jetstream(nc).publish(names.subject('orders.created'), new TextEncoder().encode('not json at all'));
-    await waitFor('poison dead-lettered', async () => (await metrics('inventory-service')).total('orderflow_dead_lettered_total') > 0, 30_000, 200);
+    await waitFor(
+      'poison dead-lettered',
+      async () => (await metrics('inventory-service')).total('orderflow_dead_lettered_total') > 0,
+      30_000,
+      200,
+    );
 
     // The gateway stops answering in time: every attempt times out (in doubt: the charge may have
     // gone through), the breaker opens, and orders are cancelled gateway_unavailable.
-    const cfg = await fetch(`${svc('sandbox-gateway').url}/admin/config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: 5000 }) });
+    const cfg = await fetch(`${svc('sandbox-gateway').url}/admin/config`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ latencyMs: 5000 }),
+    });
     expect(cfg.status).toBe(200);
     for (let i = 0; i < 2; i++) {
       expect(await finalState(await postOrder(`ok-${tag}`, 1))).toBe('cancelled:gateway_unavailable');
       await outcomesSeen(++outcomes);
     }
-    await waitFor('breaker open', async () => (await metrics('payment-service')).total('orderflow_circuit_breaker_state') === 2, 30_000, 200);
+    await waitFor(
+      'breaker open',
+      async () => (await metrics('payment-service')).total('orderflow_circuit_breaker_state') === 2,
+      30_000,
+      200,
+    );
   }, TOOL_BUILD_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -194,15 +261,20 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
   it('scrapes every service and the operator without errors (OpenMetrics from the services)', async () => {
     const targets = await prom.targets();
     expect(targets).toHaveLength(SERVICES.length + 1);
-    for (const t of targets) expect({ url: t.scrapeUrl, health: t.health, lastError: t.lastError }).toEqual({ url: t.scrapeUrl, health: 'up', lastError: '' });
+    for (const t of targets)
+      expect({ url: t.scrapeUrl, health: t.health, lastError: t.lastError }).toEqual({ url: t.scrapeUrl, health: 'up', lastError: '' });
     // The services answered Prometheus' Accept with OpenMetrics: only that format carries exemplars.
-    const r = await fetch(`${svc('order-service').url}/metrics`, { headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;q=0.5' } });
+    const r = await fetch(`${svc('order-service').url}/metrics`, {
+      headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;q=0.5' },
+    });
     expect(r.headers.get('content-type')).toMatch(/^application\/openmetrics-text/);
   });
 
   it('answers every dashboard panel with data, labelled as its legend expects', async () => {
     const dashboard = JSON.parse(readFileSync(`${ROOT}charts/orderflow/dashboards/orderflow.json`, 'utf8')) as Dashboard;
-    const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, legend: t.legendFormat ?? '', expr: t.expr })));
+    const queries = dashboard.panels.flatMap((p) =>
+      (p.targets ?? []).map((t) => ({ panel: p.title, legend: t.legendFormat ?? '', expr: t.expr })),
+    );
     expect(queries.length).toBeGreaterThan(10);
     const failures: string[] = [];
     await waitFor(
@@ -216,7 +288,8 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
           const finite = result.filter((s) => Number.isFinite(Number(s.value[1])));
           if (finite.length === 0) failures.push(`${q.panel}: no data for ${expr}`);
           for (const label of [...q.legend.matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]!)) {
-            if (result.some((s) => !s.metric[label])) failures.push(`${q.panel}: legend label ${label} missing in ${JSON.stringify(result.map((s) => s.metric))}`);
+            if (result.some((s) => !s.metric[label]))
+              failures.push(`${q.panel}: legend label ${label} missing in ${JSON.stringify(result.map((s) => s.metric))}`);
           }
         }
         return failures.length === 0;
@@ -271,7 +344,12 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
     // Labels that say where to look.
     const byName = (n: string) => firing.filter((a) => a.labels.alertname === n && a.state === 'firing');
     expect(byName('OrderflowDeadLettersArriving').map((a) => a.labels.consumer)).toContain('inventory-orders');
-    expect(byName('OrderflowCircuitBreakerOpen')[0]!.labels).toMatchObject({ namespace: ns, service: 'payment-service', breaker: 'payment-gateway', severity: 'critical' });
+    expect(byName('OrderflowCircuitBreakerOpen')[0]!.labels).toMatchObject({
+      namespace: ns,
+      service: 'payment-service',
+      breaker: 'payment-gateway',
+      severity: 'critical',
+    });
     expect(byName('OrderflowChargesInDoubt')[0]!.labels).toMatchObject({ namespace: ns, severity: 'warning' });
     expect(byName('OrderflowOperatorNoLeader')[0]!.labels).toMatchObject({ namespace: ns, severity: 'critical' });
   }, 90_000);
@@ -288,7 +366,12 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
     );
     const traceId = found[0]!.labels.trace_id!;
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
-    const spans = await waitFor('exemplar trace in Jaeger', async () => ((await jaeger.trace(traceId)).length > 0 ? jaeger.trace(traceId) : undefined), 20_000, 200);
+    const spans = await waitFor(
+      'exemplar trace in Jaeger',
+      async () => ((await jaeger.trace(traceId)).length > 0 ? jaeger.trace(traceId) : undefined),
+      20_000,
+      200,
+    );
     expect(spans.some((s) => s.service === 'order-service')).toBe(true);
   });
 });

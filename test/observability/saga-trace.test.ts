@@ -15,7 +15,16 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Names } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, freePort, parseMetrics, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import {
+  deleteNamespaceStreams,
+  dropSchema,
+  freePort,
+  parseMetrics,
+  TEST_NATS_URL,
+  testNamespace,
+  testNats,
+  waitFor,
+} from '@orderflow/kit/testing';
 import { KIND, type ReceivedSpan } from './otlp-receiver.js';
 import { SAGA_SERVICES, sagaSchemas, startChild, startSagaServices, type Child, type SagaService } from './helpers.js';
 import { TestJaeger } from './jaeger.js';
@@ -48,7 +57,9 @@ async function gatewayProxy(target: string) {
           const key = String(req.headers['idempotency-key']);
           if (!failedOnce.has(key)) {
             failedOnce.add(key);
-            res.writeHead(503, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ title: 'injected by the test proxy', status: 503 }));
+            res
+              .writeHead(503, { 'content-type': 'application/problem+json' })
+              .end(JSON.stringify({ title: 'injected by the test proxy', status: 503 }));
             return;
           }
           if ((JSON.parse(body.toString()) as { amount: number }).amount === HELD_AMOUNT) await held;
@@ -100,7 +111,8 @@ describe('one trace per order in Jaeger, compensations included', () => {
     return c;
   };
   const getJson = async <T>(url: string): Promise<T> => (await (await fetch(url)).json()) as T;
-  const order = (id: string) => getJson<{ status: string; history: Array<{ status: string; reason?: string }> }>(`${svc('order-service').url}/orders/${id}`);
+  const order = (id: string) =>
+    getJson<{ status: string; history: Array<{ status: string; reason?: string }> }>(`${svc('order-service').url}/orders/${id}`);
 
   /** The spans below `top` (itself included). */
   const subtree = (spans: ReceivedSpan[], top: ReceivedSpan): ReceivedSpan[] => {
@@ -108,7 +120,8 @@ describe('one trace per order in Jaeger, compensations included', () => {
     for (let i = 0; i < out.length; i++) out.push(...spans.filter((s) => s.parentSpanId === out[i]!.spanId));
     return out;
   };
-  const find = (spans: ReceivedSpan[], service: string, name: string, kind?: number) => spans.filter((s) => s.service === service && s.name === name && (kind === undefined || s.kind === kind));
+  const find = (spans: ReceivedSpan[], service: string, name: string, kind?: number) =>
+    spans.filter((s) => s.service === service && s.name === name && (kind === undefined || s.kind === kind));
   const one = (spans: ReceivedSpan[], service: string, name: string, kind?: number): ReceivedSpan => {
     const found = find(spans, service, name, kind);
     expect(found.length, `${service} "${name}" in ${JSON.stringify(spans.map((s) => `${s.service}:${s.name}`))}`).toBeGreaterThanOrEqual(1);
@@ -120,7 +133,13 @@ describe('one trace per order in Jaeger, compensations included', () => {
     jaeger = await TestJaeger.start();
     nc = await testNats();
     const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttpUrl, OTEL_BSP_SCHEDULE_DELAY: '100' };
-    children['sandbox-gateway'] = await startChild('sandbox-gateway', 'services/sandbox-gateway/dist/main.js', await freePort(), { ...otel, SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'info' }, '/health');
+    children['sandbox-gateway'] = await startChild(
+      'sandbox-gateway',
+      'services/sandbox-gateway/dist/main.js',
+      await freePort(),
+      { ...otel, SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'info' },
+      '/health',
+    );
     proxy = await gatewayProxy(svc('sandbox-gateway').url);
     await startSagaServices(children, ns, {
       ...otel,
@@ -131,15 +150,21 @@ describe('one trace per order in Jaeger, compensations included', () => {
       SAGA_TIMEOUT_MS: '8000',
       LOG_LEVEL: 'info',
     });
-    children.console = await startChild('console', 'services/console/dist/main.js', await freePort(), {
-      NATS_URL: TEST_NATS_URL,
-      ORDERFLOW_NAMESPACE: ns,
-      ORDER_SERVICE_URL: svc('order-service').url,
-      INVENTORY_SERVICE_URL: svc('inventory-service').url,
-      PAYMENT_SERVICE_URL: svc('payment-service').url,
-      JAEGER_UI_URL: jaeger.queryUrl,
-      LOG_LEVEL: 'warn',
-    }, '/health');
+    children.console = await startChild(
+      'console',
+      'services/console/dist/main.js',
+      await freePort(),
+      {
+        NATS_URL: TEST_NATS_URL,
+        ORDERFLOW_NAMESPACE: ns,
+        ORDER_SERVICE_URL: svc('order-service').url,
+        INVENTORY_SERVICE_URL: svc('inventory-service').url,
+        PAYMENT_SERVICE_URL: svc('payment-service').url,
+        JAEGER_UI_URL: jaeger.queryUrl,
+        LOG_LEVEL: 'warn',
+      },
+      '/health',
+    );
 
     const tag = randomUUID().slice(0, 8);
     const products: Record<Scenario, { id: string; onHand: number; price: number; quantity: number }> = {
@@ -150,7 +175,11 @@ describe('one trace per order in Jaeger, compensations included', () => {
       refunded: { id: `sku-held-${tag}`, onHand: 10, price: HELD_AMOUNT, quantity: 1 },
     };
     for (const p of Object.values(products)) {
-      const r = await fetch(`${svc('inventory-service').url}/products/${p.id}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ onHand: p.onHand, price: p.price }) });
+      const r = await fetch(`${svc('inventory-service').url}/products/${p.id}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ onHand: p.onHand, price: p.price }),
+      });
       expect(r.status).toBe(200);
     }
     await Promise.all(
@@ -171,7 +200,8 @@ describe('one trace per order in Jaeger, compensations included', () => {
         async () => {
           const o = await order(orders[k]);
           const last = o.history.at(-1);
-          if (['confirmed', 'cancelled'].includes(o.status) && (o.status !== status || last?.reason !== reason)) throw new Error(`${k}: ${JSON.stringify(o)}`);
+          if (['confirmed', 'cancelled'].includes(o.status) && (o.status !== status || last?.reason !== reason))
+            throw new Error(`${k}: ${JSON.stringify(o)}`);
           return o.status === status;
         },
         45_000,
@@ -185,9 +215,23 @@ describe('one trace per order in Jaeger, compensations included', () => {
         // The held charge: the saga timeout cancels the order; once payment-service has taken note
         // of the cancellation, the capture is let through, and must be refunded.
         await finalState('refunded', 'cancelled', 'timeout');
-        await waitFor('payment.cancel_requested', () => svc('payment-service').logs().some((l) => l.msg === 'payment.cancel_requested' && l.orderId === orders.refunded), 20_000, 100);
+        await waitFor(
+          'payment.cancel_requested',
+          () =>
+            svc('payment-service')
+              .logs()
+              .some((l) => l.msg === 'payment.cancel_requested' && l.orderId === orders.refunded),
+          20_000,
+          100,
+        );
         proxy.release();
-        await waitFor('capture refunded', async () => (await getJson<{ status: string }>(`${svc('payment-service').url}/payments/${orders.refunded}`)).status === 'refunded', 30_000, 100);
+        await waitFor(
+          'capture refunded',
+          async () =>
+            (await getJson<{ status: string }>(`${svc('payment-service').url}/payments/${orders.refunded}`)).status === 'refunded',
+          30_000,
+          100,
+        );
       })(),
     ]);
 
@@ -209,7 +253,10 @@ describe('one trace per order in Jaeger, compensations included', () => {
         async () => {
           const spans = await jaeger.trace(traceId);
           const [service, name] = last[k];
-          const complete = spans.some((s) => s.service === service && s.name === name) && (k !== 'outOfStock' || spans.some((s) => s.service === 'inventory-service' && s.name === `${subject('orders.cancelled')} process`));
+          const complete =
+            spans.some((s) => s.service === service && s.name === name) &&
+            (k !== 'outOfStock' ||
+              spans.some((s) => s.service === 'inventory-service' && s.name === `${subject('orders.cancelled')} process`));
           return complete ? spans : undefined;
         },
         30_000,
@@ -273,9 +320,15 @@ describe('one trace per order in Jaeger, compensations included', () => {
       ['orders.confirmed', 'inventory-orders'],
     ];
     for (const [type, group] of expected) {
-      const c = trace.find((s) => s.kind === KIND.CONSUMER && s.name === `${subject(type)} process` && s.attributes['messaging.consumer.group.name'] === group);
+      const c = trace.find(
+        (s) => s.kind === KIND.CONSUMER && s.name === `${subject(type)} process` && s.attributes['messaging.consumer.group.name'] === group,
+      );
       expect(c, `${group} processing ${type}`).toBeDefined();
-      expect(c!.attributes).toMatchObject({ 'messaging.system': 'nats', 'messaging.operation.type': 'process', 'messaging.destination.name': subject(type) });
+      expect(c!.attributes).toMatchObject({
+        'messaging.system': 'nats',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': subject(type),
+      });
       expect(c!.attributes['messaging.nats.delivery_count']).toBeGreaterThanOrEqual(1);
       expect(c!.attributes['messaging.nats.stream_sequence']).toBeGreaterThanOrEqual(1);
       const producer = byId.get(c!.parentSpanId)!;
@@ -290,18 +343,26 @@ describe('one trace per order in Jaeger, compensations included', () => {
     }
     // orders.created is published on behalf of the HTTP request: its publish span's parent is the server span.
     expect(byId.get(one(trace, 'order-service', `${subject('orders.created')} publish`).parentSpanId)?.name).toBe('POST /orders');
-    for (const s of SERVICES) expect(trace.some((x) => x.service === s && x.attributes['db.system.name'] === 'postgresql'), `pg spans in ${s}`).toBe(true);
+    for (const s of SERVICES)
+      expect(
+        trace.some((x) => x.service === s && x.attributes['db.system.name'] === 'postgresql'),
+        `pg spans in ${s}`,
+      ).toBe(true);
   });
 
   it('shows the gateway call with its retry: a failed attempt, then the one the gateway served', () => {
     const trace = traces.confirmed;
-    const handling = trace.find((s) => s.service === 'payment-service' && s.kind === KIND.CONSUMER && s.name === `${subject('inventory.reserved')} process`)!;
+    const handling = trace.find(
+      (s) => s.service === 'payment-service' && s.kind === KIND.CONSUMER && s.name === `${subject('inventory.reserved')} process`,
+    )!;
     const attempts = subtree(trace, handling)
       .filter((s) => s.service === 'payment-service' && s.kind === KIND.CLIENT && s.attributes['http.request.method'] === 'POST')
       .sort((a, b) => Number(a.startNs - b.startNs));
     expect(attempts.map((a) => a.attributes['http.response.status_code'])).toEqual([503, 201]);
     expect(attempts[0]!.statusCode).toBe(2);
-    const served = trace.filter((s) => s.service === 'sandbox-gateway' && s.kind === KIND.SERVER && s.attributes['url.path'] === '/charges');
+    const served = trace.filter(
+      (s) => s.service === 'sandbox-gateway' && s.kind === KIND.SERVER && s.attributes['url.path'] === '/charges',
+    );
     expect(served.map((s) => s.parentSpanId)).toEqual([attempts[1]!.spanId]);
     expect(served[0]!.attributes['http.response.status_code']).toBe(201);
   });
@@ -309,10 +370,14 @@ describe('one trace per order in Jaeger, compensations included', () => {
   it('decline → payments.failed → inventory releases the stock, the order is cancelled', () => {
     const trace = traces.declined;
     const handling = one(trace, 'payment-service', `${subject('inventory.reserved')} process`, KIND.CONSUMER);
-    const attempts = subtree(trace, handling).filter((s) => s.service === 'payment-service' && s.kind === KIND.CLIENT && s.attributes['http.request.method'] === 'POST');
+    const attempts = subtree(trace, handling).filter(
+      (s) => s.service === 'payment-service' && s.kind === KIND.CLIENT && s.attributes['http.request.method'] === 'POST',
+    );
     expect(attempts.map((a) => a.attributes['http.response.status_code']).sort()).toEqual([402, 503]);
     const failed = one(trace, 'payment-service', `${subject('payments.failed')} publish`, KIND.PRODUCER);
-    const release = find(trace, 'inventory-service', `${subject('payments.failed')} process`, KIND.CONSUMER).find((s) => s.parentSpanId === failed.spanId);
+    const release = find(trace, 'inventory-service', `${subject('payments.failed')} process`, KIND.CONSUMER).find(
+      (s) => s.parentSpanId === failed.spanId,
+    );
     expect(release?.attributes['messaging.consumer.group.name']).toBe('inventory-payments');
     const released = one(trace, 'inventory-service', `${subject('inventory.released')} publish`, KIND.PRODUCER);
     expect(released.parentSpanId).toBe(release!.spanId);
@@ -342,14 +407,23 @@ describe('one trace per order in Jaeger, compensations included', () => {
     const trace = traces.refunded;
     const handling = one(trace, 'payment-service', `${subject('inventory.reserved')} process`, KIND.CONSUMER);
     const below = subtree(trace, handling);
-    const served = below.filter((s) => s.service === 'sandbox-gateway' && s.kind === KIND.SERVER).map((s) => [s.attributes['url.path'], s.attributes['http.response.status_code']]);
-    expect(served).toEqual(expect.arrayContaining([['/charges', 201], ['/refunds', 201]]));
+    const served = below
+      .filter((s) => s.service === 'sandbox-gateway' && s.kind === KIND.SERVER)
+      .map((s) => [s.attributes['url.path'], s.attributes['http.response.status_code']]);
+    expect(served).toEqual(
+      expect.arrayContaining([
+        ['/charges', 201],
+        ['/refunds', 201],
+      ]),
+    );
     const refund = below.find((s) => s.service === 'sandbox-gateway' && s.attributes['url.path'] === '/refunds')!;
     expect(parentOf(trace, refund)?.kind).toBe(KIND.CLIENT);
     // ... and the order is answered with payments.failed (order_cancelled), which inventory handles.
     const failed = below.find((s) => s.name === `${subject('payments.failed')} publish`);
     expect(failed, 'payments.failed publish under the charge handling').toBeDefined();
-    expect(find(trace, 'inventory-service', `${subject('payments.failed')} process`).some((s) => s.parentSpanId === failed!.spanId)).toBe(true);
+    expect(find(trace, 'inventory-service', `${subject('payments.failed')} process`).some((s) => s.parentSpanId === failed!.spanId)).toBe(
+      true,
+    );
   });
 
   it('logs written while handling carry the trace and span ids of that handling', () => {

@@ -127,9 +127,7 @@ export class Harness {
     return waitFor(`${type} for ${orderId}`, () => this.eventsFor(orderId).find((e) => e.type === type), timeoutMs);
   }
 
-  async payment(
-    orderId: string,
-  ): Promise<{
+  async payment(orderId: string): Promise<{
     status: number;
     body: Record<string, unknown> & { inDoubt?: { checks: number; since?: string; nextCheckAt?: string; gaveUpAt?: string } };
   }> {
