@@ -7,41 +7,24 @@
  */
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import { node, tracing } from '@opentelemetry/sdk-node';
 import { SpanKind } from '@opentelemetry/api';
 import {
-  applyTopology,
   createLogger,
   createMetrics,
   enqueue,
   EventConsumer,
   inSpan,
   makeEvent,
-  migrate,
-  Names,
-  NatsManager,
-  openPostgres,
-  OUTBOX_MIGRATIONS,
   OutboxRelay,
-  platformTopology,
-  problems,
   type ConsumerSpec,
   type Db,
+  type Names,
+  type NatsManager,
 } from '@orderflow/kit';
-import {
-  deleteNamespaceStreams,
-  dropSchema,
-  TEST_DATABASE_URL,
-  TEST_NATS_URL,
-  testNamespace,
-  testNats,
-  waitFor,
-} from '@orderflow/kit/testing';
+import { startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
 
-const ns = testNamespace('otelc');
-const names = new Names(ns);
-const schema = `obs_consumer_${ns}`;
 const exporter = new tracing.InMemorySpanExporter();
 const provider = new node.NodeTracerProvider({ spanProcessors: [new tracing.SimpleSpanProcessor(exporter)] });
 const lines: Array<Record<string, unknown>> = [];
@@ -56,11 +39,9 @@ const log = createLogger(
   }),
 );
 const metrics = createMetrics('obs-test');
-const topology = platformTopology({ namespace: ns, maxDeliver: 3, ackWait: '5s', backoff: ['1s'] });
-const spec = (durable: string): ConsumerSpec => topology.consumers.find((c) => c.durableName === durable)!;
-let db: Db;
-let nc: NatsConnection;
-let nats: NatsManager;
+let t: TestBed;
+let names: Names, db: Db, nats: NatsManager;
+const spec = (durable: string): ConsumerSpec => t.spec(durable);
 let relay: OutboxRelay;
 let consumer: EventConsumer;
 const attempts = new Map<string, number>();
@@ -68,13 +49,8 @@ const attempts = new Map<string, number>();
 beforeAll(async () => {
   // Registers the AsyncLocalStorage context manager and the W3C propagator, like the NodeSDK does.
   provider.register();
-  db = await openPostgres({ url: TEST_DATABASE_URL, schema });
-  await migrate(db, OUTBOX_MIGRATIONS);
-  nc = await testNats();
-  nats = new NatsManager({ servers: [TEST_NATS_URL], name: 'obs-test' }, log, metrics);
-  nats.start();
-  const { jsm } = await nats.ready();
-  expect(problems(await applyTopology(jsm, topology))).toEqual([]);
+  t = await startTestBed({ label: 'otelc', log, metrics, topology: { maxDeliver: 3, ackWait: '5s', backoff: ['1s'] } });
+  ({ names, db, nats } = t);
   relay = new OutboxRelay({ db, nats, log, metrics, pollMs: 100 });
   relay.start();
   consumer = new EventConsumer({
@@ -101,13 +77,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await consumer?.stop();
   await relay?.stop();
-  await nats?.stop();
-  if (nc) {
-    await deleteNamespaceStreams(nc, ns);
-    await nc.close();
-  }
-  await db?.close();
-  await dropSchema(schema);
+  await t?.stop();
   await provider.shutdown();
 });
 

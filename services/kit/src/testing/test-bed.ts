@@ -11,6 +11,7 @@ import { migrate, type Migration } from '../db/migrate.js';
 import { openPostgres, type PostgresOptions } from '../db/postgres.js';
 import type { OutgoingEvent } from '../events/envelope.js';
 import { createLogger, type Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { NatsManager } from '../nats/connection.js';
 import { OUTBOX_MIGRATIONS } from '../outbox/store.js';
 import { applyTopology, problems } from '../reconcile/index.js';
@@ -22,6 +23,8 @@ export interface TestBedOptions {
   label: string;
   /** Defaults to a logger at LOG_LEVEL, silent when unset. */
   log?: Logger;
+  /** Given to the NatsManager (connection gauges), for tests that read metrics. */
+  metrics?: Metrics;
   /** Tables of the test, migrated after the outbox. */
   migrations?: readonly Migration[];
   /** The platform topology in the namespace; none is applied without it. */
@@ -86,7 +89,7 @@ export async function startTestBed(o: TestBedOptions): Promise<TestBed> {
       const failed = problems(await applyTopology(await jetstreamManager(nc), topology));
       if (failed.length) throw new Error(`test bed ${namespace}: topology not applied: ${JSON.stringify(failed)}`);
     }
-    const nats = new NatsManager({ servers: [TEST_NATS_URL], name: `${o.label}-test` }, log);
+    const nats = new NatsManager({ servers: [TEST_NATS_URL], name: `${o.label}-test` }, log, o.metrics);
     steps.push(() => nats.stop());
     nats.start();
     await nats.ready();
