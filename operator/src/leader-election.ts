@@ -200,10 +200,11 @@ export function createLeaderElector(opts: LeaderElectionOptions): LeaderElector 
       running = false;
       clearTimeout(timer);
       await tick;
-      const wasLeading = leading;
       setLeading(false);
       await transitions;
-      if (!wasLeading) return;
+      // Held it at some point (also a leader that stepped down at its deadline and may still be
+      // named): release it if it names us, so a standby need not wait for it to expire.
+      if (lastRenew === 0) return;
       try {
         const current = await api.readNamespacedLease({ name, namespace }, callOptions());
         if (current.spec?.holderIdentity === identity) {
