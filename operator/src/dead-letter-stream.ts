@@ -10,7 +10,7 @@
  * "Not there" means JetStream said so (stream not found); any other lookup error is thrown, so a
  * JetStream that is briefly away never leads to a second, smaller DLQ stream.
  */
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
+import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import {
   connectedServerVersion,
   deadLetterStreamSpec,
@@ -18,6 +18,7 @@ import {
   atLeast,
   readStream,
   reconcileStream,
+  streamCapturing,
   subjectMatches,
   type StreamSpec,
 } from '@orderflow/kit';
@@ -25,22 +26,6 @@ import { OPERATOR_MARKER, withMarker } from './ownership.js';
 
 export type DeadLetterStreamResult =
   { ok: true; stream: string; created: boolean } | { ok: false; reason: string; message: string; retry: boolean };
-
-function notFound(err: unknown): boolean {
-  // nats.js throws StreamNotFoundError ("no stream matches subject") when no stream captures it.
-  if (err instanceof JetStreamApiError) return err.code === JetStreamApiCodes.StreamNotFound;
-  return (err as { name?: string } | null)?.name === 'StreamNotFoundError';
-}
-
-/** The stream that captures `subject`, undefined when JetStream says none does; throws on any other error. */
-export async function streamCapturing(jsm: JetStreamManager, subject: string): Promise<string | undefined> {
-  try {
-    return await jsm.streams.find(subject);
-  } catch (err) {
-    if (notFound(err)) return undefined;
-    throw err;
-  }
-}
 
 export interface DeadLetterStreamInput {
   subject: string;

@@ -117,6 +117,7 @@ export {
   atLeast,
   connectedServerVersion,
   deadLetterStreamSpec,
+  streamCapturing,
   deleteConsumer,
   deleteStream,
   ensureDeadLetterStream,

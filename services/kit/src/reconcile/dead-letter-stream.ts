@@ -4,7 +4,7 @@
  * the operator derives it from the subject using the same naming as `Names`:
  * `<ns>.dlq.ORDERS.c` → stream `<NS>_DLQ` on `<ns>.dlq.>`.
  */
-import type { JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { StreamSpec } from '../topology.js';
 import { reconcileStream, type ApplyResult } from './apply.js';
 
@@ -31,12 +31,31 @@ export function deadLetterStreamSpec(subject: string): StreamSpec | { error: str
   };
 }
 
+function notFound(err: unknown): boolean {
+  // nats.js throws StreamNotFoundError ("no stream matches subject") when no stream captures it.
+  if (err instanceof JetStreamApiError) return err.code === JetStreamApiCodes.StreamNotFound;
+  return (err as { name?: string } | null)?.name === 'StreamNotFoundError';
+}
+
+/**
+ * The stream that captures `subject`, undefined when JetStream says none does. Any other lookup
+ * error is thrown: a JetStream that is briefly away must never lead to a second, smaller stream.
+ */
+export async function streamCapturing(jsm: JetStreamManager, subject: string): Promise<string | undefined> {
+  try {
+    return await jsm.streams.find(subject);
+  } catch (err) {
+    if (notFound(err)) return undefined;
+    throw err;
+  }
+}
+
 /**
  * Makes sure some stream captures `subject`. An existing stream that already captures it is left
  * alone (whatever its name); otherwise the derived DLQ stream is created.
  */
 export async function ensureDeadLetterStream(jsm: JetStreamManager, subject: string): Promise<ApplyResult> {
-  const existing = await jsm.streams.find(subject).catch(() => undefined);
+  const existing = await streamCapturing(jsm, subject);
   if (existing) {
     return { kind: 'Stream', key: existing, action: 'noop', outcome: 'unchanged', reasons: [], stream: await jsm.streams.info(existing) };
   }

@@ -43,5 +43,5 @@ export {
   type ReconcileOptions,
 } from './apply.js';
 export { subjectMatches } from './subjects.js';
-export { deadLetterStreamSpec, ensureDeadLetterStream } from './dead-letter-stream.js';
+export { deadLetterStreamSpec, ensureDeadLetterStream, streamCapturing } from './dead-letter-stream.js';
 export { applyTopology, problems, type ReconcileLog } from './topology.js';
