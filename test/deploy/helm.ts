@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { afterAll } from 'vitest';
 
 export type Dict = Record<string, unknown>;
 
@@ -105,12 +106,16 @@ function helmHome(kind: string): string {
 }
 
 const scratchDirs: string[] = [];
+const removeScratch = () => {
+  for (const d of scratchDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+};
+// Removed when the importing test file ends: vitest ends its workers without an 'exit' event, so
+// an exit hook alone left every rendered values file and chart copy behind in /tmp.
+// (scripts/gen-k8s-manifests.ts uses this module outside vitest: there the exit hook does it.)
+if (process.env.VITEST) afterAll(removeScratch);
+process.once('exit', removeScratch);
 function scratch(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  if (scratchDirs.length === 0)
-    process.on('exit', () => {
-      for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
-    });
   scratchDirs.push(dir);
   return dir;
 }
