@@ -155,8 +155,12 @@ describe('consumer runtime', () => {
       async () => (await readStream(nc, dlqStream)).some((m) => m.headers['Dlq-Consumer'] === 'inventory-payments'),
       20_000,
     );
-    // Nothing further is delivered once the message is terminated.
-    await new Promise((r) => setTimeout(r, 500));
+    // Nothing further is delivered once the message is terminated: the server holds nothing more
+    // for this durable (neither pending nor awaiting an ack), then the count is final.
+    await waitFor('terminated: nothing pending or unacked', async () => {
+      const info = await nats.current!.jsm.consumers.info(spec('inventory-payments').streamName, 'inventory-payments');
+      return info.num_ack_pending === 0 && info.num_pending === 0;
+    });
     await consumer.stop();
     expect(attempts).toBe(3);
     const dead = (await readStream(nc, dlqStream)).find((m) => m.headers['Dlq-Consumer'] === 'inventory-payments')!;
