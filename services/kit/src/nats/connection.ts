@@ -41,6 +41,7 @@ export class NatsManager {
   #connected = false;
   #stopped = false;
   #closedReason: string | undefined;
+  #lastError: string | undefined;
   #firstListeners: Listener[] = [];
   #connectionListeners: Listener[] = [];
   #ready!: Promise<Connected>;
@@ -87,6 +88,11 @@ export class NatsManager {
   /** Why the process has no connection it can wait for (closed for good, being rebuilt), else undefined. */
   closedReason(): string | undefined {
     return this.#stopped ? undefined : this.#closedReason;
+  }
+
+  /** Why the latest connect attempt failed (cleared once connected), for status messages. */
+  lastConnectError(): string | undefined {
+    return this.#conn && !this.#conn.nc.isClosed() ? undefined : this.#lastError;
   }
 
   /** The latest connection (possibly closed); prefer connection(). */
@@ -158,10 +164,12 @@ export class NatsManager {
           await nc.close();
           return;
         }
-        const jsm = await jetstreamManager(nc, { checkAPI: false });
-        this.#adopt({ nc, js: jetstream(nc), jsm }, kind);
+        const domain = this.settings.jsDomain ? { domain: this.settings.jsDomain } : {};
+        const jsm = await jetstreamManager(nc, { checkAPI: false, ...domain });
+        this.#adopt({ nc, js: jetstream(nc, domain), jsm }, kind);
         return;
       } catch (err) {
+        this.#lastError = (err as Error).message;
         if (deadline > 0 && Date.now() - startedAt >= deadline) {
           const what = kind === 'first' ? 'not reachable' : `closed for good and not rebuilt (${this.#closedReason ?? 'closed'})`;
           const e = new Error(`NATS ${what} at ${this.settings.servers.join(',')} within ${deadline}ms: ${(err as Error).message}`, {

@@ -4,7 +4,14 @@
  * connection reads them at every (re)connect, so rotated credentials are picked up.
  */
 import { readFileSync } from 'node:fs';
-import { credsAuthenticator, usernamePasswordAuthenticator, type Authenticator, type ConnectionOptions } from '@nats-io/transport-node';
+import {
+  credsAuthenticator,
+  nkeyAuthenticator,
+  tokenAuthenticator,
+  usernamePasswordAuthenticator,
+  type Authenticator,
+  type ConnectionOptions,
+} from '@nats-io/transport-node';
 
 type Env = Record<string, string | undefined>;
 
@@ -20,7 +27,26 @@ export interface NatsAccess {
   /** NATS_CREDS (a path; NATS_CREDS_FILE is the same): read at every connect and reconnect. */
   credsFile?: string;
   /** NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY (paths; a `_FILE` suffix is accepted too). */
-  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  tls?: {
+    caFile?: string;
+    certFile?: string;
+    keyFile?: string;
+    /** PEM contents instead of paths (the operator's connection resources, from Secrets). */
+    ca?: string;
+    cert?: string;
+    key?: string;
+    /** TLS before the server's INFO (the server must be configured with `handshake_first`). */
+    handshakeFirst?: boolean;
+  };
+  /**
+   * Credentials held in memory rather than named files: the operator's connection resources read
+   * them from Secrets and rebuild the connection when a Secret changes. Not read from env.
+   */
+  creds?: string;
+  nkeySeed?: string;
+  token?: string;
+  /** JetStream domain (a leaf node's or a hub's JetStream, reached through `$JS.<domain>.API`). */
+  jsDomain?: string;
 }
 
 const DEFAULT_URL = 'nats://127.0.0.1:4222';
@@ -66,6 +92,10 @@ function authenticators(a: NatsAccess): Authenticator[] {
   }
   const creds = a.credsFile;
   if (creds) auth.push(credsAuthenticator(() => readFileSync(creds)));
+  const enc = new TextEncoder();
+  if (a.creds) auth.push(credsAuthenticator(enc.encode(a.creds)));
+  if (a.nkeySeed) auth.push(nkeyAuthenticator(enc.encode(a.nkeySeed.trim())));
+  if (a.token) auth.push(tokenAuthenticator(a.token));
   return auth;
 }
 
@@ -79,6 +109,10 @@ export function natsConnectionOptions(a: NatsAccess, name: string): ConnectionOp
       ...(a.tls.caFile ? { caFile: a.tls.caFile } : {}),
       ...(a.tls.certFile ? { certFile: a.tls.certFile } : {}),
       ...(a.tls.keyFile ? { keyFile: a.tls.keyFile } : {}),
+      ...(a.tls.ca ? { ca: a.tls.ca } : {}),
+      ...(a.tls.cert ? { cert: a.tls.cert } : {}),
+      ...(a.tls.key ? { key: a.tls.key } : {}),
+      ...(a.tls.handshakeFirst ? { handshakeFirst: true } : {}),
     };
   }
   return opts;
