@@ -79,6 +79,14 @@ export { OutboxRelay, type OutboxRelayOptions } from './outbox/relay.js';
 // Faults and retries.
 export { DependencyUnavailableError, unavailableDependency, type Dependency } from './faults/classify.js';
 export { RetryDelays, type BackoffSettings } from './faults/backoff.js';
+export { periodic, type PeriodicOptions } from './sweep/periodic.js';
+export { recheckDelay } from './sweep/recheck-delay.js';
+export {
+  orderOutcomeSweep,
+  type FinalOrderOutcome,
+  type OrderOutcomeSweepOptions,
+  type UnsettledOrder,
+} from './sweep/order-outcome-sweep.js';
 
 // HTTP.
 export { HttpProblem, problem, type Problem } from './http/problem.js';
@@ -136,4 +144,19 @@ export {
   type Plan,
   type PlanContext,
   type StreamPlan,
+} from './reconcile/index.js';
+// KeyValue and ObjectStore buckets (streams in the layout the NATS clients give them).
+export {
+  applyBucketPlan,
+  bucketStreamName,
+  deleteBucket,
+  planKeyValue,
+  planObjectStore,
+  readBucket,
+  reconcileKeyValue,
+  reconcileObjectStore,
+  type BucketKind,
+  type BucketPlan,
+  type KeyValueSpec,
+  type ObjectStoreSpec,
 } from './reconcile/index.js';

@@ -1,9 +1,16 @@
-import { enqueue, makeEvent, type EventData, type OutgoingEvent, type ServiceContext } from '@orderflow/kit';
+import {
+  enqueue,
+  makeEvent,
+  recheckDelay,
+  type BackoffSettings,
+  type EventData,
+  type OutgoingEvent,
+  type ServiceContext,
+} from '@orderflow/kit';
 import type { ChargeResult, PaymentGateway } from '../gateway/client.js';
 import type { GatewayPolicy } from '../gateway/resilience.js';
 import { chargeOutcome, clearFailure, type CallResult, type Outcome } from './charge-outcome.js';
 import type { PaymentMetrics } from './metrics.js';
-import { recheckDelay, type RecheckBackoff } from './recheck-delay.js';
 import { captureDeadline } from './capture-deadline.js';
 import { getPayment, resolveInDoubt, resolveNeverCaptured, scheduleInDoubtCheck, type PaymentRow } from './repository.js';
 
@@ -39,7 +46,7 @@ import { getPayment, resolveInDoubt, resolveNeverCaptured, scheduleInDoubtCheck,
  * captures late, within its deadline, is still caught.
  */
 
-export interface InDoubtPolicy extends RecheckBackoff {
+export interface InDoubtPolicy extends BackoffSettings {
   /** How long a charge is re-checked before it is given up on (surfaced as unresolved). */
   horizonMs: number;
   /**

@@ -1,6 +1,5 @@
 import { bulkhead } from 'cockatiel';
-import type { Lifecycle, ServiceContext } from '@orderflow/kit';
-import { periodic } from '../periodic.js';
+import { periodic, type Lifecycle, type ServiceContext } from '@orderflow/kit';
 import type { PaymentMetrics } from './metrics.js';
 import type { PaymentProcessor } from './processor.js';
 import { claimInDoubtDue, countInDoubt, rowsNeedingWork } from './repository.js';
@@ -26,7 +25,7 @@ export function recoverySweep(
 ): Lifecycle {
   const gatewayWork = bulkhead(o.concurrency ?? 4, Number.MAX_SAFE_INTEGER);
   const leaseMs = Math.max(60_000, 2 * o.intervalMs);
-  return periodic('recovery', o.intervalMs, ctx.log, async (signal) => {
+  const round = async (signal: AbortSignal): Promise<void> => {
     const stuck = (await rowsNeedingWork(ctx.db, o.afterMs, 100)).filter((r) => !processor.isBusy(r.order_id));
     const inDoubt = await claimInDoubtDue(ctx.db, { limit: 100, leaseMs, skipLocked: ctx.db.kind === 'postgres' });
     await Promise.all([
@@ -37,5 +36,6 @@ export function recoverySweep(
     const n = await countInDoubt(ctx.db);
     metrics.inDoubt.set({ state: 'checking' }, n.checking);
     metrics.inDoubt.set({ state: 'unresolved' }, n.unresolved);
-  });
+  };
+  return periodic({ name: 'recovery', intervalMs: o.intervalMs, log: ctx.log, failedEvent: 'payment.sweep_round_failed', round });
 }

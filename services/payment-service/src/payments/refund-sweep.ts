@@ -1,9 +1,6 @@
-import { bulkhead } from 'cockatiel';
-import type { Lifecycle, OrderOutcome, OrderOutcomes, ServiceContext } from '@orderflow/kit';
-import { periodic } from '../periodic.js';
+import { orderOutcomeSweep, type FinalOrderOutcome, type Lifecycle, type OrderOutcomes, type ServiceContext } from '@orderflow/kit';
 import type { PaymentMetrics } from './metrics.js';
 import type { PaymentProcessor } from './processor.js';
-import { recheckDelay } from './recheck-delay.js';
 import { claimUnsettledCaptures, markOrderConfirmed, markRefundOwed, scheduleOrderCheck, type UnsettledCapture } from './repository.js';
 
 /**
@@ -36,15 +33,13 @@ export interface RefundSweepOptions {
 }
 
 export function refundSweep(o: RefundSweepOptions): Lifecycle {
-  const { ctx, processor, orders, metrics } = o;
+  const { ctx, processor, metrics } = o;
   const log = ctx.log;
-  const lookups = bulkhead(o.lookupConcurrency ?? 4, Number.MAX_SAFE_INTEGER);
   const leaseMs = Math.max(60_000, 2 * o.intervalMs);
-  const backoff = { initialMs: o.intervalMs, maxMs: Math.max(o.intervalMs, 15 * 60_000) };
 
-  const act = async (c: UnsettledCapture, outcome: OrderOutcome): Promise<void> => {
+  const settle = async (c: UnsettledCapture, outcome: FinalOrderOutcome): Promise<void> => {
     const base = { orderId: c.orderId, ageMs: c.ageMs, checks: c.checks };
-    if (outcome.kind === 'final' && outcome.status === 'cancelled') {
+    if (outcome.status === 'cancelled') {
       if (!(await markRefundOwed(ctx.db, c.orderId))) {
         metrics.refundSweeper.inc({ action: 'already_settled' });
         log.info({ ...base, orderStatus: 'cancelled' }, 'payment.sweep_already_settled');
@@ -55,55 +50,28 @@ export function refundSweep(o: RefundSweepOptions): Lifecycle {
       await processor.refund(c.orderId);
       return;
     }
-    if (outcome.kind === 'final') {
-      await markOrderConfirmed(ctx.db, c.orderId);
-      metrics.refundSweeper.inc({ action: 'order_confirmed' });
-      // The normal case for every capture: not worth more than a debug line.
-      log.debug({ ...base, orderStatus: 'confirmed' }, 'payment.sweep_order_confirmed');
-      return;
-    }
-    const nextInMs = recheckDelay(c.checks - 1, backoff);
-    await scheduleOrderCheck(ctx.db, c.orderId, nextInMs);
-    if (outcome.kind === 'open') {
-      metrics.refundSweeper.inc({ action: 'order_open' });
-      log.warn({ ...base, orderStatus: outcome.status, nextInMs }, 'payment.sweep_order_open');
-    } else {
-      metrics.refundSweeper.inc({ action: 'unknown_order' });
-      log.error({ ...base, nextInMs }, 'payment.sweep_unknown_order');
-    }
+    await markOrderConfirmed(ctx.db, c.orderId);
+    metrics.refundSweeper.inc({ action: 'order_confirmed' });
+    // The normal case for every capture: not worth more than a debug line.
+    log.debug({ ...base, orderStatus: 'confirmed' }, 'payment.sweep_order_confirmed');
   };
 
-  return periodic('refund', o.intervalMs, log, async (signal) => {
-    const captures = await claimUnsettledCaptures(ctx.db, {
-      olderThanMs: o.afterMs,
-      limit: o.batchSize ?? 100,
-      leaseMs,
-      skipLocked: ctx.db.kind === 'postgres',
-    });
-    // order-service away: the first failed lookup ends the round (the rest keep their lease).
-    let away = false;
-    await Promise.all(
-      captures.map((c) =>
-        lookups.execute(async () => {
-          if (away || signal.aborted) return;
-          let outcome: OrderOutcome;
-          try {
-            outcome = await orders.outcome(c.orderId, signal);
-          } catch (err) {
-            if (signal.aborted) return;
-            away = true;
-            metrics.refundSweeper.inc({ action: 'lookup_failed' });
-            log.warn({ err, orderId: c.orderId, ageMs: c.ageMs }, 'payment.sweep_lookup_failed');
-            return;
-          }
-          try {
-            await act(c, outcome);
-          } catch (err) {
-            metrics.refundSweeper.inc({ action: 'failed' });
-            log.warn({ err, orderId: c.orderId, outcome }, 'payment.sweep_failed');
-          }
-        }),
-      ),
-    );
+  return orderOutcomeSweep({
+    service: 'payment',
+    name: 'refund',
+    log,
+    orders: o.orders,
+    actions: metrics.refundSweeper,
+    intervalMs: o.intervalMs,
+    lookupConcurrency: o.lookupConcurrency,
+    claim: () =>
+      claimUnsettledCaptures(ctx.db, {
+        olderThanMs: o.afterMs,
+        limit: o.batchSize ?? 100,
+        leaseMs,
+        skipLocked: ctx.db.kind === 'postgres',
+      }),
+    settle,
+    recheckIn: (c, inMs) => scheduleOrderCheck(ctx.db, c.orderId, inMs),
   });
 }
