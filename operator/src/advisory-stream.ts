@@ -29,17 +29,22 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { publishDeadLetter, RetryDelays, type BackoffSettings } from '@orderflow/kit';
+import {
+  advisoryKind,
+  copyAdvisoryToDeadLetter,
+  MAX_DELIVERIES_ADVISORY,
+  MSG_TERMINATED_ADVISORY,
+  RetryDelays,
+  type BackoffSettings,
+  type ConsumerAdvisory,
+  type DeadLetterLookup,
+} from '@orderflow/kit';
 import type { Logger } from 'pino';
 
-export const MAX_DELIVERIES_ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES';
-export const MSG_TERMINATED_ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED';
+export { MAX_DELIVERIES_ADVISORY, MSG_TERMINATED_ADVISORY, type DeadLetterLookup };
 export const DEFAULT_ADVISORY_STREAM = 'ORDERFLOW_ADVISORIES';
 
 const DAY_NS = 24 * 3600 * 1e9;
-
-/** Where dead letters of `<stream>/<consumer>` go; undefined = not ours. */
-export type DeadLetterLookup = (stream: string, consumer: string) => string | undefined;
 
 export interface AdvisoryStreamOptions {
   nc: NatsConnection;
@@ -74,14 +79,6 @@ export interface AdvisoryStreamCopier {
   /** Stops reading and waits for the advisory in progress; idempotent. */
   stop(): Promise<void>;
   stats(): AdvisoryStreamStats;
-}
-
-interface ConsumerAdvisory {
-  stream: string;
-  consumer: string;
-  stream_seq: number;
-  deliveries: number;
-  reason?: string;
 }
 
 /** A durable name from any text (a Lease's namespace and name): JetStream names take no dots, wildcards or spaces. */
@@ -148,35 +145,13 @@ export function createAdvisoryStreamCopier(o: AdvisoryStreamOptions): AdvisorySt
       m.term();
       return;
     }
-    const kind = m.subject.startsWith(MAX_DELIVERIES_ADVISORY) ? 'max_deliveries' : 'terminated';
     const dlqSubject = o.lookup(adv.stream, adv.consumer);
     if (!dlqSubject) {
       stats.ignored++;
       m.ack();
       return;
     }
-    const ctx = { stream: adv.stream, consumer: adv.consumer, streamSeq: adv.stream_seq, deliveries: adv.deliveries, kind };
-    const original = await jsm.streams.getMessage(adv.stream, { seq: adv.stream_seq });
-    if (!original) {
-      stats.skipped++;
-      log.info(ctx, 'dead letter skipped: original message no longer in the stream');
-      m.ack();
-      return;
-    }
-    const r = await publishDeadLetter(js, {
-      dlqSubject,
-      stream: adv.stream,
-      consumer: adv.consumer,
-      streamSeq: adv.stream_seq,
-      deliveries: adv.deliveries,
-      originalSubject: original.subject,
-      reason: kind === 'max_deliveries' ? 'max_deliveries' : adv.reason ? `terminated: ${adv.reason}` : 'terminated',
-      data: original.data,
-      headers: original.header,
-    });
-    if (r.duplicate) stats.duplicates++;
-    else stats.copied++;
-    log.info({ ...ctx, dlqSubject, dlqSeq: r.seq, duplicate: r.duplicate }, 'dead letter copied');
+    await copyAdvisoryToDeadLetter(js, jsm, { kind: advisoryKind(m.subject), advisory: adv, dlqSubject }, log, stats);
     await m.ackAck();
   }
 

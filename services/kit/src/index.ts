@@ -106,6 +106,17 @@ export { httpOrderOutcomes, OrderServiceUnavailableError, type OrderOutcome, typ
 export { publishDeadLetter } from './dlq/dead-letter.js';
 export { createAdvisoryCopier, deadLetterLookup, type AdvisoryCopier } from './dlq/advisory-copier.js';
 export {
+  advisoryKind,
+  copyAdvisoryToDeadLetter,
+  MAX_DELIVERIES_ADVISORY,
+  MSG_TERMINATED_ADVISORY,
+  type AdvisoryCopy,
+  type AdvisoryCopyCounts,
+  type AdvisoryKind,
+  type ConsumerAdvisory,
+  type DeadLetterLookup,
+} from './dlq/advisory-copy.js';
+export {
   discardDeadLetter,
   listDeadLetters,
   replayAllDeadLetters,

@@ -19,22 +19,14 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { RetryDelays, sleep, type BackoffSettings } from '../faults/backoff.js';
 import type { ConsumerSpec } from '../topology.js';
-import { publishDeadLetter } from './dead-letter.js';
-
-export const MAX_DELIVERIES_ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES';
-export const MSG_TERMINATED_ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED';
-
-/** The fields of both advisories this copier uses (server JSON, snake_case). */
-interface ConsumerAdvisory {
-  stream: string;
-  consumer: string;
-  stream_seq: number;
-  deliveries: number;
-  reason?: string;
-}
-
-/** Where dead letters of `<stream>/<consumer>` go; undefined = not ours, ignore the advisory. */
-export type DeadLetterLookup = (stream: string, consumer: string) => string | undefined;
+import {
+  copyAdvisoryToDeadLetter,
+  MAX_DELIVERIES_ADVISORY,
+  MSG_TERMINATED_ADVISORY,
+  type AdvisoryKind,
+  type ConsumerAdvisory,
+  type DeadLetterLookup,
+} from './advisory-copy.js';
 
 /** A lookup over consumer specs, e.g. `platformTopology().consumers`. */
 export function deadLetterLookup(consumers: readonly ConsumerSpec[]): DeadLetterLookup {
@@ -83,40 +75,13 @@ export function createAdvisoryCopier(opts: AdvisoryCopierOptions): AdvisoryCopie
   let loops: Promise<void>[] = [];
   let abort = new AbortController();
 
-  async function copyOnce(kind: 'max_deliveries' | 'terminated', adv: ConsumerAdvisory, dlqSubject: string): Promise<void> {
-    const ctx = { stream: adv.stream, consumer: adv.consumer, streamSeq: adv.stream_seq, deliveries: adv.deliveries, kind };
-    const original = await jsm.streams.getMessage(adv.stream, { seq: adv.stream_seq });
-    if (!original) {
-      // Terminated messages under workqueue/interest retention may be gone already; the consumer
-      // runtime copied them before term(), so there is nothing left to do.
-      stats.skipped++;
-      log.info(ctx, 'dead letter skipped: original message no longer in the stream');
-      return;
-    }
-    const reason = kind === 'max_deliveries' ? 'max_deliveries' : adv.reason ? `terminated: ${adv.reason}` : 'terminated';
-    const r = await publishDeadLetter(js, {
-      dlqSubject,
-      stream: adv.stream,
-      consumer: adv.consumer,
-      streamSeq: adv.stream_seq,
-      deliveries: adv.deliveries,
-      originalSubject: original.subject,
-      reason,
-      data: original.data,
-      headers: original.header,
-    });
-    if (r.duplicate) stats.duplicates++;
-    else stats.copied++;
-    log.info({ ...ctx, dlqSubject, dlqSeq: r.seq, duplicate: r.duplicate }, 'dead letter copied');
-  }
-
-  async function copy(kind: 'max_deliveries' | 'terminated', adv: ConsumerAdvisory, signal: AbortSignal): Promise<void> {
+  async function copy(kind: AdvisoryKind, adv: ConsumerAdvisory, signal: AbortSignal): Promise<void> {
     const dlqSubject = lookup(adv.stream, adv.consumer);
     if (!dlqSubject) return;
     const delays = new RetryDelays(backoff);
     for (;;) {
       try {
-        return await copyOnce(kind, adv, dlqSubject);
+        return await copyAdvisoryToDeadLetter(js, jsm, { kind, advisory: adv, dlqSubject }, log, stats);
       } catch (err) {
         if (signal.aborted || delays.attempts + 1 >= attempts) throw err;
         const delay = delays.next();
@@ -130,7 +95,7 @@ export function createAdvisoryCopier(opts: AdvisoryCopierOptions): AdvisoryCopie
     }
   }
 
-  async function run(sub: Subscription, kind: 'max_deliveries' | 'terminated', signal: AbortSignal): Promise<void> {
+  async function run(sub: Subscription, kind: AdvisoryKind, signal: AbortSignal): Promise<void> {
     // One message at a time per advisory kind: ordering within the DLQ follows the advisories.
     for await (const m of sub) {
       let adv: ConsumerAdvisory;
