@@ -156,3 +156,18 @@ export {
   type PlanContext,
   type StreamPlan,
 } from './reconcile/index.js';
+// KeyValue and ObjectStore buckets (streams in the layout the NATS clients give them).
+export {
+  applyBucketPlan,
+  bucketStreamName,
+  deleteBucket,
+  planKeyValue,
+  planObjectStore,
+  readBucket,
+  reconcileKeyValue,
+  reconcileObjectStore,
+  type BucketKind,
+  type BucketPlan,
+  type KeyValueSpec,
+  type ObjectStoreSpec,
+} from './reconcile/index.js';

@@ -11,6 +11,7 @@ import {
   type StreamUpdateConfig,
 } from '@nats-io/jetstream';
 import type { ConsumerSpec, StreamSpec } from './spec.js';
+import type { BucketKind } from './bucket-plan.js';
 import { CONSUMER_FIELDS } from './consumer-fields.js';
 import { atLeast, connectedServerVersion } from './server-version.js';
 import { STREAM_FIELDS } from './stream-fields.js';
@@ -28,7 +29,7 @@ import {
 export type Outcome = 'created' | 'updated' | 'unchanged' | 'refused' | 'failed';
 
 export interface ApplyResult {
-  kind: 'Stream' | 'Consumer';
+  kind: 'Stream' | 'Consumer' | BucketKind;
   key: string;
   action: PlanAction;
   outcome: Outcome;

@@ -44,7 +44,7 @@ function forServer<C extends object>(config: C, rules: readonly FieldRule<never,
   return out as C;
 }
 
-function toSource(s: StreamSourceSpec): StreamSource {
+export function toSource(s: StreamSourceSpec): StreamSource {
   const external = s.externalApiPrefix
     ? { api: s.externalApiPrefix, ...(s.externalDeliverPrefix ? { deliver: s.externalDeliverPrefix } : {}) }
     : undefined;

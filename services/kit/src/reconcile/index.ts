@@ -45,3 +45,18 @@ export {
 export { subjectMatches } from './subjects.js';
 export { deadLetterStreamSpec, ensureDeadLetterStream, streamCapturing } from './dead-letter-stream.js';
 export { applyTopology, problems, type ReconcileLog } from './topology.js';
+export type { KeyValueSpec, ObjectStoreSpec, BucketPlacementSpec } from './bucket-spec.js';
+export { KEYVALUE_FIELDS, OBJECTSTORE_FIELDS, type BucketFieldRule } from './bucket-fields.js';
+export {
+  KEYVALUE_FEATURES,
+  MAX_HISTORY,
+  OBJECTSTORE_FEATURES,
+  keyValueStreamName,
+  objectStoreStreamName,
+  toKeyValueStreamConfig,
+  toObjectStoreStreamConfig,
+  validateKeyValueSpec,
+  validateObjectStoreSpec,
+} from './bucket-config.js';
+export { bucketFields, planKeyValue, planObjectStore, type BucketKind, type BucketPlan } from './bucket-plan.js';
+export { applyBucketPlan, bucketStreamName, deleteBucket, readBucket, reconcileKeyValue, reconcileObjectStore } from './bucket-apply.js';

@@ -19,6 +19,7 @@ import { CONSUMER_FIELDS, type ConsumerContext } from './consumer-fields.js';
 import { NEWEST, describe, diff, type FieldChange, type FieldRule } from './field-rule.js';
 import { parseVersion, type Version } from './server-version.js';
 import type { ConsumerSpec, StreamSpec } from './spec.js';
+import type { BucketPlan } from './bucket-plan.js';
 import { STREAM_FIELDS } from './stream-fields.js';
 import { validateConsumerSpec, validateStreamSpec, type SpecError } from './validate.js';
 
@@ -61,7 +62,7 @@ export interface ConsumerPlan extends PlanBase {
   config?: DesiredConsumerConfig;
 }
 
-export type Plan = StreamPlan | ConsumerPlan;
+export type Plan = StreamPlan | ConsumerPlan | BucketPlan;
 
 export const serverOf = (ctx: PlanContext | undefined): Version => parseVersion(ctx?.serverVersion) ?? NEWEST;
 

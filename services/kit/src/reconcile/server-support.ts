@@ -9,7 +9,7 @@ import type { ConsumerSpec, StreamSpec } from './spec.js';
 import { durationNanos } from './duration.js';
 import { atLeast, showVersion, type Version } from './server-version.js';
 
-interface Feature<S> {
+export interface Feature<S> {
   path: string;
   since: Version;
   used: (spec: S) => boolean;
@@ -20,7 +20,7 @@ const V2_11: Version = [2, 11, 0];
 const V2_12: Version = [2, 12, 0];
 
 /** Invalid text counts as unset here: validation reports it. */
-function nanosOrZero(d: string | undefined): number {
+export function nanosOrZero(d: string | undefined): number {
   try {
     return d === undefined ? 0 : durationNanos(d);
   } catch {
@@ -66,7 +66,7 @@ export const CONSUMER_FEATURES: readonly Feature<ConsumerSpec>[] = [
   { path: 'spec.pinnedTtl', since: V2_11, used: (c) => c.pinnedTtl !== undefined },
 ];
 
-function check<S>(features: readonly Feature<S>[], spec: S, server: Version): SpecError[] {
+export function check<S>(features: readonly Feature<S>[], spec: S, server: Version): SpecError[] {
   return features
     .filter((f) => f.used(spec) && !atLeast(server, f.since))
     .map((f) => ({

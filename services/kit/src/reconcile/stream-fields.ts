@@ -40,7 +40,8 @@ export function defaultDuplicateWindow(maxAge: number | undefined): number {
   return maxAge && maxAge > 0 && maxAge < DEFAULT_DUPLICATE_WINDOW ? maxAge : DEFAULT_DUPLICATE_WINDOW;
 }
 
-function source(s: StreamSource | undefined): unknown {
+/** A mirror or source in its normalised form (also the KeyValue table's). */
+export function source(s: StreamSource | undefined): unknown {
   if (!s) return null;
   return {
     name: s.name,

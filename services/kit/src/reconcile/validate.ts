@@ -36,11 +36,12 @@ export function isValidSubject(subject: string, allowWildcards = true): boolean 
 }
 
 /** A subject mapping destination: tokens may be `{{wildcard(1)}}`-style functions. */
-function isValidDestination(dest: string): boolean {
+export function isValidDestination(dest: string): boolean {
   return isValidSubject(dest.replace(/\{\{[^}]*\}\}/g, 'x'));
 }
 
-class Checker {
+/** Collects a spec's problems by path; the KeyValue and ObjectStore validation uses it too. */
+export class Checker {
   readonly errors: SpecError[] = [];
 
   add(path: string, message: string): void {
