@@ -46,55 +46,44 @@ export class HelmError extends Error {
   }
 }
 
+const missing = () => new Error(`${HELM} missing: run bash scripts/tools.sh helm`);
+
+/** What both runners pass to helm: its homes kept out of the user's, and room for big renders. */
+const helmOptions = (env: NodeJS.ProcessEnv | undefined) => ({
+  encoding: 'utf8' as const,
+  env: {
+    ...process.env,
+    HELM_CACHE_HOME: helmHome('cache'),
+    HELM_CONFIG_HOME: helmHome('config'),
+    HELM_DATA_HOME: helmHome('data'),
+    ...env,
+  },
+  maxBuffer: 64 * 1024 * 1024,
+});
+
+/** lint reports its findings on stdout and only the verdict on stderr: keep both. */
+const helmError = (args: string[], err: unknown, stdout: string | undefined, stderr: string | undefined): HelmError =>
+  new HelmError(args, [stdout, stderr].filter((x) => x && x.trim()).join('\n') || String(err), { cause: err });
+
 /** Runs helm; returns stdout, throws HelmError with stderr on a non-zero exit. */
 export function helm(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): string {
-  if (!existsSync(HELM)) throw new Error(`${HELM} missing: run bash scripts/tools.sh helm`);
+  if (!existsSync(HELM)) throw missing();
   try {
-    return execFileSync(HELM, args, {
-      encoding: 'utf8',
-      input: opts.input,
-      env: {
-        ...process.env,
-        HELM_CACHE_HOME: helmHome('cache'),
-        HELM_CONFIG_HOME: helmHome('config'),
-        HELM_DATA_HOME: helmHome('data'),
-        ...opts.env,
-      },
-      maxBuffer: 64 * 1024 * 1024,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    return execFileSync(HELM, args, { ...helmOptions(opts.env), input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (e) {
     const err = e as { stderr?: string; stdout?: string };
-    // lint reports its findings on stdout and only the verdict on stderr: keep both.
-    const text = [err.stdout, err.stderr].filter((x) => x && x.trim()).join('\n');
-    throw new HelmError(args, text || String(e), { cause: e });
+    throw helmError(args, e, err.stdout, err.stderr);
   }
 }
 
 /** helm without blocking the event loop (tests that run processes whose output we read meanwhile). */
 export function helmAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
-  if (!existsSync(HELM)) return Promise.reject(new Error(`${HELM} missing: run bash scripts/tools.sh helm`));
+  if (!existsSync(HELM)) return Promise.reject(missing());
   return new Promise((resolve, reject) => {
-    execFile(
-      HELM,
-      args,
-      {
-        encoding: 'utf8',
-        timeout: opts.timeoutMs ?? 120_000,
-        env: {
-          ...process.env,
-          HELM_CACHE_HOME: helmHome('cache'),
-          HELM_CONFIG_HOME: helmHome('config'),
-          HELM_DATA_HOME: helmHome('data'),
-          ...opts.env,
-        },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => {
-        if (err) reject(new HelmError(args, [stdout, stderr].filter((x) => x && x.trim()).join('\n') || String(err), { cause: err }));
-        else resolve(stdout);
-      },
-    );
+    execFile(HELM, args, { ...helmOptions(opts.env), timeout: opts.timeoutMs ?? 120_000 }, (err, stdout, stderr) => {
+      if (err) reject(helmError(args, err, stdout, stderr));
+      else resolve(stdout);
+    });
   });
 }
 
