@@ -10,7 +10,9 @@ import '@orderflow/kit/otel'; // first: tracing must start before pg and http ar
  *
  * Probes first, as controller-runtime does: /health answers from the start and /ready says what
  * is missing (NATS, the informer caches) until the operator has it, so a NATS that is away at
- * start is waited out instead of failing the liveness probe.
+ * start is waited out instead of failing the liveness probe. The operator itself starts at once
+ * too: leader election, informers and reconciles run without NATS, and a resource whose
+ * connection is away says so in its status (Ready=False/ConnectionUnavailable) until it connects.
  */
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -32,10 +34,11 @@ if (mode === 'observe') log.info('observe mode: JetStream is read and reported o
 
 const kc = new KubeConfig();
 kc.loadFromDefault();
-// The kit's connection manager: jittered backoff for the first connect too, reconnect forever
+// The default connection (resources without spec.connection, the advisory capture), through the
+// kit's connection manager: jittered backoff for the first connect too, reconnect forever
 // (JetStream being away is a reason to retry, not to exit), credentials / TLS from env or files. A
 // connection nats.js closed for good is rebuilt; if that fails for NATS_REBUILD_TIMEOUT_MS the
-// process exits non-zero so Kubernetes restarts it.
+// process exits non-zero so Kubernetes restarts it. NatsConnection resources have their own.
 const nats = new NatsManager(
   {
     ...config.nats,
@@ -46,11 +49,33 @@ const nats = new NatsManager(
   undefined,
   (err) => {
     log.fatal({ err }, 'operator.unrecoverable_exiting');
-    void Promise.resolve(operator?.stop()).finally(() => process.exit(1));
+    void Promise.resolve(operator.stop()).finally(() => process.exit(1));
   },
 );
 const metrics = createMetrics({ defaultMetrics: true });
-let operator: Operator | undefined;
+// One operator for the process, started now whatever NATS is doing: it takes each new default
+// connection from the manager (the advisory capture moves to it) and resolves every resource's
+// connection at each reconcile.
+const operator: Operator = createOperator({
+  kc,
+  api: createKubeApi(kc),
+  nats,
+  natsServers: config.nats.servers,
+  log,
+  metrics,
+  identity: readSetting('POD_NAME') ?? `${hostname()}-${process.pid}`,
+  namespace: readSetting('WATCH_NAMESPACE'),
+  lease: {
+    namespace: readSetting('POD_NAMESPACE') ?? 'default',
+    name: readSetting('LEASE_NAME') ?? 'orderflow-operator',
+    durationMs: intSetting('LEASE_DURATION_MS', 15_000),
+    renewDeadlineMs: intSetting('LEASE_RENEW_DEADLINE_MS', 10_000),
+    retryPeriodMs: intSetting('LEASE_RETRY_PERIOD_MS', 2_000),
+  },
+  resyncMs: intSetting('RESYNC_SECONDS', 30) * 1000,
+  mode,
+  advisories: { stream: readSetting('ADVISORY_STREAM'), replicas: config.streamReplicas },
+});
 
 let accepting = true;
 const app = opsApp({
@@ -58,52 +83,20 @@ const app = opsApp({
   accepting: () => accepting,
   checks: [
     { name: 'nats', check: () => nats.isConnected() || 'not connected' },
-    { name: 'caches', check: () => operator?.ready() || 'informer caches not synced' },
+    { name: 'caches', check: () => operator.ready() || 'informer caches not synced' },
   ],
-  details: () => ({ leader: operator?.isLeader() ?? false }),
+  details: () => ({ leader: operator.isLeader() }),
 });
 const http = await serveHttp(app, { port: config.port });
 log.info({ port: http.port }, 'operator listening');
 
-// One operator per NATS connection: the first, and each one the manager rebuilds (the old
-// operator's JetStream handles died with the old connection). Serialised, so a stop never
-// overlaps a start.
-let swap: Promise<void> = Promise.resolve();
-nats.onConnection((conn) => {
-  swap = swap.then(async () => {
-    if (!accepting) return;
-    await operator?.stop();
-    operator = createOperator({
-      kc,
-      api: createKubeApi(kc),
-      nc: conn.nc,
-      js: conn.js,
-      jsm: conn.jsm,
-      log,
-      metrics,
-      identity: readSetting('POD_NAME') ?? `${hostname()}-${process.pid}`,
-      namespace: readSetting('WATCH_NAMESPACE'),
-      lease: {
-        namespace: readSetting('POD_NAMESPACE') ?? 'default',
-        name: readSetting('LEASE_NAME') ?? 'orderflow-operator',
-        durationMs: intSetting('LEASE_DURATION_MS', 15_000),
-        renewDeadlineMs: intSetting('LEASE_RENEW_DEADLINE_MS', 10_000),
-        retryPeriodMs: intSetting('LEASE_RETRY_PERIOD_MS', 2_000),
-      },
-      resyncMs: intSetting('RESYNC_SECONDS', 30) * 1000,
-      mode,
-      advisories: { stream: readSetting('ADVISORY_STREAM'), replicas: config.streamReplicas },
-    });
-    operator.start();
-  });
-});
+operator.start();
 
 exitOnSignals(
   async () => {
     accepting = false;
-    await swap;
     // Release the lease first so a standby takes over without waiting for it to expire.
-    await operator?.stop();
+    await operator.stop();
     await nats.stop();
     await http.close();
   },

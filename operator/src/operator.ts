@@ -1,17 +1,19 @@
 /**
  * The operator, composed: leader election gates everything else. While leading it runs the
- * informers (list+watch of Stream and Consumer resources), the work queue, a periodic resync that
- * re-reconciles every resource (repairing drift made behind Kubernetes' back, e.g. a stream
- * deleted by hand) and the dead-letter copier reading captured advisories. A standby does nothing
+ * informers (list+watch of Stream, Consumer and NatsConnection resources), the work queue, a
+ * periodic resync that re-reconciles every resource (repairing drift made behind Kubernetes'
+ * back, e.g. a stream deleted by hand) and the dead-letter copier reading captured advisories. A standby does nothing
  * but campaign. In observe mode nothing is written to JetStream: resources get a status saying how
  * JetStream differs from them, and no dead letters are copied.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { NatsConnection } from '@nats-io/nats-core';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { RetryDelays } from '@orderflow/kit';
+import { RetryDelays, type BackoffSettings, type Connected } from '@orderflow/kit';
 import type { Logger } from 'pino';
 import { createAdvisoryStreamCopier, durableName, type AdvisoryStreamCopier } from './advisory-stream.js';
+import { ConnectionPool } from './connection-pool.js';
+import { createConnectionReconciler } from './connection-reconciler.js';
+import { connectionName, type NatsConnectionResource } from './connection-spec.js';
+import { connectionKey, createConnectionResolver, type DefaultConnection } from './connections.js';
 import { createEventRecorder, type EventRecorder } from './events.js';
 import { createInformer, type ResourceInformer } from './informers.js';
 import { apiError, type KubeApi } from './kube-api.js';
@@ -19,15 +21,24 @@ import { createLeaderElector, type LeaderElector } from './leader-election.js';
 import type { OperatorMetrics } from './metrics.js';
 import { ADOPT_ANNOTATION } from './ownership.js';
 import { createReconciler, type OperatorMode } from './reconciler.js';
-import { FINALIZER, GROUP, keyOf, PLURAL, type ConsumerResource, type Kind, type Resource } from './resources.js';
+import { FINALIZER, GROUP, keyOf, parseKey, PLURAL, type ConsumerResource, type Kind, type Resource } from './resources.js';
+import { createSecretReader, type SecretReader } from './secrets.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
 
 export interface OperatorOptions {
   kc: KubeConfig;
   api: KubeApi;
-  nc: NatsConnection;
-  js: JetStreamClient;
-  jsm: JetStreamManager;
+  /**
+   * The default NATS connection (resources without `spec.connection`, the advisory capture). The
+   * operator runs without it: such resources are Ready=False/ConnectionUnavailable until it connects.
+   */
+  nats: DefaultConnection;
+  /** Where the default connection points (NATS_URL), for status messages. */
+  natsServers?: string[];
+  /** Secrets of NatsConnection resources; read through `kc` by default. */
+  secrets?: SecretReader;
+  /** Backoff of the NatsConnection resources' connects and reconnects (the kit's default otherwise). */
+  connectionBackoff?: BackoffSettings;
   log: Logger;
   metrics: OperatorMetrics;
   identity: string;
@@ -53,7 +64,7 @@ export interface Operator {
   ready(): boolean;
 }
 
-const KINDS: Kind[] = ['Stream', 'Consumer'];
+const KINDS: Kind[] = ['Stream', 'Consumer', 'NatsConnection'];
 
 export function createOperator(o: OperatorOptions): Operator {
   const log = o.log;
@@ -94,22 +105,101 @@ export function createOperator(o: OperatorOptions): Operator {
     for (const [kind, inf] of informers) for (const obj of inf.list()) queue?.add(keyOf(kind, obj));
   }
 
+  // Connections: the pool of NatsConnection resources' connections (only while leading) and the
+  // one resolver every kind's reconcile gets its JetStream handle from. A connection made or
+  // remade is a reason to look at everything again (resources waiting for it turn Ready).
+  const clientName = `orderflow-operator-${o.identity}`;
+  const pool = new ConnectionPool({ log, clientName, backoff: o.connectionBackoff, onConnection: () => enqueueAll() });
+  const secrets = o.secrets ?? createSecretReader(o.kc);
+  const getConnection = (namespace: string, name: string): NatsConnectionResource | undefined =>
+    informers.get('NatsConnection')?.get(name, namespace) as NatsConnectionResource | undefined;
+  const connections = createConnectionResolver({
+    defaultConnection: o.nats,
+    defaultServers: o.natsServers ?? ['the default'],
+    getConnection,
+    secrets,
+    pool,
+  });
+  /** Resources of every other kind (KeyValue, ObjectStore included) that name this connection. */
+  function users(namespace: string, name: string): { kind: Kind; obj: Resource }[] {
+    const found: { kind: Kind; obj: Resource }[] = [];
+    for (const [kind, inf] of informers) {
+      if (kind === 'NatsConnection') continue;
+      for (const obj of inf.list())
+        if (obj.metadata?.namespace === namespace && connectionName(obj) === name) found.push({ kind, obj: obj as Resource });
+    }
+    return found;
+  }
+
+  /** The advisory capture runs on the default connection, restarted on each new one. */
+  let copierConn: Connected | undefined;
+  function startCopier(conn: Connected | undefined): void {
+    if (mode !== 'manage' || !leading || !started || !conn || copier) return;
+    copierConn = conn;
+    copier = createAdvisoryStreamCopier({
+      nc: conn.nc,
+      js: conn.js,
+      jsm: conn.jsm,
+      log,
+      stream: o.advisories?.stream,
+      replicas: o.advisories?.replicas,
+      // One durable per operator deployment, i.e. per Lease.
+      durable: durableName(`orderflow-operator_${o.lease.namespace}_${o.lease.name}`),
+      ready: () => leading && synced(),
+      lookup: (stream, consumer) => {
+        // Dead letters of consumers on the default connection: advisories are per account.
+        const c = list('Consumer').find(
+          (x) =>
+            (x as ConsumerResource).spec.streamName === stream &&
+            (x as ConsumerResource).spec.durableName === consumer &&
+            connectionName(x) === undefined,
+        );
+        return (c as ConsumerResource | undefined)?.spec.deadLetter?.subject;
+      },
+    });
+    copier.start();
+  }
+  o.nats.onConnection((conn) => {
+    transition = transition.then(async () => {
+      if (!leading || !started || copierConn === conn) return;
+      await copier?.stop();
+      copier = undefined;
+      startCopier(conn);
+    });
+    enqueueAll();
+  });
+
   async function startLeading(): Promise<void> {
     leading = true;
     o.metrics.leader.set(1);
+    const reconcileResource = createReconciler({
+      connections,
+      api: o.api,
+      get,
+      list,
+      watchNamespace: o.namespace,
+      mode,
+      events,
+      leading: () => elector.isLeader(),
+      metrics: o.metrics,
+      log,
+    });
+    const reconcileConnection = createConnectionReconciler({
+      get: getConnection,
+      referenced: (namespace, name) => users(namespace, name).length > 0,
+      resolver: connections,
+      secrets,
+      pool,
+      patchStatus: (namespace, name, status) => o.api.patchStatus('NatsConnection', namespace, name, status as never),
+      clientName,
+      leading: () => elector.isLeader(),
+      log,
+    });
     queue = createWorkQueue(
-      createReconciler({
-        jsm: o.jsm,
-        api: o.api,
-        get,
-        list,
-        watchNamespace: o.namespace,
-        mode,
-        events,
-        leading: () => elector.isLeader(),
-        metrics: o.metrics,
-        log,
-      }),
+      (key) => {
+        const { kind, namespace, name } = parseKey(key);
+        return kind === 'NatsConnection' ? reconcileConnection(namespace, name) : reconcileResource(key);
+      },
       {
         workers: o.workers ?? 2,
         ...o.requeue,
@@ -124,6 +214,12 @@ export function createOperator(o: OperatorOptions): Operator {
       };
       inf.on('add', onChange);
       inf.on('update', onChange);
+      if (kind === 'NatsConnection')
+        inf.on('delete', (obj) => {
+          const { namespace = '', name = '' } = obj.metadata ?? {};
+          pool.release(connectionKey(namespace, name));
+          for (const u of users(namespace, name)) q.add(keyOf(u.kind, u.obj));
+        });
       // ListWatch stops on any error but 410 Gone (an API server restarting, a dropped
       // connection, RBAC): restart it while we lead, from its last resourceVersion, on cockatiel's
       // backoff. A watch that ran a minute without error starts the curve again.
@@ -162,26 +258,7 @@ export function createOperator(o: OperatorOptions): Operator {
     if (!elector.isLeader()) return;
     started = true;
     q.start();
-    if (mode === 'manage') {
-      copier = createAdvisoryStreamCopier({
-        nc: o.nc,
-        js: o.js,
-        jsm: o.jsm,
-        log,
-        stream: o.advisories?.stream,
-        replicas: o.advisories?.replicas,
-        // One durable per operator deployment, i.e. per Lease.
-        durable: durableName(`orderflow-operator_${o.lease.namespace}_${o.lease.name}`),
-        ready: () => leading && synced(),
-        lookup: (stream, consumer) => {
-          const c = list('Consumer').find(
-            (x) => (x as ConsumerResource).spec.streamName === stream && (x as ConsumerResource).spec.durableName === consumer,
-          );
-          return (c as ConsumerResource | undefined)?.spec.deadLetter?.subject;
-        },
-      });
-      copier.start();
-    }
+    startCopier(o.nats.connection());
     const every = o.resyncMs ?? 30_000;
     resync = setInterval(enqueueAll, every);
     resync.unref();
@@ -196,9 +273,12 @@ export function createOperator(o: OperatorOptions): Operator {
     await Promise.all([...informers.values()].map((i) => i.stop()));
     await queue?.stop();
     await copier?.stop();
+    // A standby holds no connections of NatsConnection resources.
+    await pool.stop();
     await events.flush();
     queue = undefined;
     copier = undefined;
+    copierConn = undefined;
     informers = new Map();
   }
 

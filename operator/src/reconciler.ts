@@ -25,6 +25,7 @@ import {
 } from '@orderflow/kit';
 import type { ConsumerInfo, JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
+import type { ConnectionResolver } from './connections.js';
 import { ensureDeadLetterStream } from './dead-letter-stream.js';
 import type { EventRecorder, OperatorEvent } from './events.js';
 import { inspect, type Inspection, type MarkerPolicy } from './inspect.js';
@@ -50,7 +51,8 @@ import type { HandlerResult } from './work-queue.js';
 export type OperatorMode = 'manage' | 'observe';
 
 export interface ReconcilerDeps {
-  jsm: JetStreamManager;
+  /** Each resource's JetStream handle: its NatsConnection's, or the operator's default one. */
+  connections: ConnectionResolver;
   api: KubeApi;
   /** The informer cache: the latest seen object, or undefined once it is gone. */
   get(kind: Kind, namespace: string, name: string): Resource | undefined;
@@ -91,7 +93,7 @@ interface Outcome {
 class StaleView extends Error {}
 
 export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise<HandlerResult> {
-  const { jsm, api, metrics, log } = deps;
+  const { api, metrics, log } = deps;
   const mode = deps.mode ?? 'manage';
 
   const ownerGone =
@@ -131,7 +133,7 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
   }
 
   /** The object the resource names, if any, and whether this resource may delete it (its marker names it, or the server keeps no markers). */
-  async function deletable(obj: Resource): Promise<{ exists: boolean; owned: boolean; ownership?: Ownership }> {
+  async function deletable(jsm: JetStreamManager, obj: Resource): Promise<{ exists: boolean; owned: boolean; ownership?: Ownership }> {
     const actual: StreamInfo | ConsumerInfo | undefined =
       obj.kind === 'Stream' ? await readStream(jsm, obj.spec.name) : await readConsumer(jsm, obj.spec.streamName, obj.spec.durableName);
     if (!actual) return { exists: false, owned: false };
@@ -148,7 +150,7 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     return { exists: true, owned: ownership.state === 'ours' || ownership.state === 'untracked', ownership };
   }
 
-  async function finalize(obj: Resource): Promise<void> {
+  async function finalize(jsm: JetStreamManager | undefined, obj: Resource, unreachable?: string): Promise<void> {
     const meta = obj.metadata!;
     if (!(meta.finalizers ?? []).includes(FINALIZER)) return;
     const what = obj.kind === 'Stream' ? `stream ${obj.spec.name}` : `consumer ${obj.spec.streamName}/${obj.spec.durableName}`;
@@ -157,8 +159,11 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
       event = { type: 'Normal', reason: 'Kept', action: 'Keep', note: `${what} kept: the operator runs in observe mode` };
     } else if (flags(obj).preventDelete) {
       event = { type: 'Normal', reason: 'Kept', action: 'Keep', note: `${what} kept (preventDelete)` };
+    } else if (!jsm) {
+      // Its NatsConnection or a Secret of it is gone for good: nothing could ever delete the object.
+      event = { type: 'Warning', reason: 'Kept', action: 'Keep', note: `${what} kept: ${unreachable ?? 'no connection'}` };
     } else {
-      const d = await deletable(obj);
+      const d = await deletable(jsm, obj);
       if (d.exists && d.owned) {
         if (obj.kind === 'Stream') await deleteStream(jsm, obj.spec.name);
         else await deleteConsumer(jsm, obj.spec.streamName, obj.spec.durableName);
@@ -176,7 +181,7 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     deps.events?.record(obj, event);
   }
 
-  function liveOf(kind: Kind, r: { stream?: StreamInfo; consumer?: ConsumerInfo }): Promise<Live> | Live {
+  function liveOf(jsm: JetStreamManager, kind: Kind, r: { stream?: StreamInfo; consumer?: ConsumerInfo }): Promise<Live> | Live {
     if (kind === 'Consumer') return r.consumer ? { numPending: r.consumer.num_pending, numAckPending: r.consumer.num_ack_pending } : {};
     const s = r.stream;
     if (!s) return {};
@@ -190,17 +195,17 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     })();
   }
 
-  const asLive = (kind: Kind, actual: StreamInfo | ConsumerInfo | undefined): Promise<Live> | Live =>
-    liveOf(kind, kind === 'Stream' ? { stream: actual as StreamInfo | undefined } : { consumer: actual as ConsumerInfo | undefined });
+  const asLive = (jsm: JetStreamManager, kind: Kind, actual: StreamInfo | ConsumerInfo | undefined): Promise<Live> | Live =>
+    liveOf(jsm, kind, kind === 'Stream' ? { stream: actual as StreamInfo | undefined } : { consumer: actual as ConsumerInfo | undefined });
 
-  async function apply(ins: Inspection): Promise<ApplyResult> {
+  async function apply(jsm: JetStreamManager, ins: Inspection): Promise<ApplyResult> {
     return ins.plan.kind === 'Stream'
       ? applyStreamPlan(jsm, ins.plan as StreamPlan, ins.actual as StreamInfo | undefined)
       : applyConsumerPlan(jsm, ins.plan as ConsumerPlan, ins.actual as ConsumerInfo | undefined);
   }
 
   /** Consumers with deadLetter: a stream to catch the dead letters, before the consumer can produce any. */
-  async function deadLetterReady(obj: Resource): Promise<Verdict | undefined> {
+  async function deadLetterReady(jsm: JetStreamManager, obj: Resource): Promise<Verdict | undefined> {
     if (obj.kind !== 'Consumer' || !obj.spec.deadLetter?.subject) return undefined;
     const gen = obj.metadata!.generation;
     const source = await readStream(jsm, obj.spec.streamName);
@@ -214,7 +219,7 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     return verdict(false, r.reason, r.message, gen);
   }
 
-  async function reconcileLive(obj: Resource): Promise<Outcome> {
+  async function reconcileLive(jsm: JetStreamManager, obj: Resource): Promise<Outcome> {
     const meta = obj.metadata!;
     const gen = meta.generation;
     const ins = await inspect(jsm, desired(obj), markerPolicy(obj));
@@ -234,7 +239,7 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
 
     if (mode === 'observe') {
       await setFinalizer(obj, false);
-      return { label: 'observed', condition: observedCondition(plan, gen), live: await asLive(obj.kind, ins.actual), requeue: false };
+      return { label: 'observed', condition: observedCondition(plan, gen), live: await asLive(jsm, obj.kind, ins.actual), requeue: false };
     }
 
     // Before JetStream is touched, so a resource deleted right after its object was made still
@@ -243,22 +248,39 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     await setFinalizer(obj, !flags(obj).preventDelete && mayManage(ins.ownership));
 
     if (flags(obj).preventUpdate && ins.actual && (plan.action === 'update' || plan.action === 'recreate-needed')) {
-      return { label: 'prevented', condition: preventedCondition(plan, gen), live: await asLive(obj.kind, ins.actual), requeue: false };
+      return {
+        label: 'prevented',
+        condition: preventedCondition(plan, gen),
+        live: await asLive(jsm, obj.kind, ins.actual),
+        requeue: false,
+      };
     }
     if (plan.action === 'create' || plan.action === 'update') {
-      const blocked = await deadLetterReady(obj);
+      const blocked = await deadLetterReady(jsm, obj);
       if (blocked)
-        return { label: 'failed', condition: blocked, live: await asLive(obj.kind, ins.actual), requeue: true, error: blocked.message };
+        return {
+          label: 'failed',
+          condition: blocked,
+          live: await asLive(jsm, obj.kind, ins.actual),
+          requeue: true,
+          error: blocked.message,
+        };
     } else if (plan.action === 'noop' && obj.kind === 'Consumer') {
       // The dead-letter stream may have been removed since the consumer was made.
-      const blocked = await deadLetterReady(obj);
+      const blocked = await deadLetterReady(jsm, obj);
       if (blocked)
-        return { label: 'failed', condition: blocked, live: await asLive(obj.kind, ins.actual), requeue: true, error: blocked.message };
+        return {
+          label: 'failed',
+          condition: blocked,
+          live: await asLive(jsm, obj.kind, ins.actual),
+          requeue: true,
+          error: blocked.message,
+        };
     }
 
-    const result = await apply(ins);
+    const result = await apply(jsm, ins);
     const condition = readyCondition(result, gen);
-    const live = await liveOf(obj.kind, result);
+    const live = await liveOf(jsm, obj.kind, result);
     if (result.outcome !== 'unchanged')
       log.info(
         { key: `${obj.kind}/${meta.namespace}/${meta.name}`, action: result.action, outcome: result.outcome, reasons: result.reasons },
@@ -330,13 +352,31 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     const end = metrics.duration.startTimer({ kind });
     try {
       if (meta.deletionTimestamp) {
-        await finalize(obj);
+        if (!(meta.finalizers ?? []).includes(FINALIZER)) return { requeue: false };
+        const r = await deps.connections.resolve(obj);
+        if (!r.ok && r.reason === 'ConnectionUnavailable') {
+          log.warn({ key, reason: r.reason }, `cannot delete yet: ${r.message}`);
+          return { requeue: true, error: r.message };
+        }
+        // A gone NatsConnection or Secret: the connection last built for it, while it is open.
+        const jsm = r.ok ? r.handle.jsm : deps.connections.lastKnown(obj)?.jsm;
+        await finalize(jsm, obj, r.ok ? undefined : r.message);
         metrics.reconciles.inc({ kind, outcome: 'deleted' });
         return { requeue: false };
       }
       let outcome: Outcome;
       try {
-        outcome = await reconcileLive(obj);
+        const r = await deps.connections.resolve(obj);
+        // No connection (missing, not ready, its Secret missing): said in the status, retried.
+        outcome = r.ok
+          ? await reconcileLive(r.handle.jsm, obj)
+          : {
+              label: 'unavailable',
+              condition: verdict(false, r.reason, r.message, meta.generation),
+              live: {},
+              requeue: true,
+              error: r.message,
+            };
       } catch (err) {
         if (err instanceof StaleView || isForbidden(err)) throw err;
         metrics.errors.inc({ kind });
@@ -351,7 +391,9 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
           ? {
               type: 'Warning' as const,
               reason: c.reason,
-              action: ['JetStreamUnavailable', 'ReconcileError', 'PermissionDenied'].includes(c.reason) ? 'Reconcile' : 'Refuse',
+              action: ['JetStreamUnavailable', 'ReconcileError', 'PermissionDenied', 'ConnectionUnavailable'].includes(c.reason)
+                ? 'Reconcile'
+                : 'Refuse',
               note: c.message,
             }
           : undefined);

@@ -11,8 +11,9 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 /** Our finalizer: the JetStream object is deleted (unless preventDelete) before the resource goes. */
 export const FINALIZER = `${GROUP}/finalizer`;
 
-export type Kind = 'Stream' | 'Consumer';
-export const PLURAL: Record<Kind, string> = { Stream: 'streams', Consumer: 'consumers' };
+/** NatsConnection (connection-spec.ts) is listed and watched like the others, reconciled apart. */
+export type Kind = 'Stream' | 'Consumer' | 'NatsConnection';
+export const PLURAL: Record<Kind, string> = { Stream: 'streams', Consumer: 'consumers', NatsConnection: 'natsconnections' };
 
 export interface Condition {
   type: 'Ready';

@@ -13,6 +13,7 @@ import { KubectlError, startControlPlane, type ControlPlane } from '../../test/s
 import { createKubeApi } from '../src/kube-api.js';
 import { createMetrics, type OperatorMetrics } from '../src/metrics.js';
 import { createOperator, type Operator } from '../src/operator.js';
+import { fixedConnection } from './support/operator.js';
 import { FINALIZER } from '../src/resources.js';
 import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, kubectlPatch, ready, reader, type Obj } from './support/kube.js';
 
@@ -54,9 +55,7 @@ beforeAll(async () => {
         return api.patchStatus(...args);
       },
     },
-    nc,
-    js: jetstream(nc),
-    jsm,
+    nats: await fixedConnection(nc),
     log,
     metrics,
     identity: 'op-a',

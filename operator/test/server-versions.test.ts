@@ -6,7 +6,7 @@
  * nats-server version each field needs, and nothing is created in JetStream.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Names, readConsumer, readStream } from '@orderflow/kit';
 import { deleteNamespaceStreams, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
@@ -14,6 +14,7 @@ import { startControlPlane, type ControlPlane } from '../../test/support/control
 import { createKubeApi } from '../src/kube-api.js';
 import { createMetrics, type OperatorMetrics } from '../src/metrics.js';
 import { createOperator, type Operator } from '../src/operator.js';
+import { fixedConnection } from './support/operator.js';
 import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, reader, ready, type Obj } from './support/kube.js';
 
 const LEGACY_URL = process.env.LEGACY_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -43,9 +44,7 @@ async function side(label: string, nc: NatsConnection): Promise<Side> {
   const op = createOperator({
     kc,
     api: createKubeApi(kc),
-    nc,
-    js: jetstream(nc),
-    jsm,
+    nats: await fixedConnection(nc),
     log: capturingLogger().log,
     metrics,
     identity: `op-${label}`,

@@ -17,7 +17,14 @@ export const CRD_DIR = fileURLToPath(new URL('../../../charts/orderflow/crds/', 
 export async function installCrds(cp: ControlPlane): Promise<void> {
   await cp.kubectl(['apply', '-f', CRD_DIR]);
   // Established is the server's own fact that the new REST paths are served.
-  await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/streams.${GROUP}`, `crd/consumers.${GROUP}`]);
+  await cp.kubectl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    `crd/streams.${GROUP}`,
+    `crd/consumers.${GROUP}`,
+    `crd/natsconnections.${GROUP}`,
+  ]);
 }
 
 export function kubeConfigFrom(path: string): KubeConfig {

@@ -6,6 +6,8 @@ import { EventsV1Api, type KubeConfig, type EventsV1Event } from '@kubernetes/cl
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import type { Connected } from '@orderflow/kit';
+import type { DefaultConnection } from '../../src/connections.js';
 import { createKubeApi } from '../../src/kube-api.js';
 import { createMetrics, type OperatorMetrics } from '../../src/metrics.js';
 import { createOperator, type Operator, type OperatorOptions } from '../../src/operator.js';
@@ -15,13 +17,26 @@ export interface TestOperator {
   metrics: OperatorMetrics;
   statusWrites(): number;
   /** Reconciles counted by the operator, optionally of one outcome label. */
-  reconciles(kind: 'Stream' | 'Consumer', outcome?: string): Promise<number>;
+  reconciles(kind: 'Stream' | 'Consumer' | 'NatsConnection', outcome?: string): Promise<number>;
+}
+
+/** A fixed connection as the operator's default one (what the kit's NatsManager gives in main.ts). */
+export async function fixedConnection(nc: NatsConnection): Promise<DefaultConnection> {
+  const conn: Connected = { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+  return { connection: () => conn, onConnection: (fn) => void fn(conn) };
 }
 
 export async function startTestOperator(
-  o: { kc: KubeConfig; nc: NatsConnection; namespace: string; log: Logger; identity?: string; leaseName?: string } & Partial<
-    Pick<OperatorOptions, 'mode' | 'resyncMs' | 'advisories' | 'lease'>
-  >,
+  o: {
+    kc: KubeConfig;
+    /** The default connection: a fixed one, or any DefaultConnection (e.g. a NatsManager). */
+    nc?: NatsConnection;
+    nats?: DefaultConnection;
+    namespace: string;
+    log: Logger;
+    identity?: string;
+    leaseName?: string;
+  } & Partial<Pick<OperatorOptions, 'mode' | 'resyncMs' | 'advisories' | 'lease' | 'natsServers' | 'connectionBackoff'>>,
 ): Promise<TestOperator> {
   const metrics = createMetrics();
   const api = createKubeApi(o.kc);
@@ -35,9 +50,9 @@ export async function startTestOperator(
         return api.patchStatus(...args);
       },
     },
-    nc: o.nc,
-    js: jetstream(o.nc),
-    jsm: await jetstreamManager(o.nc),
+    nats: o.nats ?? (await fixedConnection(o.nc!)),
+    natsServers: o.natsServers,
+    connectionBackoff: o.connectionBackoff ?? { initialMs: 100, maxMs: 1000 },
     log: o.log,
     metrics,
     identity: o.identity ?? 'op-a',

@@ -1,0 +1,130 @@
+/**
+ * Reconcile of a NatsConnection resource: its status says whether the operator can reach the
+ * account it describes — connected server, server version, JetStream enabled and its domain —
+ * with observedGeneration. A connection some resource references is the pool's (kept open); one
+ * nothing references is checked with a short-lived connection and the pool's is closed, so an
+ * unused resource holds no connection open.
+ */
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { natsConnectionOptions, type NatsAccess } from '@orderflow/kit';
+import type { Logger } from 'pino';
+import type { NatsConnectionResource, NatsConnectionStatus } from './connection-spec.js';
+import type { ConnectionPool } from './connection-pool.js';
+import { connectionKey, readAccess, type ConnectionResolver } from './connections.js';
+import { errorCondition, sameStatus, verdict, withTransitionTime, type Verdict } from './status.js';
+import type { SecretReader } from './secrets.js';
+import type { HandlerResult } from './work-queue.js';
+
+export interface ConnectionReconcilerDeps {
+  get(namespace: string, name: string): NatsConnectionResource | undefined;
+  /** Whether any resource (of any kind) names this connection. */
+  referenced(namespace: string, name: string): boolean;
+  resolver: ConnectionResolver;
+  secrets: SecretReader;
+  pool: ConnectionPool;
+  /** JSON merge patch of the status subresource. */
+  patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
+  clientName: string;
+  leading?: () => boolean;
+  log: Pick<Logger, 'info' | 'warn' | 'debug'>;
+}
+
+interface Facts {
+  condition: Verdict;
+  server?: string;
+  serverVersion?: string;
+  jetStreamDomain?: string;
+}
+
+/** What the server and its JetStream say about this account. */
+async function describe(jsm: JetStreamManager, server: string, version: string, gen: number | undefined): Promise<Facts> {
+  try {
+    const info = await jsm.getAccountInfo();
+    const domain = info.domain || undefined;
+    return {
+      condition: verdict(
+        true,
+        'Connected',
+        `connected to ${server} (nats-server ${version}), JetStream enabled${domain ? ` (domain ${domain})` : ''}`,
+        gen,
+      ),
+      server,
+      serverVersion: version,
+      jetStreamDomain: domain,
+    };
+  } catch (err) {
+    const c = errorCondition(err, gen);
+    return {
+      condition: verdict(
+        false,
+        c.reason === 'ReconcileError' ? 'JetStreamUnavailable' : c.reason,
+        `connected to ${server} (nats-server ${version}), but ${c.message}`,
+        gen,
+      ),
+      server,
+      serverVersion: version,
+    };
+  }
+}
+
+/** A one-off connection for a resource nothing uses: connect, ask, close. */
+async function probe(access: NatsAccess, clientName: string, gen: number | undefined): Promise<Facts> {
+  let nc;
+  try {
+    nc = await connect({ ...natsConnectionOptions(access, clientName), reconnect: false, timeout: 5000 });
+  } catch (err) {
+    return {
+      condition: verdict(false, 'ConnectionUnavailable', `cannot connect to ${access.servers.join(',')}: ${(err as Error).message}`, gen),
+    };
+  }
+  try {
+    const jsm = await jetstreamManager(nc, { checkAPI: false, ...(access.jsDomain ? { domain: access.jsDomain } : {}) });
+    const facts = await describe(jsm, nc.getServer(), nc.info?.version ?? 'unknown', gen);
+    if (facts.condition.status === 'True') facts.condition.message += '; not in use (no resource references it): no connection kept open';
+    return facts;
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+}
+
+export function createConnectionReconciler(d: ConnectionReconcilerDeps): (namespace: string, name: string) => Promise<HandlerResult> {
+  return async function reconcileConnection(namespace, name) {
+    const key = connectionKey(namespace, name);
+    const obj = d.get(namespace, name);
+    if (!obj || obj.metadata?.deletionTimestamp) {
+      d.pool.release(key);
+      return { requeue: false };
+    }
+    if (d.leading?.() === false) return { requeue: false };
+    const gen = obj.metadata?.generation;
+    let facts: Facts;
+    if (d.referenced(namespace, name)) {
+      const r = await d.resolver.resolve({ metadata: { namespace }, spec: { connection: name } });
+      if (r.ok) {
+        const nc = r.handle.nc;
+        facts = await describe(r.handle.jsm, nc.getServer(), nc.info?.version ?? 'unknown', gen);
+      } else facts = { condition: verdict(false, r.reason, r.message, gen) };
+    } else {
+      d.pool.release(key);
+      const access = await readAccess(d.secrets, obj);
+      facts = access.ok ? await probe(access.access, d.clientName, gen) : { condition: verdict(false, access.reason, access.message, gen) };
+    }
+    const status: NatsConnectionStatus = {
+      observedGeneration: gen,
+      conditions: [withTransitionTime(facts.condition, obj.status?.conditions)],
+      ...(facts.server ? { server: facts.server } : {}),
+      ...(facts.serverVersion ? { serverVersion: facts.serverVersion } : {}),
+      ...(facts.jetStreamDomain ? { jetStreamDomain: facts.jetStreamDomain } : {}),
+    };
+    if (!sameStatus(obj.status as never, status as never)) {
+      // Keys no longer known are removed (null), as for the other kinds.
+      const patch: Record<string, unknown> = JSON.parse(JSON.stringify(status)) as Record<string, unknown>;
+      for (const k of Object.keys(obj.status ?? {})) if (!(k in patch)) patch[k] = null;
+      await d.patchStatus(namespace, name, patch);
+      d.log.info({ connection: key, reason: facts.condition.reason }, facts.condition.message);
+    }
+    const ok = facts.condition.status === 'True';
+    return ok ? { requeue: false } : { requeue: true, error: facts.condition.message };
+  };
+}
