@@ -6,7 +6,7 @@
  * is too old for is refused before anything is created, with the version it needs.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { jetstreamManager, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   atLeast,
@@ -19,6 +19,7 @@ import {
 } from '../../src/reconcile/index.js';
 import { Names, type ConsumerSpec } from '../../src/topology.js';
 import { deleteNamespaceStreams, testNamespace, testNats } from '@orderflow/kit/testing';
+import { fieldCaseTests, type FieldCase } from './field-cases.js';
 import { withoutCalls } from './support.js';
 
 let nc: NatsConnection;
@@ -52,17 +53,6 @@ const withoutWrites = <T>(fn: () => Promise<T>): Promise<T> =>
     fn,
   );
 
-interface Case {
-  name: string;
-  since?: string;
-  spec: Partial<ConsumerSpec>;
-  holds: Partial<ConsumerConfig> | Record<string, unknown>;
-  change?: Partial<ConsumerSpec>;
-  changed?: Partial<ConsumerConfig> | Record<string, unknown>;
-  /** The change is refused by the planner, naming this JetStream field. */
-  fixed?: string;
-}
-
 const subj = (s: string): string => names.subject(`cf.${s}`);
 const push = (i: number): string => names.subject(`cfpush.${i}`);
 const inAYear = new Date(Date.now() + 365 * 86400e3);
@@ -72,7 +62,7 @@ inAYear.setUTCMilliseconds(0);
 inTwoYears.setUTCMilliseconds(0);
 const rfc = (d: Date): string => d.toISOString().replace('.000Z', 'Z');
 
-const cases: Case[] = [
+const cases: FieldCase<ConsumerSpec>[] = [
   {
     name: 'description',
     spec: { description: 'reserves stock' },
@@ -252,41 +242,18 @@ describe.each(cases.map((c, i) => [c.name, c, i] as const))('Consumer %s', (_nam
   const spec = (extra: Partial<ConsumerSpec>): ConsumerSpec => ({ streamName: stream, durableName: durable, ...localise(extra) });
   const holds = (h: Record<string, unknown>): Record<string, unknown> =>
     h.deliver_subject ? { ...h, deliver_subject: push(i) + (h.deliver_subject === 'PUSH2' ? '.2' : '') } : h;
-  const has = (): boolean => !c.since || atLeast(server, parseVersion(c.since)!);
 
   afterAll(async () => {
     await deleteConsumer(jsm, stream, durable);
   });
 
-  it('reconciles into JetStream, or is refused naming the server version it needs', async () => {
-    const r = await reconcileConsumer(jsm, spec(c.spec));
-    if (!has()) {
-      expect(r).toMatchObject({ action: 'refuse', outcome: 'refused' });
-      expect(r.reasons.join('\n')).toContain(`needs nats-server ${c.since} or newer (the connected server is ${server.join('.')})`);
-      expect(await readConsumer(jsm, stream, durable)).toBeUndefined();
-      return;
-    }
-    expect(r.outcome, r.reasons.join('; ')).toBe('created');
-    expect((await readConsumer(jsm, stream, durable))?.config).toMatchObject(holds(c.holds));
-    const again = await withoutWrites(() => reconcileConsumer(jsm, spec(c.spec)));
-    expect(again, again.reasons.join('; ')).toMatchObject({ action: 'noop', outcome: 'unchanged' });
-  });
-
-  it.runIf(c.change !== undefined)('a change is applied in place, or refused naming the field the server fixes', async () => {
-    if (!has()) return;
-    if (c.fixed) {
-      const before = (await readConsumer(jsm, stream, durable))!;
-      const r = await withoutWrites(() => reconcileConsumer(jsm, spec(c.change!)));
-      expect(r).toMatchObject({ action: 'recreate-needed', outcome: 'refused' });
-      expect(r.reasons.join('\n')).toMatch(new RegExp(`^${c.fixed}: .* cannot be changed in place`, 'm'));
-      expect((await readConsumer(jsm, stream, durable))?.config).toEqual(before.config);
-      return;
-    }
-    const r = await reconcileConsumer(jsm, spec(c.change!));
-    expect(r.outcome, r.reasons.join('; ')).toBe('updated');
-    expect((await readConsumer(jsm, stream, durable))?.config).toMatchObject(holds(c.changed ?? {}));
-    const again = await withoutWrites(() => reconcileConsumer(jsm, spec(c.change!)));
-    expect(again, again.reasons.join('; ')).toMatchObject({ action: 'noop', outcome: 'unchanged' });
+  fieldCaseTests(c, {
+    server: () => server,
+    spec,
+    reconcile: (s) => reconcileConsumer(jsm, s),
+    read: () => readConsumer(jsm, stream, durable),
+    holds,
+    withoutWrites,
   });
 });
 

@@ -6,11 +6,12 @@
  * before anything is created, with the version it needs.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { atLeast, deleteStream, parseVersion, readStream, reconcileStream, type Version } from '../../src/reconcile/index.js';
 import { Names, type StreamSpec } from '../../src/topology.js';
 import { deleteNamespaceStreams, testNamespace, testNats } from '@orderflow/kit/testing';
+import { fieldCaseTests, type FieldCase } from './field-cases.js';
 import { withoutCalls } from './support.js';
 
 let nc: NatsConnection;
@@ -37,24 +38,8 @@ afterAll(async () => {
 const withoutWrites = <T>(fn: () => Promise<T>): Promise<T> =>
   withoutCalls([vi.spyOn(jsm.streams, 'add'), vi.spyOn(jsm.streams, 'update')], fn);
 
-interface Case {
-  name: string;
-  /** The first server that has the field ("2.10.0"); older ones must refuse it. */
-  since?: string;
-  spec: Partial<StreamSpec>;
-  /** What the server's config must then hold. */
-  holds: Partial<StreamConfig> | Record<string, unknown>;
-  /** A second spec: applied in place… */
-  change?: Partial<StreamSpec>;
-  changed?: Record<string, unknown>;
-  /** …or refused by the planner, naming this JetStream field… */
-  fixed?: string;
-  /** …on servers older than this one only. */
-  fixedBefore?: string;
-}
-
 const ORIGIN = () => names.stream('SF_ORIGIN');
-const cases: Case[] = [
+const cases: FieldCase<StreamSpec>[] = [
   {
     name: 'description',
     spec: { description: 'orders' },
@@ -270,42 +255,17 @@ describe.each(cases.map((c, i) => [c.name, c, i] as const))('Stream %s', (_name,
       };
     return out;
   };
-  const has = (): boolean => !c.since || atLeast(server, parseVersion(c.since)!);
-
   afterAll(async () => {
     await deleteStream(jsm, name);
   });
 
-  it('reconciles into JetStream, or is refused naming the server version it needs', async () => {
-    const r = await reconcileStream(jsm, spec(local(c.spec)));
-    if (!has()) {
-      expect(r).toMatchObject({ action: 'refuse', outcome: 'refused' });
-      expect(r.reasons.join('\n')).toContain(`needs nats-server ${c.since} or newer (the connected server is ${server.join('.')})`);
-      expect(await readStream(jsm, name)).toBeUndefined();
-      return;
-    }
-    expect(r.outcome, r.reasons.join('; ')).toBe('created');
-    expect((await readStream(jsm, name))?.config).toMatchObject(holds(c.holds));
-    // Resync: what the server holds (normalised) matches the spec.
-    const again = await withoutWrites(() => reconcileStream(jsm, spec(local(c.spec))));
-    expect(again, again.reasons.join('; ')).toMatchObject({ action: 'noop', outcome: 'unchanged' });
-  });
-
-  it.runIf(c.change !== undefined)('a change is applied in place, or refused naming the field the server fixes', async () => {
-    if (!has()) return;
-    if (c.fixed && (!c.fixedBefore || !atLeast(server, parseVersion(c.fixedBefore)!))) {
-      const before = (await readStream(jsm, name))!;
-      const r = await withoutWrites(() => reconcileStream(jsm, spec(local(c.change!))));
-      expect(r).toMatchObject({ action: 'recreate-needed', outcome: 'refused' });
-      expect(r.reasons.join('\n')).toMatch(new RegExp(`^${c.fixed}: .* cannot be changed in place`, 'm'));
-      expect((await readStream(jsm, name))?.config).toEqual(before.config);
-      return;
-    }
-    const r = await reconcileStream(jsm, spec(local(c.change!)));
-    expect(r.outcome, r.reasons.join('; ')).toBe('updated');
-    expect((await readStream(jsm, name))?.config).toMatchObject(holds(c.changed ?? {}));
-    const again = await withoutWrites(() => reconcileStream(jsm, spec(local(c.change!))));
-    expect(again, again.reasons.join('; ')).toMatchObject({ action: 'noop', outcome: 'unchanged' });
+  fieldCaseTests(c, {
+    server: () => server,
+    spec: (extra) => spec(local(extra)),
+    reconcile: (s) => reconcileStream(jsm, s),
+    read: () => readStream(jsm, name),
+    holds,
+    withoutWrites,
   });
 });
 
