@@ -1,48 +1,31 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Names, startService, type RunningService } from '@orderflow/kit';
-import {
-  deleteNamespaceStreams,
-  dropSchema,
-  testNamespace,
-  testNats,
-  waitFor,
-  TEST_DATABASE_URL,
-  TEST_NATS_URL,
-} from '@orderflow/kit/testing';
+import { Names, type RunningService } from '@orderflow/kit';
+import { startTestService, testNamespace, type TestService } from '@orderflow/kit/testing';
 import { inventoryService, getProduct, getReservation } from '../src/index.js';
 import { inventoryEvents, now, processed, publish } from './helpers.js';
 
 const ns = testNamespace('inv');
-const schema = `${ns}_saga`;
 const names = new Names(ns);
+let service: TestService;
 let svc: RunningService;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  svc = await startService(inventoryService(), {
+  service = await startTestService(inventoryService(), {
+    label: 'inv_saga',
     env: {
-      PORT: '0',
-      NATS_URL: TEST_NATS_URL,
       ORDERFLOW_NAMESPACE: ns,
-      DATABASE_URL: TEST_DATABASE_URL,
-      DATABASE_SCHEMA: schema,
       LOG_LEVEL: 'warn',
       SEED_PRODUCTS: '[{"productId":"seeded-1","onHand":100,"price":10}]',
     },
   });
-  nc = await testNats();
-  await waitFor('ready', async () => (await fetch(`${svc.url}/ready`)).ok);
+  ({ svc, nc } = service);
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  if (nc) {
-    await deleteNamespaceStreams(nc, ns);
-    await nc.close();
-  }
-  await dropSchema(schema);
+  await service?.stop();
 });
 
 const setStock = async (productId: string, onHand: number, price?: number) => {
@@ -54,16 +37,19 @@ const setStock = async (productId: string, onHand: number, price?: number) => {
   expect(r.status).toBe(200);
 };
 const product = async (productId: string) => (await getProduct(svc.ctx.db, productId))!;
-const created = (orderId: string, items: Array<{ productId: string; quantity: number }>, currency: 'USD' | 'EUR' = 'USD') =>
-  publish(nc, names, 'orders.created', {
-    version: 'v1',
-    orderId,
-    correlationId: `corr-${orderId}`,
-    occurredAt: now(),
-    customerId: 'cust-1',
-    currency,
-    items,
-  });
+type Items = Array<{ productId: string; quantity: number }>;
+/** An orders.created body; publishing it again is a redelivery under a new msg id. */
+const createdData = (orderId: string, items: Items, currency: 'USD' | 'EUR' = 'USD') => ({
+  version: 'v1' as const,
+  orderId,
+  correlationId: `corr-${orderId}`,
+  occurredAt: now(),
+  customerId: 'cust-1',
+  currency,
+  items,
+});
+const created = (orderId: string, items: Items, currency: 'USD' | 'EUR' = 'USD') =>
+  publish(nc, names, 'orders.created', createdData(orderId, items, currency));
 const eventsFor = async (orderId: string) => (await inventoryEvents(svc, nc, names)).filter((e) => e.data.orderId === orderId);
 
 test('seeded products exist at start', async () => {
@@ -196,15 +182,7 @@ test('orders.cancelled before orders.created leaves a tombstone; the late create
 test('the same orders.created delivered 3× under new msg ids → one reservation', async () => {
   await setStock('dup', 10, 5);
   const orderId = randomUUID();
-  const data = {
-    version: 'v1' as const,
-    orderId,
-    correlationId: `corr-${orderId}`,
-    occurredAt: now(),
-    customerId: 'c',
-    currency: 'USD' as const,
-    items: [{ productId: 'dup', quantity: 2 }],
-  };
+  const data = createdData(orderId, [{ productId: 'dup', quantity: 2 }]);
   const sent = await Promise.all([1, 2, 3].map(() => publish(nc, names, 'orders.created', data)));
   expect(new Set(sent.map((s) => s.id)).size).toBe(3);
   await processed(svc, sent);
@@ -227,15 +205,7 @@ test("a failed first attempt is nak'ed and redelivered; with 3 duplicates still 
     END $$;
     CREATE TRIGGER fail_once BEFORE INSERT ON reservations FOR EACH ROW EXECUTE FUNCTION fail_once();`);
   try {
-    const data = {
-      version: 'v1' as const,
-      orderId,
-      correlationId: `corr-${orderId}`,
-      occurredAt: now(),
-      customerId: 'c',
-      currency: 'USD' as const,
-      items: [{ productId: 'nak', quantity: 3 }],
-    };
+    const data = createdData(orderId, [{ productId: 'nak', quantity: 3 }]);
     const sent = [];
     for (let i = 0; i < 3; i++) sent.push(await publish(nc, names, 'orders.created', data));
     await processed(svc, sent);

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Db, NatsManager } from '@orderflow/kit';
+import type { ConsumerSpec, Db, NatsManager } from '@orderflow/kit';
 import { startTestBed, TestPostgresServer, waitFor, type TestBed } from '@orderflow/kit/testing';
 import { consumerInfo, deadLettersOf, orderCancelled } from './support.js';
 
@@ -35,6 +35,12 @@ afterAll(async () => {
   await t?.stop();
   await pgServer?.cleanup();
 });
+
+/** Waits until the handler wrote the event's effect, then until the consumer holds nothing unacked. */
+async function handledAndAcked(what: string, eventId: string, spec: ConsumerSpec): Promise<void> {
+  await waitFor(what, async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [eventId])).length === 1, 30_000);
+  await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
+}
 
 describe('a dependency that is away pauses the consumer; it does not spend the delivery budget', () => {
   // Each test starts with the database up, also after an earlier test failed mid-outage.
@@ -85,12 +91,7 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
       expect(seen).toEqual([]);
 
       await pgServer.start();
-      await waitFor(
-        'handled after recovery',
-        async () => (await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).length === 1,
-        30_000,
-      );
-      await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
+      await handledAndAcked('handled after recovery', e.id, spec);
       expect(await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).toEqual([{ delivery: 1 }]);
       expect((await consumerInfo(nc, spec)).delivered.consumer_seq).toBe(1);
       expect(consumer.paused).toBeUndefined();
@@ -127,8 +128,7 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
     try {
       const e = orderCancelled(t.names);
       await t.publish(e);
-      await waitFor('handled', async () => (await db.query(`SELECT 1 FROM effects WHERE event_id = $1`, [e.id])).length === 1, 30_000);
-      await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
+      await handledAndAcked('handled', e.id, spec);
       expect(seen).toEqual([1, 1]);
       expect(await deadLettersOf(nc, t.names, spec.durableName)).toEqual([]);
     } finally {
@@ -166,12 +166,7 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
       second.start();
       await waitFor('second process holds it, paused', () => second.paused?.dependency === 'database' && second.held === 1);
       await pgServer.start();
-      await waitFor(
-        'handled after recovery',
-        async () => (await db.query(`SELECT delivery FROM effects WHERE event_id = $1`, [e.id])).length === 1,
-        30_000,
-      );
-      await waitFor('acked', async () => (await consumerInfo(nc, spec)).num_ack_pending === 0);
+      await handledAndAcked('handled after recovery', e.id, spec);
       // The restart cost at most one delivery: handled once, on the first or second delivery
       // (2.15 counts the nak'ed delivery; 2.9 takes the count back when the nak finds no live
       // pull request and the message waits for the next one).
