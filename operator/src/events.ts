@@ -7,6 +7,7 @@
 import { EventsV1Api, V1MicroTime, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_CALL_TIMEOUT_MS, apiError, isForbidden, withTimeout } from './kube-api.js';
+import type { BucketResource } from './bucket-resources.js';
 import { API_VERSION, type Resource } from './resources.js';
 
 export const REPORTING_CONTROLLER = 'jetstream.orderflow.dev/operator';
@@ -21,7 +22,7 @@ export interface OperatorEvent {
 }
 
 export interface EventRecorder {
-  record(obj: Resource, e: OperatorEvent): void;
+  record(obj: Resource | BucketResource, e: OperatorEvent): void;
   /** Waits for the events still being written (tests, shutdown). */
   flush(): Promise<void>;
 }
@@ -37,7 +38,7 @@ export function createEventRecorder(kc: KubeConfig, identity: string, log: Pick<
   let warnedForbidden = false;
   let seq = 0;
 
-  async function write(obj: Resource, e: OperatorEvent): Promise<void> {
+  async function write(obj: Resource | BucketResource, e: OperatorEvent): Promise<void> {
     const meta = obj.metadata!;
     const namespace = meta.namespace!;
     try {

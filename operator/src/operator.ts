@@ -20,6 +20,8 @@ import { apiError, type KubeApi } from './kube-api.js';
 import { createLeaderElector, type LeaderElector } from './leader-election.js';
 import type { OperatorMetrics } from './metrics.js';
 import { ADOPT_ANNOTATION } from './ownership.js';
+import { createBucketReconciler } from './bucket-reconciler.js';
+import { BUCKET_KINDS, isBucketKind, type BucketResource } from './bucket-resources.js';
 import { createReconciler, type OperatorMode } from './reconciler.js';
 import { FINALIZER, GROUP, keyOf, parseKey, PLURAL, type ConsumerResource, type Kind, type Resource } from './resources.js';
 import { createSecretReader, type SecretReader } from './secrets.js';
@@ -64,7 +66,7 @@ export interface Operator {
   ready(): boolean;
 }
 
-const KINDS: Kind[] = ['Stream', 'Consumer', 'NatsConnection'];
+const KINDS: Kind[] = ['Stream', 'Consumer', 'NatsConnection', ...BUCKET_KINDS];
 
 export function createOperator(o: OperatorOptions): Operator {
   const log = o.log;
@@ -184,6 +186,17 @@ export function createOperator(o: OperatorOptions): Operator {
       metrics: o.metrics,
       log,
     });
+    const reconcileBucket = createBucketReconciler({
+      connections,
+      api: o.api,
+      get: (kind, namespace, name) => get(kind, namespace, name) as BucketResource | undefined,
+      watchNamespace: o.namespace,
+      mode,
+      events,
+      leading: () => elector.isLeader(),
+      metrics: o.metrics,
+      log,
+    });
     const reconcileConnection = createConnectionReconciler({
       get: getConnection,
       referenced: (namespace, name) => users(namespace, name).length > 0,
@@ -198,7 +211,8 @@ export function createOperator(o: OperatorOptions): Operator {
     queue = createWorkQueue(
       (key) => {
         const { kind, namespace, name } = parseKey(key);
-        return kind === 'NatsConnection' ? reconcileConnection(namespace, name) : reconcileResource(key);
+        if (kind === 'NatsConnection') return reconcileConnection(namespace, name);
+        return isBucketKind(kind) ? reconcileBucket(key) : reconcileResource(key);
       },
       {
         workers: o.workers ?? 2,

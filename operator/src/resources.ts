@@ -11,9 +11,18 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 /** Our finalizer: the JetStream object is deleted (unless preventDelete) before the resource goes. */
 export const FINALIZER = `${GROUP}/finalizer`;
 
-/** NatsConnection (connection-spec.ts) is listed and watched like the others, reconciled apart. */
-export type Kind = 'Stream' | 'Consumer' | 'NatsConnection';
-export const PLURAL: Record<Kind, string> = { Stream: 'streams', Consumer: 'consumers', NatsConnection: 'natsconnections' };
+/**
+ * NatsConnection (connection-spec.ts) is listed and watched like the others, reconciled apart; so
+ * are KeyValue and ObjectStore (bucket-resources.ts, bucket-reconciler.ts).
+ */
+export type Kind = 'Stream' | 'Consumer' | 'NatsConnection' | 'KeyValue' | 'ObjectStore';
+export const PLURAL: Record<Kind, string> = {
+  Stream: 'streams',
+  Consumer: 'consumers',
+  NatsConnection: 'natsconnections',
+  KeyValue: 'keyvalues',
+  ObjectStore: 'objectstores',
+};
 
 export interface Condition {
   type: 'Ready';

@@ -66,24 +66,38 @@ describe('manifests against the Kubernetes OpenAPI schemas', () => {
     });
   }
 
-  it('CRDs: v1beta1 served and stored, v1alpha1 served with the same schema and columns (conversion None); status subresource; live numbers as printer columns', () => {
-    for (const crd of docs('crds') as unknown as ICustomResourceDefinition[]) {
+  // Stream and Consumer were v1alpha1 first and keep serving it; the kinds added since start at v1beta1.
+  const COLUMNS: Record<string, string[]> = {
+    Stream: ['Ready', 'Messages', 'Pending', 'Ack Pending', 'Reason', 'Age'],
+    Consumer: ['Stream', 'Ready', 'Pending', 'Ack Pending', 'Reason', 'Age'],
+    KeyValue: ['Ready', 'Values', 'Bytes', 'Reason', 'Age'],
+    ObjectStore: ['Ready', 'Bytes', 'Reason', 'Age'],
+    NatsConnection: ['Ready', 'Server Version', 'Domain', 'Reason', 'Age'],
+  };
+  it('CRDs: v1beta1 served and stored, v1alpha1 served with the same schema and columns where it existed (conversion None); status subresource; live numbers as printer columns', () => {
+    const crds = docs('crds') as unknown as ICustomResourceDefinition[];
+    expect(crds.map((c) => c.spec.names.kind).sort()).toEqual(Object.keys(COLUMNS).sort());
+    for (const crd of crds) {
+      const kind = crd.spec.names.kind;
       const [beta, alpha] = crd.spec.versions;
       expect(crd.spec.conversion?.strategy ?? 'None').toBe('None');
-      expect([beta, alpha].map((v) => [v!.name, v!.served, v!.storage])).toEqual([
-        ['v1beta1', true, true],
-        ['v1alpha1', true, false],
-      ]);
-      expect(alpha!.deprecated).toBe(true);
-      expect(alpha!.schema).toEqual(beta!.schema);
-      expect(alpha!.additionalPrinterColumns).toEqual(beta!.additionalPrinterColumns);
+      if (kind === 'Stream' || kind === 'Consumer') {
+        expect([beta, alpha].map((v) => [v!.name, v!.served, v!.storage])).toEqual([
+          ['v1beta1', true, true],
+          ['v1alpha1', true, false],
+        ]);
+        expect(alpha!.deprecated).toBe(true);
+        expect(alpha!.schema).toEqual(beta!.schema);
+        expect(alpha!.additionalPrinterColumns).toEqual(beta!.additionalPrinterColumns);
+      } else {
+        expect(
+          crd.spec.versions.map((v) => [v.name, v.served, v.storage]),
+          kind,
+        ).toEqual([['v1beta1', true, true]]);
+      }
       expect(beta!.subresources?.status).toEqual({});
       const columns = beta!.additionalPrinterColumns?.filter((c) => !c.priority).map((c) => c.name);
-      expect(columns).toEqual(
-        crd.spec.names.kind === 'Stream'
-          ? ['Ready', 'Messages', 'Pending', 'Ack Pending', 'Reason', 'Age']
-          : ['Stream', 'Ready', 'Pending', 'Ack Pending', 'Reason', 'Age'],
-      );
+      expect(columns, kind).toEqual(COLUMNS[kind]);
     }
   });
 });
@@ -115,6 +129,11 @@ describe('example resources against the CRDs', () => {
     ['Consumer', 'backoff pattern', { streamName: 'S', durableName: 'd', backoff: ['soon'] }, 'must match pattern'],
     ['Consumer', 'ackPolicy enum', { streamName: 'S', durableName: 'd', ackPolicy: 'maybe' }, 'allowed values'],
     ['Consumer', 'wildcard dead letter', { streamName: 'S', durableName: 'd', deadLetter: { subject: 'dlq.>' } }, 'must match pattern'],
+    ['KeyValue', 'history maximum', { bucket: 'b', history: 65 }, 'must be <= 64'],
+    ['KeyValue', 'bucket pattern', { bucket: 'a.b' }, 'must match pattern'],
+    ['KeyValue', 'ttl pattern', { bucket: 'b', ttl: '1 day' }, 'must match pattern'],
+    ['ObjectStore', 'storage enum', { bucket: 'b', storage: 'disk' }, 'must be equal to one of the allowed values'],
+    ['ObjectStore', 'no bucket', { ttl: '1h' }, "must have required property 'bucket'"],
   ];
   it.each(bad)('%s with bad %s is rejected', (kind, _what, spec, message) => {
     const validate = validators.get(kind)!;

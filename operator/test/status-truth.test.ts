@@ -361,7 +361,7 @@ describe('/ready is false while the first list is refused', () => {
         ),
       );
       expect(r.op.ready()).toBe(false);
-      await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(role('streams,consumers,natsconnections')) });
+      await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(role('streams,consumers,natsconnections,keyvalues,objectstores')) });
       await waitFor('ready once the list is allowed', () => r.op.ready(), 30_000);
     } finally {
       await r.op.stop();

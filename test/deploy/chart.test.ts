@@ -163,7 +163,9 @@ describe('chart static parts', () => {
   it('the CRDs in charts/orderflow/crds (their source; k8s/crds is generated from them) are valid', () => {
     expect(chartCrds.map((c) => String((c.metadata as Dict).name)).sort()).toEqual([
       'consumers.jetstream.orderflow.dev',
+      'keyvalues.jetstream.orderflow.dev',
       'natsconnections.jetstream.orderflow.dev',
+      'objectstores.jetstream.orderflow.dev',
       'streams.jetstream.orderflow.dev',
     ]);
     for (const crd of chartCrds) validateK8s(crd);

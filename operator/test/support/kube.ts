@@ -24,6 +24,8 @@ export async function installCrds(cp: ControlPlane): Promise<void> {
     `crd/streams.${GROUP}`,
     `crd/consumers.${GROUP}`,
     `crd/natsconnections.${GROUP}`,
+    `crd/keyvalues.${GROUP}`,
+    `crd/objectstores.${GROUP}`,
   ]);
 }
 
