@@ -29,6 +29,16 @@ export async function startChild(
   return Object.assign(p, { url });
 }
 
+/** The sandbox gateway from its dist, answering at once (no simulated latency); `env` added. */
+export const startGatewayChild = async (env: Record<string, string>): Promise<Child> =>
+  startChild('sandbox-gateway', 'services/sandbox-gateway/dist/main.js', await freePort(), { SANDBOX_LATENCY_MS: '0', ...env }, '/health');
+
+/** Env that sends a child's traces to `otlpHttpUrl` (a Jaeger), batched every 100 ms. */
+export const otlpEnv = (otlpHttpUrl: string): Record<string, string> => ({
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpHttpUrl,
+  OTEL_BSP_SCHEDULE_DELAY: '100',
+});
+
 export const SAGA_SERVICES = ['inventory-service', 'payment-service', 'order-service'] as const;
 export type SagaService = (typeof SAGA_SERVICES)[number];
 

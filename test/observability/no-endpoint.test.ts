@@ -5,16 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/nats-core';
-import {
-  deleteNamespaceStreams,
-  dropSchema,
-  freePort,
-  TEST_DATABASE_URL,
-  TEST_NATS_URL,
-  testNamespace,
-  testNats,
-  waitFor,
-} from '@orderflow/kit/testing';
+import { freePort, removeTestNamespace, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver.js';
 import { startChild, type Child } from './helpers.js';
 
@@ -44,11 +35,7 @@ describe('telemetry off without an OTLP endpoint', () => {
   afterAll(async () => {
     await order?.stop();
     await defaultPort?.close();
-    if (nc) {
-      await deleteNamespaceStreams(nc, ns);
-      await nc.close();
-    }
-    await dropSchema(schema);
+    await removeTestNamespace(nc, ns, [schema]);
   });
 
   it('serves requests, exports nothing and logs no errors', async () => {

@@ -10,8 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, waitFor } from '@orderflow/kit/testing';
-import { startChild, type Child } from './helpers.js';
+import { waitFor } from '@orderflow/kit/testing';
+import { startGatewayChild, type Child } from './helpers.js';
 import { TestJaeger } from './jaeger.js';
 import { KIND } from './otlp-receiver.js';
 import { TOOL_BUILD_TIMEOUT_MS } from './tools.js';
@@ -58,14 +58,7 @@ async function charge(gw: Child): Promise<{ orderId: string; traceId: string | u
   return { orderId, traceId: typeof line.trace_id === 'string' ? line.trace_id : undefined };
 }
 
-const startGateway = async (env: Record<string, string>) =>
-  startChild(
-    'sandbox-gateway',
-    'services/sandbox-gateway/dist/main.js',
-    await freePort(),
-    { SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'info', OTEL_BSP_SCHEDULE_DELAY: '100', ...env },
-    '/health',
-  );
+const startGateway = (env: Record<string, string>) => startGatewayChild({ LOG_LEVEL: 'info', OTEL_BSP_SCHEDULE_DELAY: '100', ...env });
 
 describe('OTLP export chosen by OTEL_EXPORTER_OTLP_PROTOCOL and OTEL_TRACES_EXPORTER, into a real Jaeger', () => {
   let jaeger: TestJaeger;

@@ -17,17 +17,26 @@ import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Names } from '@orderflow/kit';
 import {
-  deleteNamespaceStreams,
-  dropSchema,
   freePort,
   parseMetrics,
+  removeTestNamespace,
   TEST_DATABASE_URL,
   TEST_NATS_URL,
   testNamespace,
   testNats,
   waitFor,
 } from '@orderflow/kit/testing';
-import { ROOT, SAGA_SERVICES, sagaSchemas, startChild, startSagaServices, type Child, type SagaService } from './helpers.js';
+import {
+  ROOT,
+  SAGA_SERVICES,
+  sagaSchemas,
+  otlpEnv,
+  startChild,
+  startGatewayChild,
+  startSagaServices,
+  type Child,
+  type SagaService,
+} from './helpers.js';
 import { TestJaeger } from './jaeger.js';
 import { TestPrometheus } from './prometheus.js';
 import { TOOL_BUILD_TIMEOUT_MS } from './tools.js';
@@ -99,14 +108,8 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
   beforeAll(async () => {
     jaeger = await TestJaeger.start();
     nc = await testNats();
-    const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttpUrl, OTEL_BSP_SCHEDULE_DELAY: '100' };
-    children['sandbox-gateway'] = await startChild(
-      'sandbox-gateway',
-      'services/sandbox-gateway/dist/main.js',
-      await freePort(),
-      { ...otel, SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'warn' },
-      '/health',
-    );
+    const otel = otlpEnv(jaeger.otlpHttpUrl);
+    children['sandbox-gateway'] = await startGatewayChild({ ...otel, LOG_LEVEL: 'warn' });
     await startSagaServices(children, ns, {
       ...otel,
       PAYMENT_GATEWAY_URL: svc('sandbox-gateway').url,
@@ -250,11 +253,7 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
     await prom?.stop();
     await Promise.all(Object.values(children).map((c) => c?.stop()));
     await jaeger?.stop();
-    if (nc) {
-      await deleteNamespaceStreams(nc, ns);
-      await nc.close();
-    }
-    for (const s of Object.values(schemas)) await dropSchema(s);
+    await removeTestNamespace(nc, ns, Object.values(schemas));
     rmSync(kubeDir, { recursive: true, force: true });
   });
 

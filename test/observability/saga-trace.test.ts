@@ -15,18 +15,18 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Names } from '@orderflow/kit';
-import {
-  deleteNamespaceStreams,
-  dropSchema,
-  freePort,
-  parseMetrics,
-  TEST_NATS_URL,
-  testNamespace,
-  testNats,
-  waitFor,
-} from '@orderflow/kit/testing';
+import { freePort, parseMetrics, removeTestNamespace, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
 import { KIND, type ReceivedSpan } from './otlp-receiver.js';
-import { SAGA_SERVICES, sagaSchemas, startChild, startSagaServices, type Child, type SagaService } from './helpers.js';
+import {
+  SAGA_SERVICES,
+  sagaSchemas,
+  otlpEnv,
+  startChild,
+  startGatewayChild,
+  startSagaServices,
+  type Child,
+  type SagaService,
+} from './helpers.js';
 import { TestJaeger } from './jaeger.js';
 import { TOOL_BUILD_TIMEOUT_MS } from './tools.js';
 
@@ -132,14 +132,8 @@ describe('one trace per order in Jaeger, compensations included', () => {
   beforeAll(async () => {
     jaeger = await TestJaeger.start();
     nc = await testNats();
-    const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttpUrl, OTEL_BSP_SCHEDULE_DELAY: '100' };
-    children['sandbox-gateway'] = await startChild(
-      'sandbox-gateway',
-      'services/sandbox-gateway/dist/main.js',
-      await freePort(),
-      { ...otel, SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'info' },
-      '/health',
-    );
+    const otel = otlpEnv(jaeger.otlpHttpUrl);
+    children['sandbox-gateway'] = await startGatewayChild({ ...otel, LOG_LEVEL: 'info' });
     proxy = await gatewayProxy(svc('sandbox-gateway').url);
     await startSagaServices(children, ns, {
       ...otel,
@@ -269,11 +263,7 @@ describe('one trace per order in Jaeger, compensations included', () => {
     await Promise.all(Object.values(children).map((c) => c?.stop()));
     await proxy?.close();
     await jaeger?.stop();
-    if (nc) {
-      await deleteNamespaceStreams(nc, ns);
-      await nc.close();
-    }
-    for (const s of Object.values(schemas)) await dropSchema(s);
+    await removeTestNamespace(nc, ns, Object.values(schemas));
   });
 
   it("the console's trace links open the order's trace in this Jaeger", async () => {

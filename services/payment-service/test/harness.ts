@@ -1,16 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { makeEvent, Names, openPglite, startService, type Db, type EventData, type EventType, type RunningService } from '@orderflow/kit';
-import {
-  deleteNamespaceStreams,
-  dropSchema,
-  TEST_DATABASE_URL,
-  TEST_NATS_URL,
-  testNamespace,
-  testNats,
-  waitFor,
-} from '@orderflow/kit/testing';
+import { removeTestNamespace, testDbEnv, testNamespace, testNats, waitFor, TEST_NATS_URL } from '@orderflow/kit/testing';
 import { startGateway, type GatewayStats, type RunningGateway } from '@orderflow/sandbox-gateway';
 import { paymentService } from '../src/index.js';
 
@@ -39,9 +31,9 @@ export class Harness {
     this.gw = await startGateway({ port: 0, hostname: '127.0.0.1', env: { LOG_LEVEL: 'warn' } });
     let dbEnv: Record<string, string>;
     if (backend === 'postgres') {
-      const schema = `payment_test_${randomBytes(4).toString('hex')}`;
-      dbEnv = { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema };
-      this.#cleanupDb = () => dropSchema(schema);
+      const db = await testDbEnv('postgres', 'payment_test');
+      dbEnv = db.env;
+      this.#cleanupDb = db.cleanup;
     } else {
       // In-memory PGlite, opened here and handed to the service (faster than a data directory).
       const db = await openPglite({ schema: 'payment_service' });
@@ -83,10 +75,7 @@ export class Harness {
     await this.svc?.stop();
     await this.gw?.stop();
     this.#sub?.unsubscribe();
-    if (this.nc) {
-      await deleteNamespaceStreams(this.nc, this.ns);
-      await this.nc.close();
-    }
+    await removeTestNamespace(this.nc, this.ns);
     await this.#cleanupDb();
   }
 

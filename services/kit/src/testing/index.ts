@@ -30,6 +30,18 @@ export async function testNats(): Promise<NatsConnection> {
   return connect({ servers: TEST_NATS_URL, name: 'test' });
 }
 
+/**
+ * What a test file made in its namespace, removed: the namespace's streams (through `nc`, which is
+ * then closed; skipped when the file never connected) and the given Postgres schemas.
+ */
+export async function removeTestNamespace(nc: NatsConnection | undefined, namespace: string, schemas: string[] = []): Promise<void> {
+  if (nc) {
+    await deleteNamespaceStreams(nc, namespace);
+    await nc.close();
+  }
+  for (const s of schemas) await dropSchema(s);
+}
+
 /** Drops a Postgres schema created for a test run. */
 export async function dropSchema(schema: string, url = TEST_DATABASE_URL): Promise<void> {
   const c = new pg.Client({ connectionString: url });
@@ -145,8 +157,7 @@ export async function startTestService(
     namespace,
     async stop() {
       await svc.stop();
-      await deleteNamespaceStreams(nc, namespace);
-      await nc.close();
+      await removeTestNamespace(nc, namespace);
       await db.cleanup();
     },
   };
