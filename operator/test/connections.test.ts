@@ -1,0 +1,286 @@
+/**
+ * NatsConnection resources and NATS that is away, on a REAL control plane with nats-servers of
+ * this file's own: the operator's default connection is the kit's NatsManager (as main.ts builds
+ * it) pointed at a server that is not running when the operator starts; a second server demands
+ * TLS with client certificates plus user/password, a third a token. One operator reaches all three.
+ *
+ * - started while its NATS is down: a Stream is Ready=False/ConnectionUnavailable, then Ready=True
+ *   once the server starts, without restarting the operator;
+ * - a Stream naming a NatsConnection whose Secret holds user/password and the TLS CA, client
+ *   certificate and key is created on THAT server and not on the default one; deleting it deletes it there;
+ * - a missing Secret → SecretNotFound; a Secret with a wrong token → ConnectionUnavailable naming
+ *   the refusal; the Secret corrected → Ready=True (the connection is rebuilt from the new Secret);
+ * - a NatsConnection that does not exist → ConnectionNotFound until it does;
+ * - the NatsConnection's own status: Ready with the server version and observedGeneration.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { NatsManager, Names, readStream } from '@orderflow/kit';
+import { testNamespace, TestNatsServer, waitFor } from '@orderflow/kit/testing';
+import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
+import { API_VERSION } from '../src/resources.js';
+import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, ready, reader, type Obj } from './support/kube.js';
+import { startTestOperator, type TestOperator } from './support/operator.js';
+
+const ns = testNamespace('opconn');
+const names = new Names(ns);
+const K8S_NS = ns.replace(/_/g, '-');
+const dir = mkdtempSync(join(tmpdir(), 'operator-connections-'));
+const f = (n: string): string => join(dir, n);
+const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+
+const TOKEN = 'tok-9f2c';
+const USER = 'orders-admin';
+const PASSWORD = 'pw-7d1e';
+
+let cp: ControlPlane;
+let kc: KubeConfig;
+let get: ReturnType<typeof reader>;
+let defaultServer: TestNatsServer;
+let tlsServer: TestNatsServer;
+let tokenServer: TestNatsServer;
+let defaultNats: NatsManager;
+let t: TestOperator | undefined;
+const admins: NatsConnection[] = [];
+const { log } = capturingLogger();
+
+/** A throw-away CA and certificates signed by it, as test/security/nats-tls.test.ts makes them. */
+function makeCerts(): void {
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=ca', '-keyout', f('ca.key'), '-out', f('ca.pem'));
+  for (const [name, ext] of [
+    ['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'],
+    ['client', 'extendedKeyUsage=clientAuth\n'],
+  ] as const) {
+    writeFileSync(f(`${name}.ext`), ext);
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      f(`${name}.ext`),
+      '-out',
+      f(`${name}.pem`),
+    );
+  }
+}
+
+async function admin(opts: ConnectionOptions): Promise<NatsConnection> {
+  const nc = await connect(opts);
+  admins.push(nc);
+  return nc;
+}
+
+/** Whether a stream exists on the server behind `nc`. */
+const exists = async (nc: NatsConnection, stream: string): Promise<boolean> =>
+  (await readStream(await jetstreamManager(nc), stream)) !== undefined;
+
+async function applySecret(name: string, stringData: Record<string, string>): Promise<void> {
+  await cp.kubectl(['apply', '-n', K8S_NS, '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData }),
+  });
+}
+
+const connection = (name: string, spec: Record<string, unknown>): Obj =>
+  ({ apiVersion: API_VERSION, kind: 'NatsConnection', metadata: { name }, spec }) as Obj;
+
+/** Waits until the resource's Ready condition fits; a timeout names the condition last seen. */
+async function waitCondition(kind: 'Stream' | 'NatsConnection', name: string, what: string, fits: (o: Obj) => boolean): Promise<Obj> {
+  let last: Obj | undefined;
+  try {
+    return await waitFor(
+      `${kind} ${name} ${what}`,
+      async () => {
+        last = await get(kind, K8S_NS, name);
+        return last && fits(last) ? last : undefined;
+      },
+      30_000,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(ready(last))}`, { cause: err });
+  }
+}
+
+const waitReason = (kind: 'Stream' | 'NatsConnection', name: string, reason: string): Promise<Obj> =>
+  waitCondition(kind, name, `Ready reason ${reason}`, (o) => ready(o)?.reason === reason);
+
+const waitReadyTrue = (kind: 'Stream' | 'NatsConnection', name: string): Promise<Obj> =>
+  waitCondition(kind, name, 'Ready=True', (o) => ready(o)?.status === 'True' && o.status?.observedGeneration === o.metadata.generation);
+
+beforeAll(async () => {
+  makeCerts();
+  cp = await startControlPlane({ name: 'connections' });
+  await installCrds(cp);
+  await cp.kubectl(['create', 'namespace', K8S_NS]);
+  kc = kubeConfigFrom(cp.kubeconfigPath);
+  get = reader(kc);
+  // Created, not started: the operator comes up while its NATS is away.
+  defaultServer = await TestNatsServer.create({ name: 'conn-default' });
+  tlsServer = await TestNatsServer.create({
+    name: 'conn-tls',
+    args: [
+      '--tls',
+      '--tlscert',
+      f('server.pem'),
+      '--tlskey',
+      f('server.key'),
+      '--tlscacert',
+      f('ca.pem'),
+      '--tlsverify',
+      '--user',
+      USER,
+      '--pass',
+      PASSWORD,
+    ],
+  });
+  tokenServer = await TestNatsServer.create({ name: 'conn-token', args: ['--auth', TOKEN] });
+  await tlsServer.start();
+  await tokenServer.start();
+  // main.ts's default connection: the kit's manager over the settings, retrying the first connect.
+  defaultNats = new NatsManager(
+    { servers: [defaultServer.url], name: 'operator-default', rebuildTimeoutMs: 0, backoff: { initialMs: 100, maxMs: 1000 } },
+    log,
+  );
+  defaultNats.start();
+  t = await startTestOperator({ kc, nats: defaultNats, natsServers: [defaultServer.url], namespace: K8S_NS, log });
+  await waitFor('leader with synced caches, NATS or not', () => t!.op.isLeader() && t!.op.ready(), 30_000);
+}, 180_000);
+
+afterAll(async () => {
+  await t?.op.stop();
+  await defaultNats?.stop();
+  for (const nc of admins) await nc.close().catch(() => undefined);
+  await cp?.stop();
+  for (const s of [defaultServer, tlsServer, tokenServer]) await s?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the default connection away at start', () => {
+  it('Ready=False/ConnectionUnavailable while NATS is down; Ready=True once it starts, no restart', async () => {
+    const STREAM = names.stream('DEFAULT');
+    await kubectlApply(cp, K8S_NS, cr('Stream', 'on-default', { name: STREAM, subjects: [names.subject('default.>')] }));
+    const down = await waitReason('Stream', 'on-default', 'ConnectionUnavailable');
+    expect(ready(down)).toMatchObject({ status: 'False', observedGeneration: 1 });
+    expect(ready(down)?.message).toContain(defaultServer.url);
+
+    await defaultServer.start();
+    await waitReadyTrue('Stream', 'on-default');
+    const nc = await admin({ servers: defaultServer.url });
+    expect(await exists(nc, STREAM)).toBe(true);
+  });
+});
+
+describe('NatsConnection resources', () => {
+  it('a Stream naming a NatsConnection (user/password, TLS CA and client certificate from a Secret) lives on that server only', async () => {
+    const STREAM = names.stream('SECURE');
+    await applySecret('secure-nats', {
+      user: USER,
+      password: PASSWORD,
+      'ca.crt': readFileSync(f('ca.pem'), 'utf8'),
+      'tls.crt': readFileSync(f('client.pem'), 'utf8'),
+      'tls.key': readFileSync(f('client.key'), 'utf8'),
+    });
+    const ref = (key: string) => ({ name: 'secure-nats', key });
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      connection('secure', {
+        servers: [`tls://127.0.0.1:${tlsServer.port}`],
+        user: ref('user'),
+        password: ref('password'),
+        tls: { ca: ref('ca.crt'), cert: ref('tls.crt'), key: ref('tls.key') },
+      }),
+      cr('Stream', 'secure-stream', { name: STREAM, subjects: [names.subject('secure.>')], connection: 'secure' }),
+    );
+    await waitReadyTrue('Stream', 'secure-stream');
+    const secure = await admin({
+      servers: tlsServer.url,
+      user: USER,
+      pass: PASSWORD,
+      tls: { caFile: f('ca.pem'), certFile: f('client.pem'), keyFile: f('client.key') },
+    });
+    const plain = await admin({ servers: defaultServer.url });
+    expect(await exists(secure, STREAM)).toBe(true);
+    expect(await exists(plain, STREAM)).toBe(false);
+
+    const conn = await waitReadyTrue('NatsConnection', 'secure');
+    expect(ready(conn)).toMatchObject({ reason: 'Connected', observedGeneration: 1 });
+    const status = conn.status as { serverVersion?: string };
+    expect(status.serverVersion).toBe(secure.info?.version);
+
+    // Deleting the resource deletes the stream where it lives.
+    await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'secure-stream', '--timeout=30s']);
+    await waitFor('stream deleted on the TLS server', async () => !(await exists(secure, STREAM)), 30_000);
+  });
+
+  it('missing Secret → SecretNotFound; a wrong token → ConnectionUnavailable; the Secret corrected → Ready=True', async () => {
+    const STREAM = names.stream('TOKEN');
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      connection('tokened', { servers: [tokenServer.url], token: { name: 'token-nats', key: 'token' } }),
+      cr('Stream', 'token-stream', { name: STREAM, subjects: [names.subject('token.>')], connection: 'tokened' }),
+    );
+    const missing = await waitReason('Stream', 'token-stream', 'SecretNotFound');
+    expect(ready(missing)?.message).toContain(`Secret ${K8S_NS}/token-nats`);
+    expect(ready(await waitReason('NatsConnection', 'tokened', 'SecretNotFound'))?.status).toBe('False');
+
+    await applySecret('token-nats', { token: 'not-the-token' });
+    // The server's refusal, named in the status (the first status may say 'not connected yet').
+    const refused = await waitCondition(
+      'Stream',
+      'token-stream',
+      'ConnectionUnavailable naming the refusal',
+      (o) => ready(o)?.reason === 'ConnectionUnavailable' && /authorization violation/i.test(ready(o)?.message ?? ''),
+    );
+    expect(ready(refused)?.message).toMatch(
+      /^NatsConnection tokened \(nats:\/\/127\.0\.0\.1:\d+\) is not connected: Authorization Violation/,
+    );
+
+    await applySecret('token-nats', { token: TOKEN });
+    await waitReadyTrue('Stream', 'token-stream');
+    const nc = await admin({ servers: tokenServer.url, token: TOKEN });
+    expect(await exists(nc, STREAM)).toBe(true);
+    expect(await exists(await admin({ servers: defaultServer.url }), STREAM)).toBe(false);
+  });
+
+  it('two NatsConnections to two servers and the default connection, all Ready from one operator', async () => {
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      cr('Stream', 'token-two', { name: names.stream('TWO'), subjects: [names.subject('two.>')], connection: 'tokened' }),
+      cr('Stream', 'secure-two', { name: names.stream('TWO'), subjects: [names.subject('two.>')], connection: 'secure' }),
+    );
+    // The same stream name on two servers: neither resource sees the other's object.
+    for (const n of ['token-two', 'secure-two', 'on-default']) await waitReadyTrue('Stream', n);
+    for (const n of ['tokened', 'secure']) expect(ready(await waitReadyTrue('NatsConnection', n))?.reason).toBe('Connected');
+  });
+
+  it('a NatsConnection that does not exist → ConnectionNotFound until it is created', async () => {
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      cr('Stream', 'later', { name: names.stream('LATER'), subjects: [names.subject('later.>')], connection: 'later' }),
+    );
+    const o = await waitReason('Stream', 'later', 'ConnectionNotFound');
+    expect(ready(o)?.message).toContain(`NatsConnection later`);
+    await kubectlApply(cp, K8S_NS, connection('later', { servers: [tokenServer.url], token: { name: 'token-nats', key: 'token' } }));
+    await waitReadyTrue('Stream', 'later');
+    const nc = await admin({ servers: tokenServer.url, token: TOKEN });
+    expect(await exists(nc, names.stream('LATER'))).toBe(true);
+  });
+});
