@@ -50,6 +50,15 @@ const createdData = (orderId: string, items: Items, currency: 'USD' | 'EUR' = 'U
 });
 const created = (orderId: string, items: Items, currency: 'USD' | 'EUR' = 'USD') =>
   publish(nc, names, 'orders.created', createdData(orderId, items, currency));
+/** The orders.cancelled the saga timeout sends. */
+const timedOut = (orderId: string) =>
+  publish(nc, names, 'orders.cancelled', {
+    version: 'v1',
+    orderId,
+    correlationId: `corr-${orderId}`,
+    occurredAt: now(),
+    reason: 'timeout',
+  });
 const eventsFor = async (orderId: string) => (await inventoryEvents(svc, nc, names)).filter((e) => e.data.orderId === orderId);
 
 test('seeded products exist at start', async () => {
@@ -148,30 +157,14 @@ test('orders.confirmed commits the held stock', async () => {
   expect(await product('cf')).toEqual({ productId: 'cf', onHand: 7, reserved: 0, available: 7, sold: 3, price: 1 });
   expect((await getReservation(svc.ctx.db, orderId))?.status).toBe('committed');
   // A cancel after the commit (should never happen) gives nothing back.
-  await processed(svc, [
-    await publish(nc, names, 'orders.cancelled', {
-      version: 'v1',
-      orderId,
-      correlationId: `corr-${orderId}`,
-      occurredAt: now(),
-      reason: 'timeout',
-    }),
-  ]);
+  await processed(svc, [await timedOut(orderId)]);
   expect(await product('cf')).toMatchObject({ onHand: 7, reserved: 0, sold: 3 });
 });
 
 test('orders.cancelled before orders.created leaves a tombstone; the late created is a no-op', async () => {
   await setStock('tomb', 5, 1);
   const orderId = randomUUID();
-  await processed(svc, [
-    await publish(nc, names, 'orders.cancelled', {
-      version: 'v1',
-      orderId,
-      correlationId: `corr-${orderId}`,
-      occurredAt: now(),
-      reason: 'timeout',
-    }),
-  ]);
+  await processed(svc, [await timedOut(orderId)]);
   expect(await getReservation(svc.ctx.db, orderId)).toMatchObject({ status: 'cancelled', reason: 'timeout' });
   await processed(svc, [await created(orderId, [{ productId: 'tomb', quantity: 2 }])]);
   expect(await product('tomb')).toMatchObject({ onHand: 5, reserved: 0 });
