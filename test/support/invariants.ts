@@ -214,22 +214,33 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
     }
   }
 
+  /**
+   * A service's row of each final order agrees with its outcome: a confirmed order's row is
+   * `done`, a cancelled order's row (if any) is in none of `notAfterCancel`.
+   */
+  const agreeWithOutcome = (
+    kind: 'payment' | 'reservation',
+    byOrder: Map<string, { status: string }>,
+    done: string,
+    notAfterCancel: string[],
+  ) => {
+    for (const o of confirmed) {
+      const r = byOrder.get(o.id);
+      if (r?.status !== done) v.push({ kind, orderId: o.id, detail: `confirmed order's ${kind} is ${r?.status ?? 'missing'}` });
+    }
+    for (const o of cancelled) {
+      const r = byOrder.get(o.id);
+      if (r && notAfterCancel.includes(r.status)) v.push({ kind, orderId: o.id, detail: `cancelled order's ${kind} is ${r.status}` });
+    }
+  };
+
   // Payment rows agree with the order's outcome.
   const payments = await q<{ order_id: string; status: string; cancel_requested: boolean; in_doubt: boolean }>(
     schemas.payment,
     `SELECT order_id::text, status, cancel_requested, in_doubt FROM payments`,
   );
   const payBy = new Map(payments.map((p) => [p.order_id, p]));
-  for (const o of confirmed) {
-    const p = payBy.get(o.id);
-    if (p?.status !== 'captured')
-      v.push({ kind: 'payment', orderId: o.id, detail: `confirmed order's payment is ${p?.status ?? 'missing'}` });
-  }
-  for (const o of cancelled) {
-    const p = payBy.get(o.id);
-    if (p && (p.status === 'captured' || p.status === 'charging'))
-      v.push({ kind: 'payment', orderId: o.id, detail: `cancelled order's payment is ${p.status}` });
-  }
+  agreeWithOutcome('payment', payBy, 'captured', ['captured', 'charging']);
   for (const p of payments) if (p.in_doubt) v.push({ kind: 'quiescence', orderId: p.order_id, detail: 'payment still in doubt' });
 
   // Stock conservation from the inventory schema alone, and against the initial stock if known.
@@ -266,16 +277,7 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
   }
   for (const pid of Object.keys(input.initialStock ?? {})) if (!products.some((p) => p.product_id === pid)) drift(pid, 'product missing');
   const resBy = new Map(reservations.map((r) => [r.order_id, r]));
-  for (const o of confirmed) {
-    const r = resBy.get(o.id);
-    if (r?.status !== 'committed')
-      v.push({ kind: 'reservation', orderId: o.id, detail: `confirmed order's reservation is ${r?.status ?? 'missing'}` });
-  }
-  for (const o of cancelled) {
-    const r = resBy.get(o.id);
-    if (r && (r.status === 'held' || r.status === 'committed'))
-      v.push({ kind: 'reservation', orderId: o.id, detail: `cancelled order's reservation is ${r.status}` });
-  }
+  agreeWithOutcome('reservation', resBy, 'committed', ['held', 'committed']);
 
   // Exactly-once bookkeeping in every service's schema.
   for (const schema of Object.values(schemas)) {
