@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  deleteNamespaceStreams,
   launchProcess,
   processAlive as alive,
+  removeTestNamespace,
   TEST_NATS_URL,
   testNamespace,
   testNats,
@@ -99,9 +99,7 @@ describe.sequential('npm run dev', () => {
     const started = dev ? Object.values(pids()) : [];
     await dev?.stop({ signal: 'SIGKILL' });
     for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL');
-    const nc = await testNats();
-    await deleteNamespaceStreams(nc, ns);
-    await nc.close();
+    await removeTestNamespace(await testNats(), ns);
     rmSync(dataRoot, { recursive: true, force: true });
   });
 

@@ -15,10 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { startService, type RunningService, type ServiceDefinition, type ServiceName } from '@orderflow/kit';
 import {
-  deleteNamespaceStreams,
   dropSchema,
   freePort,
   launchProcess,
+  removeTestNamespace,
   TEST_DATABASE_URL,
   TEST_NATS_URL,
   testNamespace,
@@ -332,14 +332,7 @@ export class Platform {
       this.instances.clear();
       await this.gateway?.stop().catch(() => undefined);
       // A broker that is down (chaos) must not keep the schemas from being dropped.
-      const cleanup = async () => {
-        const nc = await (this.opts.natsConnect ?? testNats)();
-        try {
-          await deleteNamespaceStreams(nc, this.ns);
-        } finally {
-          await nc.close();
-        }
-      };
+      const cleanup = async () => removeTestNamespace(await (this.opts.natsConnect ?? testNats)(), this.ns);
       await Promise.race([cleanup().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
       for (const [name, schema] of Object.entries(this.schemas) as Array<[ServiceName, string]>)
         await dropSchema(schema, this.databaseUrlOf(name)).catch(() => undefined);

@@ -36,8 +36,11 @@ export async function testNats(): Promise<NatsConnection> {
  */
 export async function removeTestNamespace(nc: NatsConnection | undefined, namespace: string, schemas: string[] = []): Promise<void> {
   if (nc) {
-    await deleteNamespaceStreams(nc, namespace);
-    await nc.close();
+    try {
+      await deleteNamespaceStreams(nc, namespace);
+    } finally {
+      await nc.close();
+    }
   }
   for (const s of schemas) await dropSchema(s);
 }
