@@ -65,7 +65,7 @@ describe('connection options against a server that wants a password', () => {
     server = await TestNatsServer.create({ args: ['--user', 'svc', '--pass', 's3cret'] });
     await server.start();
   });
-  afterAll(async () => server?.stop());
+  afterAll(async () => server?.dispose());
 
   test('the password file is read and used; without it the server refuses', async () => {
     const env = { NATS_URL: server.url, NATS_USER: 'svc', NATS_PASSWORD_FILE: file('pw3', 's3cret\n') };
