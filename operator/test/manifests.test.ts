@@ -147,6 +147,8 @@ describe('example resources against the CRDs', () => {
     expect(await loadResources(join(K8S, 'platform', 'jetstream-resources.yaml'))).toEqual({
       streams: t.streams.map(keep),
       consumers: t.consumers.map(keep),
+      keyValues: [],
+      objectStores: [],
     });
   });
 });

@@ -1,11 +1,11 @@
 /**
- * Reads Stream / Consumer custom resources from YAML files (multi-document, a file or a
- * directory) into a Topology for the kit's applyTopology — `kubectl apply` without Kubernetes.
+ * Reads Stream / Consumer / KeyValue / ObjectStore custom resources from YAML files
+ * (multi-document, a file or a directory) — `kubectl apply` without Kubernetes.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import type { ConsumerSpec, StreamSpec, Topology } from '@orderflow/kit';
+import type { ConsumerSpec, KeyValueSpec, ObjectStoreSpec, StreamSpec, Topology } from '@orderflow/kit';
 import { GROUP } from '../resources.js';
 
 /** Both served versions carry the same fields (docs/operator.md, CRD versions). */
@@ -17,9 +17,13 @@ async function yamlFiles(path: string): Promise<string[]> {
   return entries.map((f) => join(path, f));
 }
 
-export async function loadResources(path: string): Promise<Pick<Topology, 'streams' | 'consumers'>> {
+export type Resources = Pick<Topology, 'streams' | 'consumers'> & { keyValues: KeyValueSpec[]; objectStores: ObjectStoreSpec[] };
+
+export async function loadResources(path: string): Promise<Resources> {
   const streams: StreamSpec[] = [];
   const consumers: ConsumerSpec[] = [];
+  const keyValues: KeyValueSpec[] = [];
+  const objectStores: ObjectStoreSpec[] = [];
   for (const file of await yamlFiles(path)) {
     for (const doc of parseAllDocuments(await readFile(file, 'utf8'))) {
       if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]!.message}`);
@@ -28,7 +32,9 @@ export async function loadResources(path: string): Promise<Pick<Topology, 'strea
       if (!o || !API_VERSIONS.has(o.apiVersion ?? '')) continue;
       if (o.kind === 'Stream') streams.push(o.spec as StreamSpec);
       else if (o.kind === 'Consumer') consumers.push(o.spec as ConsumerSpec);
+      else if (o.kind === 'KeyValue') keyValues.push(o.spec as KeyValueSpec);
+      else if (o.kind === 'ObjectStore') objectStores.push(o.spec as ObjectStoreSpec);
     }
   }
-  return { streams, consumers };
+  return { streams, consumers, keyValues, objectStores };
 }

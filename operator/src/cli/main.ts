@@ -3,7 +3,7 @@
  * `orderflow` — the platform's JetStream CLI. NATS_URL (default nats://127.0.0.1:4222), NATS_USER /
  * NATS_PASSWORD(_FILE), NATS_CREDS, NATS_TLS_CA / _CERT / _KEY, read as the services read them.
  *
- *   orderflow streams apply -f <dir|file>     reconcile Stream/Consumer YAML straight into NATS
+ *   orderflow streams apply -f <dir|file>     reconcile Stream/Consumer/KeyValue/ObjectStore YAML straight into NATS
  *   orderflow diff -f <dir|file>              the plan for that YAML, nothing applied (exit 0 in sync, 1 differs, 2 trouble)
  *   orderflow streams status                  streams and consumers with live numbers
  *   orderflow dlq list [stream]               dead letters (optionally of one source stream)

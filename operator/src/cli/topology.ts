@@ -1,54 +1,67 @@
 /**
- * The CLI's plan and apply of Stream/Consumer YAML, straight against NATS. Planned the way the
+ * The CLI's plan and apply of Stream/Consumer/KeyValue/ObjectStore YAML, straight against NATS. Planned the way the
  * operator plans (operator/src/inspect.ts), so an object's ownership marker is kept, not seen as
  * drift; an object a Kubernetes resource owns (its marker names one) is left to the operator —
  * `orderflow` never fights it — unless `force`.
  */
 import {
+  applyBucketPlan,
   applyConsumerPlan,
   applyStreamPlan,
   readStream,
   subjectMatches,
   type ApplyResult,
   type ConsumerPlan,
+  type KeyValueSpec,
+  type ObjectStoreSpec,
   type StreamPlan,
   type Topology,
 } from '@orderflow/kit';
 import type { ConsumerInfo, JetStreamManager, StreamInfo } from '@nats-io/jetstream';
+import { inspectBucket, type BucketInspection, type DesiredBucket } from '../bucket-inspect.js';
 import { ensureDeadLetterStream } from '../dead-letter-stream.js';
 import { inspect, type Desired, type Inspection } from '../inspect.js';
 import { OPERATOR_MARKER, OWNER_KEY } from '../ownership.js';
 
+/** What a YAML file declares; buckets are optional so a plain Topology fits. */
+export type Declared = Pick<Topology, 'streams' | 'consumers'> & {
+  keyValues?: KeyValueSpec[];
+  objectStores?: ObjectStoreSpec[];
+};
+
+const bucketsOf = (t: Declared): DesiredBucket[] => [
+  ...(t.keyValues ?? []).map((spec) => ({ kind: 'KeyValue' as const, spec })),
+  ...(t.objectStores ?? []).map((spec) => ({ kind: 'ObjectStore' as const, spec })),
+];
+
 export interface PlannedResource {
-  desired: Desired;
-  inspection: Inspection;
+  desired: Desired | DesiredBucket;
+  inspection: Inspection | BucketInspection;
   /** The resource named by the object's ownership marker, if any. */
   owner?: string;
 }
 
-const ownerOf = (i: Inspection): string | undefined => {
+const ownerOf = (i: Inspection | BucketInspection): string | undefined => {
   const o = i.actual?.config.metadata?.[OWNER_KEY];
   return o && o !== OPERATOR_MARKER ? o : undefined;
 };
 
-/** Streams first, then consumers, as they would be applied. Reads only. */
-export async function planTopology(jsm: JetStreamManager, topology: Pick<Topology, 'streams' | 'consumers'>): Promise<PlannedResource[]> {
+/** Streams first, then buckets, then consumers, as they would be applied. Reads only. */
+export async function planTopology(jsm: JetStreamManager, topology: Declared): Promise<PlannedResource[]> {
   const out: PlannedResource[] = [];
-  const desired: Desired[] = [
-    ...topology.streams.map((spec) => ({ kind: 'Stream' as const, spec })),
-    ...topology.consumers.map((spec) => ({ kind: 'Consumer' as const, spec })),
-  ];
-  for (const d of desired) {
-    const inspection = await inspect(jsm, d, { mode: 'keep' });
-    out.push({ desired: d, inspection, owner: ownerOf(inspection) });
-  }
+  const add = (desired: Desired | DesiredBucket, inspection: Inspection | BucketInspection): void => {
+    out.push({ desired, inspection, owner: ownerOf(inspection) });
+  };
+  for (const spec of topology.streams) add({ kind: 'Stream', spec }, await inspect(jsm, { kind: 'Stream', spec }, { mode: 'keep' }));
+  for (const d of bucketsOf(topology)) add(d, await inspectBucket(jsm, d, { mode: 'keep' }));
+  for (const spec of topology.consumers) add({ kind: 'Consumer', spec }, await inspect(jsm, { kind: 'Consumer', spec }, { mode: 'keep' }));
   return out;
 }
 
 /** Applies what planTopology found, re-planning each object just before (streams made first change what consumers see). */
 export async function applyTopologyKeepingOwners(
   jsm: JetStreamManager,
-  topology: Pick<Topology, 'streams' | 'consumers'>,
+  topology: Declared,
   opts: { force?: boolean } = {},
 ): Promise<ApplyResult[]> {
   const results: ApplyResult[] = [];
@@ -72,6 +85,21 @@ export async function applyTopologyKeepingOwners(
     );
   };
   for (const spec of topology.streams) await one({ kind: 'Stream', spec });
+  for (const d of bucketsOf(topology)) {
+    const ins = await inspectBucket(jsm, d, { mode: 'keep' });
+    const owner = ownerOf(ins);
+    if (owner && !opts.force && (ins.plan.action === 'update' || ins.plan.action === 'recreate-needed')) {
+      results.push({
+        kind: d.kind,
+        key: ins.plan.key,
+        action: ins.plan.action,
+        outcome: 'refused',
+        reasons: [`owned by the Kubernetes resource ${owner}: left to the operator (--force to change it anyway)`, ...ins.plan.reasons],
+      });
+      continue;
+    }
+    results.push(await applyBucketPlan(jsm, ins.plan, ins.actual));
+  }
   // A consumer's dead letters need a stream; the YAML normally declares it, otherwise derive one
   // as the operator does (the source stream's replicas; a failed lookup is an error, not "absent").
   const done = new Set<string>();
