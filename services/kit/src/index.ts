@@ -101,6 +101,7 @@ export { clientAddress, TrustedProxies, trustedProxiesFromEnv } from './http/cli
 
 // Clients of other services.
 export { httpOrderOutcomes, OrderServiceUnavailableError, type OrderOutcome, type OrderOutcomes } from './clients/order-outcome.js';
+export type { OrderStats } from './clients/order-stats.js';
 
 // Dead letters.
 export { publishDeadLetter } from './dlq/dead-letter.js';

@@ -1,8 +1,11 @@
 /**
  * The JSON shapes of the console's /api/*: one declaration for the server that sends them and the
- * page that reads them. Types only (no runtime code, no imports): it is compiled by both the server
- * build and the web build, and the page imports it with `import type`, which tsc erases.
+ * page that reads them. Types only (no runtime code; the one import is a type re-export from the
+ * kit): it is compiled by both the server build and the web build, and the page imports it with
+ * `import type`, which tsc erases.
  */
+
+import type { OrderStats } from '@orderflow/kit';
 
 // ---- Orders (order-service, relayed) -----------------------------------------------------------
 
@@ -24,13 +27,8 @@ export interface OrderView {
   history: OrderHistoryEntry[];
 }
 
-export interface OrderStats {
-  windowMinutes: number;
-  byStatus: Record<string, number>;
-  windowByStatus: Record<string, number>;
-  cancelReasons: Record<string, number>;
-  series: Array<{ at: string; created: number; confirmed: number; cancelled: number }>;
-}
+// order-service's own wire type (GET /orders/stats), declared once in the kit.
+export type { OrderStats };
 
 export interface SagaFigures {
   outcomes: Record<string, number>;

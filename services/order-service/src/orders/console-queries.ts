@@ -1,5 +1,5 @@
 /** Read-only queries for the ops console (services/console): lookup by correlation id, aggregates. */
-import type { Sql } from '@orderflow/kit';
+import type { OrderStats, Sql } from '@orderflow/kit';
 import { toView, type OrderView } from './repository.js';
 
 type OrderRow = Parameters<typeof toView>[0];
@@ -11,18 +11,6 @@ export async function findByCorrelation(sql: Sql, correlationId: string, limit =
     limit,
   ]);
   return rows.map(toView);
-}
-
-export interface OrderStats {
-  windowMinutes: number;
-  /** Every order by its current status. */
-  byStatus: Record<string, number>;
-  /** Orders created within the window, by current status. */
-  windowByStatus: Record<string, number>;
-  /** Cancelled orders by reason (all time). */
-  cancelReasons: Record<string, number>;
-  /** Per minute, oldest first: orders created, and orders that reached confirmed / cancelled. */
-  series: Array<{ at: string; created: number; confirmed: number; cancelled: number }>;
 }
 
 /**
