@@ -14,7 +14,7 @@ import {
   createLogger,
   createMetrics,
   enqueue,
-  EventConsumer,
+  type EventConsumer,
   inSpan,
   makeEvent,
   OutboxRelay,
@@ -53,12 +53,8 @@ beforeAll(async () => {
   ({ names, db, nats } = t);
   relay = new OutboxRelay({ db, nats, log, metrics, pollMs: 100 });
   relay.start();
-  consumer = new EventConsumer({
+  consumer = t.consumer({
     spec: spec('inventory-orders'),
-    names,
-    db,
-    nats,
-    log,
     metrics,
     relay,
     statsIntervalMs: 200,
