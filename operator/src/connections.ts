@@ -64,40 +64,47 @@ export async function readAccess(secrets: SecretReader, conn: NatsConnectionReso
 }
 
 export function createConnectionResolver(d: ConnectionResolverDeps): ConnectionResolver {
-  return {
-    async resolve(obj) {
-      const namespace = obj.metadata?.namespace ?? '';
-      const name = connectionName(obj);
-      if (!name) {
-        const handle = d.defaultConnection.connection();
-        if (handle) return { ok: true, handle, via: DEFAULT_CONNECTION };
-        const why = d.defaultConnection.lastConnectError?.();
-        return {
-          ok: false,
-          reason: 'ConnectionUnavailable',
-          message: `the operator's default NATS connection (${d.defaultServers.join(',')}) is not connected${why ? `: ${why}` : ' yet'}; retrying`,
-        };
-      }
-      const conn = d.getConnection(namespace, name);
-      if (!conn)
-        return {
-          ok: false,
-          reason: 'ConnectionNotFound',
-          message: `NatsConnection ${name} (spec.connection) not found in namespace ${namespace}; waiting for it`,
-        };
-      const access = await readAccess(d.secrets, conn);
-      if (!access.ok) return { ok: false, reason: access.reason, message: `${access.message}; waiting for it` };
-      const key = connectionKey(namespace, name);
-      const manager = d.pool.acquire(key, access.fingerprint, access.access);
-      const handle = manager.connection();
-      if (handle) return { ok: true, handle, via: key };
-      const why = manager.lastConnectError();
+  const notFound = (namespace: string, name: string): Resolution => ({
+    ok: false,
+    reason: 'ConnectionNotFound',
+    message: `NatsConnection ${name} (spec.connection) not found in namespace ${namespace}; waiting for it`,
+  });
+
+  async function resolve(obj: KubernetesObject & { spec?: unknown }, attempt = 0): Promise<Resolution> {
+    const namespace = obj.metadata?.namespace ?? '';
+    const name = connectionName(obj);
+    if (!name) {
+      const handle = d.defaultConnection.connection();
+      if (handle) return { ok: true, handle, via: DEFAULT_CONNECTION };
+      const why = d.defaultConnection.lastConnectError?.();
       return {
         ok: false,
         reason: 'ConnectionUnavailable',
-        message: `NatsConnection ${name} (${conn.spec.servers.join(',')}) is not connected${why ? `: ${why}` : ' yet'}; retrying`,
+        message: `the operator's default NATS connection (${d.defaultServers.join(',')}) is not connected${why ? `: ${why}` : ' yet'}; retrying`,
       };
-    },
+    }
+    const conn = d.getConnection(namespace, name);
+    if (!conn) return notFound(namespace, name);
+    const access = await readAccess(d.secrets, conn);
+    // Deleted or changed while its Secrets were read: building from the old object would bring
+    // back a connection the pool has just closed.
+    const now = d.getConnection(namespace, name);
+    if (now !== conn) return now && attempt < 3 ? resolve(obj, attempt + 1) : notFound(namespace, name);
+    if (!access.ok) return { ok: false, reason: access.reason, message: `${access.message}; waiting for it` };
+    const key = connectionKey(namespace, name);
+    const manager = d.pool.acquire(key, access.fingerprint, access.access);
+    const handle = manager.connection();
+    if (handle) return { ok: true, handle, via: key };
+    const why = manager.lastConnectError();
+    return {
+      ok: false,
+      reason: 'ConnectionUnavailable',
+      message: `NatsConnection ${name} (${conn.spec.servers.join(',')}) is not connected${why ? `: ${why}` : ' yet'}; retrying`,
+    };
+  }
+
+  return {
+    resolve: (obj) => resolve(obj),
     lastKnown(obj) {
       const name = connectionName(obj);
       return name ? d.pool.connection(connectionKey(obj.metadata?.namespace ?? '', name)) : d.defaultConnection.connection();

@@ -274,7 +274,14 @@ export function createOperator(o: OperatorOptions): Operator {
     q.start();
     startCopier(o.nats.connection());
     const every = o.resyncMs ?? 30_000;
-    resync = setInterval(enqueueAll, every);
+    resync = setInterval(() => {
+      // A connection whose NatsConnection is gone (a delete event missed, a race with a resolve) is closed.
+      for (const key of pool.keys()) {
+        const [namespace = '', name = ''] = key.split('/');
+        if (!getConnection(namespace, name)) pool.release(key);
+      }
+      enqueueAll();
+    }, every);
     resync.unref();
   }
 

@@ -11,22 +11,28 @@
  * - a missing Secret → SecretNotFound; a Secret with a wrong token → ConnectionUnavailable naming
  *   the refusal; the Secret corrected → Ready=True (the connection is rebuilt from the new Secret);
  * - a NatsConnection that does not exist → ConnectionNotFound until it does;
- * - the NatsConnection's own status: Ready with the server version and observedGeneration.
+ * - the NatsConnection's own status: Ready with the server version and observedGeneration; one
+ *   nothing references is checked without keeping a connection;
+ * - a deleted NatsConnection → ConnectionNotFound; a Stream deleted then keeps its stream (Warning);
+ * - admission (CEL): user without password, two kinds of credentials, a changed spec.connection;
+ * - the built operator (dist/main.js, needs `npx turbo run build`) with NATS away at start: the
+ *   Stream's status says so, then Ready once the server starts; /health 200, /ready 503 meanwhile.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { NatsManager, Names, readStream } from '@orderflow/kit';
-import { testNamespace, TestNatsServer, waitFor } from '@orderflow/kit/testing';
+import { freePort, httpReady, launchProcess, testNamespace, TestNatsServer, waitFor, type LaunchedProcess } from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
 import { API_VERSION } from '../src/resources.js';
 import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, ready, reader, type Obj } from './support/kube.js';
-import { startTestOperator, type TestOperator } from './support/operator.js';
+import { eventsFor, startTestOperator, type TestOperator } from './support/operator.js';
 
 const ns = testNamespace('opconn');
 const names = new Names(ns);
@@ -35,6 +41,7 @@ const dir = mkdtempSync(join(tmpdir(), 'operator-connections-'));
 const f = (n: string): string => join(dir, n);
 const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const TOKEN = 'tok-9f2c';
 const USER = 'orders-admin';
 const PASSWORD = 'pw-7d1e';
@@ -281,6 +288,90 @@ describe('NatsConnection resources', () => {
     await kubectlApply(cp, K8S_NS, connection('later', { servers: [tokenServer.url], token: { name: 'token-nats', key: 'token' } }));
     await waitReadyTrue('Stream', 'later');
     const nc = await admin({ servers: tokenServer.url, token: TOKEN });
-    expect(await exists(nc, names.stream('LATER'))).toBe(true);
+    expect(await exists(nc, names.stream('LATER')), 'created on the token server').toBe(true);
+
+    // Its NatsConnection deleted: ConnectionNotFound again; deleting the Stream then cannot reach
+    // the server, so the stream is kept there and a Warning event says why.
+    await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'later', '--timeout=30s']);
+    await waitReason('Stream', 'later', 'ConnectionNotFound');
+    await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'later', '--timeout=30s']);
+    expect(await get('Stream', K8S_NS, 'later')).toBeUndefined();
+    expect(await exists(nc, names.stream('LATER')), 'kept on the token server').toBe(true);
+    const kept = await waitFor('a Kept warning', async () =>
+      (await eventsFor(kc, K8S_NS, 'Stream', 'later')).find((e) => e.reason === 'Kept'),
+    );
+    expect(kept).toMatchObject({ type: 'Warning' });
+    expect(kept.note).toContain('NatsConnection later');
+  });
+
+  it('a NatsConnection nothing references is checked and holds no connection: Ready=True, not in use', async () => {
+    await kubectlApply(cp, K8S_NS, connection('idle', { servers: [tokenServer.url], token: { name: 'token-nats', key: 'token' } }));
+    const o = await waitReadyTrue('NatsConnection', 'idle');
+    expect(ready(o)?.message).toMatch(/^connected to .* \(nats-server [0-9.]+\), JetStream enabled; not in use/);
+  });
+
+  it('admission: user without password, two kinds of credentials, and a changed spec.connection are refused', async () => {
+    const refused = async (obj: Obj, message: RegExp): Promise<void> => {
+      const r = await cp.kubectlResult(['apply', '-n', K8S_NS, '-f', '-'], { input: JSON.stringify(obj) });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+    };
+    const ref = { name: 'token-nats', key: 'token' };
+    await refused(connection('bad-user', { servers: [tokenServer.url], user: ref }), /user and password go together/);
+    await refused(
+      connection('bad-two', { servers: [tokenServer.url], token: ref, nkey: ref }),
+      /one of creds, nkey, user\/password and token/,
+    );
+    await refused(
+      cr('Stream', 'token-two', { name: names.stream('TWO'), subjects: [names.subject('two.>')], connection: 'secure' }),
+      /connection is fixed/,
+    );
+    await refused(cr('Stream', 'token-two', { name: names.stream('TWO'), subjects: [names.subject('two.>')] }), /connection is fixed/);
+  });
+});
+
+describe('the built operator (dist/main.js) started while its NATS is down', () => {
+  it('a Stream is Ready=False/ConnectionUnavailable, then Ready=True when the server starts; /health 200 throughout', async () => {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run npx turbo run build first`);
+    const server = await TestNatsServer.create({ name: 'conn-main' });
+    const BNS = `${K8S_NS}-main`;
+    const port = await freePort();
+    let proc: LaunchedProcess | undefined;
+    try {
+      await cp.kubectl(['create', 'namespace', BNS]);
+      proc = await launchProcess({
+        name: 'operator',
+        args: [MAIN],
+        inheritEnv: (k) => k === 'PATH' || k === 'HOME',
+        env: {
+          PORT: String(port),
+          NATS_URL: server.url,
+          KUBECONFIG: cp.kubeconfigPath,
+          WATCH_NAMESPACE: BNS,
+          POD_NAMESPACE: BNS,
+          POD_NAME: 'op-main',
+          RESYNC_SECONDS: '1',
+          LOG_LEVEL: 'info',
+        },
+        ready: httpReady(`http://127.0.0.1:${port}/health`),
+      });
+      await kubectlApply(cp, BNS, cr('Stream', 'main', { name: names.stream('MAIN'), subjects: [names.subject('main.>')] }));
+      const down = await waitFor('ConnectionUnavailable', async () => {
+        const o = await get('Stream', BNS, 'main');
+        return ready(o)?.reason === 'ConnectionUnavailable' ? o : undefined;
+      });
+      expect(ready(down)?.message).toContain(server.url);
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(503);
+
+      await server.start();
+      await waitFor('Ready=True', async () => ready(await get('Stream', BNS, 'main'))?.status === 'True', 30_000);
+      const nc = await admin({ servers: server.url });
+      expect(await exists(nc, names.stream('MAIN'))).toBe(true);
+      expect(proc.proc.exitCode).toBeNull();
+    } finally {
+      await proc?.stop();
+      await server.dispose();
+    }
   });
 });
