@@ -23,6 +23,7 @@ const LEGACY_URL = process.env.LEGACY_NATS_URL ?? 'nats://127.0.0.1:4222';
 const ns = testNamespace('bkt');
 const K8S_NS = ns.replace(/_/g, '-');
 const OLD_NS = `${K8S_NS}-old`;
+const OBS_NS = `${K8S_NS}-obs`;
 const bucket = (base: string): string => `${ns}_${base}`;
 
 let cp: ControlPlane;
@@ -40,6 +41,7 @@ beforeAll(async () => {
   await installCrds(cp);
   await cp.kubectl(['create', 'namespace', K8S_NS]);
   await cp.kubectl(['create', 'namespace', OLD_NS]);
+  await cp.kubectl(['create', 'namespace', OBS_NS]);
   kc = kubeConfigFrom(cp.kubeconfigPath);
   get = reader(kc);
   nc = await testNats();
@@ -48,6 +50,7 @@ beforeAll(async () => {
   legacyJsm = await jetstreamManager(legacy);
   operators.push(await startTestOperator({ kc, nc, namespace: K8S_NS, log, identity: 'op-current' }));
   operators.push(await startTestOperator({ kc, nc: legacy, namespace: OLD_NS, log, identity: 'op-legacy' }));
+  operators.push(await startTestOperator({ kc, nc, namespace: OBS_NS, log, identity: 'op-observe', mode: 'observe' }));
   for (const t of operators) await waitFor('leader with synced caches', () => t.op.isLeader() && t.op.ready(), 30_000);
 }, 180_000);
 
@@ -156,6 +159,38 @@ describe('KeyValue and ObjectStore on the current nats-server', () => {
     expect(await get('ObjectStore', K8S_NS, 'kept')).toBeUndefined();
     expect(await readBucket(jsm, 'ObjectStore', b)).toBeDefined();
     await (await new Objm(nc).open(b)).putBlob({ name: 'still-here' }, enc('x'));
+    await deleteBucket(jsm, 'ObjectStore', b);
+  });
+});
+
+describe('preventUpdate and observe mode', () => {
+  it('preventUpdate: a change is reported (UpdatePrevented), not applied', async () => {
+    const b = bucket('frozen');
+    await kubectlApply(cp, K8S_NS, cr('KeyValue', 'frozen', { bucket: b, history: 2, preventUpdate: true }));
+    await readyOf('KeyValue', K8S_NS, 'frozen', 1);
+    await kubectlPatch(cp, K8S_NS, 'KeyValue', 'frozen', { spec: { history: 6 } });
+    const o = await readyOf('KeyValue', K8S_NS, 'frozen', 2);
+    expect(ready(o)).toMatchObject({ reason: 'UpdatePrevented' });
+    expect(ready(o)?.message).toContain('history (max_msgs_per_subject): 2 → 6');
+    expect((await readBucket(jsm, 'KeyValue', b))?.config.max_msgs_per_subject).toBe(2);
+    await deleteResource('KeyValue', K8S_NS, 'frozen');
+    expect(await readBucket(jsm, 'KeyValue', b)).toBeUndefined();
+  });
+
+  it('observe mode: a missing bucket is reported, never created; one made elsewhere is compared; nothing is deleted', async () => {
+    const b = bucket('observed');
+    await kubectlApply(cp, OBS_NS, cr('ObjectStore', 'observed', { bucket: b, ttl: '1h' }));
+    const missing = await waitFor('Missing', async () => {
+      const o = await get('ObjectStore', OBS_NS, 'observed');
+      return ready(o)?.reason === 'Missing' ? o : undefined;
+    });
+    expect(ready(missing)?.message).toBe(`ObjectStore ${b} does not exist (observe mode: not created)`);
+    expect(missing.metadata.finalizers ?? []).not.toContain(FINALIZER);
+    expect(await readBucket(jsm, 'ObjectStore', b)).toBeUndefined();
+    await new Objm(nc).create(b, { ttl: 3_600_000_000_000 });
+    await waitFor('InSync', async () => ready(await get('ObjectStore', OBS_NS, 'observed'))?.reason === 'InSync');
+    await deleteResource('ObjectStore', OBS_NS, 'observed');
+    expect(await readBucket(jsm, 'ObjectStore', b)).toBeDefined();
     await deleteBucket(jsm, 'ObjectStore', b);
   });
 });
