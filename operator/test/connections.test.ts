@@ -11,6 +11,7 @@
  * - a missing Secret → SecretNotFound; a Secret with a wrong token → ConnectionUnavailable naming
  *   the refusal; the Secret corrected → Ready=True (the connection is rebuilt from the new Secret);
  * - a NatsConnection that does not exist → ConnectionNotFound until it does;
+ * - KeyValue and ObjectStore resources naming a NatsConnection: buckets on that server only;
  * - the NatsConnection's own status: Ready with the server version and observedGeneration; one
  *   nothing references is checked without keeping a connection;
  * - a deleted NatsConnection → ConnectionNotFound; a Stream deleted then keeps its stream (Warning);
@@ -27,7 +28,7 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import { NatsManager, Names, readStream } from '@orderflow/kit';
+import { NatsManager, Names, readBucket, readStream } from '@orderflow/kit';
 import { freePort, httpReady, launchProcess, testNamespace, TestNatsServer, waitFor, type LaunchedProcess } from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
 import { API_VERSION } from '../src/resources.js';
@@ -106,7 +107,12 @@ const connection = (name: string, spec: Record<string, unknown>): Obj =>
   ({ apiVersion: API_VERSION, kind: 'NatsConnection', metadata: { name }, spec }) as Obj;
 
 /** Waits until the resource's Ready condition fits; a timeout names the condition last seen. */
-async function waitCondition(kind: 'Stream' | 'NatsConnection', name: string, what: string, fits: (o: Obj) => boolean): Promise<Obj> {
+async function waitCondition(
+  kind: 'Stream' | 'NatsConnection' | 'KeyValue' | 'ObjectStore',
+  name: string,
+  what: string,
+  fits: (o: Obj) => boolean,
+): Promise<Obj> {
   let last: Obj | undefined;
   try {
     return await waitFor(
@@ -275,6 +281,28 @@ describe('NatsConnection resources', () => {
     // The same stream name on two servers: neither resource sees the other's object.
     for (const n of ['token-two', 'secure-two', 'on-default']) await waitReadyTrue('Stream', n);
     for (const n of ['tokened', 'secure']) expect(ready(await waitReadyTrue('NatsConnection', n))?.reason).toBe('Connected');
+  });
+
+  it('KeyValue and ObjectStore resources naming a NatsConnection: their buckets live on that server only', async () => {
+    const kv = names.stream('conn_kv').toLowerCase();
+    const os = names.stream('conn_os').toLowerCase();
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      cr('KeyValue', 'conn-kv', { bucket: kv, history: 2, connection: 'tokened' }),
+      cr('ObjectStore', 'conn-os', { bucket: os, connection: 'tokened' }),
+    );
+    for (const [kind, name] of [
+      ['KeyValue', 'conn-kv'],
+      ['ObjectStore', 'conn-os'],
+    ] as const)
+      await waitCondition(kind, name, 'Ready=True', (o) => ready(o)?.status === 'True');
+    const token = await jetstreamManager(await admin({ servers: tokenServer.url, token: TOKEN }));
+    const plain = await jetstreamManager(await admin({ servers: defaultServer.url }));
+    expect(await readBucket(token, 'KeyValue', kv), 'KeyValue on the token server').toBeDefined();
+    expect(await readBucket(token, 'ObjectStore', os), 'ObjectStore on the token server').toBeDefined();
+    expect(await readBucket(plain, 'KeyValue', kv), 'no KeyValue on the default server').toBeUndefined();
+    expect(await readBucket(plain, 'ObjectStore', os), 'no ObjectStore on the default server').toBeUndefined();
   });
 
   it('a NatsConnection that does not exist → ConnectionNotFound until it is created', async () => {
