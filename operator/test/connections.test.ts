@@ -12,6 +12,8 @@
  *   the refusal; the Secret corrected → Ready=True (the connection is rebuilt from the new Secret);
  * - a NatsConnection that does not exist → ConnectionNotFound until it does;
  * - KeyValue and ObjectStore resources naming a NatsConnection: buckets on that server only;
+ * - an nkey seed from a Secret and a JetStream domain (a fourth server, domain `hub`): Ready and
+ *   the domain in the status; a wrong domain → JetStreamUnavailable, nothing created;
  * - the NatsConnection's own status: Ready with the server version and observedGeneration; one
  *   nothing references is checked without keeping a connection;
  * - a deleted NatsConnection → ConnectionNotFound; a Stream deleted then keeps its stream (Warning);
@@ -27,6 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { nkeyAuthenticator, nkeys } from '@nats-io/nats-core';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { NatsManager, Names, readBucket, readStream } from '@orderflow/kit';
 import { freePort, httpReady, launchProcess, testNamespace, TestNatsServer, waitFor, type LaunchedProcess } from '@orderflow/kit/testing';
@@ -53,6 +56,9 @@ let get: ReturnType<typeof reader>;
 let defaultServer: TestNatsServer;
 let tlsServer: TestNatsServer;
 let tokenServer: TestNatsServer;
+/** JetStream domain `hub`, one nkey user. */
+let domainServer: TestNatsServer;
+const userKey = nkeys.createUser();
 let defaultNats: NatsManager;
 let t: TestOperator | undefined;
 const admins: NatsConnection[] = [];
@@ -161,8 +167,11 @@ beforeAll(async () => {
     ],
   });
   tokenServer = await TestNatsServer.create({ name: 'conn-token', args: ['--auth', TOKEN] });
+  writeFileSync(f('domain.conf'), `jetstream { domain: hub }\nauthorization { users: [ { nkey: "${userKey.getPublicKey()}" } ] }\n`);
+  domainServer = await TestNatsServer.create({ name: 'conn-domain', args: ['-c', f('domain.conf')] });
   await tlsServer.start();
   await tokenServer.start();
+  await domainServer.start();
   // main.ts's default connection: the kit's manager over the settings, retrying the first connect.
   defaultNats = new NatsManager(
     { servers: [defaultServer.url], name: 'operator-default', rebuildTimeoutMs: 0, backoff: { initialMs: 100, maxMs: 1000 } },
@@ -178,7 +187,7 @@ afterAll(async () => {
   await defaultNats?.stop();
   for (const nc of admins) await nc.close().catch(() => undefined);
   await cp?.stop();
-  for (const s of [defaultServer, tlsServer, tokenServer]) await s?.dispose();
+  for (const s of [defaultServer, tlsServer, tokenServer, domainServer]) await s?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -303,6 +312,35 @@ describe('NatsConnection resources', () => {
     expect(await readBucket(token, 'ObjectStore', os), 'ObjectStore on the token server').toBeDefined();
     expect(await readBucket(plain, 'KeyValue', kv), 'no KeyValue on the default server').toBeUndefined();
     expect(await readBucket(plain, 'ObjectStore', os), 'no ObjectStore on the default server').toBeUndefined();
+  });
+
+  it('an nkey seed from a Secret and a JetStream domain: through the domain Ready (status names it); a wrong domain is JetStreamUnavailable', async () => {
+    await applySecret('nkey-nats', { seed: new TextDecoder().decode(userKey.getSeed()) });
+    const nkey = { name: 'nkey-nats', key: 'seed' };
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      connection('hub', { servers: [domainServer.url], nkey, jsDomain: 'hub' }),
+      connection('elsewhere', { servers: [domainServer.url], nkey, jsDomain: 'elsewhere' }),
+      cr('Stream', 'hub-stream', { name: names.stream('HUB'), subjects: [names.subject('hub.>')], connection: 'hub' }),
+      cr('Stream', 'elsewhere-stream', {
+        name: names.stream('ELSEWHERE'),
+        subjects: [names.subject('elsewhere.>')],
+        connection: 'elsewhere',
+      }),
+    );
+    await waitReadyTrue('Stream', 'hub-stream');
+    const hub = await waitReadyTrue('NatsConnection', 'hub');
+    expect(hub.status).toMatchObject({ jetStreamDomain: 'hub' });
+    expect(ready(hub)?.message).toMatch(/JetStream enabled \(domain hub\)/);
+    const nc = await admin({ servers: domainServer.url, authenticator: nkeyAuthenticator(userKey.getSeed()) });
+    expect(await exists(nc, names.stream('HUB'))).toBe(true);
+
+    const away = await waitReason('NatsConnection', 'elsewhere', 'JetStreamUnavailable');
+    expect(ready(away)?.message).toMatch(/^connected to .*, but JetStream did not answer/);
+    const stream = await waitCondition('Stream', 'elsewhere-stream', 'Ready=False', (o) => ready(o)?.status === 'False');
+    expect(ready(stream)?.reason).toBe('JetStreamUnavailable');
+    expect(await exists(nc, names.stream('ELSEWHERE'))).toBe(false);
   });
 
   it('a NatsConnection that does not exist → ConnectionNotFound until it is created', async () => {
