@@ -235,6 +235,41 @@ describe('KeyValue', () => {
     }
   });
 
+  it('placement and replicas are created and kept; a field taken out of the spec goes back to its default', async () => {
+    const b = bucket('placed');
+    const spec: KeyValueSpec = { bucket: b, replicas: 1, placement: { tags: ['ssd'] }, ttl: '10m', maxValueSize: 64, maxBytes: 8192 };
+    expect((await reconcileKeyValue(jsm, spec)).outcome).toBe('created');
+    expect((await readBucket(jsm, 'KeyValue', b))?.config).toMatchObject({ num_replicas: 1, placement: { tags: ['ssd'] } });
+    expect((await withoutWrites(() => reconcileKeyValue(jsm, spec))).action).toBe('noop');
+    const bare = await reconcileKeyValue(jsm, { bucket: b, replicas: 1, placement: { tags: ['ssd'] } });
+    expect(bare.outcome, bare.reasons.join('; ')).toBe('updated');
+    expect((await readBucket(jsm, 'KeyValue', b))?.config).toMatchObject({ max_age: 0, max_msg_size: -1, max_bytes: -1 });
+    expect((await withoutWrites(() => reconcileKeyValue(jsm, { bucket: b, placement: { tags: ['ssd'] } }))).action).toBe('noop');
+    await deleteBucket(jsm, 'KeyValue', b);
+
+    const o = bucket('placed_os');
+    const os: ObjectStoreSpec = { bucket: o, replicas: 1, placement: { tags: ['ssd'] } };
+    expect((await reconcileObjectStore(jsm, os)).outcome).toBe('created');
+    expect((await readBucket(jsm, 'ObjectStore', o))?.config).toMatchObject({ num_replicas: 1, placement: { tags: ['ssd'] } });
+    expect((await withoutWrites(() => reconcileObjectStore(jsm, os))).action).toBe('noop');
+    await deleteBucket(jsm, 'ObjectStore', o);
+  });
+
+  it('limitMarkerTtl changes in place where the server has it (refused before 2.11)', async () => {
+    const b = bucket('markers');
+    const first = await reconcileKeyValue(jsm, { bucket: b, limitMarkerTtl: '5s' });
+    if (!atLeast(server, [2, 11, 0])) {
+      expect(first).toMatchObject({ action: 'refuse', reasons: [expect.stringContaining('spec.limitMarkerTtl needs nats-server 2.11.0')] });
+      return;
+    }
+    expect(first.outcome).toBe('created');
+    const u = await reconcileKeyValue(jsm, { bucket: b, limitMarkerTtl: '10s' });
+    expect(u.outcome, u.reasons.join('; ')).toBe('updated');
+    expect(u.reasons).toEqual(['limitMarkerTtl (subject_delete_marker_ttl): 5s → 10s']);
+    expect((await readBucket(jsm, 'KeyValue', b))?.config.subject_delete_marker_ttl).toBe(10e9);
+    await deleteBucket(jsm, 'KeyValue', b);
+  });
+
   it('NACK’s integer limitMarkerTtl (nanoseconds) is the same as the duration text', () => {
     const actual = { config: { name: 'KV_x', subjects: ['$KV.x.>'], allow_msg_ttl: true, subject_delete_marker_ttl: 5e9 } };
     const a = planKeyValue({ bucket: 'x', limitMarkerTtl: 5e9 }, undefined);
