@@ -14,6 +14,7 @@ import type { ConnectionPool } from './connection-pool.js';
 import { connectionKey, readAccess, type ConnectionResolver } from './connections.js';
 import { errorCondition, sameStatus, verdict, withTransitionTime, type Verdict } from './status.js';
 import type { SecretReader } from './secrets.js';
+import type { OperatorMetrics } from './metrics.js';
 import type { HandlerResult } from './work-queue.js';
 
 export interface ConnectionReconcilerDeps {
@@ -27,6 +28,8 @@ export interface ConnectionReconcilerDeps {
   patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
   clientName: string;
   leading?: () => boolean;
+  /** Counted as kind NatsConnection, outcome `connected` or the Ready=False reason. */
+  metrics?: Pick<OperatorMetrics, 'reconciles'>;
   log: Pick<Logger, 'info' | 'warn' | 'debug'>;
 }
 
@@ -125,6 +128,7 @@ export function createConnectionReconciler(d: ConnectionReconcilerDeps): (namesp
       d.log.info({ connection: key, reason: facts.condition.reason }, facts.condition.message);
     }
     const ok = facts.condition.status === 'True';
+    d.metrics?.reconciles.inc({ kind: 'NatsConnection', outcome: ok ? 'connected' : facts.condition.reason });
     return ok ? { requeue: false } : { requeue: true, error: facts.condition.message };
   };
 }

@@ -206,6 +206,7 @@ export function createOperator(o: OperatorOptions): Operator {
       patchStatus: (namespace, name, status) => o.api.patchStatus('NatsConnection', namespace, name, status as never),
       clientName,
       leading: () => elector.isLeader(),
+      metrics: o.metrics,
       log,
     });
     queue = createWorkQueue(

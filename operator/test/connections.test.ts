@@ -290,6 +290,7 @@ describe('NatsConnection resources', () => {
     // The same stream name on two servers: neither resource sees the other's object.
     for (const n of ['token-two', 'secure-two', 'on-default']) await waitReadyTrue('Stream', n);
     for (const n of ['tokened', 'secure']) expect(ready(await waitReadyTrue('NatsConnection', n))?.reason).toBe('Connected');
+    expect(await t!.reconciles('NatsConnection', 'connected')).toBeGreaterThan(0);
   });
 
   it('KeyValue and ObjectStore resources naming a NatsConnection: their buckets live on that server only', async () => {
