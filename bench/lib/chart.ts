@@ -47,7 +47,8 @@ export function chart(r: Results): string {
   const py = (v: number) => top + H - (H * v) / xMax;
   text(20, top - 10, 'End-to-end: achieved orders/s vs offered (label: p99 accepted→confirmed, ms)', 'font-weight="bold"');
   out.push(
-    `<line x1="80" y1="${top + H}" x2="${px(xMax)}" y2="${top + H}" stroke="#000"/><line x1="80" y1="${top}" x2="80" y2="${top + H}" stroke="#000"/>`,
+    `<line x1="80" y1="${top + H}" x2="${px(xMax)}" y2="${top + H}" stroke="#000"/><line x1="80" y1="${top}" ` +
+      `x2="80" y2="${top + H}" stroke="#000"/>`,
   );
   out.push(`<line x1="${px(0)}" y1="${py(0)}" x2="${px(xMax)}" y2="${py(xMax)}" stroke="#ccc" stroke-dasharray="4"/>`);
   for (const t of [0, 0.25, 0.5, 0.75, 1].map((f) => Math.round(f * xMax))) {
@@ -72,5 +73,8 @@ export function chart(r: Results): string {
     );
   });
   const height = top + H + 40;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="#fff"/>${out.join('')}</svg>\n`;
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" font-family="sans-serif" ` +
+    `font-size="12"><rect width="100%" height="100%" fill="#fff"/>${out.join('')}</svg>\n`
+  );
 }

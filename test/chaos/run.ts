@@ -28,7 +28,9 @@ for (const key of keys) {
     });
     results.push(r);
     console.log(
-      `  ${r.ok ? 'PASS' : 'FAIL'}: accepted ${r.accepted}/${r.sent}, final ${r.final}, lost ${r.lost}, double ${r.doubleEffects}, drift ${r.stockDrift}, unexpected crashes ${r.unexpectedCrashes}, bad 5xx ${r.bad5xx}, quiescent after ${r.quiescenceSeconds.toFixed(1)}s`,
+      `  ${r.ok ? 'PASS' : 'FAIL'}: accepted ${r.accepted}/${r.sent}, final ${r.final}, lost ${r.lost}, double ` +
+        `${r.doubleEffects}, drift ${r.stockDrift}, unexpected crashes ${r.unexpectedCrashes}, bad 5xx ` +
+        `${r.bad5xx}, quiescent after ${r.quiescenceSeconds.toFixed(1)}s`,
     );
   } catch (err) {
     console.log(`  ERROR: ${(err as Error).stack}`);

@@ -126,7 +126,8 @@ async function terminateBackends(p: Platform): Promise<number> {
   await c.connect();
   try {
     const r = await c.query<{ n: number }>(
-      `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = ANY($1::text[]) AND pid <> pg_backend_pid()`,
+      `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+        WHERE application_name = ANY($1::text[]) AND pid <> pg_backend_pid()`,
       [Object.values(p.schemas)],
     );
     return r.rows[0]!.n;
@@ -201,7 +202,8 @@ export const SCENARIOS: Record<string, Scenario> = {
   'postgres-down': {
     name: 'Postgres down past every retry budget',
     fault:
-      'at 30% both private Postgres servers stop (fast: 57P01 to every session); order-service’s comes back after min(15 s, pgOutageMs/3) (orders flow in again), inventory’s and payment’s after pgOutageMs',
+      'at 30% both private Postgres servers stop (fast: 57P01 to every session); order-service’s comes back ' +
+      'after min(15 s, pgOutageMs/3) (orders flow in again), inventory’s and payment’s after pgOutageMs',
     needs: { privatePostgres: true },
     // A patient client: it keeps coming back (503 + Retry-After) until the database is back.
     clientGiveUpMs: (profile) => profile.pgOutageMs + 60_000,
@@ -494,7 +496,8 @@ class ScenarioRun {
     await faultDone;
     this.#abort.signal.throwIfAborted();
     log(
-      `  load done in ${loadSeconds.toFixed(1)}s: sent ${load.sent}, accepted ${load.accepted.size}, retries ${load.retries}, 503 ${load.unavailable}, bad 5xx ${load.bad5xx.length}`,
+      `  load done in ${loadSeconds.toFixed(1)}s: sent ${load.sent}, accepted ${load.accepted.size}, retries ` +
+        `${load.retries}, 503 ${load.unavailable}, bad 5xx ${load.bad5xx.length}`,
     );
 
     const input: InvariantInput = {
@@ -578,7 +581,9 @@ class ScenarioRun {
             .map((l) => `${id}: ${l}`),
         );
         log(
-          `  --- order ${orderId}: gateway charges ${JSON.stringify(charges.filter((c) => c.orderId === orderId))} ---\n${said.slice(-20).join('\n')}`,
+          `  --- order ${orderId}: gateway charges ` +
+            `${JSON.stringify(charges.filter((c) => c.orderId === orderId))} ` +
+            `---\n${said.slice(-20).join('\n')}`,
         );
       }
       for (const id of p.instances.keys()) log(`  --- ${id} output tail ---\n${p.output(id, 3000)}`);

@@ -163,11 +163,13 @@ describe('ops console end to end', () => {
     await jsm.consumers.update(ordersStream, 'inventory-orders', { max_deliver: 2, backoff: [200_000_000] });
     await platform.query(
       'inventory-service',
-      `CREATE FUNCTION ${inventorySchema()}.warehouse_offline() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'warehouse system offline for %', NEW.product_id; END $$`,
+      `CREATE FUNCTION ${inventorySchema()}.warehouse_offline() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        RAISE EXCEPTION 'warehouse system offline for %', NEW.product_id; END $$`,
     );
     await platform.query(
       'inventory-service',
-      `CREATE TRIGGER warehouse_offline BEFORE UPDATE ON ${inventorySchema()}.products FOR EACH ROW WHEN (NEW.product_id = 'sku-flaky') EXECUTE FUNCTION ${inventorySchema()}.warehouse_offline()`,
+      `CREATE TRIGGER warehouse_offline BEFORE UPDATE ON ${inventorySchema()}.products FOR EACH ROW WHEN
+        (NEW.product_id = 'sku-flaky') EXECUTE FUNCTION ${inventorySchema()}.warehouse_offline()`,
     );
     victim = (await platform.placeOrder('cust-flaky', [{ productId: 'sku-flaky', quantity: 2 }], { 'X-Correlation-ID': 'flaky-corr-1' }))
       .orderId!;
@@ -241,65 +243,68 @@ describe('ops console end to end', () => {
     await page.screenshot({ path: join(SHOTS, 'streams.png'), fullPage: true });
   });
 
-  test('dead letters: both entries with reason, subject and deliveries; replay sends the valid one back and the order confirms', async () => {
-    await page.getByRole('link', { name: /Dead letters/ }).click();
-    const group = page.locator('[data-testid="dlq-group-inventory-orders"]');
-    await group.waitFor();
-    const d = await deadLetters();
-    const valid = d.find((e) => e.orderId === victim)!;
-    const poison = d.find((e) => e.correlationId === 'poison-corr-1')!;
-    const validRow = page.locator(`[data-testid="dead-letter-${valid.seq}"]`);
-    const poisonRow = page.locator(`[data-testid="dead-letter-${poison.seq}"]`);
-    await validRow.waitFor();
-    expect(await validRow.textContent()).toContain('max_deliveries');
-    expect(await validRow.textContent()).toContain(`${platform.ns}.orders.created`);
-    expect(await poisonRow.textContent()).toContain('invalid orders.created');
-    // Headers and the pretty-printed payload of the poison message.
-    await poisonRow.getByRole('button', { name: 'Show' }).click();
-    const payload = page.getByLabel(`Payload of dead letter ${poison.seq}`);
-    await payload.waitFor();
-    expect(await payload.textContent()).toContain('"orderId": "not-a-uuid"');
-    expect(await page.locator(`#dl-${poison.seq}-details`).textContent()).toContain('Dlq-Reason');
-    await page.screenshot({ path: join(SHOTS, 'dead-letters.png'), fullPage: true });
+  test(
+    'dead letters: both entries with reason, subject and deliveries; replay sends the valid one back and the ' + 'order confirms',
+    async () => {
+      await page.getByRole('link', { name: /Dead letters/ }).click();
+      const group = page.locator('[data-testid="dlq-group-inventory-orders"]');
+      await group.waitFor();
+      const d = await deadLetters();
+      const valid = d.find((e) => e.orderId === victim)!;
+      const poison = d.find((e) => e.correlationId === 'poison-corr-1')!;
+      const validRow = page.locator(`[data-testid="dead-letter-${valid.seq}"]`);
+      const poisonRow = page.locator(`[data-testid="dead-letter-${poison.seq}"]`);
+      await validRow.waitFor();
+      expect(await validRow.textContent()).toContain('max_deliveries');
+      expect(await validRow.textContent()).toContain(`${platform.ns}.orders.created`);
+      expect(await poisonRow.textContent()).toContain('invalid orders.created');
+      // Headers and the pretty-printed payload of the poison message.
+      await poisonRow.getByRole('button', { name: 'Show' }).click();
+      const payload = page.getByLabel(`Payload of dead letter ${poison.seq}`);
+      await payload.waitFor();
+      expect(await payload.textContent()).toContain('"orderId": "not-a-uuid"');
+      expect(await page.locator(`#dl-${poison.seq}-details`).textContent()).toContain('Dlq-Reason');
+      await page.screenshot({ path: join(SHOTS, 'dead-letters.png'), fullPage: true });
 
-    // While dead-lettered, the order's timeline shows the DLQ copy with its reason.
-    const before = await api<{ orders: Array<{ events: Array<{ type: string; deadLetter?: { reason: string; consumer: string } }> }> }>(
-      `/orders/lookup?q=${victim}`,
-    );
-    expect(before.orders[0]!.events.find((e) => e.deadLetter)).toMatchObject({
-      type: 'orders.created',
-      deadLetter: { reason: 'max_deliveries', consumer: 'inventory-orders' },
-    });
+      // While dead-lettered, the order's timeline shows the DLQ copy with its reason.
+      const before = await api<{ orders: Array<{ events: Array<{ type: string; deadLetter?: { reason: string; consumer: string } }> }> }>(
+        `/orders/lookup?q=${victim}`,
+      );
+      expect(before.orders[0]!.events.find((e) => e.deadLetter)).toMatchObject({
+        type: 'orders.created',
+        deadLetter: { reason: 'max_deliveries', consumer: 'inventory-orders' },
+      });
 
-    // Fix the cause, then replay through the page.
-    await platform.query('inventory-service', `DROP TRIGGER warehouse_offline ON ${inventorySchema()}.products`);
-    await validRow.getByRole('button', { name: `Replay dead letter ${valid.seq}` }).click();
-    await validRow.waitFor({ state: 'detached', timeout: 10_000 });
-    await page.getByText(`Replayed dead letter ${valid.seq}`).waitFor();
-    const final = await platform.waitFinal([victim], 30_000);
-    expect(final.get(victim)).toEqual({ status: 'confirmed' });
-    expect((await deadLetters()).map((e) => e.seq)).toEqual([poison.seq]);
+      // Fix the cause, then replay through the page.
+      await platform.query('inventory-service', `DROP TRIGGER warehouse_offline ON ${inventorySchema()}.products`);
+      await validRow.getByRole('button', { name: `Replay dead letter ${valid.seq}` }).click();
+      await validRow.waitFor({ state: 'detached', timeout: 10_000 });
+      await page.getByText(`Replayed dead letter ${valid.seq}`).waitFor();
+      const final = await platform.waitFinal([victim], 30_000);
+      expect(final.get(victim)).toEqual({ status: 'confirmed' });
+      expect((await deadLetters()).map((e) => e.seq)).toEqual([poison.seq]);
 
-    // Discard asks first; Cancel keeps the entry, Confirm drops it.
-    await poisonRow.getByRole('button', { name: `Discard dead letter ${poison.seq}` }).click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
-    expect(await poisonRow.count()).toBe(1);
-    await poisonRow.getByRole('button', { name: `Discard dead letter ${poison.seq}` }).click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Discard' }).click();
-    await poisonRow.waitFor({ state: 'detached', timeout: 10_000 });
-    expect(await deadLetters()).toEqual([]);
+      // Discard asks first; Cancel keeps the entry, Confirm drops it.
+      await poisonRow.getByRole('button', { name: `Discard dead letter ${poison.seq}` }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+      expect(await poisonRow.count()).toBe(1);
+      await poisonRow.getByRole('button', { name: `Discard dead letter ${poison.seq}` }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Discard' }).click();
+      await poisonRow.waitFor({ state: 'detached', timeout: 10_000 });
+      expect(await deadLetters()).toEqual([]);
 
-    expect(audit.map((a) => [a.action, a.ok, a.seq])).toEqual([
-      ['dlq.replay', true, valid.seq],
-      ['dlq.discard', true, poison.seq],
-    ]);
-    expect(audit[0]).toMatchObject({
-      actor: { auth: 'token' },
-      orderId: victim,
-      originalSubject: `${platform.ns}.orders.created`,
-      consumer: 'inventory-orders',
-    });
-  });
+      expect(audit.map((a) => [a.action, a.ok, a.seq])).toEqual([
+        ['dlq.replay', true, valid.seq],
+        ['dlq.discard', true, poison.seq],
+      ]);
+      expect(audit[0]).toMatchObject({
+        actor: { auth: 'token' },
+        orderId: victim,
+        originalSubject: `${platform.ns}.orders.created`,
+        consumer: 'inventory-orders',
+      });
+    },
+  );
 
   test('order lookup: the timeline of the replayed order across the streams, with trace links', async () => {
     await page.getByRole('link', { name: 'Order lookup' }).click();

@@ -213,32 +213,38 @@ describe.each(Object.entries(SCENARIOS))('helm template (%s)', (name, values) =>
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it('pods are hardened and drain safely: non-root, read-only root fs, no capabilities, RuntimeDefault seccomp, probes, preStop, grace >= drain', () => {
-    const v = effective(values) as { shutdown: { timeoutMs: number; preStopSleepSeconds: number } };
-    expect(deployments.length).toBeGreaterThanOrEqual(4);
-    for (const d of deployments) {
-      const spec = podSpec(d);
-      const n = String((d.metadata as Dict).name);
-      expect(spec.securityContext, n).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
-      for (const c of spec.containers) {
-        expect(c.securityContext, n).toMatchObject({
-          allowPrivilegeEscalation: false,
-          readOnlyRootFilesystem: true,
-          capabilities: { drop: ['ALL'] },
-        });
-        expect(c.resources, n).toHaveProperty('limits');
-        expect(c.readinessProbe, n).toBeDefined();
-        if (n.endsWith('-jaeger')) continue;
-        expect(c.livenessProbe, n).toMatchObject({ httpGet: { path: '/health' } });
-        expect(c.readinessProbe, n).toMatchObject({ httpGet: { path: '/ready' } });
-        expect(c.startupProbe, n).toMatchObject({ httpGet: { path: '/health' } });
-        expect(c.lifecycle, n).toMatchObject({ preStop: { exec: { command: ['sleep', String(v.shutdown.preStopSleepSeconds)] } } });
-        expect(spec.terminationGracePeriodSeconds!, n).toBeGreaterThanOrEqual(v.shutdown.preStopSleepSeconds + v.shutdown.timeoutMs / 1000);
-        expect(spec.topologySpreadConstraints?.length, n).toBeGreaterThan(0);
-        expect((d.spec as { strategy?: { rollingUpdate?: Dict } }).strategy?.rollingUpdate, n).toMatchObject({ maxUnavailable: 0 });
+  it(
+    'pods are hardened and drain safely: non-root, read-only root fs, no capabilities, RuntimeDefault seccomp, ' +
+      'probes, preStop, grace >= drain',
+    () => {
+      const v = effective(values) as { shutdown: { timeoutMs: number; preStopSleepSeconds: number } };
+      expect(deployments.length).toBeGreaterThanOrEqual(4);
+      for (const d of deployments) {
+        const spec = podSpec(d);
+        const n = String((d.metadata as Dict).name);
+        expect(spec.securityContext, n).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+        for (const c of spec.containers) {
+          expect(c.securityContext, n).toMatchObject({
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          });
+          expect(c.resources, n).toHaveProperty('limits');
+          expect(c.readinessProbe, n).toBeDefined();
+          if (n.endsWith('-jaeger')) continue;
+          expect(c.livenessProbe, n).toMatchObject({ httpGet: { path: '/health' } });
+          expect(c.readinessProbe, n).toMatchObject({ httpGet: { path: '/ready' } });
+          expect(c.startupProbe, n).toMatchObject({ httpGet: { path: '/health' } });
+          expect(c.lifecycle, n).toMatchObject({ preStop: { exec: { command: ['sleep', String(v.shutdown.preStopSleepSeconds)] } } });
+          expect(spec.terminationGracePeriodSeconds!, n).toBeGreaterThanOrEqual(
+            v.shutdown.preStopSleepSeconds + v.shutdown.timeoutMs / 1000,
+          );
+          expect(spec.topologySpreadConstraints?.length, n).toBeGreaterThan(0);
+          expect((d.spec as { strategy?: { rollingUpdate?: Dict } }).strategy?.rollingUpdate, n).toMatchObject({ maxUnavailable: 0 });
+        }
       }
-    }
-  });
+    },
+  );
 
   it('Services, PDBs, HPAs and NetworkPolicies select pods that exist', () => {
     const pods = deployments.map(podLabels);
@@ -305,19 +311,23 @@ describe.each(Object.entries(SCENARIOS))('helm template (%s)', (name, values) =>
     }
   });
 
-  it('NetworkPolicies: egress only to DNS, NATS, Postgres, order-service (inventory, payment), the gateway (payment), OTLP and the API server (operator)', () => {
-    for (const d of docs.filter((x) => x.kind === 'NetworkPolicy')) {
-      const spec = d.spec as { policyTypes: string[]; egress: { ports?: { port: number | string }[] }[] };
-      expect(spec.policyTypes).toEqual(['Ingress', 'Egress']);
-      const ports = new Set(spec.egress.flatMap((e) => (e.ports ?? []).map((p) => p.port)));
-      // 3001-3003: the console's egress to the services' HTTP endpoints (its only peers besides NATS).
-      // 3001: inventory and payment ask order-service how an order ended.
-      const allowed = String((d.metadata as Dict).name).endsWith('-console')
-        ? [53, 4222, 3001, 3002, 3003]
-        : [53, 4222, 5432, 443, 6443, 3001, 3004, 4318];
-      for (const p of ports) expect(allowed, `${String((d.metadata as Dict).name)} egress port ${String(p)}`).toContain(p);
-    }
-  });
+  it(
+    'NetworkPolicies: egress only to DNS, NATS, Postgres, order-service (inventory, payment), the gateway ' +
+      '(payment), OTLP and the API server (operator)',
+    () => {
+      for (const d of docs.filter((x) => x.kind === 'NetworkPolicy')) {
+        const spec = d.spec as { policyTypes: string[]; egress: { ports?: { port: number | string }[] }[] };
+        expect(spec.policyTypes).toEqual(['Ingress', 'Egress']);
+        const ports = new Set(spec.egress.flatMap((e) => (e.ports ?? []).map((p) => p.port)));
+        // 3001-3003: the console's egress to the services' HTTP endpoints (its only peers besides NATS).
+        // 3001: inventory and payment ask order-service how an order ended.
+        const allowed = String((d.metadata as Dict).name).endsWith('-console')
+          ? [53, 4222, 3001, 3002, 3003]
+          : [53, 4222, 5432, 443, 6443, 3001, 3004, 4318];
+        for (const p of ports) expect(allowed, `${String((d.metadata as Dict).name)} egress port ${String(p)}`).toContain(p);
+      }
+    },
+  );
 });
 
 describe('chart refuses unsafe or incomplete values', () => {

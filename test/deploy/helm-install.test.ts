@@ -149,7 +149,8 @@ describe('helm install / upgrade / uninstall against kube-apiserver, the operato
     expect(status).toMatchObject({ info: { status: 'deployed' }, version: 1 });
     // NOTES tell the user the uninstall order the last test follows.
     expect(status.info.notes).toContain(
-      `kubectl -n ${ns} delete streams.jetstream.orderflow.dev,consumers.jetstream.orderflow.dev -l app.kubernetes.io/instance=${RELEASE} --wait`,
+      `kubectl -n ${ns} delete streams.jetstream.orderflow.dev,consumers.jetstream.orderflow.dev -l ` +
+        `app.kubernetes.io/instance=${RELEASE} --wait`,
     );
 
     const text = await helm(['get', 'manifest', RELEASE, '-n', ns]);
@@ -214,62 +215,70 @@ describe('helm install / upgrade / uninstall against kube-apiserver, the operato
     });
   });
 
-  it('uninstall as docs/deploy.md says: the resources first (the operator releases them and deletes the JetStream streams, preventDelete false), then helm uninstall; the CRDs stay', async () => {
-    const text = await helm(['get', 'manifest', RELEASE, '-n', ns]);
-    // While the operator and its RBAC still exist: `helm uninstall` deletes those together with the
-    // resources, and a resource whose finalizer nobody can release stays Terminating for good.
-    await cp.kubectl([
-      'delete',
-      'streams.jetstream.orderflow.dev,consumers.jetstream.orderflow.dev',
-      '-n',
-      ns,
-      '-l',
-      `app.kubernetes.io/instance=${RELEASE}`,
-      '--wait',
-      '--timeout=60s',
-    ]);
-    expect(await items('streams.jetstream.orderflow.dev')).toEqual([]);
-    expect(await items('consumers.jetstream.orderflow.dev')).toEqual([]);
-    await until('the JetStream streams deleted', async () => {
-      const names: string[] = [];
-      for await (const n of jsm.streams.names()) names.push(n);
-      return !names.some((n) => streamNames().includes(n));
-    });
-    await helm(['uninstall', RELEASE, '-n', ns, '--wait']);
-    const left = await cp.kubectl(['get', '-n', ns, '-f', '-', '--ignore-not-found', '-o', 'name'], { input: text });
-    expect(left.trim()).toBe('');
-    expect((await helm(['list', '-n', ns, '-q'])).trim()).toBe('');
-    const crds = await json<{ items: Obj[] }>(['get', 'crd']);
-    expect(crds.items.map((c) => c.metadata.name)).toEqual(
-      expect.arrayContaining(['streams.jetstream.orderflow.dev', 'consumers.jetstream.orderflow.dev']),
-    );
-  });
+  it(
+    'uninstall as docs/deploy.md says: the resources first (the operator releases them and deletes the ' +
+      'JetStream streams, preventDelete false), then helm uninstall; the CRDs stay',
+    async () => {
+      const text = await helm(['get', 'manifest', RELEASE, '-n', ns]);
+      // While the operator and its RBAC still exist: `helm uninstall` deletes those together with the
+      // resources, and a resource whose finalizer nobody can release stays Terminating for good.
+      await cp.kubectl([
+        'delete',
+        'streams.jetstream.orderflow.dev,consumers.jetstream.orderflow.dev',
+        '-n',
+        ns,
+        '-l',
+        `app.kubernetes.io/instance=${RELEASE}`,
+        '--wait',
+        '--timeout=60s',
+      ]);
+      expect(await items('streams.jetstream.orderflow.dev')).toEqual([]);
+      expect(await items('consumers.jetstream.orderflow.dev')).toEqual([]);
+      await until('the JetStream streams deleted', async () => {
+        const names: string[] = [];
+        for await (const n of jsm.streams.names()) names.push(n);
+        return !names.some((n) => streamNames().includes(n));
+      });
+      await helm(['uninstall', RELEASE, '-n', ns, '--wait']);
+      const left = await cp.kubectl(['get', '-n', ns, '-f', '-', '--ignore-not-found', '-o', 'name'], { input: text });
+      expect(left.trim()).toBe('');
+      expect((await helm(['list', '-n', ns, '-q'])).trim()).toBe('');
+      const crds = await json<{ items: Obj[] }>(['get', 'crd']);
+      expect(crds.items.map((c) => c.metadata.name)).toEqual(
+        expect.arrayContaining(['streams.jetstream.orderflow.dev', 'consumers.jetstream.orderflow.dev']),
+      );
+    },
+  );
 
-  it('a bare `helm uninstall` with the default jetstream.preventDelete: no resource carries a finalizer, nothing stays Terminating, the JetStream objects are kept', async () => {
-    // A fresh release with the chart's defaults for the JetStream resources (preventDelete true).
-    await stopOperator();
-    const kept: Dict = { ...VALUES, jetstream: { replicas: 1 } };
-    await helm(['install', RELEASE, chartPath(), '-n', ns, ...valuesArgs([kept])]);
-    const status = JSON.parse(await helm(['status', RELEASE, '-n', ns, '-o', 'json'])) as { info: { notes: string } };
-    expect(status.info.notes).toContain(`helm -n ${ns} uninstall ${RELEASE}\n          keeps the JetStream streams`);
-    await startOperator(parseRendered(await helm(['get', 'manifest', RELEASE, '-n', ns])).map((r) => r.doc));
-    await until('every Stream and Consumer Ready=True', async () => {
-      const all = [...(await items('streams.jetstream.orderflow.dev')), ...(await items('consumers.jetstream.orderflow.dev'))];
-      return all.length === 10 && all.every(ready) ? all : undefined;
-    });
-    // Only a resource whose deletion will delete its JetStream object holds one.
-    for (const o of [...(await items('streams.jetstream.orderflow.dev')), ...(await items('consumers.jetstream.orderflow.dev'))])
-      expect(o.metadata.finalizers ?? [], o.metadata.name).toEqual([]);
+  it(
+    'a bare `helm uninstall` with the default jetstream.preventDelete: no resource carries a finalizer, nothing ' +
+      'stays Terminating, the JetStream objects are kept',
+    async () => {
+      // A fresh release with the chart's defaults for the JetStream resources (preventDelete true).
+      await stopOperator();
+      const kept: Dict = { ...VALUES, jetstream: { replicas: 1 } };
+      await helm(['install', RELEASE, chartPath(), '-n', ns, ...valuesArgs([kept])]);
+      const status = JSON.parse(await helm(['status', RELEASE, '-n', ns, '-o', 'json'])) as { info: { notes: string } };
+      expect(status.info.notes).toContain(`helm -n ${ns} uninstall ${RELEASE}\n          keeps the JetStream streams`);
+      await startOperator(parseRendered(await helm(['get', 'manifest', RELEASE, '-n', ns])).map((r) => r.doc));
+      await until('every Stream and Consumer Ready=True', async () => {
+        const all = [...(await items('streams.jetstream.orderflow.dev')), ...(await items('consumers.jetstream.orderflow.dev'))];
+        return all.length === 10 && all.every(ready) ? all : undefined;
+      });
+      // Only a resource whose deletion will delete its JetStream object holds one.
+      for (const o of [...(await items('streams.jetstream.orderflow.dev')), ...(await items('consumers.jetstream.orderflow.dev'))])
+        expect(o.metadata.finalizers ?? [], o.metadata.name).toEqual([]);
 
-    const text = await helm(['get', 'manifest', RELEASE, '-n', ns]);
-    // Deletes the operator, its ServiceAccount and Role together with the resources.
-    await helm(['uninstall', RELEASE, '-n', ns, '--wait']);
-    const left = await cp.kubectl(['get', '-n', ns, '-f', '-', '--ignore-not-found', '-o', 'name'], { input: text });
-    expect(left.trim()).toBe('');
-    expect(await items('streams.jetstream.orderflow.dev')).toEqual([]);
-    expect(await items('consumers.jetstream.orderflow.dev')).toEqual([]);
-    for (const name of streamNames()) expect((await jsm.streams.info(name)).config.name).toBe(name);
-  });
+      const text = await helm(['get', 'manifest', RELEASE, '-n', ns]);
+      // Deletes the operator, its ServiceAccount and Role together with the resources.
+      await helm(['uninstall', RELEASE, '-n', ns, '--wait']);
+      const left = await cp.kubectl(['get', '-n', ns, '-f', '-', '--ignore-not-found', '-o', 'name'], { input: text });
+      expect(left.trim()).toBe('');
+      expect(await items('streams.jetstream.orderflow.dev')).toEqual([]);
+      expect(await items('consumers.jetstream.orderflow.dev')).toEqual([]);
+      for (const name of streamNames()) expect((await jsm.streams.info(name)).config.name).toBe(name);
+    },
+  );
 });
 
 describe("the other value sets pass the API server's admission (kubectl apply --dry-run=server)", () => {

@@ -27,12 +27,16 @@ describe('k8s/ plain manifests', () => {
     }
   });
 
-  it('hold the CRDs, the NATS cluster, the platform (operator and Stream/Consumer resources included) and observability, and nothing else', () => {
-    expect(readdirSync(join(root, 'k8s')).sort()).toEqual(['crds', 'nats', 'observability', 'platform']);
-    const kinds = new Set(all.map((d) => String(d.doc.kind)));
-    for (const k of ['CustomResourceDefinition', 'Namespace', 'StatefulSet', 'Deployment', 'Role', 'Stream', 'Consumer'])
-      expect(kinds, k).toContain(k);
-  });
+  it(
+    'hold the CRDs, the NATS cluster, the platform (operator and Stream/Consumer resources included) and ' +
+      'observability, and nothing else',
+    () => {
+      expect(readdirSync(join(root, 'k8s')).sort()).toEqual(['crds', 'nats', 'observability', 'platform']);
+      const kinds = new Set(all.map((d) => String(d.doc.kind)));
+      for (const k of ['CustomResourceDefinition', 'Namespace', 'StatefulSet', 'Deployment', 'Role', 'Stream', 'Consumer'])
+        expect(kinds, k).toContain(k);
+    },
+  );
 
   it('every YAML document validates against the Kubernetes OpenAPI schema (or its CRD)', () => {
     for (const { file, doc } of all) {
@@ -52,21 +56,24 @@ describe('k8s/ plain manifests', () => {
     expect(all.length).toBeGreaterThan(30);
   });
 
-  it('no object is defined twice: no kind/namespace/name, no JetStream stream and no durable consumer in two files or under two names', () => {
-    const seen = new Map<string, string>();
-    const claim = (key: string, file: string) => {
-      expect(seen.get(key), `${key} in ${file} and ${seen.get(key)}`).toBeUndefined();
-      seen.set(key, file);
-    };
-    for (const { file, doc } of all) {
-      const meta = doc.metadata as Dict;
-      const group = String(doc.apiVersion).includes('/') ? String(doc.apiVersion).split('/')[0] : 'core';
-      claim(`${group}/${String(doc.kind)}/${String(meta.namespace ?? '')}/${String(meta.name)}`, file);
-      const spec = doc.spec as Dict;
-      if (doc.kind === 'Stream') claim(`jetstream stream ${String(spec.name)}`, file);
-      if (doc.kind === 'Consumer') claim(`jetstream consumer ${String(spec.streamName)}/${String(spec.durableName)}`, file);
-    }
-  });
+  it(
+    'no object is defined twice: no kind/namespace/name, no JetStream stream and no durable consumer in two ' + 'files or under two names',
+    () => {
+      const seen = new Map<string, string>();
+      const claim = (key: string, file: string) => {
+        expect(seen.get(key), `${key} in ${file} and ${seen.get(key)}`).toBeUndefined();
+        seen.set(key, file);
+      };
+      for (const { file, doc } of all) {
+        const meta = doc.metadata as Dict;
+        const group = String(doc.apiVersion).includes('/') ? String(doc.apiVersion).split('/')[0] : 'core';
+        claim(`${group}/${String(doc.kind)}/${String(meta.namespace ?? '')}/${String(meta.name)}`, file);
+        const spec = doc.spec as Dict;
+        if (doc.kind === 'Stream') claim(`jetstream stream ${String(spec.name)}`, file);
+        if (doc.kind === 'Consumer') claim(`jetstream consumer ${String(spec.streamName)}/${String(spec.durableName)}`, file);
+      }
+    },
+  );
 
   it('NATS is a 3-node JetStream cluster on file storage with a quorum-keeping PDB, on the 2.12+ line', () => {
     const docs = loadDocs(join(root, 'k8s', 'nats', 'nats.yaml'), root).map((d) => d.doc);

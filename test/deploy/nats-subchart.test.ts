@@ -90,14 +90,18 @@ describe('official nats chart dependency', () => {
     expect(checkPath(description.paths, ['container', 'env', 'ANY', 'valueFrom'], {})).toBeUndefined();
   });
 
-  it('the features we rely on are in the description: $include keys in config.merge, ConfigMap merge, env from Secrets, topology spread by key', () => {
-    for (const p of ['config.merge', 'configMap.merge', 'container.env', 'podTemplate.topologySpreadConstraints']) {
-      expect(description.paths[p], p).toBe('map');
-    }
-    expect(description.paths['config.nats.port']).toBe('int');
-    expect(description.paths.fullnameOverride).toBe('null');
-    expect(description.paths.nameOverride).toBe('null');
-  });
+  it(
+    'the features we rely on are in the description: $include keys in config.merge, ConfigMap merge, env from ' +
+      'Secrets, topology spread by key',
+    () => {
+      for (const p of ['config.merge', 'configMap.merge', 'container.env', 'podTemplate.topologySpreadConstraints']) {
+        expect(description.paths[p], p).toBe('map');
+      }
+      expect(description.paths['config.nats.port']).toBe('int');
+      expect(description.paths.fullnameOverride).toBe('null');
+      expect(description.paths.nameOverride).toBe('null');
+    },
+  );
 });
 
 describe("our side of bundled mode agrees with the nats chart's names and labels", () => {

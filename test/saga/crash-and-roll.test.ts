@@ -142,47 +142,50 @@ describe('rolling deploy: two inventory instances on one durable, one gets SIGTE
     await assertOneChargePerConfirmed(p, final);
   });
 
-  test("order-service's HTTP side: SIGTERM with requests in flight → readiness off first, requests still served, accepted ones complete", async () => {
-    const id = p.anyInstance('order-service');
-    const url = p.url('order-service', id);
-    const post = (customerId: string) =>
-      fetch(`${url}/orders`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ customerId, items: [{ productId: 'roll-1', quantity: 1 }] }),
-      }).then(
-        async (r) => ({ status: r.status, orderId: ((await r.json()) as { orderId?: string }).orderId }),
-        () => ({ status: 0, orderId: undefined }),
-      );
-    const inflight = Array.from({ length: 40 }, (_, i) => post(`inflight-${i}`));
-    const stopping = p.terminate(id);
-    // The first /ready answer after SIGTERM that is not 200 must be a 503 from a listener that is
-    // still open — not a refused connection (readiness and listener going at once).
-    let firstNotReady: number | 'refused' | undefined;
-    await waitFor(
-      'readiness off after SIGTERM',
-      async () => {
-        const status = await fetch(`${url}/ready`).then(
-          (r) => r.status,
-          () => 'refused' as const,
+  test(
+    "order-service's HTTP side: SIGTERM with requests in flight → readiness off first, requests still served, " + 'accepted ones complete',
+    async () => {
+      const id = p.anyInstance('order-service');
+      const url = p.url('order-service', id);
+      const post = (customerId: string) =>
+        fetch(`${url}/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ customerId, items: [{ productId: 'roll-1', quantity: 1 }] }),
+        }).then(
+          async (r) => ({ status: r.status, orderId: ((await r.json()) as { orderId?: string }).orderId }),
+          () => ({ status: 0, orderId: undefined }),
         );
-        if (status !== 200) firstNotReady = status;
-        return status !== 200;
-      },
-      10_000,
-      10,
-    );
-    expect(firstNotReady).toBe(503);
-    // While not ready it still takes orders: a request routed to it before its endpoint was removed.
-    const duringDrain = await Promise.all(Array.from({ length: 10 }, (_, i) => post(`draining-${i}`)));
-    const results = [...(await Promise.all(inflight)), ...duringDrain];
-    const { code } = await stopping;
-    expect(code).toBe(0);
-    // Every request sent before the listener closed was served: 202, never a 5xx, never refused.
-    expect(results.map((r) => r.status)).toEqual(results.map(() => 202));
-    const accepted = results.map((r) => r.orderId!);
-    await p.startInstance('order-service', 'order-2', true);
-    const final = await p.waitFinal(accepted, 60_000);
-    expect(final.size).toBe(50);
-  });
+      const inflight = Array.from({ length: 40 }, (_, i) => post(`inflight-${i}`));
+      const stopping = p.terminate(id);
+      // The first /ready answer after SIGTERM that is not 200 must be a 503 from a listener that is
+      // still open — not a refused connection (readiness and listener going at once).
+      let firstNotReady: number | 'refused' | undefined;
+      await waitFor(
+        'readiness off after SIGTERM',
+        async () => {
+          const status = await fetch(`${url}/ready`).then(
+            (r) => r.status,
+            () => 'refused' as const,
+          );
+          if (status !== 200) firstNotReady = status;
+          return status !== 200;
+        },
+        10_000,
+        10,
+      );
+      expect(firstNotReady).toBe(503);
+      // While not ready it still takes orders: a request routed to it before its endpoint was removed.
+      const duringDrain = await Promise.all(Array.from({ length: 10 }, (_, i) => post(`draining-${i}`)));
+      const results = [...(await Promise.all(inflight)), ...duringDrain];
+      const { code } = await stopping;
+      expect(code).toBe(0);
+      // Every request sent before the listener closed was served: 202, never a 5xx, never refused.
+      expect(results.map((r) => r.status)).toEqual(results.map(() => 202));
+      const accepted = results.map((r) => r.orderId!);
+      await p.startInstance('order-service', 'order-2', true);
+      const final = await p.waitFinal(accepted, 60_000);
+      expect(final.size).toBe(50);
+    },
+  );
 });

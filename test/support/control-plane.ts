@@ -110,7 +110,9 @@ function spawnWatchdog(dir: string, pids: () => number[]): { update(): void; sto
   const pidFile = join(dir, 'pids');
   const write = (): void => writeFileSync(pidFile, pids().join(' '));
   write();
-  const script = `while kill -0 ${process.pid} 2>/dev/null && [ -f "$1/pids" ]; do sleep 1; done; [ -f "$1/pids" ] && kill -9 $(cat "$1/pids") 2>/dev/null; rm -rf "$1"`;
+  const script =
+    `while kill -0 ${process.pid} 2>/dev/null && [ -f "$1/pids" ]; do sleep 1; done; ` +
+    `[ -f "$1/pids" ] && kill -9 $(cat "$1/pids") 2>/dev/null; rm -rf "$1"`;
   const w = spawn('sh', ['-c', script, 'watchdog', dir], { detached: true, stdio: 'ignore' });
   w.unref();
   return {

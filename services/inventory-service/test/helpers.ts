@@ -21,7 +21,8 @@ export async function processed(svc: RunningService, events: readonly Published[
     `${events.length} event(s) processed`,
     async () => {
       const rows = await svc.ctx.db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM processed_events p JOIN unnest($1::text[], $2::text[]) AS e(consumer, id) ON p.consumer = e.consumer AND p.event_id = e.id`,
+        `SELECT count(*)::int AS n FROM processed_events p JOIN unnest($1::text[], $2::text[]) AS e(consumer, id)
+          ON p.consumer = e.consumer AND p.event_id = e.id`,
         [events.map((e) => durable(e.type)), events.map((e) => e.id)],
       );
       return rows[0]?.n === events.length;

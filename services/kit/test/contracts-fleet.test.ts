@@ -43,7 +43,8 @@ beforeAll(async () => {
     migrations: [
       {
         id: 'test-handled',
-        sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text, customer text, at timestamptz DEFAULT clock_timestamp())`,
+        sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text,
+          customer text, at timestamptz DEFAULT clock_timestamp())`,
       },
     ],
   });

@@ -45,7 +45,8 @@ beforeAll(async () => {
     migrations: [
       {
         id: 'test-handled',
-        sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text, data jsonb, at timestamptz DEFAULT clock_timestamp())`,
+        sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text,
+          data jsonb, at timestamptz DEFAULT clock_timestamp())`,
       },
     ],
   });
@@ -218,66 +219,72 @@ describe('versions on a real stream', () => {
     expect(await dlqReasons(history, 'replay-v2')).toEqual([]);
   });
 
-  test('dual-published twins: each consumer handles its own version once; a durable switched v1 → v2 mid-pair handles nothing twice', async () => {
-    const names = new Names(twins);
-    const { spec } = await topologyWith(twins, ['switch']);
-    const a = order(10);
-    const b = order(11);
-    const [a1, a2] = makeEventVersions(names, 'orders.created', [a.v1, a.v2]);
-    const [b1, b2] = makeEventVersions(names, 'orders.created', [b.v1, b.v2]);
+  test(
+    'dual-published twins: each consumer handles its own version once; a durable switched v1 → v2 mid-pair ' + 'handles nothing twice',
+    async () => {
+      const names = new Names(twins);
+      const { spec } = await topologyWith(twins, ['switch']);
+      const a = order(10);
+      const b = order(11);
+      const [a1, a2] = makeEventVersions(names, 'orders.created', [a.v1, a.v2]);
+      const [b1, b2] = makeEventVersions(names, 'orders.created', [b.v1, b.v2]);
 
-    // The v1 build of the consumer handles A's v1 copy, then is replaced by the v2 build before
-    // A's v2 copy is delivered (the boundary a rolling "move consumers to v2" can hit).
-    const oldBuild = recorder(spec('switch'), names, 'v1');
-    oldBuild.start();
-    await publish(a1!);
-    await waitFor('A handled by the v1 build', async () => (await handled('switch')).some((r) => r.order_id === a.orderId));
-    await drained(spec('switch'));
-    await oldBuild.stop();
+      // The v1 build of the consumer handles A's v1 copy, then is replaced by the v2 build before
+      // A's v2 copy is delivered (the boundary a rolling "move consumers to v2" can hit).
+      const oldBuild = recorder(spec('switch'), names, 'v1');
+      oldBuild.start();
+      await publish(a1!);
+      await waitFor('A handled by the v1 build', async () => (await handled('switch')).some((r) => r.order_id === a.orderId));
+      await drained(spec('switch'));
+      await oldBuild.stop();
 
-    await publish(a2!);
-    await publish(b1!);
-    await publish(b2!);
-    const newBuild = recorder(spec('switch'), names, 'v2');
-    newBuild.start();
-    await waitFor('B handled by the v2 build', async () => (await handled('switch')).some((r) => r.order_id === b.orderId));
-    await drained(spec('switch'));
-    await newBuild.stop();
+      await publish(a2!);
+      await publish(b1!);
+      await publish(b2!);
+      const newBuild = recorder(spec('switch'), names, 'v2');
+      newBuild.start();
+      await waitFor('B handled by the v2 build', async () => (await handled('switch')).some((r) => r.order_id === b.orderId));
+      await drained(spec('switch'));
+      await newBuild.stop();
 
-    const rows = await handled('switch');
-    expect(rows.map((r) => [r.order_id, r.version, r.event_id])).toEqual([
-      [a.orderId, 'v1', a1!.id], // A once, in v1: its v2 twin shares the Event-Id, so processed_events stops it
-      [b.orderId, 'v2', b1!.id], // B once, in v2: its v1 copy is ignored as a twin
-    ]);
-    expect(rows[1]!.data).toEqual(b.v2);
-    expect(await dlqReasons(twins, 'switch')).toEqual([]);
-  });
+      const rows = await handled('switch');
+      expect(rows.map((r) => [r.order_id, r.version, r.event_id])).toEqual([
+        [a.orderId, 'v1', a1!.id], // A once, in v1: its v2 twin shares the Event-Id, so processed_events stops it
+        [b.orderId, 'v2', b1!.id], // B once, in v2: its v1 copy is ignored as a twin
+      ]);
+      expect(rows[1]!.data).toEqual(b.v2);
+      expect(await dlqReasons(twins, 'switch')).toEqual([]);
+    },
+  );
 
-  test('an unknown version, a v2 without v1 twin for a v1 consumer, and a bad Event-Versions header go to the DLQ with their reason', async () => {
-    const names = new Names(dead);
-    const { spec } = await topologyWith(dead, ['dlq-v1']);
-    const consumer = recorder(spec('dlq-v1'), names, 'v1');
-    const o = order(20);
-    const v9 = makeEvent(names, 'orders.created', o.v1);
-    v9.headers['Event-Version'] = 'v9';
-    v9.payload = JSON.stringify({ ...o.v1, version: 'v9' });
-    const lonelyV2 = makeEvent(names, 'orders.created', order(21).v2);
-    const badList = makeEvent(names, 'orders.created', order(22).v1, { 'Event-Versions': 'v2,v3' });
-    const fine = makeEvent(names, 'orders.created', order(23).v1);
-    consumer.start();
-    for (const e of [v9, lonelyV2, badList, fine]) await publish(e);
-    await waitFor('three dead letters', async () => (await dlqReasons(dead, 'dlq-v1')).length >= 3);
-    await drained(spec('dlq-v1'));
-    await consumer.stop();
+  test(
+    'an unknown version, a v2 without v1 twin for a v1 consumer, and a bad Event-Versions header go to the ' + 'DLQ with their reason',
+    async () => {
+      const names = new Names(dead);
+      const { spec } = await topologyWith(dead, ['dlq-v1']);
+      const consumer = recorder(spec('dlq-v1'), names, 'v1');
+      const o = order(20);
+      const v9 = makeEvent(names, 'orders.created', o.v1);
+      v9.headers['Event-Version'] = 'v9';
+      v9.payload = JSON.stringify({ ...o.v1, version: 'v9' });
+      const lonelyV2 = makeEvent(names, 'orders.created', order(21).v2);
+      const badList = makeEvent(names, 'orders.created', order(22).v1, { 'Event-Versions': 'v2,v3' });
+      const fine = makeEvent(names, 'orders.created', order(23).v1);
+      consumer.start();
+      for (const e of [v9, lonelyV2, badList, fine]) await publish(e);
+      await waitFor('three dead letters', async () => (await dlqReasons(dead, 'dlq-v1')).length >= 3);
+      await drained(spec('dlq-v1'));
+      await consumer.stop();
 
-    const reasons = await dlqReasons(dead, 'dlq-v1');
-    expect(reasons).toHaveLength(3);
-    expect(reasons).toContainEqual('unknown version v9 of orders.created (this build knows v1, v2)');
-    expect(reasons).toContainEqual(
-      expect.stringMatching(/^orders\.created v2 is newer than this consumer handles \(v1\) and was published without a v1 twin/),
-    );
-    expect(reasons).toContainEqual('Event-Versions "v2,v3" does not list this message\'s version v1 of orders.created');
-    // The consumer kept going: the good one after the poison was handled.
-    expect((await handled('dlq-v1')).map((r) => r.event_id)).toEqual([fine.id]);
-  });
+      const reasons = await dlqReasons(dead, 'dlq-v1');
+      expect(reasons).toHaveLength(3);
+      expect(reasons).toContainEqual('unknown version v9 of orders.created (this build knows v1, v2)');
+      expect(reasons).toContainEqual(
+        expect.stringMatching(/^orders\.created v2 is newer than this consumer handles \(v1\) and was published without a v1 twin/),
+      );
+      expect(reasons).toContainEqual('Event-Versions "v2,v3" does not list this message\'s version v1 of orders.created');
+      // The consumer kept going: the good one after the poison was handled.
+      expect((await handled('dlq-v1')).map((r) => r.event_id)).toEqual([fine.id]);
+    },
+  );
 });

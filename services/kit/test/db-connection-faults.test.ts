@@ -100,7 +100,8 @@ test('every connection carries statement, lock and idle-in-transaction timeouts 
   });
   const d = db;
   const [s] = await d.query<{ st: string; lt: string; it: string }>(
-    `SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt, current_setting('idle_in_transaction_session_timeout') AS it`,
+    `SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt,
+      current_setting('idle_in_transaction_session_timeout') AS it`,
   );
   expect(s).toEqual({ st: '1500ms', lt: '300ms', it: '400ms' });
 

@@ -60,49 +60,53 @@ async function expectUnavailable(r: Response): Promise<void> {
   expect(await r.json()).toMatchObject({ status: 503, dependency: 'database' });
 }
 
-test('database stopped: writes answer 503 problem+json with Retry-After, /ready names the database, /health stays 200; after restart orders flow and none is lost', async () => {
-  const accepted: string[] = [];
-  for (let i = 0; i < 3; i++) {
-    const r = await order(`before-${i}`);
-    expect(r.status).toBe(202);
-    accepted.push(((await r.json()) as { orderId: string }).orderId);
-  }
+test(
+  'database stopped: writes answer 503 problem+json with Retry-After, /ready names the database, /health ' +
+    'stays 200; after restart orders flow and none is lost',
+  async () => {
+    const accepted: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await order(`before-${i}`);
+      expect(r.status).toBe(202);
+      accepted.push(((await r.json()) as { orderId: string }).orderId);
+    }
 
-  await pg.stop('fast');
+    await pg.stop('fast');
 
-  await expectUnavailable(await order('during'));
-  await expectUnavailable(await order('during-keyed', 'outage-key-1'));
-  await expectUnavailable(await fetch(`${svc.url}/orders/${accepted[0]}`));
-  const ready = await fetch(`${svc.url}/ready`);
-  expect(ready.status).toBe(503);
-  expect(ready.headers.get('retry-after')).toBe('3');
-  expect(((await ready.json()) as { down: Record<string, string> }).down).toHaveProperty('database');
-  expect((await fetch(`${svc.url}/health`)).status).toBe(200);
+    await expectUnavailable(await order('during'));
+    await expectUnavailable(await order('during-keyed', 'outage-key-1'));
+    await expectUnavailable(await fetch(`${svc.url}/orders/${accepted[0]}`));
+    const ready = await fetch(`${svc.url}/ready`);
+    expect(ready.status).toBe(503);
+    expect(ready.headers.get('retry-after')).toBe('3');
+    expect(((await ready.json()) as { down: Record<string, string> }).down).toHaveProperty('database');
+    expect((await fetch(`${svc.url}/health`)).status).toBe(200);
 
-  await pg.start();
+    await pg.start();
 
-  // The client retries what was refused, with its Idempotency-Key: one order.
-  const retried = await waitFor(
-    'an order accepted after the restart',
-    async () => {
-      const r = await order('during-keyed', 'outage-key-1');
-      return r.status === 202 ? ((await r.json()) as { orderId: string }).orderId : undefined;
-    },
-    30_000,
-    200,
-  );
-  accepted.push(retried);
-  await waitFor('ready again', async () => (await fetch(`${svc.url}/ready`)).ok, 30_000);
-  const again = await order('during-keyed', 'outage-key-1');
-  expect(again.status).toBe(200);
-  expect(((await again.json()) as { orderId: string }).orderId).toBe(retried);
+    // The client retries what was refused, with its Idempotency-Key: one order.
+    const retried = await waitFor(
+      'an order accepted after the restart',
+      async () => {
+        const r = await order('during-keyed', 'outage-key-1');
+        return r.status === 202 ? ((await r.json()) as { orderId: string }).orderId : undefined;
+      },
+      30_000,
+      200,
+    );
+    accepted.push(retried);
+    await waitFor('ready again', async () => (await fetch(`${svc.url}/ready`)).ok, 30_000);
+    const again = await order('during-keyed', 'outage-key-1');
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { orderId: string }).orderId).toBe(retried);
 
-  // Nothing lost: every accepted order is stored and its orders.created was published once.
-  for (const id of accepted) expect((await fetch(`${svc.url}/orders/${id}`)).status).toBe(200);
-  const stream = `${ns.toUpperCase()}_ORDERS`;
-  await waitFor('every accepted order published', async () => (await readStream(nc, stream)).length >= accepted.length, 30_000);
-  const published = (await readStream(nc, stream))
-    .filter((m) => m.subject.endsWith('orders.created'))
-    .map((m) => (m.json as { orderId: string }).orderId);
-  expect(published.sort()).toEqual([...accepted].sort());
-});
+    // Nothing lost: every accepted order is stored and its orders.created was published once.
+    for (const id of accepted) expect((await fetch(`${svc.url}/orders/${id}`)).status).toBe(200);
+    const stream = `${ns.toUpperCase()}_ORDERS`;
+    await waitFor('every accepted order published', async () => (await readStream(nc, stream)).length >= accepted.length, 30_000);
+    const published = (await readStream(nc, stream))
+      .filter((m) => m.subject.endsWith('orders.created'))
+      .map((m) => (m.json as { orderId: string }).orderId);
+    expect(published.sort()).toEqual([...accepted].sort());
+  },
+);

@@ -45,7 +45,8 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX payments_open_idx;
       CREATE INDEX payments_open_idx ON payments (updated_at) WHERE status = 'charging' OR (status = 'captured' AND cancel_requested);
       CREATE INDEX payments_in_doubt_idx ON payments (in_doubt_next_at) WHERE in_doubt;
-      CREATE INDEX payments_unsettled_idx ON payments (created_at) WHERE status = 'captured' AND NOT cancel_requested AND order_status IS NULL;`,
+      CREATE INDEX payments_unsettled_idx ON payments (created_at)
+        WHERE status = 'captured' AND NOT cancel_requested AND order_status IS NULL;`,
   },
   {
     id: 'payment-003-in-doubt-last-sent',

@@ -45,25 +45,29 @@ describe.sequential('in-doubt charges are re-checked until settled', () => {
     expect(await h.metric('orderflow_payment_in_doubt_checks_total', { result: 'capture_refunded' })).toBeGreaterThanOrEqual(1);
   });
 
-  test('a 409 "key in use" answer to the retry of a timed-out attempt is not a decline: the charge stays in doubt and its late capture is refunded', async () => {
-    await h.setGateway({ captureDelayMs: 600_000, keyInUse: 'conflict' });
-    const orderId = h.newOrder();
-    const before = h.stats();
-    await h.publish('inventory.reserved', h.reserved(orderId, 13));
-    const failed = await h.waitForEvent(orderId, 'payments.failed');
-    // The first attempt timed out, the retry got 409 while the first still runs.
-    expect(h.stats().keyInUse - before.keyInUse).toBeGreaterThanOrEqual(1);
-    expect(failed.data).toMatchObject({ reason: 'gateway_unavailable' });
-    expect(String(failed.data.detail)).toMatch(/409.*in doubt/);
-    const pending = (await h.payment(orderId)).body;
-    expect(pending.status).toBe('failed');
-    expect(pending.inDoubt).toBeDefined();
+  test(
+    'a 409 "key in use" answer to the retry of a timed-out attempt is not a decline: the charge stays in ' +
+      'doubt and its late capture is refunded',
+    async () => {
+      await h.setGateway({ captureDelayMs: 600_000, keyInUse: 'conflict' });
+      const orderId = h.newOrder();
+      const before = h.stats();
+      await h.publish('inventory.reserved', h.reserved(orderId, 13));
+      const failed = await h.waitForEvent(orderId, 'payments.failed');
+      // The first attempt timed out, the retry got 409 while the first still runs.
+      expect(h.stats().keyInUse - before.keyInUse).toBeGreaterThanOrEqual(1);
+      expect(failed.data).toMatchObject({ reason: 'gateway_unavailable' });
+      expect(String(failed.data.detail)).toMatch(/409.*in doubt/);
+      const pending = (await h.payment(orderId)).body;
+      expect(pending.status).toBe('failed');
+      expect(pending.inDoubt).toBeDefined();
 
-    await h.setGateway({ captureDelayMs: 0, keyInUse: 'wait' });
-    await waitFor('late capture refunded', async () => (await h.gatewayCharges(orderId))[0]?.status === 'refunded');
-    await waitFor('payment settled', async () => (await h.payment(orderId)).body.status === 'refunded');
-    expect((await h.payment(orderId)).body.inDoubt).toBeUndefined();
-  });
+      await h.setGateway({ captureDelayMs: 0, keyInUse: 'wait' });
+      await waitFor('late capture refunded', async () => (await h.gatewayCharges(orderId))[0]?.status === 'refunded');
+      await waitFor('payment settled', async () => (await h.payment(orderId)).body.status === 'refunded');
+      expect((await h.payment(orderId)).body.inDoubt).toBeUndefined();
+    },
+  );
 });
 
 describe('past the horizon an in-doubt charge is surfaced, never cleared', () => {

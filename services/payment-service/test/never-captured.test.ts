@@ -52,7 +52,8 @@ describe('a charge request that never reached the gateway', () => {
     expect(p.inDoubt).toBeUndefined();
     // Resolved only after the last attempt's send time + the bound.
     const [row] = await h.svc.ctx.db.query<{ in_doubt: boolean; after_ms: number }>(
-      `SELECT in_doubt, (extract(epoch FROM updated_at - in_doubt_last_sent_at) * 1000)::float8 AS after_ms FROM payments WHERE order_id = $1`,
+      `SELECT in_doubt, (extract(epoch FROM updated_at - in_doubt_last_sent_at) * 1000)::float8 AS after_ms
+        FROM payments WHERE order_id = $1`,
       [orderId],
     );
     expect(row?.in_doubt).toBe(false);

@@ -94,7 +94,8 @@ describe.sequential('payment-service', () => {
     await h.publish('inventory.reserved', h.reserved(orderId, 30));
     await h.waitForEvent(orderId, 'payments.completed');
     const before = h.stats();
-    const copies = [await h.publish('orders.cancelled', h.cancelled(orderId)), await h.publish('orders.cancelled', h.cancelled(orderId))]; // the second a republished copy
+    // The second is a republished copy.
+    const copies = [await h.publish('orders.cancelled', h.cancelled(orderId)), await h.publish('orders.cancelled', h.cancelled(orderId))];
     await waitFor('refunded', async () => (await h.payment(orderId)).body.status === 'refunded');
     await h.processed('payment-orders', copies);
     // One refund asked for, not one per copy (the gateway would absorb a second; we must not send it).
@@ -122,51 +123,57 @@ describe.sequential('payment-service', () => {
     expect((await h.payment(orderId)).body).toMatchObject({ status: 'cancelled', attempts: 0 });
   });
 
-  test('gateway down → retries, the breaker opens (fewer gateway calls than orders), orders fail gateway_unavailable; it half-opens and closes on recovery', async () => {
-    await h.setGateway({ failureRate: 1 });
-    const before = h.stats();
-    const rejectedBefore = await h.metric('orderflow_payment_gateway_attempts_total', { outcome: 'rejected' });
-    // Two orders first: their retries trip the breaker (3 consecutive failures)...
-    const first = [h.newOrder(), h.newOrder()];
-    for (const id of first) await h.publish('inventory.reserved', h.reserved(id, 5));
-    for (const id of first) expect((await h.waitForEvent(id, 'payments.failed')).data).toMatchObject({ reason: 'gateway_unavailable' });
-    await waitFor('breaker open', async () => (await h.ready()).body.circuitBreaker?.state === 'open');
-    // ...then more orders fail fast without reaching the gateway.
-    const more = Array.from({ length: 6 }, () => h.newOrder());
-    for (const id of more) await h.publish('inventory.reserved', h.reserved(id, 5));
-    for (const id of more) {
-      const f = await h.waitForEvent(id, 'payments.failed');
-      expect(f.data).toMatchObject({ reason: 'gateway_unavailable' });
-    }
-    const calls = h.stats().chargeRequests - before.chargeRequests;
-    const orders = first.length + more.length;
-    expect(calls).toBeGreaterThanOrEqual(3); // the retries happened
-    expect(calls).toBeLessThan(orders); // the breaker cut the rest short
-    expect((await h.metric('orderflow_payment_gateway_attempts_total', { outcome: 'rejected' })) - rejectedBefore).toBeGreaterThan(0);
-    for (const id of [...first, ...more]) {
-      expect((await h.payment(id)).body).toMatchObject({ status: 'failed' });
-      expect(await h.gatewayCharges(id)).toHaveLength(0);
-    }
-    // Open breaker: visible on /ready and as the gauge, but the service stays ready.
-    const r = await h.ready();
-    expect(r.status).toBe(200);
-    expect(r.body.circuitBreaker?.state).toBe('open');
-    expect(await h.metric('orderflow_circuit_breaker_state')).toBe(2);
+  test(
+    'gateway down → retries, the breaker opens (fewer gateway calls than orders), orders fail ' +
+      'gateway_unavailable; it half-opens and closes on recovery',
+    async () => {
+      await h.setGateway({ failureRate: 1 });
+      const before = h.stats();
+      const rejectedBefore = await h.metric('orderflow_payment_gateway_attempts_total', { outcome: 'rejected' });
+      // Two orders first: their retries trip the breaker (3 consecutive failures)...
+      const first = [h.newOrder(), h.newOrder()];
+      for (const id of first) await h.publish('inventory.reserved', h.reserved(id, 5));
+      for (const id of first) expect((await h.waitForEvent(id, 'payments.failed')).data).toMatchObject({ reason: 'gateway_unavailable' });
+      await waitFor('breaker open', async () => (await h.ready()).body.circuitBreaker?.state === 'open');
+      // ...then more orders fail fast without reaching the gateway.
+      const more = Array.from({ length: 6 }, () => h.newOrder());
+      for (const id of more) await h.publish('inventory.reserved', h.reserved(id, 5));
+      for (const id of more) {
+        const f = await h.waitForEvent(id, 'payments.failed');
+        expect(f.data).toMatchObject({ reason: 'gateway_unavailable' });
+      }
+      const calls = h.stats().chargeRequests - before.chargeRequests;
+      const orders = first.length + more.length;
+      expect(calls).toBeGreaterThanOrEqual(3); // the retries happened
+      expect(calls).toBeLessThan(orders); // the breaker cut the rest short
+      expect((await h.metric('orderflow_payment_gateway_attempts_total', { outcome: 'rejected' })) - rejectedBefore).toBeGreaterThan(0);
+      for (const id of [...first, ...more]) {
+        expect((await h.payment(id)).body).toMatchObject({ status: 'failed' });
+        expect(await h.gatewayCharges(id)).toHaveLength(0);
+      }
+      // Open breaker: visible on /ready and as the gauge, but the service stays ready.
+      const r = await h.ready();
+      expect(r.status).toBe(200);
+      expect(r.body.circuitBreaker?.state).toBe('open');
+      expect(await h.metric('orderflow_circuit_breaker_state')).toBe(2);
 
-    // Recovery: after halfOpenAfter the next call is the trial; it succeeds and the breaker closes.
-    await h.setGateway({ failureRate: 0 });
-    const halfOpenBefore = await h.metric('orderflow_circuit_breaker_transitions_total', { to: 'half-open' });
-    await sleep(HALF_OPEN_AFTER_MS + 100);
-    const after = h.newOrder();
-    await h.publish('inventory.reserved', h.reserved(after, 8));
-    await h.waitForEvent(after, 'payments.completed');
-    expect(await h.gatewayCharges(after)).toHaveLength(1);
-    await waitFor('breaker closed', async () => (await h.ready()).body.circuitBreaker?.state === 'closed');
-    expect((await h.metric('orderflow_circuit_breaker_transitions_total', { to: 'half-open' })) - halfOpenBefore).toBeGreaterThanOrEqual(1);
-    expect(await h.metric('orderflow_circuit_breaker_state')).toBe(0);
-    const metricsText = await (await fetch(`${h.svc.url}/metrics`)).text();
-    expect(metricsText).toMatch(/orderflow_circuit_breaker_state\{[^}]*breaker="payment-gateway"[^}]*\} 0/);
-  });
+      // Recovery: after halfOpenAfter the next call is the trial; it succeeds and the breaker closes.
+      await h.setGateway({ failureRate: 0 });
+      const halfOpenBefore = await h.metric('orderflow_circuit_breaker_transitions_total', { to: 'half-open' });
+      await sleep(HALF_OPEN_AFTER_MS + 100);
+      const after = h.newOrder();
+      await h.publish('inventory.reserved', h.reserved(after, 8));
+      await h.waitForEvent(after, 'payments.completed');
+      expect(await h.gatewayCharges(after)).toHaveLength(1);
+      await waitFor('breaker closed', async () => (await h.ready()).body.circuitBreaker?.state === 'closed');
+      expect((await h.metric('orderflow_circuit_breaker_transitions_total', { to: 'half-open' })) - halfOpenBefore).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(await h.metric('orderflow_circuit_breaker_state')).toBe(0);
+      const metricsText = await (await fetch(`${h.svc.url}/metrics`)).text();
+      expect(metricsText).toMatch(/orderflow_circuit_breaker_state\{[^}]*breaker="payment-gateway"[^}]*\} 0/);
+    },
+  );
 
   test('slow gateway → timeouts, gateway_unavailable; the late capture is found and refunded', async () => {
     // Longer than all three attempts together: every attempt times out before the first captures.

@@ -58,7 +58,8 @@ describe.sequential('payment-service on PGlite', () => {
     const orderId = h.newOrder();
     // What a crash between the claim's commit (message acked) and the gateway call leaves behind.
     await h.svc.ctx.db.query(
-      `INSERT INTO payments (order_id, status, amount, currency, correlation_id, updated_at) VALUES ($1, 'charging', 14, 'USD', 'corr-crash', now() - interval '1 minute')`,
+      `INSERT INTO payments (order_id, status, amount, currency, correlation_id, updated_at) VALUES ($1,
+        'charging', 14, 'USD', 'corr-crash', now() - interval '1 minute')`,
       [orderId],
     );
     const done = await h.waitForEvent(orderId, 'payments.completed');

@@ -90,30 +90,33 @@ test('a refund happens once per charge', async () => {
   expect(list.charges[0]?.status).toBe('refunded');
 });
 
-test('captureDelayMs: the charge is captured after the client gave up; lookups are not delayed; lowering it releases the charge', async () => {
-  const orderId = randomUUID();
-  const before = await stats();
-  try {
-    expect((await post('/admin/config', { captureDelayMs: 600_000 })).status).toBe(200);
-    const client = new AbortController();
-    const gaveUp = fetch(`${gw.url}/charges`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': orderId },
-      body: JSON.stringify({ orderId, amount: 4, currency: 'USD' }),
-      signal: client.signal,
-    }).catch((err: unknown) => err);
-    await waitFor('the charge arrived', async () => (gw.stats.chargeRequests > before.chargeRequests ? true : undefined));
-    client.abort();
-    expect(await gaveUp).toBeInstanceOf(Error);
-    const lookup = async () =>
-      ((await (await fetch(`${gw.url}/charges?orderId=${orderId}`)).json()) as { charges: Array<{ status: string }> }).charges;
-    expect(await lookup()).toEqual([]);
-    expect((await post('/admin/config', { captureDelayMs: 0 })).status).toBe(200);
-    await waitFor('captured late', async () => ((await lookup())[0]?.status === 'captured' ? true : undefined));
-  } finally {
-    await post('/admin/config', { captureDelayMs: 0 });
-  }
-});
+test(
+  'captureDelayMs: the charge is captured after the client gave up; lookups are not delayed; lowering it ' + 'releases the charge',
+  async () => {
+    const orderId = randomUUID();
+    const before = await stats();
+    try {
+      expect((await post('/admin/config', { captureDelayMs: 600_000 })).status).toBe(200);
+      const client = new AbortController();
+      const gaveUp = fetch(`${gw.url}/charges`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': orderId },
+        body: JSON.stringify({ orderId, amount: 4, currency: 'USD' }),
+        signal: client.signal,
+      }).catch((err: unknown) => err);
+      await waitFor('the charge arrived', async () => (gw.stats.chargeRequests > before.chargeRequests ? true : undefined));
+      client.abort();
+      expect(await gaveUp).toBeInstanceOf(Error);
+      const lookup = async () =>
+        ((await (await fetch(`${gw.url}/charges?orderId=${orderId}`)).json()) as { charges: Array<{ status: string }> }).charges;
+      expect(await lookup()).toEqual([]);
+      expect((await post('/admin/config', { captureDelayMs: 0 })).status).toBe(200);
+      await waitFor('captured late', async () => ((await lookup())[0]?.status === 'captured' ? true : undefined));
+    } finally {
+      await post('/admin/config', { captureDelayMs: 0 });
+    }
+  },
+);
 
 test('keyInUse conflict: a request whose key is held by one still running answers 409; afterwards the key replays the result', async () => {
   const orderId = randomUUID();
@@ -138,23 +141,27 @@ test('keyInUse conflict: a request whose key is held by one still running answer
   }
 });
 
-test('maxProcessingMs: a charge not captured by its deadline is dropped (504, nothing stored), and a retry with the same key is a new request', async () => {
-  const orderId = randomUUID();
-  const body = { orderId, amount: 8, currency: 'USD' };
-  const before = await stats();
-  try {
-    // The capture would come long after the deadline: the gateway gives up on it at the deadline.
-    expect((await post('/admin/config', { captureDelayMs: 600_000, maxProcessingMs: 300 })).status).toBe(200);
-    const r = await post('/charges', body, orderId);
-    expect(r.status).toBe(504);
-    expect(gw.stats.dropped - before.dropped).toBe(1);
-    expect(gw.stats.captures - before.captures).toBe(0);
-    expect(((await (await fetch(`${gw.url}/charges?orderId=${orderId}`)).json()) as { charges: unknown[] }).charges).toEqual([]);
-    // Within the deadline the same key captures: the dropped request left nothing to replay.
-    expect((await post('/admin/config', { captureDelayMs: 0, maxProcessingMs: 60_000 })).status).toBe(200);
-    expect((await post('/charges', body, orderId)).status).toBe(201);
-    expect((await post('/admin/config', { maxProcessingMs: 0 })).status).toBe(400);
-  } finally {
-    await post('/admin/config', { captureDelayMs: 0, maxProcessingMs: 60_000 });
-  }
-});
+test(
+  'maxProcessingMs: a charge not captured by its deadline is dropped (504, nothing stored), and a retry with ' +
+    'the same key is a new request',
+  async () => {
+    const orderId = randomUUID();
+    const body = { orderId, amount: 8, currency: 'USD' };
+    const before = await stats();
+    try {
+      // The capture would come long after the deadline: the gateway gives up on it at the deadline.
+      expect((await post('/admin/config', { captureDelayMs: 600_000, maxProcessingMs: 300 })).status).toBe(200);
+      const r = await post('/charges', body, orderId);
+      expect(r.status).toBe(504);
+      expect(gw.stats.dropped - before.dropped).toBe(1);
+      expect(gw.stats.captures - before.captures).toBe(0);
+      expect(((await (await fetch(`${gw.url}/charges?orderId=${orderId}`)).json()) as { charges: unknown[] }).charges).toEqual([]);
+      // Within the deadline the same key captures: the dropped request left nothing to replay.
+      expect((await post('/admin/config', { captureDelayMs: 0, maxProcessingMs: 60_000 })).status).toBe(200);
+      expect((await post('/charges', body, orderId)).status).toBe(201);
+      expect((await post('/admin/config', { maxProcessingMs: 0 })).status).toBe(400);
+    } finally {
+      await post('/admin/config', { captureDelayMs: 0, maxProcessingMs: 60_000 });
+    }
+  },
+);

@@ -5,7 +5,8 @@
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const CSS = `
-:root { --bg:#f6f7f9; --fg:#1b1f24; --muted:#59636e; --card:#fff; --line:#d5dae0; --accent:#0b5cad; --ok:#1a7f37; --bad:#b42318; --warn:#9a6700; --warnbg:#fff4d6; --badbg:#fde8e7; --okbg:#e6f4ea; }
+:root { --bg:#f6f7f9; --fg:#1b1f24; --muted:#59636e; --card:#fff; --line:#d5dae0; --accent:#0b5cad;
+  --ok:#1a7f37; --bad:#b42318; --warn:#9a6700; --warnbg:#fff4d6; --badbg:#fde8e7; --okbg:#e6f4ea; }
 * { box-sizing: border-box; }
 [hidden] { display:none !important; }
 body { margin:0; font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; background:var(--bg); color:var(--fg); }
@@ -36,7 +37,8 @@ th { font-weight:600; color:var(--muted); font-size:.8rem; text-transform:upperc
 th[scope="row"] { text-transform:none; letter-spacing:0; font-size:.85rem; color:var(--fg); }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 tr.growing td { background:var(--warnbg); }
-.badge { display:inline-block; padding:.05rem .45rem; border-radius:.75rem; font-size:.78rem; font-weight:600; border:1px solid transparent; }
+.badge { display:inline-block; padding:.05rem .45rem; border-radius:.75rem; font-size:.78rem; font-weight:600;
+  border:1px solid transparent; }
 .b-ok { background:var(--okbg); color:var(--ok); border-color:#a6d8b5; }
 .b-bad { background:var(--badbg); color:var(--bad); border-color:#f3b2ac; }
 .b-warn { background:var(--warnbg); color:var(--warn); border-color:#f0d28a; }
@@ -51,7 +53,8 @@ pre { background:#0f1720; color:#e6edf3; padding:.75rem; border-radius:.4rem; ov
 code, .mono { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; font-size:.85em; overflow-wrap:anywhere; }
 form.inline { display:flex; gap:.5rem; align-items:end; flex-wrap:wrap; }
 label { display:block; font-weight:600; font-size:.9rem; margin-bottom:.2rem; }
-input[type=text], input[type=password] { font:inherit; padding:.4rem .6rem; border:1px solid #8a96a3; border-radius:.35rem; min-width:22rem; max-width:100%; }
+input[type=text], input[type=password] { font:inherit; padding:.4rem .6rem; border:1px solid #8a96a3;
+  border-radius:.35rem; min-width:22rem; max-width:100%; }
 #notice { min-height:1.5rem; }
 .msg { padding:.5rem .75rem; border-radius:.35rem; margin-bottom:.75rem; }
 .msg.ok { background:var(--okbg); } .msg.bad { background:var(--badbg); } .msg.warn { background:var(--warnbg); }
@@ -61,7 +64,8 @@ dialog::backdrop { background:rgba(0,0,0,.35); }
 .sw { display:inline-block; width:.8rem; height:.8rem; border-radius:.15rem; margin-right:.3rem; vertical-align:-1px; }
 .timeline { list-style:none; margin:0; padding:0; border-left:3px solid var(--line); }
 .timeline li { position:relative; margin:0 0 .6rem 0; padding-left:1rem; }
-.timeline li::before { content:""; position:absolute; left:-8px; top:.45rem; width:11px; height:11px; border-radius:50%; background:var(--accent); }
+.timeline li::before { content:""; position:absolute; left:-8px; top:.45rem; width:11px; height:11px;
+  border-radius:50%; background:var(--accent); }
 .timeline li.dead::before { background:var(--bad); }
 .visually-hidden { position:absolute!important; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
 details summary { cursor:pointer; }
@@ -101,24 +105,35 @@ export function PAGE(opts: { namespace: string; tokenRequired: boolean }): strin
       <button class="primary" type="submit">Sign in</button>
     </form>
   </section>
-  <section id="page-overview" data-page-section="overview" hidden aria-labelledby="h-overview"><h2 id="h-overview">Overview</h2><div id="overview-body">Loading…</div></section>
-  <section id="page-streams" data-page-section="streams" hidden aria-labelledby="h-streams"><h2 id="h-streams">Streams &amp; consumers</h2><div id="streams-body">Loading…</div></section>
-  <section id="page-dlq" data-page-section="dlq" hidden aria-labelledby="h-dlq"><h2 id="h-dlq">Dead letters</h2><div id="dlq-status" role="status" aria-live="polite"></div><div id="dlq-body">Loading…</div></section>
+  <section id="page-overview" data-page-section="overview" hidden aria-labelledby="h-overview">
+    <h2 id="h-overview">Overview</h2><div id="overview-body">Loading…</div>
+  </section>
+  <section id="page-streams" data-page-section="streams" hidden aria-labelledby="h-streams">
+    <h2 id="h-streams">Streams &amp; consumers</h2><div id="streams-body">Loading…</div>
+  </section>
+  <section id="page-dlq" data-page-section="dlq" hidden aria-labelledby="h-dlq">
+    <h2 id="h-dlq">Dead letters</h2><div id="dlq-status" role="status" aria-live="polite"></div><div id="dlq-body">Loading…</div>
+  </section>
   <section id="page-lookup" data-page-section="lookup" hidden aria-labelledby="h-lookup">
     <h2 id="h-lookup">Order lookup</h2>
     <form id="lookup-form" class="inline card" role="search">
-      <div><label for="lookup-q">Order id or correlation id</label><input id="lookup-q" name="q" type="text" autocomplete="off" spellcheck="false" required></div>
+      <div><label for="lookup-q">Order id or correlation id</label><input id="lookup-q" name="q" type="text"
+          autocomplete="off" spellcheck="false" required></div>
       <button class="primary" type="submit">Look up</button>
     </form>
     <div id="lookup-body" aria-live="polite"></div>
   </section>
 </main>
-<footer class="muted" style="text-align:center;padding:1rem">Reads public APIs only: JetStream, the services' HTTP endpoints, the DLQ. <button id="signout" type="button" hidden>Forget token</button></footer>
+<footer class="muted" style="text-align:center;padding:1rem">
+  Reads public APIs only: JetStream, the services' HTTP endpoints, the DLQ.
+  <button id="signout" type="button" hidden>Forget token</button>
+</footer>
 <dialog id="confirm" aria-labelledby="confirm-title" aria-describedby="confirm-text">
   <form method="dialog">
     <h3 id="confirm-title">Are you sure?</h3>
     <p id="confirm-text"></p>
-    <div class="actions"><button value="cancel" type="submit">Cancel</button><button id="confirm-ok" class="danger solid" value="ok" type="submit">Confirm</button></div>
+    <div class="actions"><button value="cancel" type="submit">Cancel</button><button id="confirm-ok"
+        class="danger solid" value="ok" type="submit">Confirm</button></div>
   </form>
 </dialog>
 <script type="module" src="/assets/app.js"></script>

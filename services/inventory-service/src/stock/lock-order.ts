@@ -56,7 +56,8 @@ export class LockOrderError extends Error {
     options?: { cause?: unknown },
   ) {
     super(
-      `${kind} row(s) ${ids.join(', ')} are locked by another transaction and rank below rows this transaction holds; retry the orders one at a time`,
+      `${kind} row(s) ${ids.join(', ')} are locked by another transaction and rank below rows this transaction ` +
+        `holds; retry the orders one at a time`,
       options,
     );
   }

@@ -10,7 +10,9 @@ export function stockMetrics(registry: Registry) {
     }),
     sweeper: new Counter({
       name: 'orderflow_inventory_sweeper_total',
-      help: 'Reservation sweeper actions on holds that outlived the saga: committed, released, already_settled, order_open, unknown_order, lookup_failed, failed',
+      help:
+        'Reservation sweeper actions on holds that outlived the saga: committed, released, already_settled, ' +
+        'order_open, unknown_order, lookup_failed, failed',
       labelNames: ['action'],
       registers: [registry],
     }),

@@ -235,7 +235,8 @@ async function lockReservation(sql: Sql, orderId: string): Promise<ReservationVi
     [orderId.toLowerCase()],
     (ids, mode) =>
       sql.query<ReservationRow>(
-        `SELECT order_id, status, items, amount, currency, reason, correlation_id FROM reservations WHERE order_id = $1 FOR UPDATE${mode === 'nowait' ? ' NOWAIT' : ''}`,
+        `SELECT order_id, status, items, amount, currency, reason, correlation_id FROM reservations WHERE
+          order_id = $1 FOR UPDATE${mode === 'nowait' ? ' NOWAIT' : ''}`,
         [ids[0]],
       ),
     (r) => r.order_id,
@@ -323,7 +324,8 @@ export async function claimStaleHolds(
 /** When an undecided hold is looked at again. */
 export async function scheduleHoldCheck(sql: Sql, orderId: string, delayMs: number): Promise<void> {
   await sql.query(
-    `UPDATE reservations SET sweep_next_at = now() + make_interval(secs => $2::double precision / 1000) WHERE order_id = $1 AND status = 'held'`,
+    `UPDATE reservations SET sweep_next_at = now() + make_interval(secs => $2::double precision / 1000) WHERE
+      order_id = $1 AND status = 'held'`,
     [orderId, delayMs],
   );
 }

@@ -25,7 +25,8 @@ export class HandlerDeadlineError extends Error {
     readonly messages: number,
   ) {
     super(
-      `handler still running after its ${deadlineMs} ms deadline (${messages} message${messages === 1 ? '' : 's'}); work abandoned and rolled back`,
+      `handler still running after its ${deadlineMs} ms deadline (${messages} ` +
+        `message${messages === 1 ? '' : 's'}); work abandoned and rolled back`,
     );
   }
 }

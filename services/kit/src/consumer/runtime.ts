@@ -305,7 +305,10 @@ export class EventConsumer {
     }
   }
 
-  /** One message in its own transaction; a failure it caused is nak'ed with backoff or dead-lettered. Returns the dependency failure if it must be held. */
+  /**
+   * One message in its own transaction; a failure it caused is nak'ed with backoff or
+   * dead-lettered. Returns the dependency failure if it must be held.
+   */
   async #runOne(w: Work): Promise<Extract<Failure, { kind: 'dependency' }> | undefined> {
     const contention = new RetryDelays({ initialMs: 50, maxMs: 1000 });
     for (;;) {

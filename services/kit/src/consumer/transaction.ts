@@ -88,7 +88,8 @@ async function transact(o: TransactionOptions, sql: Sql, works: Work[], after: A
   // The session's pid comes with the first statement (no extra round trip): it is what a
   // deadline terminates. With no fresh event no handler runs, so there is nothing to end.
   const rows = await sql.query<{ event_id: string; pid: number }>(
-    `WITH fresh AS (INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING event_id)
+    `WITH fresh AS (INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[])
+      ON CONFLICT DO NOTHING RETURNING event_id)
      SELECT event_id, pg_backend_pid() AS pid FROM fresh`,
     [o.durable, works.map((w) => w.event.id)],
   );

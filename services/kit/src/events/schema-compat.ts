@@ -127,7 +127,9 @@ export function diffSchemas(a: unknown, b: unknown, path = '(root)'): Change[] {
     if (ra.has(k))
       add(
         'changed',
-        `required field removed or renamed (released events carry it${closedB ? ' and the new schema rejects it' : ''}; consumers on the released schema require it)`,
+        `required field removed or renamed (released events carry ` +
+          `it${closedB ? ' and the new schema rejects it' : ''}; consumers on the released schema ` +
+          `require it)`,
         child(k),
       );
     else if (closedB) add('narrowed', 'optional field removed (released events that carry it are rejected)', child(k));

@@ -40,7 +40,8 @@ export async function enqueue(sql: Sql, events: readonly OutgoingEvent[]): Promi
  */
 export function outboxInsertSql(first: number): string {
   const [a, b, c, d] = [first, first + 1, first + 2, first + 3];
-  return `INSERT INTO outbox (event_id, subject, headers, payload) SELECT * FROM unnest($${a}::text[], $${b}::text[], $${c}::jsonb[], $${d}::text[])`;
+  return `INSERT INTO outbox (event_id, subject, headers, payload) SELECT * FROM unnest($${a}::text[],
+    $${b}::text[], $${c}::jsonb[], $${d}::text[])`;
 }
 
 /** The four parameter arrays of outboxInsertSql, trace context taken from the active span. */

@@ -17,7 +17,9 @@ export function deadLetterStreamSpec(subject: string): StreamSpec | { error: str
   const i = tokens.indexOf('dlq');
   if (i < 0 || i === tokens.length - 1) {
     return {
-      error: `deadLetter.subject "${subject}" is not captured by any stream and has no "dlq" token to derive one from (expected [<ns>.]dlq.<stream>.<consumer>)`,
+      error:
+        `deadLetter.subject "${subject}" is not captured by any stream and has no "dlq" token to derive one ` +
+        `from (expected [<ns>.]dlq.<stream>.<consumer>)`,
     };
   }
   const prefix = tokens.slice(0, i);

@@ -136,48 +136,52 @@ describe('a dependency that is away pauses the consumer; it does not spend the d
     }
   });
 
-  test('a restart mid-outage: stop() gives the held message back at once (at most one delivery), the next process holds it until the database is back', async () => {
-    const spec = t.spec('payment-orders');
-    const seen: number[] = [];
-    const make = () =>
-      t.consumer({
-        spec,
-        handlers: {
-          'orders.cancelled': async ({ sql, event, deliveryCount }) => {
-            seen.push(deliveryCount);
-            await sql.query(`INSERT INTO effects (event_id, delivery) VALUES ($1, $2)`, [event.id, deliveryCount]);
+  test(
+    'a restart mid-outage: stop() gives the held message back at once (at most one delivery), the next ' +
+      'process holds it until the database is back',
+    async () => {
+      const spec = t.spec('payment-orders');
+      const seen: number[] = [];
+      const make = () =>
+        t.consumer({
+          spec,
+          handlers: {
+            'orders.cancelled': async ({ sql, event, deliveryCount }) => {
+              seen.push(deliveryCount);
+              await sql.query(`INSERT INTO effects (event_id, delivery) VALUES ($1, $2)`, [event.id, deliveryCount]);
+            },
           },
-        },
-      });
-    const before = (await consumerInfo(nc, spec)).delivered.consumer_seq;
-    const first = make();
-    const second = make();
-    try {
-      await pgServer.stop('fast');
-      first.start();
-      const e = orderCancelled(t.names);
-      await t.publish(e);
-      await waitFor('first process paused', () => first.paused?.dependency === 'database');
-      // Shutdown does not wait for the database.
-      let stopped = false;
-      void first.stop().then(() => (stopped = true));
-      await waitFor('stop() returned while the database is still down', () => stopped);
+        });
+      const before = (await consumerInfo(nc, spec)).delivered.consumer_seq;
+      const first = make();
+      const second = make();
+      try {
+        await pgServer.stop('fast');
+        first.start();
+        const e = orderCancelled(t.names);
+        await t.publish(e);
+        await waitFor('first process paused', () => first.paused?.dependency === 'database');
+        // Shutdown does not wait for the database.
+        let stopped = false;
+        void first.stop().then(() => (stopped = true));
+        await waitFor('stop() returned while the database is still down', () => stopped);
 
-      second.start();
-      await waitFor('second process holds it, paused', () => second.paused?.dependency === 'database' && second.held === 1);
-      await pgServer.start();
-      await handledAndAcked('handled after recovery', e.id, spec);
-      // The restart cost at most one delivery: handled once, on the first or second delivery
-      // (2.15 counts the nak'ed delivery; 2.9 takes the count back when the nak finds no live
-      // pull request and the message waits for the next one).
-      expect(seen).toHaveLength(1);
-      expect(seen[0]).toBeLessThanOrEqual(2);
-      expect((await consumerInfo(nc, spec)).delivered.consumer_seq - before).toBeLessThanOrEqual(2);
-      expect(await deadLettersOf(nc, t.names, spec.durableName)).toEqual([]);
-    } finally {
-      await first.stop();
-      await second.stop();
-      if (!pgServer.pid) await pgServer.start();
-    }
-  });
+        second.start();
+        await waitFor('second process holds it, paused', () => second.paused?.dependency === 'database' && second.held === 1);
+        await pgServer.start();
+        await handledAndAcked('handled after recovery', e.id, spec);
+        // The restart cost at most one delivery: handled once, on the first or second delivery
+        // (2.15 counts the nak'ed delivery; 2.9 takes the count back when the nak finds no live
+        // pull request and the message waits for the next one).
+        expect(seen).toHaveLength(1);
+        expect(seen[0]).toBeLessThanOrEqual(2);
+        expect((await consumerInfo(nc, spec)).delivered.consumer_seq - before).toBeLessThanOrEqual(2);
+        expect(await deadLettersOf(nc, t.names, spec.durableName)).toEqual([]);
+      } finally {
+        await first.stop();
+        await second.stop();
+        if (!pgServer.pid) await pgServer.start();
+      }
+    },
+  );
 });

@@ -258,22 +258,25 @@ describe.each(cases.map((c, i) => [c.name, c, i] as const))('Consumer %s', (_nam
 });
 
 describe('Consumer backoff against maxDeliver', () => {
-  it('as many delays as deliveries, or unlimited deliveries: accepted where the server does, refused before naming the version', async () => {
-    for (const [durable, maxDeliver, since] of [
-      ['cf-bo-eq', 2, [2, 10, 23]],
-      ['cf-bo-unl', -1, [2, 10, 14]],
-    ] as const) {
-      const r = await reconcileConsumer(jsm, { streamName: stream, durableName: durable, maxDeliver, backoff: ['1s', '2s'] });
-      if (atLeast(server, since)) {
-        expect(r.outcome, r.reasons.join('; ')).toBe('created');
-        await deleteConsumer(jsm, stream, durable);
-      } else {
-        expect(r).toMatchObject({ action: 'refuse', outcome: 'refused' });
-        expect(r.reasons[0]).toContain(`nats-server ${server.join('.')}`);
-        expect(await readConsumer(jsm, stream, durable)).toBeUndefined();
+  it(
+    'as many delays as deliveries, or unlimited deliveries: accepted where the server does, refused before ' + 'naming the version',
+    async () => {
+      for (const [durable, maxDeliver, since] of [
+        ['cf-bo-eq', 2, [2, 10, 23]],
+        ['cf-bo-unl', -1, [2, 10, 14]],
+      ] as const) {
+        const r = await reconcileConsumer(jsm, { streamName: stream, durableName: durable, maxDeliver, backoff: ['1s', '2s'] });
+        if (atLeast(server, since)) {
+          expect(r.outcome, r.reasons.join('; ')).toBe('created');
+          await deleteConsumer(jsm, stream, durable);
+        } else {
+          expect(r).toMatchObject({ action: 'refuse', outcome: 'refused' });
+          expect(r.reasons[0]).toContain(`nats-server ${server.join('.')}`);
+          expect(await readConsumer(jsm, stream, durable)).toBeUndefined();
+        }
       }
-    }
-  });
+    },
+  );
 });
 
 describe('Consumer pauseUntil removed', () => {

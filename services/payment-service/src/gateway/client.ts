@@ -73,9 +73,8 @@ export class HttpPaymentGateway implements PaymentGateway {
       });
     } catch (err) {
       if (signal?.aborted) throw err; // the timeout policy reports it
-      throw new TransientGatewayError(
-        `gateway unreachable: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''}`,
-      );
+      const cause = (err as { cause?: Error }).cause;
+      throw new TransientGatewayError(`gateway unreachable: ${(err as Error).message}${cause ? ` (${cause.message})` : ''}`);
     }
     const text = await res.text();
     let json: Record<string, unknown> = {};

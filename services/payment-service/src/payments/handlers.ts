@@ -70,7 +70,8 @@ async function tombstoneOrGet(sql: Sql, orderId: string, correlationId: string, 
   const row = await getPayment(sql, orderId, true);
   if (row) return row;
   const ins = await sql.query(
-    `INSERT INTO payments (order_id, status, correlation_id, reason) VALUES ($1, 'cancelled', $2, $3) ON CONFLICT (order_id) DO NOTHING RETURNING 1`,
+    `INSERT INTO payments (order_id, status, correlation_id, reason) VALUES ($1, 'cancelled', $2, $3)
+      ON CONFLICT (order_id) DO NOTHING RETURNING 1`,
     [orderId, correlationId, `order_cancelled: ${reason}`.slice(0, 200)],
   );
   if (ins.length) return undefined;

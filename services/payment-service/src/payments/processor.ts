@@ -131,7 +131,8 @@ export class PaymentProcessor {
       const cancelled = cur.cancel_requested;
       if (outcome.kind === 'captured') {
         await sql.query(
-          `UPDATE payments SET status = 'captured', charge_id = $2, attempts = attempts + $3, reason = NULL, answered = true, updated_at = now() WHERE order_id = $1`,
+          `UPDATE payments SET status = 'captured', charge_id = $2, attempts = attempts + $3, reason = NULL,
+            answered = true, updated_at = now() WHERE order_id = $1`,
           [orderId, outcome.chargeId, attempts],
         );
         if (cancelled) {
@@ -161,7 +162,8 @@ export class PaymentProcessor {
         const reason = cancelled ? 'order_cancelled' : outcome.kind === 'declined' ? 'payment_declined' : 'gateway_unavailable';
         await sql.query(
           `UPDATE payments SET status = $2, reason = $3, attempts = attempts + $4, answered = true, updated_at = now(),
-                  in_doubt = $5, in_doubt_since = CASE WHEN $5 THEN now() END, in_doubt_next_at = CASE WHEN $5 THEN now() + make_interval(secs => $6::double precision / 1000) END,
+                  in_doubt = $5, in_doubt_since = CASE WHEN $5 THEN now() END,
+                  in_doubt_next_at = CASE WHEN $5 THEN now() + make_interval(secs => $6::double precision / 1000) END,
                   in_doubt_last_sent_at = CASE WHEN $5 THEN $7::timestamptz END
             WHERE order_id = $1`,
           [orderId, status, reason, attempts, outcome.inDoubt, firstCheckMs, (lastSentAt ?? new Date()).toISOString()],
@@ -205,7 +207,8 @@ export class PaymentProcessor {
         // The gateway lost the charge (a sandbox restart): nothing to refund, and nothing will ever be.
         ctx.log.error({ orderId, chargeId }, 'payment.refund_unknown_charge');
         await ctx.db.query(
-          `UPDATE payments SET cancel_requested = false, reason = 'refund_unknown_charge', updated_at = now() WHERE order_id = $1 AND status = 'captured'`,
+          `UPDATE payments SET cancel_requested = false, reason = 'refund_unknown_charge', updated_at = now()
+            WHERE order_id = $1 AND status = 'captured'`,
           [orderId],
         );
         return;
@@ -217,7 +220,8 @@ export class PaymentProcessor {
       return;
     }
     await ctx.db.query(
-      `UPDATE payments SET status = 'refunded', cancel_requested = false, reason = 'order_cancelled', updated_at = now() WHERE order_id = $1 AND status = 'captured'`,
+      `UPDATE payments SET status = 'refunded', cancel_requested = false, reason = 'order_cancelled', updated_at = now()
+        WHERE order_id = $1 AND status = 'captured'`,
       [orderId],
     );
     metrics.outcomes.inc({ outcome: 'refunded' });

@@ -167,7 +167,8 @@ export async function resolveNeverCaptured(sql: Sql, orderId: string): Promise<b
 
 export async function countInDoubt(sql: Sql): Promise<{ checking: number; unresolved: number }> {
   const [row] = await sql.query<{ checking: number; unresolved: number }>(
-    `SELECT count(*) FILTER (WHERE in_doubt_gave_up_at IS NULL)::int AS checking, count(*) FILTER (WHERE in_doubt_gave_up_at IS NOT NULL)::int AS unresolved
+    `SELECT count(*) FILTER (WHERE in_doubt_gave_up_at IS NULL)::int AS checking, count(*) FILTER (WHERE
+      in_doubt_gave_up_at IS NOT NULL)::int AS unresolved
        FROM payments WHERE in_doubt`,
   );
   return row ?? { checking: 0, unresolved: 0 };
