@@ -6,7 +6,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startService, type RunningService } from '@orderflow/kit';
-import { deleteNamespaceStreams, dropSchema, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats } from '@orderflow/kit/testing';
+import { removeTestNamespace, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats } from '@orderflow/kit/testing';
 import { orderService } from '../../services/order-service/src/index.js';
 
 const order = JSON.stringify({ customerId: 'rl', items: [{ productId: 'rl-1', quantity: 1 }] });
@@ -45,10 +45,7 @@ describe('order-service request limits', () => {
   });
   afterAll(async () => {
     await svc?.stop();
-    const nc = await testNats();
-    await deleteNamespaceStreams(nc, ns);
-    await nc.close();
-    await dropSchema(schema);
+    await removeTestNamespace(await testNats(), ns, [schema]);
   });
 
   test('a burst over RATE_LIMIT_BURST gets 429 problem+json with Retry-After, and nothing is written for it', async () => {
