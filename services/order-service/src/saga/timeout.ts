@@ -1,4 +1,4 @@
-import type { Lifecycle, ServiceContext } from '@orderflow/kit';
+import { periodic, type Lifecycle, type ServiceContext } from '@orderflow/kit';
 import { applySaga } from '../orders/repository.js';
 import { recordOutcome } from './handlers.js';
 import type { SagaMetrics } from './metrics.js';
@@ -8,8 +8,6 @@ import type { SagaMetrics } from './metrics.js';
  * event makes inventory release the stock and payment refund a late charge.
  */
 export function sagaTimeout(ctx: ServiceContext, metrics: SagaMetrics, timeoutMs: number): Lifecycle {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
   const everyMs = Math.max(250, Math.min(5000, Math.floor(timeoutMs / 4)));
   const sweep = async () => {
     // Postgres: SKIP LOCKED lets replicas sweep side by side; each order is cancelled once.
@@ -33,22 +31,5 @@ export function sagaTimeout(ctx: ServiceContext, metrics: SagaMetrics, timeoutMs
       ctx.log.warn({ count: cancelled.length, timeoutMs }, 'saga.timed_out');
     }
   };
-  const tick = () => {
-    running = sweep()
-      .catch((err: unknown) => ctx.log.warn({ err }, 'saga.timeout_sweep_failed'))
-      .finally(() => {
-        if (timer) timer = setTimeout(tick, everyMs);
-      });
-  };
-  return {
-    start() {
-      if (!timer) timer = setTimeout(tick, everyMs);
-    },
-    async stop() {
-      const t = timer;
-      timer = undefined;
-      if (t) clearTimeout(t);
-      await running;
-    },
-  };
+  return periodic({ name: 'saga-timeout', intervalMs: everyMs, log: ctx.log, failedEvent: 'saga.timeout_sweep_failed', round: sweep });
 }
