@@ -227,6 +227,12 @@ export function createBucketReconciler(deps: BucketReconcilerDeps): (key: string
     try {
       if (meta.deletionTimestamp) {
         if (!(meta.finalizers ?? []).includes(FINALIZER)) return { requeue: false };
+        if (mode === 'observe' || obj.spec.preventDelete) {
+          // Nothing to delete in JetStream: no connection is needed to let the resource go.
+          await finalize(undefined, obj);
+          metrics.reconciles.inc({ kind, outcome: 'deleted' });
+          return { requeue: false };
+        }
         const r = await deps.connections.resolve(obj);
         if (!r.ok && r.reason === 'ConnectionUnavailable') {
           log.warn({ key, reason: r.reason }, `cannot delete yet: ${r.message}`);
