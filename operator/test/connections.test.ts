@@ -17,6 +17,7 @@
  * - the NatsConnection's own status: Ready with the server version and observedGeneration; one
  *   nothing references is checked without keeping a connection;
  * - a deleted NatsConnection → ConnectionNotFound; a Stream deleted then keeps its stream (Warning);
+ * - tls.handshakeFirst against a server configured with handshake_first;
  * - admission (CEL): user without password, two kinds of credentials, a changed spec.connection;
  * - the built operator (dist/main.js, needs `npx turbo run build`) with NATS away at start: the
  *   Stream's status says so, then Ready once the server starts; /health 200, /ready 503 meanwhile.
@@ -342,6 +343,29 @@ describe('NatsConnection resources', () => {
     const stream = await waitCondition('Stream', 'elsewhere-stream', 'Ready=False', (o) => ready(o)?.status === 'False');
     expect(ready(stream)?.reason).toBe('JetStreamUnavailable');
     expect(await exists(nc, names.stream('ELSEWHERE'))).toBe(false);
+  });
+
+  it('tls.handshakeFirst: a server that wants TLS first is reached with it, not without it', async () => {
+    writeFileSync(f('first.conf'), `tls { cert_file: "${f('server.pem')}", key_file: "${f('server.key')}", handshake_first: true }\n`);
+    const first = await TestNatsServer.create({ name: 'conn-tls-first', args: ['-c', f('first.conf')] });
+    try {
+      await first.start();
+      await applySecret('first-ca', { 'ca.crt': readFileSync(f('ca.pem'), 'utf8') });
+      const ca = { name: 'first-ca', key: 'ca.crt' };
+      await kubectlApply(
+        cp,
+        K8S_NS,
+        connection('tls-first', { servers: [`tls://127.0.0.1:${first.port}`], tls: { ca, handshakeFirst: true } }),
+        connection('tls-later', { servers: [`tls://127.0.0.1:${first.port}`], tls: { ca } }),
+      );
+      // Nothing references them: each is checked with a short-lived connection.
+      expect(ready(await waitReadyTrue('NatsConnection', 'tls-first'))?.reason).toBe('Connected');
+      const later = await waitReason('NatsConnection', 'tls-later', 'ConnectionUnavailable');
+      expect(ready(later)?.message).toContain(`cannot connect to tls://127.0.0.1:${first.port}`);
+    } finally {
+      await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'tls-first', 'tls-later', '--ignore-not-found']);
+      await first.dispose();
+    }
   });
 
   it('a NatsConnection that does not exist → ConnectionNotFound until it is created', async () => {
