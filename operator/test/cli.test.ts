@@ -89,7 +89,8 @@ describe('orderflow CLI', () => {
           apiVersion: 'jetstream.orderflow.dev/v1beta1',
           kind: 'Stream',
           metadata: { name: 'new' },
-          spec: { name: `${ns.toUpperCase()}_NEW`, subjects: [`${ns}.new.>`] },
+          // The operator's NatsConnection reference: the CLI says it has only its own NATS.
+          spec: { name: `${ns.toUpperCase()}_NEW`, subjects: [`${ns}.new.>`], connection: 'elsewhere' },
         }),
       );
       const d = await cli('diff', '-f', changed);
@@ -97,6 +98,8 @@ describe('orderflow CLI', () => {
       expect(d.out).toMatch(new RegExp(`Stream +${ORDERS} +would update`));
       expect(d.out).toMatch(/max_age.*3h|maxAge.*3h/);
       expect(d.out).toMatch(new RegExp(`Stream +${ns.toUpperCase()}_NEW +would create`));
+      expect(d.err).toMatch(/^note: spec\.connection is the operator's; the CLI plans and applies these to .*: Stream new → elsewhere$/m);
+      expect(same.err).not.toContain('spec.connection');
       expect((await readStream(jsm, ORDERS))!.config).toEqual(before);
       expect(await readStream(jsm, `${ns.toUpperCase()}_NEW`)).toBeUndefined();
     } finally {

@@ -149,6 +149,7 @@ describe('example resources against the CRDs', () => {
       consumers: t.consumers.map(keep),
       keyValues: [],
       objectStores: [],
+      namingConnections: [],
     });
   });
 });

@@ -27,7 +27,7 @@ import {
   type DeadLetterEntry,
   type ReplayResult,
 } from '@orderflow/kit';
-import { loadResources } from './load-resources.js';
+import { loadResources, type Resources } from './load-resources.js';
 import { applyTopologyKeepingOwners, planTopology, type PlannedResource } from './topology.js';
 
 const USAGE = `usage:
@@ -101,14 +101,23 @@ async function run(nc: NatsConnection): Promise<number> {
   const js = jetstream(nc);
   const loc = { jsm, dlqStream: values['dlq-stream']! };
   const [group, cmd, arg] = positionals;
+  /** The YAML, with a note for resources that name a NatsConnection: the CLI has only its own NATS. */
+  const load = async (file: string): Promise<Resources> => {
+    const r = await loadResources(file);
+    if (r.namingConnections.length > 0)
+      console.error(
+        `note: spec.connection is the operator's; the CLI plans and applies these to ${nc.getServer()} (its NATS_* settings): ${r.namingConnections.join(', ')}`,
+      );
+    return r;
+  };
   if (group === 'diff') {
     if (!values.file || cmd !== undefined) throw new UsageError('diff needs -f <dir|file>');
-    return printDiff(await planTopology(jsm, await loadResources(values.file))) ? 0 : 1;
+    return printDiff(await planTopology(jsm, await load(values.file))) ? 0 : 1;
   }
   switch (`${group} ${cmd}`) {
     case 'streams apply': {
       if (!values.file) throw new UsageError('streams apply needs -f <dir|file>');
-      const results = await applyTopologyKeepingOwners(jsm, await loadResources(values.file), { force: values.force });
+      const results = await applyTopologyKeepingOwners(jsm, await load(values.file), { force: values.force });
       for (const r of results)
         console.log(
           `${r.kind.padEnd(8)} ${r.key.padEnd(40)} ${r.outcome}${r.reasons.length && r.outcome !== 'created' ? `: ${r.reasons.join('; ')}` : ''}`,
