@@ -1,7 +1,7 @@
 /**
  * periodic(): the round runner of the sweeps. Rounds never overlap, a failed round is logged and
- * the next one still runs, start() twice starts one loop, stop() waits for the round in progress
- * (its signal aborted) and may be called again; nothing starts after it.
+ * the next one still runs (after a backoff), start() twice starts one loop, stop() waits for the
+ * round in progress (its signal aborted) and may be called again; nothing starts after it.
  */
 import { expect, test, vi } from 'vitest';
 import { createLogger, periodic } from '@orderflow/kit';
@@ -42,7 +42,10 @@ test('rounds follow one another, a failed round is logged and the next runs; sta
   await p.stop();
   expect(overlapped).toBe(false);
   expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatchObject({ sweep: 'test', msg: 'test.round_failed' });
+  // The round after a failure waits at least the interval, on the backoff (reset by a success).
+  expect(lines[0]).toMatchObject({ sweep: 'test', msg: 'test.round_failed', failures: 1 });
+  expect(lines[0]!.retryInMs).toBeGreaterThanOrEqual(5);
+  expect(lines[0]!.retryInMs).toBeLessThanOrEqual(20);
   expect((lines[0]!.err as Error).message).toBe('first round fails');
 });
 

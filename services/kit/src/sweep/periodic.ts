@@ -1,4 +1,5 @@
 import type { Lifecycle } from '../definition.js';
+import { RetryDelays } from '../faults/backoff.js';
 import type { Logger } from '../log.js';
 
 export interface PeriodicOptions {
@@ -14,7 +15,9 @@ export interface PeriodicOptions {
 }
 
 /**
- * Runs a round every `intervalMs`, measured from the end of the previous one. start() is
+ * Runs a round every `intervalMs`, measured from the end of the previous one. A round that throws
+ * is logged and the next waits longer, on cockatiel's backoff from `intervalMs` up to four times
+ * it (a database that is away is not asked again at full rate), until a round succeeds. start() is
  * idempotent; stop() may be called more than once and waits for the round in progress.
  */
 export function periodic(o: PeriodicOptions): Lifecycle {
@@ -22,20 +25,28 @@ export function periodic(o: PeriodicOptions): Lifecycle {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let started = false;
-  const schedule = () => {
+  const failures = new RetryDelays({ initialMs: o.intervalMs, maxMs: 4 * o.intervalMs });
+  const schedule = (delayMs: number) => {
     if (abort.signal.aborted) return;
     timer = setTimeout(() => {
-      running = o
-        .round(abort.signal)
-        .catch((err: unknown) => o.log.warn({ err, sweep: o.name }, o.failedEvent))
-        .finally(schedule);
-    }, o.intervalMs);
+      running = o.round(abort.signal).then(
+        () => {
+          failures.reset();
+          schedule(o.intervalMs);
+        },
+        (err: unknown) => {
+          const retryInMs = Math.max(o.intervalMs, failures.next());
+          o.log.warn({ err, sweep: o.name, failures: failures.attempts, retryInMs }, o.failedEvent);
+          schedule(retryInMs);
+        },
+      );
+    }, delayMs);
   };
   return {
     start() {
       if (started || abort.signal.aborted) return;
       started = true;
-      schedule();
+      schedule(o.intervalMs);
     },
     async stop() {
       abort.abort();
