@@ -4,6 +4,11 @@
  * with observedGeneration. A connection some resource references is the pool's (kept open); one
  * nothing references is checked with a short-lived connection and the pool's is closed, so an
  * unused resource holds no connection open.
+ *
+ * While a resource that will delete its JetStream object (one carrying our finalizer) names it,
+ * the NatsConnection carries our finalizer too: deleted together — a namespace, a Helm release —
+ * it stays (Terminating, its connection open) until those resources have deleted their objects
+ * through it, instead of leaving them behind.
  */
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -21,6 +26,10 @@ export interface ConnectionReconcilerDeps {
   get(namespace: string, name: string): NatsConnectionResource | undefined;
   /** Whether any resource (of any kind) names this connection. */
   referenced(namespace: string, name: string): boolean;
+  /** Whether a resource that names it carries our finalizer (will need it to delete its object). */
+  needed(namespace: string, name: string): boolean;
+  /** Sets or removes our finalizer (a 409 on a stale view is thrown: the queue retries). */
+  setFinalizer(obj: NatsConnectionResource, want: boolean): Promise<void>;
   resolver: ConnectionResolver;
   secrets: SecretReader;
   pool: ConnectionPool;
@@ -95,11 +104,20 @@ export function createConnectionReconciler(d: ConnectionReconcilerDeps): (namesp
   return async function reconcileConnection(namespace, name) {
     const key = connectionKey(namespace, name);
     const obj = d.get(namespace, name);
-    if (!obj || obj.metadata?.deletionTimestamp) {
+    if (!obj) {
       d.pool.release(key);
       return { requeue: false };
     }
     if (d.leading?.() === false) return { requeue: false };
+    const needed = d.needed(namespace, name);
+    if (obj.metadata?.deletionTimestamp) {
+      // Kept, connection and all, while resources still have objects to delete through it.
+      if (needed) return { requeue: true, error: `NatsConnection ${key} is still needed to delete the resources that name it` };
+      await d.setFinalizer(obj, false);
+      d.pool.release(key);
+      return { requeue: false };
+    }
+    await d.setFinalizer(obj, needed);
     const gen = obj.metadata?.generation;
     let facts: Facts;
     if (d.referenced(namespace, name)) {

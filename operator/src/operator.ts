@@ -200,6 +200,13 @@ export function createOperator(o: OperatorOptions): Operator {
     const reconcileConnection = createConnectionReconciler({
       get: getConnection,
       referenced: (namespace, name) => users(namespace, name).length > 0,
+      needed: (namespace, name) => users(namespace, name).some((u) => (u.obj.metadata?.finalizers ?? []).includes(FINALIZER)),
+      setFinalizer: async (obj, want) => {
+        const meta = obj.metadata!;
+        if ((meta.finalizers ?? []).includes(FINALIZER) === want) return;
+        const rest = (meta.finalizers ?? []).filter((f) => f !== FINALIZER);
+        await o.api.setFinalizers('NatsConnection', meta.namespace!, meta.name!, want ? [...rest, FINALIZER] : rest, meta.resourceVersion!);
+      },
       resolver: connections,
       secrets,
       pool,
@@ -234,6 +241,12 @@ export function createOperator(o: OperatorOptions): Operator {
           const { namespace = '', name = '' } = obj.metadata ?? {};
           pool.release(connectionKey(namespace, name));
           for (const u of users(namespace, name)) q.add(keyOf(u.kind, u.obj));
+        });
+      // A resource gone may have been the last to need its NatsConnection (its finalizer).
+      else
+        inf.on('delete', (obj) => {
+          const via = connectionName(obj);
+          if (via) q.add(`NatsConnection/${obj.metadata?.namespace ?? ''}/${via}`);
         });
       // ListWatch stops on any error but 410 Gone (an API server restarting, a dropped
       // connection, RBAC): restart it while we lead, from its last resourceVersion, on cockatiel's

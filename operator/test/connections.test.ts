@@ -16,7 +16,8 @@
  *   the domain in the status; a wrong domain → JetStreamUnavailable, nothing created;
  * - the NatsConnection's own status: Ready with the server version and observedGeneration; one
  *   nothing references is checked without keeping a connection;
- * - a deleted NatsConnection → ConnectionNotFound; a Stream deleted then keeps its stream (Warning);
+ * - a NatsConnection deleted while a Stream names it stays (Terminating, our finalizer) until the
+ *   Stream has deleted its stream through it;
  * - tls.handshakeFirst against a server configured with handshake_first;
  * - admission (CEL): user without password, two kinds of credentials, a changed spec.connection;
  * - the built operator (dist/main.js, needs `npx turbo run build`) with NATS away at start: the
@@ -37,7 +38,7 @@ import { freePort, httpReady, launchProcess, testNamespace, TestNatsServer, wait
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
 import { API_VERSION } from '../src/resources.js';
 import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, ready, reader, type Obj } from './support/kube.js';
-import { eventsFor, startTestOperator, type TestOperator } from './support/operator.js';
+import { startTestOperator, type TestOperator } from './support/operator.js';
 
 const ns = testNamespace('opconn');
 const names = new Names(ns);
@@ -381,18 +382,17 @@ describe('NatsConnection resources', () => {
     const nc = await admin({ servers: tokenServer.url, token: TOKEN });
     expect(await exists(nc, names.stream('LATER')), 'created on the token server').toBe(true);
 
-    // Its NatsConnection deleted: ConnectionNotFound again; deleting the Stream then cannot reach
-    // the server, so the stream is kept there and a Warning event says why.
-    await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'later', '--timeout=30s']);
-    await waitReason('Stream', 'later', 'ConnectionNotFound');
+    // Deleted while the Stream still names it (as a namespace or a Helm release is deleted): the
+    // NatsConnection stays, Terminating, until the Stream has deleted its stream through it.
+    await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'later', '--wait=false']);
+    const terminating = await waitFor('NatsConnection later Terminating', async () => {
+      const o = await get('NatsConnection', K8S_NS, 'later');
+      return o?.metadata.deletionTimestamp ? o : undefined;
+    });
+    expect(terminating.metadata.finalizers).toContain('jetstream.orderflow.dev/finalizer');
     await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'later', '--timeout=30s']);
-    expect(await get('Stream', K8S_NS, 'later')).toBeUndefined();
-    expect(await exists(nc, names.stream('LATER')), 'kept on the token server').toBe(true);
-    const kept = await waitFor('a Kept warning', async () =>
-      (await eventsFor(kc, K8S_NS, 'Stream', 'later')).find((e) => e.reason === 'Kept'),
-    );
-    expect(kept).toMatchObject({ type: 'Warning' });
-    expect(kept.note).toContain('NatsConnection later');
+    expect(await exists(nc, names.stream('LATER')), 'deleted on the token server').toBe(false);
+    await waitFor('NatsConnection later gone', async () => (await get('NatsConnection', K8S_NS, 'later')) === undefined, 30_000);
   });
 
   it('a NatsConnection nothing references is checked and holds no connection: Ready=True, not in use', async () => {
