@@ -377,14 +377,17 @@ describe('NatsConnection resources', () => {
     );
     const o = await waitReason('Stream', 'later', 'ConnectionNotFound');
     expect(ready(o)?.message).toContain(`NatsConnection later`);
-    await kubectlApply(cp, K8S_NS, connection('later', { servers: [tokenServer.url], token: { name: 'token-nats', key: 'token' } }));
+    await applySecret('later-nats', { token: TOKEN });
+    await kubectlApply(cp, K8S_NS, connection('later', { servers: [tokenServer.url], token: { name: 'later-nats', key: 'token' } }));
     await waitReadyTrue('Stream', 'later');
     const nc = await admin({ servers: tokenServer.url, token: TOKEN });
     expect(await exists(nc, names.stream('LATER')), 'created on the token server').toBe(true);
 
     // Deleted while the Stream still names it (as a namespace or a Helm release is deleted): the
     // NatsConnection stays, Terminating, until the Stream has deleted its stream through it.
+    // Its Secret goes at once (Secrets have no finalizer): the open connection is used.
     await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'later', '--wait=false']);
+    await cp.kubectl(['delete', '-n', K8S_NS, 'secret', 'later-nats']);
     const terminating = await waitFor('NatsConnection later Terminating', async () => {
       const o = await get('NatsConnection', K8S_NS, 'later');
       return o?.metadata.deletionTimestamp ? o : undefined;
