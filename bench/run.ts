@@ -76,10 +76,10 @@ try {
   );
   results.broker = await section('broker', () => brokerBench(cfg));
   results.http = await section('http', () => httpBench(cfg));
-  const rates = cfg.quick ? [25, 100] : [25, 50, 75, 100, 250, 500, 1000];
+  const rates = cfg.quick ? [25, 100] : [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000];
   const e2e: E2EResults[] = [];
   for (const backend of ['postgres', 'pglite'] as const) {
-    const r = await section('e2e', () => e2eBench(cfg, backend, rates, log), `e2e ${backend}`);
+    const r = await section('e2e', () => e2eBench(cfg, backend, rates, log, { nats: cfg.natsUrl }), `e2e ${backend}`);
     if (r) e2e.push(r);
   }
   if (e2e.length) results.e2e = e2e;

@@ -5,9 +5,16 @@ import { makeEvent, type Names, type OutgoingEvent } from '@orderflow/kit';
 export const PRODUCTS = 200;
 export const productId = (i: number): string => `bench-${i % PRODUCTS}`;
 
+const ON_HAND = 10_000_000;
+
 /** Stock for every bench product: far more than any run sells, so every order confirms. */
-export function seedProducts(onHand = 10_000_000): string {
+export function seedProducts(onHand = ON_HAND): string {
   return JSON.stringify(Array.from({ length: PRODUCTS }, (_, i) => ({ productId: productId(i), onHand, price: 10 + (i % 7) })));
+}
+
+/** What seedProducts() stocks, by product: the invariant checker's conservation baseline. */
+export function initialStock(onHand = ON_HAND): Record<string, number> {
+  return Object.fromEntries(Array.from({ length: PRODUCTS }, (_, i) => [productId(i), onHand]));
 }
 
 /** The POST /orders body the bench sends: two lines, like a small real order. */

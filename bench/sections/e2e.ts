@@ -12,8 +12,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { deleteNamespaceStreams, dropSchema } from '@orderflow/kit/testing';
+import { checkInvariants, waitQuiescent, type InvariantInput } from '../../test/support/invariants.js';
 import { onCleanup } from '../lib/cleanup.js';
-import { orderBody, seedProducts } from '../lib/orders.js';
+import { initialStock, orderBody, seedProducts } from '../lib/orders.js';
 import { cpuMs, pidsOf, scrape, startChild, type Child } from '../lib/procs.js';
 import { round, sleep, summary, until } from '../lib/stats.js';
 import type { Config } from '../lib/config.js';
@@ -42,19 +43,31 @@ export interface Step {
   cpuMsPerOrder: Record<string, number>;
   /** Share of both cores busy during the step (everything on the machine). */
   machineBusyPct: number;
+  /**
+   * The invariant checker after the step (every order final, one capture per confirmed order,
+   * stock conserved, nothing handled twice), over everything the platform has taken so far.
+   */
+  invariants: { ok: boolean; checkedOrders: number; violations: string[] };
 }
 
 export interface Platform {
   backend: Backend;
   ns: string;
+  /** Processes by name; a second replica of a service is `<service>#2`. */
   children: Map<string, Child>;
+  /** Where orders are POSTed: every order-service replica, in turn. */
+  orderUrls: string[];
   nc: NatsConnection;
+  /** What the invariant checker reads; `accepted` grows with every step. */
+  invariants: InvariantInput & { accepted: string[] };
   /** orderId → when its final event passed on NATS (performance.now()). */
   finals: Map<string, { t: number; status: 'confirmed' | 'cancelled' }>;
   stop(): Promise<void>;
 }
 
-export async function startPlatform(cfg: Config, backend: Backend, nodeArgs: string[] = []): Promise<Platform> {
+export async function startPlatform(cfg: Config, backend: Backend, nodeArgs: string[] = [], replicas = 1): Promise<Platform> {
+  // PGlite is one in-process database per service: replicas would not share state.
+  if (backend === 'pglite' && replicas > 1) throw new Error('replicas need the shared Postgres backend');
   const ns = `bench_${randomBytes(4).toString('hex')}`;
   const dataRoot = await mkdtemp(`${tmpdir()}/orderflow-bench-${backend}-`);
   const children = new Map<string, Child>();
@@ -97,20 +110,36 @@ export async function startPlatform(cfg: Config, backend: Backend, nodeArgs: str
         ? { DATABASE_URL: cfg.databaseUrl, DATABASE_SCHEMA: `${ns}_${s.split('-')[0]}` }
         : { DATA_DIR: `${dataRoot}/${s}` }),
     });
-    const started = await Promise.all(
-      SERVICES.map((s) => startChild({ name: s, script: `services/${s}/dist/main.js`, nodeArgs, env: envFor(s) })),
-    );
-    started.forEach((c) => children.set(c.name, c));
+    // The first replica of each service alone creates the schema and runs its migrations, then
+    // the others join the same schema and the same durables.
+    for (let r = 1; r <= replicas; r++) {
+      const started = await Promise.all(
+        SERVICES.map((s) =>
+          startChild({ name: r === 1 ? s : `${s}#${r}`, script: `services/${s}/dist/main.js`, nodeArgs, env: envFor(s) }),
+        ),
+      );
+      started.forEach((c) => children.set(c.name, c));
+    }
   } catch (err) {
     await undo();
     throw err;
   }
-  return { backend, ns, children, nc, finals, stop: undo };
+  const orderUrls = [...children.values()].filter((c) => c.name.split('#')[0] === 'order-service').map((c) => c.url);
+  const invariants: Platform['invariants'] = {
+    databaseUrl: cfg.databaseUrl,
+    schemas: { order: `${ns}_order`, inventory: `${ns}_inventory`, payment: `${ns}_payment` },
+    gatewayUrl: children.get('sandbox-gateway')!.url,
+    nats: { servers: [cfg.natsUrl] },
+    namespace: ns,
+    accepted: [],
+    initialStock: initialStock(),
+  };
+  return { backend, ns, children, orderUrls, nc, finals, invariants, stop: undo };
 }
 
 /** POSTs orders open-loop at `rate` for `durationS`; returns per-order scheduled times by id. */
 async function load(
-  url: string,
+  urls: readonly string[],
   rate: number,
   durationS: number,
   first: number,
@@ -127,7 +156,7 @@ async function load(
     new Promise<void>((resolve) => {
       const body = JSON.stringify(orderBody(first + i));
       const req = http.request(
-        `${url}/orders`,
+        `${urls[i % urls.length]!}/orders`,
         {
           method: 'POST',
           agent,
@@ -173,7 +202,7 @@ async function load(
 
 async function cpuSnapshot(p: Platform): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const [name, c] of p.children) out[name] = c.proc.pid ? await cpuMs(c.proc.pid) : 0;
+  for (const [name, c] of p.children) out[`${name}#`] = c.proc.pid ? await cpuMs(c.proc.pid) : 0;
   // Per pid: backends of other clients come and go during a step, and only a pid seen at both
   // ends of the step can be counted (see cpuDelta).
   for (const comm of ['postgres', 'nats-server']) for (const pid of await pidsOf(comm)) out[`${comm}#${pid}`] = await cpuMs(pid);
@@ -190,16 +219,15 @@ async function machineTicks(): Promise<{ idle: number; total: number }> {
 let orderCounter = 0;
 
 export async function runStep(p: Platform, rate: number, durationS: number, drainTimeoutS: number): Promise<Step> {
-  const order = p.children.get('order-service')!;
   const cpu0 = await cpuSnapshot(p);
   const ticks0 = await machineTicks();
   let lagMax = 0;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      for (const s of SERVICES) {
-        const c = p.children.get(s);
-        if (c) lagMax = Math.max(lagMax, await scrape(c.url, 'orderflow_outbox_lag_seconds').catch(() => 0));
+      for (const c of p.children.values()) {
+        if (c.name === 'sandbox-gateway') continue;
+        lagMax = Math.max(lagMax, await scrape(c.url, 'orderflow_outbox_lag_seconds').catch(() => 0));
       }
       await sleep(500);
     }
@@ -207,7 +235,7 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
   const start = performance.now();
   const first = orderCounter;
   orderCounter += Math.round(rate * durationS);
-  const { scheduled, sent, errors: sendErrors } = await load(order.url, rate, durationS, first);
+  const { scheduled, sent, errors: sendErrors } = await load(p.orderUrls, rate, durationS, first);
   const ids = [...scheduled.keys()];
   const drained = await until(() => ids.every((id) => p.finals.has(id)), drainTimeoutS * 1000, 50);
   sampling = false;
@@ -240,6 +268,7 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
   }
   for (const k of Object.keys(cpuMsPerOrder)) cpuMsPerOrder[k] = round(cpuMsPerOrder[k]! / Math.max(1, finished), 2);
   const saturated = !drained || achieved < 0.9 * rate || s.p99 > 2000 || errors > 0.01 * sent;
+  p.invariants.accepted.push(...ids);
   return {
     offeredPerSec: rate,
     durationS,
@@ -258,11 +287,28 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
     saturated,
     cpuMsPerOrder,
     machineBusyPct: round(100 * (1 - (ticks1.idle - ticks0.idle) / Math.max(1, ticks1.total - ticks0.total)), 1),
+    // After the CPU snapshot: the checker's own reads are not the platform's cost.
+    invariants: await invariantsNow(p, drainTimeoutS),
   };
+}
+
+/** Waits until the platform is at rest (bounded), then checks every promise over all orders so far. */
+async function invariantsNow(p: Platform, timeoutS: number): Promise<Step['invariants']> {
+  const quiet = await waitQuiescent(p.invariants, timeoutS * 1000).then(
+    () => undefined,
+    (err: Error) => err.message,
+  );
+  const r = await checkInvariants(p.invariants);
+  const violations = r.violations.map((v) => `${v.kind}${v.orderId ? ` ${v.orderId}` : ''}: ${v.detail}`);
+  if (quiet) violations.unshift(`not at rest: ${quiet}`);
+  return { ok: violations.length === 0, checkedOrders: r.orders.inDb, violations: violations.slice(0, 10) };
 }
 
 export interface E2EResults {
   backend: Backend;
+  /** Which NATS, and how many replicas of each saga service. */
+  nats: string;
+  replicas: number;
   steps: Step[];
   /** Highest offered rate met (≥ 90 % achieved, drained, p99 < 2 s, < 1 % errors). */
   sustainedPerSec: number;
@@ -270,9 +316,17 @@ export interface E2EResults {
   peakAchievedPerSec: number;
 }
 
-export async function e2eBench(cfg: Config, backend: Backend, rates: number[], log: (s: string) => void): Promise<E2EResults> {
+export async function e2eBench(
+  cfg: Config,
+  backend: Backend,
+  rates: number[],
+  log: (s: string) => void,
+  o: { nats: string; replicas?: number },
+): Promise<E2EResults> {
   const durationS = cfg.quick ? 4 : 10;
-  const p = await startPlatform(cfg, backend);
+  const replicas = o.replicas ?? 1;
+  const label = `${backend}${replicas > 1 ? ` ×${replicas}` : ''} (${o.nats})`;
+  const p = await startPlatform(cfg, backend, [], replicas);
   try {
     // Warm-up (not reported): JIT, pools, consumers' first pulls.
     await runStep(p, 50, cfg.quick ? 1 : 2, 20);
@@ -280,14 +334,21 @@ export async function e2eBench(cfg: Config, backend: Backend, rates: number[], l
     for (const rate of rates) {
       const s = await runStep(p, rate, durationS, cfg.quick ? 15 : 30);
       steps.push(s);
+      const cpu = Object.values(s.cpuMsPerOrder).reduce((a, b) => a + b, 0);
       log(
-        `  ${backend} ${rate}/s → ${s.achievedPerSec}/s p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lag ${s.outboxLagMaxS}s, errors ${s.errors}${s.saturated ? ' (saturated)' : ''}`,
+        `  ${label} ${rate}/s → ${s.achievedPerSec}/s p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lag ${s.outboxLagMaxS}s, ` +
+          `errors ${s.errors}, CPU ${cpu.toFixed(1)} ms/order, invariants ${s.invariants.ok ? 'ok' : 'BROKEN'}` +
+          (s.saturated ? ' (saturated)' : ''),
       );
+      // A faster path that loses a guarantee is no result: the run fails.
+      if (!s.invariants.ok) throw new Error(`${label} at ${rate}/s broke invariants:\n  ${s.invariants.violations.join('\n  ')}`);
       if (s.saturated) break;
     }
     const ok = steps.filter((s) => !s.saturated);
     return {
       backend,
+      nats: o.nats,
+      replicas,
       steps,
       sustainedPerSec: ok.length ? Math.max(...ok.map((s) => s.offeredPerSec)) : 0,
       peakAchievedPerSec: Math.max(0, ...steps.map((s) => s.achievedPerSec)),
