@@ -114,9 +114,16 @@ describe('KeyValue and ObjectStore on the current nats-server', () => {
 
     await kubectlPatch(cp, K8S_NS, 'KeyValue', 'cache', { spec: { history: 5 } });
     const updated = await readyOf('KeyValue', K8S_NS, 'cache', 2);
-    expect(ready(updated)?.message).toContain('history (max_msgs_per_subject): 3 → 5');
+    expect(ready(updated)?.status).toBe('True');
     expect((await readBucket(jsm, 'KeyValue', kvName))?.config.max_msgs_per_subject).toBe(5);
     expect((await kv.get('order-1'))?.string()).toBe('reserved');
+    // The change is named in the Update event: the condition's message may already be a later
+    // resync's "matches the spec" by the time it is read.
+    await waitFor('an Updated event names the change', async () =>
+      (await eventsFor(kc, K8S_NS, 'KeyValue', 'cache')).some(
+        (e) => e.reason === 'Updated' && (e.note ?? '').includes('history (max_msgs_per_subject): 3 → 5'),
+      ),
+    );
     const reasons = (await eventsFor(kc, K8S_NS, 'KeyValue', 'cache')).map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(['Created', 'Updated']));
 

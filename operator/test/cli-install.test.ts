@@ -52,7 +52,7 @@ describe('the orderflow bin', () => {
     const ws = join(scratch, 'clone');
     mkdirSync(join(ws, 'operator'), { recursive: true });
     writeFileSync(join(ws, 'package.json'), JSON.stringify({ name: 'clone', private: true, workspaces: ['operator'] }));
-    writeFileSync(join(ws, 'operator', 'package.json'), JSON.stringify({ ...pkg, dependencies: {} }));
+    writeFileSync(join(ws, 'operator', 'package.json'), JSON.stringify({ ...pkg, dependencies: {}, devDependencies: {} }));
     cpSync(join(OPERATOR, 'bin'), join(ws, 'operator', 'bin'), { recursive: true });
     const install = await exec('npm', ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], ws);
     expect(install.code, install.err).toBe(0);
