@@ -12,6 +12,7 @@ import {
 } from '@nats-io/jetstream';
 import type { ConsumerSpec, StreamSpec } from './spec.js';
 import type { BucketKind } from './bucket-plan.js';
+import type { DesiredStreamConfig } from './config.js';
 import { CONSUMER_FIELDS } from './consumer-fields.js';
 import { atLeast, connectedServerVersion } from './server-version.js';
 import { STREAM_FIELDS } from './stream-fields.js';
@@ -63,7 +64,23 @@ export async function readConsumer(jsm: JetStreamManager, stream: string, durabl
   }
 }
 
-export async function applyStreamPlan(jsm: JetStreamManager, plan: StreamPlan, actual: StreamInfo | undefined): Promise<ApplyResult> {
+/** A plan whose object is one stream: a stream's, or a bucket's (a bucket is a stream). */
+interface StreamObjectPlan {
+  kind: ApplyResult['kind'];
+  key: string;
+  stream: string;
+  action: PlanAction;
+  reasons: string[];
+  config?: DesiredStreamConfig;
+}
+
+/** Runs a plan for one stream, updating only the fields `rules` allow to change in place. */
+export async function applyStreamObjectPlan(
+  jsm: JetStreamManager,
+  plan: StreamObjectPlan,
+  actual: StreamInfo | undefined,
+  rules: readonly { field: string; createOnly?: boolean }[],
+): Promise<ApplyResult> {
   const base = { kind: plan.kind, key: plan.key, action: plan.action, reasons: plan.reasons };
   try {
     switch (plan.action) {
@@ -78,7 +95,7 @@ export async function applyStreamPlan(jsm: JetStreamManager, plan: StreamPlan, a
         };
       }
       case 'update': {
-        const { name: _name, ...changes } = updatable(plan.config!, STREAM_FIELDS);
+        const { name: _name, ...changes } = updatable(plan.config!, rules);
         return { ...base, outcome: 'updated', stream: await jsm.streams.update(plan.stream, changes as Partial<StreamUpdateConfig>) };
       }
       case 'noop':
@@ -88,15 +105,13 @@ export async function applyStreamPlan(jsm: JetStreamManager, plan: StreamPlan, a
         return { ...base, outcome: 'refused', stream: actual };
     }
   } catch (err) {
-    return {
-      ...base,
-      outcome: 'failed',
-      error: (err as Error).message,
-      reasons: [...plan.reasons, `JetStream: ${(err as Error).message}`],
-      stream: actual,
-    };
+    const msg = (err as Error).message;
+    return { ...base, outcome: 'failed', error: msg, reasons: [...plan.reasons, `JetStream: ${msg}`], stream: actual };
   }
 }
+
+export const applyStreamPlan = (jsm: JetStreamManager, plan: StreamPlan, actual: StreamInfo | undefined): Promise<ApplyResult> =>
+  applyStreamObjectPlan(jsm, plan, actual, STREAM_FIELDS);
 
 export async function applyConsumerPlan(jsm: JetStreamManager, plan: ConsumerPlan, actual: ConsumerInfo | undefined): Promise<ApplyResult> {
   const base = { kind: plan.kind, key: plan.key, action: plan.action, reasons: plan.reasons };
@@ -136,7 +151,7 @@ export interface ReconcileOptions {
   serverVersion?: string;
 }
 
-const contextOf = (jsm: JetStreamManager, opts?: ReconcileOptions): PlanContext => ({
+export const contextOf = (jsm: JetStreamManager, opts?: ReconcileOptions): PlanContext => ({
   serverVersion: opts?.serverVersion ?? connectedServerVersion(jsm),
 });
 

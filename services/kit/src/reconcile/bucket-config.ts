@@ -178,3 +178,22 @@ export function validateObjectStoreSpec(spec: ObjectStoreSpec, server?: Version)
   checkCommon(c, spec);
   return server ? [...c.errors, ...check(OBJECTSTORE_FEATURES, spec, server)] : c.errors;
 }
+
+/** What the planner needs of one kind of bucket: its stream's name, its spec's checks, its stream config. */
+export interface BucketKindConfig<S> {
+  streamName(bucket: string): string;
+  validate(spec: S, server: Version): SpecError[];
+  config(spec: S, server: Version): DesiredStreamConfig;
+}
+
+export const KEYVALUE_CONFIG: BucketKindConfig<KeyValueSpec> = {
+  streamName: keyValueStreamName,
+  validate: validateKeyValueSpec,
+  config: toKeyValueStreamConfig,
+};
+
+export const OBJECTSTORE_CONFIG: BucketKindConfig<ObjectStoreSpec> = {
+  streamName: objectStoreStreamName,
+  validate: validateObjectStoreSpec,
+  config: toObjectStoreStreamConfig,
+};

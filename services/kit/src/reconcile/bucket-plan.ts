@@ -7,18 +7,10 @@
 import type { StreamConfig } from '@nats-io/jetstream';
 import type { KeyValueSpec, ObjectStoreSpec } from './bucket-spec.js';
 import { KEYVALUE_FIELDS, OBJECTSTORE_FIELDS, type BucketFieldRule } from './bucket-fields.js';
-import {
-  keyValueStreamName,
-  objectStoreStreamName,
-  toKeyValueStreamConfig,
-  toObjectStoreStreamConfig,
-  validateKeyValueSpec,
-  validateObjectStoreSpec,
-} from './bucket-config.js';
-import type { DesiredStreamConfig } from './config.js';
+import { KEYVALUE_CONFIG, OBJECTSTORE_CONFIG, type BucketKindConfig } from './bucket-config.js';
 import { describe, diff, type FieldChange } from './field-rule.js';
+import type { DesiredStreamConfig } from './config.js';
 import { serverOf, type PlanAction, type PlanContext } from './plan.js';
-import type { Version } from './server-version.js';
 import type { SpecError } from './validate.js';
 
 export type BucketKind = 'KeyValue' | 'ObjectStore';
@@ -60,49 +52,27 @@ function decide(kind: BucketKind, changes: FieldChange[]): Pick<BucketPlan, 'act
   return { action: 'update', reasons: changes.map((c) => because(kind, c)) };
 }
 
-function planBucket(
+function planBucket<S extends KeyValueSpec | ObjectStoreSpec>(
   kind: BucketKind,
-  stream: string,
-  bucket: string,
-  errors: SpecError[],
-  config: (server: Version) => DesiredStreamConfig,
+  k: BucketKindConfig<S>,
+  spec: S,
   actual: { config: StreamConfig } | undefined,
   ctx: PlanContext | undefined,
 ): BucketPlan {
-  const base = { kind, key: bucket, stream };
-  if (errors.length > 0) return { ...base, action: 'refuse', reasons: errors.map((e) => `${e.path} ${e.message}`), changes: [], errors };
   const server = serverOf(ctx);
-  const desired = config(server);
+  const bucket = String(spec.bucket);
+  const base = { kind, key: bucket, stream: k.streamName(bucket) };
+  const errors = k.validate(spec, server);
+  if (errors.length > 0) return { ...base, action: 'refuse', reasons: errors.map((e) => `${e.path} ${e.message}`), changes: [], errors };
+  const desired = k.config(spec, server);
   const what = kind === 'KeyValue' ? 'key-value bucket' : 'object store';
   if (!actual) return { ...base, action: 'create', reasons: [`${what} does not exist`], changes: [], errors: [], config: desired };
   const changes = diff(NAMED[kind].rules, actual.config, desired, undefined, server);
   return { ...base, ...decide(kind, changes), changes, errors: [], config: desired };
 }
 
-export function planKeyValue(spec: KeyValueSpec, actual: { config: StreamConfig } | undefined, ctx?: PlanContext): BucketPlan {
-  const server = serverOf(ctx);
-  const bucket = String(spec.bucket);
-  return planBucket(
-    'KeyValue',
-    keyValueStreamName(bucket),
-    bucket,
-    validateKeyValueSpec(spec, server),
-    (s) => toKeyValueStreamConfig(spec, s),
-    actual,
-    ctx,
-  );
-}
+export const planKeyValue = (spec: KeyValueSpec, actual: { config: StreamConfig } | undefined, ctx?: PlanContext): BucketPlan =>
+  planBucket('KeyValue', KEYVALUE_CONFIG, spec, actual, ctx);
 
-export function planObjectStore(spec: ObjectStoreSpec, actual: { config: StreamConfig } | undefined, ctx?: PlanContext): BucketPlan {
-  const server = serverOf(ctx);
-  const bucket = String(spec.bucket);
-  return planBucket(
-    'ObjectStore',
-    objectStoreStreamName(bucket),
-    bucket,
-    validateObjectStoreSpec(spec, server),
-    (s) => toObjectStoreStreamConfig(spec, s),
-    actual,
-    ctx,
-  );
-}
+export const planObjectStore = (spec: ObjectStoreSpec, actual: { config: StreamConfig } | undefined, ctx?: PlanContext): BucketPlan =>
+  planBucket('ObjectStore', OBJECTSTORE_CONFIG, spec, actual, ctx);
