@@ -82,14 +82,22 @@ export class PaymentProcessor {
     return this.#inflight.has(orderId);
   }
 
-  /** Charges a `charging` order and records the outcome with its event. */
-  charge(orderId: string): Promise<void> {
+  /**
+   * Charges a `charging` order and records the outcome with its event. `claimed` is what the
+   * handler's just-committed claim wrote: the fast path needs no read. Whoever else got to the
+   * row meanwhile (a sweep of another replica) is harmless: the gateway sees the same
+   * idempotency key, and only the first outcome recorded under `status = 'charging'` counts.
+   */
+  charge(orderId: string, claimed?: { amount: number; currency: string }): Promise<void> {
     return this.#once(orderId, async () => {
       const { ctx, gateway, policy } = this.o;
-      const row = await getPayment(ctx.db, orderId);
-      if (!row || row.status !== 'charging' || row.amount === null || !row.currency) return;
-      const amount = Number(row.amount);
-      const currency = row.currency;
+      let charge = claimed;
+      if (!charge) {
+        const row = await getPayment(ctx.db, orderId);
+        if (!row || row.status !== 'charging' || row.amount === null || !row.currency) return;
+        charge = { amount: Number(row.amount), currency: row.currency };
+      }
+      const { amount, currency } = charge;
       const tally = { sent: 0, clear: 0 };
       // When the last attempt was sent: the gateway's deadline for a capture runs from it.
       let lastSentAt: Date | undefined;
@@ -122,20 +130,26 @@ export class PaymentProcessor {
     let refund = false;
     let label = '';
     const firstCheckMs = recheckDelay(0, this.o.inDoubt);
+    // The guarded UPDATE is the claim: it locks the row, changes it only while still `charging`
+    // (no other outcome recorded first) and returns what the event needs, so no read comes first.
+    // correlation_id, amount, currency and cancel_requested are not changed by it.
+    type Recorded = Pick<PaymentRow, 'correlation_id' | 'amount' | 'currency' | 'cancel_requested'>;
+    const returning = 'RETURNING correlation_id, amount, currency, cancel_requested';
     const committed = await ctx.db.tx(async (sql) => {
-      const cur = await getPayment(sql, orderId, true);
-      if (!cur || cur.status !== 'charging') return false;
-      const amount = Number(cur.amount);
-      const base = { version: 'v1' as const, orderId, correlationId: cur.correlation_id, occurredAt: new Date().toISOString() };
       const events: OutgoingEvent[] = [];
-      const cancelled = cur.cancel_requested;
+      const event = (cur: Recorded) => ({
+        base: { version: 'v1' as const, orderId, correlationId: cur.correlation_id, occurredAt: new Date().toISOString() },
+        amount: Number(cur.amount),
+      });
       if (outcome.kind === 'captured') {
-        await sql.query(
+        const [cur] = await sql.query<Recorded>(
           `UPDATE payments SET status = 'captured', charge_id = $2, attempts = attempts + $3, reason = NULL,
-            answered = true, updated_at = now() WHERE order_id = $1`,
+            answered = true, updated_at = now() WHERE order_id = $1 AND status = 'charging' ${returning}`,
           [orderId, outcome.chargeId, attempts],
         );
-        if (cancelled) {
+        if (!cur) return false;
+        const { base, amount } = event(cur);
+        if (cur.cancel_requested) {
           refund = true;
           label = 'order_cancelled';
           events.push(
@@ -159,15 +173,19 @@ export class PaymentProcessor {
         }
       } else {
         const status = outcome.kind === 'declined' ? 'declined' : 'failed';
-        const reason = cancelled ? 'order_cancelled' : outcome.kind === 'declined' ? 'payment_declined' : 'gateway_unavailable';
-        await sql.query(
-          `UPDATE payments SET status = $2, reason = $3, attempts = attempts + $4, answered = true, updated_at = now(),
+        const plainReason = outcome.kind === 'declined' ? 'payment_declined' : 'gateway_unavailable';
+        const [cur] = await sql.query<Recorded & { reason: string }>(
+          `UPDATE payments SET status = $2, reason = CASE WHEN cancel_requested THEN 'order_cancelled' ELSE $3 END,
+                  attempts = attempts + $4, answered = true, updated_at = now(),
                   in_doubt = $5, in_doubt_since = CASE WHEN $5 THEN now() END,
                   in_doubt_next_at = CASE WHEN $5 THEN now() + make_interval(secs => $6::double precision / 1000) END,
                   in_doubt_last_sent_at = CASE WHEN $5 THEN $7::timestamptz END
-            WHERE order_id = $1`,
-          [orderId, status, reason, attempts, outcome.inDoubt, firstCheckMs, (lastSentAt ?? new Date()).toISOString()],
+            WHERE order_id = $1 AND status = 'charging' ${returning}, reason`,
+          [orderId, status, plainReason, attempts, outcome.inDoubt, firstCheckMs, (lastSentAt ?? new Date()).toISOString()],
         );
+        if (!cur) return false;
+        const { base, amount } = event(cur);
+        const reason = cur.reason as 'order_cancelled' | typeof plainReason;
         label = reason === 'payment_declined' ? 'declined' : reason;
         events.push(makeEvent(ctx.names, 'payments.failed', { ...base, reason, detail: outcome.detail.slice(0, 1024), amount }));
       }
