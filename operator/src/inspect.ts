@@ -38,15 +38,28 @@ export interface Inspection {
 
 const V2_10 = [2, 10, 0] as const;
 
-/** Throws when JetStream cannot be read (a lookup error is never taken for "absent"). */
-export async function inspect(jsm: JetStreamManager, d: Desired, policy: MarkerPolicy): Promise<Inspection> {
+/** How one kind's object is read and planned; the marker (undefined: none) goes into the desired metadata. */
+export interface Inspector<A extends StreamInfo | ConsumerInfo, P extends Plan> {
+  read(): Promise<A | undefined>;
+  plan(actual: A | undefined, ctx: PlanContext, marker: string | undefined): P | Promise<P>;
+}
+
+/**
+ * Read → ownership → plan for any kind. Throws when JetStream cannot be read (a lookup error is
+ * never taken for "absent").
+ */
+export async function inspectWith<A extends StreamInfo | ConsumerInfo, P extends Plan>(
+  jsm: JetStreamManager,
+  k: Inspector<A, P>,
+  policy: MarkerPolicy,
+): Promise<{ plan: P; actual?: A; ownership: Ownership; serverVersion?: string }> {
   const serverVersion = connectedServerVersion(jsm);
   const ctx: PlanContext = { serverVersion };
   // An invalid spec is refused before any JetStream call.
-  const preflight = d.kind === 'Stream' ? planStream(d.spec, undefined, ctx) : planConsumer(d.spec, undefined, ctx);
+  const preflight = await k.plan(undefined, ctx, undefined);
   if (preflight.action === 'refuse') return { plan: preflight, ownership: { state: 'absent' }, serverVersion };
 
-  const actual = d.kind === 'Stream' ? await readStream(jsm, d.spec.name) : await readConsumer(jsm, d.spec.streamName, d.spec.durableName);
+  const actual = await k.read();
   const markers = atLeast(serverOf(ctx), V2_10);
   const metadata = actual?.config.metadata ?? undefined;
   const ownership = decideOwnership({
@@ -59,11 +72,30 @@ export async function inspect(jsm: JetStreamManager, d: Desired, policy: MarkerP
     ownerGone: (o) => policy.ownerGone?.(o) ?? false,
   });
   const marker = !markers ? undefined : policy.mode === 'own' ? policy.me : metadata?.[OWNER_KEY];
+  return { plan: await k.plan(actual, ctx, marker), actual, ownership, serverVersion };
+}
 
+export function inspect(jsm: JetStreamManager, d: Desired, policy: MarkerPolicy): Promise<Inspection> {
   if (d.kind === 'Stream') {
-    return { plan: planStream(withMarker(d.spec, marker), actual as StreamInfo | undefined, ctx), actual, ownership, serverVersion };
+    return inspectWith(
+      jsm,
+      {
+        read: () => readStream(jsm, d.spec.name),
+        plan: (actual: StreamInfo | undefined, ctx, marker) => planStream(withMarker(d.spec, marker), actual, ctx),
+      },
+      policy,
+    );
   }
-  // The stream's consumer_limits (2.10+) decide the defaults the server fills in.
-  if (actual && markers) ctx.stream = (await readStream(jsm, d.spec.streamName))?.config;
-  return { plan: planConsumer(withMarker(d.spec, marker), actual as ConsumerInfo | undefined, ctx), actual, ownership, serverVersion };
+  return inspectWith(
+    jsm,
+    {
+      read: () => readConsumer(jsm, d.spec.streamName, d.spec.durableName),
+      plan: async (actual: ConsumerInfo | undefined, ctx, marker) => {
+        // The stream's consumer_limits (2.10+) decide the defaults the server fills in.
+        if (actual && atLeast(serverOf(ctx), V2_10)) ctx.stream = (await readStream(jsm, d.spec.streamName))?.config;
+        return planConsumer(withMarker(d.spec, marker), actual, ctx);
+      },
+    },
+    policy,
+  );
 }

@@ -7,7 +7,6 @@
  *
  * Pure: the reconciler reads the object and the resource, this decides.
  */
-import type { ConsumerSpec, StreamSpec } from '@orderflow/kit';
 import { GROUP } from './resources.js';
 
 /** The metadata key of the marker; its value is the owning resource, `<namespace>/<name>`. */
@@ -66,7 +65,7 @@ export const mayManage = (o: Ownership): boolean => o.state !== 'foreign' && o.s
 export const isAdoptRequested = (annotations: Record<string, string> | undefined): boolean => annotations?.[ADOPT_ANNOTATION] === 'true';
 
 /** The spec with the marker in its metadata, so the plan creates or keeps it (only where the server has metadata). */
-export function withMarker<S extends StreamSpec | ConsumerSpec>(spec: S, marker: string | undefined): S {
+export function withMarker<S extends { metadata?: Record<string, string> }>(spec: S, marker: string | undefined): S {
   if (marker === undefined) return spec;
   return { ...spec, metadata: { ...(spec.metadata ?? {}), [OWNER_KEY]: marker } };
 }

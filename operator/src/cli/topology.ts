@@ -11,10 +11,8 @@ import {
   readStream,
   subjectMatches,
   type ApplyResult,
-  type ConsumerPlan,
   type KeyValueSpec,
   type ObjectStoreSpec,
-  type StreamPlan,
   type Topology,
 } from '@orderflow/kit';
 import type { ConsumerInfo, JetStreamManager, StreamInfo } from '@nats-io/jetstream';
@@ -46,16 +44,35 @@ const ownerOf = (i: Inspection | BucketInspection): string | undefined => {
   return o && o !== OPERATOR_MARKER ? o : undefined;
 };
 
+/** Read → ownership → plan for any declared object; the CLI keeps whatever marker it has. */
+const inspectDeclared = (jsm: JetStreamManager, d: Desired | DesiredBucket): Promise<Inspection | BucketInspection> =>
+  d.kind === 'KeyValue' || d.kind === 'ObjectStore' ? inspectBucket(jsm, d, { mode: 'keep' }) : inspect(jsm, d, { mode: 'keep' });
+
 /** Streams first, then buckets, then consumers, as they would be applied. Reads only. */
 export async function planTopology(jsm: JetStreamManager, topology: Declared): Promise<PlannedResource[]> {
+  const declared: (Desired | DesiredBucket)[] = [
+    ...topology.streams.map((spec) => ({ kind: 'Stream' as const, spec })),
+    ...bucketsOf(topology),
+    ...topology.consumers.map((spec) => ({ kind: 'Consumer' as const, spec })),
+  ];
   const out: PlannedResource[] = [];
-  const add = (desired: Desired | DesiredBucket, inspection: Inspection | BucketInspection): void => {
+  for (const desired of declared) {
+    const inspection = await inspectDeclared(jsm, desired);
     out.push({ desired, inspection, owner: ownerOf(inspection) });
-  };
-  for (const spec of topology.streams) add({ kind: 'Stream', spec }, await inspect(jsm, { kind: 'Stream', spec }, { mode: 'keep' }));
-  for (const d of bucketsOf(topology)) add(d, await inspectBucket(jsm, d, { mode: 'keep' }));
-  for (const spec of topology.consumers) add({ kind: 'Consumer', spec }, await inspect(jsm, { kind: 'Consumer', spec }, { mode: 'keep' }));
+  }
   return out;
+}
+
+/** Applies one inspected plan with the applier of its kind. */
+function applyInspected(jsm: JetStreamManager, ins: Inspection | BucketInspection): Promise<ApplyResult> {
+  switch (ins.plan.kind) {
+    case 'Stream':
+      return applyStreamPlan(jsm, ins.plan, ins.actual as StreamInfo | undefined);
+    case 'Consumer':
+      return applyConsumerPlan(jsm, ins.plan, ins.actual as ConsumerInfo | undefined);
+    default:
+      return applyBucketPlan(jsm, ins.plan, ins.actual as StreamInfo | undefined);
+  }
 }
 
 /** Applies what planTopology found, re-planning each object just before (streams made first change what consumers see). */
@@ -65,8 +82,8 @@ export async function applyTopologyKeepingOwners(
   opts: { force?: boolean } = {},
 ): Promise<ApplyResult[]> {
   const results: ApplyResult[] = [];
-  const one = async (d: Desired): Promise<void> => {
-    const ins = await inspect(jsm, d, { mode: 'keep' });
+  const one = async (d: Desired | DesiredBucket): Promise<void> => {
+    const ins = await inspectDeclared(jsm, d);
     const owner = ownerOf(ins);
     if (owner && !opts.force && (ins.plan.action === 'update' || ins.plan.action === 'recreate-needed')) {
       results.push({
@@ -78,28 +95,10 @@ export async function applyTopologyKeepingOwners(
       });
       return;
     }
-    results.push(
-      ins.plan.kind === 'Stream'
-        ? await applyStreamPlan(jsm, ins.plan as StreamPlan, ins.actual as StreamInfo | undefined)
-        : await applyConsumerPlan(jsm, ins.plan as ConsumerPlan, ins.actual as ConsumerInfo | undefined),
-    );
+    results.push(await applyInspected(jsm, ins));
   };
   for (const spec of topology.streams) await one({ kind: 'Stream', spec });
-  for (const d of bucketsOf(topology)) {
-    const ins = await inspectBucket(jsm, d, { mode: 'keep' });
-    const owner = ownerOf(ins);
-    if (owner && !opts.force && (ins.plan.action === 'update' || ins.plan.action === 'recreate-needed')) {
-      results.push({
-        kind: d.kind,
-        key: ins.plan.key,
-        action: ins.plan.action,
-        outcome: 'refused',
-        reasons: [`owned by the Kubernetes resource ${owner}: left to the operator (--force to change it anyway)`, ...ins.plan.reasons],
-      });
-      continue;
-    }
-    results.push(await applyBucketPlan(jsm, ins.plan, ins.actual));
-  }
+  for (const d of bucketsOf(topology)) await one(d);
   // A consumer's dead letters need a stream; the YAML normally declares it, otherwise derive one
   // as the operator does (the source stream's replicas; a failed lookup is an error, not "absent").
   const done = new Set<string>();
