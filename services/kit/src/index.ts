@@ -71,6 +71,7 @@ export type { Db, Sql } from './db/db.js';
 export { openPglite } from './db/pglite.js';
 export { openPostgres } from './db/postgres.js';
 export { migrate, type Migration } from './db/migrate.js';
+export { GroupCommit, type GroupCommitOptions, type Settled } from './db/group-commit.js';
 
 // Outbox.
 export { enqueue, OUTBOX_MIGRATIONS, outboxInsertSql, outboxParams } from './outbox/store.js';

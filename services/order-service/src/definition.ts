@@ -6,6 +6,7 @@ import { consoleRoutes } from './http/console-routes.js';
 import { sagaHandlers } from './saga/handlers.js';
 import { sagaMetrics } from './saga/metrics.js';
 import { sagaTimeout } from './saga/timeout.js';
+import { orderWriter, orderWriterMetrics } from './orders/group-commit.js';
 
 /**
  * order-service starts the saga and ends it. POST /orders stores the order and emits
@@ -25,10 +26,15 @@ export function orderService() {
     migrations: MIGRATIONS,
     consumers: ORDER_CONSUMERS,
     emits: ['orders.created', 'orders.confirmed', 'orders.cancelled'],
-    setup: (ctx) => ({ metrics: sagaMetrics(ctx.metrics.registry) }),
+    setup: (ctx) => ({
+      metrics: sagaMetrics(ctx.metrics.registry),
+      // New orders are written in groups (one statement per group of concurrent POSTs).
+      writer: orderWriter(ctx.db, orderWriterMetrics(ctx.metrics.registry)),
+    }),
     // The console's read-only routes first: `/orders/stats` must not reach `/orders/:id`.
-    routes: (ctx) => new Hono<HttpEnv>().route('/', consoleRoutes(ctx)).route('/', orderRoutes(ctx)),
+    routes: (ctx, { writer }) => new Hono<HttpEnv>().route('/', consoleRoutes(ctx)).route('/', orderRoutes(ctx, writer)),
     handlers: (ctx, { metrics }) => sagaHandlers(ctx, metrics),
-    background: (ctx, { metrics }) => [sagaTimeout(ctx, metrics, intSetting('SAGA_TIMEOUT_MS', 120_000, ctx.env))],
+    // The writer stops after the HTTP server has drained: requests in flight still get written.
+    background: (ctx, { metrics, writer }) => [sagaTimeout(ctx, metrics, intSetting('SAGA_TIMEOUT_MS', 120_000, ctx.env)), writer],
   });
 }

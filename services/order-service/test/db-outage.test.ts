@@ -75,6 +75,11 @@ test(
 
     await expectUnavailable(await order('during'));
     await expectUnavailable(await order('during-keyed', 'outage-key-1'));
+    // Concurrent POSTs are written as groups (one statement each): a group fails as a whole, 503
+    // for every request in it (kit test group-commit.test.ts: no retry one by one then).
+    for (const r of await Promise.all([order('during-a'), order('during-b'), order('during-c', 'outage-key-2'), order('during-d')])) {
+      await expectUnavailable(r);
+    }
     await expectUnavailable(await fetch(`${svc.url}/orders/${accepted[0]}`));
     const ready = await fetch(`${svc.url}/ready`);
     expect(ready.status).toBe(503);

@@ -9,14 +9,15 @@ import {
   readJsonBody,
   type HttpEnv,
   type ServiceContext,
-  type Sql,
 } from '@orderflow/kit';
 import { CreateOrderRequest, IDEMPOTENCY_KEY, requestHash } from '../orders/request.js';
-import { createOrder, getOrder } from '../orders/repository.js';
+import { getOrder } from '../orders/repository.js';
+import { newOrder } from '../orders/new-order.js';
+import type { OrderWriter } from '../orders/group-commit.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function orderRoutes(ctx: ServiceContext): Hono<HttpEnv> {
+export function orderRoutes(ctx: ServiceContext, writer: OrderWriter): Hono<HttpEnv> {
   const app = new Hono<HttpEnv>();
   // Read once at start-up (a bad value fails the start): which orders.created versions to publish.
   const createdVersions = publishVersionsSetting('ORDERS_CREATED_VERSIONS', 'orders.created', ['v1'], ctx.env);
@@ -34,16 +35,14 @@ export function orderRoutes(ctx: ServiceContext): Hono<HttpEnv> {
     }
     const correlationId = c.get('correlationId');
     const idem = key ? { key, hash: requestHash(body.value) } : undefined;
-    // Only an idempotency key needs a transaction (claim the key, then insert); without one
-    // the insert is a single atomic statement.
-    const create = (sql: Sql) => createOrder(sql, ctx.names, body.value, correlationId, idem, createdVersions);
-    const result = idem ? await ctx.db.tx(create) : await create(ctx.db);
+    // Answered once the group holding this order (and its key claim and events) has committed.
+    const result = await writer.submit(newOrder(ctx.names, body.value, correlationId, idem, createdVersions));
     if (result.kind === 'conflict') {
       return problem(c, 409, 'this Idempotency-Key was used with a different request body', { orderId: result.orderId });
     }
     if (result.kind === 'created') ctx.relay.wake();
-    c.header('Location', `/orders/${result.order.orderId}`);
-    return c.json({ orderId: result.order.orderId, status: result.order.status }, result.kind === 'created' ? 202 : 200);
+    c.header('Location', `/orders/${result.orderId}`);
+    return c.json({ orderId: result.orderId, status: result.status }, result.kind === 'created' ? 202 : 200);
   });
 
   app.get('/orders/:id', limited, async (c) => {

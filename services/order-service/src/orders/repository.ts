@@ -1,16 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import {
-  enqueue,
-  makeEvent,
-  makeEventVersions,
-  outboxInsertSql,
-  outboxParams,
-  type EventData,
-  type EventVersion,
-  type Names,
-  type Sql,
-} from '@orderflow/kit';
-import type { CreateOrder } from './request.js';
+import { enqueue, makeEvent, outboxInsertSql, type Names, type Sql } from '@orderflow/kit';
+import type { NewOrder } from './new-order.js';
 import { transition, type OrderStatus, type SagaInput, type Transition } from '../saga/transitions.js';
 
 export interface OrderView {
@@ -57,30 +46,19 @@ export function toView(r: OrderRow): OrderView {
   };
 }
 
-export type CreateResult =
-  { kind: 'created'; order: OrderView } | { kind: 'replayed'; order: OrderView } | { kind: 'conflict'; orderId: string };
-
-export type OrdersCreatedVersion = EventVersion<'orders.created'>;
+export type CreateResult = { kind: 'created' | 'replayed'; orderId: string; status: OrderStatus } | { kind: 'conflict'; orderId: string };
 
 /**
- * Stores the order and its orders.created event in one transaction. With an idempotency key,
- * the key row is claimed first, so two racing requests with one key create one order.
- * `versions` (ORDERS_CREATED_VERSIONS, default v1) are the versions of orders.created to publish:
- * during a migration both, each its own message, enqueued together (docs/contracts.md).
+ * Stores one order and its orders.created events atomically, on its own (the group writer's
+ * fallback, see create-orders.ts for the set form). With an idempotency key it must run in a
+ * transaction: the key row is claimed first, so two racing requests with one key create one order.
  */
-export async function createOrder(
-  sql: Sql,
-  names: Names,
-  body: CreateOrder,
-  correlationId: string,
-  idem?: { key: string; hash: string },
-  versions: readonly OrdersCreatedVersion[] = ['v1'],
-): Promise<CreateResult> {
-  const orderId = randomUUID();
+export async function createOrder(sql: Sql, order: NewOrder): Promise<CreateResult> {
+  const idem = order.idem;
   if (idem) {
     const claimed = await sql.query(
       `INSERT INTO idempotency_keys (key, request_hash, order_id) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING RETURNING order_id`,
-      [idem.key, idem.hash, orderId],
+      [idem.key, idem.hash, order.orderId],
     );
     if (claimed.length === 0) {
       const [prior] = await sql.query<{ request_hash: string; order_id: string }>(
@@ -89,41 +67,22 @@ export async function createOrder(
       );
       if (!prior) throw new Error(`idempotency key ${idem.key} vanished`);
       if (prior.request_hash !== idem.hash) return { kind: 'conflict', orderId: prior.order_id };
-      const order = await getOrder(sql, prior.order_id);
-      if (!order) throw new Error(`idempotency key ${idem.key} points at missing order ${prior.order_id}`);
-      return { kind: 'replayed', order };
+      const existing = await getOrder(sql, prior.order_id);
+      if (!existing) throw new Error(`idempotency key ${idem.key} points at missing order ${prior.order_id}`);
+      return { kind: 'replayed', orderId: existing.orderId, status: existing.status };
     }
   }
-  const now = new Date().toISOString();
-  const history = [{ status: 'pending', at: now }];
-  const created: { [V in OrdersCreatedVersion]: EventData<'orders.created', V> } = {
-    v1: { version: 'v1', orderId, customerId: body.customerId, currency: body.currency, items: body.items, correlationId, occurredAt: now },
-    v2: {
-      version: 'v2',
-      orderId,
-      customer: { id: body.customerId },
-      currency: body.currency,
-      items: body.items,
-      correlationId,
-      occurredAt: now,
-    },
-  };
-  const events = makeEventVersions(
-    names,
-    'orders.created',
-    versions.map((v) => created[v]),
-  );
   // The order and its events in one statement: atomic on its own, so a request without an
   // idempotency key needs no BEGIN/COMMIT round trips.
-  const [row] = await sql.query<OrderRow>(
+  await sql.query(
     `WITH o AS (
        INSERT INTO orders (id, customer_id, currency, items, status, correlation_id, history)
-       VALUES ($1, $2, $3, $4, 'pending', $5, $6) RETURNING *
+       VALUES ($1, $2, $3, $4, 'pending', $5, $6) RETURNING id
      ), e AS (${outboxInsertSql(7)})
-     SELECT * FROM o`,
-    [orderId, body.customerId, body.currency, JSON.stringify(body.items), correlationId, JSON.stringify(history), ...outboxParams(events)],
+     SELECT id FROM o`,
+    [order.orderId, order.customerId, order.currency, order.items, order.correlationId, order.history, ...order.outbox],
   );
-  return { kind: 'created', order: toView(row!) };
+  return { kind: 'created', orderId: order.orderId, status: 'pending' };
 }
 
 export async function getOrder(sql: Sql, orderId: string): Promise<OrderView | undefined> {

@@ -1,0 +1,122 @@
+import { isRetryLater, unavailableDependency } from '../faults/classify.js';
+
+/** What one item of a group came to: its value, or the error that fails only its own caller. */
+export type Settled<O> = { ok: true; value: O } | { ok: false; error: unknown };
+
+export interface GroupCommitOptions<I, O> {
+  /**
+   * Writes a whole group in one statement or transaction and returns one outcome per item, in
+   * order. Throwing fails the group: it is split (see `writeOne`) or every caller gets the error.
+   */
+  writeGroup(items: readonly I[]): Promise<Array<Settled<O>>>;
+  /**
+   * Writes one item on its own: after a group write threw an error that may belong to one item
+   * (a constraint violation...), each item is written alone so one bad item fails only its caller.
+   */
+  writeOne(item: I): Promise<O>;
+  /**
+   * Whether a failed group is worth splitting. By default everything but a database that is away
+   * or busy (connection lost, timeout, lock race): those would fail every item again, so every
+   * caller gets the error at once (a 503 for all).
+   */
+  splittable?(err: unknown): boolean;
+  /** Items written together at most; the rest wait for the next group. */
+  maxGroup?: number;
+  /** Called once per group written (size, whether it had to be split): metrics and tests. */
+  onGroup?(size: number, split: boolean): void;
+}
+
+interface Pending<I, O> {
+  item: I;
+  resolve(value: O): void;
+  reject(err: unknown): void;
+}
+
+const defaultSplittable = (err: unknown) => !unavailableDependency(err) && !isRetryLater(err);
+
+/**
+ * Group commit: callers submit items one at a time; while a group is being written, whatever
+ * arrives queues up and is written as the next group, as soon as the previous one is done. An
+ * idle writer starts at once (no timer, no added latency); under load one commit (one round
+ * trip, one WAL flush) serves many callers. Each caller's promise settles only after the group
+ * holding its item has committed, so durability is that of a write of its own.
+ */
+export class GroupCommit<I, O> {
+  private queue: Array<Pending<I, O>> = [];
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private readonly maxGroup: number;
+  private readonly splittable: (err: unknown) => boolean;
+
+  constructor(private readonly o: GroupCommitOptions<I, O>) {
+    this.maxGroup = Math.max(1, o.maxGroup ?? 500);
+    this.splittable = o.splittable ?? defaultSplittable;
+  }
+
+  /** Resolves with the item's outcome once its group has committed; rejects with its error. */
+  submit(item: I): Promise<O> {
+    if (this.stopped) return Promise.reject(new Error('group commit stopped: no more writes are accepted'));
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.running ??= this.drain();
+    });
+  }
+
+  /** Items waiting for the group being written to finish (not counting that group). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  start(): void {
+    // Nothing runs while idle: the writer starts with the first submitted item.
+  }
+
+  /** Refuses new items and waits until every item already submitted is written. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue.splice(0, this.maxGroup);
+        await this.write(group);
+      }
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  private async write(group: Array<Pending<I, O>>): Promise<void> {
+    let outcomes: Array<Settled<O>>;
+    try {
+      outcomes = await this.o.writeGroup(group.map((p) => p.item));
+    } catch (err) {
+      if (group.length === 1 || !this.splittable(err)) {
+        this.o.onGroup?.(group.length, false);
+        for (const p of group) p.reject(err);
+        return;
+      }
+      // Nothing of the group was written (one statement or transaction): each item alone, so the
+      // bad one fails its own caller only.
+      this.o.onGroup?.(group.length, true);
+      for (const p of group) {
+        try {
+          p.resolve(await this.o.writeOne(p.item));
+        } catch (e) {
+          p.reject(e);
+        }
+      }
+      return;
+    }
+    this.o.onGroup?.(group.length, false);
+    group.forEach((p, i) => {
+      const r = outcomes[i];
+      // Our bug, after the commit: not retried (that would write the group twice).
+      if (!r) p.reject(new Error(`group write returned ${outcomes.length} outcomes for ${group.length} items`));
+      else if (r.ok) p.resolve(r.value);
+      else p.reject(r.error);
+    });
+  }
+}

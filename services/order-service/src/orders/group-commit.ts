@@ -1,0 +1,56 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { GroupCommit, type Db } from '@orderflow/kit';
+import { createOrders } from './create-orders.js';
+import type { NewOrder } from './new-order.js';
+import { createOrder, type CreateResult } from './repository.js';
+
+export type OrderWriter = GroupCommit<NewOrder, CreateResult>;
+
+export function orderWriterMetrics(registry: Registry) {
+  let writer: OrderWriter | undefined;
+  new Gauge({
+    name: 'orderflow_order_insert_queued',
+    help: 'New orders waiting for the group being written to commit',
+    registers: [registry],
+    collect() {
+      this.set(writer?.queued ?? 0);
+    },
+  });
+  return {
+    /** The writer whose queue the gauge reads. */
+    watch: (w: OrderWriter) => {
+      writer = w;
+    },
+    groups: new Counter({
+      name: 'orderflow_order_insert_groups_total',
+      help: 'Statements writing a group of new orders (POST /orders); split: retried one by one after an error',
+      labelNames: ['split'],
+      registers: [registry],
+    }),
+    size: new Histogram({
+      name: 'orderflow_order_insert_group_size',
+      help: 'New orders written by one statement',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers: [registry],
+    }),
+  };
+}
+
+/**
+ * POST /orders writes through this: orders arriving while a group is being written are written
+ * together next, in one statement (create-orders.ts), so under load one commit serves many
+ * requests. A group whose statement fails for a reason other than the database being away is
+ * written again order by order, so one bad order fails only its own request.
+ */
+export function orderWriter(db: Db, metrics: ReturnType<typeof orderWriterMetrics>): OrderWriter {
+  const writer = new GroupCommit<NewOrder, CreateResult>({
+    writeGroup: (orders) => createOrders(db, orders),
+    writeOne: (order) => (order.idem ? db.tx((sql) => createOrder(sql, order)) : createOrder(db, order)),
+    onGroup: (size, split) => {
+      metrics.groups.inc({ split: String(split) });
+      metrics.size.observe(size);
+    },
+  });
+  metrics.watch(writer);
+  return writer;
+}

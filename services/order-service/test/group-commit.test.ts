@@ -1,0 +1,197 @@
+/**
+ * POST /orders writes concurrent orders as groups, one statement per group (orders/group-commit.ts).
+ * To make a group form for certain, a second connection holds a SHARE lock on `orders`: the first
+ * POST's statement waits on it (seen in pg_stat_activity), the following POSTs queue behind it
+ * (seen in orderflow_order_insert_queued), and releasing the lock lets both groups commit.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { openPostgres, type Db } from '@orderflow/kit';
+import {
+  readStream,
+  scrapeMetrics,
+  startTestService,
+  TEST_DATABASE_URL,
+  waitFor,
+  type Backend,
+  type TestService,
+} from '@orderflow/kit/testing';
+import { orderService } from '../src/index.js';
+
+type Body = { customerId: string; items: Array<{ productId: string; quantity: number }> };
+const body = (customerId: string, quantity = 1): Body => ({ customerId, items: [{ productId: 'sku-1', quantity }] });
+
+function client(t: () => TestService) {
+  const post = (b: Body, key?: string) =>
+    fetch(`${t().svc.url}/orders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
+      body: JSON.stringify(b),
+    });
+  const answer = async (r: Promise<Response>) => {
+    const res = await r;
+    return { status: res.status, orderId: ((await res.json()) as { orderId?: string }).orderId };
+  };
+  return { post, answer };
+}
+
+describe('group commit on postgres', () => {
+  let t: TestService;
+  let locker: Db;
+  const { post, answer } = client(() => t);
+  const metric = async (name: string, where?: (labels: string) => boolean) => (await scrapeMetrics(t.svc.url)).total(name, where);
+  const groups = () => metric('orderflow_order_insert_groups_total');
+  const splitGroups = () => metric('orderflow_order_insert_groups_total', (l) => l.includes('split="true"'));
+  const count = async (where: string, params: unknown[] = []) =>
+    Number((await t.svc.ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders WHERE ${where}`, params))[0]!.n);
+
+  /**
+   * Holds a SHARE lock on orders while `first` is sent and its group waits on the lock, then sends
+   * each of `queued` in turn (each seen queued before the next, so their order is known), then
+   * releases the lock. Resolves with the first answer and the queued answers.
+   */
+  async function behindALock(first: () => Promise<Response>, queued: Array<() => Promise<Response>>) {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holding = locker.tx(async (sql) => {
+      await sql.query('LOCK TABLE orders IN SHARE MODE');
+      locked();
+      await released;
+    });
+    try {
+      await isLocked;
+      const head = answer(first());
+      await waitFor('the first group waiting on the lock', async () => {
+        const [row] = await locker.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+          [t.svc.ctx.db.schema],
+        );
+        return row!.n === 1;
+      });
+      const rest: Array<ReturnType<typeof answer>> = [];
+      for (const send of queued) {
+        rest.push(answer(send()));
+        const n = rest.length;
+        await waitFor(`${n} orders queued behind the first group`, async () => (await metric('orderflow_order_insert_queued')) === n);
+      }
+      release();
+      await holding;
+      return { head: await head, rest: await Promise.all(rest) };
+    } finally {
+      release();
+      await holding.catch(() => undefined);
+    }
+  }
+
+  beforeAll(async () => {
+    t = await startTestService(orderService(), { label: 'groupcommit', backend: 'postgres' });
+    // Its own application name: pg_stat_activity tells its backend from the service's.
+    locker = await openPostgres({ url: TEST_DATABASE_URL, schema: t.svc.ctx.db.schema, poolMax: 2, applicationName: 'group-commit-test' });
+  });
+  afterAll(async () => {
+    await locker?.close();
+    await t?.stop();
+  });
+
+  test('orders arriving while a group is written are the next group: one statement, every order and its event committed', async () => {
+    const before = await groups();
+    const { head, rest } = await behindALock(
+      () => post(body('first')),
+      Array.from({ length: 12 }, (_, i) => () => post(body(`queued-${i}`))),
+    );
+    const all = [head, ...rest];
+    expect(all.map((a) => a.status)).toEqual(all.map(() => 202));
+    const ids = all.map((a) => a.orderId!);
+    expect(new Set(ids).size).toBe(13);
+    // Two statements for thirteen orders: the first alone, the twelve queued behind it together.
+    expect((await groups()) - before).toBe(2);
+    expect(await count('id = ANY($1::uuid[])', [ids])).toBe(13);
+    // Each order's orders.created was committed with it (the relay publishes only committed rows).
+    const stream = `${t.namespace.toUpperCase()}_ORDERS`;
+    await waitFor('every order published', async () => {
+      const published = new Set((await readStream(t.nc, stream)).map((m) => (m.json as { orderId: string }).orderId));
+      return ids.every((id) => published.has(id));
+    });
+    const created = (await readStream(t.nc, stream)).filter((m) => ids.includes((m.json as { orderId: string }).orderId));
+    expect(created).toHaveLength(13);
+  });
+
+  test('idempotency keys inside a group: one order per key, a repeat is a replay, another body is 409', async () => {
+    const earlier = await answer(post(body('keyed-0'), 'gc-key-0'));
+    expect(earlier.status).toBe(202);
+    const before = await groups();
+    const { head, rest } = await behindALock(
+      () => post(body('plain')),
+      [
+        () => post(body('keyed-1'), 'gc-key-1'), // claims gc-key-1
+        () => post(body('keyed-1'), 'gc-key-1'), // same key and body, same group: a replay
+        () => post(body('keyed-1', 9), 'gc-key-1'), // same key, another body: conflict
+        () => post(body('keyed-0'), 'gc-key-0'), // a key claimed before: a replay
+        () => post(body('keyed-0', 9), 'gc-key-0'), // a key claimed before, another body: conflict
+      ],
+    );
+    expect(head.status).toBe(202);
+    const [claim, replay, conflict, oldReplay, oldConflict] = rest;
+    expect(claim!.status).toBe(202);
+    expect(replay).toEqual({ status: 200, orderId: claim!.orderId });
+    expect(conflict).toEqual({ status: 409, orderId: claim!.orderId });
+    expect(oldReplay).toEqual({ status: 200, orderId: earlier.orderId });
+    expect(oldConflict).toEqual({ status: 409, orderId: earlier.orderId });
+    expect((await groups()) - before).toBe(2);
+    expect(await count(`customer_id = 'keyed-1'`)).toBe(1);
+    expect(await count(`customer_id = 'keyed-0'`)).toBe(1);
+    // Replayed later, outside any group race: still the same order.
+    expect(await answer(post(body('keyed-1'), 'gc-key-1'))).toEqual({ status: 200, orderId: claim!.orderId });
+  });
+
+  test('one bad order in a group fails only its own request: the group is written again order by order', async () => {
+    // A real constraint violation for one row of the group's statement.
+    await locker.query(`ALTER TABLE orders ADD CONSTRAINT gc_no_poison CHECK (customer_id <> 'poison')`);
+    try {
+      const before = await splitGroups();
+      const { head, rest } = await behindALock(
+        () => post(body('head')),
+        [() => post(body('good-1')), () => post(body('poison')), () => post(body('good-2'), 'gc-key-split')],
+      );
+      expect(head.status).toBe(202);
+      const [good1, poison, good2] = rest;
+      expect(good1!.status).toBe(202);
+      expect(poison!.status).toBe(500);
+      expect(good2!.status).toBe(202);
+      expect((await splitGroups()) - before).toBe(1);
+      expect(await count('id = ANY($1::uuid[])', [[good1!.orderId, good2!.orderId]])).toBe(2);
+      expect(await count(`customer_id = 'poison'`)).toBe(0);
+      // The keyed order written on its own claimed its key.
+      expect(await answer(post(body('good-2'), 'gc-key-split'))).toEqual({ status: 200, orderId: good2!.orderId });
+    } finally {
+      await locker.query(`ALTER TABLE orders DROP CONSTRAINT gc_no_poison`);
+    }
+  });
+});
+
+// PGlite (the dev database, one connection): the same statement, with whatever concurrency comes.
+describe.each<Backend>(['pglite'])('group commit on %s', (backend) => {
+  let t: TestService;
+  const { post, answer } = client(() => t);
+  beforeAll(async () => {
+    t = await startTestService(orderService(), { label: 'groupcommit', backend });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  test('concurrent POSTs, keyed ones racing on one key: every order stored once', async () => {
+    const answers = await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => answer(post(body(`c-${i}`)))),
+      ...Array.from({ length: 4 }, () => answer(post(body('raced'), 'pglite-race'))),
+    ]);
+    expect(answers.slice(0, 20).every((a) => a.status === 202)).toBe(true);
+    const raced = answers.slice(20);
+    expect(raced.filter((a) => a.status === 202)).toHaveLength(1);
+    expect(raced.filter((a) => a.status === 200)).toHaveLength(3);
+    expect(new Set(raced.map((a) => a.orderId)).size).toBe(1);
+    const [row] = await t.svc.ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders`);
+    expect(row!.n).toBe(21);
+  });
+});
