@@ -14,7 +14,11 @@ export interface Results {
     busyBeforeStartPct: number;
     busyBeforeSectionPct: Record<string, number>;
   };
+  /** The NATS the figures are on, and the one measured beside it for comparison. */
+  nats?: { main: string; compared?: string };
   broker?: BrokerResults;
+  /** The broker section again on the compared NATS (the machine's 2.9). */
+  brokerCompared?: BrokerResults;
   http?: HttpResults;
   e2e?: E2EResults[];
   profile?: ProfileResults;

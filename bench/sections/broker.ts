@@ -100,11 +100,19 @@ async function bareConsume(nc: NatsConnection, jsm: JetStreamManager, names: Nam
   return n / ((performance.now() - t0) / 1000);
 }
 
-async function kitNoop(db: Db, jsm: JetStreamManager, names: Names, durable: string, n: number, timeoutMs: number): Promise<number> {
+async function kitNoop(
+  db: Db,
+  jsm: JetStreamManager,
+  names: Names,
+  durable: string,
+  n: number,
+  timeoutMs: number,
+  natsUrl: string,
+): Promise<number> {
   await migrate(db, OUTBOX_MIGRATIONS);
   const spec = consumerSpec(names, durable);
   await reconcileConsumer(jsm, spec);
-  const nats = new NatsManager({ servers: [process.env.NATS_URL ?? 'nats://127.0.0.1:4222'], name: `bench-${durable}` }, log);
+  const nats = new NatsManager({ servers: [natsUrl], name: `bench-${durable}` }, log);
   let handled = 0;
   const consumer = new EventConsumer({ spec, names, db, nats, log, handlers: { 'orders.created': async () => void handled++ } });
   const t0 = performance.now();
@@ -188,11 +196,11 @@ export async function brokerBench(cfg: Config): Promise<BrokerResults> {
     await sleep(500);
     const consumeAckPerSec = await bareConsume(nc, jsm, names, n, 60_000);
     pg = await openPostgres({ url: cfg.databaseUrl, schema: schemaPg });
-    const kitNoopPostgresPerSec = await kitNoop(pg, jsm, names, 'bench-kit-pg', n, 120_000);
+    const kitNoopPostgresPerSec = await kitNoop(pg, jsm, names, 'bench-kit-pg', n, 120_000, cfg.natsUrl);
     await pg.close();
     pg = undefined;
     const lite = await openPglite({ schema: 'bench' });
-    const kitNoopPglitePerSec = await kitNoop(lite, jsm, names, 'bench-kit-pglite', n, 120_000).finally(() => lite.close());
+    const kitNoopPglitePerSec = await kitNoop(lite, jsm, names, 'bench-kit-pglite', n, 120_000, cfg.natsUrl).finally(() => lite.close());
     const inventoryHandlerPerSec = await inventoryDrain(jsm, names, schemaInv, n, cfg);
     return {
       messages: n,

@@ -292,6 +292,16 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
   };
 }
 
+/** CPU ms per wall-clock second the platform's processes use while nothing is sent. */
+async function idleCpu(p: Platform, seconds: number): Promise<number> {
+  const pids = [...p.children.values()].map((c) => c.proc.pid).filter((x): x is number => !!x);
+  const total = async () => (await Promise.all(pids.map((pid) => cpuMs(pid)))).reduce((a, b) => a + b, 0);
+  const t0 = performance.now();
+  const c0 = await total();
+  await sleep(seconds * 1000);
+  return round(((await total()) - c0) / ((performance.now() - t0) / 1000), 1);
+}
+
 /** Waits until the platform is at rest (bounded), then checks every promise over all orders so far. */
 async function invariantsNow(p: Platform, timeoutS: number): Promise<Step['invariants']> {
   const quiet = await waitQuiescent(p.invariants, timeoutS * 1000).then(
@@ -314,6 +324,11 @@ export interface E2EResults {
   sustainedPerSec: number;
   /** Highest completion rate seen in any step. */
   peakAchievedPerSec: number;
+  /**
+   * CPU the platform's own processes (services and gateway) use at rest, after the warm-up, in
+   * ms per second of wall time summed over processes: pollers, sweeps, heartbeats and pulls.
+   */
+  idleCpuMsPerSec: number;
 }
 
 export async function e2eBench(
@@ -321,15 +336,17 @@ export async function e2eBench(
   backend: Backend,
   rates: number[],
   log: (s: string) => void,
-  o: { nats: string; replicas?: number },
+  o: { nats: { url: string; label: string }; replicas?: number },
 ): Promise<E2EResults> {
   const durationS = cfg.quick ? 4 : 10;
   const replicas = o.replicas ?? 1;
-  const label = `${backend}${replicas > 1 ? ` ×${replicas}` : ''} (${o.nats})`;
-  const p = await startPlatform(cfg, backend, [], replicas);
+  const label = `${backend}${replicas > 1 ? ` ×${replicas}` : ''} (nats ${o.nats.label})`;
+  const p = await startPlatform({ ...cfg, natsUrl: o.nats.url }, backend, [], replicas);
   try {
     // Warm-up (not reported): JIT, pools, consumers' first pulls.
     await runStep(p, 50, cfg.quick ? 1 : 2, 20);
+    const idleCpuMsPerSec = await idleCpu(p, cfg.quick ? 2 : 5);
+    log(`  ${label} at rest: ${idleCpuMsPerSec} ms CPU per second, services and gateway together`);
     const steps: Step[] = [];
     for (const rate of rates) {
       const s = await runStep(p, rate, durationS, cfg.quick ? 15 : 30);
@@ -347,8 +364,9 @@ export async function e2eBench(
     const ok = steps.filter((s) => !s.saturated);
     return {
       backend,
-      nats: o.nats,
+      nats: o.nats.label,
       replicas,
+      idleCpuMsPerSec,
       steps,
       sustainedPerSec: ok.length ? Math.max(...ok.map((s) => s.offeredPerSec)) : 0,
       peakAchievedPerSec: Math.max(0, ...steps.map((s) => s.achievedPerSec)),
