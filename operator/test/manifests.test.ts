@@ -74,32 +74,36 @@ describe('manifests against the Kubernetes OpenAPI schemas', () => {
     ObjectStore: ['Ready', 'Bytes', 'Reason', 'Age'],
     NatsConnection: ['Ready', 'Server Version', 'Domain', 'Reason', 'Age'],
   };
-  it('CRDs: v1beta1 served and stored, v1alpha1 served with the same schema and columns where it existed (conversion None); status subresource; live numbers as printer columns', () => {
-    const crds = docs('crds') as unknown as ICustomResourceDefinition[];
-    expect(crds.map((c) => c.spec.names.kind).sort()).toEqual(Object.keys(COLUMNS).sort());
-    for (const crd of crds) {
-      const kind = crd.spec.names.kind;
-      const [beta, alpha] = crd.spec.versions;
-      expect(crd.spec.conversion?.strategy ?? 'None').toBe('None');
-      if (kind === 'Stream' || kind === 'Consumer') {
-        expect([beta, alpha].map((v) => [v!.name, v!.served, v!.storage])).toEqual([
-          ['v1beta1', true, true],
-          ['v1alpha1', true, false],
-        ]);
-        expect(alpha!.deprecated).toBe(true);
-        expect(alpha!.schema).toEqual(beta!.schema);
-        expect(alpha!.additionalPrinterColumns).toEqual(beta!.additionalPrinterColumns);
-      } else {
-        expect(
-          crd.spec.versions.map((v) => [v.name, v.served, v.storage]),
-          kind,
-        ).toEqual([['v1beta1', true, true]]);
+  it(
+    'CRDs: v1beta1 served and stored, v1alpha1 served with the same schema and columns where it existed (conversion None); ' +
+      'status subresource; live numbers as printer columns',
+    () => {
+      const crds = docs('crds') as unknown as ICustomResourceDefinition[];
+      expect(crds.map((c) => c.spec.names.kind).sort()).toEqual(Object.keys(COLUMNS).sort());
+      for (const crd of crds) {
+        const kind = crd.spec.names.kind;
+        const [beta, alpha] = crd.spec.versions;
+        expect(crd.spec.conversion?.strategy ?? 'None').toBe('None');
+        if (kind === 'Stream' || kind === 'Consumer') {
+          expect([beta, alpha].map((v) => [v!.name, v!.served, v!.storage])).toEqual([
+            ['v1beta1', true, true],
+            ['v1alpha1', true, false],
+          ]);
+          expect(alpha!.deprecated).toBe(true);
+          expect(alpha!.schema).toEqual(beta!.schema);
+          expect(alpha!.additionalPrinterColumns).toEqual(beta!.additionalPrinterColumns);
+        } else {
+          expect(
+            crd.spec.versions.map((v) => [v.name, v.served, v.storage]),
+            kind,
+          ).toEqual([['v1beta1', true, true]]);
+        }
+        expect(beta!.subresources?.status).toEqual({});
+        const columns = beta!.additionalPrinterColumns?.filter((c) => !c.priority).map((c) => c.name);
+        expect(columns, kind).toEqual(COLUMNS[kind]);
       }
-      expect(beta!.subresources?.status).toEqual({});
-      const columns = beta!.additionalPrinterColumns?.filter((c) => !c.priority).map((c) => c.name);
-      expect(columns, kind).toEqual(COLUMNS[kind]);
-    }
-  });
+    },
+  );
 });
 
 describe('example resources against the CRDs', () => {

@@ -63,7 +63,8 @@ class UsageError extends Error {}
 
 function printEntry(e: DeadLetterEntry, full: boolean): void {
   console.log(
-    `#${e.seq}  ${e.time}  ${e.stream}/${e.consumer} seq=${e.streamSeq} deliveries=${e.deliveries}  ${e.originalSubject}  reason=${e.reason}`,
+    `#${e.seq}  ${e.time}  ${e.stream}/${e.consumer} seq=${e.streamSeq} deliveries=${e.deliveries}  ` +
+      `${e.originalSubject}  reason=${e.reason}`,
   );
   if (!full) return;
   for (const [k, vs] of Object.entries(e.headers)) for (const v of vs) console.log(`  ${k}: ${v}`);
@@ -106,7 +107,8 @@ async function run(nc: NatsConnection): Promise<number> {
     const r = await loadResources(file);
     if (r.namingConnections.length > 0)
       console.error(
-        `note: spec.connection is the operator's; the CLI plans and applies these to ${nc.getServer()} (its NATS_* settings): ${r.namingConnections.join(', ')}`,
+        `note: spec.connection is the operator's; the CLI plans and applies these to ${nc.getServer()} (its NATS_* settings): ` +
+          r.namingConnections.join(', '),
       );
     return r;
   };
@@ -120,18 +122,21 @@ async function run(nc: NatsConnection): Promise<number> {
       const results = await applyTopologyKeepingOwners(jsm, await load(values.file), { force: values.force });
       for (const r of results)
         console.log(
-          `${r.kind.padEnd(8)} ${r.key.padEnd(40)} ${r.outcome}${r.reasons.length && r.outcome !== 'created' ? `: ${r.reasons.join('; ')}` : ''}`,
+          `${r.kind.padEnd(8)} ${r.key.padEnd(40)} ${r.outcome}` +
+            (r.reasons.length && r.outcome !== 'created' ? `: ${r.reasons.join('; ')}` : ''),
         );
       return problems(results).length > 0 ? 1 : 0;
     }
     case 'streams status': {
       for await (const s of jsm.streams.list()) {
         console.log(
-          `${s.config.name}  subjects=${s.config.subjects.join(',')}  messages=${s.state.messages}  bytes=${s.state.bytes}  consumers=${s.state.consumer_count}`,
+          `${s.config.name}  subjects=${s.config.subjects.join(',')}  messages=${s.state.messages}  bytes=${s.state.bytes}  ` +
+            `consumers=${s.state.consumer_count}`,
         );
         for await (const c of jsm.consumers.list(s.config.name)) {
           console.log(
-            `  ${c.name}  pending=${c.num_pending}  ackPending=${c.num_ack_pending}  redelivered=${c.num_redelivered}  maxDeliver=${c.config.max_deliver}`,
+            `  ${c.name}  pending=${c.num_pending}  ackPending=${c.num_ack_pending}  redelivered=${c.num_redelivered}  ` +
+              `maxDeliver=${c.config.max_deliver}`,
           );
         }
       }

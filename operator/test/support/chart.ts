@@ -108,10 +108,10 @@ export function operatorObjects(docs: K8sObject[]): {
     );
   const bindings = docs.filter((d) => (d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding') && bindsOurs(d));
   const roleNames = new Set(
-    bindings.map(
-      (b) =>
-        `${(b as unknown as { roleRef: { kind: string; name: string } }).roleRef.kind}/${(b as unknown as { roleRef: { name: string } }).roleRef.name}`,
-    ),
+    bindings.map((b) => {
+      const { roleRef } = b as unknown as { roleRef: { kind: string; name: string } };
+      return `${roleRef.kind}/${roleRef.name}`;
+    }),
   );
   const rbac = docs.filter(
     (d) =>
