@@ -45,8 +45,19 @@ export async function runTransaction(o: TransactionOptions, works: Work[]): Prom
     exec: (text) => (state.abandoned ? Promise.reject(new AbandonedWorkError()) : sql.exec(text)),
   });
   const after: AfterCommit[] = [];
-  const tx = o.db.tx(async (sql) => {
-    const handled = await transact(o, guard(sql), works, after, state);
+  // The event ids go with BEGIN in one round trip (txFrom): on Postgres a batch whose handlers
+  // write nothing is two round trips, BEGIN+insert and COMMIT. The session's pid comes with it
+  // (no extra round trip): it is what a deadline terminates. With no fresh event no handler
+  // runs, so there is nothing to end.
+  const first = {
+    text: `WITH fresh AS (INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[])
+      ON CONFLICT DO NOTHING RETURNING event_id)
+     SELECT event_id, pg_backend_pid() AS pid FROM fresh`,
+    params: [o.durable, works.map((w) => w.event.id)],
+  };
+  const tx = o.db.txFrom<{ event_id: string; pid: number }, Set<Work>>(first, async (rows, sql) => {
+    state.pid = rows[0]?.pid;
+    const handled = await transact(o, guard(sql), works, rows, after);
     // The handlers returned after the deadline: roll back rather than commit abandoned work.
     if (state.abandoned) throw new AbandonedWorkError();
     return handled;
@@ -84,16 +95,13 @@ function abandon(o: TransactionOptions, pid: number | undefined, tx: Promise<unk
   }
 }
 
-async function transact(o: TransactionOptions, sql: Sql, works: Work[], after: AfterCommit[], state: { pid?: number }): Promise<Set<Work>> {
-  // The session's pid comes with the first statement (no extra round trip): it is what a
-  // deadline terminates. With no fresh event no handler runs, so there is nothing to end.
-  const rows = await sql.query<{ event_id: string; pid: number }>(
-    `WITH fresh AS (INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[])
-      ON CONFLICT DO NOTHING RETURNING event_id)
-     SELECT event_id, pg_backend_pid() AS pid FROM fresh`,
-    [o.durable, works.map((w) => w.event.id)],
-  );
-  state.pid = rows[0]?.pid;
+async function transact(
+  o: TransactionOptions,
+  sql: Sql,
+  works: Work[],
+  rows: ReadonlyArray<{ event_id: string }>,
+  after: AfterCommit[],
+): Promise<Set<Work>> {
   const fresh = new Set(rows.map((r) => r.event_id));
   const handled = new Set<Work>();
   const out: OutgoingEvent[] = [];

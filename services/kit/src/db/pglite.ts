@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import type { Db, Row, Sql } from './db.js';
+import type { Db, FirstStatement, Row, Sql } from './db.js';
 import { assertSchemaName } from './db.js';
 
 export interface PgliteOptions {
@@ -33,6 +33,12 @@ export async function openPglite(opts: PgliteOptions): Promise<Db> {
     schema,
     ...wrap(db),
     tx: <T>(fn: (sql: Sql) => Promise<T>) => db.transaction((tx) => fn(wrap(tx))),
+    // In process: no round trip to save, the first statement is just the first statement.
+    txFrom: <R extends Row, T>(first: FirstStatement, fn: (rows: R[], sql: Sql) => Promise<T>) =>
+      db.transaction(async (tx) => {
+        const sql = wrap(tx);
+        return fn(await sql.query<R>(first.text, [...first.params]), sql);
+      }),
     async ping() {
       await db.query('SELECT 1');
     },

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { dbSettings, type DbSettings } from '../config.js';
-import type { Db, Row, Sql } from './db.js';
+import type { Db, FirstStatement, Row, Sql } from './db.js';
+import { inlineParams } from './inline.js';
 import { assertSchemaName } from './db.js';
 
 // Postgres numeric and bigint arrive as strings by default; the platform keeps counts and
@@ -74,6 +75,38 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
     // Two replicas creating the schema at once race on the catalog; the loser's schema exists.
     if (err.code !== '23505') throw err;
   });
+  /** Runs fn between begin (which opens the transaction) and COMMIT on one pooled client. */
+  const transaction = async <T>(begin: (client: pg.PoolClient) => Promise<void>, fn: (sql: Sql) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    // A backend terminated while the client is checked out but between queries (e.g. the
+    // outbox relay awaiting NATS inside its transaction) is emitted as 'error' on the client;
+    // with no listener that kills the process (seen: pg_terminate_backend crashed all three
+    // services). Note it instead: the next query fails, and the broken client is discarded.
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
+    try {
+      await begin(client);
+      const sql: Sql = {
+        query: (text, params) => run(client, text, params),
+        exec: async (text) => {
+          await client.query(text);
+        },
+      };
+      const result = await fn(sql);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      // A failed ROLLBACK means the connection is gone: don't return it to the pool.
+      await client.query('ROLLBACK').catch((e: Error) => (broken ??= e));
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  };
   let closed = false;
   return {
     kind: 'postgres',
@@ -82,36 +115,17 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
     exec: async (text) => {
       await pool.query(text);
     },
-    async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
-      // A backend terminated while the client is checked out but between queries (e.g. the
-      // outbox relay awaiting NATS inside its transaction) is emitted as 'error' on the client;
-      // with no listener that kills the process (seen: pg_terminate_backend crashed all three
-      // services). Note it instead: the next query fails, and the broken client is discarded.
-      let broken: Error | undefined;
-      const onError = (err: Error) => {
-        broken = err;
-      };
-      client.on('error', onError);
-      try {
-        await client.query('BEGIN');
-        const sql: Sql = {
-          query: (text, params) => run(client, text, params),
-          exec: async (text) => {
-            await client.query(text);
-          },
-        };
-        const result = await fn(sql);
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        // A failed ROLLBACK means the connection is gone: don't return it to the pool.
-        await client.query('ROLLBACK').catch((e: Error) => (broken ??= e));
-        throw err;
-      } finally {
-        client.off('error', onError);
-        client.release(broken);
-      }
+    tx: <T>(fn: (sql: Sql) => Promise<T>) => transaction(async (c) => void (await c.query('BEGIN')), fn),
+    async txFrom<R extends Row, T>(first: FirstStatement, fn: (rows: R[], sql: Sql) => Promise<T>): Promise<T> {
+      let rows: R[] = [];
+      return transaction(
+        async (c) => {
+          // Two statements in one simple query: pg answers with one result each.
+          const results = (await c.query(`BEGIN; ${inlineParams(first)}`)) as unknown as Array<pg.QueryResult<R>>;
+          rows = results[results.length - 1]!.rows;
+        },
+        (sql) => fn(rows, sql),
+      );
     },
     async ping() {
       await pool.query('SELECT 1');
