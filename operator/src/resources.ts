@@ -12,8 +12,9 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const FINALIZER = `${GROUP}/finalizer`;
 
 /**
- * NatsConnection (connection-spec.ts) is listed and watched like the others, reconciled apart; so
- * are KeyValue and ObjectStore (bucket-resources.ts, bucket-reconciler.ts).
+ * NatsConnection (connection-spec.ts) is listed and watched like the others, reconciled apart;
+ * KeyValue and ObjectStore (bucket-resources.ts) go through the same reconcile as Streams and
+ * Consumers (object-reconciler.ts), with their own reads, plans and live numbers.
  */
 export type Kind = 'Stream' | 'Consumer' | 'NatsConnection' | 'KeyValue' | 'ObjectStore';
 export const PLURAL: Record<Kind, string> = {
