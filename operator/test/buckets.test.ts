@@ -16,7 +16,18 @@ import { deleteBucket, readBucket } from '@orderflow/kit';
 import { testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
 import { FINALIZER, GROUP, PLURAL, type Kind } from '../src/resources.js';
-import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, kubectlPatch, ready, reader, type Obj } from './support/kube.js';
+import {
+  capturingLogger,
+  cr,
+  installCrds,
+  kubeConfigFrom,
+  kubectlApply,
+  kubectlPatch,
+  ready,
+  reader,
+  refusedPatch,
+  type Obj,
+} from './support/kube.js';
 import { eventsFor, startTestOperator, type TestOperator } from './support/operator.js';
 
 const LEGACY_URL = process.env.LEGACY_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -82,57 +93,61 @@ const deleteResource = (kind: Kind, namespace: string, name: string): Promise<st
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 describe('KeyValue and ObjectStore on the current nats-server', () => {
-  it('kubectl apply → buckets Kvm/Objm open and use, Ready=True with observedGeneration and size; a change applies in place; delete removes them', async () => {
-    const kvName = bucket('cache');
-    const osName = bucket('files');
-    await kubectlApply(
-      cp,
-      K8S_NS,
-      cr('KeyValue', 'cache', { bucket: kvName, history: 3, ttl: '1h', description: 'order cache' }),
-      cr('ObjectStore', 'files', { bucket: osName, description: 'invoices', maxBytes: 1 << 24 }),
-    );
-    const kvObj = await readyOf('KeyValue', K8S_NS, 'cache', 1);
-    expect(kvObj.status).toMatchObject({ observedGeneration: 1, messages: 0, bytes: 0 });
-    expect(kvObj.metadata.finalizers).toContain(FINALIZER);
-    // The CRD's defaults were applied by the server.
-    expect(kvObj.spec).toMatchObject({ storage: 'file', replicas: 1 });
-    const osObj = await readyOf('ObjectStore', K8S_NS, 'files', 1);
-    expect(osObj.metadata.finalizers).toContain(FINALIZER);
+  it(
+    'kubectl apply → buckets Kvm/Objm open and use, Ready=True with observedGeneration and size; ' +
+      'a change applies in place; delete removes them',
+    async () => {
+      const kvName = bucket('cache');
+      const osName = bucket('files');
+      await kubectlApply(
+        cp,
+        K8S_NS,
+        cr('KeyValue', 'cache', { bucket: kvName, history: 3, ttl: '1h', description: 'order cache' }),
+        cr('ObjectStore', 'files', { bucket: osName, description: 'invoices', maxBytes: 1 << 24 }),
+      );
+      const kvObj = await readyOf('KeyValue', K8S_NS, 'cache', 1);
+      expect(kvObj.status).toMatchObject({ observedGeneration: 1, messages: 0, bytes: 0 });
+      expect(kvObj.metadata.finalizers).toContain(FINALIZER);
+      // The CRD's defaults were applied by the server.
+      expect(kvObj.spec).toMatchObject({ storage: 'file', replicas: 1 });
+      const osObj = await readyOf('ObjectStore', K8S_NS, 'files', 1);
+      expect(osObj.metadata.finalizers).toContain(FINALIZER);
 
-    const kv = await new Kvm(nc).open(kvName);
-    await kv.put('order-1', enc('reserved'));
-    expect((await kv.get('order-1'))?.string()).toBe('reserved');
-    const os = await new Objm(nc).open(osName);
-    await os.putBlob({ name: 'invoice-1' }, enc('%PDF'));
-    expect(new TextDecoder().decode((await os.getBlob('invoice-1'))!)).toBe('%PDF');
-    // A resync brings the live numbers.
-    await waitFor('KeyValue status counts the value', async () => (await get('KeyValue', K8S_NS, 'cache'))?.status?.messages === 1);
-    await waitFor(
-      'ObjectStore status counts the bytes',
-      async () => (((await get('ObjectStore', K8S_NS, 'files'))?.status as { bytes?: number } | undefined)?.bytes ?? 0) > 0,
-    );
+      const kv = await new Kvm(nc).open(kvName);
+      await kv.put('order-1', enc('reserved'));
+      expect((await kv.get('order-1'))?.string()).toBe('reserved');
+      const os = await new Objm(nc).open(osName);
+      await os.putBlob({ name: 'invoice-1' }, enc('%PDF'));
+      expect(new TextDecoder().decode((await os.getBlob('invoice-1'))!)).toBe('%PDF');
+      // A resync brings the live numbers.
+      await waitFor('KeyValue status counts the value', async () => (await get('KeyValue', K8S_NS, 'cache'))?.status?.messages === 1);
+      await waitFor(
+        'ObjectStore status counts the bytes',
+        async () => (((await get('ObjectStore', K8S_NS, 'files'))?.status as { bytes?: number } | undefined)?.bytes ?? 0) > 0,
+      );
 
-    await kubectlPatch(cp, K8S_NS, 'KeyValue', 'cache', { spec: { history: 5 } });
-    const updated = await readyOf('KeyValue', K8S_NS, 'cache', 2);
-    expect(ready(updated)?.status).toBe('True');
-    expect((await readBucket(jsm, 'KeyValue', kvName))?.config.max_msgs_per_subject).toBe(5);
-    expect((await kv.get('order-1'))?.string()).toBe('reserved');
-    // The change is named in the Update event: the condition's message may already be a later
-    // resync's "matches the spec" by the time it is read.
-    await waitFor('an Updated event names the change', async () =>
-      (await eventsFor(kc, K8S_NS, 'KeyValue', 'cache')).some(
-        (e) => e.reason === 'Updated' && (e.note ?? '').includes('history (max_msgs_per_subject): 3 → 5'),
-      ),
-    );
-    const reasons = (await eventsFor(kc, K8S_NS, 'KeyValue', 'cache')).map((e) => e.reason);
-    expect(reasons).toEqual(expect.arrayContaining(['Created', 'Updated']));
+      await kubectlPatch(cp, K8S_NS, 'KeyValue', 'cache', { spec: { history: 5 } });
+      const updated = await readyOf('KeyValue', K8S_NS, 'cache', 2);
+      expect(ready(updated)?.status).toBe('True');
+      expect((await readBucket(jsm, 'KeyValue', kvName))?.config.max_msgs_per_subject).toBe(5);
+      expect((await kv.get('order-1'))?.string()).toBe('reserved');
+      // The change is named in the Update event: the condition's message may already be a later
+      // resync's "matches the spec" by the time it is read.
+      await waitFor('an Updated event names the change', async () =>
+        (await eventsFor(kc, K8S_NS, 'KeyValue', 'cache')).some(
+          (e) => e.reason === 'Updated' && (e.note ?? '').includes('history (max_msgs_per_subject): 3 → 5'),
+        ),
+      );
+      const reasons = (await eventsFor(kc, K8S_NS, 'KeyValue', 'cache')).map((e) => e.reason);
+      expect(reasons).toEqual(expect.arrayContaining(['Created', 'Updated']));
 
-    await deleteResource('KeyValue', K8S_NS, 'cache');
-    await deleteResource('ObjectStore', K8S_NS, 'files');
-    expect(await get('KeyValue', K8S_NS, 'cache')).toBeUndefined();
-    expect(await readBucket(jsm, 'KeyValue', kvName)).toBeUndefined();
-    expect(await readBucket(jsm, 'ObjectStore', osName)).toBeUndefined();
-  });
+      await deleteResource('KeyValue', K8S_NS, 'cache');
+      await deleteResource('ObjectStore', K8S_NS, 'files');
+      expect(await get('KeyValue', K8S_NS, 'cache')).toBeUndefined();
+      expect(await readBucket(jsm, 'KeyValue', kvName)).toBeUndefined();
+      expect(await readBucket(jsm, 'ObjectStore', osName)).toBeUndefined();
+    },
+  );
 
   it('a bucket Kvm made before is taken over only when asked, and a field the server fixes is refused naming it', async () => {
     const b = bucket('adopted');
@@ -237,21 +252,6 @@ describe('KeyValue and ObjectStore on nats-server 2.9', () => {
 });
 
 describe('admission (the CRDs’ CEL rules on the real API server)', () => {
-  async function refusedPatch(kind: Kind, name: string, spec: Record<string, unknown>): Promise<string> {
-    const r = await cp.kubectlResult([
-      'patch',
-      '-n',
-      K8S_NS,
-      `${PLURAL[kind]}.${GROUP}`,
-      name,
-      '--type=merge',
-      '-p',
-      JSON.stringify({ spec }),
-    ]);
-    expect(r.code, `patch ${kind}/${name} ${JSON.stringify(spec)} was accepted`).not.toBe(0);
-    return r.stderr;
-  }
-
   it('bucket, storage and mirror are fixed; a mirror has no sources', async () => {
     const origin = bucket('adm_origin');
     await kubectlApply(
@@ -261,11 +261,17 @@ describe('admission (the CRDs’ CEL rules on the real API server)', () => {
       cr('KeyValue', 'adm-mirror', { bucket: bucket('adm_mirror'), mirror: { name: origin } }),
       cr('ObjectStore', 'adm-os', { bucket: bucket('adm_os') }),
     );
-    expect(await refusedPatch('KeyValue', 'adm-kv', { storage: 'memory' })).toContain('storage is fixed when the bucket is created');
-    expect(await refusedPatch('KeyValue', 'adm-kv', { bucket: bucket('renamed') })).toContain('bucket is fixed');
-    expect(await refusedPatch('KeyValue', 'adm-mirror', { mirror: { name: bucket('elsewhere') } })).toContain('mirror is fixed');
-    expect(await refusedPatch('KeyValue', 'adm-mirror', { sources: [{ name: origin }] })).toContain('a mirror has no sources');
-    expect(await refusedPatch('ObjectStore', 'adm-os', { storage: 'memory' })).toContain('storage is fixed when the store is created');
+    expect(await refusedPatch(cp, K8S_NS, 'KeyValue', 'adm-kv', { storage: 'memory' })).toContain(
+      'storage is fixed when the bucket is created',
+    );
+    expect(await refusedPatch(cp, K8S_NS, 'KeyValue', 'adm-kv', { bucket: bucket('renamed') })).toContain('bucket is fixed');
+    expect(await refusedPatch(cp, K8S_NS, 'KeyValue', 'adm-mirror', { mirror: { name: bucket('elsewhere') } })).toContain(
+      'mirror is fixed',
+    );
+    expect(await refusedPatch(cp, K8S_NS, 'KeyValue', 'adm-mirror', { sources: [{ name: origin }] })).toContain('a mirror has no sources');
+    expect(await refusedPatch(cp, K8S_NS, 'ObjectStore', 'adm-os', { storage: 'memory' })).toContain(
+      'storage is fixed when the store is created',
+    );
     // What may change is admitted.
     await kubectlPatch(cp, K8S_NS, 'KeyValue', 'adm-kv', { spec: { history: 10, ttl: '2h' } });
     for (const [kind, name] of [

@@ -105,29 +105,33 @@ describe('ownership markers', () => {
     expect((await readStream(jsm, SHARED))?.config.metadata?.[OWNER_KEY]).toBe(`${K8S_NS}/first`);
   });
 
-  it('a pre-existing object is NotOwned until the resource asks to adopt it; then it is marked, changed to the spec and deleted with the resource', async () => {
-    const PRE = names.stream('PRE');
-    await jsm.streams.add({ name: PRE, subjects: [names.subject('pre.>')], max_age: HOUR });
-    await kubectlApply(cp, K8S_NS, cr('Stream', 'pre', { name: PRE, subjects: [names.subject('pre.>')], maxAge: '2h' }));
-    const pre = await condition('Stream', K8S_NS, 'pre', 'NotOwned');
-    expect(ready(pre)?.message).toContain(`${ADOPT_ANNOTATION}=true`);
-    expect(pre.metadata.finalizers ?? []).not.toContain(FINALIZER);
-    expect((await readStream(jsm, PRE))?.config.max_age).toBe(HOUR);
+  it(
+    'a pre-existing object is NotOwned until the resource asks to adopt it; ' +
+      'then it is marked, changed to the spec and deleted with the resource',
+    async () => {
+      const PRE = names.stream('PRE');
+      await jsm.streams.add({ name: PRE, subjects: [names.subject('pre.>')], max_age: HOUR });
+      await kubectlApply(cp, K8S_NS, cr('Stream', 'pre', { name: PRE, subjects: [names.subject('pre.>')], maxAge: '2h' }));
+      const pre = await condition('Stream', K8S_NS, 'pre', 'NotOwned');
+      expect(ready(pre)?.message).toContain(`${ADOPT_ANNOTATION}=true`);
+      expect(pre.metadata.finalizers ?? []).not.toContain(FINALIZER);
+      expect((await readStream(jsm, PRE))?.config.max_age).toBe(HOUR);
 
-    await cp.kubectl(['annotate', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'pre', `${ADOPT_ANNOTATION}=true`]);
-    await waitFor('adopted: marked and changed to the spec', async () => {
-      const c = (await readStream(jsm, PRE))?.config;
-      return c?.metadata?.[OWNER_KEY] === `${K8S_NS}/pre` && c.max_age === 2 * HOUR;
-    });
-    await waitFor('Adopted event', async () => (await eventsFor(kc, K8S_NS, 'Stream', 'pre')).some((e) => e.reason === 'Adopted'));
-    const adopted = await waitFor('Ready with a finalizer', async () => {
-      const o = await get('Stream', K8S_NS, 'pre');
-      return ready(o)?.status === 'True' && o?.metadata.finalizers?.includes(FINALIZER) ? o : undefined;
-    });
-    expect(adopted.metadata.annotations?.[ADOPT_ANNOTATION]).toBe('true');
-    await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'pre', '--timeout=30s']);
-    expect(await readStream(jsm, PRE)).toBeUndefined();
-  });
+      await cp.kubectl(['annotate', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'pre', `${ADOPT_ANNOTATION}=true`]);
+      await waitFor('adopted: marked and changed to the spec', async () => {
+        const c = (await readStream(jsm, PRE))?.config;
+        return c?.metadata?.[OWNER_KEY] === `${K8S_NS}/pre` && c.max_age === 2 * HOUR;
+      });
+      await waitFor('Adopted event', async () => (await eventsFor(kc, K8S_NS, 'Stream', 'pre')).some((e) => e.reason === 'Adopted'));
+      const adopted = await waitFor('Ready with a finalizer', async () => {
+        const o = await get('Stream', K8S_NS, 'pre');
+        return ready(o)?.status === 'True' && o?.metadata.finalizers?.includes(FINALIZER) ? o : undefined;
+      });
+      expect(adopted.metadata.annotations?.[ADOPT_ANNOTATION]).toBe('true');
+      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'pre', '--timeout=30s']);
+      expect(await readStream(jsm, PRE)).toBeUndefined();
+    },
+  );
 
   it('the orderflow CLI shows the owner and leaves an owned object to the operator', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'own-cli-'));
@@ -179,18 +183,21 @@ describe('preventUpdate and preventDelete', () => {
     await waitFor('updated', async () => (await readStream(jsm, PU))?.config.max_age === 3 * HOUR);
   });
 
-  it('preventDelete: no finalizer (nothing to do at deletion, nothing to hold); turning it on removes ours; deleting keeps the object', async () => {
-    const KEEP = names.stream('KEEP');
-    await kubectlApply(cp, K8S_NS, cr('Stream', 'keep', { name: KEEP, subjects: [names.subject('keep.>')] }));
-    await waitFor('Ready with our finalizer', async () => {
-      const o = await get('Stream', K8S_NS, 'keep');
-      return ready(o)?.status === 'True' && o?.metadata.finalizers?.includes(FINALIZER);
-    });
-    await kubectlPatch(cp, K8S_NS, 'Stream', 'keep', { spec: { preventDelete: true } });
-    await waitFor('finalizer removed', async () => !(await get('Stream', K8S_NS, 'keep'))?.metadata.finalizers?.includes(FINALIZER));
-    await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'keep', '--timeout=30s']);
-    expect(await readStream(jsm, KEEP)).toBeDefined();
-  });
+  it(
+    'preventDelete: no finalizer (nothing to do at deletion, nothing to hold); turning it on removes ours; ' + 'deleting keeps the object',
+    async () => {
+      const KEEP = names.stream('KEEP');
+      await kubectlApply(cp, K8S_NS, cr('Stream', 'keep', { name: KEEP, subjects: [names.subject('keep.>')] }));
+      await waitFor('Ready with our finalizer', async () => {
+        const o = await get('Stream', K8S_NS, 'keep');
+        return ready(o)?.status === 'True' && o?.metadata.finalizers?.includes(FINALIZER);
+      });
+      await kubectlPatch(cp, K8S_NS, 'Stream', 'keep', { spec: { preventDelete: true } });
+      await waitFor('finalizer removed', async () => !(await get('Stream', K8S_NS, 'keep'))?.metadata.finalizers?.includes(FINALIZER));
+      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'keep', '--timeout=30s']);
+      expect(await readStream(jsm, KEEP)).toBeDefined();
+    },
+  );
 });
 
 describe('observe mode (OPERATOR_MODE=observe)', () => {

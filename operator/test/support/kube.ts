@@ -63,8 +63,32 @@ export async function kubectlApply(cp: ControlPlane, namespace: string, ...objs:
   return cp.kubectl(['apply', '-n', namespace, '-f', '-'], { input: objs.map((o) => JSON.stringify(o)).join('\n---\n') });
 }
 
+const mergePatch = (namespace: string, kind: Kind, name: string, patch: unknown): string[] => [
+  'patch',
+  '-n',
+  namespace,
+  `${PLURAL[kind]}.${GROUP}`,
+  name,
+  '--type=merge',
+  '-p',
+  JSON.stringify(patch),
+];
+
 export async function kubectlPatch(cp: ControlPlane, namespace: string, kind: Kind, name: string, patch: unknown): Promise<string> {
-  return cp.kubectl(['patch', '-n', namespace, `${PLURAL[kind]}.${GROUP}`, name, '--type=merge', '-p', JSON.stringify(patch)]);
+  return cp.kubectl(mergePatch(namespace, kind, name, patch));
+}
+
+/** A merge patch of a resource's spec that admission must refuse: kubectl's error text (throws when it is accepted). */
+export async function refusedPatch(
+  cp: ControlPlane,
+  namespace: string,
+  kind: Kind,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<string> {
+  const r = await cp.kubectlResult(mergePatch(namespace, kind, name, { spec }));
+  if (r.code === 0) throw new Error(`patch ${kind}/${name} ${JSON.stringify(spec)} was accepted`);
+  return r.stderr;
 }
 
 /** Reads through client-node; undefined once the object is gone. */
