@@ -9,8 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { testNamespace } from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
-import { GROUP, PLURAL, type Kind } from '../src/resources.js';
-import { cr, installCrds, kubeConfigFrom, kubectlApply, kubectlPatch, reader, type Obj } from './support/kube.js';
+import { cr, installCrds, kubeConfigFrom, kubectlApply, kubectlPatch, reader, refusedPatch, type Obj } from './support/kube.js';
 
 const K8S_NS = testNamespace('adm').replace(/_/g, '-');
 let cp: ControlPlane;
@@ -37,21 +36,6 @@ async function refusedOnCreate(objs: Obj[]): Promise<Map<string, string>> {
     byName.set(o.metadata.name, line ?? '');
   }
   return byName;
-}
-
-async function refusedPatch(kind: Kind, name: string, spec: Record<string, unknown>): Promise<string> {
-  const r = await cp.kubectlResult([
-    'patch',
-    '-n',
-    K8S_NS,
-    `${PLURAL[kind]}.${GROUP}`,
-    name,
-    '--type=merge',
-    '-p',
-    JSON.stringify({ spec }),
-  ]);
-  expect(r.code, `patch ${kind}/${name} ${JSON.stringify(spec)} was accepted`).not.toBe(0);
-  return r.stderr;
 }
 
 describe('valid resources are admitted', () => {
@@ -251,21 +235,23 @@ describe('fields JetStream fixes at creation are refused on update', () => {
     [{ mirror: { name: 'FULL' }, subjects: null }, 'mirror is fixed when the stream is created'],
   ];
   it.each(streamPatches)('Stream patch %o is refused: %s', async (spec, message) => {
-    expect(await refusedPatch('Stream', 'fixed', spec)).toContain(message);
+    expect(await refusedPatch(cp, K8S_NS, 'Stream', 'fixed', spec)).toContain(message);
     expect((await get('Stream', K8S_NS, 'fixed'))!.metadata.generation).toBe(1);
   });
 
   it('what may change is admitted: retention limits → interest, sealing, more limits — and then unsealing is refused', async () => {
     await kubectlPatch(cp, K8S_NS, 'Stream', 'fixed', { spec: { retention: 'interest', sealed: true, maxMsgs: 10 } });
     expect((await get('Stream', K8S_NS, 'fixed'))!.spec).toMatchObject({ retention: 'interest', sealed: true, maxMsgs: 10 });
-    expect(await refusedPatch('Stream', 'fixed', { sealed: false })).toContain('a sealed stream cannot be unsealed');
+    expect(await refusedPatch(cp, K8S_NS, 'Stream', 'fixed', { sealed: false })).toContain('a sealed stream cannot be unsealed');
   });
 
   it("a mirror's origin and mirrorDirect are refused on update", async () => {
-    expect(await refusedPatch('Stream', 'mirror', { mirror: { name: 'FULL', filterSubject: 'full.a' } })).toContain(
+    expect(await refusedPatch(cp, K8S_NS, 'Stream', 'mirror', { mirror: { name: 'FULL', filterSubject: 'full.a' } })).toContain(
       'mirror is fixed when the stream is created',
     );
-    expect(await refusedPatch('Stream', 'mirror', { mirrorDirect: false })).toContain('mirrorDirect is fixed when the stream is created');
+    expect(await refusedPatch(cp, K8S_NS, 'Stream', 'mirror', { mirrorDirect: false })).toContain(
+      'mirrorDirect is fixed when the stream is created',
+    );
   });
 
   const consumerPatches: [string, Record<string, unknown>, string][] = [
@@ -287,7 +273,7 @@ describe('fields JetStream fixes at creation are refused on update', () => {
     ['fixed-push', { flowControl: false }, 'flowControl is fixed when the consumer is created'],
   ];
   it.each(consumerPatches)('Consumer %s patch %o is refused: %s', async (name, spec, message) => {
-    expect(await refusedPatch('Consumer', name, spec)).toContain(message);
+    expect(await refusedPatch(cp, K8S_NS, 'Consumer', name, spec)).toContain(message);
     expect((await get('Consumer', K8S_NS, name))!.metadata.generation).toBe(1);
   });
 

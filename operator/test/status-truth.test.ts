@@ -65,63 +65,66 @@ afterAll(async () => {
 });
 
 describe('status that tells the truth', () => {
-  it('JetStream away: Ready=False/JetStreamUnavailable and the live numbers dropped (not left stale); back: Ready=True with numbers', async () => {
-    await kubectlApply(
-      cp,
-      K8S_NS,
-      cr('Stream', 'orders', { name: ORDERS, subjects: [names.subject('orders.>')] }),
-      cr('Consumer', 'worker', {
-        streamName: ORDERS,
-        durableName: 'worker',
-        filterSubject: names.subject('orders.>'),
-        deadLetter: { subject: names.dlqSubject(ORDERS, 'worker') },
-      }),
-    );
-    await waitFor('both Ready with live numbers', async () => {
-      const [s, c] = [await get('Stream', K8S_NS, 'orders'), await get('Consumer', K8S_NS, 'worker')];
-      return ready(s)?.status === 'True' && s?.status?.messages === 0 && ready(c)?.status === 'True' && c?.status?.numPending === 0;
-    });
+  it(
+    'JetStream away: Ready=False/JetStreamUnavailable and the live numbers dropped (not left stale); ' + 'back: Ready=True with numbers',
+    async () => {
+      await kubectlApply(
+        cp,
+        K8S_NS,
+        cr('Stream', 'orders', { name: ORDERS, subjects: [names.subject('orders.>')] }),
+        cr('Consumer', 'worker', {
+          streamName: ORDERS,
+          durableName: 'worker',
+          filterSubject: names.subject('orders.>'),
+          deadLetter: { subject: names.dlqSubject(ORDERS, 'worker') },
+        }),
+      );
+      await waitFor('both Ready with live numbers', async () => {
+        const [s, c] = [await get('Stream', K8S_NS, 'orders'), await get('Consumer', K8S_NS, 'worker')];
+        return ready(s)?.status === 'True' && s?.status?.messages === 0 && ready(c)?.status === 'True' && c?.status?.numPending === 0;
+      });
 
-    await server.stop();
-    const s = await waitFor(
-      'stream Ready=False JetStreamUnavailable',
-      async () => {
-        const o = await get('Stream', K8S_NS, 'orders');
-        return ready(o)?.reason === 'JetStreamUnavailable' ? o : undefined;
-      },
-      30_000,
-    );
-    expect(ready(s)).toMatchObject({ status: 'False', observedGeneration: 1 });
-    expect(ready(s)?.message).toMatch(/JetStream did not answer/);
-    // A merge patch alone would have kept the last numbers: they are removed (null in the patch).
-    expect(s.status).not.toHaveProperty('messages');
-    expect(s.status).not.toHaveProperty('numPending');
-    const c = await waitFor(
-      'consumer Ready=False JetStreamUnavailable',
-      async () => {
-        const o = await get('Consumer', K8S_NS, 'worker');
-        return ready(o)?.reason === 'JetStreamUnavailable' ? o : undefined;
-      },
-      30_000,
-    );
-    expect(c.status).not.toHaveProperty('numAckPending');
-    const warned = await waitFor('a Warning event', async () =>
-      (await eventsFor(kc, K8S_NS, 'Stream', 'orders')).find((e) => e.reason === 'JetStreamUnavailable'),
-    );
-    expect(warned.type).toBe('Warning');
+      await server.stop();
+      const s = await waitFor(
+        'stream Ready=False JetStreamUnavailable',
+        async () => {
+          const o = await get('Stream', K8S_NS, 'orders');
+          return ready(o)?.reason === 'JetStreamUnavailable' ? o : undefined;
+        },
+        30_000,
+      );
+      expect(ready(s)).toMatchObject({ status: 'False', observedGeneration: 1 });
+      expect(ready(s)?.message).toMatch(/JetStream did not answer/);
+      // A merge patch alone would have kept the last numbers: they are removed (null in the patch).
+      expect(s.status).not.toHaveProperty('messages');
+      expect(s.status).not.toHaveProperty('numPending');
+      const c = await waitFor(
+        'consumer Ready=False JetStreamUnavailable',
+        async () => {
+          const o = await get('Consumer', K8S_NS, 'worker');
+          return ready(o)?.reason === 'JetStreamUnavailable' ? o : undefined;
+        },
+        30_000,
+      );
+      expect(c.status).not.toHaveProperty('numAckPending');
+      const warned = await waitFor('a Warning event', async () =>
+        (await eventsFor(kc, K8S_NS, 'Stream', 'orders')).find((e) => e.reason === 'JetStreamUnavailable'),
+      );
+      expect(warned.type).toBe('Warning');
 
-    await server.start();
-    const back = await waitFor(
-      'Ready=True again',
-      async () => {
-        const o = await get('Stream', K8S_NS, 'orders');
-        return ready(o)?.status === 'True' && o?.status?.messages !== undefined ? o : undefined;
-      },
-      30_000,
-    );
-    expect(back.status).toMatchObject({ messages: 0, numPending: 0, numAckPending: 0 });
-    await waitFor('consumer Ready=True again', async () => ready(await get('Consumer', K8S_NS, 'worker'))?.status === 'True', 30_000);
-  });
+      await server.start();
+      const back = await waitFor(
+        'Ready=True again',
+        async () => {
+          const o = await get('Stream', K8S_NS, 'orders');
+          return ready(o)?.status === 'True' && o?.status?.messages !== undefined ? o : undefined;
+        },
+        30_000,
+      );
+      expect(back.status).toMatchObject({ messages: 0, numPending: 0, numAckPending: 0 });
+      await waitFor('consumer Ready=True again', async () => ready(await get('Consumer', K8S_NS, 'worker'))?.status === 'True', 30_000);
+    },
+  );
 
   it('values the server normalises (maxBytes 0 → -1, maxAckPending 0 → 1000) cause no update and no status write on resync', async () => {
     const NORM = names.stream('NORM');
@@ -287,7 +290,10 @@ describe('a JetStream lookup that fails is not "absent"', () => {
       `authorization {
   users = [
     { user: admin, password: admin }
-    { user: operator, password: operator, permissions: { publish: { allow: [">"], deny: ["$JS.API.STREAM.NAMES"] }, subscribe: { allow: [">"] } } }
+    {
+      user: operator, password: operator
+      permissions: { publish: { allow: [">"], deny: ["$JS.API.STREAM.NAMES"] }, subscribe: { allow: [">"] } }
+    }
   ]
 }
 `,
