@@ -174,28 +174,21 @@ export function createOperator(o: OperatorOptions): Operator {
   async function startLeading(): Promise<void> {
     leading = true;
     o.metrics.leader.set(1);
-    const reconcileResource = createReconciler({
+    // Streams/Consumers and buckets go through one reconcile (object-reconciler.ts) with the same deps.
+    const shared = {
       connections,
       api: o.api,
-      get,
-      list,
       watchNamespace: o.namespace,
       mode,
       events,
       leading: () => elector.isLeader(),
       metrics: o.metrics,
       log,
-    });
+    };
+    const reconcileResource = createReconciler({ ...shared, get, list });
     const reconcileBucket = createBucketReconciler({
-      connections,
-      api: o.api,
+      ...shared,
       get: (kind, namespace, name) => get(kind, namespace, name) as BucketResource | undefined,
-      watchNamespace: o.namespace,
-      mode,
-      events,
-      leading: () => elector.isLeader(),
-      metrics: o.metrics,
-      log,
     });
     const reconcileConnection = createConnectionReconciler({
       get: getConnection,
@@ -262,7 +255,8 @@ export function createOperator(o: OperatorOptions): Operator {
         if (e.status === 403 || e.status === 401) {
           log.error(
             { kind, status: e.status, err: e.message, delayMs },
-            `list/watch of ${resource}${o.namespace ? ` in namespace ${o.namespace}` : ''} refused (${e.status}): grant the operator get, list and watch on ${resource}`,
+            `list/watch of ${resource}${o.namespace ? ` in namespace ${o.namespace}` : ''} refused (${e.status}): ` +
+              `grant the operator get, list and watch on ${resource}`,
           );
         } else {
           log.warn(
