@@ -1,0 +1,278 @@
+/**
+ * NatsConnection resources and NATS accounts, on a REAL control plane with a nats-server of this
+ * file's own in operator mode (operator, account and user JWTs signed by @nats-io/jwt, memory
+ * resolver): the operator's default connection is a user of account OTHER; NatsConnections reach
+ * account ORDERS with a `.creds` file from a Secret.
+ *
+ * - creds: a Stream naming a NatsConnection whose Secret holds a user's creds file is Ready and
+ *   its stream lives in ORDERS, not in the default connection's account; creds whose seed is not
+ *   the user's → ConnectionUnavailable naming the server's refusal;
+ * - a Stream deleted while its NatsConnection (or that connection's Secret) is gone for good —
+ *   nothing left could ever reach its account — lets go (Warning event Kept naming why) and its
+ *   stream stays in JetStream; one whose connection is only away (server down) stays Terminating
+ *   until it is back, then deletes its stream there.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { Names, readStream } from '@orderflow/kit';
+import { testNamespace, TestNatsServer, waitFor } from '@orderflow/kit/testing';
+import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
+import { API_VERSION, FINALIZER } from '../src/resources.js';
+import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, ready, reader, type Obj } from './support/kube.js';
+import { eventsFor, startTestOperator, type TestOperator } from './support/operator.js';
+import { operatorMode, type OperatorMode } from './support/operator-mode.js';
+
+const ns = testNamespace('opacct');
+const names = new Names(ns);
+const K8S_NS = ns.replace(/_/g, '-');
+const dir = mkdtempSync(join(tmpdir(), 'operator-accounts-'));
+
+let cp: ControlPlane;
+let kc: KubeConfig;
+let get: ReturnType<typeof reader>;
+let accounts: OperatorMode;
+let server: TestNatsServer;
+/** A user of ORDERS and one of OTHER (the operator's default connection). */
+let orders: NatsConnection;
+let other: NatsConnection;
+let t: TestOperator | undefined;
+const { log, lines } = capturingLogger();
+
+const enc = new TextEncoder();
+const userOf = async (account: 'ORDERS' | 'OTHER'): Promise<NatsConnection> =>
+  connect({ servers: server.url, authenticator: credsAuthenticator(enc.encode(await accounts.accounts[account]!.creds())) });
+
+const exists = async (nc: NatsConnection, stream: string): Promise<boolean> =>
+  (await readStream(await jetstreamManager(nc), stream)) !== undefined;
+
+async function applySecret(name: string, stringData: Record<string, string>): Promise<void> {
+  await cp.kubectl(['apply', '-n', K8S_NS, '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData }),
+  });
+}
+
+const credsConnection = (name: string, secret: string, servers = [server.url]): Obj =>
+  ({
+    apiVersion: API_VERSION,
+    kind: 'NatsConnection',
+    metadata: { name },
+    spec: { servers, creds: { name: secret, key: 'user.creds' } },
+  }) as Obj;
+
+async function waitCondition(kind: 'Stream' | 'NatsConnection', name: string, what: string, fits: (o: Obj) => boolean): Promise<Obj> {
+  let last: Obj | undefined;
+  try {
+    return await waitFor(
+      `${kind} ${name} ${what}`,
+      async () => {
+        last = await get(kind, K8S_NS, name);
+        return last && fits(last) ? last : undefined;
+      },
+      30_000,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(ready(last))}`, { cause: err });
+  }
+}
+
+const waitReadyTrue = (kind: 'Stream' | 'NatsConnection', name: string): Promise<Obj> =>
+  waitCondition(kind, name, 'Ready=True', (o) => ready(o)?.status === 'True' && o.status?.observedGeneration === o.metadata.generation);
+
+const gone = (kind: 'Stream' | 'NatsConnection', name: string): Promise<boolean> =>
+  waitFor(`${kind} ${name} gone`, async () => (await get(kind, K8S_NS, name)) === undefined, 30_000);
+
+const operatorOn = (identity: string): Promise<TestOperator> =>
+  startTestOperator({ kc, nc: other, natsServers: [server.url], namespace: K8S_NS, log, identity });
+
+beforeAll(async () => {
+  accounts = await operatorMode(['ORDERS', 'OTHER']);
+  accounts.writeConfig(join(dir, 'operator-mode.conf'));
+  server = await TestNatsServer.create({ name: 'acct', args: ['-c', join(dir, 'operator-mode.conf')] });
+  await server.start();
+  orders = await userOf('ORDERS');
+  other = await userOf('OTHER');
+  cp = await startControlPlane({ name: 'accounts' });
+  await installCrds(cp);
+  await cp.kubectl(['create', 'namespace', K8S_NS]);
+  kc = kubeConfigFrom(cp.kubeconfigPath);
+  get = reader(kc);
+  t = await operatorOn('op-a');
+  await waitFor('leader with synced caches', () => t!.op.isLeader() && t!.op.ready(), 30_000);
+}, 180_000);
+
+afterAll(async () => {
+  await t?.op.stop();
+  for (const nc of [orders, other]) await nc?.close().catch(() => undefined);
+  await cp?.stop();
+  await server?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('creds (operator mode: user JWT + seed from a Secret)', () => {
+  it("a Stream naming a NatsConnection with a user's creds is Ready; its stream lives in that user's account only", async () => {
+    const STREAM = names.stream('CREDS');
+    await applySecret('orders-creds', { 'user.creds': await accounts.accounts.ORDERS!.creds('orders-operator') });
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      credsConnection('orders', 'orders-creds'),
+      cr('Stream', 'creds-stream', { name: STREAM, subjects: [names.subject('creds.>')], connection: 'orders' }),
+    );
+    await waitReadyTrue('Stream', 'creds-stream');
+    expect(await exists(orders, STREAM), 'in account ORDERS').toBe(true);
+    expect(await exists(other, STREAM), 'not in account OTHER (the default connection)').toBe(false);
+    const conn = await waitReadyTrue('NatsConnection', 'orders');
+    expect(ready(conn)).toMatchObject({ reason: 'Connected', observedGeneration: 1 });
+    expect(ready(conn)?.message).toMatch(/^connected to .* \(nats-server 2\.\d+\.\d+\), JetStream enabled$/);
+  });
+
+  it("creds whose seed is not the user JWT's → ConnectionUnavailable naming the server's refusal; nothing created", async () => {
+    const STREAM = names.stream('MISMATCH');
+    await applySecret('mismatched-creds', { 'user.creds': await accounts.accounts.ORDERS!.mismatchedCreds() });
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      credsConnection('mismatched', 'mismatched-creds'),
+      cr('Stream', 'mismatch-stream', { name: STREAM, subjects: [names.subject('mismatch.>')], connection: 'mismatched' }),
+    );
+    const refused = await waitCondition(
+      'Stream',
+      'mismatch-stream',
+      'ConnectionUnavailable naming the refusal',
+      (o) => ready(o)?.reason === 'ConnectionUnavailable' && /authorization violation/i.test(ready(o)?.message ?? ''),
+    );
+    expect(ready(refused)).toMatchObject({ status: 'False', observedGeneration: 1 });
+    expect(ready(refused)?.message).toMatch(
+      /^NatsConnection mismatched \(nats:\/\/127\.0\.0\.1:\d+\) is not connected: Authorization Violation/,
+    );
+    const conn = await waitCondition(
+      'NatsConnection',
+      'mismatched',
+      'ConnectionUnavailable',
+      (o) => ready(o)?.reason === 'ConnectionUnavailable' && /authorization violation/i.test(ready(o)?.message ?? ''),
+    );
+    expect(ready(conn)?.status).toBe('False');
+    expect(await exists(orders, STREAM)).toBe(false);
+  });
+});
+
+describe('a Stream deleted while its connection is gone', () => {
+  it('gone for good (NatsConnection or its Secret deleted while no operator ran): the resource goes, the stream is kept', async () => {
+    const NO_CONN = names.stream('KEPT_CONN');
+    const NO_SECRET = names.stream('KEPT_SECRET');
+    await applySecret('kept-conn-creds', { 'user.creds': await accounts.accounts.ORDERS!.creds() });
+    await applySecret('kept-secret-creds', { 'user.creds': await accounts.accounts.ORDERS!.creds() });
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      credsConnection('kept-conn', 'kept-conn-creds'),
+      credsConnection('kept-secret', 'kept-secret-creds'),
+      cr('Stream', 'kept-conn', { name: NO_CONN, subjects: [names.subject('keptconn.>')], connection: 'kept-conn' }),
+      cr('Stream', 'kept-secret', { name: NO_SECRET, subjects: [names.subject('keptsecret.>')], connection: 'kept-secret' }),
+    );
+    for (const s of ['kept-conn', 'kept-secret']) await waitReadyTrue('Stream', s);
+    expect(await exists(orders, NO_CONN)).toBe(true);
+    expect(await exists(orders, NO_SECRET)).toBe(true);
+    // The NatsConnection carries our finalizer while the Stream needs it.
+    await waitCondition('NatsConnection', 'kept-conn', 'with our finalizer', (o) => (o.metadata.finalizers ?? []).includes(FINALIZER));
+
+    // No operator runs (its connections closed with it) while the NatsConnection is deleted —
+    // its finalizer taken off by hand, nothing else would — and the other one's Secret too.
+    await t!.op.stop();
+    t = undefined;
+    await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'kept-conn', '--wait=false']);
+    await cp.kubectl([
+      'patch',
+      '-n',
+      K8S_NS,
+      'natsconnections.jetstream.orderflow.dev',
+      'kept-conn',
+      '--type=merge',
+      '-p',
+      '{"metadata":{"finalizers":null}}',
+    ]);
+    await gone('NatsConnection', 'kept-conn');
+    await cp.kubectl(['delete', '-n', K8S_NS, 'secret', 'kept-secret-creds']);
+    await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'kept-conn', 'kept-secret', '--wait=false']);
+
+    // An operator starts: nothing can reach the account any more, so nothing ever could delete
+    // the streams — the resources go, the streams stay, each Stream's Warning says why.
+    t = await operatorOn('op-b');
+    await gone('Stream', 'kept-conn');
+    await gone('Stream', 'kept-secret');
+    expect(await exists(orders, NO_CONN), 'stream kept in JetStream').toBe(true);
+    expect(await exists(orders, NO_SECRET), 'stream kept in JetStream').toBe(true);
+    const kept = async (name: string) =>
+      waitFor(`Kept event of Stream ${name}`, async () =>
+        (await eventsFor(kc, K8S_NS, 'Stream', name)).find((e) => e.reason === 'Kept' && e.type === 'Warning'),
+      );
+    expect((await kept('kept-conn')).note).toMatch(
+      new RegExp(`^stream ${NO_CONN} kept: NatsConnection kept-conn \\(spec.connection\\) not found in namespace ${K8S_NS}`),
+    );
+    expect((await kept('kept-secret')).note).toMatch(
+      new RegExp(
+        `^stream ${NO_SECRET} kept: Secret ${K8S_NS}/kept-secret-creds \\(NatsConnection ${K8S_NS}/kept-secret, spec.creds\\) not found`,
+      ),
+    );
+    // The NatsConnection left is needed by nothing now: our finalizer comes off it.
+    await waitCondition(
+      'NatsConnection',
+      'kept-secret',
+      'without our finalizer',
+      (o) => !(o.metadata.finalizers ?? []).includes(FINALIZER),
+    );
+  });
+
+  it('only away (its server down): the resource stays Terminating, and deletes the stream once the server is back', async () => {
+    const STREAM = names.stream('AWAY');
+    const away = await TestNatsServer.create({ name: 'acct-away', args: ['-c', join(dir, 'operator-mode.conf')] });
+    try {
+      await away.start();
+      await applySecret('away-creds', { 'user.creds': await accounts.accounts.ORDERS!.creds() });
+      await kubectlApply(
+        cp,
+        K8S_NS,
+        credsConnection('away', 'away-creds', [away.url]),
+        cr('Stream', 'away', { name: STREAM, subjects: [names.subject('away.>')], connection: 'away' }),
+      );
+      await waitReadyTrue('Stream', 'away');
+      await away.stop();
+      const seen = lines.length;
+      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'away', '--wait=false']);
+      // The operator tried and is waiting, not giving up: the resource is still there, Terminating.
+      // (Its connection reconnecting still counts as open, so the try is made and fails — or, once
+      // nats.js gave up on it, the resolver says it is unavailable.)
+      await waitFor('a deletion tried and requeued', () =>
+        lines
+          .slice(seen)
+          .some((l) => l.key === `Stream/${K8S_NS}/away` && /^(cannot delete yet: .*|reconcile error; requeued)$/.test(String(l.msg))),
+      );
+      const waiting = await get('Stream', K8S_NS, 'away');
+      expect(waiting?.metadata.deletionTimestamp).toBeDefined();
+      expect(waiting?.metadata.finalizers).toContain(FINALIZER);
+
+      await away.start();
+      await gone('Stream', 'away');
+      const nc = await connect({
+        servers: away.url,
+        authenticator: credsAuthenticator(enc.encode(await accounts.accounts.ORDERS!.creds())),
+      });
+      try {
+        expect(await exists(nc, STREAM), 'deleted on its server').toBe(false);
+      } finally {
+        await nc.close();
+      }
+      const deleted = await waitFor('Deleted event of Stream away', async () =>
+        (await eventsFor(kc, K8S_NS, 'Stream', 'away')).find((e) => e.reason === 'Deleted'),
+      );
+      expect(deleted.note).toBe(`stream ${STREAM} deleted`);
+    } finally {
+      await away.dispose();
+    }
+  });
+});
