@@ -81,7 +81,9 @@ export function ownershipProblem(o: Ownership, what: string): { reason: string; 
   if (o.state === 'unmarked') {
     return {
       reason: 'NotOwned',
-      message: `${what} exists and was not created by this resource: annotate the resource with ${ADOPT_ANNOTATION}=true to take it over (it is then changed to the spec, and deleted with the resource unless preventDelete)`,
+      message:
+        `${what} exists and was not created by this resource: annotate the resource with ${ADOPT_ANNOTATION}=true to take it over ` +
+        '(it is then changed to the spec, and deleted with the resource unless preventDelete)',
     };
   }
   return undefined;
