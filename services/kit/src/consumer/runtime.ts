@@ -31,9 +31,11 @@ export interface EventConsumerOptions {
   /** In-process limit on work in flight: batches plus after-commit calls (JetStream's maxAckPending bounds the rest). */
   concurrency?: number;
   /**
-   * Messages handled in one transaction when they queue up (default 64; 1 = one transaction a
+   * Messages handled in one transaction when they queue up (default 256; 1 = one transaction a
    * message). Under light load a batch is one message; under load one BEGIN/COMMIT, one
-   * processed_events insert and one outbox insert serve many messages.
+   * processed_events insert and one outbox insert serve many messages. Each transaction costs
+   * round trips and a WAL flush whatever its size, and one batch runs at a time: 256 handled a
+   * no-op consumer's backlog at 1.4-1.7x the rate of 64 (and ~40 % less CPU per message).
    */
   batchSize?: number;
   /** Batches running at once (default 1: handlers of one consumer never hold locks against each other). */
@@ -115,7 +117,7 @@ export class EventConsumer {
     const { spec, log } = o;
     this.#handlers = declaredHandlers(spec.durableName, o.handlers);
     this.#concurrency = o.concurrency ?? 32;
-    this.#batchSize = Math.max(1, o.batchSize ?? 64);
+    this.#batchSize = Math.max(1, o.batchSize ?? 256);
     this.#workers = Math.max(1, o.workers ?? 1);
     this.#maxDeliver = spec.maxDeliver ?? 5;
     this.#ackWaitMs = parseDuration(spec.ackWait ?? '30s');
