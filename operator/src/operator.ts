@@ -10,6 +10,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { RetryDelays, type BackoffSettings, type Connected } from '@orderflow/kit';
 import type { Logger } from 'pino';
 import { createAdvisoryStreamCopier, durableName, type AdvisoryStreamCopier } from './advisory-stream.js';
+import { createConnectionAdvisories } from './connection-advisories.js';
 import { ConnectionPool } from './connection-pool.js';
 import { createConnectionReconciler } from './connection-reconciler.js';
 import { connectionName, type NatsConnectionResource } from './connection-spec.js';
@@ -111,7 +112,15 @@ export function createOperator(o: OperatorOptions): Operator {
   // one resolver every kind's reconcile gets its JetStream handle from. A connection made or
   // remade is a reason to look at everything again (resources waiting for it turn Ready).
   const clientName = `orderflow-operator-${o.identity}`;
-  const pool = new ConnectionPool({ log, clientName, backoff: o.connectionBackoff, onConnection: () => enqueueAll() });
+  const pool = new ConnectionPool({
+    log,
+    clientName,
+    backoff: o.connectionBackoff,
+    onConnection: () => {
+      enqueueAll();
+      void advisories.sync();
+    },
+  });
   const secrets = o.secrets ?? createSecretReader(o.kc);
   const getConnection = (namespace: string, name: string): NatsConnectionResource | undefined =>
     informers.get('NatsConnection')?.get(name, namespace) as NatsConnectionResource | undefined;
@@ -146,7 +155,7 @@ export function createOperator(o: OperatorOptions): Operator {
       stream: o.advisories?.stream,
       replicas: o.advisories?.replicas,
       // One durable per operator deployment, i.e. per Lease.
-      durable: durableName(`orderflow-operator_${o.lease.namespace}_${o.lease.name}`),
+      durable: advisoryDurable(),
       ready: () => leading && synced(),
       lookup: (stream, consumer) => {
         // Dead letters of consumers on the default connection: advisories are per account.
@@ -161,6 +170,45 @@ export function createOperator(o: OperatorOptions): Operator {
     });
     copier.start();
   }
+  // The same capture on each NatsConnection a Consumer with deadLetter names (its own account).
+  const advisoryDurable = (suffix = ''): string => durableName(`orderflow-operator_${o.lease.namespace}_${o.lease.name}${suffix}`);
+  const advisories = createConnectionAdvisories({
+    connection: (key) => pool.connection(key),
+    wanted() {
+      const keys = new Set<string>();
+      if (mode !== 'manage' || !leading || !started) return keys;
+      for (const c of list('Consumer') as ConsumerResource[]) {
+        const via = connectionName(c);
+        if (via && c.spec.deadLetter?.subject) keys.add(connectionKey(c.metadata?.namespace ?? '', via));
+      }
+      return keys;
+    },
+    start(key, conn) {
+      const [namespace = '', name = ''] = key.split('/');
+      const copier = createAdvisoryStreamCopier({
+        nc: conn.nc,
+        js: conn.js,
+        jsm: conn.jsm,
+        log: log.child({ connection: key }),
+        stream: o.advisories?.stream,
+        replicas: o.advisories?.replicas,
+        durable: advisoryDurable(`_${namespace}_${name}`),
+        ready: () => leading && synced(),
+        lookup: (stream, consumer) =>
+          (list('Consumer') as ConsumerResource[]).find(
+            (x) =>
+              x.metadata?.namespace === namespace &&
+              connectionName(x) === name &&
+              x.spec.streamName === stream &&
+              x.spec.durableName === consumer,
+          )?.spec.deadLetter?.subject,
+      });
+      copier.start();
+      return copier;
+    },
+    log,
+  });
+
   o.nats.onConnection((conn) => {
     transition = transition.then(async () => {
       if (!leading || !started || copierConn === conn) return;
@@ -229,6 +277,8 @@ export function createOperator(o: OperatorOptions): Operator {
       };
       inf.on('add', onChange);
       inf.on('update', onChange);
+      // A Consumer with deadLetter naming a NatsConnection (or its last one gone): the capture there.
+      if (kind === 'Consumer') for (const e of ['add', 'update', 'delete'] as const) inf.on(e, () => void advisories.sync());
       if (kind === 'NatsConnection')
         inf.on('delete', (obj) => {
           const { namespace = '', name = '' } = obj.metadata ?? {};
@@ -281,6 +331,7 @@ export function createOperator(o: OperatorOptions): Operator {
     started = true;
     q.start();
     startCopier(o.nats.connection());
+    void advisories.sync();
     const every = o.resyncMs ?? 30_000;
     resync = setInterval(() => {
       // A connection whose NatsConnection is gone (a delete event missed, a race with a resolve) is closed.
@@ -289,6 +340,8 @@ export function createOperator(o: OperatorOptions): Operator {
         if (!getConnection(namespace, name)) pool.release(key);
       }
       enqueueAll();
+      // A connection closed or rebuilt without an event here: its capture is moved or stopped.
+      void advisories.sync();
     }, every);
     resync.unref();
   }
@@ -302,6 +355,8 @@ export function createOperator(o: OperatorOptions): Operator {
     await Promise.all([...informers.values()].map((i) => i.stop()));
     await queue?.stop();
     await copier?.stop();
+    // Not leading: nothing is wanted, every capture on a NatsConnection stops.
+    await advisories.sync();
     // A standby holds no connections of NatsConnection resources.
     await pool.stop();
     await events.flush();

@@ -7,6 +7,8 @@
  * - creds: a Stream naming a NatsConnection whose Secret holds a user's creds file is Ready and
  *   its stream lives in ORDERS, not in the default connection's account; creds whose seed is not
  *   the user's → ConnectionUnavailable naming the server's refusal;
+ * - dead letters: a MAX_DELIVERIES advisory of a Consumer naming the NatsConnection is captured in
+ *   ORDERS (the capture runs on that connection) and its dead letter copied to the DLQ there;
  * - a Stream deleted while its NatsConnection (or that connection's Secret) is gone for good —
  *   nothing left could ever reach its account — lets go (Warning event Kept naming why) and its
  *   stream stays in JetStream; one whose connection is only away (server down) stays Terminating
@@ -17,11 +19,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { Names, readStream } from '@orderflow/kit';
 import { testNamespace, TestNatsServer, waitFor } from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
+import { DEFAULT_ADVISORY_STREAM } from '../src/advisory-stream.js';
 import { API_VERSION, FINALIZER } from '../src/resources.js';
 import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, ready, reader, type Obj } from './support/kube.js';
 import { eventsFor, startTestOperator, type TestOperator } from './support/operator.js';
@@ -64,7 +67,12 @@ const credsConnection = (name: string, secret: string, servers = [server.url]): 
     spec: { servers, creds: { name: secret, key: 'user.creds' } },
   }) as Obj;
 
-async function waitCondition(kind: 'Stream' | 'NatsConnection', name: string, what: string, fits: (o: Obj) => boolean): Promise<Obj> {
+async function waitCondition(
+  kind: 'Stream' | 'Consumer' | 'NatsConnection',
+  name: string,
+  what: string,
+  fits: (o: Obj) => boolean,
+): Promise<Obj> {
   let last: Obj | undefined;
   try {
     return await waitFor(
@@ -158,6 +166,57 @@ describe('creds (operator mode: user JWT + seed from a Secret)', () => {
     );
     expect(ready(conn)?.status).toBe('False');
     expect(await exists(orders, STREAM)).toBe(false);
+  });
+});
+
+describe('dead letters of a Consumer naming a NatsConnection', () => {
+  it("a MAX_DELIVERIES advisory in the connection's account is captured there and its dead letter copied to the DLQ there", async () => {
+    const DL = names.stream('DL');
+    const DLQ = names.stream('DLQ');
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      cr('Stream', 'dl', { name: DL, subjects: [names.subject('dl.>')], connection: 'orders' }),
+      cr('Consumer', 'dl-c', {
+        streamName: DL,
+        durableName: 'dl-c',
+        maxDeliver: 1,
+        ackWait: '1s',
+        deadLetter: { subject: names.dlqSubject(DL, 'dl-c') },
+        connection: 'orders',
+      }),
+    );
+    await waitCondition('Consumer', 'dl-c', 'Ready=True', (o) => ready(o)?.status === 'True');
+    const jsm = await jetstreamManager(orders);
+    // The capture in ORDERS — its stream and this deployment's durable for this connection —
+    // before the poison message, which would otherwise be announced to nobody.
+    const durable = await waitFor('the advisory capture in account ORDERS', async () =>
+      (
+        await jsm.consumers
+          .list(DEFAULT_ADVISORY_STREAM)
+          .next()
+          .catch(() => [])
+      ).find((c) => c.name.endsWith('_orders')),
+    );
+    expect(durable.name).toBe(`orderflow-operator_${K8S_NS}_orderflow-operator_${K8S_NS}_orders`);
+
+    await jetstream(orders).publish(names.subject('dl.x'), 'poison');
+    const m = await (await jetstream(orders).consumers.get(DL, 'dl-c')).next({ expires: 5000 });
+    expect(m?.info.deliveryCount).toBe(1);
+    // Never acked: after 1 s the server gives up (max_deliver 1) and announces it in ORDERS.
+    const copied = await waitFor(
+      'dead letter in the DLQ of account ORDERS',
+      async () => {
+        const s = await readStream(jsm, DLQ);
+        return s && s.state.messages > 0 ? s : undefined;
+      },
+      30_000,
+    );
+    const dl = await jsm.streams.getMessage(DLQ, { seq: copied.state.last_seq });
+    expect(dl?.header.get('Dlq-Reason')).toBe('max_deliveries');
+    expect(dl?.header.get('Dlq-Consumer')).toBe('dl-c');
+    expect(new TextDecoder().decode(dl?.data)).toBe('poison');
+    expect(lines.some((l) => l.msg === 'dead letter copied' && l.consumer === 'dl-c' && l.connection === `${K8S_NS}/orders`)).toBe(true);
   });
 });
 
