@@ -8,7 +8,7 @@ import { expect, test } from 'vitest';
 import { DependencyUnavailableError, GroupCommit, type Settled } from '@orderflow/kit';
 
 /** A writer whose groups finish when the test says so; records the groups and single writes. */
-function gated(fail?: (item: number) => unknown) {
+function gated(fail?: (item: number) => unknown, maxInFlight?: number) {
   const groups: number[][] = [];
   const singles: number[] = [];
   const gates: Array<() => void> = [];
@@ -27,6 +27,7 @@ function gated(fail?: (item: number) => unknown) {
       if (e !== undefined) throw e;
       return item * 10;
     },
+    maxInFlight,
   });
   const open = async (n = 1) => {
     // Each gate is released once its group is waiting on it.
@@ -50,6 +51,18 @@ test('an idle writer writes at once; items arriving meanwhile are the next group
   expect(await Promise.all(rest)).toEqual([20, 30, 40]);
   expect(groups).toEqual([[1], [2, 3, 4]]);
   expect(gc.queued).toBe(0);
+});
+
+test('maxInFlight 2: a second group is written while the first waits; the rest wait for either', async () => {
+  const { gc, groups, open } = gated(undefined, 2);
+  const a = gc.submit(1);
+  const b = gc.submit(2);
+  expect(groups).toEqual([[1], [2]]);
+  const rest = [3, 4, 5].map((i) => gc.submit(i));
+  expect(gc.queued).toBe(3);
+  await open(3);
+  expect(await Promise.all([a, b, ...rest])).toEqual([10, 20, 30, 40, 50]);
+  expect(groups).toEqual([[1], [2], [3, 4, 5]]);
 });
 
 test('a group failing for one bad item is written item by item: only that caller gets the error', async () => {

@@ -1,8 +1,9 @@
 /**
  * POST /orders writes concurrent orders as groups, one statement per group (orders/group-commit.ts).
  * To make a group form for certain, a second connection holds a SHARE lock on `orders`: the first
- * POST's statement waits on it (seen in pg_stat_activity), the following POSTs queue behind it
- * (seen in orderflow_order_insert_queued), and releasing the lock lets both groups commit.
+ * POSTs' statements (one per writer, GROUPS_IN_FLIGHT) wait on it (seen in pg_stat_activity), the
+ * following POSTs queue behind them (seen in orderflow_order_insert_queued), and releasing the
+ * lock lets every group commit: the queued POSTs as one group.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openPostgres, type Db } from '@orderflow/kit';
@@ -16,6 +17,7 @@ import {
   type TestService,
 } from '@orderflow/kit/testing';
 import { orderService } from '../src/index.js';
+import { GROUPS_IN_FLIGHT } from '../src/orders/group-commit.js';
 
 type Body = { customerId: string; items: Array<{ productId: string; quantity: number }> };
 const body = (customerId: string, quantity = 1): Body => ({ customerId, items: [{ productId: 'sku-1', quantity }] });
@@ -45,9 +47,9 @@ describe('group commit on postgres', () => {
     Number((await t.svc.ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders WHERE ${where}`, params))[0]!.n);
 
   /**
-   * Holds a SHARE lock on orders while `first` is sent and its group waits on the lock, then sends
-   * each of `queued` in turn (each seen queued before the next, so their order is known), then
-   * releases the lock. Resolves with the first answer and the queued answers.
+   * Holds a SHARE lock on orders while `first` is sent GROUPS_IN_FLIGHT times, each its own group
+   * waiting on the lock, then sends each of `queued` in turn (each seen queued before the next, so
+   * their order is known), then releases the lock. Resolves with the first answers and the queued ones.
    */
   async function behindALock(first: () => Promise<Response>, queued: Array<() => Promise<Response>>) {
     let release!: () => void;
@@ -61,14 +63,17 @@ describe('group commit on postgres', () => {
     });
     try {
       await isLocked;
-      const head = answer(first());
-      await waitFor('the first group waiting on the lock', async () => {
-        const [row] = await locker.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
-          [t.svc.ctx.db.schema],
-        );
-        return row!.n === 1;
-      });
+      const heads: Array<ReturnType<typeof answer>> = [];
+      for (let w = 1; w <= GROUPS_IN_FLIGHT; w++) {
+        heads.push(answer(first()));
+        await waitFor(`${w} group(s) waiting on the lock`, async () => {
+          const [row] = await locker.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+            [t.svc.ctx.db.schema],
+          );
+          return row!.n === w;
+        });
+      }
       const rest: Array<ReturnType<typeof answer>> = [];
       for (const send of queued) {
         rest.push(answer(send()));
@@ -77,7 +82,7 @@ describe('group commit on postgres', () => {
       }
       release();
       await holding;
-      return { head: await head, rest: await Promise.all(rest) };
+      return { heads: await Promise.all(heads), rest: await Promise.all(rest) };
     } finally {
       release();
       await holding.catch(() => undefined);
@@ -96,17 +101,17 @@ describe('group commit on postgres', () => {
 
   test('orders arriving while a group is written are the next group: one statement, every order and its event committed', async () => {
     const before = await groups();
-    const { head, rest } = await behindALock(
+    const { heads, rest } = await behindALock(
       () => post(body('first')),
       Array.from({ length: 12 }, (_, i) => () => post(body(`queued-${i}`))),
     );
-    const all = [head, ...rest];
+    const all = [...heads, ...rest];
     expect(all.map((a) => a.status)).toEqual(all.map(() => 202));
     const ids = all.map((a) => a.orderId!);
-    expect(new Set(ids).size).toBe(13);
-    // Two statements for thirteen orders: the first alone, the twelve queued behind it together.
-    expect((await groups()) - before).toBe(2);
-    expect(await count('id = ANY($1::uuid[])', [ids])).toBe(13);
+    expect(new Set(ids).size).toBe(all.length);
+    // One statement per first POST, and one for the twelve queued behind them.
+    expect((await groups()) - before).toBe(GROUPS_IN_FLIGHT + 1);
+    expect(await count('id = ANY($1::uuid[])', [ids])).toBe(all.length);
     // Each order's orders.created was committed with it (the relay publishes only committed rows).
     const stream = `${t.namespace.toUpperCase()}_ORDERS`;
     await waitFor('every order published', async () => {
@@ -114,14 +119,14 @@ describe('group commit on postgres', () => {
       return ids.every((id) => published.has(id));
     });
     const created = (await readStream(t.nc, stream)).filter((m) => ids.includes((m.json as { orderId: string }).orderId));
-    expect(created).toHaveLength(13);
+    expect(created).toHaveLength(all.length);
   });
 
   test('idempotency keys inside a group: one order per key, a repeat is a replay, another body is 409', async () => {
     const earlier = await answer(post(body('keyed-0'), 'gc-key-0'));
     expect(earlier.status).toBe(202);
     const before = await groups();
-    const { head, rest } = await behindALock(
+    const { heads, rest } = await behindALock(
       () => post(body('plain')),
       [
         () => post(body('keyed-1'), 'gc-key-1'), // claims gc-key-1
@@ -131,14 +136,14 @@ describe('group commit on postgres', () => {
         () => post(body('keyed-0', 9), 'gc-key-0'), // a key claimed before, another body: conflict
       ],
     );
-    expect(head.status).toBe(202);
+    expect(heads.map((h) => h.status)).toEqual(heads.map(() => 202));
     const [claim, replay, conflict, oldReplay, oldConflict] = rest;
     expect(claim!.status).toBe(202);
     expect(replay).toEqual({ status: 200, orderId: claim!.orderId });
     expect(conflict).toEqual({ status: 409, orderId: claim!.orderId });
     expect(oldReplay).toEqual({ status: 200, orderId: earlier.orderId });
     expect(oldConflict).toEqual({ status: 409, orderId: earlier.orderId });
-    expect((await groups()) - before).toBe(2);
+    expect((await groups()) - before).toBe(GROUPS_IN_FLIGHT + 1);
     expect(await count(`customer_id = 'keyed-1'`)).toBe(1);
     expect(await count(`customer_id = 'keyed-0'`)).toBe(1);
     // Replayed later, outside any group race: still the same order.
@@ -150,11 +155,11 @@ describe('group commit on postgres', () => {
     await locker.query(`ALTER TABLE orders ADD CONSTRAINT gc_no_poison CHECK (customer_id <> 'poison')`);
     try {
       const before = await splitGroups();
-      const { head, rest } = await behindALock(
+      const { heads, rest } = await behindALock(
         () => post(body('head')),
         [() => post(body('good-1')), () => post(body('poison')), () => post(body('good-2'), 'gc-key-split')],
       );
-      expect(head.status).toBe(202);
+      expect(heads.map((h) => h.status)).toEqual(heads.map(() => 202));
       const [good1, poison, good2] = rest;
       expect(good1!.status).toBe(202);
       expect(poison!.status).toBe(500);

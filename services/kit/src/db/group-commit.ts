@@ -22,6 +22,11 @@ export interface GroupCommitOptions<I, O> {
   splittable?(err: unknown): boolean;
   /** Items written together at most; the rest wait for the next group. */
   maxGroup?: number;
+  /**
+   * Groups being written at once (default 1). With 2, a second group is written while the first
+   * waits for its commit, on its own connection: more commits in flight, smaller groups.
+   */
+  maxInFlight?: number;
   /** Called once per group written (size, whether it had to be split): metrics and tests. */
   onGroup?(size: number, split: boolean): void;
 }
@@ -35,21 +40,24 @@ interface Pending<I, O> {
 const defaultSplittable = (err: unknown) => !unavailableDependency(err) && !isRetryLater(err);
 
 /**
- * Group commit: callers submit items one at a time; while a group is being written, whatever
- * arrives queues up and is written as the next group, as soon as the previous one is done. An
- * idle writer starts at once (no timer, no added latency); under load one commit (one round
- * trip, one WAL flush) serves many callers. Each caller's promise settles only after the group
- * holding its item has committed, so durability is that of a write of its own.
+ * Group commit: callers submit items one at a time; while `maxInFlight` groups are being written,
+ * whatever arrives queues up and is written as the next group, as soon as a writer is free. An
+ * idle writer starts at once (no timer, no added latency); under load one commit (one round trip,
+ * one WAL flush) serves many callers. Each caller's promise settles only after the group holding
+ * its item has committed, so durability is that of a write of its own. A group is written in the
+ * async context of the caller that started its writer (its trace holds the group's statement).
  */
 export class GroupCommit<I, O> {
   private queue: Array<Pending<I, O>> = [];
-  private running: Promise<void> | undefined;
+  private readonly writers = new Set<Promise<void>>();
   private stopped = false;
   private readonly maxGroup: number;
+  private readonly maxInFlight: number;
   private readonly splittable: (err: unknown) => boolean;
 
   constructor(private readonly o: GroupCommitOptions<I, O>) {
     this.maxGroup = Math.max(1, o.maxGroup ?? 500);
+    this.maxInFlight = Math.max(1, o.maxInFlight ?? 1);
     this.splittable = o.splittable ?? defaultSplittable;
   }
 
@@ -58,11 +66,14 @@ export class GroupCommit<I, O> {
     if (this.stopped) return Promise.reject(new Error('group commit stopped: no more writes are accepted'));
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      this.running ??= this.drain();
+      if (this.writers.size < this.maxInFlight) {
+        const writer: Promise<void> = this.drain().finally(() => this.writers.delete(writer));
+        this.writers.add(writer);
+      }
     });
   }
 
-  /** Items waiting for the group being written to finish (not counting that group). */
+  /** Items waiting for a group being written to finish (not counting those groups). */
   get queued(): number {
     return this.queue.length;
   }
@@ -74,17 +85,21 @@ export class GroupCommit<I, O> {
   /** Refuses new items and waits until every item already submitted is written. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.running;
+    await Promise.all([...this.writers]);
   }
 
-  private async drain(): Promise<void> {
+  private noteGroup(size: number, split: boolean): void {
     try {
-      while (this.queue.length > 0) {
-        const group = this.queue.splice(0, this.maxGroup);
-        await this.write(group);
-      }
-    } finally {
-      this.running = undefined;
+      this.o.onGroup?.(size, split);
+    } catch {
+      // A metrics hook must not stop the writer (the callers' promises would never settle).
+    }
+  }
+
+  /** One writer: takes whatever is queued as its group, writes it, and again until none is left. */
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      await this.write(this.queue.splice(0, this.maxGroup));
     }
   }
 
@@ -94,13 +109,13 @@ export class GroupCommit<I, O> {
       outcomes = await this.o.writeGroup(group.map((p) => p.item));
     } catch (err) {
       if (group.length === 1 || !this.splittable(err)) {
-        this.o.onGroup?.(group.length, false);
+        this.noteGroup(group.length, false);
         for (const p of group) p.reject(err);
         return;
       }
       // Nothing of the group was written (one statement or transaction): each item alone, so the
       // bad one fails its own caller only.
-      this.o.onGroup?.(group.length, true);
+      this.noteGroup(group.length, true);
       for (const p of group) {
         try {
           p.resolve(await this.o.writeOne(p.item));
@@ -110,7 +125,7 @@ export class GroupCommit<I, O> {
       }
       return;
     }
-    this.o.onGroup?.(group.length, false);
+    this.noteGroup(group.length, false);
     group.forEach((p, i) => {
       const r = outcomes[i];
       // Our bug, after the commit: not retried (that would write the group twice).

@@ -6,6 +6,14 @@ import { createOrder, type CreateResult } from './repository.js';
 
 export type OrderWriter = GroupCommit<NewOrder, CreateResult>;
 
+/**
+ * Groups written at once. Two: the next group is on its way while the previous one waits for its
+ * commit (measured on the bench machine under load: ≈ 0.57 CPU ms per POST with 2 against ≈ 0.67
+ * with 1 and ≈ 0.85 one statement per request, and more requests per second); each takes a pool
+ * connection, the pool (DB_POOL_MAX, 10) keeps the rest for the relay and the consumers.
+ */
+export const GROUPS_IN_FLIGHT = 2;
+
 export function orderWriterMetrics(registry: Registry) {
   let writer: OrderWriter | undefined;
   new Gauge({
@@ -44,6 +52,7 @@ export function orderWriterMetrics(registry: Registry) {
  */
 export function orderWriter(db: Db, metrics: ReturnType<typeof orderWriterMetrics>): OrderWriter {
   const writer = new GroupCommit<NewOrder, CreateResult>({
+    maxInFlight: GROUPS_IN_FLIGHT,
     writeGroup: (orders) => createOrders(db, orders),
     writeOne: (order) => (order.idem ? db.tx((sql) => createOrder(sql, order)) : createOrder(db, order)),
     onGroup: (size, split) => {
