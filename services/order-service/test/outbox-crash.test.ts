@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { createLogger, NatsManager, OutboxRelay, startService, type Db, type RunningService } from '@orderflow/kit';
+import {
+  createLogger,
+  NatsManager,
+  OutboxRelay,
+  startService,
+  type Db,
+  type FirstStatement,
+  type Row,
+  type RunningService,
+  type Sql,
+} from '@orderflow/kit';
 import { deleteNamespaceStreams, readStream, testDbEnv, testNamespace, testNats, TEST_NATS_URL, waitFor } from '@orderflow/kit/testing';
 import { orderService } from '../src/index.js';
 
@@ -29,20 +39,21 @@ afterAll(async () => {
   await cleanupDb?.();
 });
 
-/** A database whose DELETE fails, as if the process died after publishing and before marking. */
+/**
+ * A database whose relay transaction dies after the publish, before its commit, as if the process
+ * died there: the relay's claim deletes the rows it publishes (Postgres), so the crash point is
+ * the commit; a DELETE of published rows (PGlite) fails likewise.
+ */
 function crashingAfterPublish(db: Db): Db {
+  const crash = () => Promise.reject(new Error('simulated crash after publish'));
   return {
     ...db,
-    query: (text, params) =>
-      /^\s*DELETE FROM outbox/i.test(text) ? Promise.reject(new Error('simulated crash after publish')) : db.query(text, params),
-    tx: (fn) =>
-      db.tx((sql) =>
-        fn({
-          ...sql,
-          query: (text, params) =>
-            /^\s*DELETE FROM outbox/i.test(text) ? Promise.reject(new Error('simulated crash after publish')) : sql.query(text, params),
-        }),
-      ),
+    query: (text, params) => (/^\s*DELETE FROM outbox/i.test(text) ? crash() : db.query(text, params)),
+    txFrom: <R extends Row, T>(first: FirstStatement, fn: (rows: R[], sql: Sql) => Promise<T>) =>
+      db.txFrom<R, T>(first, async (rows, sql) => {
+        await fn(rows, sql);
+        return crash();
+      }),
   };
 }
 

@@ -1,7 +1,7 @@
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import type { Db, Sql } from '../db/db.js';
+import type { Db } from '../db/db.js';
 import type { Metrics } from '../metrics.js';
 import type { NatsManager } from '../nats/connection.js';
 import { H } from '../events/headers.js';
@@ -21,6 +21,22 @@ export interface OutboxRelayOptions {
   retry?: BackoffSettings;
 }
 
+/** Puts rows whose publish failed back as they were: same id (their order, their backoff), same created_at (the lag). */
+const REINSERT = `INSERT INTO outbox (id, event_id, subject, headers, payload, created_at)
+  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::timestamptz[])`;
+
+function reinsertParams(rows: readonly OutboxRow[]): unknown[] {
+  return [
+    rows.map((r) => String(r.id)),
+    rows.map((r) => r.event_id),
+    rows.map((r) => r.subject),
+    rows.map((r) => JSON.stringify(r.headers)),
+    rows.map((r) => r.payload),
+    // The server's own text of it: microseconds kept.
+    rows.map((r) => r.created_text ?? new Date(r.created_at).toISOString()),
+  ];
+}
+
 interface OutboxRow {
   id: number;
   event_id: string;
@@ -28,6 +44,8 @@ interface OutboxRow {
   headers: Record<string, string>;
   payload: string;
   created_at: Date | string;
+  /** created_at as the server printed it (Postgres claim only). */
+  created_text?: string;
   [k: string]: unknown;
 }
 
@@ -44,7 +62,8 @@ interface RowRetry {
  * It never spins: it sleeps until wake() (a local commit) or the slow poll.
  *
  * A row whose publish fails does not hold the others back: the rows of its batch that were
- * published are deleted all the same (in the same transaction as the claim, which commits), and
+ * published are deleted all the same (on Postgres the claim deletes the batch and the failed rows
+ * are put back as they were, in the same transaction, which commits), and
  * the failing row alone waits out its own backoff (cockatiel's exponential curve) before it is
  * claimed again, so a row that keeps failing never makes the relay republish the rest.
  */
@@ -109,16 +128,40 @@ export class OutboxRelay {
     if (!conn || !this.o.nats.isConnected()) return 0;
     const backingOff = this.#backingOff(Date.now());
     // Postgres may have several replicas of a service: SKIP LOCKED gives each batch to one
-    // relay. PGlite is one process with one connection, so a plain read is enough and keeps
-    // the single connection free for request traffic while publishes are in flight.
+    // relay. The claim deletes the rows it locks and goes with BEGIN in one round trip
+    // (txFrom); rows whose publish failed are put back, unchanged, before the commit. So a
+    // batch is two round trips (BEGIN+claim, COMMIT), three when a publish failed. A crash
+    // anywhere before the commit rolls the delete back: the rows are published again, with the
+    // same Nats-Msg-Id, which JetStream drops as duplicates.
     if (this.o.db.kind === 'postgres') {
-      return this.o.db.tx(async (sql) => {
-        const rows = await this.#claim(sql, backingOff, 'FOR UPDATE SKIP LOCKED');
-        return this.#publishAndDelete(sql, conn.js, rows);
+      const claim = {
+        text: `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE id <> ALL($2::bigint[]) ORDER BY id LIMIT $1
+          FOR UPDATE SKIP LOCKED) RETURNING id, event_id, subject, headers, payload, created_at, created_at::text AS created_text`,
+        params: [this.#batchSize, backingOff.map(String)],
+      };
+      return this.o.db.txFrom<OutboxRow, number>(claim, async (claimed, sql) => {
+        const rows = this.#claimed(
+          claimed.sort((a, b) => Number(a.id) - Number(b.id)),
+          backingOff,
+        );
+        const failed = await this.#publish(conn.js, rows);
+        if (failed.length) await sql.query(REINSERT, reinsertParams(failed));
+        return rows.length - failed.length;
       });
     }
-    const rows = await this.#claim(this.o.db, backingOff, '');
-    return this.#publishAndDelete(this.o.db, conn.js, rows);
+    // PGlite is one process with one connection, so a plain read is enough and keeps the single
+    // connection free for request traffic while publishes are in flight.
+    const rows = this.#claimed(
+      await this.o.db.query<OutboxRow>(
+        `SELECT id, event_id, subject, headers, payload, created_at FROM outbox WHERE id <> ALL($2::bigint[]) ORDER BY id LIMIT $1`,
+        [this.#batchSize, backingOff],
+      ),
+      backingOff,
+    );
+    const failed = new Set((await this.#publish(conn.js, rows)).map((r) => Number(r.id)));
+    const sent = rows.map((r) => Number(r.id)).filter((id) => !failed.has(id));
+    if (sent.length) await this.o.db.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [sent]);
+    return sent.length;
   }
 
   /** Sets orderflow_outbox_lag_seconds to the oldest unsent row's age (0 when empty), by the DB clock. */
@@ -148,11 +191,8 @@ export class OutboxRelay {
     return at === undefined ? undefined : Math.max(0, at - now);
   }
 
-  async #claim(sql: Sql, backingOff: number[], lock: string): Promise<OutboxRow[]> {
-    const rows = await sql.query<OutboxRow>(
-      `SELECT id, event_id, subject, headers, payload, created_at FROM outbox WHERE id <> ALL($2::bigint[]) ORDER BY id LIMIT $1 ${lock}`,
-      [this.#batchSize, backingOff],
-    );
+  /** The rows of a claim, in id order; forgets the backoff of retries deleted meanwhile. */
+  #claimed(rows: OutboxRow[], backingOff: number[]): OutboxRow[] {
     if (rows.length < this.#batchSize) {
       // The claim saw every row that isn't backing off: a due retry it didn't return was deleted
       // meanwhile (another replica published it), so its backoff is forgotten.
@@ -163,10 +203,11 @@ export class OutboxRelay {
     return rows;
   }
 
-  async #publishAndDelete(sql: Sql, js: JetStreamClient, rows: OutboxRow[]): Promise<number> {
+  /** Publishes rows in id order; returns those whose publish failed (each now backing off). */
+  async #publish(js: JetStreamClient, rows: OutboxRow[]): Promise<OutboxRow[]> {
     if (rows.length === 0) {
       if (this.#rowRetries.size === 0) this.o.metrics?.outboxLag.set(0);
-      return 0;
+      return [];
     }
     const oldest = new Date(rows[0]!.created_at).getTime();
     this.o.metrics?.outboxLag.set(Math.max(0, (Date.now() - oldest) / 1000));
@@ -204,18 +245,20 @@ export class OutboxRelay {
         ),
       ),
     );
-    const sent: number[] = [];
+    const failed: OutboxRow[] = [];
+    let sent = 0;
     const now = Date.now();
     let logged = 0;
     results.forEach((r, i) => {
       const row = rows[i]!;
       const id = Number(row.id);
       if (r.status === 'fulfilled') {
-        sent.push(id);
+        sent++;
         this.#rowRetries.delete(id);
         this.o.metrics?.published.inc({ subject: row.subject });
         return;
       }
+      failed.push(row);
       this.o.metrics?.failed.inc({ subject: row.subject, kind: 'publish' });
       const retry = this.#rowRetries.get(id) ?? { delays: new RetryDelays(this.#retry), at: 0 };
       const delay = retry.delays.next();
@@ -230,17 +273,16 @@ export class OutboxRelay {
             eventId: row.event_id,
             attempts: retry.delays.attempts,
             retryInMs: delay,
-            failedInBatch: rows.length - sent.length,
+            failedInBatch: rows.length - sent,
           },
           'outbox.publish_failed',
         );
       }
     });
-    // Committed with the claim even when other rows of the batch failed: what was published is
+    // What was published is deleted (committed) even when other rows of the batch failed: it is
     // never published again because a neighbour failed.
-    if (sent.length) await sql.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [sent]);
-    this.o.metrics?.outboxRelayed.inc(sent.length);
-    return sent.length;
+    this.o.metrics?.outboxRelayed.inc(sent);
+    return failed;
   }
 
   async #run(): Promise<void> {
