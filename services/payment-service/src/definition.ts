@@ -22,6 +22,7 @@ export function resilienceConfig(env: Record<string, string | undefined>): Resil
     retryMaxDelayMs: intSetting('GATEWAY_RETRY_MAX_MS', 2000, env),
     breakerThreshold: intSetting('BREAKER_THRESHOLD', 5, env),
     breakerHalfOpenAfterMs: intSetting('BREAKER_HALF_OPEN_AFTER_MS', 10_000, env),
+    maxConcurrent: intSetting('GATEWAY_MAX_CONCURRENCY', 16, env),
   };
 }
 

@@ -5,6 +5,7 @@ import {
   ExponentialBackoff,
   TaskCancelledError,
   TimeoutStrategy,
+  bulkhead,
   circuitBreaker,
   handleType,
   retry,
@@ -26,6 +27,8 @@ export interface ResilienceConfig {
   breakerThreshold: number;
   /** How long the breaker stays open before letting one trial call through (half-open). */
   breakerHalfOpenAfterMs: number;
+  /** Attempts in flight at once; the rest wait their turn (not counted against their timeout). */
+  maxConcurrent: number;
 }
 
 export type BreakerState = 'closed' | 'half-open' | 'open';
@@ -61,7 +64,11 @@ export interface GatewayPolicy {
  * (transient errors and timeouts only: a decline is a normal answer and a 4xx is our bug, neither
  * says the gateway is unhealthy); the retry, outermost, retries transient errors with exponential
  * backoff but never a BrokenCircuitError, so once the breaker opens every call fails at once
- * instead of waiting on a gateway that is down.
+ * instead of waiting on a gateway that is down. A bulkhead between the breaker and the timeout
+ * bounds the attempts in flight: a burst (a consumer batch, redeliveries after a restart) queues
+ * for the gateway instead of sending hundreds of requests at once, which would time out together
+ * and open the breaker against a gateway that is only busy. The wait in its queue is not part of
+ * an attempt's timeout, and the queue is unbounded (every charge is owed an answer).
  */
 export function gatewayPolicy(cfg: ResilienceConfig, registry: Registry, log: Logger): GatewayPolicy {
   const transient = handleType(TransientGatewayError).orType(TaskCancelledError);
@@ -74,7 +81,8 @@ export function gatewayPolicy(cfg: ResilienceConfig, registry: Registry, log: Lo
     maxAttempts: cfg.maxRetries,
     backoff: new ExponentialBackoff({ initialDelay: cfg.retryInitialDelayMs, maxDelay: cfg.retryMaxDelayMs }),
   });
-  const policy = wrap(retries, breaker, perAttempt);
+  const limit = bulkhead(cfg.maxConcurrent, Number.MAX_SAFE_INTEGER);
+  const policy = wrap(retries, breaker, limit, perAttempt);
 
   const gauge = new Gauge({
     name: 'orderflow_circuit_breaker_state',
