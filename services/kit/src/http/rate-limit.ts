@@ -75,6 +75,8 @@ export function rateLimit(o: RateLimitOptions): MiddlewareHandler {
     c.header('Retry-After', String(Math.max(1, Math.ceil(waitS))));
     return problem(c, 429, `rate limit exceeded (${scope}); retry later`);
   };
+  // Both limits off (the default): nothing to count on any request.
+  if (o.perIpRps <= 0 && !global) return (_c, next) => next();
   return async (c, next) => {
     const t = now();
     if (o.perIpRps > 0) {

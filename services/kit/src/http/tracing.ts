@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import { extractTraceContext, inSpan } from '../tracing/propagation.js';
+import { extractTraceContext, inSpan, tracingActive } from '../tracing/propagation.js';
 
 /** Probes and scrapes: no spans (the http instrumentation ignores the same paths). */
 const UNTRACED_PATHS = new Set(['/health', '/ready', '/metrics']);
@@ -25,11 +25,13 @@ function finish(span: Span, method: string, route: string | undefined, status: n
  * HTTP server spans named `<METHOD> <route>`. When the http instrumentation (started by
  * `@orderflow/kit/otel`) already opened the SERVER span for this request, the middleware only
  * gives it the route; otherwise it opens the SERVER span itself, parented on an incoming
- * `traceparent`. Without a registered SDK both paths are no-ops.
+ * `traceparent`. Without a registered SDK or propagator it does nothing.
  */
 export function httpServerSpans(): MiddlewareHandler {
   return async (c, next) => {
-    if (UNTRACED_PATHS.has(c.req.path)) return next();
+    // Without tracing (no SDK, no propagator) the span, the URL parse and the route lookup are
+    // pure cost on every request.
+    if (UNTRACED_PATHS.has(c.req.path) || !tracingActive()) return next();
     const method = c.req.method;
     const active = trace.getActiveSpan();
     if (active?.isRecording()) {

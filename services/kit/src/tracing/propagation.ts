@@ -1,7 +1,31 @@
-import { context, propagation, trace, SpanKind, SpanStatusCode, TraceFlags, type Context, type Span } from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  ProxyTracerProvider,
+  trace,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/nats-core';
 
 export const tracer = () => trace.getTracer('orderflow');
+
+/** What an unregistered global provider delegates to (the API's no-op provider). */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether spans or trace context can mean anything in this process: a tracer provider is
+ * registered (an SDK started) or a propagator is (trace context passed through). Without either
+ * every span is a no-op and extract/inject do nothing, so per-request work can be skipped.
+ */
+export function tracingActive(): boolean {
+  const provider = trace.getTracerProvider();
+  const registered = !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER;
+  return registered || propagation.fields().length > 0;
+}
 
 /** Writes the active (or given) trace context as W3C headers into a plain carrier. */
 export function injectTraceHeaders(carrier: Record<string, string>, ctx: Context = context.active()): Record<string, string> {
