@@ -2,6 +2,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { context, trace, type Context, type Span } from '@opentelemetry/api';
 import { withWorkContext } from '../context.js';
 import { decodeEvent, PoisonMessageError, type IncomingEvent } from '../events/envelope.js';
+import { headerView, type HeaderLookup } from '../events/header-view.js';
 import { adaptToVersion } from '../events/upcast.js';
 import type { Names } from '../topology.js';
 import { extractTraceContext, SpanKind, tracer } from '../tracing/propagation.js';
@@ -40,7 +41,8 @@ export function prepare(
   o: { names: Names; durable: string; handlers: ReadonlyMap<string, DeclaredHandler>; accepts?: ReadonlySet<string> },
 ): Prepared {
   const deliveryCount = msg.info.deliveryCount;
-  const parent = extractTraceContext(msg.headers);
+  const headers = headerView(msg.headers);
+  const parent = extractTraceContext(traceCarrier(headers));
   const span = tracer().startSpan(
     `${msg.subject} process`,
     {
@@ -50,7 +52,7 @@ export function prepare(
         'messaging.operation.type': 'process',
         'messaging.destination.name': msg.subject,
         'messaging.consumer.group.name': o.durable,
-        'messaging.message.id': msg.headers?.get('Nats-Msg-Id') ?? '',
+        'messaging.message.id': headers?.get('Nats-Msg-Id') ?? '',
         'messaging.nats.delivery_count': deliveryCount,
         'messaging.nats.stream_sequence': msg.seq,
       },
@@ -61,13 +63,13 @@ export function prepare(
     msg,
     span,
     ctx: trace.setSpan(parent, span),
-    correlationId: msg.headers?.get('X-Correlation-ID') || 'unknown',
+    correlationId: headers?.get('X-Correlation-ID') || 'unknown',
     started: performance.now(),
     deliveryCount,
   };
   if (deliveryCount > 1) span.addEvent('redelivery', { 'messaging.nats.delivery_count': deliveryCount });
   try {
-    const event = decodeEvent(o.names, msg.subject, msg.data, msg.headers, o.accepts);
+    const event = decodeEvent(o.names, msg.subject, msg.data, headers, o.accepts);
     const declared = o.handlers.get(event.type);
     if (!declared) return { kind: 'ignore', traced };
     // Versions: show the handler its declared version, ignore a dual-published copy whose twin
@@ -79,6 +81,16 @@ export function prepare(
     if (err instanceof PoisonMessageError) return { kind: 'poison', traced, reason: err.message };
     throw err;
   }
+}
+
+/** Just the W3C trace headers, as the plain record extractTraceContext also takes. */
+function traceCarrier(h: HeaderLookup | undefined): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  const parent = h?.get('traceparent');
+  if (parent) carrier.traceparent = parent;
+  const state = h?.get('tracestate');
+  if (state) carrier.tracestate = state;
+  return carrier;
 }
 
 /** Runs fn inside a message's span and work context (logs carry its trace and correlation ids). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as v from 'valibot';
-import type { MsgHdrs } from '@nats-io/nats-core';
 import { H } from './headers.js';
+import type { HeaderLookup } from './header-view.js';
 import { EVENT_SCHEMAS, isEventType, type DefaultVersion, type EventData, type EventType, type EventVersion } from './schemas.js';
 import { readSetting } from '../config.js';
 import type { Names } from '../topology.js';
@@ -124,12 +124,14 @@ export function publishVersionsSetting<T extends EventType>(
   return [...new Set(list)] as EventVersion<T>[];
 }
 
-/** Validates a received message against the contract named by its headers. */
+const utf8 = new TextDecoder();
+
+/** Validates a received message against the contract named by its headers (a MsgHdrs or a headerView). */
 export function decodeEvent(
   names: Names,
   subject: string,
   data: Uint8Array,
-  headers: MsgHdrs | undefined,
+  headers: HeaderLookup | undefined,
   accepts?: ReadonlySet<string>,
 ): IncomingEvent {
   const type = headers?.get(H.eventType) || names.eventType(subject);
@@ -138,7 +140,7 @@ export function decodeEvent(
   if (!id) throw new PoisonMessageError(`missing ${H.msgId} header on ${subject}`);
   let body: unknown;
   try {
-    body = JSON.parse(new TextDecoder().decode(data));
+    body = JSON.parse(utf8.decode(data));
   } catch (err) {
     throw new PoisonMessageError(`payload is not JSON: ${(err as Error).message}`);
   }

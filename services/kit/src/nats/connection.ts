@@ -203,6 +203,11 @@ export class NatsManager {
       pingInterval: 10_000,
       maxPingOut: 3,
       timeout: 5_000,
+      // nats.js otherwise builds an Error (a stack capture) up front for every request, JetStream
+      // publishes and acks-with-reply included, in case it fails: RequestError and TimeoutError
+      // were 14 % of a publishing process's CPU. Errors keep their types and messages; only
+      // the caller's async stack is missing from a timeout.
+      noAsyncTraces: true,
     };
   }
 
