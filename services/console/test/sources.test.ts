@@ -39,25 +39,14 @@ describe('prometheus text', () => {
     expect(histogramQuantile(0.5, histogramBuckets(samples, 'orderflow_order_e2e_seconds', { outcome: 'cancelled' }))).toBe(0.1);
   });
   test('bucket deltas give a window; a counter reset falls back to the later scrape', () => {
-    const later = [
-      { le: 1, count: 10 },
-      { le: Infinity, count: 12 },
+    // Two buckets: up to 1 s, and everything (+Inf).
+    const buckets = (upTo1s: number, all: number) => [
+      { le: 1, count: upTo1s },
+      { le: Infinity, count: all },
     ];
-    expect(
-      bucketDelta(later, [
-        { le: 1, count: 4 },
-        { le: Infinity, count: 4 },
-      ]),
-    ).toEqual([
-      { le: 1, count: 6 },
-      { le: Infinity, count: 8 },
-    ]);
-    expect(
-      bucketDelta(later, [
-        { le: 1, count: 40 },
-        { le: Infinity, count: 40 },
-      ]),
-    ).toEqual(later);
+    const later = buckets(10, 12);
+    expect(bucketDelta(later, buckets(4, 4))).toEqual(buckets(6, 8));
+    expect(bucketDelta(later, buckets(40, 40))).toEqual(later);
   });
   test('sums a counter by label', () => {
     expect(sumBy(samples, 'orderflow_saga_outcomes_total', 'outcome')).toEqual({ confirmed: 10, cancelled: 3 });

@@ -6,10 +6,13 @@ import {
   OutboxRelay,
   type ConsumerSpec,
   type Db,
+  type EventData,
+  type EventType,
   type Handlers,
   type Logger,
   type Names,
   type NatsManager,
+  type OutgoingEvent,
 } from '@orderflow/kit';
 import { readStream, startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
 
@@ -28,15 +31,20 @@ afterAll(() => t?.stop());
 
 const spec = (durable: string): ConsumerSpec => t.spec(durable);
 
+/**
+ * A v1 event about an order, occurring now. The fields beyond the envelope are not type-checked
+ * here: makeEvent validates the whole event against its schema and throws naming the field.
+ */
+function v1Event<T extends EventType>(type: T, orderId: string, correlationId: string, fields: object): OutgoingEvent {
+  const data = { version: 'v1', orderId, correlationId, occurredAt: new Date().toISOString(), ...fields };
+  return makeEvent(names, type, data as unknown as EventData<T>);
+}
+
 function orderCreated(orderId: string) {
-  return makeEvent(names, 'orders.created', {
-    version: 'v1',
-    orderId,
+  return v1Event('orders.created', orderId, `corr-${orderId.slice(0, 8)}`, {
     customerId: 'c',
     currency: 'USD',
     items: [{ productId: 'sku-1', quantity: 1 }],
-    correlationId: `corr-${orderId.slice(0, 8)}`,
-    occurredAt: new Date().toISOString(),
   });
 }
 
@@ -107,11 +115,7 @@ describe('consumer runtime', () => {
       { 'Event-Type': 'inventory.reserved', 'Event-Version': 'v1', 'X-Correlation-ID': 'poison-1', 'Nats-Msg-Id': 'poison-1' },
       'poison-1',
     );
-    const good = makeEvent(names, 'inventory.reserved', {
-      version: 'v1',
-      orderId: '22222222-2222-4222-8222-222222222222',
-      correlationId: 'c2',
-      occurredAt: new Date().toISOString(),
+    const good = v1Event('inventory.reserved', '22222222-2222-4222-8222-222222222222', 'c2', {
       currency: 'USD',
       items: [{ productId: 'sku-1', quantity: 1, unitPrice: 5 }],
       amount: 5,
@@ -140,11 +144,7 @@ describe('consumer runtime', () => {
     };
     const consumer = new EventConsumer({ spec: spec('inventory-payments'), names, db, nats, log, handlers });
     consumer.start();
-    const e = makeEvent(names, 'payments.failed', {
-      version: 'v1',
-      orderId: '33333333-3333-4333-8333-333333333333',
-      correlationId: 'c3',
-      occurredAt: new Date().toISOString(),
+    const e = v1Event('payments.failed', '33333333-3333-4333-8333-333333333333', 'c3', {
       reason: 'payment_declined',
       amount: 1,
     });
