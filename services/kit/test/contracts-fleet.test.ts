@@ -28,7 +28,8 @@ import {
   type NatsManager,
   type RunningService,
 } from '@orderflow/kit';
-import { dropSchema, readStream, startTestBed, TEST_DATABASE_URL, TEST_NATS_URL, waitFor, type TestBed } from '@orderflow/kit/testing';
+import { dropSchema, readStream, TEST_DATABASE_URL, TEST_NATS_URL, waitFor, type TestBed } from '@orderflow/kit/testing';
+import { startContractsBed } from './contracts-bed.js';
 import { orderService } from '../../order-service/src/index.js';
 
 let t: TestBed;
@@ -38,16 +39,7 @@ let svc: RunningService | undefined;
 const specs = new Map<string, ConsumerSpec>();
 
 beforeAll(async () => {
-  t = await startTestBed({
-    label: 'fleet',
-    migrations: [
-      {
-        id: 'test-handled',
-        sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text,
-          customer text, at timestamptz DEFAULT clock_timestamp())`,
-      },
-    ],
-  });
+  t = await startContractsBed('fleet', 'customer text');
   ({ namespace: ns, names, log, db, nc, nats } = t);
   orderSchema = `kit_fleet_os_${ns}`;
 });

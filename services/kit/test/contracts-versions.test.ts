@@ -30,7 +30,8 @@ import {
   type OutgoingEvent,
   type Topology,
 } from '@orderflow/kit';
-import { deleteNamespaceStreams, readStream, startTestBed, testNamespace, waitFor, type TestBed } from '@orderflow/kit/testing';
+import { deleteNamespaceStreams, readStream, testNamespace, waitFor, type TestBed } from '@orderflow/kit/testing';
+import { startContractsBed } from './contracts-bed.js';
 
 let t: TestBed;
 let log: Logger, db: Db, nc: NatsConnection, nats: NatsManager;
@@ -40,16 +41,7 @@ const twins = testNamespace(); // dual-published pairs
 const dead = testNamespace(); // unreadable versions
 
 beforeAll(async () => {
-  t = await startTestBed({
-    label: 'contracts',
-    migrations: [
-      {
-        id: 'test-handled',
-        sql: `CREATE TABLE handled (consumer text, event_id text, order_id text, version text, upcast_from text,
-          data jsonb, at timestamptz DEFAULT clock_timestamp())`,
-      },
-    ],
-  });
+  t = await startContractsBed('contracts', 'data jsonb');
   ({ namespace: history, log, db, nc, nats } = t);
 });
 afterAll(async () => {
