@@ -19,7 +19,7 @@ import {
 } from '../../src/reconcile/index.js';
 import { Names, type ConsumerSpec } from '../../src/topology.js';
 import { deleteNamespaceStreams, testNamespace, testNats } from '@orderflow/kit/testing';
-import { fieldCaseTests, type FieldCase } from './field-cases.js';
+import { fieldCaseTests, oneField, type FieldCase } from './field-cases.js';
 import { withoutCalls } from './support.js';
 
 let nc: NatsConnection;
@@ -63,20 +63,8 @@ inTwoYears.setUTCMilliseconds(0);
 const rfc = (d: Date): string => d.toISOString().replace('.000Z', 'Z');
 
 const cases: FieldCase<ConsumerSpec>[] = [
-  {
-    name: 'description',
-    spec: { description: 'reserves stock' },
-    holds: { description: 'reserves stock' },
-    change: { description: 'x' },
-    changed: { description: 'x' },
-  },
-  {
-    name: 'deliverPolicy last',
-    spec: { deliverPolicy: 'last' },
-    holds: { deliver_policy: 'last' },
-    change: { deliverPolicy: 'new' },
-    fixed: 'deliver_policy',
-  },
+  oneField('description', 'description', ['reserves stock'], ['x']),
+  oneField('deliverPolicy', 'deliver_policy', ['last'], ['new'], { name: 'deliverPolicy last', fixed: true }),
   {
     name: 'deliverPolicy lastPerSubject',
     spec: { deliverPolicy: 'lastPerSubject', filterSubject: subj('>') },
@@ -96,16 +84,10 @@ const cases: FieldCase<ConsumerSpec>[] = [
     change: { deliverPolicy: 'byStartTime', optStartTime: '2024-01-02T00:00:00Z' },
     fixed: 'opt_start_time',
   },
-  {
-    name: 'ackPolicy all',
-    spec: { ackPolicy: 'all' },
-    holds: { ack_policy: 'all' },
-    change: { ackPolicy: 'explicit' },
-    fixed: 'ack_policy',
-  },
+  oneField('ackPolicy', 'ack_policy', ['all'], ['explicit'], { name: 'ackPolicy all', fixed: true }),
   { name: 'ackPolicy none', spec: { ackPolicy: 'none' }, holds: { ack_policy: 'none' } },
-  { name: 'ackWait', spec: { ackWait: '10s' }, holds: { ack_wait: 10e9 }, change: { ackWait: '1m30s' }, changed: { ack_wait: 90e9 } },
-  { name: 'maxDeliver', spec: { maxDeliver: 5 }, holds: { max_deliver: 5 }, change: { maxDeliver: 6 }, changed: { max_deliver: 6 } },
+  oneField('ackWait', 'ack_wait', ['10s', 10e9], ['1m30s', 90e9]),
+  oneField('maxDeliver', 'max_deliver', [5], [6]),
   {
     name: 'backoff',
     spec: { maxDeliver: 3, backoff: ['1s', '2s'] },
@@ -113,13 +95,7 @@ const cases: FieldCase<ConsumerSpec>[] = [
     change: { maxDeliver: 4, backoff: ['500ms', '1s', '3s'] },
     changed: { backoff: [500e6, 1e9, 3e9] },
   },
-  {
-    name: 'filterSubject',
-    spec: { filterSubject: subj('a') },
-    holds: { filter_subject: subj('a') },
-    change: { filterSubject: subj('b') },
-    changed: { filter_subject: subj('b') },
-  },
+  oneField('filterSubject', 'filter_subject', [subj('a')], [subj('b')]),
   {
     name: 'filterSubjects',
     since: '2.10.0',
@@ -128,28 +104,10 @@ const cases: FieldCase<ConsumerSpec>[] = [
     change: { filterSubject: subj('c') },
     changed: { filter_subject: subj('c') },
   },
-  {
-    name: 'replayPolicy',
-    spec: { replayPolicy: 'original' },
-    holds: { replay_policy: 'original' },
-    change: { replayPolicy: 'instant' },
-    fixed: 'replay_policy',
-  },
-  {
-    name: 'sampleFreq',
-    spec: { sampleFreq: '50' },
-    holds: { sample_freq: '50' },
-    change: { sampleFreq: '60%' },
-    changed: { sample_freq: '60%' },
-  },
-  { name: 'maxWaiting', spec: { maxWaiting: 10 }, holds: { max_waiting: 10 }, change: { maxWaiting: 20 }, fixed: 'max_waiting' },
-  {
-    name: 'maxAckPending',
-    spec: { maxAckPending: 50 },
-    holds: { max_ack_pending: 50 },
-    change: { maxAckPending: 60 },
-    changed: { max_ack_pending: 60 },
-  },
+  oneField('replayPolicy', 'replay_policy', ['original'], ['instant'], { fixed: true }),
+  oneField('sampleFreq', 'sample_freq', ['50'], ['60%']),
+  oneField('maxWaiting', 'max_waiting', [10], [20], { fixed: true }),
+  oneField('maxAckPending', 'max_ack_pending', [50], [60]),
   { name: 'headersOnly', spec: { headersOnly: true }, holds: { headers_only: true }, change: { headersOnly: false }, changed: {} },
   {
     name: 'maxRequestBatch/Expires/MaxBytes',
@@ -158,31 +116,12 @@ const cases: FieldCase<ConsumerSpec>[] = [
     change: { maxRequestBatch: 20, maxRequestExpires: '10s', maxRequestMaxBytes: 2048 },
     changed: { max_batch: 20, max_expires: 10e9, max_bytes: 2048 },
   },
-  {
-    name: 'inactiveThreshold',
-    spec: { inactiveThreshold: '1h' },
-    holds: { inactive_threshold: 3600e9 },
-    change: { inactiveThreshold: '2h' },
-    changed: { inactive_threshold: 7200e9 },
-  },
+  oneField('inactiveThreshold', 'inactive_threshold', ['1h', 3600e9], ['2h', 7200e9]),
   { name: 'replicas', spec: { replicas: 1 }, holds: { num_replicas: 1 } },
-  { name: 'memStorage', spec: { memStorage: true }, holds: { mem_storage: true }, change: { memStorage: false }, fixed: 'mem_storage' },
-  {
-    name: 'metadata',
-    since: '2.10.0',
-    spec: { metadata: { owner: 'inventory' } },
-    holds: { metadata: { owner: 'inventory' } },
-    change: { metadata: { owner: 'payment' } },
-    changed: { metadata: { owner: 'payment' } },
-  },
+  oneField('memStorage', 'mem_storage', [true], [false], { fixed: true }),
+  oneField('metadata', 'metadata', [{ owner: 'inventory' }], [{ owner: 'payment' }], { since: '2.10.0' }),
   { name: 'pull → push', spec: {}, holds: {}, change: { deliverSubject: 'PUSH' }, fixed: 'deliver_subject' },
-  {
-    name: 'deliverSubject',
-    spec: { deliverSubject: 'PUSH' },
-    holds: { deliver_subject: 'PUSH' },
-    change: { deliverSubject: 'PUSH2' },
-    changed: { deliver_subject: 'PUSH2' },
-  },
+  oneField('deliverSubject', 'deliver_subject', ['PUSH'], ['PUSH2']),
   {
     name: 'deliverGroup',
     spec: { deliverSubject: 'PUSH', deliverGroup: 'workers' },
@@ -205,14 +144,7 @@ const cases: FieldCase<ConsumerSpec>[] = [
     change: { deliverSubject: 'PUSH', rateLimitBps: 16000 },
     changed: { rate_limit_bps: 16000 },
   },
-  {
-    name: 'pauseUntil',
-    since: '2.11.0',
-    spec: { pauseUntil: rfc(inAYear) },
-    holds: { pause_until: rfc(inAYear) },
-    change: { pauseUntil: rfc(inTwoYears) },
-    changed: { pause_until: rfc(inTwoYears) },
-  },
+  oneField('pauseUntil', 'pause_until', [rfc(inAYear)], [rfc(inTwoYears)], { since: '2.11.0' }),
   {
     name: 'priorityPolicy overflow',
     since: '2.11.0',

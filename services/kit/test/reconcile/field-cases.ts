@@ -78,3 +78,31 @@ export function fieldCaseTests<Spec>(c: FieldCase<Spec>, t: FieldCaseTarget<Spec
     await noop(change);
   });
 }
+
+/** A value in a spec, and the value the server then holds when it stores it otherwise ("10s" → 10e9). */
+type Value = readonly [spec: unknown, held?: unknown];
+
+/**
+ * The common case: one spec field stored as one JetStream field, set to a value, then changed to
+ * another (`fixed`: a change the server refuses, naming that JetStream field). A held value that is
+ * not given is the spec's own.
+ */
+export function oneField<Spec>(
+  field: keyof Spec & string,
+  jsField: string,
+  first: Value,
+  next: Value,
+  o: { name?: string; since?: string; fixed?: true; fixedBefore?: string } = {},
+): FieldCase<Spec> {
+  const held = ([v, h]: Value): Record<string, unknown> => ({ [jsField]: h === undefined ? v : h });
+  return {
+    name: o.name ?? field,
+    ...(o.since ? { since: o.since } : {}),
+    spec: { [field]: first[0] } as Partial<Spec>,
+    holds: held(first),
+    change: { [field]: next[0] } as Partial<Spec>,
+    changed: held(next),
+    ...(o.fixed ? { fixed: jsField } : {}),
+    ...(o.fixedBefore ? { fixedBefore: o.fixedBefore } : {}),
+  };
+}

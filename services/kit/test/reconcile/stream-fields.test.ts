@@ -11,7 +11,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { atLeast, deleteStream, parseVersion, readStream, reconcileStream, type Version } from '../../src/reconcile/index.js';
 import { Names, type StreamSpec } from '../../src/topology.js';
 import { deleteNamespaceStreams, testNamespace, testNats } from '@orderflow/kit/testing';
-import { fieldCaseTests, type FieldCase } from './field-cases.js';
+import { fieldCaseTests, oneField, type FieldCase } from './field-cases.js';
 import { withoutCalls } from './support.js';
 
 let nc: NatsConnection;
@@ -40,53 +40,15 @@ const withoutWrites = <T>(fn: () => Promise<T>): Promise<T> =>
 
 const ORIGIN = () => names.stream('SF_ORIGIN');
 const cases: FieldCase<StreamSpec>[] = [
-  {
-    name: 'description',
-    spec: { description: 'orders' },
-    holds: { description: 'orders' },
-    change: { description: 'all orders' },
-    changed: { description: 'all orders' },
-  },
-  {
-    name: 'retention interest',
-    spec: { retention: 'interest' },
-    holds: { retention: 'interest' },
-    change: { retention: 'workqueue' },
-    fixed: 'retention',
-  },
-  {
-    name: 'maxConsumers',
-    spec: { maxConsumers: 10 },
-    holds: { max_consumers: 10 },
-    change: { maxConsumers: 20 },
-    changed: { max_consumers: 20 },
-    fixed: 'max_consumers',
-    fixedBefore: '2.14.0',
-  },
-  { name: 'maxMsgs', spec: { maxMsgs: 100 }, holds: { max_msgs: 100 }, change: { maxMsgs: 200 }, changed: { max_msgs: 200 } },
-  {
-    name: 'maxBytes',
-    spec: { maxBytes: 1 << 20 },
-    holds: { max_bytes: 1 << 20 },
-    change: { maxBytes: 2 << 20 },
-    changed: { max_bytes: 2 << 20 },
-  },
-  { name: 'maxAge', spec: { maxAge: '1h' }, holds: { max_age: 3600e9 }, change: { maxAge: '1h30m' }, changed: { max_age: 5400e9 } },
-  {
-    name: 'maxMsgsPerSubject',
-    spec: { maxMsgsPerSubject: 5 },
-    holds: { max_msgs_per_subject: 5 },
-    change: { maxMsgsPerSubject: 6 },
-    changed: { max_msgs_per_subject: 6 },
-  },
-  {
-    name: 'maxMsgSize',
-    spec: { maxMsgSize: 1024 },
-    holds: { max_msg_size: 1024 },
-    change: { maxMsgSize: 2048 },
-    changed: { max_msg_size: 2048 },
-  },
-  { name: 'discard', spec: { discard: 'new' }, holds: { discard: 'new' }, change: { discard: 'old' }, changed: { discard: 'old' } },
+  oneField('description', 'description', ['orders'], ['all orders']),
+  oneField('retention', 'retention', ['interest'], ['workqueue'], { name: 'retention interest', fixed: true }),
+  oneField('maxConsumers', 'max_consumers', [10], [20], { fixed: true, fixedBefore: '2.14.0' }),
+  oneField('maxMsgs', 'max_msgs', [100], [200]),
+  oneField('maxBytes', 'max_bytes', [1 << 20], [2 << 20]),
+  oneField('maxAge', 'max_age', ['1h', 3600e9], ['1h30m', 5400e9]),
+  oneField('maxMsgsPerSubject', 'max_msgs_per_subject', [5], [6]),
+  oneField('maxMsgSize', 'max_msg_size', [1024], [2048]),
+  oneField('discard', 'discard', ['new'], ['old']),
   {
     name: 'discardPerSubject',
     spec: { discard: 'new', maxMsgsPerSubject: 5, discardPerSubject: true },
@@ -94,15 +56,9 @@ const cases: FieldCase<StreamSpec>[] = [
     change: { discard: 'new', maxMsgsPerSubject: 5, discardPerSubject: false },
     changed: { max_msgs_per_subject: 5 },
   },
-  { name: 'storage', spec: { storage: 'memory' }, holds: { storage: 'memory' }, change: { storage: 'file' }, fixed: 'storage' },
+  oneField('storage', 'storage', ['memory'], ['file'], { fixed: true }),
   { name: 'noAck', spec: { noAck: true }, holds: { no_ack: true }, change: { noAck: false }, changed: {} },
-  {
-    name: 'duplicateWindow',
-    spec: { duplicateWindow: '30s' },
-    holds: { duplicate_window: 30e9 },
-    change: { duplicateWindow: '1m' },
-    changed: { duplicate_window: 60e9 },
-  },
+  oneField('duplicateWindow', 'duplicate_window', ['30s', 30e9], ['1m', 60e9]),
   { name: 'placement', spec: { placement: { tags: ['ssd'] } }, holds: { placement: { tags: ['ssd'] } } },
   {
     name: 'sealed',
@@ -111,22 +67,10 @@ const cases: FieldCase<StreamSpec>[] = [
     change: { sealed: false },
     fixed: 'sealed',
   },
-  { name: 'denyDelete', spec: { denyDelete: true }, holds: { deny_delete: true }, change: { denyDelete: false }, fixed: 'deny_delete' },
-  { name: 'denyPurge', spec: { denyPurge: true }, holds: { deny_purge: true }, change: { denyPurge: false }, fixed: 'deny_purge' },
-  {
-    name: 'allowRollup',
-    spec: { allowRollup: true },
-    holds: { allow_rollup_hdrs: true },
-    change: { allowRollup: false },
-    changed: { allow_rollup_hdrs: false },
-  },
-  {
-    name: 'allowDirect',
-    spec: { allowDirect: true },
-    holds: { allow_direct: true },
-    change: { allowDirect: false },
-    changed: { allow_direct: false },
-  },
+  oneField('denyDelete', 'deny_delete', [true], [false], { fixed: true }),
+  oneField('denyPurge', 'deny_purge', [true], [false], { fixed: true }),
+  oneField('allowRollup', 'allow_rollup_hdrs', [true], [false]),
+  oneField('allowDirect', 'allow_direct', [true], [false]),
   {
     name: 'republish',
     spec: { republish: { source: '>', destination: 'rp.>' } },
@@ -144,30 +88,9 @@ const cases: FieldCase<StreamSpec>[] = [
     change: { subjectTransform: { source: '>', dest: 'st2.>' } },
     changed: { subject_transform: { src: '>', dest: 'st2.>' } },
   },
-  {
-    name: 'compression',
-    since: '2.10.0',
-    spec: { compression: 's2' },
-    holds: { compression: 's2' },
-    change: { compression: 'none' },
-    changed: { compression: 'none' },
-  },
-  {
-    name: 'firstSequence',
-    since: '2.10.0',
-    spec: { firstSequence: 100 },
-    holds: { first_seq: 100 },
-    change: { firstSequence: 200 },
-    fixed: 'first_seq',
-  },
-  {
-    name: 'metadata',
-    since: '2.10.0',
-    spec: { metadata: { team: 'orders' } },
-    holds: { metadata: { team: 'orders' } },
-    change: { metadata: { team: 'payments' } },
-    changed: { metadata: { team: 'payments' } },
-  },
+  oneField('compression', 'compression', ['s2'], ['none'], { since: '2.10.0' }),
+  oneField('firstSequence', 'first_seq', [100], [200], { since: '2.10.0', fixed: true }),
+  oneField('metadata', 'metadata', [{ team: 'orders' }], [{ team: 'payments' }], { since: '2.10.0' }),
   {
     name: 'consumerLimits',
     since: '2.10.0',
@@ -176,14 +99,7 @@ const cases: FieldCase<StreamSpec>[] = [
     change: { consumerLimits: { maxAckPending: 200 } },
     changed: { consumer_limits: { max_ack_pending: 200 } },
   },
-  {
-    name: 'allowMsgTtl',
-    since: '2.11.0',
-    spec: { allowMsgTtl: true },
-    holds: { allow_msg_ttl: true },
-    change: { allowMsgTtl: false },
-    fixed: 'allow_msg_ttl',
-  },
+  oneField('allowMsgTtl', 'allow_msg_ttl', [true], [false], { since: '2.11.0', fixed: true }),
   {
     name: 'subjectDeleteMarkerTtl',
     since: '2.11.0',
@@ -200,30 +116,9 @@ const cases: FieldCase<StreamSpec>[] = [
     change: { allowAtomicPublish: false },
     changed: {},
   },
-  {
-    name: 'allowMsgCounter',
-    since: '2.12.0',
-    spec: { allowMsgCounter: true },
-    holds: { allow_msg_counter: true },
-    change: { allowMsgCounter: false },
-    fixed: 'allow_msg_counter',
-  },
-  {
-    name: 'allowMsgSchedules',
-    since: '2.12.0',
-    spec: { allowMsgSchedules: true },
-    holds: { allow_msg_schedules: true },
-    change: { allowMsgSchedules: false },
-    fixed: 'allow_msg_schedules',
-  },
-  {
-    name: 'persistMode',
-    since: '2.12.0',
-    spec: { persistMode: 'async' },
-    holds: { persist_mode: 'async' },
-    change: { persistMode: 'default' },
-    fixed: 'persist_mode',
-  },
+  oneField('allowMsgCounter', 'allow_msg_counter', [true], [false], { since: '2.12.0', fixed: true }),
+  oneField('allowMsgSchedules', 'allow_msg_schedules', [true], [false], { since: '2.12.0', fixed: true }),
+  oneField('persistMode', 'persist_mode', ['async'], ['default'], { since: '2.12.0', fixed: true }),
 ];
 
 describe.each(cases.map((c, i) => [c.name, c, i] as const))('Stream %s', (_name, c, i) => {
