@@ -7,13 +7,15 @@ import type { CreateResult } from './repository.js';
  * Every order of a group, its idempotency key claim and its orders.created events in ONE
  * statement (atomic on its own: one round trip, one commit). A keyed order is inserted only if
  * its key was claimed by this statement; the outbox rows follow the orders actually inserted.
+ * Keys are claimed in key order: two groups in flight (or two replicas) holding the same keys wait
+ * on each other in one order, never in a cycle (a deadlock would be a 503 for both groups).
  */
 const INSERT_GROUP = `WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::jsonb[], $7::text[], $8::text[])
       AS i(id, customer_id, currency, items, correlation_id, history, key, request_hash)
   ), claimed AS (
     INSERT INTO idempotency_keys (key, request_hash, order_id)
-    SELECT key, request_hash, id FROM input WHERE key IS NOT NULL
+    SELECT key, request_hash, id FROM input WHERE key IS NOT NULL ORDER BY key
     ON CONFLICT (key) DO NOTHING RETURNING order_id
   ), o AS (
     INSERT INTO orders (id, customer_id, currency, items, status, correlation_id, history)
