@@ -25,8 +25,20 @@ import { Names, readStream } from '@orderflow/kit';
 import { testNamespace, TestNatsServer, waitFor } from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
 import { DEFAULT_ADVISORY_STREAM } from '../src/advisory-stream.js';
-import { API_VERSION, FINALIZER } from '../src/resources.js';
-import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, ready, reader, type Obj } from './support/kube.js';
+import { API_VERSION, FINALIZER, type Kind } from '../src/resources.js';
+import {
+  capturingLogger,
+  cr,
+  deadLetterConsumer,
+  installCrds,
+  kubeConfigFrom,
+  kubectlApply,
+  ready,
+  readyForGeneration,
+  reader,
+  waitForObject,
+  type Obj,
+} from './support/kube.js';
 import { eventsFor, startTestOperator, type TestOperator } from './support/operator.js';
 import { operatorMode, type OperatorMode } from './support/operator-mode.js';
 
@@ -67,29 +79,11 @@ const credsConnection = (name: string, secret: string, servers = [server.url]): 
     spec: { servers, creds: { name: secret, key: 'user.creds' } },
   }) as Obj;
 
-async function waitCondition(
-  kind: 'Stream' | 'Consumer' | 'NatsConnection',
-  name: string,
-  what: string,
-  fits: (o: Obj) => boolean,
-): Promise<Obj> {
-  let last: Obj | undefined;
-  try {
-    return await waitFor(
-      `${kind} ${name} ${what}`,
-      async () => {
-        last = await get(kind, K8S_NS, name);
-        return last && fits(last) ? last : undefined;
-      },
-      30_000,
-    );
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(ready(last))}`, { cause: err });
-  }
-}
+const waitCondition = (kind: Kind, name: string, what: string, fits: (o: Obj) => boolean): Promise<Obj> =>
+  waitForObject(get, K8S_NS, kind, name, what, fits);
 
 const waitReadyTrue = (kind: 'Stream' | 'NatsConnection', name: string): Promise<Obj> =>
-  waitCondition(kind, name, 'Ready=True', (o) => ready(o)?.status === 'True' && o.status?.observedGeneration === o.metadata.generation);
+  waitCondition(kind, name, 'Ready=True', readyForGeneration);
 
 const gone = (kind: 'Stream' | 'NatsConnection', name: string): Promise<boolean> =>
   waitFor(`${kind} ${name} gone`, async () => (await get(kind, K8S_NS, name)) === undefined, 30_000);
@@ -177,14 +171,7 @@ describe('dead letters of a Consumer naming a NatsConnection', () => {
       cp,
       K8S_NS,
       cr('Stream', 'dl', { name: DL, subjects: [names.subject('dl.>')], connection: 'orders' }),
-      cr('Consumer', 'dl-c', {
-        streamName: DL,
-        durableName: 'dl-c',
-        maxDeliver: 1,
-        ackWait: '1s',
-        deadLetter: { subject: names.dlqSubject(DL, 'dl-c') },
-        connection: 'orders',
-      }),
+      deadLetterConsumer(names, 'dl-c', DL, { maxDeliver: 1, ackWait: '1s', connection: 'orders' }),
     );
     await waitCondition('Consumer', 'dl-c', 'Ready=True', (o) => ready(o)?.status === 'True');
     const jsm = await jetstreamManager(orders);

@@ -24,7 +24,6 @@
  *   Stream's status says so, then Ready once the server starts; /health 200, /ready 503 meanwhile.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -34,10 +33,30 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { nkeyAuthenticator, nkeys } from '@nats-io/nats-core';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { NatsManager, Names, readBucket, readStream } from '@orderflow/kit';
-import { freePort, httpReady, launchProcess, testNamespace, TestNatsServer, waitFor, type LaunchedProcess } from '@orderflow/kit/testing';
+import {
+  freePort,
+  httpReady,
+  launchProcess,
+  makeTestTlsSet,
+  testNamespace,
+  TestNatsServer,
+  waitFor,
+  type LaunchedProcess,
+} from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
-import { API_VERSION } from '../src/resources.js';
-import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, ready, reader, type Obj } from './support/kube.js';
+import { API_VERSION, type Kind } from '../src/resources.js';
+import {
+  capturingLogger,
+  cr,
+  installCrds,
+  kubeConfigFrom,
+  kubectlApply,
+  ready,
+  readyForGeneration,
+  reader,
+  waitForObject,
+  type Obj,
+} from './support/kube.js';
 import { startTestOperator, type TestOperator } from './support/operator.js';
 
 const ns = testNamespace('opconn');
@@ -45,7 +64,6 @@ const names = new Names(ns);
 const K8S_NS = ns.replace(/_/g, '-');
 const dir = mkdtempSync(join(tmpdir(), 'operator-connections-'));
 const f = (n: string): string => join(dir, n);
-const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const TOKEN = 'tok-9f2c';
@@ -66,35 +84,6 @@ let t: TestOperator | undefined;
 const admins: NatsConnection[] = [];
 const { log } = capturingLogger();
 
-/** A throw-away CA and certificates signed by it, as test/security/nats-tls.test.ts makes them. */
-function makeCerts(): void {
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=ca', '-keyout', f('ca.key'), '-out', f('ca.pem'));
-  for (const [name, ext] of [
-    ['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'],
-    ['client', 'extendedKeyUsage=clientAuth\n'],
-  ] as const) {
-    writeFileSync(f(`${name}.ext`), ext);
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      f(`${name}.csr`),
-      '-CA',
-      f('ca.pem'),
-      '-CAkey',
-      f('ca.key'),
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      f(`${name}.ext`),
-      '-out',
-      f(`${name}.pem`),
-    );
-  }
-}
-
 async function admin(opts: ConnectionOptions): Promise<NatsConnection> {
   const nc = await connect(opts);
   admins.push(nc);
@@ -114,36 +103,17 @@ async function applySecret(name: string, stringData: Record<string, string>): Pr
 const connection = (name: string, spec: Record<string, unknown>): Obj =>
   ({ apiVersion: API_VERSION, kind: 'NatsConnection', metadata: { name }, spec }) as Obj;
 
-/** Waits until the resource's Ready condition fits; a timeout names the condition last seen. */
-async function waitCondition(
-  kind: 'Stream' | 'NatsConnection' | 'KeyValue' | 'ObjectStore',
-  name: string,
-  what: string,
-  fits: (o: Obj) => boolean,
-): Promise<Obj> {
-  let last: Obj | undefined;
-  try {
-    return await waitFor(
-      `${kind} ${name} ${what}`,
-      async () => {
-        last = await get(kind, K8S_NS, name);
-        return last && fits(last) ? last : undefined;
-      },
-      30_000,
-    );
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(ready(last))}`, { cause: err });
-  }
-}
+const waitCondition = (kind: Kind, name: string, what: string, fits: (o: Obj) => boolean): Promise<Obj> =>
+  waitForObject(get, K8S_NS, kind, name, what, fits);
 
 const waitReason = (kind: 'Stream' | 'NatsConnection', name: string, reason: string): Promise<Obj> =>
   waitCondition(kind, name, `Ready reason ${reason}`, (o) => ready(o)?.reason === reason);
 
 const waitReadyTrue = (kind: 'Stream' | 'NatsConnection', name: string): Promise<Obj> =>
-  waitCondition(kind, name, 'Ready=True', (o) => ready(o)?.status === 'True' && o.status?.observedGeneration === o.metadata.generation);
+  waitCondition(kind, name, 'Ready=True', readyForGeneration);
 
 beforeAll(async () => {
-  makeCerts();
+  makeTestTlsSet(dir);
   cp = await startControlPlane({ name: 'connections' });
   await installCrds(cp);
   await cp.kubectl(['create', 'namespace', K8S_NS]);

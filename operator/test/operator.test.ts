@@ -15,7 +15,18 @@ import { createMetrics, type OperatorMetrics } from '../src/metrics.js';
 import { createOperator, type Operator } from '../src/operator.js';
 import { fixedConnection } from './support/operator.js';
 import { FINALIZER } from '../src/resources.js';
-import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, kubectlPatch, ready, reader, type Obj } from './support/kube.js';
+import {
+  capturingLogger,
+  cr,
+  deadLetterConsumer,
+  installCrds,
+  kubeConfigFrom,
+  kubectlApply,
+  kubectlPatch,
+  ready,
+  reader,
+  type Obj,
+} from './support/kube.js';
 
 const ns = testNamespace('op');
 const names = new Names(ns);
@@ -85,13 +96,10 @@ describe('operator against a real kube-apiserver', () => {
       cp,
       K8S_NS,
       cr('Stream', 'orders', { name: ORDERS, subjects: [names.subject('orders.>')], maxAge: '1h' }),
-      cr('Consumer', 'inventory-orders', {
-        streamName: ORDERS,
-        durableName: 'inventory-orders',
+      deadLetterConsumer(names, 'inventory-orders', ORDERS, {
         filterSubject: names.subject('orders.>'),
         maxDeliver: 5,
         backoff: ['1s', '5s'],
-        deadLetter: { subject: names.dlqSubject(ORDERS, 'inventory-orders') },
       }),
     );
     const s = await waitFor('stream Ready', async () => {

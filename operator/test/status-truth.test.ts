@@ -19,7 +19,17 @@ import { testNamespace, TestNatsServer, waitFor } from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
 import { DEFAULT_ADVISORY_STREAM, MAX_DELIVERIES_ADVISORY } from '../src/advisory-stream.js';
 import { OWNER_KEY } from '../src/ownership.js';
-import { capturingLogger, cr, installCrds, kubeConfigFrom, kubectlApply, kubectlPatch, ready, reader } from './support/kube.js';
+import {
+  capturingLogger,
+  cr,
+  deadLetterConsumer,
+  installCrds,
+  kubeConfigFrom,
+  kubectlApply,
+  kubectlPatch,
+  ready,
+  reader,
+} from './support/kube.js';
 import { eventsFor, startTestOperator, type TestOperator } from './support/operator.js';
 
 const ns = testNamespace('opst');
@@ -72,12 +82,7 @@ describe('status that tells the truth', () => {
         cp,
         K8S_NS,
         cr('Stream', 'orders', { name: ORDERS, subjects: [names.subject('orders.>')] }),
-        cr('Consumer', 'worker', {
-          streamName: ORDERS,
-          durableName: 'worker',
-          filterSubject: names.subject('orders.>'),
-          deadLetter: { subject: names.dlqSubject(ORDERS, 'worker') },
-        }),
+        deadLetterConsumer(names, 'worker', ORDERS, { filterSubject: names.subject('orders.>') }),
       );
       await waitFor('both Ready with live numbers', async () => {
         const [s, c] = [await get('Stream', K8S_NS, 'orders'), await get('Consumer', K8S_NS, 'worker')];
@@ -222,13 +227,7 @@ describe('status that tells the truth', () => {
       cp,
       K8S_NS,
       cr('Stream', 'ho', { name: HO, subjects: [names.subject('ho.>')] }),
-      cr('Consumer', 'ho-c', {
-        streamName: HO,
-        durableName: 'ho-c',
-        maxDeliver: 1,
-        ackWait: '1s',
-        deadLetter: { subject: names.dlqSubject(HO, 'ho-c') },
-      }),
+      deadLetterConsumer(names, 'ho-c', HO, { maxDeliver: 1, ackWait: '1s' }),
     );
     await waitFor('consumer Ready', async () => ready(await get('Consumer', K8S_NS, 'ho-c'))?.status === 'True');
     await waitFor(

@@ -1,64 +1,21 @@
 /**
  * TLS to NATS by configuration only (NATS_TLS_CA / NATS_TLS_CERT / NATS_TLS_KEY), against a
  * nats-server that requires TLS and verifies client certificates, with a throw-away CA made by
- * openssl in this test. A service with the CA and its client certificate connects and publishes;
- * one without a client certificate, or trusting another CA, never becomes ready.
+ * openssl (the kit's makeTestTlsSet). A service with the CA and its client certificate connects
+ * and publishes; one without a client certificate, or trusting another CA, never becomes ready.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createLogger, startService, type RunningService } from '@orderflow/kit';
-import { dropSchema, TEST_DATABASE_URL, TestNatsServer, testNamespace, waitFor } from '@orderflow/kit/testing';
+import { dropSchema, makeTestCa, makeTestTlsSet, TEST_DATABASE_URL, TestNatsServer, testNamespace, waitFor } from '@orderflow/kit/testing';
 import { orderService } from '../../services/order-service/src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orderflow-tls-'));
 const f = (n: string) => join(dir, n);
-const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-
-/** A CA, and a certificate signed by it (`ext` = X.509 v3 extensions, e.g. the server's SAN). */
-function makeCa(name: string): void {
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    f(`${name}.key`),
-    '-out',
-    f(`${name}.pem`),
-  );
-}
-function makeCert(ca: string, name: string, ext: string): void {
-  writeFileSync(f(`${name}.ext`), ext);
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    f(`${name}.csr`),
-    '-CA',
-    f(`${ca}.pem`),
-    '-CAkey',
-    f(`${ca}.key`),
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    f(`${name}.ext`),
-    '-out',
-    f(`${name}.pem`),
-  );
-}
-
 describe('NATS over TLS with client certificates', () => {
   let server: TestNatsServer;
   const ns = testNamespace('tls');
@@ -82,10 +39,9 @@ describe('NATS over TLS with client certificates', () => {
   };
 
   beforeAll(async () => {
-    makeCa('ca');
-    makeCa('other-ca');
-    makeCert('ca', 'server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-    makeCert('ca', 'client', 'extendedKeyUsage=clientAuth\n');
+    makeTestTlsSet(dir);
+    // A CA the server does not trust: a service trusting only it must not connect.
+    makeTestCa(dir, 'other-ca');
     server = await TestNatsServer.create({
       name: 'tls-test',
       args: [

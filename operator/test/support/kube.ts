@@ -7,6 +7,8 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
+import type { Names } from '@orderflow/kit';
+import { waitFor } from '@orderflow/kit/testing';
 import type { ControlPlane } from '../../../test/support/control-plane.js';
 import { apiStatus } from '../../src/kube-api.js';
 import { API_VERSION, GROUP, PLURAL, VERSION, type Condition, type Kind, type ResourceStatus } from '../../src/resources.js';
@@ -58,6 +60,13 @@ export const cr = (kind: Kind, name: string, spec: Record<string, unknown>): Obj
   spec,
 });
 
+/**
+ * A Consumer resource whose durable is named like the resource, dead-lettering to the subject the
+ * project's DLQ stream takes for that stream and durable; `spec` adds or overrides fields.
+ */
+export const deadLetterConsumer = (names: Names, name: string, streamName: string, spec: Record<string, unknown> = {}): Obj =>
+  cr('Consumer', name, { streamName, durableName: name, deadLetter: { subject: names.dlqSubject(streamName, name) }, ...spec });
+
 /** `kubectl apply -f -` of one or more objects into a namespace. */
 export async function kubectlApply(cp: ControlPlane, namespace: string, ...objs: Obj[]): Promise<string> {
   return cp.kubectl(['apply', '-n', namespace, '-f', '-'], { input: objs.map((o) => JSON.stringify(o)).join('\n---\n') });
@@ -106,6 +115,39 @@ export function reader(kc: KubeConfig): (kind: Kind, namespace: string, name: st
 
 export function ready(o: Obj | undefined): Condition | undefined {
   return o?.status?.conditions?.find((c) => c.type === 'Ready');
+}
+
+/** Ready=True, and for the object's current generation (not a status left from before a change). */
+export function readyForGeneration(o: Obj): boolean {
+  return ready(o)?.status === 'True' && o.status?.observedGeneration === o.metadata.generation;
+}
+
+/**
+ * Waits until the object read through `read` fits; a timeout names what was awaited and the Ready
+ * condition last seen, which is usually what tells why.
+ */
+export async function waitForObject(
+  read: (kind: Kind, namespace: string, name: string) => Promise<Obj | undefined>,
+  namespace: string,
+  kind: Kind,
+  name: string,
+  what: string,
+  fits: (o: Obj) => boolean,
+  timeoutMs = 30_000,
+): Promise<Obj> {
+  let last: Obj | undefined;
+  try {
+    return await waitFor(
+      `${kind} ${name} ${what}`,
+      async () => {
+        last = await read(kind, namespace, name);
+        return last && fits(last) ? last : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(ready(last))}`, { cause: err });
+  }
 }
 
 /** A pino logger whose JSON lines are kept for assertions (and echoed when LOG_LEVEL is set). */

@@ -165,3 +165,4 @@ export async function startTestService(
     },
   };
 }
+export { CLIENT_CERT_EXT, makeTestCa, makeTestCert, makeTestTlsSet, SERVER_CERT_EXT } from './certificates.js';
