@@ -82,6 +82,7 @@ export { DependencyUnavailableError, unavailableDependency, type Dependency } fr
 export { RetryDelays, type BackoffSettings } from './faults/backoff.js';
 export { periodic, type PeriodicOptions } from './sweep/periodic.js';
 export { recheckDelay } from './sweep/recheck-delay.js';
+export { claimWindow, type ClaimWindow } from './sweep/claim-window.js';
 export {
   orderOutcomeSweep,
   type FinalOrderOutcome,

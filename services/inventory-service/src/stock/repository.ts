@@ -1,4 +1,4 @@
-import type { Sql } from '@orderflow/kit';
+import type { ClaimWindow, Sql } from '@orderflow/kit';
 import { mergeItems, planReservation, type LineItem, type PricedItem, type Shortage, type StockLevel } from './plan.js';
 import { holding, lockInOrder } from './lock-order.js';
 
@@ -333,10 +333,7 @@ export interface StaleHold {
  * pushes their next check `leaseMs` out, in one statement: SKIP LOCKED and the lease keep two
  * replicas (or a handler settling the same order right now) from working on the same rows.
  */
-export async function claimStaleHolds(
-  sql: Sql,
-  o: { olderThanMs: number; limit: number; leaseMs: number; skipLocked: boolean },
-): Promise<StaleHold[]> {
+export async function claimStaleHolds(sql: Sql, o: ClaimWindow): Promise<StaleHold[]> {
   const rows = await sql.query<{ order_id: string; correlation_id: string; sweep_checks: number; age_ms: number }>(
     `UPDATE reservations r
         SET sweep_checks = r.sweep_checks + 1, sweep_next_at = now() + make_interval(secs => $3::double precision / 1000)

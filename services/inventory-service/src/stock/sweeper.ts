@@ -1,4 +1,5 @@
 import {
+  claimWindow,
   enqueue,
   makeEvent,
   orderOutcomeSweep,
@@ -48,8 +49,7 @@ export interface ReservationSweeperOptions {
 export function reservationSweeper(o: ReservationSweeperOptions): Lifecycle {
   const { ctx, metrics } = o;
   const log = ctx.log;
-  // A claimed hold is not claimed again by anyone before this, unless its check reschedules it.
-  const leaseMs = Math.max(60_000, 2 * o.intervalMs);
+  const window = claimWindow(o, ctx.db);
 
   const settle = async (hold: StaleHold, outcome: FinalOrderOutcome): Promise<void> => {
     const base = { orderId: hold.orderId, ageMs: hold.ageMs, checks: hold.checks };
@@ -97,13 +97,7 @@ export function reservationSweeper(o: ReservationSweeperOptions): Lifecycle {
     actions: metrics.sweeper,
     intervalMs: o.intervalMs,
     lookupConcurrency: o.lookupConcurrency,
-    claim: () =>
-      claimStaleHolds(ctx.db, {
-        olderThanMs: o.afterMs,
-        limit: o.batchSize ?? 100,
-        leaseMs,
-        skipLocked: ctx.db.kind === 'postgres',
-      }),
+    claim: () => claimStaleHolds(ctx.db, window),
     settle,
     recheckIn: (hold, inMs) => scheduleHoldCheck(ctx.db, hold.orderId, inMs),
   });

@@ -1,4 +1,11 @@
-import { orderOutcomeSweep, type FinalOrderOutcome, type Lifecycle, type OrderOutcomes, type ServiceContext } from '@orderflow/kit';
+import {
+  claimWindow,
+  orderOutcomeSweep,
+  type FinalOrderOutcome,
+  type Lifecycle,
+  type OrderOutcomes,
+  type ServiceContext,
+} from '@orderflow/kit';
 import type { PaymentMetrics } from './metrics.js';
 import type { PaymentProcessor } from './processor.js';
 import { claimUnsettledCaptures, markOrderConfirmed, markRefundOwed, scheduleOrderCheck, type UnsettledCapture } from './repository.js';
@@ -35,7 +42,7 @@ export interface RefundSweepOptions {
 export function refundSweep(o: RefundSweepOptions): Lifecycle {
   const { ctx, processor, metrics } = o;
   const log = ctx.log;
-  const leaseMs = Math.max(60_000, 2 * o.intervalMs);
+  const window = claimWindow(o, ctx.db);
 
   const settle = async (c: UnsettledCapture, outcome: FinalOrderOutcome): Promise<void> => {
     const base = { orderId: c.orderId, ageMs: c.ageMs, checks: c.checks };
@@ -64,13 +71,7 @@ export function refundSweep(o: RefundSweepOptions): Lifecycle {
     actions: metrics.refundSweeper,
     intervalMs: o.intervalMs,
     lookupConcurrency: o.lookupConcurrency,
-    claim: () =>
-      claimUnsettledCaptures(ctx.db, {
-        olderThanMs: o.afterMs,
-        limit: o.batchSize ?? 100,
-        leaseMs,
-        skipLocked: ctx.db.kind === 'postgres',
-      }),
+    claim: () => claimUnsettledCaptures(ctx.db, window),
     settle,
     recheckIn: (c, inMs) => scheduleOrderCheck(ctx.db, c.orderId, inMs),
   });

@@ -1,4 +1,4 @@
-import type { Sql } from '@orderflow/kit';
+import type { ClaimWindow, Sql } from '@orderflow/kit';
 
 export type PaymentStatus = 'charging' | 'captured' | 'declined' | 'failed' | 'cancelled' | 'refunded';
 
@@ -185,10 +185,7 @@ export interface UnsettledCapture {
  * Claims captures whose order outcome we never heard (no orders.cancelled, and not yet seen
  * confirmed) that are older than `olderThanMs`, pushing their next lookup `leaseMs` out.
  */
-export async function claimUnsettledCaptures(
-  sql: Sql,
-  o: { olderThanMs: number; limit: number; leaseMs: number; skipLocked: boolean },
-): Promise<UnsettledCapture[]> {
+export async function claimUnsettledCaptures(sql: Sql, o: ClaimWindow): Promise<UnsettledCapture[]> {
   const rows = await sql.query<{ order_id: string; order_checks: number; age_ms: number }>(
     `UPDATE payments p SET order_checks = p.order_checks + 1, order_next_check_at = now() + ${ms('$3')}
       WHERE p.order_id IN (
