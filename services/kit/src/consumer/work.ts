@@ -1,13 +1,16 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import { context, trace, type Context, type Span } from '@opentelemetry/api';
+import { context, INVALID_SPAN_CONTEXT, trace, type Context, type Span } from '@opentelemetry/api';
 import { withWorkContext } from '../context.js';
 import { decodeEvent, PoisonMessageError, type IncomingEvent } from '../events/envelope.js';
 import { headerView, type HeaderLookup } from '../events/header-view.js';
 import { adaptToVersion } from '../events/upcast.js';
 import type { Names } from '../topology.js';
-import { extractTraceContext, SpanKind, tracer } from '../tracing/propagation.js';
+import { extractTraceContext, SpanKind, tracer, tracingActive } from '../tracing/propagation.js';
 import type { Handler } from './contract.js';
 import type { DeclaredHandler } from './handlers.js';
+
+/** What a message's span is while nothing traces: every method a no-op, so one can be shared. */
+const UNTRACED_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 /** One delivery with its open CONSUMER span. */
 export interface Traced {
@@ -42,27 +45,31 @@ export function prepare(
 ): Prepared {
   const deliveryCount = msg.info.deliveryCount;
   const headers = headerView(msg.headers);
-  const parent = extractTraceContext(traceCarrier(headers));
-  const span = tracer().startSpan(
-    `${msg.subject} process`,
-    {
-      kind: SpanKind.CONSUMER,
-      attributes: {
-        'messaging.system': 'nats',
-        'messaging.operation.type': 'process',
-        'messaging.destination.name': msg.subject,
-        'messaging.consumer.group.name': o.durable,
-        'messaging.message.id': headers?.get('Nats-Msg-Id') ?? '',
-        'messaging.nats.delivery_count': deliveryCount,
-        'messaging.nats.stream_sequence': msg.seq,
-      },
-    },
-    parent,
-  );
+  // Without a tracer provider or propagator every span is a no-op and extract does nothing:
+  // skip building them per message (one shared non-recording span stands in).
+  const parent = tracingActive() ? extractTraceContext(traceCarrier(headers)) : undefined;
+  const span = parent
+    ? tracer().startSpan(
+        `${msg.subject} process`,
+        {
+          kind: SpanKind.CONSUMER,
+          attributes: {
+            'messaging.system': 'nats',
+            'messaging.operation.type': 'process',
+            'messaging.destination.name': msg.subject,
+            'messaging.consumer.group.name': o.durable,
+            'messaging.message.id': headers?.get('Nats-Msg-Id') ?? '',
+            'messaging.nats.delivery_count': deliveryCount,
+            'messaging.nats.stream_sequence': msg.seq,
+          },
+        },
+        parent,
+      )
+    : UNTRACED_SPAN;
   const traced: Traced = {
     msg,
     span,
-    ctx: trace.setSpan(parent, span),
+    ctx: trace.setSpan(parent ?? context.active(), span),
     correlationId: headers?.get('X-Correlation-ID') || 'unknown',
     started: performance.now(),
     deliveryCount,
