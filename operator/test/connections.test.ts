@@ -38,6 +38,7 @@ import {
   httpReady,
   launchProcess,
   makeTestTlsSet,
+  natsMutualTlsArgs,
   testNamespace,
   TestNatsServer,
   waitFor,
@@ -123,20 +124,7 @@ beforeAll(async () => {
   defaultServer = await TestNatsServer.create({ name: 'conn-default' });
   tlsServer = await TestNatsServer.create({
     name: 'conn-tls',
-    args: [
-      '--tls',
-      '--tlscert',
-      f('server.pem'),
-      '--tlskey',
-      f('server.key'),
-      '--tlscacert',
-      f('ca.pem'),
-      '--tlsverify',
-      '--user',
-      USER,
-      '--pass',
-      PASSWORD,
-    ],
+    args: [...natsMutualTlsArgs(dir), '--user', USER, '--pass', PASSWORD],
   });
   tokenServer = await TestNatsServer.create({ name: 'conn-token', args: ['--auth', TOKEN] });
   writeFileSync(f('domain.conf'), `jetstream { domain: hub }\nauthorization { users: [ { nkey: "${userKey.getPublicKey()}" } ] }\n`);

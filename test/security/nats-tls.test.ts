@@ -11,11 +11,21 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createLogger, startService, type RunningService } from '@orderflow/kit';
-import { dropSchema, makeTestCa, makeTestTlsSet, TEST_DATABASE_URL, TestNatsServer, testNamespace, waitFor } from '@orderflow/kit/testing';
+import {
+  dropSchema,
+  makeTestCa,
+  makeTestTlsSet,
+  natsMutualTlsArgs,
+  TEST_DATABASE_URL,
+  TestNatsServer,
+  testNamespace,
+  waitFor,
+} from '@orderflow/kit/testing';
 import { orderService } from '../../services/order-service/src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orderflow-tls-'));
 const f = (n: string) => join(dir, n);
+
 describe('NATS over TLS with client certificates', () => {
   let server: TestNatsServer;
   const ns = testNamespace('tls');
@@ -44,18 +54,7 @@ describe('NATS over TLS with client certificates', () => {
     makeTestCa(dir, 'other-ca');
     server = await TestNatsServer.create({
       name: 'tls-test',
-      args: [
-        '-l',
-        f('nats.log'),
-        '--tls',
-        '--tlscert',
-        f('server.pem'),
-        '--tlskey',
-        f('server.key'),
-        '--tlscacert',
-        f('ca.pem'),
-        '--tlsverify',
-      ],
+      args: ['-l', f('nats.log'), ...natsMutualTlsArgs(dir)],
     });
     await server.start();
   }, 60_000);

@@ -71,3 +71,17 @@ export function makeTestTlsSet(dir: string): void {
   makeTestCert(dir, 'ca', 'server', SERVER_CERT_EXT);
   makeTestCert(dir, 'ca', 'client', CLIENT_CERT_EXT);
 }
+
+/** nats-server arguments for mutual TLS with the set of makeTestTlsSet: its server certificate, clients verified against `ca`. */
+export function natsMutualTlsArgs(dir: string): string[] {
+  return [
+    '--tls',
+    '--tlscert',
+    join(dir, 'server.pem'),
+    '--tlskey',
+    join(dir, 'server.key'),
+    '--tlscacert',
+    join(dir, 'ca.pem'),
+    '--tlsverify',
+  ];
+}

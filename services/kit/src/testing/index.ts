@@ -129,7 +129,7 @@ export { TestPostgresServer, type StopMode } from './postgres-server.js';
 export { launchProcess, httpReady, processAlive, type LaunchOptions, type LaunchedProcess } from './child-process.js';
 export { parseMetrics, scrapeMetrics, type MetricsPage } from './metrics-page.js';
 export { startTestBed, type TestBed, type TestBedOptions } from './test-bed.js';
-export { CLIENT_CERT_EXT, makeTestCa, makeTestCert, makeTestTlsSet, SERVER_CERT_EXT } from './certificates.js';
+export { CLIENT_CERT_EXT, makeTestCa, makeTestCert, makeTestTlsSet, natsMutualTlsArgs, SERVER_CERT_EXT } from './certificates.js';
 
 export interface TestService {
   svc: RunningService;
