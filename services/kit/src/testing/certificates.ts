@@ -21,23 +21,17 @@ function openssl(dir: string, args: string[]): void {
   }
 }
 
+/** openssl's `-name value` options from an object, in its order. */
+const options = (o: Record<string, string>): string[] => Object.entries(o).flatMap(([k, v]) => [`-${k}`, v]);
+
 /** A self-signed CA `<dir>/<name>.pem` with its key `<dir>/<name>.key`. */
 export function makeTestCa(dir: string, name: string): void {
   const f = (n: string): string => join(dir, n);
   openssl(dir, [
     'req',
     '-x509',
-    '-newkey',
-    'rsa:2048',
     '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    f(`${name}.key`),
-    '-out',
-    f(`${name}.pem`),
+    ...options({ newkey: 'rsa:2048', days: '1', subj: `/CN=${name}`, keyout: f(`${name}.key`), out: f(`${name}.pem`) }),
   ]);
 }
 
@@ -45,23 +39,19 @@ export function makeTestCa(dir: string, name: string): void {
 export function makeTestCert(dir: string, ca: string, name: string, ext: string): void {
   const f = (n: string): string => join(dir, n);
   writeFileSync(f(`${name}.ext`), ext);
-  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`)]);
+  openssl(dir, ['req', '-nodes', ...options({ newkey: 'rsa:2048', subj: `/CN=${name}`, keyout: f(`${name}.key`), out: f(`${name}.csr`) })]);
   openssl(dir, [
     'x509',
     '-req',
-    '-in',
-    f(`${name}.csr`),
-    '-CA',
-    f(`${ca}.pem`),
-    '-CAkey',
-    f(`${ca}.key`),
     '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    f(`${name}.ext`),
-    '-out',
-    f(`${name}.pem`),
+    ...options({
+      in: f(`${name}.csr`),
+      CA: f(`${ca}.pem`),
+      CAkey: f(`${ca}.key`),
+      days: '1',
+      extfile: f(`${name}.ext`),
+      out: f(`${name}.pem`),
+    }),
   ]);
 }
 
