@@ -279,8 +279,19 @@ export function createObjectReconciler<R extends ObjectResource>(
     await api.patchStatus(obj.kind, meta.namespace!, meta.name!, statusPatch(obj.status, status) as StatusPatch);
   }
 
+  /**
+   * The last verdict reached per key in this process. The informer's copy of the status can lag
+   * the write this process just made (a requeue that runs before the watch event arrives), so the
+   * status alone would announce the same refusal twice.
+   */
+  const lastVerdict = new Map<string, string>();
+
   /** A refusal or a failure is an event once, when the condition changes to it — not on every resync. */
-  function changedTo(obj: R, c: Verdict): boolean {
+  function changedTo(key: string, obj: R, c: Verdict): boolean {
+    const sig = `${c.status}|${c.reason}|${c.message}`;
+    const seen = lastVerdict.get(key);
+    lastVerdict.set(key, sig);
+    if (seen === sig) return false;
     const prev = obj.status?.conditions?.find((x) => x.type === 'Ready');
     return !prev || prev.status !== c.status || prev.reason !== c.reason || prev.message !== c.message;
   }
@@ -315,6 +326,7 @@ export function createObjectReconciler<R extends ObjectResource>(
     const end = metrics.duration.startTimer({ kind });
     try {
       if (meta.deletionTimestamp) {
+        lastVerdict.delete(key);
         if (!(meta.finalizers ?? []).includes(FINALIZER)) return { requeue: false };
         if (mode === 'observe' || flags(obj).preventDelete) {
           // Nothing to delete in JetStream: no connection is needed to let the resource go.
@@ -354,9 +366,10 @@ export function createObjectReconciler<R extends ObjectResource>(
       }
       if (outcome.label !== 'error') metrics.reconciles.inc({ kind, outcome: outcome.label });
       const c = outcome.condition;
+      const changed = changedTo(key, obj, c);
       const event =
         outcome.event ??
-        (c.status === 'False' && changedTo(obj, c)
+        (changed && c.status === 'False'
           ? {
               type: 'Warning' as const,
               reason: c.reason,
