@@ -45,7 +45,7 @@ import {
   type LaunchedProcess,
 } from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
-import { API_VERSION, type Kind } from '../src/resources.js';
+import { API_VERSION, FINALIZER, type Kind } from '../src/resources.js';
 import {
   capturingLogger,
   cr,
@@ -344,6 +344,10 @@ describe('NatsConnection resources', () => {
     // Deleted while the Stream still names it (as a namespace or a Helm release is deleted): the
     // NatsConnection stays, Terminating, until the Stream has deleted its stream through it.
     // Its Secret goes at once (Secrets have no finalizer): the open connection is used.
+    // The finalizer comes with the connection's own reconcile, which may trail the Stream's.
+    await waitFor('NatsConnection later holds our finalizer', async () =>
+      (await get('NatsConnection', K8S_NS, 'later'))?.metadata.finalizers?.includes(FINALIZER),
+    );
     await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'later', '--wait=false']);
     await cp.kubectl(['delete', '-n', K8S_NS, 'secret', 'later-nats']);
     const terminating = await waitFor('NatsConnection later Terminating', async () => {
