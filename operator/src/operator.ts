@@ -142,36 +142,37 @@ export function createOperator(o: OperatorOptions): Operator {
     return found;
   }
 
+  /**
+   * A dead-letter advisory capture on one connection (advisories are per account): its durable is
+   * this deployment's (per Lease) plus `suffix`, and it copies the dead letters of the Consumers
+   * `served` picks, those reached through that connection.
+   */
+  function captureOn(conn: Connected, suffix: string, logger: Logger, served: (c: ConsumerResource) => boolean): AdvisoryStreamCopier {
+    const capture = createAdvisoryStreamCopier({
+      nc: conn.nc,
+      js: conn.js,
+      jsm: conn.jsm,
+      log: logger,
+      stream: o.advisories?.stream,
+      replicas: o.advisories?.replicas,
+      durable: durableName(`orderflow-operator_${o.lease.namespace}_${o.lease.name}${suffix}`),
+      ready: () => leading && synced(),
+      lookup: (stream, consumer) =>
+        (list('Consumer') as ConsumerResource[]).find((x) => x.spec.streamName === stream && x.spec.durableName === consumer && served(x))
+          ?.spec.deadLetter?.subject,
+    });
+    capture.start();
+    return capture;
+  }
+
   /** The advisory capture runs on the default connection, restarted on each new one. */
   let copierConn: Connected | undefined;
   function startCopier(conn: Connected | undefined): void {
     if (mode !== 'manage' || !leading || !started || !conn || copier) return;
     copierConn = conn;
-    copier = createAdvisoryStreamCopier({
-      nc: conn.nc,
-      js: conn.js,
-      jsm: conn.jsm,
-      log,
-      stream: o.advisories?.stream,
-      replicas: o.advisories?.replicas,
-      // One durable per operator deployment, i.e. per Lease.
-      durable: advisoryDurable(),
-      ready: () => leading && synced(),
-      lookup: (stream, consumer) => {
-        // Dead letters of consumers on the default connection: advisories are per account.
-        const c = list('Consumer').find(
-          (x) =>
-            (x as ConsumerResource).spec.streamName === stream &&
-            (x as ConsumerResource).spec.durableName === consumer &&
-            connectionName(x) === undefined,
-        );
-        return (c as ConsumerResource | undefined)?.spec.deadLetter?.subject;
-      },
-    });
-    copier.start();
+    copier = captureOn(conn, '', log, (c) => connectionName(c) === undefined);
   }
   // The same capture on each NatsConnection a Consumer with deadLetter names (its own account).
-  const advisoryDurable = (suffix = ''): string => durableName(`orderflow-operator_${o.lease.namespace}_${o.lease.name}${suffix}`);
   const advisories = createConnectionAdvisories({
     connection: (key) => pool.connection(key),
     wanted() {
@@ -185,26 +186,12 @@ export function createOperator(o: OperatorOptions): Operator {
     },
     start(key, conn) {
       const [namespace = '', name = ''] = key.split('/');
-      const copier = createAdvisoryStreamCopier({
-        nc: conn.nc,
-        js: conn.js,
-        jsm: conn.jsm,
-        log: log.child({ connection: key }),
-        stream: o.advisories?.stream,
-        replicas: o.advisories?.replicas,
-        durable: advisoryDurable(`_${namespace}_${name}`),
-        ready: () => leading && synced(),
-        lookup: (stream, consumer) =>
-          (list('Consumer') as ConsumerResource[]).find(
-            (x) =>
-              x.metadata?.namespace === namespace &&
-              connectionName(x) === name &&
-              x.spec.streamName === stream &&
-              x.spec.durableName === consumer,
-          )?.spec.deadLetter?.subject,
-      });
-      copier.start();
-      return copier;
+      return captureOn(
+        conn,
+        `_${namespace}_${name}`,
+        log.child({ connection: key }),
+        (c) => c.metadata?.namespace === namespace && connectionName(c) === name,
+      );
     },
     log,
   });
