@@ -321,6 +321,8 @@ export function createObjectReconciler<R extends ObjectResource>(
   return async function reconcile(key: string): Promise<HandlerResult> {
     const { kind, namespace, name } = parseKey(key);
     const obj = deps.get(kind as R['kind'], namespace, name);
+    // Gone without a finalizer of ours (a refused resource has none): nothing to remember of it.
+    if (!obj?.metadata) lastVerdict.delete(key);
     if (!obj?.metadata || deps.leading?.() === false) return { requeue: false };
     const meta = obj.metadata;
     const end = metrics.duration.startTimer({ kind });
