@@ -150,6 +150,41 @@ describe('group commit on postgres', () => {
     expect(await answer(post(body('keyed-1'), 'gc-key-1'))).toEqual({ status: 200, orderId: claim!.orderId });
   });
 
+  test('text that needs escaping reaches the row, the key and the event unchanged through a group', async () => {
+    // The group travels as JSON documents: quotes, backslashes, braces, commas, control
+    // characters and non-ASCII must come out as they went in.
+    const customers = ['quote " and \\ backslash', '{"not": "json"}, [a,b]', 'tab\tnew\nline \u0001', 'unicode é ✓ 𝄞', 'NULL'];
+    const key = 'gc-"escaped"\\key,{}';
+    const splitBefore = await splitGroups();
+    const { heads, rest } = await behindALock(
+      () => post(body('escape-head')),
+      customers.map((c, i) => () => post(body(c), i === 0 ? key : undefined)),
+    );
+    expect([...heads, ...rest].map((a) => a.status)).toEqual([...heads, ...rest].map(() => 202));
+    // Written by the group statement itself, not order by order after it failed.
+    expect((await splitGroups()) - splitBefore).toBe(0);
+    const ids = rest.map((a) => a.orderId!);
+    const stored = await t.svc.ctx.db.query<{ id: string; customer_id: string; items: unknown }>(
+      `SELECT id, customer_id, items FROM orders WHERE id = ANY($1::uuid[])`,
+      [ids],
+    );
+    const byId = new Map(stored.map((r) => [r.id, r]));
+    customers.forEach((c, i) => {
+      expect(byId.get(ids[i]!)?.customer_id).toBe(c);
+      expect(byId.get(ids[i]!)?.items).toEqual(body(c).items);
+    });
+    expect(await answer(post(body(customers[0]!), key))).toEqual({ status: 200, orderId: ids[0] });
+    const stream = `${t.namespace.toUpperCase()}_ORDERS`;
+    const published = async () =>
+      new Map((await readStream(t.nc, stream)).map((m) => [(m.json as { orderId: string }).orderId, m.json as { customerId: string }]));
+    await waitFor('every order published', async () => {
+      const p = await published();
+      return ids.every((id) => p.has(id));
+    });
+    const events = await published();
+    customers.forEach((c, i) => expect(events.get(ids[i]!)?.customerId).toBe(c));
+  });
+
   test('one bad order in a group fails only its own request: the group is written again order by order', async () => {
     // A real constraint violation for one row of the group's statement.
     await locker.query(`ALTER TABLE orders ADD CONSTRAINT gc_no_poison CHECK (customer_id <> 'poison')`);

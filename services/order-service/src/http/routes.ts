@@ -21,8 +21,9 @@ export function orderRoutes(ctx: ServiceContext, writer: OrderWriter): Hono<Http
   const app = new Hono<HttpEnv>();
   // Read once at start-up (a bad value fails the start): which orders.created versions to publish.
   const createdVersions = publishVersionsSetting('ORDERS_CREATED_VERSIONS', 'orders.created', ['v1'], ctx.env);
+  // `/orders/*` also matches `/orders` itself: one registration, or POST /orders would take (or
+  // generate) its correlation id twice and run twice in a new async context.
   app.use('/orders/*', correlation());
-  app.use('/orders', correlation());
   // Per-IP and global request rates (RATE_LIMIT_* env, off unless set): 429 + Retry-After.
   const limited = rateLimit(rateLimitFromEnv(ctx.env));
 

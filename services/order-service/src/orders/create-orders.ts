@@ -11,8 +11,8 @@ import type { CreateResult } from './repository.js';
  * on each other in one order, never in a cycle (a deadlock would be a 503 for both groups).
  */
 const INSERT_GROUP = `WITH input AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::jsonb[], $7::text[], $8::text[])
-      AS i(id, customer_id, currency, items, correlation_id, history, key, request_hash)
+    SELECT * FROM jsonb_to_recordset($1::jsonb)
+      AS i(id uuid, customer_id text, currency text, items jsonb, correlation_id text, history jsonb, key text, request_hash text)
   ), claimed AS (
     INSERT INTO idempotency_keys (key, request_hash, order_id)
     SELECT key, request_hash, id FROM input WHERE key IS NOT NULL ORDER BY key
@@ -25,8 +25,8 @@ const INSERT_GROUP = `WITH input AS (
   ), e AS (
     INSERT INTO outbox (event_id, subject, headers, payload)
     SELECT event_id, subject, headers, payload
-    FROM unnest($9::text[], $10::text[], $11::jsonb[], $12::text[], $13::uuid[]) WITH ORDINALITY
-      AS x(event_id, subject, headers, payload, order_id, n)
+    FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS (event_id text, subject text, headers jsonb, payload text, order_id uuid))
+      WITH ORDINALITY AS x(event_id, subject, headers, payload, order_id, n)
     WHERE order_id IN (SELECT id FROM o)
     ORDER BY n
   )
@@ -40,16 +40,27 @@ const INSERT_GROUP = `WITH input AS (
 const PRIOR_KEYS = `SELECT k.key, k.request_hash, k.order_id, o.status
   FROM idempotency_keys k LEFT JOIN orders o ON o.id = k.order_id WHERE k.key = ANY($1::text[])`;
 
+const q = JSON.stringify;
+
+/** One order of the group as a JSON object (jsonb_to_recordset's input). */
+function orderJson(o: NewOrder): string {
+  return (
+    `{"id":${q(o.orderId)},"customer_id":${q(o.customerId)},"currency":${q(o.currency)},"items":${o.items},` +
+    `"correlation_id":${q(o.correlationId)},"history":${o.history},"key":${q(o.idem?.key ?? null)},"request_hash":${q(o.idem?.hash ?? null)}}`
+  );
+}
+
 /**
  * Writes a group of orders: one outcome per order, in order. A second request in the same group
  * with an already-present key is answered like any replay, from the first one's committed row.
  * Throws (nothing written) when the statement fails; the group writer then decides.
  */
 export async function createOrders(sql: Sql, orders: readonly NewOrder[]): Promise<Array<Settled<CreateResult>>> {
-  // Column arrays of the orders (ids, customers, currencies, items, correlation ids, histories,
-  // keys, hashes) and of their events (ids, subjects, headers, payloads, order ids).
-  const cols: Array<Array<string | null>> = [[], [], [], [], [], [], [], []];
-  const events: string[][] = [[], [], [], [], []];
+  // The group goes as two JSON arrays (orders, events) rather than thirteen parameter arrays:
+  // pg escapes every element of an array parameter in JS (≈ 2 % of order-service's CPU under
+  // load), JSON.stringify is native. items, history and headers are JSON text already.
+  const orderRows: string[] = [];
+  const eventRows: string[] = [];
   const keys = new Set<string>();
   // Whether each order goes into the statement (a key repeated within the group stays out).
   const sent: boolean[] = [];
@@ -61,18 +72,17 @@ export async function createOrders(sql: Sql, orders: readonly NewOrder[]): Promi
     }
     if (key !== undefined) keys.add(key);
     sent.push(true);
-    const row = [o.orderId, o.customerId, o.currency, o.items, o.correlationId, o.history, key ?? null, o.idem?.hash ?? null];
-    row.forEach((v, c) => cols[c]!.push(v));
+    orderRows.push(orderJson(o));
     const [ids, subjects, headers, payloads] = o.outbox;
     for (let i = 0; i < ids.length; i++) {
-      events[0]!.push(ids[i]!);
-      events[1]!.push(subjects[i]!);
-      events[2]!.push(headers[i]!);
-      events[3]!.push(payloads[i]!);
-      events[4]!.push(o.orderId);
+      eventRows.push(
+        `{"event_id":${q(ids[i])},"subject":${q(subjects[i])},"headers":${headers[i]},"payload":${q(payloads[i])},"order_id":${q(o.orderId)}}`,
+      );
     }
   }
-  const inserted = new Set((await sql.query<{ id: string }>(INSERT_GROUP, [...cols, ...events])).map((r) => r.id));
+  const inserted = new Set(
+    (await sql.query<{ id: string }>(INSERT_GROUP, [`[${orderRows.join(',')}]`, `[${eventRows.join(',')}]`])).map((r) => r.id),
+  );
 
   const unclaimed = orders.filter((o, i) => o.idem && !(sent[i] && inserted.has(o.orderId))).map((o) => o.idem!.key);
   const prior = new Map<string, { request_hash: string; order_id: string; status: OrderStatus | null }>();
