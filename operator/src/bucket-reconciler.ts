@@ -26,7 +26,6 @@ const bucketKind: ObjectKind<BucketResource> = {
     const s = actual as StreamInfo | undefined;
     return s ? { messages: s.state.messages, bytes: s.state.bytes } : {};
   },
-  forbiddenKeepsLive: false,
 };
 
 export const createBucketReconciler = (deps: BucketReconcilerDeps): ((key: string) => Promise<HandlerResult>) =>

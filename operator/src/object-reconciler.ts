@@ -70,8 +70,6 @@ export interface ObjectKind<R extends ObjectResource> {
   live(jsm: JetStreamManager, obj: R, actual: Actual | undefined): Promise<Live> | Live;
   /** A condition that holds the apply back (a consumer's dead-letter stream missing); undefined to go on. */
   blocked?(jsm: JetStreamManager, obj: R): Promise<Verdict | undefined>;
-  /** A Forbidden condition keeps the live numbers last written (true) or drops them. */
-  forbiddenKeepsLive: boolean;
 }
 
 /** The operator's own flags beside the JetStream fields. */
@@ -299,6 +297,9 @@ export function createObjectReconciler<R extends ObjectResource>(
   /**
    * RBAC refused a call: a clear log line naming the verb and resource (the server's own
    * message), and — where the status subresource is still writable — Ready=False/Forbidden.
+   * Every kind keeps the live numbers last written: they are what JetStream said at the last read
+   * (JetStream was not the problem), so printer columns keep their meaning, and the condition says
+   * why they are not being refreshed.
    */
   async function reportForbidden(key: string, obj: R, err: unknown): Promise<void> {
     const e = apiError(err);
@@ -309,7 +310,7 @@ export function createObjectReconciler<R extends ObjectResource>(
     const meta = obj.metadata!;
     try {
       await writeStatus(obj, {
-        ...(k.forbiddenKeepsLive ? obj.status : {}),
+        ...obj.status,
         observedGeneration: meta.generation,
         conditions: [withTransitionTime(forbiddenCondition(e.message, meta.generation), obj.status?.conditions)],
       });

@@ -93,7 +93,6 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
       })();
     },
     blocked: (jsm, obj) => deadLetterReady(jsm, obj),
-    forbiddenKeepsLive: true,
   };
 
   return createObjectReconciler<Resource>(deps, kind);
