@@ -12,9 +12,13 @@
  * (`dlq:<stream>:<consumer>:<seq>`) makes a second copy — the services' own copier, a redelivery —
  * a duplicate the DLQ stream drops within its duplicate window.
  *
- * One stream per NATS account, shared by every operator in it (created if missing, never changed
- * or deleted here); one durable per operator deployment (its Lease), created delivering new
- * advisories only, so a new deployment does not replay a day of other people's history.
+ * One stream per NATS account, shared by every operator in it (created if missing, never
+ * changed); one durable per operator deployment (its Lease), created delivering new advisories
+ * only, so a new deployment does not replay a day of other people's history. A capture that ends
+ * for good (removeCapture: its NatsConnection deleted, no Consumer with deadLetter on it any more)
+ * deletes its durable, and the stream only when that capture created it (the durable named in the
+ * stream's metadata, 2.10+) and no consumer — another deployment's, the default connection's — is
+ * left on it.
  */
 import type { NatsConnection } from '@nats-io/nats-core';
 import {
@@ -31,6 +35,9 @@ import {
 } from '@nats-io/jetstream';
 import {
   advisoryKind,
+  atLeast,
+  connectedServerVersion,
+  parseVersion,
   copyAdvisoryToDeadLetter,
   MAX_DELIVERIES_ADVISORY,
   MSG_TERMINATED_ADVISORY,
@@ -43,6 +50,8 @@ import type { Logger } from 'pino';
 
 export { MAX_DELIVERIES_ADVISORY, MSG_TERMINATED_ADVISORY, type DeadLetterLookup };
 export const DEFAULT_ADVISORY_STREAM = 'ORDERFLOW_ADVISORIES';
+/** Stream metadata key naming the durable of the capture that created the stream. */
+export const CAPTURE_CREATOR = 'orderflow.dev/advisory-capture';
 
 const DAY_NS = 24 * 3600 * 1e9;
 
@@ -86,6 +95,48 @@ export const durableName = (text: string): string => text.replace(/[^A-Za-z0-9_-
 
 const isNotFound = (err: unknown, code: number): boolean => err instanceof JetStreamApiError && err.code === code;
 
+/** Metadata is kept from 2.10 on; older servers get none (and their stream is never deleted). */
+function keepsMetadata(jsm: JetStreamManager): boolean {
+  const v = parseVersion(connectedServerVersion(jsm));
+  return v !== undefined && atLeast(v, [2, 10, 0]);
+}
+
+export interface CaptureRemoval {
+  /** The durable was there and is deleted. */
+  durable: boolean;
+  /** The stream was this capture's, nothing else read it, and it is deleted. */
+  stream: boolean;
+}
+
+/**
+ * Deletes what a capture made: its durable, then the stream if this durable created it and no
+ * consumer is left on it. A durable or stream already gone is no error.
+ */
+export async function removeCapture(jsm: JetStreamManager, o: { stream?: string; durable: string }): Promise<CaptureRemoval> {
+  const stream = o.stream ?? DEFAULT_ADVISORY_STREAM;
+  const removed: CaptureRemoval = { durable: false, stream: false };
+  try {
+    removed.durable = await jsm.consumers.delete(stream, o.durable);
+  } catch (err) {
+    if (isNotFound(err, JetStreamApiCodes.StreamNotFound)) return removed;
+    if (!isNotFound(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
+  }
+  let info;
+  try {
+    info = await jsm.streams.info(stream);
+  } catch (err) {
+    if (isNotFound(err, JetStreamApiCodes.StreamNotFound)) return removed;
+    throw err;
+  }
+  if (info.config.metadata?.[CAPTURE_CREATOR] !== o.durable || info.state.consumer_count > 0) return removed;
+  try {
+    removed.stream = await jsm.streams.delete(stream);
+  } catch (err) {
+    if (!isNotFound(err, JetStreamApiCodes.StreamNotFound)) throw err;
+  }
+  return removed;
+}
+
 export function createAdvisoryStreamCopier(o: AdvisoryStreamOptions): AdvisoryStreamCopier {
   const stream = o.stream ?? DEFAULT_ADVISORY_STREAM;
   const backoff = o.backoff ?? { initialMs: 200, maxMs: 10_000 };
@@ -109,6 +160,7 @@ export function createAdvisoryStreamCopier(o: AdvisoryStreamOptions): AdvisorySt
         num_replicas: o.replicas ?? 1,
         max_age: DAY_NS,
         max_bytes: 256 * 1024 * 1024,
+        ...(keepsMetadata(jsm) ? { metadata: { [CAPTURE_CREATOR]: o.durable } } : {}),
       });
       log.info({ stream }, 'advisory stream created');
     }

@@ -8,13 +8,18 @@
  * While a resource that will delete its JetStream object (one carrying our finalizer) names it,
  * the NatsConnection carries our finalizer too: deleted together — a namespace, a Helm release —
  * it stays (Terminating, its connection open) until those resources have deleted their objects
- * through it, instead of leaving them behind.
+ * through it, instead of leaving them behind. It carries it too while a Consumer with `deadLetter`
+ * names it: its deletion first removes the dead-letter advisory capture the operator runs in that
+ * account (connection-advisories.ts). A server that cannot be reached then does not hold the
+ * deletion (as a connection gone for good does not hold a resource's): what is left is logged and
+ * named in a Warning event `Kept`.
  */
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { natsConnectionOptions, type NatsAccess } from '@orderflow/kit';
 import type { Logger } from 'pino';
 import type { NatsConnectionResource, NatsConnectionStatus } from './connection-spec.js';
+import type { OperatorEvent } from './events.js';
 import type { ConnectionPool } from './connection-pool.js';
 import { connectionKey, readAccess, type ConnectionResolver } from './connections.js';
 import { errorCondition, sameStatus, verdict, withTransitionTime, type Verdict } from './status.js';
@@ -28,6 +33,14 @@ export interface ConnectionReconcilerDeps {
   referenced(namespace: string, name: string): boolean;
   /** Whether a resource that names it carries our finalizer (will need it to delete its object). */
   needed(namespace: string, name: string): boolean;
+  /** Whether a Consumer with deadLetter names it: a dead-letter advisory capture runs on it. */
+  captured(namespace: string, name: string): boolean;
+  /**
+   * Stops and removes the capture on this connection (its durable, and the stream if the capture
+   * made it and nothing else reads it); what was left and why, or undefined.
+   */
+  retireCapture(namespace: string, name: string): Promise<string | undefined>;
+  events?: { record(obj: NatsConnectionResource, e: OperatorEvent): void };
   /** Sets or removes our finalizer (a 409 on a stale view is thrown: the queue retries). */
   setFinalizer(obj: NatsConnectionResource, want: boolean): Promise<void>;
   resolver: ConnectionResolver;
@@ -113,11 +126,16 @@ export function createConnectionReconciler(d: ConnectionReconcilerDeps): (namesp
     if (obj.metadata?.deletionTimestamp) {
       // Kept, connection and all, while resources still have objects to delete through it.
       if (needed) return { requeue: true, error: `NatsConnection ${key} is still needed to delete the resources that name it` };
+      const left = await d.retireCapture(namespace, name);
+      if (left) {
+        d.log.warn({ connection: key }, left);
+        d.events?.record(obj, { type: 'Warning', reason: 'Kept', action: 'Keep', note: left });
+      }
       await d.setFinalizer(obj, false);
       d.pool.release(key);
       return { requeue: false };
     }
-    await d.setFinalizer(obj, needed);
+    await d.setFinalizer(obj, needed || d.captured(namespace, name));
     const gen = obj.metadata?.generation;
     let facts: Facts;
     if (d.referenced(namespace, name)) {

@@ -8,6 +8,7 @@ import { EventsV1Api, V1MicroTime, type KubeConfig } from '@kubernetes/client-no
 import type { Logger } from 'pino';
 import { API_CALL_TIMEOUT_MS, apiError, isForbidden, withTimeout } from './kube-api.js';
 import type { BucketResource } from './bucket-resources.js';
+import type { NatsConnectionResource } from './connection-spec.js';
 import { API_VERSION, type Resource } from './resources.js';
 
 export const REPORTING_CONTROLLER = 'jetstream.orderflow.dev/operator';
@@ -22,7 +23,7 @@ export interface OperatorEvent {
 }
 
 export interface EventRecorder {
-  record(obj: Resource | BucketResource, e: OperatorEvent): void;
+  record(obj: Resource | BucketResource | NatsConnectionResource, e: OperatorEvent): void;
   /** Waits for the events still being written (tests, shutdown). */
   flush(): Promise<void>;
 }
@@ -38,7 +39,7 @@ export function createEventRecorder(kc: KubeConfig, identity: string, log: Pick<
   let warnedForbidden = false;
   let seq = 0;
 
-  async function write(obj: Resource | BucketResource, e: OperatorEvent): Promise<void> {
+  async function write(obj: Resource | BucketResource | NatsConnectionResource, e: OperatorEvent): Promise<void> {
     const meta = obj.metadata!;
     const namespace = meta.namespace!;
     try {

@@ -9,7 +9,13 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { RetryDelays, type BackoffSettings, type Connected } from '@orderflow/kit';
 import type { Logger } from 'pino';
-import { createAdvisoryStreamCopier, durableName, type AdvisoryStreamCopier } from './advisory-stream.js';
+import {
+  createAdvisoryStreamCopier,
+  DEFAULT_ADVISORY_STREAM,
+  durableName,
+  removeCapture,
+  type AdvisoryStreamCopier,
+} from './advisory-stream.js';
 import { createConnectionAdvisories } from './connection-advisories.js';
 import { ConnectionPool } from './connection-pool.js';
 import { createConnectionReconciler } from './connection-reconciler.js';
@@ -142,10 +148,14 @@ export function createOperator(o: OperatorOptions): Operator {
     return found;
   }
 
+  /** The capture durable of this deployment (per Lease) plus `suffix` (a NatsConnection's, or none for the default one). */
+  const captureDurable = (suffix: string): string => durableName(`orderflow-operator_${o.lease.namespace}_${o.lease.name}${suffix}`);
+  const connectionSuffix = (key: string): string => `_${key.replace('/', '_')}`;
+
   /**
    * A dead-letter advisory capture on one connection (advisories are per account): its durable is
-   * this deployment's (per Lease) plus `suffix`, and it copies the dead letters of the Consumers
-   * `served` picks, those reached through that connection.
+   * captureDurable(suffix), and it copies the dead letters of the Consumers `served` picks, those
+   * reached through that connection.
    */
   function captureOn(conn: Connected, suffix: string, logger: Logger, served: (c: ConsumerResource) => boolean): AdvisoryStreamCopier {
     const capture = createAdvisoryStreamCopier({
@@ -155,7 +165,7 @@ export function createOperator(o: OperatorOptions): Operator {
       log: logger,
       stream: o.advisories?.stream,
       replicas: o.advisories?.replicas,
-      durable: durableName(`orderflow-operator_${o.lease.namespace}_${o.lease.name}${suffix}`),
+      durable: captureDurable(suffix),
       ready: () => leading && synced(),
       lookup: (stream, consumer) =>
         (list('Consumer') as ConsumerResource[]).find((x) => x.spec.streamName === stream && x.spec.durableName === consumer && served(x))
@@ -176,11 +186,16 @@ export function createOperator(o: OperatorOptions): Operator {
   const advisories = createConnectionAdvisories({
     connection: (key) => pool.connection(key),
     wanted() {
+      if (!leading || !started) return undefined;
       const keys = new Set<string>();
-      if (mode !== 'manage' || !leading || !started) return keys;
+      if (mode !== 'manage') return keys;
       for (const c of list('Consumer') as ConsumerResource[]) {
+        const namespace = c.metadata?.namespace ?? '';
         const via = connectionName(c);
-        if (via && c.spec.deadLetter?.subject) keys.add(connectionKey(c.metadata?.namespace ?? '', via));
+        if (!via || !c.spec.deadLetter?.subject) continue;
+        // A NatsConnection being deleted (or gone) has its capture removed by its finalizer, not started again.
+        const conn = getConnection(namespace, via);
+        if (conn && !conn.metadata?.deletionTimestamp) keys.add(connectionKey(namespace, via));
       }
       return keys;
     },
@@ -188,13 +203,32 @@ export function createOperator(o: OperatorOptions): Operator {
       const [namespace = '', name = ''] = key.split('/');
       return captureOn(
         conn,
-        `_${namespace}_${name}`,
+        connectionSuffix(key),
         log.child({ connection: key }),
         (c) => c.metadata?.namespace === namespace && connectionName(c) === name,
       );
     },
+    remove: (key, conn) => removeCapture(conn.jsm, { stream: o.advisories?.stream, durable: captureDurable(connectionSuffix(key)) }),
     log,
   });
+  /** Whether a Consumer with deadLetter names this NatsConnection (a capture runs, or will, in its account). */
+  const captured = (namespace: string, name: string): boolean =>
+    mode === 'manage' &&
+    (list('Consumer') as ConsumerResource[]).some(
+      (c) => c.metadata?.namespace === namespace && connectionName(c) === name && Boolean(c.spec.deadLetter?.subject),
+    );
+  async function retireCapture(namespace: string, name: string): Promise<string | undefined> {
+    if (mode !== 'manage') return undefined;
+    const key = connectionKey(namespace, name);
+    const why = await advisories.retire(key, captured(namespace, name));
+    if (!why) return undefined;
+    const durable = captureDurable(connectionSuffix(key));
+    const stream = o.advisories?.stream ?? DEFAULT_ADVISORY_STREAM;
+    return (
+      `dead-letter advisory capture left in the account of NatsConnection ${name} (${why}): ` +
+      `delete it by hand with nats consumer rm ${stream} ${durable}`
+    );
+  }
 
   o.nats.onConnection((conn) => {
     transition = transition.then(async () => {
@@ -229,6 +263,9 @@ export function createOperator(o: OperatorOptions): Operator {
       get: getConnection,
       referenced: (namespace, name) => users(namespace, name).length > 0,
       needed: (namespace, name) => users(namespace, name).some((u) => (u.obj.metadata?.finalizers ?? []).includes(FINALIZER)),
+      captured,
+      retireCapture,
+      events,
       setFinalizer: async (obj, want) => {
         const meta = obj.metadata!;
         if ((meta.finalizers ?? []).includes(FINALIZER) === want) return;

@@ -9,6 +9,10 @@
  *   the user's → ConnectionUnavailable naming the server's refusal;
  * - dead letters: a MAX_DELIVERIES advisory of a Consumer naming the NatsConnection is captured in
  *   ORDERS (the capture runs on that connection) and its dead letter copied to the DLQ there;
+ * - that capture removed: its durable when no Consumer with deadLetter names the connection any
+ *   more (in OTHER, beside the default connection's capture, which stays), its durable and the
+ *   stream it made when the NatsConnection is deleted (account CAPTURE); with the server down the
+ *   deletion goes through and a Warning event names what was left;
  * - a Stream deleted while its NatsConnection (or that connection's Secret) is gone for good —
  *   nothing left could ever reach its account — lets go (Warning event Kept naming why) and its
  *   stream stays in JetStream; one whose connection is only away (server down) stays Terminating
@@ -24,7 +28,7 @@ import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/trans
 import { Names, readStream } from '@orderflow/kit';
 import { testNamespace, TestNatsServer, waitFor } from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
-import { DEFAULT_ADVISORY_STREAM } from '../src/advisory-stream.js';
+import { CAPTURE_CREATOR, DEFAULT_ADVISORY_STREAM } from '../src/advisory-stream.js';
 import { API_VERSION, FINALIZER, type Kind } from '../src/resources.js';
 import {
   capturingLogger,
@@ -59,8 +63,8 @@ let t: TestOperator | undefined;
 const { log, lines } = capturingLogger();
 
 const enc = new TextEncoder();
-const userOf = async (account: 'ORDERS' | 'OTHER'): Promise<NatsConnection> =>
-  connect({ servers: server.url, authenticator: credsAuthenticator(enc.encode(await accounts.accounts[account]!.creds())) });
+const userOf = async (account: 'ORDERS' | 'OTHER' | 'CAPTURE', url = server.url): Promise<NatsConnection> =>
+  connect({ servers: url, authenticator: credsAuthenticator(enc.encode(await accounts.accounts[account]!.creds())) });
 
 const exists = async (nc: NatsConnection, stream: string): Promise<boolean> =>
   (await readStream(await jetstreamManager(nc), stream)) !== undefined;
@@ -92,7 +96,7 @@ const operatorOn = (identity: string): Promise<TestOperator> =>
   startTestOperator({ kc, nc: other, natsServers: [server.url], namespace: K8S_NS, log, identity });
 
 beforeAll(async () => {
-  accounts = await operatorMode(['ORDERS', 'OTHER']);
+  accounts = await operatorMode(['ORDERS', 'OTHER', 'CAPTURE']);
   accounts.writeConfig(join(dir, 'operator-mode.conf'));
   server = await TestNatsServer.create({ name: 'acct', args: ['-c', join(dir, 'operator-mode.conf')] });
   await server.start();
@@ -204,6 +208,116 @@ describe('dead letters of a Consumer naming a NatsConnection', () => {
     expect(dl?.header.get('Dlq-Consumer')).toBe('dl-c');
     expect(new TextDecoder().decode(dl?.data)).toBe('poison');
     expect(lines.some((l) => l.msg === 'dead letter copied' && l.consumer === 'dl-c' && l.connection === `${K8S_NS}/orders`)).toBe(true);
+  });
+});
+
+describe('the dead-letter advisory capture of a NatsConnection, removed when it is no longer used', () => {
+  /** This deployment's capture durable: on the default connection, or on a NatsConnection's. */
+  const durableOf = (connection?: string): string =>
+    `orderflow-operator_${K8S_NS}_orderflow-operator${connection ? `_${K8S_NS}_${connection}` : ''}`;
+  const capturesIn = async (nc: NatsConnection): Promise<{ name: string; created: string }[]> => {
+    const jsm = await jetstreamManager(nc);
+    if (!(await readStream(jsm, DEFAULT_ADVISORY_STREAM))) return [];
+    return (await jsm.consumers.list(DEFAULT_ADVISORY_STREAM).next()).map((c) => ({ name: c.name, created: c.created }));
+  };
+  const hasCapture = (nc: NatsConnection, durable: string) =>
+    waitFor(`capture durable ${durable}`, async () => (await capturesIn(nc)).find((c) => c.name === durable));
+
+  it("a Consumer's deadLetter gone: that connection's durable goes, the default connection's capture in the same account stays", async () => {
+    const SHARED = names.stream('SHARED');
+    // A user of OTHER, the default connection's account: both captures read one stream there.
+    await applySecret('shared-creds', { 'user.creds': await accounts.accounts.OTHER!.creds() });
+    await kubectlApply(
+      cp,
+      K8S_NS,
+      credsConnection('shared', 'shared-creds'),
+      // preventDelete: no finalizer of their own holds the NatsConnection, only the capture does.
+      cr('Stream', 'shared', { name: SHARED, subjects: [names.subject('shared.>')], connection: 'shared', preventDelete: true }),
+      deadLetterConsumer(names, 'shared-c', SHARED, { connection: 'shared', preventDelete: true }),
+    );
+    const before = await hasCapture(other, durableOf());
+    await hasCapture(other, durableOf('shared'));
+    await waitCondition('NatsConnection', 'shared', 'with our finalizer (the capture)', (o) =>
+      (o.metadata.finalizers ?? []).includes(FINALIZER),
+    );
+
+    await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'shared-c']);
+    await waitFor('the durable of NatsConnection shared gone', async () =>
+      (await capturesIn(other)).every((c) => c.name !== durableOf('shared')),
+    );
+    expect(await capturesIn(other), "the default connection's capture, untouched").toEqual([before]);
+    await waitCondition('NatsConnection', 'shared', 'without our finalizer', (o) => !(o.metadata.finalizers ?? []).includes(FINALIZER));
+    await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'shared']);
+    await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'shared']);
+  });
+
+  it('the NatsConnection deleted: its durable and the capture stream it made go; the default capture stays', async () => {
+    const CAP = names.stream('CAP');
+    const capture = await userOf('CAPTURE');
+    try {
+      await applySecret('capture-creds', { 'user.creds': await accounts.accounts.CAPTURE!.creds() });
+      await kubectlApply(
+        cp,
+        K8S_NS,
+        credsConnection('capture', 'capture-creds'),
+        cr('Stream', 'cap', { name: CAP, subjects: [names.subject('cap.>')], connection: 'capture', preventDelete: true }),
+        deadLetterConsumer(names, 'cap-c', CAP, { connection: 'capture', preventDelete: true }),
+      );
+      await hasCapture(capture, durableOf('capture'));
+      const made = await readStream(await jetstreamManager(capture), DEFAULT_ADVISORY_STREAM);
+      expect(made?.config.metadata?.[CAPTURE_CREATOR], 'the stream names the capture that made it').toBe(durableOf('capture'));
+      await waitCondition('NatsConnection', 'capture', 'with our finalizer', (o) => (o.metadata.finalizers ?? []).includes(FINALIZER));
+      const defaults = await capturesIn(other);
+
+      await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'capture', '--wait=false']);
+      await gone('NatsConnection', 'capture');
+      expect(await readStream(await jetstreamManager(capture), DEFAULT_ADVISORY_STREAM), 'capture stream deleted').toBeUndefined();
+      expect(await exists(capture, CAP), 'the Stream (preventDelete) is kept').toBe(true);
+      expect(await capturesIn(other), "the default connection's capture, untouched").toEqual(defaults);
+      expect(
+        lines.some((l) => l.msg === 'dead-letter advisory capture removed from the account' && l.connection === `${K8S_NS}/capture`),
+      ).toBe(true);
+      await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'cap-c']);
+      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'cap']);
+    } finally {
+      await capture.close();
+    }
+  });
+
+  it('the NatsConnection deleted while its server is down: it goes all the same, a Warning event names the durable left', async () => {
+    const DOWN = names.stream('DOWN');
+    const down = await TestNatsServer.create({ name: 'acct-down', args: ['-c', join(dir, 'operator-mode.conf')] });
+    try {
+      await down.start();
+      await applySecret('down-creds', { 'user.creds': await accounts.accounts.CAPTURE!.creds() });
+      await kubectlApply(
+        cp,
+        K8S_NS,
+        credsConnection('down', 'down-creds', [down.url]),
+        cr('Stream', 'down', { name: DOWN, subjects: [names.subject('down.>')], connection: 'down', preventDelete: true }),
+        deadLetterConsumer(names, 'down-c', DOWN, { connection: 'down', preventDelete: true }),
+      );
+      const nc = await userOf('CAPTURE', down.url);
+      try {
+        await hasCapture(nc, durableOf('down'));
+      } finally {
+        await nc.close();
+      }
+      await waitCondition('NatsConnection', 'down', 'with our finalizer', (o) => (o.metadata.finalizers ?? []).includes(FINALIZER));
+
+      await down.stop();
+      await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'down', '--wait=false']);
+      await gone('NatsConnection', 'down');
+      const kept = await waitFor('Kept event of NatsConnection down', async () =>
+        (await eventsFor(kc, K8S_NS, 'NatsConnection', 'down')).find((e) => e.reason === 'Kept' && e.type === 'Warning'),
+      );
+      expect(kept.note).toContain(`dead-letter advisory capture left in the account of NatsConnection down`);
+      expect(kept.note).toContain(`nats consumer rm ${DEFAULT_ADVISORY_STREAM} ${durableOf('down')}`);
+      await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'down-c']);
+      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'down']);
+    } finally {
+      await down.dispose();
+    }
   });
 });
 
