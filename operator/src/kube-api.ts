@@ -1,7 +1,9 @@
 /**
  * The few API calls the reconciler makes besides watching: status patch (status subresource) and
  * finalizer changes. Finalizer patches carry metadata.resourceVersion so a stale view gets a 409
- * Conflict instead of overwriting someone else's change; the work queue then retries.
+ * Conflict instead of overwriting someone else's change; the work queue then retries. A status
+ * patch may carry one too: a status computed from an informer copy older than the last write
+ * (its lastTransitionTime taken from an older condition) must not replace the newer one.
  */
 import {
   CustomObjectsApi,
@@ -18,9 +20,13 @@ export type StatusPatch = { [K in keyof ResourceStatus]: ResourceStatus[K] | nul
 
 export interface KubeApi {
   list(kind: Kind, namespace?: string): Promise<KubernetesListObject<Resource>>;
-  /** JSON merge patch of the status subresource; a key set to null is removed. */
-  patchStatus(kind: Kind, namespace: string, name: string, status: StatusPatch): Promise<void>;
-  setFinalizers(kind: Kind, namespace: string, name: string, finalizers: string[], resourceVersion: string): Promise<void>;
+  /**
+   * JSON merge patch of the status subresource; a key set to null is removed. With a
+   * resourceVersion, a 409 if the object changed since; resolves to the new resourceVersion.
+   */
+  patchStatus(kind: Kind, namespace: string, name: string, status: StatusPatch, resourceVersion?: string): Promise<string | undefined>;
+  /** Resolves to the new resourceVersion. */
+  setFinalizers(kind: Kind, namespace: string, name: string, finalizers: string[], resourceVersion: string): Promise<string | undefined>;
 }
 
 /**
@@ -59,19 +65,26 @@ export function createKubeApi(kc: KubeConfig, timeoutMs = API_CALL_TIMEOUT_MS): 
         : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural }, plain);
       return list as KubernetesListObject<Resource>;
     },
-    async patchStatus(kind, namespace, name, status) {
-      await api.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: PLURAL[kind], namespace, name, body: { status } },
+    async patchStatus(kind, namespace, name, status, resourceVersion) {
+      const body = resourceVersion === undefined ? { status } : { metadata: { resourceVersion }, status };
+      const updated: unknown = await api.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, plural: PLURAL[kind], namespace, name, body },
         mergePatch,
       );
+      return versionOf(updated);
     },
     async setFinalizers(kind, namespace, name, finalizers, resourceVersion) {
-      await api.patchNamespacedCustomObject(
+      const updated: unknown = await api.patchNamespacedCustomObject(
         { group: GROUP, version: VERSION, plural: PLURAL[kind], namespace, name, body: { metadata: { finalizers, resourceVersion } } },
         mergePatch,
       );
+      return versionOf(updated);
     },
   };
+}
+
+function versionOf(obj: unknown): string | undefined {
+  return (obj as { metadata?: { resourceVersion?: string } } | null)?.metadata?.resourceVersion;
 }
 
 /**

@@ -148,7 +148,10 @@ export function createObjectReconciler<R extends ObjectResource>(
     if (has === want) return;
     const finalizers = want ? [...(meta.finalizers ?? []), FINALIZER] : (meta.finalizers ?? []).filter((f) => f !== FINALIZER);
     try {
-      await api.setFinalizers(obj.kind, meta.namespace!, meta.name!, finalizers, meta.resourceVersion!);
+      const rv = await api.setFinalizers(obj.kind, meta.namespace!, meta.name!, finalizers, meta.resourceVersion!);
+      // The reconcile's own copy follows its write, so its status write is not refused as stale.
+      meta.finalizers = finalizers;
+      meta.resourceVersion = rv;
     } catch (err) {
       if (apiStatus(err) === 409) throw new StaleView(`${obj.kind} ${meta.namespace}/${meta.name} changed meanwhile`);
       throw err;
@@ -270,11 +273,22 @@ export function createObjectReconciler<R extends ObjectResource>(
     return { label: result.outcome, condition, live, requeue: result.outcome === 'failed', error: result.error, event };
   }
 
-  /** Level-based: writes only when the status differs by value from what the server holds. */
+  /**
+   * Level-based: writes only when the status differs by value from the copy it was computed from,
+   * and only onto that copy (resourceVersion precondition). An informer copy older than this
+   * process's last write would otherwise rewrite it — a lastTransitionTime taken from an older
+   * condition, a count from before — and the next fresh copy would write it back: a status that
+   * changes on resyncs where nothing did.
+   */
   async function writeStatus(obj: R, status: BucketStatus): Promise<void> {
     const meta = obj.metadata!;
     if (sameStatus(obj.status, status)) return;
-    await api.patchStatus(obj.kind, meta.namespace!, meta.name!, statusPatch(obj.status, status) as StatusPatch);
+    try {
+      await api.patchStatus(obj.kind, meta.namespace!, meta.name!, statusPatch(obj.status, status) as StatusPatch, meta.resourceVersion);
+    } catch (err) {
+      if (apiStatus(err) === 409) throw new StaleView(`${obj.kind} ${meta.namespace}/${meta.name} changed meanwhile`);
+      throw err;
+    }
   }
 
   /**
@@ -284,12 +298,14 @@ export function createObjectReconciler<R extends ObjectResource>(
    */
   const lastVerdict = new Map<string, string>();
 
-  /** A refusal or a failure is an event once, when the condition changes to it — not on every resync. */
+  const signature = (c: Verdict): string => `${c.status}|${c.reason}|${c.message}`;
+
+  /**
+   * A refusal or a failure is an event once, when the condition changes to it — not on every
+   * resync. Remembered only once its status is written (a stale write is retried, and announces it).
+   */
   function changedTo(key: string, obj: R, c: Verdict): boolean {
-    const sig = `${c.status}|${c.reason}|${c.message}`;
-    const seen = lastVerdict.get(key);
-    lastVerdict.set(key, sig);
-    if (seen === sig) return false;
+    if (lastVerdict.get(key) === signature(c)) return false;
     const prev = obj.status?.conditions?.find((x) => x.type === 'Ready');
     return !prev || prev.status !== c.status || prev.reason !== c.reason || prev.message !== c.message;
   }
@@ -321,7 +337,9 @@ export function createObjectReconciler<R extends ObjectResource>(
 
   return async function reconcile(key: string): Promise<HandlerResult> {
     const { kind, namespace, name } = parseKey(key);
-    const obj = deps.get(kind as R['kind'], namespace, name);
+    const cached = deps.get(kind as R['kind'], namespace, name);
+    // Its own metadata: the reconcile's writes move its resourceVersion, never the informer's copy.
+    const obj = cached?.metadata ? ({ ...cached, metadata: { ...cached.metadata } } as R) : cached;
     // Gone without a finalizer of ours (a refused resource has none): nothing to remember of it.
     if (!obj?.metadata) lastVerdict.delete(key);
     if (!obj?.metadata || deps.leading?.() === false) return { requeue: false };
@@ -369,10 +387,10 @@ export function createObjectReconciler<R extends ObjectResource>(
       }
       if (outcome.label !== 'error') metrics.reconciles.inc({ kind, outcome: outcome.label });
       const c = outcome.condition;
-      const changed = changedTo(key, obj, c);
-      const event =
-        outcome.event ??
-        (changed && c.status === 'False'
+      // What was done in JetStream happened, whatever becomes of the status write below.
+      if (outcome.event) deps.events?.record(obj, outcome.event);
+      const refusal =
+        !outcome.event && changedTo(key, obj, c) && c.status === 'False'
           ? {
               type: 'Warning' as const,
               reason: c.reason,
@@ -381,13 +399,14 @@ export function createObjectReconciler<R extends ObjectResource>(
                 : 'Refuse',
               note: c.message,
             }
-          : undefined);
+          : undefined;
       await writeStatus(obj, {
         observedGeneration: meta.generation,
         conditions: [withTransitionTime(c, obj.status?.conditions)],
         ...outcome.live,
       });
-      if (event) deps.events?.record(obj, event);
+      lastVerdict.set(key, signature(c));
+      if (refusal) deps.events?.record(obj, refusal);
       return outcome.requeue ? { requeue: true, error: outcome.error } : { requeue: false };
     } catch (err) {
       if (err instanceof StaleView) {

@@ -275,7 +275,7 @@ export function createOperator(o: OperatorOptions): Operator {
       resolver: connections,
       secrets,
       pool,
-      patchStatus: (namespace, name, status) => o.api.patchStatus('NatsConnection', namespace, name, status as never),
+      patchStatus: (namespace, name, status) => o.api.patchStatus('NatsConnection', namespace, name, status as never).then(() => undefined),
       clientName,
       leading: () => elector.isLeader(),
       metrics: o.metrics,

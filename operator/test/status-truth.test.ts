@@ -31,6 +31,10 @@ import {
   reader,
 } from './support/kube.js';
 import { eventsFor, startTestOperator, type TestOperator } from './support/operator.js';
+import { createKubeApi } from '../src/kube-api.js';
+import { createMetrics } from '../src/metrics.js';
+import { createReconciler } from '../src/reconciler.js';
+import type { Resource } from '../src/resources.js';
 
 const ns = testNamespace('opst');
 const names = new Names(ns);
@@ -154,6 +158,55 @@ describe('status that tells the truth', () => {
     );
     expect((await t!.reconciles('Stream', 'updated')) + (await t!.reconciles('Consumer', 'updated'))).toBe(updates);
     expect(t!.statusWrites()).toBe(writes);
+  });
+
+  it('a status computed from an informer copy older than the last write is refused (409, requeued), never written over it', async () => {
+    const STALE = names.stream('STALE');
+    await kubectlApply(cp, K8S_NS, cr('Stream', 'stale', { name: STALE, subjects: [names.subject('stale.>')] }));
+    const first = await waitFor('the resource', () => get('Stream', K8S_NS, 'stale'));
+    const fresh = await waitFor('InSync', async () => {
+      const o = await get('Stream', K8S_NS, 'stale');
+      return ready(o)?.reason === 'InSync' ? o : undefined;
+    });
+    // The informer's copy lagging behind the writes: an older resourceVersion and the condition it
+    // had then. Its Ready=True would take a new lastTransitionTime from it, a change the fresh copy
+    // would then write back — a status that moves on resyncs where nothing did.
+    const lagging = {
+      ...fresh,
+      metadata: { ...fresh.metadata, resourceVersion: first.metadata.resourceVersion },
+      status: {
+        observedGeneration: 1,
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'False',
+            reason: 'JetStreamUnavailable',
+            message: 'earlier',
+            lastTransitionTime: '2020-01-01T00:00:00Z',
+          },
+        ],
+      },
+    } as unknown as Resource;
+    expect(lagging.metadata!.resourceVersion).not.toBe(fresh.metadata.resourceVersion);
+    const reconcileWith = (copy: Resource) =>
+      createReconciler({
+        connections: {
+          resolve: async () => ({ ok: true, handle: { nc: admin, js: jetstream(admin), jsm }, via: 'default' }),
+          lastKnown: () => undefined,
+        },
+        api: createKubeApi(kc),
+        get: () => copy,
+        list: () => [],
+        metrics: createMetrics(),
+        log,
+      })(`Stream/${K8S_NS}/stale`);
+    expect(await reconcileWith(lagging)).toMatchObject({ requeue: true });
+    const after = await get('Stream', K8S_NS, 'stale');
+    expect(after!.metadata.resourceVersion).toBe(fresh.metadata.resourceVersion);
+    expect(ready(after)).toEqual(ready(fresh));
+    // The fresh copy: nothing to write, nothing requeued.
+    expect(await reconcileWith(fresh as unknown as Resource)).toEqual({ requeue: false });
+    expect((await get('Stream', K8S_NS, 'stale'))!.metadata.resourceVersion).toBe(fresh.metadata.resourceVersion);
   });
 
   it('Events: Created, Updated, one InvalidSpec warning however many resyncs, Deleted', async () => {
