@@ -22,6 +22,7 @@ import type { NatsConnectionResource, NatsConnectionStatus } from './connection-
 import type { OperatorEvent } from './events.js';
 import type { ConnectionPool } from './connection-pool.js';
 import { connectionKey, readAccess, type ConnectionResolver } from './connections.js';
+import { apiStatus } from './kube-api.js';
 import { errorCondition, sameStatus, verdict, withTransitionTime, type Verdict } from './status.js';
 import type { SecretReader } from './secrets.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -42,12 +43,14 @@ export interface ConnectionReconcilerDeps {
   retireCapture(namespace: string, name: string): Promise<string | undefined>;
   events?: { record(obj: NatsConnectionResource, e: OperatorEvent): void };
   /** Sets or removes our finalizer (a 409 on a stale view is thrown: the queue retries). */
-  setFinalizer(obj: NatsConnectionResource, want: boolean): Promise<void>;
+  /** Resolves to the new resourceVersion when it wrote, undefined when there was nothing to change. */
+  setFinalizer(obj: NatsConnectionResource, want: boolean): Promise<string | undefined>;
   resolver: ConnectionResolver;
   secrets: SecretReader;
   pool: ConnectionPool;
   /** JSON merge patch of the status subresource. */
-  patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
+  /** With the resourceVersion the status was computed from: a 409 when the object moved on since. */
+  patchStatus(namespace: string, name: string, status: Record<string, unknown>, resourceVersion?: string): Promise<void>;
   clientName: string;
   leading?: () => boolean;
   /** Counted as kind NatsConnection, outcome `connected` or the Ready=False reason. */
@@ -135,7 +138,7 @@ export function createConnectionReconciler(d: ConnectionReconcilerDeps): (namesp
       d.pool.release(key);
       return { requeue: false };
     }
-    await d.setFinalizer(obj, needed || d.captured(namespace, name));
+    const rv = (await d.setFinalizer(obj, needed || d.captured(namespace, name))) ?? obj.metadata?.resourceVersion;
     const gen = obj.metadata?.generation;
     let facts: Facts;
     if (d.referenced(namespace, name)) {
@@ -160,7 +163,13 @@ export function createConnectionReconciler(d: ConnectionReconcilerDeps): (namesp
       // Keys no longer known are removed (null), as for the other kinds.
       const patch: Record<string, unknown> = JSON.parse(JSON.stringify(status)) as Record<string, unknown>;
       for (const k of Object.keys(obj.status ?? {})) if (!(k in patch)) patch[k] = null;
-      await d.patchStatus(namespace, name, patch);
+      try {
+        // Only onto the copy it was computed from: a lagging informer copy would flip lastTransitionTime.
+        await d.patchStatus(namespace, name, patch, rv);
+      } catch (err) {
+        if (apiStatus(err) === 409) return { requeue: true, error: `NatsConnection ${key} changed meanwhile` };
+        throw err;
+      }
       d.log.info({ connection: key, reason: facts.condition.reason }, facts.condition.message);
     }
     const ok = facts.condition.status === 'True';

@@ -268,14 +268,21 @@ export function createOperator(o: OperatorOptions): Operator {
       events,
       setFinalizer: async (obj, want) => {
         const meta = obj.metadata!;
-        if ((meta.finalizers ?? []).includes(FINALIZER) === want) return;
+        if ((meta.finalizers ?? []).includes(FINALIZER) === want) return undefined;
         const rest = (meta.finalizers ?? []).filter((f) => f !== FINALIZER);
-        await o.api.setFinalizers('NatsConnection', meta.namespace!, meta.name!, want ? [...rest, FINALIZER] : rest, meta.resourceVersion!);
+        return o.api.setFinalizers(
+          'NatsConnection',
+          meta.namespace!,
+          meta.name!,
+          want ? [...rest, FINALIZER] : rest,
+          meta.resourceVersion!,
+        );
       },
       resolver: connections,
       secrets,
       pool,
-      patchStatus: (namespace, name, status) => o.api.patchStatus('NatsConnection', namespace, name, status as never).then(() => undefined),
+      patchStatus: (namespace, name, status, rv) =>
+        o.api.patchStatus('NatsConnection', namespace, name, status as never, rv).then(() => undefined),
       clientName,
       leading: () => elector.isLeader(),
       metrics: o.metrics,
