@@ -91,7 +91,8 @@ export function startTelemetry(serviceName?: string, env: Record<string, string 
       // Only queries inside a request or handler: the relay's idle polling would otherwise be a
       // stream of one-span traces.
       new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
-      // fetch() is undici: the payment gateway calls, retries included, become client spans.
+      // Node's fetch() and the npm undici both publish on the undici:request:* diagnostics channels:
+      // the payment gateway calls, retries included, become client spans.
       new UndiciInstrumentation(),
     ],
   });

@@ -3,6 +3,7 @@
  * classifies answers so the resilience policies can tell a transient fault (retry it, count it
  * against the breaker) from a definitive answer (a decline is a result, never retried).
  */
+import { Pool, type Dispatcher } from 'undici';
 
 export interface ChargeRequest {
   orderId: string;
@@ -53,20 +54,34 @@ export class PermanentGatewayError extends Error {
   }
 }
 
+/**
+ * Talks to the gateway with undici's `request()` on a keep-alive pool rather than the global
+ * `fetch`: fetch wraps the same undici core in web streams, `Response`, `AbortSignal` plumbing and
+ * `DOMException`s, which was ~40 % of payment-service's CPU at saturation. The npm undici publishes
+ * the same `undici:request:*` diagnostics channels as Node's bundled one, so the undici
+ * instrumentation still makes the client spans and injects the trace context.
+ */
 export class HttpPaymentGateway implements PaymentGateway {
-  constructor(private readonly baseUrl: string) {}
+  readonly #pool: Pool;
+
+  constructor(baseUrl: string) {
+    // Every path is absolute, so only the origin counts (as with `new URL(path, base)`). Idle pooled
+    // sockets are unreferenced: like fetch's global agent, the pool never holds the process open.
+    this.#pool = new Pool(new URL(baseUrl).origin);
+  }
 
   async #call(
-    method: string,
+    method: 'GET' | 'POST',
     path: string,
     body: unknown,
     headers: Record<string, string>,
     signal?: AbortSignal,
   ): Promise<{ status: number; json: Record<string, unknown> }> {
-    let res: Response;
+    let res: Dispatcher.ResponseData;
     try {
-      res = await fetch(new URL(path, this.baseUrl), {
+      res = await this.#pool.request({
         method,
+        path,
         headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
         body: body !== undefined ? JSON.stringify(body) : undefined,
         signal,
@@ -76,20 +91,19 @@ export class HttpPaymentGateway implements PaymentGateway {
       const cause = (err as { cause?: Error }).cause;
       throw new TransientGatewayError(`gateway unreachable: ${(err as Error).message}${cause ? ` (${cause.message})` : ''}`);
     }
-    const text = await res.text();
+    const status = res.statusCode;
+    // Read whatever the status: the socket goes back to the pool only once the body is consumed.
+    const text = await res.body.text();
     let json: Record<string, unknown> = {};
     try {
       json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     } catch {
-      if (res.ok) throw new TransientGatewayError(`gateway answered ${res.status} with a non-JSON body`, res.status);
+      if (status >= 200 && status < 300) throw new TransientGatewayError(`gateway answered ${status} with a non-JSON body`, status);
     }
-    if (res.status >= 500 || res.status === 429 || res.status === 408) {
-      throw new TransientGatewayError(
-        `gateway answered ${res.status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`,
-        res.status,
-      );
+    if (status >= 500 || status === 429 || status === 408) {
+      throw new TransientGatewayError(`gateway answered ${status}${typeof json.detail === 'string' ? `: ${json.detail}` : ''}`, status);
     }
-    return { status: res.status, json };
+    return { status, json };
   }
 
   async charge(req: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult> {
