@@ -52,6 +52,19 @@ export function createMetrics(service: string) {
       help: 'Outbox rows published and removed',
       registers: [registry],
     }),
+    consumerBatchSize: new Histogram({
+      name: 'orderflow_consumer_batch_size',
+      help: 'Messages committed by one consumer transaction',
+      labelNames: ['consumer'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers: [registry],
+    }),
+    outboxBatchSize: new Histogram({
+      name: 'orderflow_outbox_relay_batch_size',
+      help: 'Outbox rows published by one relay claim',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers: [registry],
+    }),
     consumerPending: new Gauge({
       name: 'orderflow_consumer_pending',
       help: 'Messages not yet delivered to the consumer (JetStream consumer info)',

@@ -46,6 +46,9 @@ export interface StartOptions {
   onFatal?: (err: Error) => void;
 }
 
+/** Default of CONSUMER_LINGER_MS and OUTBOX_LINGER_MS. */
+const LINGER_MS = 0;
+
 /** Wires a service from its definition and starts it. Used by each service's main and by tests. */
 export async function startService(def: ServiceDefinition, opts: StartOptions = {}): Promise<RunningService> {
   const env = opts.env ?? process.env;
@@ -109,7 +112,8 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
     (err) => (opts.onFatal ?? ((e: Error) => log.error({ err: e }, 'service.unrecoverable')))(err),
   );
   up.nats = nats;
-  const relay = new OutboxRelay({ db, nats, log, metrics });
+  // A few milliseconds of linger let one transaction serve several events under light load (README: configuration).
+  const relay = new OutboxRelay({ db, nats, log, metrics, lingerMs: intSetting('OUTBOX_LINGER_MS', LINGER_MS, env) });
   const ctx: ServiceContext = { config, env, log, metrics, db, nats, names, topology, relay };
 
   const state = def.setup?.(ctx);
@@ -129,6 +133,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
           relay,
           handlers: handlerMap[spec.durableName]!,
           handlerTimeoutMs: intSetting('CONSUMER_HANDLER_TIMEOUT_MS', 30_000, env),
+          lingerMs: intSetting('CONSUMER_LINGER_MS', LINGER_MS, env),
         }),
     );
   // Cuts the topology retry's wait short at stop().

@@ -40,6 +40,14 @@ export interface EventConsumerOptions {
   batchSize?: number;
   /** Batches running at once (default 1: handlers of one consumer never hold locks against each other). */
   workers?: number;
+  /**
+   * How long a message arriving at an idle consumer waits for company before its batch starts
+   * (default 0). Under light load every message is otherwise its own transaction — BEGIN, the
+   * processed_events insert, the outbox insert, COMMIT and its WAL flush, a relay round — and
+   * those cost more than the handler; a few milliseconds let one transaction serve several.
+   * Messages that queued behind a running batch never wait: they have waited already.
+   */
+  lingerMs?: number;
   /** `type` or `type@version` entries; a version outside this set is dead-lettered. */
   accepts?: ReadonlySet<string>;
   /** How often pending / ack-pending / DLQ depth gauges are read from JetStream (default 5 s). */
@@ -93,6 +101,10 @@ export class EventConsumer {
   readonly #concurrency: number;
   readonly #batchSize: number;
   readonly #workers: number;
+  readonly #lingerMs: number;
+  /** When the oldest queued message arrived (performance.now()), for the linger. */
+  #queuedSince = 0;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #maxDeliver: number;
   readonly #ackWaitMs: number;
   readonly #backoffMs: number[];
@@ -119,6 +131,7 @@ export class EventConsumer {
     this.#concurrency = o.concurrency ?? 32;
     this.#batchSize = Math.max(1, o.batchSize ?? 256);
     this.#workers = Math.max(1, o.workers ?? 1);
+    this.#lingerMs = Math.max(0, o.lingerMs ?? 0);
     this.#maxDeliver = spec.maxDeliver ?? 5;
     this.#ackWaitMs = parseDuration(spec.ackWait ?? '30s');
     this.#backoffMs = (spec.backoff ?? ['1s']).map(parseDuration);
@@ -221,6 +234,7 @@ export class EventConsumer {
   async #stop(): Promise<void> {
     this.#abort.abort();
     clearInterval(this.#statsTimer);
+    clearTimeout(this.#lingerTimer);
     await this.#pull.stop();
     while (this.#inflight.size || (this.#queue.length && !this.#gate.paused)) {
       this.#pump();
@@ -242,6 +256,7 @@ export class EventConsumer {
 
   #receive(msg: JsMsg): void {
     this.#leases.add(msg);
+    if (this.#queue.length === 0) this.#queuedSince = performance.now();
     this.#queue.push(msg);
     this.#pump();
   }
@@ -249,6 +264,7 @@ export class EventConsumer {
   /** Starts batches while there is queued work, a free worker and no pause. */
   #pump(): void {
     while (!this.#gate.paused && this.#queue.length && this.#batches < this.#workers && this.#inflight.size < this.#concurrency) {
+      if (this.#lingering()) return;
       const msgs = this.#queue.splice(0, this.#batchSize);
       this.#batches++;
       this.#track(
@@ -262,6 +278,21 @@ export class EventConsumer {
           .finally(() => this.#batches--),
       );
     }
+  }
+
+  /**
+   * True while a short batch should wait for more (lingerMs); a timer pumps again when the
+   * oldest message has waited long enough. Never while stopping: stop() drains what is queued.
+   */
+  #lingering(): boolean {
+    if (this.#lingerMs === 0 || this.#queue.length >= this.#batchSize || this.#stopping) return false;
+    const left = this.#queuedSince + this.#lingerMs - performance.now();
+    if (left <= 0) return false;
+    this.#lingerTimer ??= setTimeout(() => {
+      this.#lingerTimer = undefined;
+      this.#pump();
+    }, left);
+    return true;
   }
 
   /** Work in flight (batches, after-commit calls); when one ends, a waiting message may start. */
@@ -375,6 +406,7 @@ export class EventConsumer {
   #committed(works: Work[], { handled, after }: Committed): void {
     const { metrics, log } = this.o;
     if (handled.size) this.o.relay?.wake();
+    metrics?.consumerBatchSize.observe({ consumer: this.durable }, works.length);
     for (const w of works) {
       this.#ack(w.msg);
       metrics?.consumed.inc({ subject: w.msg.subject, result: handled.has(w) ? 'handled' : 'duplicate' });
@@ -399,6 +431,8 @@ export class EventConsumer {
       this.o.metrics?.failed.inc({ subject: t.msg.subject, kind: 'dependency' });
     }
     this.#queue.unshift(...traced.map((t) => t.msg), ...rest);
+    // They have waited already: on resume they go at once.
+    this.#queuedSince = 0;
     this.#gate.pause(f.dependency, f.error);
   }
 

@@ -16,6 +16,11 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** Safety-net poll for rows written by other processes; local writes call wake(). */
   pollMs?: number;
+  /**
+   * How long a wake() finding the relay asleep waits for more commits before the claim (default
+   * 0). Under light load each commit is otherwise its own claim transaction and publish round.
+   */
+  lingerMs?: number;
   publishTimeoutMs?: number;
   /** Backoff of one row whose publish fails, and of the whole relay when the database fails. */
   retry?: BackoffSettings;
@@ -70,6 +75,8 @@ interface RowRetry {
 export class OutboxRelay {
   readonly #batchSize: number;
   readonly #pollMs: number;
+  readonly #lingerMs: number;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #publishTimeoutMs: number;
   readonly #retry: BackoffSettings;
   #running = false;
@@ -84,6 +91,7 @@ export class OutboxRelay {
   constructor(private readonly o: OutboxRelayOptions) {
     this.#batchSize = o.batchSize ?? 256;
     this.#pollMs = o.pollMs ?? 1000;
+    this.#lingerMs = Math.max(0, o.lingerMs ?? 0);
     this.#publishTimeoutMs = o.publishTimeoutMs ?? 5000;
     this.#retry = o.retry ?? { initialMs: 250, maxMs: 10_000 };
     this.#failures = new RetryDelays(this.#retry);
@@ -104,7 +112,10 @@ export class OutboxRelay {
   wake(): void {
     this.#woken = true;
     // While backing off from errors a commit doesn't cut the wait short; stop() still does.
-    if (this.#failures.attempts === 0) this.#wakeup?.abort();
+    const sleeping = this.#wakeup;
+    if (this.#failures.attempts !== 0 || !sleeping) return;
+    if (this.#lingerMs === 0) return sleeping.abort();
+    this.#lingerTimer ??= setTimeout(() => sleeping.abort(), this.#lingerMs);
   }
 
   /** Stops after the batch in flight and one last flush attempt. Idempotent. */
@@ -282,6 +293,7 @@ export class OutboxRelay {
     // What was published is deleted (committed) even when other rows of the batch failed: it is
     // never published again because a neighbour failed.
     this.o.metrics?.outboxRelayed.inc(sent);
+    if (sent > 0) this.o.metrics?.outboxBatchSize.observe(sent);
     return failed;
   }
 
@@ -302,19 +314,22 @@ export class OutboxRelay {
       }
       if (!this.#running) break;
       const failing = this.#failures.attempts > 0;
-      if (sent >= this.#batchSize || (this.#woken && !failing)) continue;
+      if (sent >= this.#batchSize) continue;
       // About to sleep. While NATS is away, rows back off or the database fails, flushOnce can't
       // see the whole table, so the lag gauge is read from it here and keeps growing. Otherwise
       // the flush just set it (0 for an empty claim); a query per cycle would be one more round
       // trip per event.
-      if (failing || this.#rowRetries.size > 0 || !this.o.nats.isConnected()) await this.refreshLag();
-      // A wake() while the lag query ran found no sleeper to resolve: don't sleep through it,
-      // or a commit waits a whole poll interval (1 s) to be published.
-      if (this.#woken && !failing) continue;
+      if ((!this.#woken || failing) && (failing || this.#rowRetries.size > 0 || !this.o.nats.isConnected())) await this.refreshLag();
+      // A wake() during the flush or the lag query found no sleeper to resolve: its commit waits
+      // only the linger, not a whole poll interval (1 s).
+      const woken = this.#woken && !failing;
+      if (woken && this.#lingerMs === 0) continue;
       const wakeup = new AbortController();
       this.#wakeup = wakeup;
-      await sleep(wait, wakeup.signal);
+      await sleep(woken ? this.#lingerMs : wait, wakeup.signal);
       this.#wakeup = undefined;
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = undefined;
     }
   }
 }
