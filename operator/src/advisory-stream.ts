@@ -35,9 +35,7 @@ import {
 } from '@nats-io/jetstream';
 import {
   advisoryKind,
-  atLeast,
-  connectedServerVersion,
-  parseVersion,
+  connectedAtLeast,
   copyAdvisoryToDeadLetter,
   MAX_DELIVERIES_ADVISORY,
   MSG_TERMINATED_ADVISORY,
@@ -94,12 +92,6 @@ export interface AdvisoryStreamCopier {
 export const durableName = (text: string): string => text.replace(/[^A-Za-z0-9_-]/g, '_');
 
 const isNotFound = (err: unknown, code: number): boolean => err instanceof JetStreamApiError && err.code === code;
-
-/** Metadata is kept from 2.10 on; older servers get none (and their stream is never deleted). */
-function keepsMetadata(jsm: JetStreamManager): boolean {
-  const v = parseVersion(connectedServerVersion(jsm));
-  return v !== undefined && atLeast(v, [2, 10, 0]);
-}
 
 export interface CaptureRemoval {
   /** The durable was there and is deleted. */
@@ -160,7 +152,8 @@ export function createAdvisoryStreamCopier(o: AdvisoryStreamOptions): AdvisorySt
         num_replicas: o.replicas ?? 1,
         max_age: DAY_NS,
         max_bytes: 256 * 1024 * 1024,
-        ...(keepsMetadata(jsm) ? { metadata: { [CAPTURE_CREATOR]: o.durable } } : {}),
+        // Metadata is kept from 2.10 on; on older servers the stream names no creator and is never deleted.
+        ...(connectedAtLeast(jsm, [2, 10, 0]) ? { metadata: { [CAPTURE_CREATOR]: o.durable } } : {}),
       });
       log.info({ stream }, 'advisory stream created');
     }

@@ -12,10 +12,8 @@
  */
 import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import {
-  connectedServerVersion,
+  connectedAtLeast,
   deadLetterStreamSpec,
-  parseVersion,
-  atLeast,
   readStream,
   reconcileStream,
   streamCapturing,
@@ -59,7 +57,7 @@ export async function ensureDeadLetterStream(jsm: JetStreamManager, input: DeadL
     };
   }
   const spec: StreamSpec = { ...derived, replicas: input.source.config.num_replicas };
-  const markers = atLeast(parseVersion(connectedServerVersion(jsm)) ?? [0, 0, 0], [2, 10, 0]);
+  const markers = connectedAtLeast(jsm, [2, 10, 0]);
   const r = await reconcileStream(jsm, markers ? withMarker(spec, OPERATOR_MARKER) : spec);
   if (r.outcome === 'created' || r.outcome === 'unchanged' || r.outcome === 'updated')
     return { ok: true, stream: spec.name, created: r.outcome === 'created' };

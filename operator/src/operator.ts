@@ -182,22 +182,29 @@ export function createOperator(o: OperatorOptions): Operator {
     copierConn = conn;
     copier = captureOn(conn, '', log, (c) => connectionName(c) === undefined);
   }
+  /** The NatsConnections (`<namespace>/<name>`) a Consumer with deadLetter names: a capture runs, or will, in each one's account. */
+  function capturedConnections(): Set<string> {
+    const keys = new Set<string>();
+    if (mode !== 'manage') return keys;
+    for (const c of list('Consumer') as ConsumerResource[]) {
+      const via = connectionName(c);
+      if (via && c.spec.deadLetter?.subject) keys.add(connectionKey(c.metadata?.namespace ?? '', via));
+    }
+    return keys;
+  }
   // The same capture on each NatsConnection a Consumer with deadLetter names (its own account).
   const advisories = createConnectionAdvisories({
     connection: (key) => pool.connection(key),
     wanted() {
       if (!leading || !started) return undefined;
-      const keys = new Set<string>();
-      if (mode !== 'manage') return keys;
-      for (const c of list('Consumer') as ConsumerResource[]) {
-        const namespace = c.metadata?.namespace ?? '';
-        const via = connectionName(c);
-        if (!via || !c.spec.deadLetter?.subject) continue;
-        // A NatsConnection being deleted (or gone) has its capture removed by its finalizer, not started again.
-        const conn = getConnection(namespace, via);
-        if (conn && !conn.metadata?.deletionTimestamp) keys.add(connectionKey(namespace, via));
-      }
-      return keys;
+      // A NatsConnection being deleted (or gone) has its capture removed by its finalizer, not started again.
+      return new Set(
+        [...capturedConnections()].filter((key) => {
+          const [namespace = '', name = ''] = key.split('/');
+          const conn = getConnection(namespace, name);
+          return conn !== undefined && !conn.metadata?.deletionTimestamp;
+        }),
+      );
     },
     start(key, conn) {
       const [namespace = '', name = ''] = key.split('/');
@@ -211,12 +218,7 @@ export function createOperator(o: OperatorOptions): Operator {
     remove: (key, conn) => removeCapture(conn.jsm, { stream: o.advisories?.stream, durable: captureDurable(connectionSuffix(key)) }),
     log,
   });
-  /** Whether a Consumer with deadLetter names this NatsConnection (a capture runs, or will, in its account). */
-  const captured = (namespace: string, name: string): boolean =>
-    mode === 'manage' &&
-    (list('Consumer') as ConsumerResource[]).some(
-      (c) => c.metadata?.namespace === namespace && connectionName(c) === name && Boolean(c.spec.deadLetter?.subject),
-    );
+  const captured = (namespace: string, name: string): boolean => capturedConnections().has(connectionKey(namespace, name));
   async function retireCapture(namespace: string, name: string): Promise<string | undefined> {
     if (mode !== 'manage') return undefined;
     const key = connectionKey(namespace, name);

@@ -137,6 +137,7 @@ export {
   applyStreamPlan,
   applyTopology,
   atLeast,
+  connectedAtLeast,
   connectedServerVersion,
   deadLetterStreamSpec,
   streamCapturing,

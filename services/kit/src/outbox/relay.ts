@@ -319,14 +319,14 @@ export class OutboxRelay {
       // see the whole table, so the lag gauge is read from it here and keeps growing. Otherwise
       // the flush just set it (0 for an empty claim); a query per cycle would be one more round
       // trip per event.
-      if ((!this.#woken || failing) && (failing || this.#rowRetries.size > 0 || !this.o.nats.isConnected())) await this.refreshLag();
+      const woken = (): boolean => this.#woken && !failing;
+      if (!woken() && (failing || this.#rowRetries.size > 0 || !this.o.nats.isConnected())) await this.refreshLag();
       // A wake() during the flush or the lag query found no sleeper to resolve: its commit waits
       // only the linger, not a whole poll interval (1 s).
-      const woken = this.#woken && !failing;
-      if (woken && this.#lingerMs === 0) continue;
+      if (woken() && this.#lingerMs === 0) continue;
       const wakeup = new AbortController();
       this.#wakeup = wakeup;
-      await sleep(woken ? this.#lingerMs : wait, wakeup.signal);
+      await sleep(woken() ? this.#lingerMs : wait, wakeup.signal);
       this.#wakeup = undefined;
       clearTimeout(this.#lingerTimer);
       this.#lingerTimer = undefined;

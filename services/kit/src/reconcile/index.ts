@@ -3,7 +3,7 @@
 export { isValidSubject, validateConsumerSpec, validateStreamSpec, type SpecError } from './validate.js';
 export { deliverPolicyOf, toConsumerConfig, toStreamConfig, type DesiredConsumerConfig, type DesiredStreamConfig } from './config.js';
 export { GO_DURATION_PATTERN, durationNanos, formatNanos } from './duration.js';
-export { atLeast, connectedServerVersion, parseVersion, showVersion, type Version } from './server-version.js';
+export { atLeast, connectedAtLeast, connectedServerVersion, parseVersion, showVersion, type Version } from './server-version.js';
 export { CONSUMER_FEATURES, STREAM_FEATURES, unsupportedConsumerFields, unsupportedStreamFields } from './server-support.js';
 export { NEWEST, type ChangeCheck, type FieldChange, type FieldRule } from './field-rule.js';
 export { DEFAULT_DUPLICATE_WINDOW, STREAM_FIELDS, defaultDuplicateWindow, type StreamFieldRule } from './stream-fields.js';

@@ -31,3 +31,9 @@ export function connectedServerVersion(jsm: JetStreamManager): string | undefine
   const nc = typeof withConn.getConnection === 'function' ? withConn.getConnection() : withConn.nc;
   return nc?.info?.version;
 }
+
+/** Whether the connected server is `min` or newer; false while its version is unknown. */
+export function connectedAtLeast(jsm: JetStreamManager, min: Version): boolean {
+  const v = parseVersion(connectedServerVersion(jsm));
+  return v !== undefined && atLeast(v, min);
+}
