@@ -62,9 +62,14 @@ let other: NatsConnection;
 let t: TestOperator | undefined;
 const { log, lines } = capturingLogger();
 
+type AccountName = 'ORDERS' | 'OTHER' | 'CAPTURE';
 const enc = new TextEncoder();
-const userOf = async (account: 'ORDERS' | 'OTHER' | 'CAPTURE', url = server.url): Promise<NatsConnection> =>
+const userOf = async (account: AccountName, url = server.url): Promise<NatsConnection> =>
   connect({ servers: url, authenticator: credsAuthenticator(enc.encode(await accounts.accounts[account]!.creds())) });
+
+/** A nats-server of this file's own in operator mode, trusting this file's accounts (not started). */
+const operatorModeServer = (name: string): Promise<TestNatsServer> =>
+  TestNatsServer.create({ name, args: ['-c', join(dir, 'operator-mode.conf')] });
 
 const exists = async (nc: NatsConnection, stream: string): Promise<boolean> =>
   (await readStream(await jetstreamManager(nc), stream)) !== undefined;
@@ -74,6 +79,10 @@ async function applySecret(name: string, stringData: Record<string, string>): Pr
     input: JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData }),
   });
 }
+
+/** A Secret whose `user.creds` are those of a user of `account`. */
+const applyCreds = async (secret: string, account: AccountName, user?: string): Promise<void> =>
+  applySecret(secret, { 'user.creds': await accounts.accounts[account]!.creds(user) });
 
 const credsConnection = (name: string, secret: string, servers = [server.url]): Obj =>
   ({
@@ -98,7 +107,7 @@ const operatorOn = (identity: string): Promise<TestOperator> =>
 beforeAll(async () => {
   accounts = await operatorMode(['ORDERS', 'OTHER', 'CAPTURE']);
   accounts.writeConfig(join(dir, 'operator-mode.conf'));
-  server = await TestNatsServer.create({ name: 'acct', args: ['-c', join(dir, 'operator-mode.conf')] });
+  server = await operatorModeServer('acct');
   await server.start();
   orders = await userOf('ORDERS');
   other = await userOf('OTHER');
@@ -122,7 +131,7 @@ afterAll(async () => {
 describe('creds (operator mode: user JWT + seed from a Secret)', () => {
   it("a Stream naming a NatsConnection with a user's creds is Ready; its stream lives in that user's account only", async () => {
     const STREAM = names.stream('CREDS');
-    await applySecret('orders-creds', { 'user.creds': await accounts.accounts.ORDERS!.creds('orders-operator') });
+    await applyCreds('orders-creds', 'ORDERS', 'orders-operator');
     await kubectlApply(
       cp,
       K8S_NS,
@@ -226,7 +235,7 @@ describe('the dead-letter advisory capture of a NatsConnection, removed when it 
   it("a Consumer's deadLetter gone: that connection's durable goes, the default connection's capture in the same account stays", async () => {
     const SHARED = names.stream('SHARED');
     // A user of OTHER, the default connection's account: both captures read one stream there.
-    await applySecret('shared-creds', { 'user.creds': await accounts.accounts.OTHER!.creds() });
+    await applyCreds('shared-creds', 'OTHER');
     await kubectlApply(
       cp,
       K8S_NS,
@@ -255,7 +264,7 @@ describe('the dead-letter advisory capture of a NatsConnection, removed when it 
     const CAP = names.stream('CAP');
     const capture = await userOf('CAPTURE');
     try {
-      await applySecret('capture-creds', { 'user.creds': await accounts.accounts.CAPTURE!.creds() });
+      await applyCreds('capture-creds', 'CAPTURE');
       await kubectlApply(
         cp,
         K8S_NS,
@@ -286,10 +295,10 @@ describe('the dead-letter advisory capture of a NatsConnection, removed when it 
 
   it('the NatsConnection deleted while its server is down: it goes all the same, a Warning event names the durable left', async () => {
     const DOWN = names.stream('DOWN');
-    const down = await TestNatsServer.create({ name: 'acct-down', args: ['-c', join(dir, 'operator-mode.conf')] });
+    const down = await operatorModeServer('acct-down');
     try {
       await down.start();
-      await applySecret('down-creds', { 'user.creds': await accounts.accounts.CAPTURE!.creds() });
+      await applyCreds('down-creds', 'CAPTURE');
       await kubectlApply(
         cp,
         K8S_NS,
@@ -325,8 +334,8 @@ describe('a Stream deleted while its connection is gone', () => {
   it('gone for good (NatsConnection or its Secret deleted while no operator ran): the resource goes, the stream is kept', async () => {
     const NO_CONN = names.stream('KEPT_CONN');
     const NO_SECRET = names.stream('KEPT_SECRET');
-    await applySecret('kept-conn-creds', { 'user.creds': await accounts.accounts.ORDERS!.creds() });
-    await applySecret('kept-secret-creds', { 'user.creds': await accounts.accounts.ORDERS!.creds() });
+    await applyCreds('kept-conn-creds', 'ORDERS');
+    await applyCreds('kept-secret-creds', 'ORDERS');
     await kubectlApply(
       cp,
       K8S_NS,
@@ -390,10 +399,10 @@ describe('a Stream deleted while its connection is gone', () => {
 
   it('only away (its server down): the resource stays Terminating, and deletes the stream once the server is back', async () => {
     const STREAM = names.stream('AWAY');
-    const away = await TestNatsServer.create({ name: 'acct-away', args: ['-c', join(dir, 'operator-mode.conf')] });
+    const away = await operatorModeServer('acct-away');
     try {
       await away.start();
-      await applySecret('away-creds', { 'user.creds': await accounts.accounts.ORDERS!.creds() });
+      await applyCreds('away-creds', 'ORDERS');
       await kubectlApply(
         cp,
         K8S_NS,
