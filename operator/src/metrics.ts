@@ -1,5 +1,6 @@
 /** Operator metrics on its own registry (no global default registry: tests run several operators). */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '@orderflow/kit';
 
 export interface OperatorMetrics {
   registry: Registry;
@@ -12,7 +13,7 @@ export interface OperatorMetrics {
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): OperatorMetrics {
   const registry = new Registry();
-  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
+  if (opts.defaultMetrics) collectProcessMetrics(registry);
   return {
     registry,
     reconciles: new Counter({
