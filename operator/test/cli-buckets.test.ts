@@ -1,7 +1,8 @@
 /**
  * The `orderflow` CLI with KeyValue and ObjectStore YAML, as a child process against the real
- * nats-server: diff shows the plan and applies nothing, apply creates buckets Kvm/Objm open, a
- * change is applied in place, a fixed field is refused naming it.
+ * nats-server: diff shows the plan and applies nothing, apply creates buckets Kvm/Objm open, streams
+ * status shows them as buckets with their live numbers, a change is applied in place, a fixed field
+ * is refused naming it.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,6 +77,13 @@ describe('orderflow CLI with KeyValue and ObjectStore', () => {
     await kv.put('feature', new TextEncoder().encode('on'));
     expect((await kv.get('feature'))?.string()).toBe('on');
     await (await new Objm(nc).open(OS)).putBlob({ name: 'b' }, new TextEncoder().encode('x'));
+    // streams status shows the buckets as buckets, with their live numbers — not as KV_/OBJ_ streams.
+    const status = await cli('streams', 'status');
+    expect(status.code, status.err).toBe(0);
+    expect(status.out).toMatch(new RegExp(`^KeyValue +${KV} +values=1 +history=2 +bytes=[1-9]\\d* +ttl=3600s$`, 'm'));
+    expect(status.out).toMatch(new RegExp(`^ObjectStore +${OS} +bytes=[1-9]\\d* +messages=2 +ttl=86400s +sealed=false$`, 'm'));
+    expect(status.out).not.toMatch(new RegExp(`^(KV_${KV}|OBJ_${OS}) `, 'm'));
+    expect(status.out.indexOf(`KeyValue     ${KV}`)).toBeGreaterThan(status.out.indexOf('buckets:'));
 
     write({ history: 4, ttl: '1h' });
     const changed = await cli('diff', '-f', dir);

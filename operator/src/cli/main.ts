@@ -5,7 +5,7 @@
  *
  *   orderflow streams apply -f <dir|file>     reconcile Stream/Consumer/KeyValue/ObjectStore YAML straight into NATS
  *   orderflow diff -f <dir|file>              the plan for that YAML, nothing applied (exit 0 in sync, 1 differs, 2 trouble)
- *   orderflow streams status                  streams and consumers with live numbers
+ *   orderflow streams status                  streams and consumers, then KeyValue/ObjectStore buckets, with live numbers
  *   orderflow dlq list [stream]               dead letters (optionally of one source stream)
  *   orderflow dlq show <seq>
  *   orderflow dlq replay <seq|--all> [--to subject] [--stream S]
@@ -28,6 +28,7 @@ import {
   type ReplayResult,
 } from '@orderflow/kit';
 import { loadResources, type Resources } from './load-resources.js';
+import { statusLines } from './status.js';
 import { applyTopologyKeepingOwners, planTopology, type PlannedResource } from './topology.js';
 
 const USAGE = `usage:
@@ -128,18 +129,7 @@ async function run(nc: NatsConnection): Promise<number> {
       return problems(results).length > 0 ? 1 : 0;
     }
     case 'streams status': {
-      for await (const s of jsm.streams.list()) {
-        console.log(
-          `${s.config.name}  subjects=${s.config.subjects.join(',')}  messages=${s.state.messages}  bytes=${s.state.bytes}  ` +
-            `consumers=${s.state.consumer_count}`,
-        );
-        for await (const c of jsm.consumers.list(s.config.name)) {
-          console.log(
-            `  ${c.name}  pending=${c.num_pending}  ackPending=${c.num_ack_pending}  redelivered=${c.num_redelivered}  ` +
-              `maxDeliver=${c.config.max_deliver}`,
-          );
-        }
-      }
+      for (const line of await statusLines(jsm)) console.log(line);
       return 0;
     }
     case 'dlq list': {
