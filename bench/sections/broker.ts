@@ -17,13 +17,13 @@ import {
   openPglite,
   openPostgres,
   OUTBOX_MIGRATIONS,
-  platformTopology,
   reconcileConsumer,
   reconcileStream,
   type ConsumerSpec,
   type Db,
   type OutgoingEvent,
 } from '@orderflow/kit';
+import { platformTopology } from '../../test/support/topology.js';
 import { onCleanup } from '../lib/cleanup.js';
 import { orderCreatedEvent, seedProducts } from '../lib/orders.js';
 import { startChild } from '../lib/procs.js';

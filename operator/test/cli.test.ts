@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { platformTopology, readStream } from '@orderflow/kit';
+import { readStream } from '@orderflow/kit';
+import { platformTopology } from '../../test/support/topology.js';
 import { deleteNamespaceStreams, testNamespace, testNats, TestNatsServer, TEST_NATS_URL } from '@orderflow/kit/testing';
 
 const run = promisify(execFile);

@@ -1,7 +1,8 @@
 /**
  * The Kubernetes manifests: CRDs and RBAC/Deployment validated against the Kubernetes OpenAPI
  * schemas (kubernetes-models), example resources validated against the CRDs' own
- * openAPIV3Schema (ajv), and the examples kept equal to platformTopology().
+ * openAPIV3Schema (ajv), and the examples kept equal to the platform topology (derived from the
+ * service definitions, test/support/topology.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
-import { platformTopology } from '@orderflow/kit';
+import { platformTopology } from '../../test/support/topology.js';
 import { loadResources } from '../src/cli/load-resources.js';
 
 const K8S = new URL('../../k8s/', import.meta.url).pathname;
@@ -145,7 +146,7 @@ describe('example resources against the CRDs', () => {
     expect(ajv.errorsText(validate.errors)).toContain(message);
   });
 
-  it('k8s/platform/jetstream-resources.yaml is exactly platformTopology() (R3, kept on delete)', async () => {
+  it('k8s/platform/jetstream-resources.yaml is exactly the topology derived from the definitions (R3, kept on delete)', async () => {
     const t = platformTopology({ replicas: 3 });
     const keep = <T>(x: T) => ({ ...x, preventDelete: true });
     expect(await loadResources(join(K8S, 'platform', 'jetstream-resources.yaml'))).toEqual({

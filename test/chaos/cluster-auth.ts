@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import type { ServiceName } from '@orderflow/kit';
 import type { TestNatsCluster } from '../support/cluster.js';
 import { natsAuthConfig, SERVICE_USERS } from '../support/nats-auth.js';
+import type { ServiceName } from '../support/topology.js';
 
 const SERVICES = Object.keys(SERVICE_USERS) as ServiceName[];
 const secret = () => randomBytes(12).toString('hex');

@@ -21,9 +21,10 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { createAdvisoryCopier, createLogger, deadLetterLookup, platformTopology, type AdvisoryCopier } from '@orderflow/kit';
+import { createAdvisoryCopier, createLogger, deadLetterLookup, type AdvisoryCopier } from '@orderflow/kit';
 import { TEST_NATS_URL, testNats, waitFor } from '@orderflow/kit/testing';
 import { Platform } from '../support/platform.js';
+import { platformTopology } from '../support/topology.js';
 import { startConsole, type RunningConsole } from '../../services/console/src/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

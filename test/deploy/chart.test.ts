@@ -21,7 +21,7 @@ import {
   type Dict,
 } from './helm.js';
 import { validateK8s, knownKind, yamlFiles, loadDocs, crdValidators } from './k8s-validate.js';
-import { platformTopology } from '../../services/kit/src/topology.js';
+import { platformTopology } from '../support/topology.js';
 
 const DB = { database: { url: 'postgres://orderflow:pw@db:5432/orderflow' } };
 const GATEWAY = { paymentService: { gatewayUrl: 'https://payments.example.com' } };
@@ -274,7 +274,8 @@ describe.each(Object.entries(SCENARIOS))('helm template (%s)', (name, values) =>
     }
   });
 
-  it('Stream/Consumer resources equal the kit topology (streams, filters, maxDeliver 5, ackWait 30s, backoff, DLQ subjects)', () => {
+  // The topology is derived from the service definitions (test/support/topology.ts): a consumer a service declares needs its resource here.
+  it('Stream/Consumer resources equal the derived topology (streams, filters, maxDeliver 5, ackWait 30s, backoff, DLQ subjects)', () => {
     const v = effective(values) as { subjectNamespace: string; jetstream: { replicas: number } };
     const replicas = name === 'dev' ? 1 : v.jetstream.replicas; // values-dev.yaml (a file) sets R1
     const topo = platformTopology({ namespace: v.subjectNamespace, replicas, storage: 'file' });

@@ -9,9 +9,9 @@
 import { connect as tcpConnect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { ServiceName } from '@orderflow/kit';
 import { readStream, testNats } from '@orderflow/kit/testing';
 import { Platform } from '../support/platform.js';
+import type { ServiceName } from '../support/topology.js';
 
 interface RawResponse {
   status: number;

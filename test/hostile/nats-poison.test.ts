@@ -9,10 +9,11 @@ import { headers as natsHeaders } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CONSUMERS, Names } from '@orderflow/kit';
+import { Names } from '@orderflow/kit';
 import { testNats, waitFor } from '@orderflow/kit/testing';
 import { Platform } from '../support/platform.js';
 import { readAllMessages } from '../support/invariants.js';
+import { platformTopology } from '../support/topology.js';
 
 const SUBJECTS = [
   'orders.created',
@@ -70,6 +71,7 @@ const poison: fc.Arbitrary<Poison> = fc.record({
 describe('malformed and oversized messages at every consumer', () => {
   const p = new Platform({ env: { SAGA_TIMEOUT_MS: '120000' }, logLevel: 'error' });
   const names = new Names(p.ns);
+  const { consumers } = platformTopology({ namespace: p.ns });
   let nc: NatsConnection;
   beforeAll(async () => {
     await p.start();
@@ -107,9 +109,10 @@ describe('malformed and oversized messages at every consumer', () => {
         headers: h,
         ...(s.withMsgId ? { msgID: `poison-${p.ns}-${i}` } : {}),
       });
-      for (const c of CONSUMERS) {
-        const matches = c.filter.endsWith('>') ? s.subject.startsWith(c.filter.slice(0, -1)) : c.filter === s.subject;
-        if (names.stream(c.stream) === stream && matches) expected.add(`${c.durable}:${stream}:${ack.seq}`);
+      for (const c of consumers) {
+        const filter = names.eventType(c.filterSubject!);
+        const matches = filter.endsWith('>') ? s.subject.startsWith(filter.slice(0, -1)) : filter === s.subject;
+        if (c.streamName === stream && matches) expected.add(`${c.durableName}:${stream}:${ack.seq}`);
       }
     }
     const jsm = await jetstreamManager(nc);
@@ -150,8 +153,8 @@ describe('malformed and oversized messages at every consumer', () => {
     await waitFor(
       'consumers settled',
       async () => {
-        for (const c of CONSUMERS) {
-          const info = await jsm.consumers.info(names.stream(c.stream), c.durable);
+        for (const c of consumers) {
+          const info = await jsm.consumers.info(c.streamName, c.durableName);
           if (info.num_ack_pending || info.num_pending) return false;
         }
         return true;

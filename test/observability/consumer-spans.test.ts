@@ -24,6 +24,7 @@ import {
   type NatsManager,
 } from '@orderflow/kit';
 import { startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
+import { platformDefinitions } from '../support/topology.js';
 
 const exporter = new tracing.InMemorySpanExporter();
 const provider = new node.NodeTracerProvider({ spanProcessors: [new tracing.SimpleSpanProcessor(exporter)] });
@@ -49,7 +50,12 @@ const attempts = new Map<string, number>();
 beforeAll(async () => {
   // Registers the AsyncLocalStorage context manager and the W3C propagator, like the NodeSDK does.
   provider.register();
-  t = await startTestBed({ label: 'otelc', log, metrics, topology: { maxDeliver: 3, ackWait: '5s', backoff: ['1s'] } });
+  t = await startTestBed({
+    label: 'otelc',
+    log,
+    metrics,
+    topology: { services: platformDefinitions(), maxDeliver: 3, ackWait: '5s', backoff: ['1s'] },
+  });
   ({ names, db, nats } = t);
   relay = new OutboxRelay({ db, nats, log, metrics, pollMs: 100 });
   relay.start();

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Names, type ServiceName } from '@orderflow/kit';
+import { Names } from '@orderflow/kit';
 import { readStream, testNats, waitFor } from '@orderflow/kit/testing';
 import { Platform } from '../support/platform.js';
+import type { ServiceName } from '../support/topology.js';
 import { publish } from '../../services/inventory-service/test/helpers.js';
 
 /**

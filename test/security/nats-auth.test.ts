@@ -12,10 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { applyTopology, createLogger, platformTopology, problems, type ServiceName } from '@orderflow/kit';
+import { applyTopology, createLogger, problems } from '@orderflow/kit';
 import { freePort, TestNatsServer } from '@orderflow/kit/testing';
 import { Platform } from '../support/platform.js';
 import { natsAuthConfig } from '../support/nats-auth.js';
+import { platformTopology, type ServiceName } from '../support/topology.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const pw = () => randomBytes(12).toString('hex');

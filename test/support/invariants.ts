@@ -16,7 +16,8 @@
 import pg from 'pg';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
-import { CONSUMERS, Names } from '../../services/kit/src/topology.js';
+import { Names } from '../../services/kit/src/topology.js';
+import { platformTopology } from './topology.js';
 
 export interface InvariantInput {
   databaseUrl: string;
@@ -383,7 +384,6 @@ export async function waitQuiescent(input: InvariantInput, timeoutMs: number, pr
   let lastReport = t0;
   const { schemas } = input;
   const q = querier(input);
-  const names = new Names(input.namespace);
   let last: string;
   let nc: NatsConnection | undefined;
   try {
@@ -415,10 +415,10 @@ export async function waitQuiescent(input: InvariantInput, timeoutMs: number, pr
             maxReconnectAttempts: -1,
           });
           const jsm = await jetstreamManager(nc);
-          for (const c of CONSUMERS) {
-            const info = await jsm.consumers.info(names.stream(c.stream), c.durable);
+          for (const c of platformTopology({ namespace: input.namespace }).consumers) {
+            const info = await jsm.consumers.info(c.streamName, c.durableName);
             if (info.num_pending || info.num_ack_pending)
-              moving.push(`${c.durable}: ${info.num_pending} pending, ${info.num_ack_pending} unacked`);
+              moving.push(`${c.durableName}: ${info.num_pending} pending, ${info.num_ack_pending} unacked`);
           }
         }
       } catch (err) {

@@ -1,14 +1,15 @@
 /**
  * NATS authorisation for the platform: one user per service, allowed to publish only its own
  * events, its own dead letters and the JetStream API calls its consumers make; one admin user
- * (the operator, `orderflow streams apply`) that owns the topology. Generated from the topology
+ * (the operator, `orderflow streams apply`) that owns the topology. Generated from the definitions
  * so it cannot drift from the subjects and durables the services really use.
  *
  * test/fixtures/nats-auth.conf and charts/orderflow/files/nats-auth.conf are this function's
  * output for production naming (namespace ''), with passwords taken from environment variables
  * of the nats-server process (`$ORDER_SERVICE_NATS_PASSWORD`, …); a test keeps them in step.
  */
-import { CONSUMERS, Names, type ServiceName } from '../../services/kit/src/topology.js';
+import { Names } from '../../services/kit/src/topology.js';
+import { SERVICES, type ServiceName } from './topology.js';
 
 export const SERVICE_USERS: Record<ServiceName, string> = {
   'order-service': 'order-service',
@@ -36,7 +37,8 @@ export interface ServicePermissions {
 
 export function servicePermissions(service: ServiceName, namespace = ''): ServicePermissions {
   const names = new Names(namespace);
-  const mine = CONSUMERS.filter((c) => c.service === service);
+  // Its consumers, as its definition declares them.
+  const mine = Object.entries(SERVICES[service]().consumers ?? {}).map(([durable, c]) => ({ durable, stream: c.stream }));
   const streams = [...new Set(mine.map((c) => names.stream(c.stream)))];
   const publish = [
     names.subject(PRODUCES[service]),

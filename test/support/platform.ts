@@ -13,7 +13,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { fileURLToPath } from 'node:url';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
-import { startService, type RunningService, type ServiceDefinition, type ServiceName } from '@orderflow/kit';
+import { startService, type RunningService } from '@orderflow/kit';
 import {
   dropSchema,
   freePort,
@@ -26,20 +26,12 @@ import {
   waitFor,
   type LaunchedProcess,
 } from '@orderflow/kit/testing';
-import { orderService } from '../../services/order-service/src/index.js';
-import { inventoryService } from '../../services/inventory-service/src/index.js';
-import { paymentService } from '../../services/payment-service/src/index.js';
 import { startGateway, type RunningGateway } from '../../services/sandbox-gateway/src/index.js';
 import { saidWhyItExits } from './exit-reason.js';
 import { killGroup, track } from './reaper.js';
+import { SERVICES, type ServiceName } from './topology.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-const DEFINITIONS: Record<ServiceName, () => ServiceDefinition> = {
-  'order-service': orderService,
-  'inventory-service': inventoryService,
-  'payment-service': () => paymentService(),
-};
 
 export interface PlatformOptions {
   /** Services to run as child processes instead of in-process. */
@@ -156,7 +148,7 @@ export class Platform {
     const port = await freePort();
     const inst: Instance = { id, name, port, earlier: '', startedAt: Date.now(), restarts: 0 };
     if (child) await this.#spawn(inst);
-    else inst.inProcess = await startService(DEFINITIONS[name](), { env: this.envFor(name, port), hostname: '127.0.0.1' });
+    else inst.inProcess = await startService(SERVICES[name](), { env: this.envFor(name, port), hostname: '127.0.0.1' });
     this.instances.set(id, inst);
     try {
       await waitFor(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${port}/ready`)).ok, 30_000, 100);

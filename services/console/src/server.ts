@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { createLogger, createMetrics, exitOnSignals, Names, NatsManager, platformTopology, serveHttp, type Logger } from '@orderflow/kit';
+import { createLogger, createMetrics, exitOnSignals, Names, NatsManager, serveHttp, type Logger } from '@orderflow/kit';
 import { consoleConfig, type ConsoleConfig } from './config.js';
 import { createConsoleApp, type ConsoleState } from './app.js';
 import { JetStreamSampler } from './sources/jetstream.js';
+import { platformTopology } from './topology.js';
 import { ServicesClient, type FetchFn, type SagaFigures } from './sources/services.js';
 
 export interface StartConsoleOptions {
@@ -43,7 +44,7 @@ export async function startConsole(opts: StartConsoleOptions = {}): Promise<Runn
   const log = opts.log ?? createLogger('console', config.logLevel);
   const metrics = createMetrics('console');
   const names = new Names(config.namespace);
-  const topology = platformTopology({ namespace: config.namespace });
+  const topology = platformTopology(config.namespace);
   const nats = new NatsManager({ ...config.nats, name: 'console' }, log, metrics);
   const services = new ServicesClient(config.services, opts.fetch ?? fetch);
   const jetstream = new JetStreamSampler(topology, log);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { createLogger, platformTopology, type Topology } from '@orderflow/kit';
+import { createLogger, type Topology } from '@orderflow/kit';
+import { platformTopology } from '../../../test/support/topology.js';
 import { deleteNamespaceStreams, testNamespace, testNats } from '@orderflow/kit/testing';
 import { JetStreamSampler } from '../src/sources/jetstream.js';
 

@@ -1,8 +1,9 @@
 /**
  * What a service is, declared: its consumers (which stream, which subject, under which durable
- * name), the events it emits, its routes and background work; its consumer specs derive from them. `defineService` checks at compile
- * time that the handler map has exactly the declared consumers: a typo is an error, not a service
- * that silently consumes nothing.
+ * name), the events it emits, its routes and background work. Its consumer specs derive from them,
+ * and so does the platform's topology (`topologyOf` over the definitions). `defineService` checks at
+ * compile time that the handler map has exactly the declared consumers: a typo is an error, not a
+ * service that silently consumes nothing.
  */
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
@@ -15,7 +16,7 @@ import type { ReadinessCheck } from './http/ops.js';
 import type { Metrics } from './metrics.js';
 import type { NatsManager } from './nats/connection.js';
 import type { OutboxRelay } from './outbox/relay.js';
-import { platformTopology, type ConsumerSpec, type Names, type ServiceName, type Topology, type TopologyOptions } from './topology.js';
+import type { Names, Topology } from './topology.js';
 
 export interface Lifecycle {
   start(): void | Promise<void>;
@@ -31,6 +32,7 @@ export interface ServiceContext {
   db: Db;
   nats: NatsManager;
   names: Names;
+  /** The platform's streams and this service's own consumers (not the other services'). */
   topology: Topology;
   relay: OutboxRelay;
 }
@@ -65,7 +67,7 @@ export interface ServiceDefinition<
   S = unknown,
   H extends HandlerMap<C> = HandlerMap<C>,
 > {
-  name: ServiceName;
+  name: string;
   defaultPort: number;
   migrations: readonly Migration[];
   /** What it consumes: durable name → stream and subject. */
@@ -88,21 +90,4 @@ export function defineService<
   H extends HandlerMap<C> = HandlerMap<C>,
 >(def: ServiceDefinition<C, S, H>): ServiceDefinition<C, S, H> {
   return def;
-}
-
-/**
- * The consumer specs of a definition, derived from its declarations with the platform's consumer
- * settings (ack wait, max deliver, backoff, dead-letter subject).
- */
-export function declaredConsumers(
-  def: Pick<ServiceDefinition, 'name' | 'consumers'>,
-  opts: Omit<TopologyOptions, 'consumers'> = {},
-): ConsumerSpec[] {
-  const consumers = Object.entries(def.consumers ?? {}).map(([durable, d]) => ({
-    service: def.name,
-    stream: d.stream,
-    durable,
-    filter: d.subject,
-  }));
-  return platformTopology({ ...opts, consumers }).consumers;
 }

@@ -23,23 +23,13 @@ export { EventConsumer, type EventConsumerOptions } from './consumer/runtime.js'
 // Settings, logs, metrics, traces.
 export { baseConfig, intSetting, readSetting, type BaseConfig } from './config.js';
 export { createLogger, type Logger } from './log.js';
-export { createMetrics, type Metrics } from './metrics.js';
+export { collectProcessMetrics, createMetrics, type Metrics } from './metrics.js';
 export { inSpan } from './tracing/propagation.js';
 export { observeWithTraceId } from './tracing/exemplars.js';
 export { parsePrometheus, labelsMatch, sumBy, type Sample } from './prometheus-text.js';
 
-// Topology: names, streams and consumers of the platform.
-export {
-  CONSUMERS,
-  Names,
-  parseDuration,
-  platformTopology,
-  type ConsumerSpec,
-  type ServiceName,
-  type StreamSpec,
-  type Topology,
-  type TopologyOptions,
-} from './topology.js';
+// Topology: names, the platform's streams, and the consumers the service definitions declare.
+export { Names, parseDuration, topologyOf, type ConsumerSpec, type StreamSpec, type Topology, type TopologyOptions } from './topology.js';
 
 // Events: schemas, envelope, headers, versions.
 export {

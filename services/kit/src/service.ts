@@ -18,8 +18,8 @@ import { problem } from './http/problem.js';
 import { errorHandler } from './http/errors.js';
 import { httpServerSpans } from './http/tracing.js';
 import { exitOnSignals, runShutdownHooks } from './shutdown-hooks.js';
-import { Names, platformTopology } from './topology.js';
-import { declaredConsumers, type HttpEnv, type ServiceContext, type ServiceDefinition } from './definition.js';
+import { Names, topologyOf } from './topology.js';
+import { type HttpEnv, type ServiceContext, type ServiceDefinition } from './definition.js';
 import { applyTopology, problems } from './reconcile/index.js';
 import { createAdvisoryCopier, deadLetterLookup, type AdvisoryCopier } from './dlq/advisory-copier.js';
 
@@ -56,8 +56,9 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
   const log = opts.log ?? createLogger(def.name, config.logLevel);
   const metrics = createMetrics(def.name);
   const names = new Names(config.namespace);
-  const topology = platformTopology({ namespace: config.namespace, replicas: config.streamReplicas });
-  const specs = declaredConsumers(def, { namespace: config.namespace, replicas: config.streamReplicas });
+  // The platform's streams and this service's own consumers: what it ensures at start-up in dev.
+  const topology = topologyOf([def], { namespace: config.namespace, replicas: config.streamReplicas });
+  const specs = topology.consumers;
 
   // Probes first: /health answers and /ready names what is missing while the database opens and
   // migrates (a replica waits here while another one migrates) and NATS connects.
@@ -144,7 +145,7 @@ export async function startService(def: ServiceDefinition, opts: StartOptions = 
       const delays = new RetryDelays({ initialMs: 500, maxMs: 5000 });
       while (!stopped.signal.aborted) {
         try {
-          const failed = problems(await applyTopology(jsm, { ...topology, consumers: specs }, log));
+          const failed = problems(await applyTopology(jsm, topology, log));
           if (failed.length) throw new Error(failed.map((r) => `${r.kind} ${r.key}: ${r.error ?? r.reasons.join(', ')}`).join('; '));
           if (stopped.signal.aborted) return;
           streamsReady = true;

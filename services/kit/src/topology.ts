@@ -1,13 +1,17 @@
 /**
  * The platform's JetStream topology, in the shape of the operator's custom resources
- * (`Stream.spec` / `Consumer.spec`). One definition serves three readers: services ensure it at
- * start-up in dev, the `orderflow streams apply` CLI, and the operator's example resources.
+ * (`Stream.spec` / `Consumer.spec`). The streams are the kit's (one per event family, and the dead
+ * letters); the consumers are what the service definitions declare, so the topology of a set of
+ * services is derived from their definitions (`topologyOf`). The kit does not know the services:
+ * whoever needs the whole platform's topology (the console, tests, the manifests' checks) passes the
+ * three definitions.
  *
  * A namespace prefixes every subject and stream name so that test runs sharing one NATS server
  * never see each other's traffic (subjects of two streams may not overlap).
  */
 
 // The spec types live with the reconcile core that reads them (every JetStream field, NACK's names).
+import type { ConsumerDeclarations, ServiceDefinition } from './definition.js';
 import type { ConsumerSpec, Duration, StreamSpec } from './reconcile/spec.js';
 export type {
   ConsumerSpec,
@@ -25,8 +29,6 @@ export interface Topology {
   streams: StreamSpec[];
   consumers: ConsumerSpec[];
 }
-
-export type ServiceName = 'order-service' | 'inventory-service' | 'payment-service';
 
 /** Names derived from a namespace; '' is production naming (`orders.created`, `ORDERS`). */
 export class Names {
@@ -53,23 +55,6 @@ export class Names {
 
 const DEFAULT_BACKOFF = ['1s', '5s', '15s', '30s'];
 
-export interface ConsumerDef {
-  service: ServiceName;
-  stream: 'ORDERS' | 'INVENTORY' | 'PAYMENTS';
-  durable: string;
-  filter: string;
-}
-
-/** Which service consumes what. nats-server 2.9 allows one filter subject per consumer. */
-export const CONSUMERS: readonly ConsumerDef[] = [
-  { service: 'inventory-service', stream: 'ORDERS', durable: 'inventory-orders', filter: 'orders.>' },
-  { service: 'inventory-service', stream: 'PAYMENTS', durable: 'inventory-payments', filter: 'payments.failed' },
-  { service: 'payment-service', stream: 'INVENTORY', durable: 'payment-inventory', filter: 'inventory.reserved' },
-  { service: 'payment-service', stream: 'ORDERS', durable: 'payment-orders', filter: 'orders.cancelled' },
-  { service: 'order-service', stream: 'INVENTORY', durable: 'order-inventory', filter: 'inventory.>' },
-  { service: 'order-service', stream: 'PAYMENTS', durable: 'order-payments', filter: 'payments.>' },
-];
-
 export interface TopologyOptions {
   namespace?: string;
   replicas?: number;
@@ -77,49 +62,63 @@ export interface TopologyOptions {
   maxDeliver?: number;
   ackWait?: Duration;
   backoff?: Duration[];
-  /** The consumers to build specs for; all of the platform's (CONSUMERS) by default. */
-  consumers?: readonly ConsumerDef[];
 }
 
-export function platformTopology(opts: TopologyOptions = {}): Topology {
+/** The platform's streams: one per event family, and the dead letters. */
+export function platformStreams(opts: TopologyOptions = {}): StreamSpec[] {
   const names = new Names(opts.namespace ?? '');
-  const replicas = opts.replicas ?? 1;
-  const storage = opts.storage ?? 'file';
   const stream = (base: string, subject: string, maxAge = '168h'): StreamSpec => ({
     name: names.stream(base),
     subjects: [names.subject(subject)],
-    storage,
-    replicas,
+    storage: opts.storage ?? 'file',
+    replicas: opts.replicas ?? 1,
     retention: 'limits',
     maxAge,
     duplicateWindow: '2m',
     discard: 'old',
   });
+  return [
+    stream('ORDERS', 'orders.>'),
+    stream('INVENTORY', 'inventory.>'),
+    stream('PAYMENTS', 'payments.>'),
+    // Dead letters are kept longer: someone has to look at them.
+    stream('DLQ', 'dlq.>', '720h'),
+  ];
+}
+
+/**
+ * The consumer specs of declared consumers (durable name → stream and subject), with the platform's
+ * consumer settings (ack wait, max deliver, backoff, dead-letter subject).
+ */
+export function consumerSpecs(declared: ConsumerDeclarations, opts: TopologyOptions = {}): ConsumerSpec[] {
+  const names = new Names(opts.namespace ?? '');
   const maxDeliver = opts.maxDeliver ?? 5;
   const backoff = (opts.backoff ?? DEFAULT_BACKOFF).slice(0, maxDeliver);
+  return Object.entries(declared).map(([durable, d]) => {
+    const streamName = names.stream(d.stream);
+    return {
+      streamName,
+      durableName: durable,
+      filterSubject: names.subject(d.subject),
+      ackPolicy: 'explicit',
+      ackWait: opts.ackWait ?? '30s',
+      maxDeliver,
+      backoff,
+      maxAckPending: 1000,
+      deadLetter: { subject: names.dlqSubject(streamName, durable) },
+    } satisfies ConsumerSpec;
+  });
+}
+
+/**
+ * The topology of a set of services: the platform's streams and every consumer the definitions
+ * declare. `topologyOf([orderService(), inventoryService(), paymentService()])` is the platform's.
+ */
+export function topologyOf(definitions: ReadonlyArray<Pick<ServiceDefinition, 'consumers'>>, opts: TopologyOptions = {}): Topology {
   return {
-    namespace: names.namespace,
-    streams: [
-      stream('ORDERS', 'orders.>'),
-      stream('INVENTORY', 'inventory.>'),
-      stream('PAYMENTS', 'payments.>'),
-      // Dead letters are kept longer: someone has to look at them.
-      stream('DLQ', 'dlq.>', '720h'),
-    ],
-    consumers: (opts.consumers ?? CONSUMERS).map((c) => {
-      const streamName = names.stream(c.stream);
-      return {
-        streamName,
-        durableName: c.durable,
-        filterSubject: names.subject(c.filter),
-        ackPolicy: 'explicit',
-        ackWait: opts.ackWait ?? '30s',
-        maxDeliver,
-        backoff,
-        maxAckPending: 1000,
-        deadLetter: { subject: names.dlqSubject(streamName, c.durable) },
-      } satisfies ConsumerSpec;
-    }),
+    namespace: new Names(opts.namespace ?? '').namespace,
+    streams: platformStreams(opts),
+    consumers: definitions.flatMap((d) => consumerSpecs(d.consumers ?? {}, opts)),
   };
 }
 

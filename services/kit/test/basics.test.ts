@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { baseConfig, RetryDelays, Names, parseDuration, platformTopology, readSetting } from '@orderflow/kit';
+import { baseConfig, RetryDelays, Names, parseDuration, readSetting } from '@orderflow/kit';
+import { platformTopology } from '../../../test/support/topology.js';
 
 describe('settings', () => {
   test('secrets come from env or from the file named by <NAME>_FILE', () => {

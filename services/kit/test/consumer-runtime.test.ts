@@ -15,6 +15,7 @@ import {
   type OutgoingEvent,
 } from '@orderflow/kit';
 import { readStream, startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
+import { platformDefinitions } from '../../../test/support/topology.js';
 
 let t: TestBed;
 let ns: string, names: Names, log: Logger, db: Db, nc: NatsConnection, nats: NatsManager;
@@ -23,7 +24,7 @@ beforeAll(async () => {
   t = await startTestBed({
     label: 'consumer',
     migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text, order_id text, attempt int)` }],
-    topology: { maxDeliver: 3, ackWait: '5s', backoff: ['100ms'] },
+    topology: { services: platformDefinitions(), maxDeliver: 3, ackWait: '5s', backoff: ['100ms'] },
   });
   ({ namespace: ns, names, log, db, nc, nats } = t);
 });

@@ -16,7 +16,6 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import {
   applyTopology,
   EventConsumer,
-  platformTopology,
   problems,
   startService,
   type ConsumerSpec,
@@ -28,6 +27,7 @@ import {
   type NatsManager,
   type RunningService,
 } from '@orderflow/kit';
+import { platformTopology } from '../../../test/support/topology.js';
 import { dropSchema, readStream, TEST_DATABASE_URL, TEST_NATS_URL, waitFor, type TestBed } from '@orderflow/kit/testing';
 import { startContractsBed } from './contracts-bed.js';
 import { orderService } from '../../order-service/src/index.js';

@@ -14,7 +14,6 @@ import {
   makeEvent,
   makeEventVersions,
   Names,
-  platformTopology,
   PoisonMessageError,
   problems,
   publishVersionsSetting,
@@ -30,6 +29,7 @@ import {
   type OutgoingEvent,
   type Topology,
 } from '@orderflow/kit';
+import { platformTopology } from '../../../test/support/topology.js';
 import { deleteNamespaceStreams, readStream, testNamespace, waitFor, type TestBed } from '@orderflow/kit/testing';
 import { startContractsBed } from './contracts-bed.js';
 

@@ -1,27 +1,36 @@
 import { describe, expect, test } from 'vitest';
-import { CONSUMERS, defineService, Names, platformTopology, type Handlers } from '@orderflow/kit';
-import { declaredConsumers } from '../src/definition.js';
+import { defineService, Names, topologyOf, type Handlers } from '@orderflow/kit';
 import { orderService } from '../../order-service/src/definition.js';
 import { inventoryService } from '../../inventory-service/src/definition.js';
 import { paymentService } from '../../payment-service/src/definition.js';
+import { platformDefinitions, platformTopology, SERVICES } from '../../../test/support/topology.js';
 
 const definitions = [orderService(), inventoryService(), paymentService()];
 
 describe('service definitions declare their consumers', () => {
-  test('the topology has exactly the consumers the definitions declare, on their streams and subjects', () => {
-    const declared = definitions.flatMap((d) =>
-      Object.entries(d.consumers ?? {}).map(([durable, c]) => ({ service: d.name, stream: c.stream, durable, filter: c.subject })),
-    );
-    expect(declared.sort((a, b) => a.durable.localeCompare(b.durable))).toEqual(
-      [...CONSUMERS].sort((a, b) => a.durable.localeCompare(b.durable)),
-    );
-    // So the platform topology (console, operator manifests, chart) and the services' own specs agree.
+  test('the platform topology is derived from the three definitions: their consumers, on their streams and subjects', () => {
+    // Each definition is listed under its own name (SERVICES keys the test harness and NATS users).
+    for (const [name, make] of Object.entries(SERVICES)) expect(make().name).toBe(name);
+    expect(
+      platformDefinitions()
+        .map((d) => d.name)
+        .sort(),
+    ).toEqual(definitions.map((d) => d.name).sort());
     for (const namespace of ['', 't_defs']) {
-      const platform = platformTopology({ namespace }).consumers;
-      const derived = definitions.flatMap((d) => declaredConsumers(d, { namespace }));
-      expect(derived.sort((a, b) => a.durableName.localeCompare(b.durableName))).toEqual(
-        [...platform].sort((a, b) => a.durableName.localeCompare(b.durableName)),
+      const names = new Names(namespace);
+      const declared = definitions.flatMap((d) =>
+        Object.entries(d.consumers ?? {}).map(([durable, c]) => ({
+          streamName: names.stream(c.stream),
+          durableName: durable,
+          filterSubject: names.subject(c.subject),
+        })),
       );
+      const topology = platformTopology({ namespace });
+      expect(topology.consumers.map(({ streamName, durableName, filterSubject }) => ({ streamName, durableName, filterSubject }))).toEqual(
+        expect.arrayContaining(declared),
+      );
+      expect(topology.consumers).toHaveLength(declared.length);
+      expect(topology.streams.map((s) => s.name)).toEqual(['ORDERS', 'INVENTORY', 'PAYMENTS', 'DLQ'].map((b) => names.stream(b)));
     }
   });
 
@@ -40,10 +49,9 @@ describe('service definitions declare their consumers', () => {
 
   test('consumer specs derive from its declaration: stream, subject, DLQ subject under the namespace', () => {
     const names = new Names('t_defs');
-    const [spec] = declaredConsumers(
-      { name: 'order-service', consumers: { 'order-extra': { stream: 'PAYMENTS', subject: 'payments.completed' } } },
-      { namespace: 't_defs' },
-    );
+    const {
+      consumers: [spec],
+    } = topologyOf([{ consumers: { 'order-extra': { stream: 'PAYMENTS', subject: 'payments.completed' } } }], { namespace: 't_defs' });
     expect(spec).toMatchObject({
       durableName: 'order-extra',
       streamName: names.stream('PAYMENTS'),

@@ -28,7 +28,7 @@ import {
   type DeadLetterLookup,
 } from './advisory-copy.js';
 
-/** A lookup over consumer specs, e.g. `platformTopology().consumers`. */
+/** A lookup over consumer specs, e.g. `topologyOf(definitions).consumers`. */
 export function deadLetterLookup(consumers: readonly ConsumerSpec[]): DeadLetterLookup {
   const m = new Map(consumers.flatMap((c) => (c.deadLetter ? [[`${c.streamName}/${c.durableName}`, c.deadLetter.subject] as const] : [])));
   return (stream, consumer) => m.get(`${stream}/${consumer}`);

@@ -8,7 +8,7 @@ import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@na
 import type { StreamSpec } from '../topology.js';
 import { reconcileStream, type ApplyResult } from './apply.js';
 
-/** Dead letters are kept a month: someone has to look at them (same as platformTopology). */
+/** Dead letters are kept a month: someone has to look at them (as the platform's DLQ stream, platformStreams). */
 const DLQ_MAX_AGE = '720h';
 
 /** The stream spec for a DLQ subject, or an error text when the subject has no `dlq` token. */

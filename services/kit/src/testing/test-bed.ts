@@ -1,5 +1,6 @@
 /**
- * The setup every runtime test of the kit repeats: its own namespace with the platform topology,
+ * The setup every runtime test of the kit repeats: its own namespace with a topology (the streams and
+ * the consumers of the services it is given),
  * its own Postgres schema with the outbox (and the test's tables), a NatsManager for the code
  * under test and a separate connection for the test's own reads. One `stop()` removes it all.
  */
@@ -15,7 +16,8 @@ import type { Metrics } from '../metrics.js';
 import { NatsManager } from '../nats/connection.js';
 import { OUTBOX_MIGRATIONS } from '../outbox/store.js';
 import { applyTopology, problems } from '../reconcile/index.js';
-import { Names, platformTopology, type ConsumerSpec, type Topology, type TopologyOptions } from '../topology.js';
+import type { ServiceDefinition } from '../definition.js';
+import { Names, topologyOf, type ConsumerSpec, type Topology, type TopologyOptions } from '../topology.js';
 import { deleteNamespaceStreams, dropSchema, TEST_DATABASE_URL, TEST_NATS_URL, testNamespace, testNats } from './index.js';
 
 export interface TestBedOptions {
@@ -27,8 +29,11 @@ export interface TestBedOptions {
   metrics?: Metrics;
   /** Tables of the test, migrated after the outbox. */
   migrations?: readonly Migration[];
-  /** The platform topology in the namespace; none is applied without it. */
-  topology?: Omit<TopologyOptions, 'namespace'>;
+  /**
+   * The topology in the namespace: the streams and the consumers `services` declare (the kit does not
+   * know the platform's services: tests pass their definitions). None is applied without it.
+   */
+  topology?: Omit<TopologyOptions, 'namespace'> & { services: ReadonlyArray<Pick<ServiceDefinition, 'consumers'>> };
   /** Another database than the shared one (a private server the test stops); `schema` defaults to `kit_<namespace>`. */
   database?: { url: string; schema?: string; settings?: PostgresOptions['settings']; keepSchema?: boolean };
 }
@@ -62,7 +67,9 @@ export async function startTestBed(o: TestBedOptions): Promise<TestBed> {
   const log = o.log ?? createLogger(`${o.label}-test`, process.env.LOG_LEVEL ?? 'silent');
   const url = o.database?.url ?? TEST_DATABASE_URL;
   const schema = o.database?.schema ?? `kit_${namespace}`;
-  const topology: Topology = o.topology ? platformTopology({ namespace, ...o.topology }) : { namespace, streams: [], consumers: [] };
+  const topology: Topology = o.topology
+    ? topologyOf(o.topology.services, { ...o.topology, namespace })
+    : { namespace, streams: [], consumers: [] };
   const steps: Array<() => Promise<unknown>> = [];
   const stop = async () => {
     // Every step runs, also after one failed, so a broken test leaves nothing behind.

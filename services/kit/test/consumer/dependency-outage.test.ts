@@ -11,6 +11,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ConsumerSpec, Db, NatsManager } from '@orderflow/kit';
 import { startTestBed, TestPostgresServer, waitFor, type TestBed } from '@orderflow/kit/testing';
 import { consumerInfo, deadLettersOf, orderCancelled } from './support.js';
+import { platformDefinitions } from '../../../../test/support/topology.js';
 
 let pgServer: TestPostgresServer;
 let t: TestBed;
@@ -26,7 +27,7 @@ beforeAll(async () => {
     // Its own server, removed whole by cleanup(): the schema need not be dropped.
     database: { url: pgServer.url, schema: 'outage', settings: { connectTimeoutMs: 1000 }, keepSchema: true },
     migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text, delivery int)` }],
-    topology: { maxDeliver: 3, backoff: ['1s'] },
+    topology: { services: platformDefinitions(), maxDeliver: 3, backoff: ['1s'] },
   });
   ({ db, nc, nats } = t);
 });

@@ -9,6 +9,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Db } from '@orderflow/kit';
 import { startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
 import { consumerInfo, deadLettersOf, gate, orderCancelled } from './support.js';
+import { platformDefinitions } from '../../../../test/support/topology.js';
 
 let t: TestBed;
 let db: Db;
@@ -18,7 +19,7 @@ beforeAll(async () => {
   t = await startTestBed({
     label: 'deadline',
     migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text, delivery int)` }],
-    topology: { maxDeliver: 5, backoff: ['1s'] },
+    topology: { services: platformDefinitions(), maxDeliver: 5, backoff: ['1s'] },
   });
   ({ db, nc } = t);
 });

@@ -11,6 +11,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { startTestBed, TestNatsServer, waitFor, type TestBed } from '@orderflow/kit/testing';
 import { connect } from '@nats-io/transport-node';
 import { consumerInfo, gate, orderCancelled } from './support.js';
+import { platformDefinitions } from '../../../../test/support/topology.js';
 
 let t: TestBed;
 let db: Db;
@@ -20,7 +21,7 @@ beforeAll(async () => {
   t = await startTestBed({
     label: 'life',
     migrations: [{ id: 'test-effects', sql: `CREATE TABLE effects (event_id text)` }],
-    topology: { maxDeliver: 5, backoff: ['5s'] },
+    topology: { services: platformDefinitions(), maxDeliver: 5, backoff: ['5s'] },
   });
   ({ db, nc } = t);
 });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createMetrics, enqueue, makeEvent, OutboxRelay, type Db, type EventData, type Handlers, type OutgoingEvent } from '@orderflow/kit';
 import { startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
+import { platformDefinitions } from '../../../../test/support/topology.js';
 
 let t: TestBed;
 
@@ -16,7 +17,7 @@ beforeAll(async () => {
   t = await startTestBed({
     label: 'linger',
     migrations: [{ id: 'test-linger', sql: `CREATE TABLE handled (event_id text PRIMARY KEY, txid bigint)` }],
-    topology: { maxDeliver: 3, ackWait: '30s', backoff: ['1s'] },
+    topology: { services: platformDefinitions(), maxDeliver: 3, ackWait: '30s', backoff: ['1s'] },
   });
   await (await jetstreamManager(t.nc)).streams.add({ name: `${t.namespace.toUpperCase()}_LINGER`, subjects: [`${t.namespace}.linger.>`] });
 });

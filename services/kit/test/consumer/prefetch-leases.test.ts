@@ -11,12 +11,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { makeEvent } from '@orderflow/kit';
 import { startTestBed, waitFor, type TestBed } from '@orderflow/kit/testing';
 import { consumerInfo, deadLettersOf, gate, orderCancelled } from './support.js';
+import { platformDefinitions } from '../../../../test/support/topology.js';
 
 let t: TestBed;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  t = await startTestBed({ label: 'lease', topology: { maxDeliver: 5, backoff: ['1s'] } });
+  t = await startTestBed({ label: 'lease', topology: { services: platformDefinitions(), maxDeliver: 5, backoff: ['1s'] } });
   ({ nc } = t);
 });
 

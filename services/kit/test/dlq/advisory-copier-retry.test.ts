@@ -15,10 +15,10 @@ import {
   deadLetterLookup,
   listDeadLetters,
   Names,
-  platformTopology,
   problems,
   type AdvisoryCopier,
 } from '@orderflow/kit';
+import { platformTopology } from '../../../../test/support/topology.js';
 import { deleteNamespaceStreams, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
 
 const ns = testNamespace('dlqretry');

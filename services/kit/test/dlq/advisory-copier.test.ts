@@ -11,7 +11,6 @@ import {
   discardDeadLetter,
   listDeadLetters,
   Names,
-  platformTopology,
   problems,
   publishDeadLetter,
   replayAllDeadLetters,
@@ -19,6 +18,7 @@ import {
   showDeadLetter,
   type AdvisoryCopier,
 } from '@orderflow/kit';
+import { platformTopology } from '../../../../test/support/topology.js';
 import { deleteNamespaceStreams, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
 
 const ns = testNamespace('dlq');

@@ -6,7 +6,6 @@ import {
   applyTopology,
   deleteConsumer,
   deleteStream,
-  platformTopology,
   problems,
   readConsumer,
   readStream,
@@ -14,6 +13,7 @@ import {
   reconcileStream,
   Names,
 } from '@orderflow/kit';
+import { platformTopology } from '../../../../test/support/topology.js';
 import { deleteNamespaceStreams, testNamespace, testNats } from '@orderflow/kit/testing';
 import { withoutCalls } from './support.js';
 
