@@ -73,15 +73,15 @@ const pct = (x: number | undefined) => (x === undefined ? '—' : `${(100 * x).t
 
 try {
   log(
-    `machine: ${results.machine.cpus} CPUs, load ${results.machine.loadavgAtStart.join(' ')}, busy before start ${results.machine.busyBeforeStartPct}%`,
+    `machine: ${results.machine.cpus} CPUs, load ${results.machine.loadavgAtStart.join(' ')}, ` +
+      `busy before start ${results.machine.busyBeforeStartPct}%`,
   );
   // The current nats-server is the platform's target; the machine's 2.9 is measured beside it.
   const servers = await benchNatsServers(cfg.natsUrl);
   const main = servers.current ?? servers.machine;
   results.nats = { main: main.label, compared: servers.current ? servers.machine.label : undefined };
-  log(
-    `nats: ${main.label}${servers.current ? `, compared with ${servers.machine.label}` : ' only (scripts/tools.sh has not built nats-server)'}`,
-  );
+  const compared = servers.current ? `, compared with ${servers.machine.label}` : ' only (scripts/tools.sh has not built nats-server)';
+  log(`nats: ${main.label}${compared}`);
   const onMain: Config = { ...cfg, natsUrl: main.url };
   results.broker = await section('broker', () => brokerBench(onMain), `broker (nats ${main.label})`);
   if (servers.current) {
@@ -160,16 +160,27 @@ for (const e of results.e2e ?? []) {
       `peak ${e.peakAchievedPerSec}/s, at rest ${e.idleCpuMsPerSec} ms CPU/s)`,
   );
   console.log(
-    'offered/s  achieved/s  p50 ms  p95 ms  p99 ms  max ms  outbox lag s  errors  machine busy  CPU ms/order (ord inv pay gw pg nats loadgen)',
+    'offered/s  achieved/s  p50 ms  p95 ms  p99 ms  max ms  outbox lag s  errors  machine busy  ' +
+      'CPU ms/order (ord inv pay gw pg nats loadgen)',
   );
   for (const s of e.steps) {
     const c = s.cpuMsPerOrder;
     const cpu = ['order-service', 'inventory-service', 'payment-service', 'sandbox-gateway', 'postgres', 'nats-server', 'load generator']
       .map((k) => fmt(c[k], 1))
       .join(' ');
-    console.log(
-      `${String(s.offeredPerSec).padStart(9)}  ${fmt(s.achievedPerSec).padStart(10)}  ${fmt(s.p50Ms).padStart(6)}  ${fmt(s.p95Ms).padStart(6)}  ${fmt(s.p99Ms).padStart(6)}  ${fmt(s.maxMs).padStart(6)}  ${fmt(s.outboxLagMaxS, 2).padStart(12)}  ${String(s.errors).padStart(6)}  ${fmt(s.machineBusyPct).padStart(11)}%  ${cpu}${s.saturated ? '  saturated' : ''}`,
-    );
+    const columns = [
+      String(s.offeredPerSec).padStart(9),
+      fmt(s.achievedPerSec).padStart(10),
+      fmt(s.p50Ms).padStart(6),
+      fmt(s.p95Ms).padStart(6),
+      fmt(s.p99Ms).padStart(6),
+      fmt(s.maxMs).padStart(6),
+      fmt(s.outboxLagMaxS, 2).padStart(12),
+      String(s.errors).padStart(6),
+      `${fmt(s.machineBusyPct).padStart(11)}%`,
+      cpu,
+    ];
+    console.log(columns.join('  ') + (s.saturated ? '  saturated' : ''));
   }
 }
 if (results.profile) {

@@ -233,72 +233,76 @@ describe("the operator with the chart's ServiceAccount and Roles, two replicas",
     await waitFor('reconciled by op-3', async () => ready(await get('Stream', K8S_NS, 'after-handover'))?.status === 'True');
   });
 
-  it('a Role missing verbs (patch, watch on streams, consumers, buckets) shows up as a Forbidden condition keeping the last live numbers, and a clear log line', async () => {
-    // The chart's Roles, copied into another namespace for another ServiceAccount, minus two verbs.
-    await cp.kubectl(['create', 'namespace', LIMITED_NS]);
-    const strip = (o: K8sObject): K8sObject => {
-      const copy = structuredClone(o) as K8sObject & {
-        rules?: { resources: string[]; verbs: string[] }[];
-        subjects?: { namespace?: string }[];
+  it(
+    'a Role missing verbs (patch, watch on streams, consumers, buckets) shows up as a Forbidden condition ' +
+      'keeping the last live numbers, and a clear log line',
+    async () => {
+      // The chart's Roles, copied into another namespace for another ServiceAccount, minus two verbs.
+      await cp.kubectl(['create', 'namespace', LIMITED_NS]);
+      const strip = (o: K8sObject): K8sObject => {
+        const copy = structuredClone(o) as K8sObject & {
+          rules?: { resources: string[]; verbs: string[] }[];
+          subjects?: { namespace?: string }[];
+        };
+        copy.metadata = { ...copy.metadata, namespace: LIMITED_NS };
+        for (const s of copy.subjects ?? []) s.namespace = LIMITED_NS;
+        for (const r of copy.rules ?? [])
+          if (r.resources.includes('streams')) r.verbs = r.verbs.filter((v) => v !== 'patch' && v !== 'watch');
+        return copy;
       };
-      copy.metadata = { ...copy.metadata, namespace: LIMITED_NS };
-      for (const s of copy.subjects ?? []) s.namespace = LIMITED_NS;
-      for (const r of copy.rules ?? [])
-        if (r.resources.includes('streams')) r.verbs = r.verbs.filter((v) => v !== 'patch' && v !== 'watch');
-      return copy;
-    };
-    const limited = chart.rbac.map(strip);
-    const mainRule = (
-      limited.find((o) => o.kind === 'Role' && JSON.stringify(o).includes('"streams"')) as unknown as {
-        rules: { resources: string[]; verbs: string[] }[];
-      }
-    ).rules.find((r) => r.resources.includes('streams'))!;
-    expect(mainRule.verbs).not.toContain('patch');
-    await cp.kubectl(['apply', '-n', LIMITED_NS, '-f', '-'], { input: limited.map((o) => JSON.stringify(o)).join('\n---\n') });
-    const kubeconfig = cp.kubeconfigFor(await cp.tokenFor(LIMITED_NS, chart.serviceAccount), 'limited-operator');
-    // Exist before the operator starts: its first list sees them (no watch to see anything later).
-    const KV = `${ns}_limited`;
-    await kubectlApply(
-      cp,
-      LIMITED_NS,
-      cr('Stream', 'limited', { name: names.stream('LIMITED'), subjects: [names.subject('limited.>')] }),
-      cr('KeyValue', 'limited-kv', { bucket: KV, history: 2 }),
-    );
-    // The live numbers an earlier run with every verb wrote: what JetStream said at its last read.
-    const earlier = { Stream: { messages: 5, numPending: 2, numAckPending: 1 }, KeyValue: { messages: 7, bytes: 2048 } };
-    await cp.kubectl([...statusPatch('streams', 'limited'), JSON.stringify({ status: earlier.Stream })]);
-    await cp.kubectl([...statusPatch('keyvalues', 'limited-kv'), JSON.stringify({ status: earlier.KeyValue })]);
-    const { proc } = await startOperator('op-limited', { namespace: LIMITED_NS, kubeconfig, leaseName: chart.env.LEASE_NAME! });
-
-    const forbidden = (kind: 'Stream' | 'KeyValue', name: string) =>
-      waitFor(`${kind} ${name} Ready=False Forbidden`, async () => {
-        const o = await get(kind, LIMITED_NS, name);
-        return ready(o)?.reason === 'Forbidden' ? o : undefined;
-      });
-    const s = await forbidden('Stream', 'limited');
-    expect(ready(s)).toMatchObject({ status: 'False', observedGeneration: 1 });
-    expect(ready(s)?.message).toMatch(/cannot patch resource "streams" in API group "jetstream.orderflow.dev"/);
-    const kv = await forbidden('KeyValue', 'limited-kv');
-    expect(ready(kv)).toMatchObject({ status: 'False', observedGeneration: 1 });
-    expect(ready(kv)?.message).toMatch(/cannot patch resource "keyvalues" in API group "jetstream.orderflow.dev"/);
-    // One rule for every kind: the refusal keeps the last live numbers, the condition says why
-    // they are not refreshed.
-    expect(s.status).toMatchObject(earlier.Stream);
-    expect(kv.status).toMatchObject(earlier.KeyValue);
-    // One line per refused resource, in no fixed order between the Stream and the KeyValue.
-    for (const key of [`Stream/${LIMITED_NS}/limited`, `KeyValue/${LIMITED_NS}/limited-kv`]) {
-      const patchLine = await waitFor(`forbidden log line of ${key}`, () =>
-        proc.logs().find((l) => l.msg === 'forbidden by RBAC: grant the operator this verb in its Role; requeued' && l.key === key),
+      const limited = chart.rbac.map(strip);
+      const mainRule = (
+        limited.find((o) => o.kind === 'Role' && JSON.stringify(o).includes('"streams"')) as unknown as {
+          rules: { resources: string[]; verbs: string[] }[];
+        }
+      ).rules.find((r) => r.resources.includes('streams'))!;
+      expect(mainRule.verbs).not.toContain('patch');
+      await cp.kubectl(['apply', '-n', LIMITED_NS, '-f', '-'], { input: limited.map((o) => JSON.stringify(o)).join('\n---\n') });
+      const kubeconfig = cp.kubeconfigFor(await cp.tokenFor(LIMITED_NS, chart.serviceAccount), 'limited-operator');
+      // Exist before the operator starts: its first list sees them (no watch to see anything later).
+      const KV = `${ns}_limited`;
+      await kubectlApply(
+        cp,
+        LIMITED_NS,
+        cr('Stream', 'limited', { name: names.stream('LIMITED'), subjects: [names.subject('limited.>')] }),
+        cr('KeyValue', 'limited-kv', { bucket: KV, history: 2 }),
       );
-      expect(patchLine).toMatchObject({ level: 'error', status: 403 });
-    }
-    const watchLine = await waitFor('watch refused log line', () => proc.logs().find((l) => String(l.msg).includes('refused (403)')));
-    expect(String(watchLine.msg)).toContain('grant the operator get, list and watch on');
-    expect(String(watchLine.err)).toMatch(/forbidden/i);
-    // Nothing was half-done: no finalizer, and JetStream was not touched before the finalizer.
-    expect(s.metadata.finalizers ?? []).not.toContain(FINALIZER);
-    expect(await readStream(jsm, names.stream('LIMITED'))).toBeUndefined();
-    expect(kv.metadata.finalizers ?? []).not.toContain(FINALIZER);
-    expect(await readStream(jsm, `KV_${KV}`)).toBeUndefined();
-  });
+      // The live numbers an earlier run with every verb wrote: what JetStream said at its last read.
+      const earlier = { Stream: { messages: 5, numPending: 2, numAckPending: 1 }, KeyValue: { messages: 7, bytes: 2048 } };
+      await cp.kubectl([...statusPatch('streams', 'limited'), JSON.stringify({ status: earlier.Stream })]);
+      await cp.kubectl([...statusPatch('keyvalues', 'limited-kv'), JSON.stringify({ status: earlier.KeyValue })]);
+      const { proc } = await startOperator('op-limited', { namespace: LIMITED_NS, kubeconfig, leaseName: chart.env.LEASE_NAME! });
+
+      const forbidden = (kind: 'Stream' | 'KeyValue', name: string) =>
+        waitFor(`${kind} ${name} Ready=False Forbidden`, async () => {
+          const o = await get(kind, LIMITED_NS, name);
+          return ready(o)?.reason === 'Forbidden' ? o : undefined;
+        });
+      const s = await forbidden('Stream', 'limited');
+      expect(ready(s)).toMatchObject({ status: 'False', observedGeneration: 1 });
+      expect(ready(s)?.message).toMatch(/cannot patch resource "streams" in API group "jetstream.orderflow.dev"/);
+      const kv = await forbidden('KeyValue', 'limited-kv');
+      expect(ready(kv)).toMatchObject({ status: 'False', observedGeneration: 1 });
+      expect(ready(kv)?.message).toMatch(/cannot patch resource "keyvalues" in API group "jetstream.orderflow.dev"/);
+      // One rule for every kind: the refusal keeps the last live numbers, the condition says why
+      // they are not refreshed.
+      expect(s.status).toMatchObject(earlier.Stream);
+      expect(kv.status).toMatchObject(earlier.KeyValue);
+      // One line per refused resource, in no fixed order between the Stream and the KeyValue.
+      for (const key of [`Stream/${LIMITED_NS}/limited`, `KeyValue/${LIMITED_NS}/limited-kv`]) {
+        const patchLine = await waitFor(`forbidden log line of ${key}`, () =>
+          proc.logs().find((l) => l.msg === 'forbidden by RBAC: grant the operator this verb in its Role; requeued' && l.key === key),
+        );
+        expect(patchLine).toMatchObject({ level: 'error', status: 403 });
+      }
+      const watchLine = await waitFor('watch refused log line', () => proc.logs().find((l) => String(l.msg).includes('refused (403)')));
+      expect(String(watchLine.msg)).toContain('grant the operator get, list and watch on');
+      expect(String(watchLine.err)).toMatch(/forbidden/i);
+      // Nothing was half-done: no finalizer, and JetStream was not touched before the finalizer.
+      expect(s.metadata.finalizers ?? []).not.toContain(FINALIZER);
+      expect(await readStream(jsm, names.stream('LIMITED'))).toBeUndefined();
+      expect(kv.metadata.finalizers ?? []).not.toContain(FINALIZER);
+      expect(await readStream(jsm, `KV_${KV}`)).toBeUndefined();
+    },
+  );
 });

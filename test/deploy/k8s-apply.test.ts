@@ -92,7 +92,8 @@ describe('kubectl reads every file under k8s/ (docs/deploy.md path)', () => {
 
   it('kubectl does refuse what it cannot read (the unquoted "?" in a flow mapping k8s/nats once had)', async () => {
     const bad =
-      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: bad, namespace: orderflow }\ndata: { probe: /healthz?js-enabled-only=true, x: y }\n';
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: bad, namespace: orderflow }\n' +
+      'data: { probe: /healthz?js-enabled-only=true, x: y }\n';
     const r = await cp.kubectlResult(['apply', '--dry-run=server', '-f', '-'], { input: bad });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/yaml|expected/i);

@@ -37,7 +37,8 @@ function fill(registry: Registry, exemplars: boolean): void {
 }
 
 const PROMETHEUS_ACCEPT =
-  'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
+  'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,' +
+  'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
 
 describe('/metrics exposition', () => {
   it('reads Accept as Prometheus sends it', () => {
@@ -69,9 +70,10 @@ describe('/metrics exposition', () => {
     const forPrometheus = await app.request('/metrics', { headers: { accept: PROMETHEUS_ACCEPT } });
     expect(forPrometheus.headers.get('content-type')).toBe(Registry.OPENMETRICS_CONTENT_TYPE);
     const omText = await forPrometheus.text();
-    expect(omText).toMatch(
-      /^orderflow_order_e2e_seconds_bucket\{le="1",service="order-service",outcome="confirmed"\} 1 # \{trace_id="0af7651916cd43dd8448eb211c80319c"\} 0\.5 \d+(\.\d+)?$/m,
-    );
+    // The bucket line with its exemplar: `<series> 1 # {trace_id="…"} 0.5 <timestamp>`.
+    const series = String.raw`orderflow_order_e2e_seconds_bucket\{le="1",service="order-service",outcome="confirmed"\}`;
+    const exemplar = String.raw`# \{trace_id="0af7651916cd43dd8448eb211c80319c"\} 0\.5 \d+(\.\d+)?`;
+    expect(omText).toMatch(new RegExp(`^${series} 1 ${exemplar}$`, 'm'));
     expect(omText.endsWith('# EOF\n')).toBe(true);
     const plain = await app.request('/metrics');
     expect(plain.headers.get('content-type')).toBe(Registry.PROMETHEUS_CONTENT_TYPE);

@@ -58,60 +58,63 @@ const withoutWrites = <T>(fn: () => Promise<T>): Promise<T> =>
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 describe('KeyValue', () => {
-  it('is created as Kvm lays a bucket out, works through Kvm, changes history/ttl in place, refuses a storage change, and is deleted', async () => {
-    const b = bucket('orders');
-    const spec: KeyValueSpec = {
-      bucket: b,
-      description: 'order cache',
-      history: 3,
-      ttl: '1h',
-      maxValueSize: 1024,
-      maxBytes: 1 << 20,
-      republish: { destination: names.subject('kvrepub.>') },
-    };
-    const r = await reconcileKeyValue(jsm, spec);
-    expect(r.outcome, r.reasons.join('; ')).toBe('created');
-    expect((await readBucket(jsm, 'KeyValue', b))?.config).toMatchObject({
-      name: `KV_${b}`,
-      subjects: [`$KV.${b}.>`],
-      description: 'order cache',
-      max_msgs_per_subject: 3,
-      max_age: 3600e9,
-      max_msg_size: 1024,
-      max_bytes: 1 << 20,
-      discard: 'new',
-      allow_rollup_hdrs: true,
-      allow_direct: true,
-      republish: { src: `$KV.${b}.>`, dest: names.subject('kvrepub.>') },
-    });
-    expect((await withoutWrites(() => reconcileKeyValue(jsm, spec))).action).toBe('noop');
+  it(
+    'is created as Kvm lays a bucket out, works through Kvm, changes history/ttl in place, ' + 'refuses a storage change, and is deleted',
+    async () => {
+      const b = bucket('orders');
+      const spec: KeyValueSpec = {
+        bucket: b,
+        description: 'order cache',
+        history: 3,
+        ttl: '1h',
+        maxValueSize: 1024,
+        maxBytes: 1 << 20,
+        republish: { destination: names.subject('kvrepub.>') },
+      };
+      const r = await reconcileKeyValue(jsm, spec);
+      expect(r.outcome, r.reasons.join('; ')).toBe('created');
+      expect((await readBucket(jsm, 'KeyValue', b))?.config).toMatchObject({
+        name: `KV_${b}`,
+        subjects: [`$KV.${b}.>`],
+        description: 'order cache',
+        max_msgs_per_subject: 3,
+        max_age: 3600e9,
+        max_msg_size: 1024,
+        max_bytes: 1 << 20,
+        discard: 'new',
+        allow_rollup_hdrs: true,
+        allow_direct: true,
+        republish: { src: `$KV.${b}.>`, dest: names.subject('kvrepub.>') },
+      });
+      expect((await withoutWrites(() => reconcileKeyValue(jsm, spec))).action).toBe('noop');
 
-    const kv = await new Kvm(nc).open(b);
-    await kv.put('o1', enc('a'));
-    await kv.put('o1', enc('b'));
-    expect((await kv.get('o1'))?.string()).toBe('b');
-    expect((await kv.status()).history).toBe(3);
+      const kv = await new Kvm(nc).open(b);
+      await kv.put('o1', enc('a'));
+      await kv.put('o1', enc('b'));
+      expect((await kv.get('o1'))?.string()).toBe('b');
+      expect((await kv.status()).history).toBe(3);
 
-    const changed = { ...spec, history: 5, ttl: '2h', description: 'orders' };
-    const u = await reconcileKeyValue(jsm, changed);
-    expect(u.outcome, u.reasons.join('; ')).toBe('updated');
-    expect(u.reasons).toContain('history (max_msgs_per_subject): 3 → 5');
-    expect((await readBucket(jsm, 'KeyValue', b))?.config).toMatchObject({
-      max_msgs_per_subject: 5,
-      max_age: 7200e9,
-      description: 'orders',
-    });
-    expect((await kv.get('o1'))?.string()).toBe('b');
-    expect((await withoutWrites(() => reconcileKeyValue(jsm, changed))).action).toBe('noop');
+      const changed = { ...spec, history: 5, ttl: '2h', description: 'orders' };
+      const u = await reconcileKeyValue(jsm, changed);
+      expect(u.outcome, u.reasons.join('; ')).toBe('updated');
+      expect(u.reasons).toContain('history (max_msgs_per_subject): 3 → 5');
+      expect((await readBucket(jsm, 'KeyValue', b))?.config).toMatchObject({
+        max_msgs_per_subject: 5,
+        max_age: 7200e9,
+        description: 'orders',
+      });
+      expect((await kv.get('o1'))?.string()).toBe('b');
+      expect((await withoutWrites(() => reconcileKeyValue(jsm, changed))).action).toBe('noop');
 
-    const moved = await withoutWrites(() => reconcileKeyValue(jsm, { ...changed, storage: 'memory' }));
-    expect(moved).toMatchObject({ action: 'recreate-needed', outcome: 'refused' });
-    expect(moved.reasons[0]).toMatch(/^storage: "file" → "memory" cannot be changed in place/);
+      const moved = await withoutWrites(() => reconcileKeyValue(jsm, { ...changed, storage: 'memory' }));
+      expect(moved).toMatchObject({ action: 'recreate-needed', outcome: 'refused' });
+      expect(moved.reasons[0]).toMatch(/^storage: "file" → "memory" cannot be changed in place/);
 
-    expect(await deleteBucket(jsm, 'KeyValue', b)).toBe(true);
-    expect(await readBucket(jsm, 'KeyValue', b)).toBeUndefined();
-    expect(await deleteBucket(jsm, 'KeyValue', b)).toBe(false);
-  });
+      expect(await deleteBucket(jsm, 'KeyValue', b)).toBe(true);
+      expect(await readBucket(jsm, 'KeyValue', b)).toBeUndefined();
+      expect(await deleteBucket(jsm, 'KeyValue', b)).toBe(false);
+    },
+  );
 
   it('a bucket Kvm.create made with the same options is in sync with the spec', async () => {
     const b = bucket('bykvm');
@@ -280,41 +283,45 @@ describe('KeyValue', () => {
 });
 
 describe('ObjectStore', () => {
-  it('is created as Objm lays a store out, stores objects through Objm, changes ttl/description in place, refuses a storage change, and is deleted', async () => {
-    const b = bucket('files');
-    const spec: ObjectStoreSpec = { bucket: b, description: 'invoices', ttl: '24h', maxBytes: 1 << 22 };
-    const r = await reconcileObjectStore(jsm, spec);
-    expect(r.outcome, r.reasons.join('; ')).toBe('created');
-    expect((await readBucket(jsm, 'ObjectStore', b))?.config).toMatchObject({
-      name: `OBJ_${b}`,
-      subjects: [`$O.${b}.C.>`, `$O.${b}.M.>`],
-      description: 'invoices',
-      max_age: 86400e9,
-      max_bytes: 1 << 22,
-      discard: 'new',
-      allow_rollup_hdrs: true,
-      allow_direct: true,
-    });
-    expect((await withoutWrites(() => reconcileObjectStore(jsm, spec))).action).toBe('noop');
+  it(
+    'is created as Objm lays a store out, stores objects through Objm, changes ttl/description in place, ' +
+      'refuses a storage change, and is deleted',
+    async () => {
+      const b = bucket('files');
+      const spec: ObjectStoreSpec = { bucket: b, description: 'invoices', ttl: '24h', maxBytes: 1 << 22 };
+      const r = await reconcileObjectStore(jsm, spec);
+      expect(r.outcome, r.reasons.join('; ')).toBe('created');
+      expect((await readBucket(jsm, 'ObjectStore', b))?.config).toMatchObject({
+        name: `OBJ_${b}`,
+        subjects: [`$O.${b}.C.>`, `$O.${b}.M.>`],
+        description: 'invoices',
+        max_age: 86400e9,
+        max_bytes: 1 << 22,
+        discard: 'new',
+        allow_rollup_hdrs: true,
+        allow_direct: true,
+      });
+      expect((await withoutWrites(() => reconcileObjectStore(jsm, spec))).action).toBe('noop');
 
-    const os = await new Objm(nc).open(b);
-    await os.putBlob({ name: 'invoice-1' }, enc('pdf bytes'));
-    expect(new TextDecoder().decode((await os.getBlob('invoice-1'))!)).toBe('pdf bytes');
+      const os = await new Objm(nc).open(b);
+      await os.putBlob({ name: 'invoice-1' }, enc('pdf bytes'));
+      expect(new TextDecoder().decode((await os.getBlob('invoice-1'))!)).toBe('pdf bytes');
 
-    const changed = { ...spec, ttl: '48h', description: 'all invoices' };
-    const u = await reconcileObjectStore(jsm, changed);
-    expect(u.outcome, u.reasons.join('; ')).toBe('updated');
-    expect(u.reasons).toContain('ttl (max_age): 24h → 48h');
-    expect((await readBucket(jsm, 'ObjectStore', b))?.config).toMatchObject({ max_age: 172800e9, description: 'all invoices' });
-    expect((await withoutWrites(() => reconcileObjectStore(jsm, changed))).action).toBe('noop');
+      const changed = { ...spec, ttl: '48h', description: 'all invoices' };
+      const u = await reconcileObjectStore(jsm, changed);
+      expect(u.outcome, u.reasons.join('; ')).toBe('updated');
+      expect(u.reasons).toContain('ttl (max_age): 24h → 48h');
+      expect((await readBucket(jsm, 'ObjectStore', b))?.config).toMatchObject({ max_age: 172800e9, description: 'all invoices' });
+      expect((await withoutWrites(() => reconcileObjectStore(jsm, changed))).action).toBe('noop');
 
-    const moved = await withoutWrites(() => reconcileObjectStore(jsm, { ...changed, storage: 'memory' }));
-    expect(moved).toMatchObject({ action: 'recreate-needed', outcome: 'refused' });
-    expect(moved.reasons[0]).toMatch(/^storage: "file" → "memory" cannot be changed in place/);
+      const moved = await withoutWrites(() => reconcileObjectStore(jsm, { ...changed, storage: 'memory' }));
+      expect(moved).toMatchObject({ action: 'recreate-needed', outcome: 'refused' });
+      expect(moved.reasons[0]).toMatch(/^storage: "file" → "memory" cannot be changed in place/);
 
-    expect(await deleteBucket(jsm, 'ObjectStore', b)).toBe(true);
-    expect(await readBucket(jsm, 'ObjectStore', b)).toBeUndefined();
-  });
+      expect(await deleteBucket(jsm, 'ObjectStore', b)).toBe(true);
+      expect(await readBucket(jsm, 'ObjectStore', b)).toBeUndefined();
+    },
+  );
 
   it('a store Objm.create made with the same options is in sync with the spec', async () => {
     const b = bucket('byobjm');

@@ -100,9 +100,10 @@ describe('KeyValue plan', () => {
     const plain = held(toKeyValueStreamConfig({ bucket: 'kv' }));
     const on11 = planKeyValue({ bucket: 'kv', limitMarkerTtl: '5s' }, plain, { serverVersion: '2.11.4' });
     expect(on11.action).toBe('recreate-needed');
-    expect(on11.reasons[0]).toMatch(
-      /^limitMarkerTtl \(allow_msg_ttl\): false → true cannot be changed in place \(nats-server 2\.11\.4 refuses it; 2\.12\.0 allows turning it on\)/,
-    );
+    const refused =
+      'limitMarkerTtl (allow_msg_ttl): false → true cannot be changed in place ' +
+      '(nats-server 2.11.4 refuses it; 2.12.0 allows turning it on)';
+    expect(on11.reasons[0]?.slice(0, refused.length)).toBe(refused);
     expect(planKeyValue({ bucket: 'kv', limitMarkerTtl: '5s' }, plain, { serverVersion: '2.12.0' }).action).toBe('update');
 
     const marked = held(toKeyValueStreamConfig({ bucket: 'kv', limitMarkerTtl: '5s' }));

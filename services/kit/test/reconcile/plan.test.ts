@@ -335,7 +335,8 @@ describe('planStream', () => {
       { republish: { source: '>', destination: 'b.>' } },
       { republish: { src: '>', dest: 'a.>' } },
       DEBIAN,
-      'republish: {"src":">","dest":"a.>","headers_only":false} → {"src":">","dest":"b.>","headers_only":false} cannot be changed in place (nats-server 2.9.10 refuses it; 2.10.0 allows changing it)',
+      'republish: {"src":">","dest":"a.>","headers_only":false} → {"src":">","dest":"b.>","headers_only":false} ' +
+        'cannot be changed in place (nats-server 2.9.10 refuses it; 2.10.0 allows changing it)',
     ],
     [
       'unsealing',
@@ -701,7 +702,8 @@ describe('planConsumer', () => {
     expect(action(-1, '2.10.14').action).toBe('create');
     expect(action(3, '2.9.10').action).toBe('create');
     expect(action(2, '2.10.22').reasons).toEqual([
-      "spec.backoff has 2 entries but maxDeliver is 2; nats-server 2.10.22 needs maxDeliver greater than the list's length (2.10.23 allows equal)",
+      'spec.backoff has 2 entries but maxDeliver is 2; ' +
+        "nats-server 2.10.22 needs maxDeliver greater than the list's length (2.10.23 allows equal)",
     ]);
     expect(action(-1, '2.9.10').reasons).toEqual([
       'spec.backoff needs a maxDeliver greater than its 2 entries on nats-server 2.9.10 (unlimited is allowed from 2.10.14)',

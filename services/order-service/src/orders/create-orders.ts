@@ -46,7 +46,8 @@ const q = JSON.stringify;
 function orderJson(o: NewOrder): string {
   return (
     `{"id":${q(o.orderId)},"customer_id":${q(o.customerId)},"currency":${q(o.currency)},"items":${o.items},` +
-    `"correlation_id":${q(o.correlationId)},"history":${o.history},"key":${q(o.idem?.key ?? null)},"request_hash":${q(o.idem?.hash ?? null)}}`
+    `"correlation_id":${q(o.correlationId)},"history":${o.history},` +
+    `"key":${q(o.idem?.key ?? null)},"request_hash":${q(o.idem?.hash ?? null)}}`
   );
 }
 
@@ -76,7 +77,8 @@ export async function createOrders(sql: Sql, orders: readonly NewOrder[]): Promi
     const [ids, subjects, headers, payloads] = o.outbox;
     for (let i = 0; i < ids.length; i++) {
       eventRows.push(
-        `{"event_id":${q(ids[i])},"subject":${q(subjects[i])},"headers":${headers[i]},"payload":${q(payloads[i])},"order_id":${q(o.orderId)}}`,
+        `{"event_id":${q(ids[i])},"subject":${q(subjects[i])},"headers":${headers[i]},` +
+          `"payload":${q(payloads[i])},"order_id":${q(o.orderId)}}`,
       );
     }
   }
