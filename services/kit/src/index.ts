@@ -57,7 +57,7 @@ export { adaptToVersion, upcast, upcastPath } from './events/upcast.js';
 // NATS and the database.
 export { NatsManager, type Connected, type NatsSettings } from './nats/connection.js';
 export { natsAccessFromEnv, natsConnectionOptions, type NatsAccess } from './nats/settings.js';
-export type { Db, FirstStatement, Row, Sql } from './db/db.js';
+export type { Db, FirstStatement, Row, Sql, TxSql } from './db/db.js';
 export { openPglite } from './db/pglite.js';
 export { openPostgres } from './db/postgres.js';
 export { migrate, type Migration } from './db/migrate.js';

@@ -1,7 +1,7 @@
 /**
- * Db.txFrom: the first statement goes with BEGIN in one simple query on Postgres, its parameters
- * inlined as literals. Hostile values must arrive byte for byte (no injection), the statement
- * must be inside the transaction (rolled back with it), and PGlite must behave the same.
+ * Db.txFrom: the first statement goes out with BEGIN (pipelined on Postgres). Hostile values must
+ * arrive byte for byte, the statement must be inside the transaction (rolled back with it), and
+ * PGlite must behave the same.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, expect, test } from 'vitest';

@@ -9,7 +9,7 @@ import {
   type FirstStatement,
   type Row,
   type RunningService,
-  type Sql,
+  type TxSql,
 } from '@orderflow/kit';
 import { deleteNamespaceStreams, readStream, testDbEnv, testNamespace, testNats, TEST_NATS_URL, waitFor } from '@orderflow/kit/testing';
 import { orderService } from '../src/index.js';
@@ -49,7 +49,7 @@ function crashingAfterPublish(db: Db): Db {
   return {
     ...db,
     query: (text, params) => (/^\s*DELETE FROM outbox/i.test(text) ? crash() : db.query(text, params)),
-    txFrom: <R extends Row, T>(first: FirstStatement, fn: (rows: R[], sql: Sql) => Promise<T>) =>
+    txFrom: <R extends Row, T>(first: FirstStatement, fn: (rows: R[], sql: TxSql) => Promise<T>) =>
       db.txFrom<R, T>(first, async (rows, sql) => {
         await fn(rows, sql);
         return crash();

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Db, Sql } from '../db/db.js';
+import type { Db, TxSql } from '../db/db.js';
 import { makeEvent, type OutgoingEvent } from '../events/envelope.js';
 import { enqueue } from '../outbox/store.js';
 import type { Names } from '../topology.js';
@@ -40,15 +40,16 @@ export interface TransactionOptions {
  */
 export async function runTransaction(o: TransactionOptions, works: Work[]): Promise<Committed> {
   const state: { abandoned: boolean; pid?: number } = { abandoned: false };
-  const guard = (sql: Sql): Sql => ({
+  const guard = (sql: TxSql): TxSql => ({
     query: (text, params) => (state.abandoned ? Promise.reject(new AbandonedWorkError()) : sql.query(text, params)),
     exec: (text) => (state.abandoned ? Promise.reject(new AbandonedWorkError()) : sql.exec(text)),
+    atCommit: (text, params) => sql.atCommit(text, params),
   });
   const after: AfterCommit[] = [];
-  // The event ids go with BEGIN in one round trip (txFrom): on Postgres a batch whose handlers
-  // write nothing is two round trips, BEGIN+insert and COMMIT. The session's pid comes with it
-  // (no extra round trip): it is what a deadline terminates. With no fresh event no handler
-  // runs, so there is nothing to end.
+  // The event ids go with BEGIN in one round trip (txFrom) and the outbox insert with COMMIT
+  // (enqueue): on Postgres a batch is two round trips plus one per statement its handlers await.
+  // The session's pid comes with the first (no extra round trip): it is what a deadline
+  // terminates. With no fresh event no handler runs, so there is nothing to end.
   const first = {
     text: `WITH fresh AS (INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[])
       ON CONFLICT DO NOTHING RETURNING event_id)
@@ -97,7 +98,7 @@ function abandon(o: TransactionOptions, pid: number | undefined, tx: Promise<unk
 
 async function transact(
   o: TransactionOptions,
-  sql: Sql,
+  sql: TxSql,
   works: Work[],
   rows: ReadonlyArray<{ event_id: string }>,
   after: AfterCommit[],

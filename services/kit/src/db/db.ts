@@ -7,27 +7,37 @@ export interface Sql {
   exec(text: string): Promise<void>;
 }
 
+/** The statements of one transaction (Db.tx, Db.txFrom). */
+export interface TxSql extends Sql {
+  /**
+   * Queues a write to run last, after the transaction's function has returned, just before COMMIT.
+   * On Postgres it goes out with the COMMIT (pipelined: one round trip for both); its rows are not
+   * read. If it fails, nothing commits and the transaction rejects with its error. Several run in
+   * the order queued.
+   */
+  atCommit(text: string, params: unknown[]): void;
+}
+
 export interface Db extends Sql {
   readonly kind: 'postgres' | 'pglite';
   readonly schema: string;
-  /** Runs fn in one transaction: committed if fn resolves, rolled back if it throws. */
-  tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T>;
   /**
-   * Like tx, with the transaction's first statement given up front; fn gets its rows. On Postgres
-   * it travels with BEGIN in one round trip (one simple-protocol query, its parameters inlined as
-   * escaped literals, typed by the server as a bound parameter would be): one round trip less
-   * per transaction. Only for small values that may show in logs and traces (statement texts do),
-   * and a text without `$n` inside quotes.
+   * Runs fn in one transaction: committed if fn resolves, rolled back if it throws. On Postgres
+   * BEGIN goes out with the first statement and COMMIT with the atCommit writes (pipelined), so
+   * a transaction of n statements costs n round trips, plus one for the COMMIT when nothing was
+   * queued with atCommit.
    */
-  txFrom<R extends Row, T>(first: FirstStatement, fn: (rows: R[], sql: Sql) => Promise<T>): Promise<T>;
+  tx<T>(fn: (sql: TxSql) => Promise<T>): Promise<T>;
+  /** Like tx, with the transaction's first statement given up front; fn gets its rows. */
+  txFrom<R extends Row, T>(first: FirstStatement, fn: (rows: R[], sql: TxSql) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** A transaction's first statement (Db.txFrom): parameters are strings, numbers or string arrays. */
+/** A transaction's first statement (Db.txFrom). */
 export interface FirstStatement {
   text: string;
-  params: ReadonlyArray<string | number | readonly string[]>;
+  params: readonly unknown[];
 }
 
 export function assertSchemaName(schema: string): string {

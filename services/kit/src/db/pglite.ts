@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import type { Db, FirstStatement, Row, Sql } from './db.js';
+import type { Db, FirstStatement, Row, Sql, TxSql } from './db.js';
 import { assertSchemaName } from './db.js';
 
 export interface PgliteOptions {
@@ -27,18 +27,23 @@ export async function openPglite(opts: PgliteOptions): Promise<Db> {
       await q.exec(text);
     },
   });
+  const transaction = <T>(first: FirstStatement | undefined, fn: (rows: Row[], sql: TxSql) => Promise<T>): Promise<T> =>
+    db.transaction(async (tx) => {
+      const finals: Array<{ text: string; params: unknown[] }> = [];
+      const sql: TxSql = { ...wrap(tx), atCommit: (text, params) => void finals.push({ text, params }) };
+      const result = await fn(first ? await sql.query(first.text, [...first.params]) : [], sql);
+      for (const f of finals) await sql.query(f.text, f.params);
+      return result;
+    });
   let closed = false;
   return {
     kind: 'pglite',
     schema,
     ...wrap(db),
-    tx: <T>(fn: (sql: Sql) => Promise<T>) => db.transaction((tx) => fn(wrap(tx))),
+    tx: <T>(fn: (sql: TxSql) => Promise<T>) => transaction(undefined, (_, sql) => fn(sql)),
     // In process: no round trip to save, the first statement is just the first statement.
-    txFrom: <R extends Row, T>(first: FirstStatement, fn: (rows: R[], sql: Sql) => Promise<T>) =>
-      db.transaction(async (tx) => {
-        const sql = wrap(tx);
-        return fn(await sql.query<R>(first.text, [...first.params]), sql);
-      }),
+    txFrom: <R extends Row, T>(first: FirstStatement, fn: (rows: R[], sql: TxSql) => Promise<T>) =>
+      transaction(first, (rows, sql) => fn(rows as R[], sql)),
     async ping() {
       await db.query('SELECT 1');
     },

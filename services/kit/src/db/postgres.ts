@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { dbSettings, type DbSettings } from '../config.js';
-import type { Db, FirstStatement, Row, Sql } from './db.js';
-import { inlineParams } from './inline.js';
+import type { Db, FirstStatement, Row, TxSql } from './db.js';
 import { assertSchemaName } from './db.js';
 
 // Postgres numeric and bigint arrive as strings by default; the platform keeps counts and
@@ -43,6 +43,11 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
     // A server that vanished without closing the socket (host down, network cut) is noticed.
     keepAlive: true,
     keepAliveInitialDelayMillis: limits.keepAliveInitialDelayMs,
+    // pg's pipeline mode: a query is written at once, not after the previous one's answer, so a
+    // transaction sends BEGIN with its first statement and COMMIT with its atCommit writes (see
+    // transaction()). Callers still await each statement they need an answer from; the server
+    // runs them in order, each with its own Sync.
+    ...({ pipeline: true } as object),
   });
   // Every client gets its own error listener the moment the pool has it, for its whole life. The
   // pool's idle listener covers only idle clients and tx() listens only inside its callback; in
@@ -75,8 +80,17 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
     // Two replicas creating the schema at once race on the catalog; the loser's schema exists.
     if (err.code !== '23505') throw err;
   });
-  /** Runs fn between begin (which opens the transaction) and COMMIT on one pooled client. */
-  const transaction = async <T>(begin: (client: pg.PoolClient) => Promise<void>, fn: (sql: Sql) => Promise<T>): Promise<T> => {
+  /**
+   * Runs fn in a transaction on one pooled client, in as few round trips and socket writes as
+   * pg's pipeline mode allows: BEGIN is written together with the first statement (one write,
+   * one round trip), and the atCommit writes together with COMMIT. A transaction that ran no
+   * statement sends nothing at all.
+   *
+   * A statement failing in a pipeline makes the server answer the COMMIT behind it with ROLLBACK
+   * (not an error); so does a body that swallowed a failed statement. Either way the transaction
+   * rejects, never passes for committed.
+   */
+  const transaction = async <T>(first: FirstStatement | undefined, fn: (rows: Row[], sql: TxSql) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
     // A backend terminated while the client is checked out but between queries (e.g. the
     // outbox relay awaiting NATS inside its transaction) is emitted as 'error' on the client;
@@ -87,20 +101,44 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
       broken = err;
     };
     client.on('error', onError);
+    let started = false;
+    // The queries issued inside go out in one write: pg corks per query, this corks across them.
+    const stream = (client as unknown as { connection?: { stream?: Partial<Pick<Writable, 'cork' | 'uncork'>> } }).connection?.stream;
+    const corked = <X>(issue: () => X): X => {
+      stream?.cork?.();
+      try {
+        return issue();
+      } finally {
+        stream?.uncork?.();
+      }
+    };
+    const beginIfNot = (): Promise<unknown> | undefined => (started ? undefined : ((started = true), client.query('BEGIN')));
+    const send = <R extends Row>(text: string, params?: unknown[]): Promise<R[]> =>
+      corked(() => {
+        const begin = beginIfNot();
+        const rows = run<R>(client, text, params);
+        return begin ? Promise.all([begin, rows]).then(([, r]) => r) : rows;
+      });
+    const finals: Array<{ text: string; params: unknown[] }> = [];
     try {
-      await begin(client);
-      const sql: Sql = {
-        query: (text, params) => run(client, text, params),
+      const sql: TxSql = {
+        query: send,
         exec: async (text) => {
-          await client.query(text);
+          await send(text);
         },
+        atCommit: (text, params) => void finals.push({ text, params }),
       };
-      const result = await fn(sql);
-      await client.query('COMMIT');
+      const result = await fn(first ? await send(first.text, [...first.params]) : [], sql);
+      if (!started && finals.length === 0) return result;
+      const [commit] = await corked(() => {
+        const before = [beginIfNot(), ...finals.map((f) => run(client, f.text, f.params))];
+        return Promise.all([client.query('COMMIT'), ...before]);
+      });
+      if (commit.command !== 'COMMIT') throw new Error(`transaction not committed: the server answered COMMIT with ${commit.command}`);
       return result;
     } catch (err) {
       // A failed ROLLBACK means the connection is gone: don't return it to the pool.
-      await client.query('ROLLBACK').catch((e: Error) => (broken ??= e));
+      if (started) await client.query('ROLLBACK').catch((e: Error) => (broken ??= e));
       throw err;
     } finally {
       client.off('error', onError);
@@ -115,18 +153,9 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
     exec: async (text) => {
       await pool.query(text);
     },
-    tx: <T>(fn: (sql: Sql) => Promise<T>) => transaction(async (c) => void (await c.query('BEGIN')), fn),
-    async txFrom<R extends Row, T>(first: FirstStatement, fn: (rows: R[], sql: Sql) => Promise<T>): Promise<T> {
-      let rows: R[] = [];
-      return transaction(
-        async (c) => {
-          // Two statements in one simple query: pg answers with one result each.
-          const results = (await c.query(`BEGIN; ${inlineParams(first)}`)) as unknown as Array<pg.QueryResult<R>>;
-          rows = results[results.length - 1]!.rows;
-        },
-        (sql) => fn(rows, sql),
-      );
-    },
+    tx: <T>(fn: (sql: TxSql) => Promise<T>) => transaction(undefined, (_, sql) => fn(sql)),
+    txFrom: <R extends Row, T>(first: FirstStatement, fn: (rows: R[], sql: TxSql) => Promise<T>) =>
+      transaction(first, (rows, sql) => fn(rows as R[], sql)),
     async ping() {
       await pool.query('SELECT 1');
     },

@@ -1,4 +1,4 @@
-import type { Sql } from '../db/db.js';
+import type { TxSql } from '../db/db.js';
 import type { Migration } from '../db/migrate.js';
 import type { OutgoingEvent } from '../events/envelope.js';
 import { injectTraceHeaders } from '../tracing/propagation.js';
@@ -26,12 +26,14 @@ export const OUTBOX_MIGRATIONS: readonly Migration[] = [
 
 /**
  * Adds events to the outbox inside the caller's transaction: they are published if and only if
- * the state change commits. The current trace context travels with the row so the relay's
- * publish joins the trace of the request or handler that produced the event.
+ * the state change commits. The insert is the transaction's last write (atCommit: on Postgres it
+ * travels with the COMMIT). The current trace context is taken now and travels with the row, so
+ * the relay's publish joins the trace of the request or handler that produced the event.
+ * Resolves at once (a promise so that `db.tx((sql) => enqueue(sql, events))` reads as any write).
  */
-export async function enqueue(sql: Sql, events: readonly OutgoingEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  await sql.query(outboxInsertSql(1), outboxParams(events));
+export function enqueue(sql: TxSql, events: readonly OutgoingEvent[]): Promise<void> {
+  if (events.length > 0) sql.atCommit(outboxInsertSql(1), outboxParams(events));
+  return Promise.resolve();
 }
 
 /**
