@@ -1,6 +1,7 @@
 /**
  * One NATS connection per NatsConnection resource, made when a resource first needs it and kept
- * while its spec and Secrets stay the same (the fingerprint): a change replaces it, a deleted or
+ * while the settings it is made from stay the same (the fingerprint: servers, credentials, TLS,
+ * domain — not the generation, which deletion bumps too): a change replaces it, a deleted or
  * unreferenced resource closes it. Each is the kit's NatsManager — jittered backoff for the first
  * connect, reconnect forever, rebuilt when nats.js closes it for good — but never fatal: a
  * connection that cannot be made is a Ready=False status, not an operator exit.

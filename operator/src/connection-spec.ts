@@ -3,6 +3,7 @@
  * with every secret in a Kubernetes Secret of the same namespace. Pure: Secret contents in, the
  * kit's NatsAccess (or the problem that prevents it) out; reading the Secrets is secrets.ts.
  */
+import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { NatsAccess } from '@orderflow/kit';
 import type { Condition } from './resources.js';
@@ -65,7 +66,7 @@ export function secretRefs(spec: NatsConnectionSpec): { path: string; ref: Secre
   return refs.filter((r): r is { path: string; ref: SecretKeyRef } => r.ref !== undefined);
 }
 
-/** A Secret as read: its resourceVersion (a change rebuilds the connection) and decoded data. */
+/** A Secret as read: its resourceVersion and decoded data (a change of the keys used rebuilds the connection). */
 export interface SecretData {
   resourceVersion: string;
   data: Record<string, string>;
@@ -77,8 +78,8 @@ export type AccessResult =
 
 /**
  * The NatsAccess the spec describes, given the Secrets it references (undefined = not found).
- * The fingerprint changes whenever the resource's spec or one of its Secrets does, so the pool
- * knows to replace the connection.
+ * The fingerprint changes whenever the settings the connection is made from do (the spec's servers,
+ * TLS and domain, the credentials read from its Secrets), so the pool knows to replace the connection.
  */
 export function accessFrom(obj: NatsConnectionResource, secrets: ReadonlyMap<string, SecretData | undefined>): AccessResult {
   const meta = obj.metadata ?? {};
@@ -119,9 +120,9 @@ export function accessFrom(obj: NatsConnectionResource, secrets: ReadonlyMap<str
     tls,
     jsDomain: spec.jsDomain || undefined,
   };
-  const versions = [...new Set(secretRefs(spec).map((r) => r.ref.name))]
-    .sort()
-    .map((n) => `${n}@${secrets.get(n)?.resourceVersion}`)
-    .join(',');
-  return { ok: true, access, fingerprint: `${meta.uid}/${meta.generation}/${versions}` };
+  // What the connection is made from — servers, credentials, TLS, domain — and nothing else: the
+  // generation also moves when deletion is requested (the API server bumps it with
+  // deletionTimestamp), and a Secret's resourceVersion with a label, neither a reason to reconnect.
+  const settings = createHash('sha256').update(JSON.stringify(access)).digest('hex');
+  return { ok: true, access, fingerprint: `${meta.uid}/${settings}` };
 }
