@@ -12,7 +12,9 @@
  * names it: its deletion first removes the dead-letter advisory capture the operator runs in that
  * account (connection-advisories.ts). A server that cannot be reached then does not hold the
  * deletion (as a connection gone for good does not hold a resource's): what is left is logged and
- * named in a Warning event `Kept`.
+ * named in a Warning event `Kept`, once the finalizer is off. Until then — while resources still
+ * delete through it — its capture keeps running, and a durable left behind by a capture that ended
+ * earlier keeps the finalizer and the connection (captured()), so later syncs can remove it.
  */
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -30,11 +32,11 @@ import type { HandlerResult } from './work-queue.js';
 
 export interface ConnectionReconcilerDeps {
   get(namespace: string, name: string): NatsConnectionResource | undefined;
-  /** Whether any resource (of any kind) names this connection. */
+  /** Whether any resource (of any kind) names this connection, or a capture durable is left to remove through it. */
   referenced(namespace: string, name: string): boolean;
   /** Whether a resource that names it carries our finalizer (will need it to delete its object). */
   needed(namespace: string, name: string): boolean;
-  /** Whether a Consumer with deadLetter names it: a dead-letter advisory capture runs on it. */
+  /** Whether a Consumer with deadLetter names it (a capture runs on it) or a capture it ran left its durable to remove. */
   captured(namespace: string, name: string): boolean;
   /**
    * Stops and removes the capture on this connection (its durable, and the stream if the capture
@@ -130,11 +132,12 @@ export function createConnectionReconciler(d: ConnectionReconcilerDeps): (namesp
       // Kept, connection and all, while resources still have objects to delete through it.
       if (needed) return { requeue: true, error: `NatsConnection ${key} is still needed to delete the resources that name it` };
       const left = await d.retireCapture(namespace, name);
+      // A 409 here retries the whole deletion: the event only once the finalizer is off, or it is told twice.
+      await d.setFinalizer(obj, false);
       if (left) {
         d.log.warn({ connection: key }, left);
         d.events?.record(obj, { type: 'Warning', reason: 'Kept', action: 'Keep', note: left });
       }
-      await d.setFinalizer(obj, false);
       d.pool.release(key);
       return { requeue: false };
     }

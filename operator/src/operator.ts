@@ -182,6 +182,10 @@ export function createOperator(o: OperatorOptions): Operator {
     copierConn = conn;
     copier = captureOn(conn, '', log, (c) => connectionName(c) === undefined);
   }
+  const connectionExists = (key: string): boolean => {
+    const [namespace = '', name = ''] = key.split('/');
+    return getConnection(namespace, name) !== undefined;
+  };
   /** The NatsConnections (`<namespace>/<name>`) a Consumer with deadLetter names: a capture runs, or will, in each one's account. */
   function capturedConnections(): Set<string> {
     const keys = new Set<string>();
@@ -197,15 +201,11 @@ export function createOperator(o: OperatorOptions): Operator {
     connection: (key) => pool.connection(key),
     wanted() {
       if (!leading || !started) return undefined;
-      // A NatsConnection being deleted (or gone) has its capture removed by its finalizer, not started again.
-      return new Set(
-        [...capturedConnections()].filter((key) => {
-          const [namespace = '', name = ''] = key.split('/');
-          const conn = getConnection(namespace, name);
-          return conn !== undefined && !conn.metadata?.deletionTimestamp;
-        }),
-      );
+      // A NatsConnection being deleted keeps its capture while resources still delete through it:
+      // its finalizer ends the capture (retireCapture) when it comes off. One gone has none.
+      return new Set([...capturedConnections()].filter(connectionExists));
     },
+    exists: connectionExists,
     start(key, conn) {
       const [namespace = '', name = ''] = key.split('/');
       return captureOn(
@@ -218,7 +218,11 @@ export function createOperator(o: OperatorOptions): Operator {
     remove: (key, conn) => removeCapture(conn.jsm, { stream: o.advisories?.stream, durable: captureDurable(connectionSuffix(key)) }),
     log,
   });
-  const captured = (namespace: string, name: string): boolean => capturedConnections().has(connectionKey(namespace, name));
+  /** A capture runs on it, or the durable of one that ended is left there to remove: it keeps our finalizer. */
+  const captured = (namespace: string, name: string): boolean => {
+    const key = connectionKey(namespace, name);
+    return capturedConnections().has(key) || advisories.leftover(key);
+  };
   async function retireCapture(namespace: string, name: string): Promise<string | undefined> {
     if (mode !== 'manage') return undefined;
     const key = connectionKey(namespace, name);
@@ -263,7 +267,8 @@ export function createOperator(o: OperatorOptions): Operator {
     });
     const reconcileConnection = createConnectionReconciler({
       get: getConnection,
-      referenced: (namespace, name) => users(namespace, name).length > 0,
+      // A durable left in its account is removed through the pool's connection: kept open for it.
+      referenced: (namespace, name) => users(namespace, name).length > 0 || advisories.leftover(connectionKey(namespace, name)),
       needed: (namespace, name) => users(namespace, name).some((u) => (u.obj.metadata?.finalizers ?? []).includes(FINALIZER)),
       captured,
       retireCapture,

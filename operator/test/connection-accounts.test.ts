@@ -26,9 +26,10 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { Names, readStream } from '@orderflow/kit';
-import { testNamespace, TestNatsServer, waitFor } from '@orderflow/kit/testing';
+import { freePort, testNamespace, TestNatsServer, waitFor } from '@orderflow/kit/testing';
 import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
 import { CAPTURE_CREATOR, DEFAULT_ADVISORY_STREAM } from '../src/advisory-stream.js';
+import { apiStatus } from '../src/kube-api.js';
 import { API_VERSION, FINALIZER, type Kind } from '../src/resources.js';
 import {
   capturingLogger,
@@ -68,8 +69,8 @@ const userOf = async (account: AccountName, url = server.url): Promise<NatsConne
   connect({ servers: url, authenticator: credsAuthenticator(enc.encode(await accounts.accounts[account]!.creds())) });
 
 /** A nats-server of this file's own in operator mode, trusting this file's accounts (not started). */
-const operatorModeServer = (name: string): Promise<TestNatsServer> =>
-  TestNatsServer.create({ name, args: ['-c', join(dir, 'operator-mode.conf')] });
+const operatorModeServer = (name: string, monitorPort?: number): Promise<TestNatsServer> =>
+  TestNatsServer.create({ name, args: ['-c', join(dir, 'operator-mode.conf'), ...(monitorPort ? ['-m', String(monitorPort)] : [])] });
 
 const exists = async (nc: NatsConnection, stream: string): Promise<boolean> =>
   (await readStream(await jetstreamManager(nc), stream)) !== undefined;
@@ -101,8 +102,43 @@ const waitReadyTrue = (kind: 'Stream' | 'NatsConnection', name: string): Promise
 const gone = (kind: 'Stream' | 'NatsConnection', name: string): Promise<boolean> =>
   waitFor(`${kind} ${name} gone`, async () => (await get(kind, K8S_NS, name)) === undefined, 30_000);
 
+/** NatsConnections whose next finalizer removal meets a write made in between (a real 409), and the 409s met. */
+const conflictOn = new Set<string>();
+let conflicts = 0;
+
 const operatorOn = (identity: string): Promise<TestOperator> =>
-  startTestOperator({ kc, nc: other, natsServers: [server.url], namespace: K8S_NS, log, identity });
+  startTestOperator({
+    kc,
+    nc: other,
+    natsServers: [server.url],
+    namespace: K8S_NS,
+    log,
+    identity,
+    wrapApi: (api) => ({
+      ...api,
+      async setFinalizers(kind, namespace, name, finalizers, resourceVersion) {
+        if (kind === 'NatsConnection' && !finalizers.includes(FINALIZER) && conflictOn.delete(name))
+          // Someone else writes the object first: the operator's copy is stale, the API server answers 409.
+          await cp.kubectl(['annotate', '-n', namespace, 'natsconnections.jetstream.orderflow.dev', name, 'test/bump=1', '--overwrite']);
+        try {
+          return await api.setFinalizers(kind, namespace, name, finalizers, resourceVersion);
+        } catch (err) {
+          if (apiStatus(err) === 409) conflicts++;
+          throw err;
+        }
+      },
+    }),
+  });
+
+/** The connections a nats-server with monitoring (`-m port`) holds for operators (their client name), by client id. */
+async function operatorClients(monitorPort: number): Promise<number[]> {
+  const res = await fetch(`http://127.0.0.1:${monitorPort}/connz?limit=1024`);
+  const body = (await res.json()) as { connections?: { cid: number; name?: string }[] };
+  return (body.connections ?? [])
+    .filter((c) => c.name?.startsWith('orderflow-operator-'))
+    .map((c) => c.cid)
+    .sort((a, b) => a - b);
+}
 
 beforeAll(async () => {
   accounts = await operatorMode(['ORDERS', 'OTHER', 'CAPTURE']);
@@ -141,7 +177,14 @@ describe('creds (operator mode: user JWT + seed from a Secret)', () => {
     await waitReadyTrue('Stream', 'creds-stream');
     expect(await exists(orders, STREAM), 'in account ORDERS').toBe(true);
     expect(await exists(other, STREAM), 'not in account OTHER (the default connection)').toBe(false);
-    const conn = await waitReadyTrue('NatsConnection', 'orders');
+    // Reconciled before its informer saw the Stream, it may first say "not in use" (a probe); the
+    // next reconcile (the connection made, a resync) says it is the pool's.
+    const conn = await waitCondition(
+      'NatsConnection',
+      'orders',
+      'Ready=True, in use',
+      (o) => readyForGeneration(o) && !/not in use/.test(ready(o)?.message ?? ''),
+    );
     expect(ready(conn)).toMatchObject({ reason: 'Connected', observedGeneration: 1 });
     expect(ready(conn)?.message).toMatch(/^connected to .* \(nats-server 2\.\d+\.\d+\), JetStream enabled$/);
   });
@@ -293,7 +336,7 @@ describe('the dead-letter advisory capture of a NatsConnection, removed when it 
     }
   });
 
-  it('the NatsConnection deleted while its server is down: it goes all the same, a Warning event names the durable left', async () => {
+  it('the NatsConnection deleted while its server is down: it goes all the same, one Warning event (a 409 on the finalizer write in between) names the durable left', async () => {
     const DOWN = names.stream('DOWN');
     const down = await operatorModeServer('acct-down');
     try {
@@ -315,17 +358,163 @@ describe('the dead-letter advisory capture of a NatsConnection, removed when it 
       await waitCondition('NatsConnection', 'down', 'with our finalizer', (o) => (o.metadata.finalizers ?? []).includes(FINALIZER));
 
       await down.stop();
+      const seen = lines.length;
+      const conflictsBefore = conflicts;
+      conflictOn.add('down');
       await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'down', '--wait=false']);
       await gone('NatsConnection', 'down');
+      expect(conflicts, 'the first finalizer write met a 409 and was retried').toBeGreaterThan(conflictsBefore);
       const kept = await waitFor('Kept event of NatsConnection down', async () =>
         (await eventsFor(kc, K8S_NS, 'NatsConnection', 'down')).find((e) => e.reason === 'Kept' && e.type === 'Warning'),
       );
       expect(kept.note).toContain(`dead-letter advisory capture left in the account of NatsConnection down`);
       expect(kept.note).toContain(`nats consumer rm ${DEFAULT_ADVISORY_STREAM} ${durableOf('down')}`);
+      // Told once per deletion, though the deletion ran twice: logged (synchronously, before the
+      // finalizer came off) and recorded once.
+      const told = lines
+        .slice(seen)
+        .filter((l) => String(l.msg).startsWith('dead-letter advisory capture left in the account of NatsConnection down'));
+      expect(told).toHaveLength(1);
+      expect((await eventsFor(kc, K8S_NS, 'NatsConnection', 'down')).filter((e) => e.reason === 'Kept')).toHaveLength(1);
       await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'down-c']);
       await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'down']);
     } finally {
       await down.dispose();
+    }
+  });
+});
+
+describe('the capture of a NatsConnection: left-behind durables, deletion in progress', () => {
+  const durableOf = (connection: string): string => `orderflow-operator_${K8S_NS}_orderflow-operator_${K8S_NS}_${connection}`;
+  const capturesOn = async (nc: NatsConnection): Promise<string[]> => {
+    const jsm = await jetstreamManager(nc);
+    if (!(await readStream(jsm, DEFAULT_ADVISORY_STREAM))) return [];
+    return (await jsm.consumers.list(DEFAULT_ADVISORY_STREAM).next()).map((c) => c.name);
+  };
+
+  it('a durable left behind (server down when the last Consumer with deadLetter went) is removed at a later sync, once the server is back', async () => {
+    const LATER = names.stream('LATER');
+    const later = await operatorModeServer('acct-later');
+    try {
+      await later.start();
+      await applyCreds('later-creds', 'CAPTURE');
+      await kubectlApply(
+        cp,
+        K8S_NS,
+        credsConnection('later', 'later-creds', [later.url]),
+        cr('Stream', 'later', { name: LATER, subjects: [names.subject('later.>')], connection: 'later', preventDelete: true }),
+        deadLetterConsumer(names, 'later-c', LATER, { connection: 'later', preventDelete: true }),
+      );
+      const user = (): Promise<NatsConnection> => userOf('CAPTURE', later.url);
+      let nc = await user();
+      try {
+        await waitFor('the capture durable on NatsConnection later', async () => (await capturesOn(nc)).includes(durableOf('later')));
+      } finally {
+        await nc.close();
+      }
+
+      await later.stop();
+      const seen = lines.length;
+      // The last Consumer with deadLetter goes while nothing can reach the server: the durable stays for now.
+      await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'later-c']);
+      await waitFor('the removal tried and left for later', () =>
+        lines
+          .slice(seen)
+          .some(
+            (l) =>
+              l.connection === `${K8S_NS}/later` &&
+              String(l.msg).startsWith('dead-letter advisory capture could not be removed; left in the account'),
+          ),
+      );
+      expect((await get('NatsConnection', K8S_NS, 'later'))?.metadata.finalizers, 'kept while its durable is left').toContain(FINALIZER);
+
+      // No event, no deletion: the server back, a resync removes it.
+      await later.start();
+      nc = await user();
+      try {
+        await waitFor('the durable left behind removed', async () => !(await capturesOn(nc)).includes(durableOf('later')), 30_000);
+      } finally {
+        await nc.close();
+      }
+      // Logged once the whole removal (the durable, then the stream check) is through.
+      await waitFor('the removal logged', () =>
+        lines
+          .slice(seen)
+          .some((l) => l.msg === 'dead-letter advisory capture removed from the account' && l.connection === `${K8S_NS}/later`),
+      );
+      await waitCondition('NatsConnection', 'later', 'without our finalizer', (o) => !(o.metadata.finalizers ?? []).includes(FINALIZER));
+      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'later']);
+      await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'later']);
+    } finally {
+      await later.dispose();
+    }
+  });
+
+  it('a NatsConnection marked for deletion keeps its connection (same client on the server) and its capture while resources still delete through it', async () => {
+    const HELD = names.stream('HELD');
+    const DLQ = names.stream('DLQ');
+    const monitor = await freePort();
+    const held = await operatorModeServer('acct-held', monitor);
+    let nc: NatsConnection | undefined;
+    try {
+      await held.start();
+      await applyCreds('held-creds', 'CAPTURE');
+      // No preventDelete: the Stream and the Consumer carry our finalizer and need the connection to delete.
+      await kubectlApply(
+        cp,
+        K8S_NS,
+        credsConnection('held', 'held-creds', [held.url]),
+        cr('Stream', 'held', { name: HELD, subjects: [names.subject('held.>')], connection: 'held' }),
+        deadLetterConsumer(names, 'held-c', HELD, { maxDeliver: 1, ackWait: '1s', connection: 'held' }),
+      );
+      await waitCondition('Consumer', 'held-c', 'Ready=True', (o) => ready(o)?.status === 'True');
+      nc = await userOf('CAPTURE', held.url);
+      const user = nc;
+      await waitFor('the capture durable on NatsConnection held', async () => (await capturesOn(user)).includes(durableOf('held')));
+      await waitCondition('NatsConnection', 'held', 'with our finalizer', (o) => (o.metadata.finalizers ?? []).includes(FINALIZER));
+      const clients = await waitFor('one operator connection on the server', async () => {
+        const c = await operatorClients(monitor);
+        return c.length === 1 ? c : undefined;
+      });
+
+      const seen = lines.length;
+      await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'held', '--wait=false']);
+      const marked = await waitCondition('NatsConnection', 'held', 'marked for deletion', (o) => Boolean(o.metadata.deletionTimestamp));
+      // Every resource naming it resolved its connection again since (the resync re-reconciles them all).
+      const reconciled = await t!.reconciles('Consumer');
+      await waitFor('the Consumer reconciled twice since', async () => (await t!.reconciles('Consumer')) >= reconciled + 2);
+      expect(await operatorClients(monitor), 'the same connection: deletion changes no connection setting').toEqual(clients);
+      expect(
+        lines
+          .slice(seen)
+          .some((l) => l.connection === `${K8S_NS}/held` && l.msg === 'NatsConnection changed: reconnecting with the new settings'),
+      ).toBe(false);
+
+      // Still captured: a poison message's dead letter reaches the DLQ in that account.
+      await jetstream(user).publish(names.subject('held.x'), 'poison');
+      const m = await (await jetstream(user).consumers.get(HELD, 'held-c')).next({ expires: 5000 });
+      expect(m?.info.deliveryCount).toBe(1);
+      const jsm = await jetstreamManager(user);
+      await waitFor(
+        'dead letter in the DLQ while the NatsConnection is Terminating',
+        async () => ((await readStream(jsm, DLQ))?.state.messages ?? 0) > 0,
+        30_000,
+      );
+      expect((await get('NatsConnection', K8S_NS, 'held'))?.metadata.deletionTimestamp, 'still Terminating').toBe(
+        marked.metadata.deletionTimestamp,
+      );
+      expect((await capturesOn(user)).includes(durableOf('held')), 'its durable still there').toBe(true);
+      expect(await operatorClients(monitor)).toEqual(clients);
+
+      // The last resources go (deleting their objects through it): then the capture and the NatsConnection.
+      await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'held-c', '--wait=false']);
+      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'held', '--wait=false']);
+      await gone('NatsConnection', 'held');
+      expect(await exists(user, HELD), 'the Stream deleted its stream through it').toBe(false);
+      expect(await readStream(jsm, DEFAULT_ADVISORY_STREAM), 'the capture (and the stream it made) removed').toBeUndefined();
+    } finally {
+      await nc?.close();
+      await held.dispose();
     }
   });
 });

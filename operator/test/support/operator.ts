@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Connected } from '@orderflow/kit';
 import type { DefaultConnection } from '../../src/connections.js';
-import { createKubeApi } from '../../src/kube-api.js';
+import { createKubeApi, type KubeApi } from '../../src/kube-api.js';
 import { createMetrics, type OperatorMetrics } from '../../src/metrics.js';
 import { createOperator, type Operator, type OperatorOptions } from '../../src/operator.js';
 
@@ -36,10 +36,13 @@ export async function startTestOperator(
     log: Logger;
     identity?: string;
     leaseName?: string;
+    /** The operator's API calls through this (still to the real API server), e.g. to meet a write in between. */
+    wrapApi?: (api: KubeApi) => KubeApi;
   } & Partial<Pick<OperatorOptions, 'mode' | 'resyncMs' | 'advisories' | 'lease' | 'natsServers' | 'connectionBackoff'>>,
 ): Promise<TestOperator> {
   const metrics = createMetrics();
-  const api = createKubeApi(o.kc);
+  const real = createKubeApi(o.kc);
+  const api = o.wrapApi ? o.wrapApi(real) : real;
   let writes = 0;
   const op = createOperator({
     kc: o.kc,
