@@ -80,7 +80,9 @@ export function createConnectionResolver(d: ConnectionResolverDeps): ConnectionR
       return {
         ok: false,
         reason: 'ConnectionUnavailable',
-        message: `the operator's default NATS connection (${d.defaultServers.join(',')}) is not connected${why ? `: ${why}` : ' yet'}; retrying`,
+        message:
+          `the operator's default NATS connection (${d.defaultServers.join(',')}) ` +
+          `is not connected${why ? `: ${why}` : ' yet'}; retrying`,
       };
     }
     const conn = d.getConnection(namespace, name);

@@ -275,33 +275,36 @@ describe('the dead-letter advisory capture of a NatsConnection, removed when it 
   const hasCapture = (nc: NatsConnection, durable: string) =>
     waitFor(`capture durable ${durable}`, async () => (await capturesIn(nc)).find((c) => c.name === durable));
 
-  it("a Consumer's deadLetter gone: that connection's durable goes, the default connection's capture in the same account stays", async () => {
-    const SHARED = names.stream('SHARED');
-    // A user of OTHER, the default connection's account: both captures read one stream there.
-    await applyCreds('shared-creds', 'OTHER');
-    await kubectlApply(
-      cp,
-      K8S_NS,
-      credsConnection('shared', 'shared-creds'),
-      // preventDelete: no finalizer of their own holds the NatsConnection, only the capture does.
-      cr('Stream', 'shared', { name: SHARED, subjects: [names.subject('shared.>')], connection: 'shared', preventDelete: true }),
-      deadLetterConsumer(names, 'shared-c', SHARED, { connection: 'shared', preventDelete: true }),
-    );
-    const before = await hasCapture(other, durableOf());
-    await hasCapture(other, durableOf('shared'));
-    await waitCondition('NatsConnection', 'shared', 'with our finalizer (the capture)', (o) =>
-      (o.metadata.finalizers ?? []).includes(FINALIZER),
-    );
+  it(
+    "a Consumer's deadLetter gone: that connection's durable goes, " + "the default connection's capture in the same account stays",
+    async () => {
+      const SHARED = names.stream('SHARED');
+      // A user of OTHER, the default connection's account: both captures read one stream there.
+      await applyCreds('shared-creds', 'OTHER');
+      await kubectlApply(
+        cp,
+        K8S_NS,
+        credsConnection('shared', 'shared-creds'),
+        // preventDelete: no finalizer of their own holds the NatsConnection, only the capture does.
+        cr('Stream', 'shared', { name: SHARED, subjects: [names.subject('shared.>')], connection: 'shared', preventDelete: true }),
+        deadLetterConsumer(names, 'shared-c', SHARED, { connection: 'shared', preventDelete: true }),
+      );
+      const before = await hasCapture(other, durableOf());
+      await hasCapture(other, durableOf('shared'));
+      await waitCondition('NatsConnection', 'shared', 'with our finalizer (the capture)', (o) =>
+        (o.metadata.finalizers ?? []).includes(FINALIZER),
+      );
 
-    await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'shared-c']);
-    await waitFor('the durable of NatsConnection shared gone', async () =>
-      (await capturesIn(other)).every((c) => c.name !== durableOf('shared')),
-    );
-    expect(await capturesIn(other), "the default connection's capture, untouched").toEqual([before]);
-    await waitCondition('NatsConnection', 'shared', 'without our finalizer', (o) => !(o.metadata.finalizers ?? []).includes(FINALIZER));
-    await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'shared']);
-    await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'shared']);
-  });
+      await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'shared-c']);
+      await waitFor('the durable of NatsConnection shared gone', async () =>
+        (await capturesIn(other)).every((c) => c.name !== durableOf('shared')),
+      );
+      expect(await capturesIn(other), "the default connection's capture, untouched").toEqual([before]);
+      await waitCondition('NatsConnection', 'shared', 'without our finalizer', (o) => !(o.metadata.finalizers ?? []).includes(FINALIZER));
+      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'shared']);
+      await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'shared']);
+    },
+  );
 
   it('the NatsConnection deleted: its durable and the capture stream it made go; the default capture stays', async () => {
     const CAP = names.stream('CAP');
@@ -336,52 +339,56 @@ describe('the dead-letter advisory capture of a NatsConnection, removed when it 
     }
   });
 
-  it('the NatsConnection deleted while its server is down: it goes all the same, one Warning event (a 409 on the finalizer write in between) names the durable left', async () => {
-    const DOWN = names.stream('DOWN');
-    const down = await operatorModeServer('acct-down');
-    try {
-      await down.start();
-      await applyCreds('down-creds', 'CAPTURE');
-      await kubectlApply(
-        cp,
-        K8S_NS,
-        credsConnection('down', 'down-creds', [down.url]),
-        cr('Stream', 'down', { name: DOWN, subjects: [names.subject('down.>')], connection: 'down', preventDelete: true }),
-        deadLetterConsumer(names, 'down-c', DOWN, { connection: 'down', preventDelete: true }),
-      );
-      const nc = await userOf('CAPTURE', down.url);
+  it(
+    'the NatsConnection deleted while its server is down: it goes all the same, ' +
+      'one Warning event (a 409 on the finalizer write in between) names the durable left',
+    async () => {
+      const DOWN = names.stream('DOWN');
+      const down = await operatorModeServer('acct-down');
       try {
-        await hasCapture(nc, durableOf('down'));
-      } finally {
-        await nc.close();
-      }
-      await waitCondition('NatsConnection', 'down', 'with our finalizer', (o) => (o.metadata.finalizers ?? []).includes(FINALIZER));
+        await down.start();
+        await applyCreds('down-creds', 'CAPTURE');
+        await kubectlApply(
+          cp,
+          K8S_NS,
+          credsConnection('down', 'down-creds', [down.url]),
+          cr('Stream', 'down', { name: DOWN, subjects: [names.subject('down.>')], connection: 'down', preventDelete: true }),
+          deadLetterConsumer(names, 'down-c', DOWN, { connection: 'down', preventDelete: true }),
+        );
+        const nc = await userOf('CAPTURE', down.url);
+        try {
+          await hasCapture(nc, durableOf('down'));
+        } finally {
+          await nc.close();
+        }
+        await waitCondition('NatsConnection', 'down', 'with our finalizer', (o) => (o.metadata.finalizers ?? []).includes(FINALIZER));
 
-      await down.stop();
-      const seen = lines.length;
-      const conflictsBefore = conflicts;
-      conflictOn.add('down');
-      await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'down', '--wait=false']);
-      await gone('NatsConnection', 'down');
-      expect(conflicts, 'the first finalizer write met a 409 and was retried').toBeGreaterThan(conflictsBefore);
-      const kept = await waitFor('Kept event of NatsConnection down', async () =>
-        (await eventsFor(kc, K8S_NS, 'NatsConnection', 'down')).find((e) => e.reason === 'Kept' && e.type === 'Warning'),
-      );
-      expect(kept.note).toContain(`dead-letter advisory capture left in the account of NatsConnection down`);
-      expect(kept.note).toContain(`nats consumer rm ${DEFAULT_ADVISORY_STREAM} ${durableOf('down')}`);
-      // Told once per deletion, though the deletion ran twice: logged (synchronously, before the
-      // finalizer came off) and recorded once.
-      const told = lines
-        .slice(seen)
-        .filter((l) => String(l.msg).startsWith('dead-letter advisory capture left in the account of NatsConnection down'));
-      expect(told).toHaveLength(1);
-      expect((await eventsFor(kc, K8S_NS, 'NatsConnection', 'down')).filter((e) => e.reason === 'Kept')).toHaveLength(1);
-      await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'down-c']);
-      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'down']);
-    } finally {
-      await down.dispose();
-    }
-  });
+        await down.stop();
+        const seen = lines.length;
+        const conflictsBefore = conflicts;
+        conflictOn.add('down');
+        await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'down', '--wait=false']);
+        await gone('NatsConnection', 'down');
+        expect(conflicts, 'the first finalizer write met a 409 and was retried').toBeGreaterThan(conflictsBefore);
+        const kept = await waitFor('Kept event of NatsConnection down', async () =>
+          (await eventsFor(kc, K8S_NS, 'NatsConnection', 'down')).find((e) => e.reason === 'Kept' && e.type === 'Warning'),
+        );
+        expect(kept.note).toContain(`dead-letter advisory capture left in the account of NatsConnection down`);
+        expect(kept.note).toContain(`nats consumer rm ${DEFAULT_ADVISORY_STREAM} ${durableOf('down')}`);
+        // Told once per deletion, though the deletion ran twice: logged (synchronously, before the
+        // finalizer came off) and recorded once.
+        const told = lines
+          .slice(seen)
+          .filter((l) => String(l.msg).startsWith('dead-letter advisory capture left in the account of NatsConnection down'));
+        expect(told).toHaveLength(1);
+        expect((await eventsFor(kc, K8S_NS, 'NatsConnection', 'down')).filter((e) => e.reason === 'Kept')).toHaveLength(1);
+        await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'down-c']);
+        await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'down']);
+      } finally {
+        await down.dispose();
+      }
+    },
+  );
 });
 
 describe('the capture of a NatsConnection: left-behind durables, deletion in progress', () => {
@@ -392,131 +399,139 @@ describe('the capture of a NatsConnection: left-behind durables, deletion in pro
     return (await jsm.consumers.list(DEFAULT_ADVISORY_STREAM).next()).map((c) => c.name);
   };
 
-  it('a durable left behind (server down when the last Consumer with deadLetter went) is removed at a later sync, once the server is back', async () => {
-    const LATER = names.stream('LATER');
-    const later = await operatorModeServer('acct-later');
-    try {
-      await later.start();
-      await applyCreds('later-creds', 'CAPTURE');
-      await kubectlApply(
-        cp,
-        K8S_NS,
-        credsConnection('later', 'later-creds', [later.url]),
-        cr('Stream', 'later', { name: LATER, subjects: [names.subject('later.>')], connection: 'later', preventDelete: true }),
-        deadLetterConsumer(names, 'later-c', LATER, { connection: 'later', preventDelete: true }),
-      );
-      const user = (): Promise<NatsConnection> => userOf('CAPTURE', later.url);
-      let nc = await user();
+  it(
+    'a durable left behind (server down when the last Consumer with deadLetter went) is removed at a later sync, ' +
+      'once the server is back',
+    async () => {
+      const LATER = names.stream('LATER');
+      const later = await operatorModeServer('acct-later');
       try {
-        await waitFor('the capture durable on NatsConnection later', async () => (await capturesOn(nc)).includes(durableOf('later')));
+        await later.start();
+        await applyCreds('later-creds', 'CAPTURE');
+        await kubectlApply(
+          cp,
+          K8S_NS,
+          credsConnection('later', 'later-creds', [later.url]),
+          cr('Stream', 'later', { name: LATER, subjects: [names.subject('later.>')], connection: 'later', preventDelete: true }),
+          deadLetterConsumer(names, 'later-c', LATER, { connection: 'later', preventDelete: true }),
+        );
+        const user = (): Promise<NatsConnection> => userOf('CAPTURE', later.url);
+        let nc = await user();
+        try {
+          await waitFor('the capture durable on NatsConnection later', async () => (await capturesOn(nc)).includes(durableOf('later')));
+        } finally {
+          await nc.close();
+        }
+
+        await later.stop();
+        const seen = lines.length;
+        // The last Consumer with deadLetter goes while nothing can reach the server: the durable stays for now.
+        await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'later-c']);
+        await waitFor('the removal tried and left for later', () =>
+          lines
+            .slice(seen)
+            .some(
+              (l) =>
+                l.connection === `${K8S_NS}/later` &&
+                String(l.msg).startsWith('dead-letter advisory capture could not be removed; left in the account'),
+            ),
+        );
+        expect((await get('NatsConnection', K8S_NS, 'later'))?.metadata.finalizers, 'kept while its durable is left').toContain(FINALIZER);
+
+        // No event, no deletion: the server back, a resync removes it.
+        await later.start();
+        nc = await user();
+        try {
+          await waitFor('the durable left behind removed', async () => !(await capturesOn(nc)).includes(durableOf('later')), 30_000);
+        } finally {
+          await nc.close();
+        }
+        // Logged once the whole removal (the durable, then the stream check) is through.
+        await waitFor('the removal logged', () =>
+          lines
+            .slice(seen)
+            .some((l) => l.msg === 'dead-letter advisory capture removed from the account' && l.connection === `${K8S_NS}/later`),
+        );
+        await waitCondition('NatsConnection', 'later', 'without our finalizer', (o) => !(o.metadata.finalizers ?? []).includes(FINALIZER));
+        await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'later']);
+        await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'later']);
       } finally {
-        await nc.close();
+        await later.dispose();
       }
+    },
+  );
 
-      await later.stop();
-      const seen = lines.length;
-      // The last Consumer with deadLetter goes while nothing can reach the server: the durable stays for now.
-      await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'later-c']);
-      await waitFor('the removal tried and left for later', () =>
-        lines
-          .slice(seen)
-          .some(
-            (l) =>
-              l.connection === `${K8S_NS}/later` &&
-              String(l.msg).startsWith('dead-letter advisory capture could not be removed; left in the account'),
-          ),
-      );
-      expect((await get('NatsConnection', K8S_NS, 'later'))?.metadata.finalizers, 'kept while its durable is left').toContain(FINALIZER);
-
-      // No event, no deletion: the server back, a resync removes it.
-      await later.start();
-      nc = await user();
+  it(
+    'a NatsConnection marked for deletion keeps its connection (same client ' +
+      'on the server) and its capture while resources still delete through it',
+    async () => {
+      const HELD = names.stream('HELD');
+      const DLQ = names.stream('DLQ');
+      const monitor = await freePort();
+      const held = await operatorModeServer('acct-held', monitor);
+      let nc: NatsConnection | undefined;
       try {
-        await waitFor('the durable left behind removed', async () => !(await capturesOn(nc)).includes(durableOf('later')), 30_000);
+        await held.start();
+        await applyCreds('held-creds', 'CAPTURE');
+        // No preventDelete: the Stream and the Consumer carry our finalizer and need the connection to delete.
+        await kubectlApply(
+          cp,
+          K8S_NS,
+          credsConnection('held', 'held-creds', [held.url]),
+          cr('Stream', 'held', { name: HELD, subjects: [names.subject('held.>')], connection: 'held' }),
+          deadLetterConsumer(names, 'held-c', HELD, { maxDeliver: 1, ackWait: '1s', connection: 'held' }),
+        );
+        await waitCondition('Consumer', 'held-c', 'Ready=True', (o) => ready(o)?.status === 'True');
+        nc = await userOf('CAPTURE', held.url);
+        const user = nc;
+        await waitFor('the capture durable on NatsConnection held', async () => (await capturesOn(user)).includes(durableOf('held')));
+        await waitCondition('NatsConnection', 'held', 'with our finalizer', (o) => (o.metadata.finalizers ?? []).includes(FINALIZER));
+        const clients = await waitFor('one operator connection on the server', async () => {
+          const c = await operatorClients(monitor);
+          return c.length === 1 ? c : undefined;
+        });
+
+        const seen = lines.length;
+        await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'held', '--wait=false']);
+        const marked = await waitCondition('NatsConnection', 'held', 'marked for deletion', (o) => Boolean(o.metadata.deletionTimestamp));
+        // Every resource naming it resolved its connection again since (the resync re-reconciles them all).
+        const reconciled = await t!.reconciles('Consumer');
+        await waitFor('the Consumer reconciled twice since', async () => (await t!.reconciles('Consumer')) >= reconciled + 2);
+        expect(await operatorClients(monitor), 'the same connection: deletion changes no connection setting').toEqual(clients);
+        expect(
+          lines
+            .slice(seen)
+            .some((l) => l.connection === `${K8S_NS}/held` && l.msg === 'NatsConnection changed: reconnecting with the new settings'),
+        ).toBe(false);
+
+        // Still captured: a poison message's dead letter reaches the DLQ in that account.
+        await jetstream(user).publish(names.subject('held.x'), 'poison');
+        const m = await (await jetstream(user).consumers.get(HELD, 'held-c')).next({ expires: 5000 });
+        expect(m?.info.deliveryCount).toBe(1);
+        const jsm = await jetstreamManager(user);
+        await waitFor(
+          'dead letter in the DLQ while the NatsConnection is Terminating',
+          async () => ((await readStream(jsm, DLQ))?.state.messages ?? 0) > 0,
+          30_000,
+        );
+        expect((await get('NatsConnection', K8S_NS, 'held'))?.metadata.deletionTimestamp, 'still Terminating').toBe(
+          marked.metadata.deletionTimestamp,
+        );
+        expect((await capturesOn(user)).includes(durableOf('held')), 'its durable still there').toBe(true);
+        expect(await operatorClients(monitor)).toEqual(clients);
+
+        // The last resources go (deleting their objects through it): then the capture and the NatsConnection.
+        await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'held-c', '--wait=false']);
+        await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'held', '--wait=false']);
+        await gone('NatsConnection', 'held');
+        expect(await exists(user, HELD), 'the Stream deleted its stream through it').toBe(false);
+        expect(await readStream(jsm, DEFAULT_ADVISORY_STREAM), 'the capture (and the stream it made) removed').toBeUndefined();
       } finally {
-        await nc.close();
+        await nc?.close();
+        await held.dispose();
       }
-      // Logged once the whole removal (the durable, then the stream check) is through.
-      await waitFor('the removal logged', () =>
-        lines
-          .slice(seen)
-          .some((l) => l.msg === 'dead-letter advisory capture removed from the account' && l.connection === `${K8S_NS}/later`),
-      );
-      await waitCondition('NatsConnection', 'later', 'without our finalizer', (o) => !(o.metadata.finalizers ?? []).includes(FINALIZER));
-      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'later']);
-      await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'later']);
-    } finally {
-      await later.dispose();
-    }
-  });
-
-  it('a NatsConnection marked for deletion keeps its connection (same client on the server) and its capture while resources still delete through it', async () => {
-    const HELD = names.stream('HELD');
-    const DLQ = names.stream('DLQ');
-    const monitor = await freePort();
-    const held = await operatorModeServer('acct-held', monitor);
-    let nc: NatsConnection | undefined;
-    try {
-      await held.start();
-      await applyCreds('held-creds', 'CAPTURE');
-      // No preventDelete: the Stream and the Consumer carry our finalizer and need the connection to delete.
-      await kubectlApply(
-        cp,
-        K8S_NS,
-        credsConnection('held', 'held-creds', [held.url]),
-        cr('Stream', 'held', { name: HELD, subjects: [names.subject('held.>')], connection: 'held' }),
-        deadLetterConsumer(names, 'held-c', HELD, { maxDeliver: 1, ackWait: '1s', connection: 'held' }),
-      );
-      await waitCondition('Consumer', 'held-c', 'Ready=True', (o) => ready(o)?.status === 'True');
-      nc = await userOf('CAPTURE', held.url);
-      const user = nc;
-      await waitFor('the capture durable on NatsConnection held', async () => (await capturesOn(user)).includes(durableOf('held')));
-      await waitCondition('NatsConnection', 'held', 'with our finalizer', (o) => (o.metadata.finalizers ?? []).includes(FINALIZER));
-      const clients = await waitFor('one operator connection on the server', async () => {
-        const c = await operatorClients(monitor);
-        return c.length === 1 ? c : undefined;
-      });
-
-      const seen = lines.length;
-      await cp.kubectl(['delete', '-n', K8S_NS, 'natsconnections.jetstream.orderflow.dev', 'held', '--wait=false']);
-      const marked = await waitCondition('NatsConnection', 'held', 'marked for deletion', (o) => Boolean(o.metadata.deletionTimestamp));
-      // Every resource naming it resolved its connection again since (the resync re-reconciles them all).
-      const reconciled = await t!.reconciles('Consumer');
-      await waitFor('the Consumer reconciled twice since', async () => (await t!.reconciles('Consumer')) >= reconciled + 2);
-      expect(await operatorClients(monitor), 'the same connection: deletion changes no connection setting').toEqual(clients);
-      expect(
-        lines
-          .slice(seen)
-          .some((l) => l.connection === `${K8S_NS}/held` && l.msg === 'NatsConnection changed: reconnecting with the new settings'),
-      ).toBe(false);
-
-      // Still captured: a poison message's dead letter reaches the DLQ in that account.
-      await jetstream(user).publish(names.subject('held.x'), 'poison');
-      const m = await (await jetstream(user).consumers.get(HELD, 'held-c')).next({ expires: 5000 });
-      expect(m?.info.deliveryCount).toBe(1);
-      const jsm = await jetstreamManager(user);
-      await waitFor(
-        'dead letter in the DLQ while the NatsConnection is Terminating',
-        async () => ((await readStream(jsm, DLQ))?.state.messages ?? 0) > 0,
-        30_000,
-      );
-      expect((await get('NatsConnection', K8S_NS, 'held'))?.metadata.deletionTimestamp, 'still Terminating').toBe(
-        marked.metadata.deletionTimestamp,
-      );
-      expect((await capturesOn(user)).includes(durableOf('held')), 'its durable still there').toBe(true);
-      expect(await operatorClients(monitor)).toEqual(clients);
-
-      // The last resources go (deleting their objects through it): then the capture and the NatsConnection.
-      await cp.kubectl(['delete', '-n', K8S_NS, 'consumers.jetstream.orderflow.dev', 'held-c', '--wait=false']);
-      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'held', '--wait=false']);
-      await gone('NatsConnection', 'held');
-      expect(await exists(user, HELD), 'the Stream deleted its stream through it').toBe(false);
-      expect(await readStream(jsm, DEFAULT_ADVISORY_STREAM), 'the capture (and the stream it made) removed').toBeUndefined();
-    } finally {
-      await nc?.close();
-      await held.dispose();
-    }
-  });
+    },
+  );
 });
 
 describe('a Stream deleted while its connection is gone', () => {

@@ -167,47 +167,50 @@ describe('the default connection away at start', () => {
 });
 
 describe('NatsConnection resources', () => {
-  it('a Stream naming a NatsConnection (user/password, TLS CA and client certificate from a Secret) lives on that server only', async () => {
-    const STREAM = names.stream('SECURE');
-    await applySecret('secure-nats', {
-      user: USER,
-      password: PASSWORD,
-      'ca.crt': readFileSync(f('ca.pem'), 'utf8'),
-      'tls.crt': readFileSync(f('client.pem'), 'utf8'),
-      'tls.key': readFileSync(f('client.key'), 'utf8'),
-    });
-    const ref = (key: string) => ({ name: 'secure-nats', key });
-    await kubectlApply(
-      cp,
-      K8S_NS,
-      connection('secure', {
-        servers: [`tls://127.0.0.1:${tlsServer.port}`],
-        user: ref('user'),
-        password: ref('password'),
-        tls: { ca: ref('ca.crt'), cert: ref('tls.crt'), key: ref('tls.key') },
-      }),
-      cr('Stream', 'secure-stream', { name: STREAM, subjects: [names.subject('secure.>')], connection: 'secure' }),
-    );
-    await waitReadyTrue('Stream', 'secure-stream');
-    const secure = await admin({
-      servers: tlsServer.url,
-      user: USER,
-      pass: PASSWORD,
-      tls: { caFile: f('ca.pem'), certFile: f('client.pem'), keyFile: f('client.key') },
-    });
-    const plain = await admin({ servers: defaultServer.url });
-    expect(await exists(secure, STREAM)).toBe(true);
-    expect(await exists(plain, STREAM)).toBe(false);
+  it(
+    'a Stream naming a NatsConnection (user/password, ' + 'TLS CA and client certificate from a Secret) lives on that server only',
+    async () => {
+      const STREAM = names.stream('SECURE');
+      await applySecret('secure-nats', {
+        user: USER,
+        password: PASSWORD,
+        'ca.crt': readFileSync(f('ca.pem'), 'utf8'),
+        'tls.crt': readFileSync(f('client.pem'), 'utf8'),
+        'tls.key': readFileSync(f('client.key'), 'utf8'),
+      });
+      const ref = (key: string) => ({ name: 'secure-nats', key });
+      await kubectlApply(
+        cp,
+        K8S_NS,
+        connection('secure', {
+          servers: [`tls://127.0.0.1:${tlsServer.port}`],
+          user: ref('user'),
+          password: ref('password'),
+          tls: { ca: ref('ca.crt'), cert: ref('tls.crt'), key: ref('tls.key') },
+        }),
+        cr('Stream', 'secure-stream', { name: STREAM, subjects: [names.subject('secure.>')], connection: 'secure' }),
+      );
+      await waitReadyTrue('Stream', 'secure-stream');
+      const secure = await admin({
+        servers: tlsServer.url,
+        user: USER,
+        pass: PASSWORD,
+        tls: { caFile: f('ca.pem'), certFile: f('client.pem'), keyFile: f('client.key') },
+      });
+      const plain = await admin({ servers: defaultServer.url });
+      expect(await exists(secure, STREAM)).toBe(true);
+      expect(await exists(plain, STREAM)).toBe(false);
 
-    const conn = await waitReadyTrue('NatsConnection', 'secure');
-    expect(ready(conn)).toMatchObject({ reason: 'Connected', observedGeneration: 1 });
-    const status = conn.status as { serverVersion?: string };
-    expect(status.serverVersion).toBe(secure.info?.version);
+      const conn = await waitReadyTrue('NatsConnection', 'secure');
+      expect(ready(conn)).toMatchObject({ reason: 'Connected', observedGeneration: 1 });
+      const status = conn.status as { serverVersion?: string };
+      expect(status.serverVersion).toBe(secure.info?.version);
 
-    // Deleting the resource deletes the stream where it lives.
-    await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'secure-stream', '--timeout=30s']);
-    await waitFor('stream deleted on the TLS server', async () => !(await exists(secure, STREAM)), 30_000);
-  });
+      // Deleting the resource deletes the stream where it lives.
+      await cp.kubectl(['delete', '-n', K8S_NS, 'streams.jetstream.orderflow.dev', 'secure-stream', '--timeout=30s']);
+      await waitFor('stream deleted on the TLS server', async () => !(await exists(secure, STREAM)), 30_000);
+    },
+  );
 
   it('missing Secret → SecretNotFound; a wrong token → ConnectionUnavailable; the Secret corrected → Ready=True', async () => {
     const STREAM = names.stream('TOKEN');
@@ -275,34 +278,38 @@ describe('NatsConnection resources', () => {
     expect(await readBucket(plain, 'ObjectStore', os), 'no ObjectStore on the default server').toBeUndefined();
   });
 
-  it('an nkey seed from a Secret and a JetStream domain: through the domain Ready (status names it); a wrong domain is JetStreamUnavailable', async () => {
-    await applySecret('nkey-nats', { seed: new TextDecoder().decode(userKey.getSeed()) });
-    const nkey = { name: 'nkey-nats', key: 'seed' };
-    await kubectlApply(
-      cp,
-      K8S_NS,
-      connection('hub', { servers: [domainServer.url], nkey, jsDomain: 'hub' }),
-      connection('elsewhere', { servers: [domainServer.url], nkey, jsDomain: 'elsewhere' }),
-      cr('Stream', 'hub-stream', { name: names.stream('HUB'), subjects: [names.subject('hub.>')], connection: 'hub' }),
-      cr('Stream', 'elsewhere-stream', {
-        name: names.stream('ELSEWHERE'),
-        subjects: [names.subject('elsewhere.>')],
-        connection: 'elsewhere',
-      }),
-    );
-    await waitReadyTrue('Stream', 'hub-stream');
-    const hub = await waitReadyTrue('NatsConnection', 'hub');
-    expect(hub.status).toMatchObject({ jetStreamDomain: 'hub' });
-    expect(ready(hub)?.message).toMatch(/JetStream enabled \(domain hub\)/);
-    const nc = await admin({ servers: domainServer.url, authenticator: nkeyAuthenticator(userKey.getSeed()) });
-    expect(await exists(nc, names.stream('HUB'))).toBe(true);
+  it(
+    'an nkey seed from a Secret and a JetStream domain: ' +
+      'through the domain Ready (status names it); a wrong domain is JetStreamUnavailable',
+    async () => {
+      await applySecret('nkey-nats', { seed: new TextDecoder().decode(userKey.getSeed()) });
+      const nkey = { name: 'nkey-nats', key: 'seed' };
+      await kubectlApply(
+        cp,
+        K8S_NS,
+        connection('hub', { servers: [domainServer.url], nkey, jsDomain: 'hub' }),
+        connection('elsewhere', { servers: [domainServer.url], nkey, jsDomain: 'elsewhere' }),
+        cr('Stream', 'hub-stream', { name: names.stream('HUB'), subjects: [names.subject('hub.>')], connection: 'hub' }),
+        cr('Stream', 'elsewhere-stream', {
+          name: names.stream('ELSEWHERE'),
+          subjects: [names.subject('elsewhere.>')],
+          connection: 'elsewhere',
+        }),
+      );
+      await waitReadyTrue('Stream', 'hub-stream');
+      const hub = await waitReadyTrue('NatsConnection', 'hub');
+      expect(hub.status).toMatchObject({ jetStreamDomain: 'hub' });
+      expect(ready(hub)?.message).toMatch(/JetStream enabled \(domain hub\)/);
+      const nc = await admin({ servers: domainServer.url, authenticator: nkeyAuthenticator(userKey.getSeed()) });
+      expect(await exists(nc, names.stream('HUB'))).toBe(true);
 
-    const away = await waitReason('NatsConnection', 'elsewhere', 'JetStreamUnavailable');
-    expect(ready(away)?.message).toMatch(/^connected to .*, but JetStream did not answer/);
-    const stream = await waitCondition('Stream', 'elsewhere-stream', 'Ready=False', (o) => ready(o)?.status === 'False');
-    expect(ready(stream)?.reason).toBe('JetStreamUnavailable');
-    expect(await exists(nc, names.stream('ELSEWHERE'))).toBe(false);
-  });
+      const away = await waitReason('NatsConnection', 'elsewhere', 'JetStreamUnavailable');
+      expect(ready(away)?.message).toMatch(/^connected to .*, but JetStream did not answer/);
+      const stream = await waitCondition('Stream', 'elsewhere-stream', 'Ready=False', (o) => ready(o)?.status === 'False');
+      expect(ready(stream)?.reason).toBe('JetStreamUnavailable');
+      expect(await exists(nc, names.stream('ELSEWHERE'))).toBe(false);
+    },
+  );
 
   it('tls.handshakeFirst: a server that wants TLS first is reached with it, not without it', async () => {
     writeFileSync(f('first.conf'), `tls { cert_file: "${f('server.pem')}", key_file: "${f('server.key')}", handshake_first: true }\n`);
