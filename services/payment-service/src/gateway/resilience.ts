@@ -72,7 +72,10 @@ export interface GatewayPolicy {
  */
 export function gatewayPolicy(cfg: ResilienceConfig, registry: Registry, log: Logger): GatewayPolicy {
   const transient = handleType(TransientGatewayError).orType(TaskCancelledError);
-  const perAttempt = timeout(cfg.timeoutMs, TimeoutStrategy.Aggressive);
+  // No abort when the attempt returns (cockatiel's default aborts every attempt's signal then):
+  // a request that answered has nothing left to cancel, and each abort built a DOMException,
+  // 2.5 % of payment-service's CPU at saturation. A timed-out attempt is still aborted.
+  const perAttempt = timeout(cfg.timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
   const breaker = circuitBreaker(transient, {
     halfOpenAfter: cfg.breakerHalfOpenAfterMs,
     breaker: new ConsecutiveBreaker(cfg.breakerThreshold),
