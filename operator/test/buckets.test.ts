@@ -13,48 +13,32 @@ import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { deleteBucket, readBucket } from '@orderflow/kit';
-import { testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
-import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
+import { testNats, waitFor } from '@orderflow/kit/testing';
+import type { ControlPlane } from '../../test/support/control-plane.js';
 import { FINALIZER, GROUP, PLURAL, type Kind } from '../src/resources.js';
-import {
-  capturingLogger,
-  cr,
-  installCrds,
-  kubeConfigFrom,
-  kubectlApply,
-  kubectlPatch,
-  ready,
-  reader,
-  refusedPatch,
-  type Obj,
-} from './support/kube.js';
+import { operatorTestFixture } from './support/fixture.js';
+import { cr, kubectlApply, kubectlPatch, ready, refusedPatch, type Obj } from './support/kube.js';
 import { eventsFor, startTestOperator, type TestOperator } from './support/operator.js';
 
 const LEGACY_URL = process.env.LEGACY_NATS_URL ?? 'nats://127.0.0.1:4222';
-const ns = testNamespace('bkt');
-const K8S_NS = ns.replace(/_/g, '-');
+const fx = operatorTestFixture('bkt', 'buckets');
+const { ns, K8S_NS, log, get } = fx;
 const OLD_NS = `${K8S_NS}-old`;
 const OBS_NS = `${K8S_NS}-obs`;
 const bucket = (base: string): string => `${ns}_${base}`;
 
 let cp: ControlPlane;
 let kc: KubeConfig;
-let get: ReturnType<typeof reader>;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let legacy: NatsConnection;
 let legacyJsm: JetStreamManager;
 const operators: TestOperator[] = [];
-const { log } = capturingLogger();
 
 beforeAll(async () => {
-  cp = await startControlPlane({ name: 'buckets' });
-  await installCrds(cp);
-  await cp.kubectl(['create', 'namespace', K8S_NS]);
+  ({ cp, kc } = await fx.start());
   await cp.kubectl(['create', 'namespace', OLD_NS]);
   await cp.kubectl(['create', 'namespace', OBS_NS]);
-  kc = kubeConfigFrom(cp.kubeconfigPath);
-  get = reader(kc);
   nc = await testNats();
   jsm = await jetstreamManager(nc);
   legacy = await connect({ servers: LEGACY_URL, name: 'buckets-legacy' });
@@ -67,7 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const t of operators) await t.op.stop();
-  await cp?.stop();
+  await fx.stop();
   for (const [c, m] of [
     [nc, jsm],
     [legacy, legacyJsm],

@@ -12,35 +12,33 @@ import { fileURLToPath } from 'node:url';
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Names, readConsumer, readStream } from '@orderflow/kit';
+import { readConsumer, readStream } from '@orderflow/kit';
 import {
   deleteNamespaceStreams,
   freePort,
   httpReady,
   launchProcess,
-  testNamespace,
   testNats,
   TEST_NATS_URL,
   waitFor,
   type LaunchedProcess,
 } from '@orderflow/kit/testing';
-import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
+import type { ControlPlane } from '../../test/support/control-plane.js';
 import { track } from '../../test/support/reaper.js';
 import { FINALIZER } from '../src/resources.js';
 import { operatorObjects, renderChart, type K8sObject } from './support/chart.js';
-import { cr, installCrds, kubeConfigFrom, kubectlApply, ready, reader } from './support/kube.js';
+import { operatorTestFixture } from './support/fixture.js';
+import { cr, kubectlApply, ready } from './support/kube.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-const ns = testNamespace('opchart');
-const names = new Names(ns);
-const K8S_NS = ns.replace(/_/g, '-');
+const fx = operatorTestFixture('opchart', 'chart-operator');
+const { ns, names, K8S_NS, get } = fx;
 const LIMITED_NS = `${K8S_NS}-limited`;
 const RELEASE = 'orderflow';
 
 let cp: ControlPlane;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
-let get: ReturnType<typeof reader>;
 let leases: CoordinationV1Api;
 let chart: ReturnType<typeof operatorObjects>;
 let chartKubeconfig: string;
@@ -111,11 +109,9 @@ const forbiddenLines = (p: LaunchedProcess): Record<string, unknown>[] =>
 
 beforeAll(async () => {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run npx turbo run build first`);
-  cp = await startControlPlane({ name: 'chart-operator' });
-  await installCrds(cp);
-  await cp.kubectl(['create', 'namespace', K8S_NS]);
-  const admin = kubeConfigFrom(cp.kubeconfigPath);
-  get = reader(admin);
+  const started = await fx.start();
+  cp = started.cp;
+  const admin = started.kc;
   leases = admin.makeApiClient(CoordinationV1Api);
   nc = await testNats();
   jsm = await jetstreamManager(nc);
@@ -129,7 +125,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([...operators.values()].map((o) => o.proc.stop()));
-  await cp?.stop();
+  await fx.stop();
   if (nc) {
     await deleteNamespaceStreams(nc, ns);
     await nc.close();

@@ -25,43 +25,29 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import { Names, readStream } from '@orderflow/kit';
-import { freePort, testNamespace, TestNatsServer, waitFor } from '@orderflow/kit/testing';
-import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
+import { readStream } from '@orderflow/kit';
+import { freePort, TestNatsServer, waitFor } from '@orderflow/kit/testing';
+import type { ControlPlane } from '../../test/support/control-plane.js';
 import { CAPTURE_CREATOR, DEFAULT_ADVISORY_STREAM } from '../src/advisory-stream.js';
 import { apiStatus } from '../src/kube-api.js';
 import { API_VERSION, FINALIZER, type Kind } from '../src/resources.js';
-import {
-  capturingLogger,
-  cr,
-  deadLetterConsumer,
-  installCrds,
-  kubeConfigFrom,
-  kubectlApply,
-  ready,
-  readyForGeneration,
-  reader,
-  waitForObject,
-  type Obj,
-} from './support/kube.js';
+import { operatorTestFixture } from './support/fixture.js';
+import { cr, deadLetterConsumer, kubectlApply, ready, readyForGeneration, waitForObject, type Obj } from './support/kube.js';
 import { eventsFor, startTestOperator, type TestOperator } from './support/operator.js';
 import { operatorMode, type OperatorMode } from './support/operator-mode.js';
 
-const ns = testNamespace('opacct');
-const names = new Names(ns);
-const K8S_NS = ns.replace(/_/g, '-');
+const fx = operatorTestFixture('opacct', 'accounts');
+const { names, K8S_NS, log, lines, get } = fx;
 const dir = mkdtempSync(join(tmpdir(), 'operator-accounts-'));
 
 let cp: ControlPlane;
 let kc: KubeConfig;
-let get: ReturnType<typeof reader>;
 let accounts: OperatorMode;
 let server: TestNatsServer;
 /** A user of ORDERS and one of OTHER (the operator's default connection). */
 let orders: NatsConnection;
 let other: NatsConnection;
 let t: TestOperator | undefined;
-const { log, lines } = capturingLogger();
 
 type AccountName = 'ORDERS' | 'OTHER' | 'CAPTURE';
 const enc = new TextEncoder();
@@ -147,11 +133,7 @@ beforeAll(async () => {
   await server.start();
   orders = await userOf('ORDERS');
   other = await userOf('OTHER');
-  cp = await startControlPlane({ name: 'accounts' });
-  await installCrds(cp);
-  await cp.kubectl(['create', 'namespace', K8S_NS]);
-  kc = kubeConfigFrom(cp.kubeconfigPath);
-  get = reader(kc);
+  ({ cp, kc } = await fx.start());
   t = await operatorOn('op-a');
   await waitFor('leader with synced caches', () => t!.op.isLeader() && t!.op.ready(), 30_000);
 }, 180_000);
@@ -159,7 +141,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.op.stop();
   for (const nc of [orders, other]) await nc?.close().catch(() => undefined);
-  await cp?.stop();
+  await fx.stop();
   await server?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -32,37 +32,25 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { nkeyAuthenticator, nkeys } from '@nats-io/nats-core';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import { NatsManager, Names, readBucket, readStream } from '@orderflow/kit';
+import { NatsManager, readBucket, readStream } from '@orderflow/kit';
 import {
   freePort,
   httpReady,
   launchProcess,
   makeTestTlsSet,
   natsMutualTlsArgs,
-  testNamespace,
   TestNatsServer,
   waitFor,
   type LaunchedProcess,
 } from '@orderflow/kit/testing';
-import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
+import type { ControlPlane } from '../../test/support/control-plane.js';
 import { API_VERSION, FINALIZER, type Kind } from '../src/resources.js';
-import {
-  capturingLogger,
-  cr,
-  installCrds,
-  kubeConfigFrom,
-  kubectlApply,
-  ready,
-  readyForGeneration,
-  reader,
-  waitForObject,
-  type Obj,
-} from './support/kube.js';
+import { operatorTestFixture } from './support/fixture.js';
+import { cr, kubectlApply, ready, readyForGeneration, waitForObject, type Obj } from './support/kube.js';
 import { startTestOperator, type TestOperator } from './support/operator.js';
 
-const ns = testNamespace('opconn');
-const names = new Names(ns);
-const K8S_NS = ns.replace(/_/g, '-');
+const fx = operatorTestFixture('opconn', 'connections');
+const { names, K8S_NS, log, get } = fx;
 const dir = mkdtempSync(join(tmpdir(), 'operator-connections-'));
 const f = (n: string): string => join(dir, n);
 
@@ -73,7 +61,6 @@ const PASSWORD = 'pw-7d1e';
 
 let cp: ControlPlane;
 let kc: KubeConfig;
-let get: ReturnType<typeof reader>;
 let defaultServer: TestNatsServer;
 let tlsServer: TestNatsServer;
 let tokenServer: TestNatsServer;
@@ -83,7 +70,6 @@ const userKey = nkeys.createUser();
 let defaultNats: NatsManager;
 let t: TestOperator | undefined;
 const admins: NatsConnection[] = [];
-const { log } = capturingLogger();
 
 async function admin(opts: ConnectionOptions): Promise<NatsConnection> {
   const nc = await connect(opts);
@@ -115,11 +101,7 @@ const waitReadyTrue = (kind: 'Stream' | 'NatsConnection', name: string): Promise
 
 beforeAll(async () => {
   makeTestTlsSet(dir);
-  cp = await startControlPlane({ name: 'connections' });
-  await installCrds(cp);
-  await cp.kubectl(['create', 'namespace', K8S_NS]);
-  kc = kubeConfigFrom(cp.kubeconfigPath);
-  get = reader(kc);
+  ({ cp, kc } = await fx.start());
   // Created, not started: the operator comes up while its NATS is away.
   defaultServer = await TestNatsServer.create({ name: 'conn-default' });
   tlsServer = await TestNatsServer.create({
@@ -146,7 +128,7 @@ afterAll(async () => {
   await t?.op.stop();
   await defaultNats?.stop();
   for (const nc of admins) await nc.close().catch(() => undefined);
-  await cp?.stop();
+  await fx.stop();
   for (const s of [defaultServer, tlsServer, tokenServer, domainServer]) await s?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });

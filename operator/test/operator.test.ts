@@ -7,52 +7,35 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Names, readConsumer, readStream } from '@orderflow/kit';
-import { deleteNamespaceStreams, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
-import { KubectlError, startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
+import { readConsumer, readStream } from '@orderflow/kit';
+import { deleteNamespaceStreams, testNats, waitFor } from '@orderflow/kit/testing';
+import { KubectlError, type ControlPlane } from '../../test/support/control-plane.js';
 import { createKubeApi } from '../src/kube-api.js';
 import { createMetrics, type OperatorMetrics } from '../src/metrics.js';
 import { createOperator, type Operator } from '../src/operator.js';
 import { fixedConnection } from './support/operator.js';
 import { FINALIZER } from '../src/resources.js';
-import {
-  capturingLogger,
-  cr,
-  deadLetterConsumer,
-  installCrds,
-  kubeConfigFrom,
-  kubectlApply,
-  kubectlPatch,
-  ready,
-  reader,
-  type Obj,
-} from './support/kube.js';
+import { operatorTestFixture } from './support/fixture.js';
+import { cr, deadLetterConsumer, kubectlApply, kubectlPatch, ready, type Obj } from './support/kube.js';
 
-const ns = testNamespace('op');
-const names = new Names(ns);
-const K8S_NS = ns.replace(/_/g, '-');
+const fx = operatorTestFixture('op', 'operator');
+const { ns, names, K8S_NS, log, lines, get } = fx;
 const ORDERS = names.stream('ORDERS');
 
 let cp: ControlPlane;
 let kc: KubeConfig;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
-let get: ReturnType<typeof reader>;
 let op: Operator | undefined;
 let metrics: OperatorMetrics;
 /** Status writes the operator made (the API it is given is wrapped to count them). */
 let statusWrites = 0;
-const { log, lines } = capturingLogger();
 
 const reconcileCount = async (kind: 'Stream' | 'Consumer'): Promise<number> =>
   (await metrics.reconciles.get()).values.filter((v) => v.labels.kind === kind).reduce((a, v) => a + v.value, 0);
 
 beforeAll(async () => {
-  cp = await startControlPlane({ name: 'operator' });
-  await installCrds(cp);
-  await cp.kubectl(['create', 'namespace', K8S_NS]);
-  kc = kubeConfigFrom(cp.kubeconfigPath);
-  get = reader(kc);
+  ({ cp, kc } = await fx.start());
   nc = await testNats();
   jsm = await jetstreamManager(nc);
   metrics = createMetrics();
@@ -83,7 +66,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await op?.stop();
-  await cp?.stop();
+  await fx.stop();
   if (nc) {
     await deleteNamespaceStreams(nc, ns);
     await nc.close();

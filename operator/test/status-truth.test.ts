@@ -14,31 +14,21 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Names, readConsumer, readStream } from '@orderflow/kit';
-import { testNamespace, TestNatsServer, waitFor } from '@orderflow/kit/testing';
-import { startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
+import { readConsumer, readStream } from '@orderflow/kit';
+import { TestNatsServer, waitFor } from '@orderflow/kit/testing';
+import type { ControlPlane } from '../../test/support/control-plane.js';
 import { DEFAULT_ADVISORY_STREAM, MAX_DELIVERIES_ADVISORY } from '../src/advisory-stream.js';
 import { OWNER_KEY } from '../src/ownership.js';
-import {
-  capturingLogger,
-  cr,
-  deadLetterConsumer,
-  installCrds,
-  kubeConfigFrom,
-  kubectlApply,
-  kubectlPatch,
-  ready,
-  reader,
-} from './support/kube.js';
+import { operatorTestFixture } from './support/fixture.js';
+import { cr, deadLetterConsumer, kubeConfigFrom, kubectlApply, kubectlPatch, ready } from './support/kube.js';
 import { eventsFor, startTestOperator, type TestOperator } from './support/operator.js';
 import { createKubeApi } from '../src/kube-api.js';
 import { createMetrics } from '../src/metrics.js';
 import { createReconciler } from '../src/reconciler.js';
 import type { Resource } from '../src/resources.js';
 
-const ns = testNamespace('opst');
-const names = new Names(ns);
-const K8S_NS = ns.replace(/_/g, '-');
+const fx = operatorTestFixture('opst', 'status-truth');
+const { names, K8S_NS, log, lines, get } = fx;
 const ORDERS = names.stream('ORDERS');
 
 let cp: ControlPlane;
@@ -47,19 +37,13 @@ let server: TestNatsServer;
 let nc: NatsConnection;
 let admin: NatsConnection;
 let jsm: JetStreamManager;
-let get: ReturnType<typeof reader>;
 let t: TestOperator | undefined;
-const { log, lines } = capturingLogger();
 
 const reasonOf = async (kind: 'Stream' | 'Consumer', name: string): Promise<string | undefined> =>
   ready(await get(kind, K8S_NS, name))?.reason;
 
 beforeAll(async () => {
-  cp = await startControlPlane({ name: 'status-truth' });
-  await installCrds(cp);
-  await cp.kubectl(['create', 'namespace', K8S_NS]);
-  kc = kubeConfigFrom(cp.kubeconfigPath);
-  get = reader(kc);
+  ({ cp, kc } = await fx.start());
   server = await TestNatsServer.create({ name: 'status-truth' });
   await server.start();
   // The operator's connection rides out the server's restart (as the kit's manager does).
@@ -72,7 +56,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.op.stop();
-  await cp?.stop();
+  await fx.stop();
   await nc?.close();
   await admin?.close();
   await server?.dispose();
