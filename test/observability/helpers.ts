@@ -1,5 +1,16 @@
 import { fileURLToPath } from 'node:url';
-import { freePort, httpReady, launchProcess, TEST_DATABASE_URL, TEST_NATS_URL, type LaunchedProcess } from '@orderflow/kit/testing';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Names } from '@orderflow/kit';
+import {
+  freePort,
+  httpReady,
+  launchProcess,
+  removeTestNamespace,
+  TEST_DATABASE_URL,
+  TEST_NATS_URL,
+  testNamespace,
+  type LaunchedProcess,
+} from '@orderflow/kit/testing';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -69,6 +80,46 @@ export async function startSagaServices(
       });
     }),
   );
+}
+
+/** A saga service, the sandbox gateway, or one more child a test starts (`Extra`). */
+export type SagaChildName<Extra extends string = never> = SagaService | 'sandbox-gateway' | Extra;
+
+export interface SagaChildren<Extra extends string = never> {
+  /** The test's namespace (subjects, streams, schema prefix). */
+  ns: string;
+  names: Names;
+  schemas: Record<SagaService, string>;
+  /** Filled as the test starts them (startGatewayChild, startSagaServices, startChild). */
+  children: Partial<Record<SagaChildName<Extra>, Child>>;
+  /** A started child by name; throws naming it when it did not start. */
+  svc(name: SagaChildName<Extra>): Child;
+  /** Stops every child that started. */
+  stopChildren(): Promise<void>;
+  /** Removes the namespace's streams and the services' schemas. */
+  removeNamespace(nc: NatsConnection | undefined): Promise<void>;
+}
+
+/** The declarations a test running the saga on child processes starts from, in a namespace of its own (`label`). */
+export function sagaChildren<Extra extends string = never>(label: string): SagaChildren<Extra> {
+  const ns = testNamespace(label);
+  const schemas = sagaSchemas(ns);
+  const children: Partial<Record<SagaChildName<Extra>, Child>> = {};
+  return {
+    ns,
+    names: new Names(ns),
+    schemas,
+    children,
+    svc: (name) => {
+      const c = children[name];
+      if (!c) throw new Error(`${name} not started`);
+      return c;
+    },
+    stopChildren: async () => {
+      await Promise.all(Object.values<Child | undefined>(children).map((c) => c?.stop()));
+    },
+    removeNamespace: (nc) => removeTestNamespace(nc, ns, Object.values(schemas)),
+  };
 }
 
 // The one Prometheus text reader lives in the kit; re-exported for the saga trace test, whose

@@ -15,34 +15,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { Names } from '@orderflow/kit';
-import {
-  freePort,
-  parseMetrics,
-  removeTestNamespace,
-  TEST_DATABASE_URL,
-  TEST_NATS_URL,
-  testNamespace,
-  testNats,
-  waitFor,
-} from '@orderflow/kit/testing';
+import { freePort, parseMetrics, TEST_DATABASE_URL, TEST_NATS_URL, testNats, waitFor } from '@orderflow/kit/testing';
 import {
   ROOT,
-  SAGA_SERVICES,
-  sagaSchemas,
+  SAGA_SERVICES as SERVICES,
   otlpEnv,
+  sagaChildren,
   startChild,
   startGatewayChild,
   startSagaServices,
   type Child,
-  type SagaService,
+  type SagaService as Svc,
 } from './helpers.js';
 import { TestJaeger } from './jaeger.js';
 import { TestPrometheus } from './prometheus.js';
 import { TOOL_BUILD_TIMEOUT_MS } from './tools.js';
-
-const SERVICES = SAGA_SERVICES;
-type Svc = SagaService;
 
 /** The alerts this run must raise, and so see pending first wherever the rule has a `for:`. */
 const EXPECTED = ['OrderflowDeadLettersArriving', 'OrderflowCircuitBreakerOpen', 'OrderflowChargesInDoubt', 'OrderflowOperatorNoLeader'];
@@ -63,22 +50,13 @@ function testRules(): RuleFile {
 }
 
 describe('Prometheus scraping the platform: dashboard queries and alerts', () => {
-  const ns = testNamespace('prom');
-  const names = new Names(ns);
-  const schemas = sagaSchemas(ns);
-  const children: Partial<Record<Svc | 'sandbox-gateway' | 'operator', Child>> = {};
+  const { ns, names, schemas, children, svc, stopChildren, removeNamespace } = sagaChildren<'operator'>('prom');
   const kubeDir = mkdtempSync(join(tmpdir(), 'orderflow-prom-kube-'));
   let jaeger: TestJaeger;
   let prom: TestPrometheus;
   let nc: NatsConnection;
   const rules = testRules();
   const alertNames = rules.groups.flatMap((g) => g.rules.map((r) => r.alert).filter((a): a is string => Boolean(a)));
-
-  const svc = (name: keyof typeof children): Child => {
-    const c = children[name];
-    if (!c) throw new Error(`${name} not started`);
-    return c;
-  };
   const metrics = async (s: Svc) => parseMetrics(await (await fetch(`${svc(s).url}/metrics`)).text());
   const postOrder = async (productId: string, quantity: number): Promise<string> => {
     const r = await fetch(`${svc('order-service').url}/orders`, {
@@ -251,9 +229,9 @@ describe('Prometheus scraping the platform: dashboard queries and alerts', () =>
 
   afterAll(async () => {
     await prom?.stop();
-    await Promise.all(Object.values(children).map((c) => c?.stop()));
+    await stopChildren();
     await jaeger?.stop();
-    await removeTestNamespace(nc, ns, Object.values(schemas));
+    await removeNamespace(nc);
     rmSync(kubeDir, { recursive: true, force: true });
   });
 

@@ -14,24 +14,20 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { Names } from '@orderflow/kit';
-import { freePort, parseMetrics, removeTestNamespace, TEST_NATS_URL, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { freePort, parseMetrics, TEST_NATS_URL, testNats, waitFor } from '@orderflow/kit/testing';
 import { KIND, type ReceivedSpan } from './otlp-receiver.js';
 import {
-  SAGA_SERVICES,
-  sagaSchemas,
+  SAGA_SERVICES as SERVICES,
   otlpEnv,
+  sagaChildren,
   startChild,
   startGatewayChild,
   startSagaServices,
-  type Child,
-  type SagaService,
+  type SagaService as Svc,
 } from './helpers.js';
 import { TestJaeger } from './jaeger.js';
 import { TOOL_BUILD_TIMEOUT_MS } from './tools.js';
 
-const SERVICES = SAGA_SERVICES;
-type Svc = SagaService;
 type Scenario = 'confirmed' | 'declined' | 'outOfStock' | 'refunded';
 
 /** The charge amount of the order whose charge the gateway proxy holds until the saga timed out. */
@@ -93,23 +89,14 @@ interface LookupEvent {
 }
 
 describe('one trace per order in Jaeger, compensations included', () => {
-  const ns = testNamespace('otel');
-  const names = new Names(ns);
+  const { ns, names, children, svc, stopChildren, removeNamespace } = sagaChildren<'console'>('otel');
   const subject = (type: string) => names.subject(type);
-  const schemas = sagaSchemas(ns);
-  const children: Partial<Record<Svc | 'sandbox-gateway' | 'console', Child>> = {};
   let jaeger: TestJaeger;
   let proxy: Awaited<ReturnType<typeof gatewayProxy>>;
   let nc: NatsConnection;
   const orders = {} as Record<Scenario, string>;
   const traces = {} as Record<Scenario, ReceivedSpan[]>;
   const traceUrls = {} as Record<Scenario, string>;
-
-  const svc = (name: keyof typeof children): Child => {
-    const c = children[name];
-    if (!c) throw new Error(`${name} not started`);
-    return c;
-  };
   const getJson = async <T>(url: string): Promise<T> => (await (await fetch(url)).json()) as T;
   const order = (id: string) =>
     getJson<{ status: string; history: Array<{ status: string; reason?: string }> }>(`${svc('order-service').url}/orders/${id}`);
@@ -260,10 +247,10 @@ describe('one trace per order in Jaeger, compensations included', () => {
   }, TOOL_BUILD_TIMEOUT_MS);
 
   afterAll(async () => {
-    await Promise.all(Object.values(children).map((c) => c?.stop()));
+    await stopChildren();
     await proxy?.close();
     await jaeger?.stop();
-    await removeTestNamespace(nc, ns, Object.values(schemas));
+    await removeNamespace(nc);
   });
 
   it("the console's trace links open the order's trace in this Jaeger", async () => {
