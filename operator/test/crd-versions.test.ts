@@ -13,7 +13,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Names, readStream } from '@orderflow/kit';
 import { deleteNamespaceStreams, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
-import { KubectlError, startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
+import { KubectlError, kubectlWait, startControlPlane, type ControlPlane } from '../../test/support/control-plane.js';
 import { GROUP } from '../src/resources.js';
 import { capturingLogger, CRD_DIR, installCrds, kubeConfigFrom, ready, reader } from './support/kube.js';
 import { startTestOperator, type TestOperator } from './support/operator.js';
@@ -65,7 +65,7 @@ afterAll(async () => {
 describe('CRD versions', () => {
   it('v1alpha1 objects survive the upgrade to v1beta1 and are reconciled by the operator', async () => {
     await cp.kubectl(['apply', '-f', '-'], { input: PLURALS.map((p) => JSON.stringify(alphaOnly(p))).join('\n---\n') });
-    await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...PLURALS.map((p) => `crd/${p}.${GROUP}`)]);
+    await kubectlWait(cp, ['wait', '--for=condition=Established', ...PLURALS.map((p) => `crd/${p}.${GROUP}`)]);
     await cp.kubectl(['create', 'namespace', K8S_NS]);
     const old = {
       apiVersion: `${GROUP}/v1alpha1`,

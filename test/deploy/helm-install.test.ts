@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { TEST_NATS_URL, deleteNamespaceStreams, freePort, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
-import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
+import { kubectlWait, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { killGroup, track } from '../support/reaper.js';
 import { chartPath, helmAsync, parseRendered, templateText, root, valuesArgs, valuesFile, type Dict } from './helm.js';
 
@@ -298,10 +298,9 @@ describe("the other value sets pass the API server's admission (kubectl apply --
   beforeAll(async () => {
     // The CRDs, so the Stream/Consumer resources are checked against their schemas (helm install did this too).
     await cp.kubectl(['apply', '-f', join(root, 'charts', 'orderflow', 'crds')]);
-    await cp.kubectl([
+    await kubectlWait(cp, [
       'wait',
       '--for=condition=Established',
-      '--timeout=60s',
       'crd/streams.jetstream.orderflow.dev',
       'crd/consumers.jetstream.orderflow.dev',
     ]);

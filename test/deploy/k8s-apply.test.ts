@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
+import { kubectlWait, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { root } from './helm.js';
 import { yamlFiles, loadDocs } from './k8s-validate.js';
 
@@ -50,7 +50,7 @@ describe('kubectl reads every file under k8s/ (docs/deploy.md path)', () => {
 
   it('CRDs and namespace are applied and established; the Secret is created', async () => {
     await cp.kubectl(args(STEPS[0]!));
-    await cp.kubectl([...args(STEPS[1]!), '--timeout=60s']);
+    await kubectlWait(cp, args(STEPS[1]!));
     await cp.kubectl(args(STEPS[2]!));
   });
 

@@ -7,6 +7,7 @@
  *
  * API (stable; other test files import it):
  *
+ *   await kubectlWait(cp, ['wait', '--for=condition=Established', 'crd/…'])   kubectl wait, asked again until it holds
  *   const cp = await startControlPlane({ name?, extraApiserverArgs?, startTimeoutMs? });
  *   cp.server          'https://127.0.0.1:<port>'
  *   cp.kubeconfigPath  admin kubeconfig (system:masters token) for kubectl, helm, @kubernetes/client-node
@@ -93,6 +94,21 @@ export interface ControlPlane {
 }
 
 /** The binary a tool name resolves to: `<TOOL>_BIN` env (e.g. KUBE_APISERVER_BIN), else .tools/bin. */
+/**
+ * `kubectl wait` asked again until it succeeds (bounded): kubectl fails at once ("status.conditions
+ * accessor error") on an object the server has not yet given any condition, e.g. a CRD applied a
+ * moment ago, instead of waiting for it.
+ */
+export async function kubectlWait(cp: ControlPlane, args: string[], timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await cp.kubectlResult([...args, '--timeout=30s']);
+    if (r.code === 0) return;
+    if (Date.now() > deadline) throw new KubectlError(args, r.code, r.stdout, r.stderr);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 export function toolBin(tool: 'etcd' | 'kube-apiserver' | 'kubectl' | 'helm'): string {
   return process.env[`${tool.toUpperCase().replace(/-/g, '_')}_BIN`] ?? join(BIN, tool);
 }

@@ -9,26 +9,19 @@ import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import type { Names } from '@orderflow/kit';
 import { waitFor } from '@orderflow/kit/testing';
-import type { ControlPlane } from '../../../test/support/control-plane.js';
+import { kubectlWait, type ControlPlane } from '../../../test/support/control-plane.js';
 import { apiStatus } from '../../src/kube-api.js';
 import { API_VERSION, GROUP, PLURAL, VERSION, type Condition, type Kind, type ResourceStatus } from '../../src/resources.js';
 
 /** The chart's CRDs: the one source (k8s/crds is generated from the chart). */
+const CRD_PLURALS = ['streams', 'consumers', 'natsconnections', 'keyvalues', 'objectstores'];
+
 export const CRD_DIR = fileURLToPath(new URL('../../../charts/orderflow/crds/', import.meta.url));
 
 export async function installCrds(cp: ControlPlane): Promise<void> {
   await cp.kubectl(['apply', '-f', CRD_DIR]);
   // Established is the server's own fact that the new REST paths are served.
-  await cp.kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    `crd/streams.${GROUP}`,
-    `crd/consumers.${GROUP}`,
-    `crd/natsconnections.${GROUP}`,
-    `crd/keyvalues.${GROUP}`,
-    `crd/objectstores.${GROUP}`,
-  ]);
+  await kubectlWait(cp, ['wait', '--for=condition=Established', ...CRD_PLURALS.map((p) => `crd/${p}.${GROUP}`)]);
 }
 
 export function kubeConfigFrom(path: string): KubeConfig {
