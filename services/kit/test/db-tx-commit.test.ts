@@ -1,8 +1,9 @@
 /**
- * Db.tx's atCommit writes: on Postgres they go out pipelined with COMMIT. Whatever the wire does,
- * the transaction must stay all or nothing: a failing atCommit write commits nothing, a statement
- * that failed inside the body (its error caught there) must not let the transaction pass as
- * committed, and the connection must be usable afterwards. PGlite must behave the same.
+ * Db.tx's atCommit writes: on Postgres they go out with COMMIT in one batch (one Sync). Whatever
+ * the wire does, the transaction must stay all or nothing: a failing atCommit write commits
+ * nothing, a statement that failed inside the body (its error caught there) must not let the
+ * transaction pass as committed, and the connection must be usable afterwards. PGlite must behave
+ * the same.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, expect, test } from 'vitest';
@@ -71,6 +72,15 @@ test.each(backends)('%s: atCommit writes commit with the transaction, after its 
     }),
   ).rejects.toThrow();
   expect(await keys(db)).toEqual(['a-body', 'b-last']);
+
+  // A batch that fails after preparing a statement (first use of this text): which of its parses
+  // went through is unknown, so the connection is not reused on a guess; the text runs again
+  // afterwards, as an atCommit write and as a first statement.
+  const fresh = 'INSERT INTO t (k, seen) VALUES ($1, $2)';
+  await expect(db.tx(async (sql) => sql.atCommit(fresh, ['a-body', 1]))).rejects.toMatchObject({ code: '23505' });
+  await db.tx(async (sql) => sql.atCommit(fresh, ['g-fresh', 2]));
+  await db.txFrom({ text: fresh, params: ['h-fresh', 3] }, async () => undefined);
+  await db.exec("DELETE FROM t WHERE k IN ('g-fresh', 'h-fresh')");
 
   // The connection is clean afterwards: a plain transaction commits.
   await db.tx(async (sql) => {

@@ -1,5 +1,5 @@
 /**
- * Db.txFrom: the first statement goes out with BEGIN (pipelined on Postgres). Hostile values must
+ * Db.txFrom: the first statement goes out with BEGIN (one batch on Postgres). Hostile values must
  * arrive byte for byte, the statement must be inside the transaction (rolled back with it), and
  * PGlite must behave the same.
  */

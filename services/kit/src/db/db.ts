@@ -11,9 +11,9 @@ export interface Sql {
 export interface TxSql extends Sql {
   /**
    * Queues a write to run last, after the transaction's function has returned, just before COMMIT.
-   * On Postgres it goes out with the COMMIT (pipelined: one round trip for both); its rows are not
+   * On Postgres it goes out with the COMMIT (one batch: one round trip for both); its rows are not
    * read. If it fails, nothing commits and the transaction rejects with its error. Several run in
-   * the order queued.
+   * the order queued. One statement each (the extended protocol takes no multi-statement text).
    */
   atCommit(text: string, params: unknown[]): void;
 }
@@ -23,9 +23,9 @@ export interface Db extends Sql {
   readonly schema: string;
   /**
    * Runs fn in one transaction: committed if fn resolves, rolled back if it throws. On Postgres
-   * BEGIN goes out with the first statement and COMMIT with the atCommit writes (pipelined), so
-   * a transaction of n statements costs n round trips, plus one for the COMMIT when nothing was
-   * queued with atCommit.
+   * BEGIN goes out with the first statement and COMMIT with the atCommit writes (one round trip
+   * each pair), so a transaction of n statements costs n round trips, plus one for the COMMIT
+   * when nothing was queued with atCommit.
    */
   tx<T>(fn: (sql: TxSql) => Promise<T>): Promise<T>;
   /** Like tx, with the transaction's first statement given up front; fn gets its rows. */

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { Writable } from 'node:stream';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { dbSettings, type DbSettings } from '../config.js';
 import type { Db, FirstStatement, Row, TxSql } from './db.js';
 import { assertSchemaName } from './db.js';
+import { runBatch, type BatchStatement } from './statement-batch.js';
 
 // Postgres numeric and bigint arrive as strings by default; the platform keeps counts and
 // sequence numbers well inside 2^53, so numbers are the honest JS type.
@@ -43,11 +43,6 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
     // A server that vanished without closing the socket (host down, network cut) is noticed.
     keepAlive: true,
     keepAliveInitialDelayMillis: limits.keepAliveInitialDelayMs,
-    // pg's pipeline mode: a query is written at once, not after the previous one's answer, so a
-    // transaction sends BEGIN with its first statement and COMMIT with its atCommit writes (see
-    // transaction()). Callers still await each statement they need an answer from; the server
-    // runs them in order, each with its own Sync.
-    ...({ pipeline: true } as object),
   });
   // Every client gets its own error listener the moment the pool has it, for its whole life. The
   // pool's idle listener covers only idle clients and tx() listens only inside its callback; in
@@ -81,14 +76,14 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
     if (err.code !== '23505') throw err;
   });
   /**
-   * Runs fn in a transaction on one pooled client, in as few round trips and socket writes as
-   * pg's pipeline mode allows: BEGIN is written together with the first statement (one write,
-   * one round trip), and the atCommit writes together with COMMIT. A transaction that ran no
+   * Runs fn in a transaction on one pooled client, in as few round trips and socket writes as the
+   * protocol allows: BEGIN goes out with the first statement, and the atCommit writes with COMMIT,
+   * each pair one batch (one write each way, statement-batch.ts). A transaction that ran no
    * statement sends nothing at all.
    *
-   * A statement failing in a pipeline makes the server answer the COMMIT behind it with ROLLBACK
-   * (not an error); so does a body that swallowed a failed statement. Either way the transaction
-   * rejects, never passes for committed.
+   * A body that swallowed a failed statement leaves the transaction aborted; the server then
+   * answers COMMIT with ROLLBACK (not an error), and the transaction rejects rather than pass for
+   * committed. A failed batch discards the connection: it may have prepared a statement halfway.
    */
   const transaction = async <T>(first: FirstStatement | undefined, fn: (rows: Row[], sql: TxSql) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
@@ -102,43 +97,47 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
     };
     client.on('error', onError);
     let started = false;
-    // The queries issued inside go out in one write: pg corks per query, this corks across them.
-    const stream = (client as unknown as { connection?: { stream?: Partial<Pick<Writable, 'cork' | 'uncork'>> } }).connection?.stream;
-    const corked = <X>(issue: () => X): X => {
-      stream?.cork?.();
-      try {
-        return issue();
-      } finally {
-        stream?.uncork?.();
-      }
-    };
-    const beginIfNot = (): Promise<unknown> | undefined => (started ? undefined : ((started = true), client.query('BEGIN')));
-    const send = <R extends Row>(text: string, params?: unknown[]): Promise<R[]> =>
-      corked(() => {
-        const begin = beginIfNot();
-        const rows = run<R>(client, text, params);
-        return begin ? Promise.all([begin, rows]).then(([, r]) => r) : rows;
+    const batch = (statements: BatchStatement[]) =>
+      runBatch(client, statements).catch((err: Error) => {
+        broken ??= err;
+        throw err;
       });
-    const finals: Array<{ text: string; params: unknown[] }> = [];
+    const statement = (text: string, params?: readonly unknown[]): BatchStatement => ({
+      text,
+      params,
+      name: params?.length ? nameOf(text) : undefined,
+    });
+    const send = async <R extends Row>(text: string, params?: unknown[]): Promise<R[]> => {
+      if (started) return run<R>(client, text, params);
+      started = true;
+      if (!params?.length) {
+        // Text without parameters may hold several statements (migrations): the simple protocol
+        // takes them, with BEGIN in front, in one query; its last result is the answer.
+        const out = (await client.query<R>(`BEGIN;\n${text}`)) as unknown as pg.QueryResult<R> | Array<pg.QueryResult<R>>;
+        return (Array.isArray(out) ? out[out.length - 1]! : out).rows;
+      }
+      const [, answer] = await batch([{ text: 'BEGIN' }, statement(text, params)]);
+      return (answer?.rows ?? []) as R[];
+    };
+    const finals: BatchStatement[] = [];
     try {
       const sql: TxSql = {
         query: send,
         exec: async (text) => {
           await send(text);
         },
-        atCommit: (text, params) => void finals.push({ text, params }),
+        atCommit: (text, params) => void finals.push(statement(text, params)),
       };
       const result = await fn(first ? await send(first.text, [...first.params]) : [], sql);
       if (!started && finals.length === 0) return result;
-      const [commit] = await corked(() => {
-        const before = [beginIfNot(), ...finals.map((f) => run(client, f.text, f.params))];
-        return Promise.all([client.query('COMMIT'), ...before]);
-      });
-      if (commit.command !== 'COMMIT') throw new Error(`transaction not committed: the server answered COMMIT with ${commit.command}`);
+      const answers = await batch([...(started ? [] : [{ text: 'BEGIN' }]), ...finals, { text: 'COMMIT' }]);
+      started = true;
+      const commit = answers[answers.length - 1]?.command;
+      if (commit !== 'COMMIT') throw new Error(`transaction not committed: the server answered COMMIT with ${commit}`);
       return result;
     } catch (err) {
       // A failed ROLLBACK means the connection is gone: don't return it to the pool.
-      if (started) await client.query('ROLLBACK').catch((e: Error) => (broken ??= e));
+      if (started && !broken) await client.query('ROLLBACK').catch((e: Error) => (broken ??= e));
       throw err;
     } finally {
       client.off('error', onError);
