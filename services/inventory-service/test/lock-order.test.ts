@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { migrate, OUTBOX_MIGRATIONS, openPostgres, type Db, type Sql } from '@orderflow/kit';
+import { migrate, OUTBOX_MIGRATIONS, openPostgres, type Db, type TxSql } from '@orderflow/kit';
 import { dropSchema, testNamespace, TEST_DATABASE_URL } from '@orderflow/kit/testing';
 import { MIGRATIONS, getProduct, getReservation, release, reserve, setStock } from '../src/index.js';
 import { LockOrderError } from '../src/stock/lock-order.js';
@@ -44,7 +44,7 @@ function meeting(): () => Promise<void> {
 }
 
 /** What the kit does with a failed batch: each message again, in a transaction of its own. */
-async function batchThenOneByOne(steps: Array<(sql: Sql) => Promise<unknown>>, meet: () => Promise<void>): Promise<unknown> {
+async function batchThenOneByOne(steps: Array<(sql: TxSql) => Promise<unknown>>, meet: () => Promise<void>): Promise<unknown> {
   try {
     await db.tx(async (sql) => {
       await steps[0]!(sql);

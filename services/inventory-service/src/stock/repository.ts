@@ -1,4 +1,4 @@
-import type { ClaimWindow, Sql } from '@orderflow/kit';
+import type { ClaimWindow, Sql, TxSql } from '@orderflow/kit';
 import { mergeItems, planReservation, type LineItem, type PricedItem, type Shortage, type StockLevel } from './plan.js';
 import { holding, lockInOrder } from './lock-order.js';
 
@@ -149,11 +149,12 @@ interface ReservationChange {
 /**
  * Locks (unless the caller already holds the locks), then applies per-unit deltas (×quantity) to
  * each product and changes the reservation row, in one statement: a data-modifying CTE always
- * runs to completion, so the two stay one atomic step with one round trip less per event. A
- * missing product row means the data is broken.
+ * runs to completion, so the two stay one atomic step. Its result is not needed, so it is a
+ * queued write (sql.write): it goes with the transaction's next statement or its COMMIT, no
+ * round trip of its own. A missing product row means the data is broken.
  */
 async function adjust(
-  sql: Sql,
+  sql: TxSql,
   items: readonly LineItem[],
   delta: { onHand: number; reserved: number; sold: number },
   reservation: ReservationChange,
@@ -167,7 +168,7 @@ async function adjust(
     ));
   const missing = items.filter((i) => !locked.has(i.productId));
   if (missing.length) throw new Error(`products missing for a reservation: ${missing.map((i) => i.productId).join(', ')}`);
-  await sql.query(
+  sql.write(
     `WITH stock AS (
        UPDATE products p
           SET on_hand = p.on_hand + $2::int * u.qty,
@@ -219,7 +220,7 @@ export type ReserveOutcome =
  * orders.created for the same order (a republish under a new message id) blocks on that insert
  * until the first commits, then finds the row and does nothing.
  */
-export async function reserve(sql: Sql, input: ReserveInput): Promise<ReserveOutcome> {
+export async function reserve(sql: TxSql, input: ReserveInput): Promise<ReserveOutcome> {
   const items = mergeItems(input.items);
   const claimed = await sql.query(
     `INSERT INTO reservations (order_id, status, items, currency, correlation_id) VALUES ($1, 'held', $2::jsonb, $3, $4)
@@ -237,7 +238,7 @@ export async function reserve(sql: Sql, input: ReserveInput): Promise<ReserveOut
   );
   const plan = planReservation(items, locked);
   if (plan.kind === 'reject') {
-    await sql.query(`UPDATE reservations SET status = 'rejected', reason = $2, updated_at = now() WHERE order_id = $1`, [
+    sql.write(`UPDATE reservations SET status = 'rejected', reason = $2, updated_at = now() WHERE order_id = $1`, [
       input.orderId,
       plan.reason,
     ]);
@@ -278,7 +279,7 @@ async function lockReservation(sql: Sql, orderId: string): Promise<ReservationVi
 }
 
 /** orders.confirmed: the held units leave the shelf (on hand and reserved down, sold up). */
-export async function commit(sql: Sql, orderId: string): Promise<SettleOutcome> {
+export async function commit(sql: TxSql, orderId: string): Promise<SettleOutcome> {
   const r = await lockReservation(sql, orderId);
   if (!r || r.status !== 'held') return { kind: 'noop', status: r?.status };
   await adjust(sql, r.items, { onHand: -1, reserved: -1, sold: 1 }, { orderId, status: 'committed' });
@@ -286,7 +287,7 @@ export async function commit(sql: Sql, orderId: string): Promise<SettleOutcome> 
 }
 
 /** Compensation: give held units back. Only a held reservation is released, so it happens once. */
-export async function release(sql: Sql, orderId: string, reason: string): Promise<SettleOutcome> {
+export async function release(sql: TxSql, orderId: string, reason: string): Promise<SettleOutcome> {
   const r = await lockReservation(sql, orderId);
   if (!r || r.status !== 'held') return { kind: 'noop', status: r?.status };
   await adjust(sql, r.items, { onHand: 0, reserved: -1, sold: 0 }, { orderId, status: 'released', reason });
@@ -297,7 +298,7 @@ export async function release(sql: Sql, orderId: string, reason: string): Promis
  * orders.cancelled: release what is held; if orders.created hasn't arrived yet, leave a
  * tombstone so it reserves nothing when it does.
  */
-export async function cancel(sql: Sql, orderId: string, reason: string, correlationId: string): Promise<SettleOutcome> {
+export async function cancel(sql: TxSql, orderId: string, reason: string, correlationId: string): Promise<SettleOutcome> {
   const tomb = await sql.query(
     `INSERT INTO reservations (order_id, status, reason, correlation_id) VALUES ($1, 'cancelled', $2, $3)
      ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,

@@ -4,14 +4,17 @@
  * through the outbox (`emit`), so a redelivery never runs its effects twice.
  */
 import type { Logger } from 'pino';
-import type { Sql } from '../db/db.js';
+import type { TxSql } from '../db/db.js';
 import type { IncomingEvent } from '../events/envelope.js';
 import type { DefaultVersion, EventData, EventType, EventVersion } from '../events/schemas.js';
 
 export interface HandlerContext<T extends EventType = EventType, V extends EventVersion<T> = DefaultVersion<T>> {
   event: IncomingEvent<T, V>;
-  /** The transaction the processed-event record lives in: do every state change here. */
-  sql: Sql;
+  /**
+   * The transaction the processed-event record lives in: do every state change here. A write
+   * whose result the handler knows already goes with `sql.write`: no round trip of its own.
+   */
+  sql: TxSql;
   log: Logger;
   deliveryCount: number;
   /** Queues an event into the outbox, in this same transaction. */

@@ -44,10 +44,15 @@ export async function runTransaction(o: TransactionOptions, works: Work[]): Prom
     query: (text, params) => (state.abandoned ? Promise.reject(new AbandonedWorkError()) : sql.query(text, params)),
     exec: (text) => (state.abandoned ? Promise.reject(new AbandonedWorkError()) : sql.exec(text)),
     atCommit: (text, params) => sql.atCommit(text, params),
+    write: (text, params) => {
+      if (state.abandoned) throw new AbandonedWorkError();
+      sql.write(text, params);
+    },
   });
   const after: AfterCommit[] = [];
-  // The event ids go with BEGIN in one round trip (txFrom) and the outbox insert with COMMIT
-  // (enqueue): on Postgres a batch is two round trips plus one per statement its handlers await.
+  // The event ids go with BEGIN in one round trip (txFrom); the handlers' queued writes and the
+  // outbox insert (enqueue) go with COMMIT: on Postgres a batch is two round trips plus one per
+  // statement its handlers await.
   // The session's pid comes with the first (no extra round trip): it is what a deadline
   // terminates. With no fresh event no handler runs, so there is nothing to end.
   const first = {

@@ -16,6 +16,14 @@ export interface TxSql extends Sql {
    * the order queued. One statement each (the extended protocol takes no multi-statement text).
    */
   atCommit(text: string, params: unknown[]): void;
+  /**
+   * Queues a write whose rows are not needed (an UPDATE whose result the caller already knows):
+   * it runs in order, before the transaction's next statement, and on Postgres travels in the
+   * same batch as that statement or as the COMMIT, so it costs no round trip of its own. Its
+   * failure is reported by that next statement (or the commit), and nothing commits. Rows it
+   * changes are visible to every later statement of the transaction, as with query().
+   */
+  write(text: string, params: unknown[]): void;
 }
 
 export interface Db extends Sql {
@@ -23,9 +31,9 @@ export interface Db extends Sql {
   readonly schema: string;
   /**
    * Runs fn in one transaction: committed if fn resolves, rolled back if it throws. On Postgres
-   * BEGIN goes out with the first statement and COMMIT with the atCommit writes (one round trip
-   * each pair), so a transaction of n statements costs n round trips, plus one for the COMMIT
-   * when nothing was queued with atCommit.
+   * BEGIN goes out with the first statement, queued writes with the statement after them and
+   * COMMIT with the writes still queued (one round trip each batch), so a transaction costs one
+   * round trip per query() plus one for the COMMIT.
    */
   tx<T>(fn: (sql: TxSql) => Promise<T>): Promise<T>;
   /** Like tx, with the transaction's first statement given up front; fn gets its rows. */

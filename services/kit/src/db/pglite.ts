@@ -30,9 +30,27 @@ export async function openPglite(opts: PgliteOptions): Promise<Db> {
   const transaction = <T>(first: FirstStatement | undefined, fn: (rows: Row[], sql: TxSql) => Promise<T>): Promise<T> =>
     db.transaction(async (tx) => {
       const finals: Array<{ text: string; params: unknown[] }> = [];
-      const sql: TxSql = { ...wrap(tx), atCommit: (text, params) => void finals.push({ text, params }) };
+      // In process there is no round trip to save: queued writes just run before what follows them.
+      const queued: Array<{ text: string; params: unknown[] }> = [];
+      const inner = wrap(tx);
+      const flush = async () => {
+        for (const w of queued.splice(0)) await inner.query(w.text, w.params);
+      };
+      const sql: TxSql = {
+        query: async <R extends Row>(text: string, params?: unknown[]) => {
+          await flush();
+          return inner.query<R>(text, params);
+        },
+        exec: async (text) => {
+          await flush();
+          await inner.exec(text);
+        },
+        atCommit: (text, params) => void finals.push({ text, params }),
+        write: (text, params) => void queued.push({ text, params }),
+      };
       const result = await fn(first ? await sql.query(first.text, [...first.params]) : [], sql);
-      for (const f of finals) await sql.query(f.text, f.params);
+      await flush();
+      for (const f of finals) await inner.query(f.text, f.params);
       return result;
     });
   let closed = false;

@@ -77,9 +77,10 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
   });
   /**
    * Runs fn in a transaction on one pooled client, in as few round trips and socket writes as the
-   * protocol allows: BEGIN goes out with the first statement, and the atCommit writes with COMMIT,
-   * each pair one batch (one write each way, statement-batch.ts). A transaction that ran no
-   * statement sends nothing at all.
+   * protocol allows: BEGIN goes out with the first statement, queued writes (sql.write) with the
+   * statement after them, and the writes still queued and the atCommit writes with COMMIT, each
+   * one batch (one write each way, statement-batch.ts). A transaction that ran no statement
+   * sends nothing at all.
    *
    * A body that swallowed a failed statement leaves the transaction aborted; the server then
    * answers COMMIT with ROLLBACK (not an error), and the transaction rejects rather than pass for
@@ -107,17 +108,30 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
       params,
       name: params?.length ? nameOf(text) : undefined,
     });
+    /** Writes queued by sql.write(): they go out in front of the next statement or the COMMIT. */
+    const queued: BatchStatement[] = [];
+    // BEGIN goes out in front of whatever the transaction sends first.
+    const opening = (): BatchStatement[] => (started ? [] : [{ text: 'BEGIN' }]);
     const send = async <R extends Row>(text: string, params?: unknown[]): Promise<R[]> => {
-      if (started) return run<R>(client, text, params);
-      started = true;
       if (!params?.length) {
-        // Text without parameters may hold several statements (migrations): the simple protocol
-        // takes them, with BEGIN in front, in one query; its last result is the answer.
+        // Text without parameters may hold several statements (migrations), which only the simple
+        // protocol takes: queued writes go first in a batch of their own.
+        if (queued.length) {
+          const writes = [...opening(), ...queued.splice(0)];
+          started = true;
+          await batch(writes);
+        }
+        if (started) return run<R>(client, text);
+        started = true;
+        // BEGIN in front, in one query; its last result is the answer.
         const out = (await client.query<R>(`BEGIN;\n${text}`)) as unknown as pg.QueryResult<R> | Array<pg.QueryResult<R>>;
         return (Array.isArray(out) ? out[out.length - 1]! : out).rows;
       }
-      const [, answer] = await batch([{ text: 'BEGIN' }, statement(text, params)]);
-      return (answer?.rows ?? []) as R[];
+      if (started && queued.length === 0) return run<R>(client, text, params);
+      const statements = [...opening(), ...queued.splice(0), statement(text, params)];
+      started = true;
+      const answers = await batch(statements);
+      return (answers[answers.length - 1]?.rows ?? []) as R[];
     };
     const finals: BatchStatement[] = [];
     try {
@@ -127,11 +141,13 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
           await send(text);
         },
         atCommit: (text, params) => void finals.push(statement(text, params)),
+        write: (text, params) => void queued.push(statement(text, params)),
       };
       const result = await fn(first ? await send(first.text, [...first.params]) : [], sql);
-      if (!started && finals.length === 0) return result;
-      const answers = await batch([...(started ? [] : [{ text: 'BEGIN' }]), ...finals, { text: 'COMMIT' }]);
+      if (!started && queued.length === 0 && finals.length === 0) return result;
+      const statements = [...opening(), ...queued.splice(0), ...finals, { text: 'COMMIT' }];
       started = true;
+      const answers = await batch(statements);
       const commit = answers[answers.length - 1]?.command;
       if (commit !== 'COMMIT') throw new Error(`transaction not committed: the server answered COMMIT with ${commit}`);
       return result;

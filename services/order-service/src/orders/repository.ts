@@ -1,4 +1,4 @@
-import { makeEvent, outboxInsertSql, outboxParams, type Names, type Sql } from '@orderflow/kit';
+import { makeEvent, outboxInsertSql, outboxParams, type Names, type Sql, type TxSql } from '@orderflow/kit';
 import type { NewOrder } from './new-order.js';
 import { transition, type OrderStatus, type SagaInput, type Transition } from '../saga/transitions.js';
 
@@ -99,8 +99,12 @@ export interface Applied {
 /**
  * Applies a saga input to an order under a row lock, records history and queues the resulting
  * event in the same transaction. Returns undefined for an order this service never stored.
+ *
+ * The order as changed is computed here from the locked row, so the change is a queued write
+ * (sql.write) that travels with the transaction's next statement or its COMMIT: the lock is the
+ * handler's only round trip.
  */
-export async function applySaga(sql: Sql, names: Names, orderId: string, input: SagaInput): Promise<Applied | undefined> {
+export async function applySaga(sql: TxSql, names: Names, orderId: string, input: SagaInput): Promise<Applied | undefined> {
   const [row] = await sql.query<OrderRow>(`SELECT * FROM orders WHERE id = $1 FOR UPDATE`, [orderId]);
   if (!row) return undefined;
   const t = transition(row.status, input);
@@ -108,24 +112,21 @@ export async function applySaga(sql: Sql, names: Names, orderId: string, input: 
   const steps = t.steps.map((s) => ({ ...s, at: now }));
   const total = t.total ?? row.total;
   if (steps.length === 0 && total === row.total) return { before: row.status, t, order: toView(row) };
+  // What the UPDATE below makes of the row (COALESCE for the reason, history appended).
+  const updated: OrderRow = { ...row, status: t.status, reason: t.reason ?? row.reason, total, history: [...row.history, ...steps] };
   const change = `UPDATE orders SET status = $2, reason = COALESCE($3, reason), total = $4, history = history || $5::jsonb,
-    updated_at = now() WHERE id = $1 RETURNING *`;
+    updated_at = now() WHERE id = $1`;
   const params: unknown[] = [orderId, t.status, t.reason ?? null, total, JSON.stringify(steps)];
-  let updated: OrderRow | undefined;
   if (t.emit) {
     const base = { version: 'v1' as const, orderId, correlationId: row.correlation_id, occurredAt: now };
     const event =
       t.emit === 'orders.confirmed'
         ? makeEvent(names, 'orders.confirmed', base)
         : makeEvent(names, 'orders.cancelled', { ...base, reason: t.reason ?? 'cancelled' });
-    // The state change and its event in one statement (a data-modifying CTE runs to completion):
-    // one round trip less for every order that ends.
-    [updated] = await sql.query<OrderRow>(`WITH o AS (${change}), e AS (${outboxInsertSql(6)}) SELECT * FROM o`, [
-      ...params,
-      ...outboxParams([event]),
-    ]);
+    // The state change and its event in one statement (a data-modifying CTE runs to completion).
+    sql.write(`WITH o AS (${change}) ${outboxInsertSql(6)}`, [...params, ...outboxParams([event])]);
   } else {
-    [updated] = await sql.query<OrderRow>(change, params);
+    sql.write(change, params);
   }
-  return { before: row.status, t, order: toView(updated!) };
+  return { before: row.status, t, order: toView(updated) };
 }

@@ -25,7 +25,7 @@ export function paymentHandlers(processor: PaymentProcessor): HandlerMap<typeof 
         if (!row) throw new Error(`payment row of order ${d.orderId} conflicted on insert but is gone`);
         if (row.status === 'cancelled' && !row.answered) {
           // orders.cancelled came first (tombstone): answer without charging, so inventory releases.
-          await sql.query(`UPDATE payments SET amount = $2, currency = $3, answered = true, updated_at = now() WHERE order_id = $1`, [
+          sql.write(`UPDATE payments SET amount = $2, currency = $3, answered = true, updated_at = now() WHERE order_id = $1`, [
             d.orderId,
             d.amount,
             d.currency,
@@ -55,7 +55,7 @@ export function paymentHandlers(processor: PaymentProcessor): HandlerMap<typeof 
         }
         if ((row.status === 'charging' || row.status === 'captured') && !row.cancel_requested) {
           // While charging, the charge's outcome step sees the flag and refunds; once captured, refund now.
-          await sql.query(`UPDATE payments SET cancel_requested = true, updated_at = now() WHERE order_id = $1`, [d.orderId]);
+          sql.write(`UPDATE payments SET cancel_requested = true, updated_at = now() WHERE order_id = $1`, [d.orderId]);
           if (row.status === 'captured') afterCommit(() => processor.refund(d.orderId));
           log.info({ orderId: d.orderId, status: row.status }, 'payment.cancel_requested');
         }
