@@ -1,17 +1,10 @@
-import {
-  enqueue,
-  makeEvent,
-  recheckDelay,
-  type BackoffSettings,
-  type EventData,
-  type OutgoingEvent,
-  type ServiceContext,
-} from '@orderflow/kit';
+import { GroupCommit, recheckDelay, type BackoffSettings, type ServiceContext } from '@orderflow/kit';
 import type { ChargeResult, PaymentGateway } from '../gateway/client.js';
 import type { GatewayPolicy } from '../gateway/resilience.js';
 import { chargeOutcome, clearFailure, type CallResult, type Outcome } from './charge-outcome.js';
 import type { PaymentMetrics } from './metrics.js';
 import { captureDeadline } from './capture-deadline.js';
+import { recordOutcomes, type OutcomeToRecord, type Recorded } from './outcome-record.js';
 import { getPayment, resolveInDoubt, resolveNeverCaptured, scheduleInDoubtCheck, type PaymentRow } from './repository.js';
 
 /**
@@ -68,7 +61,20 @@ export class PaymentProcessor {
   /** One piece of work per order at a time in this process (the sweeps must not race the fast path). */
   readonly #inflight = new Map<string, Promise<void>>();
 
-  constructor(private readonly o: ProcessorOptions) {}
+  /**
+   * Outcomes finishing while others are being written are recorded together, in one transaction
+   * (outcome-record.ts): under load one commit answers many charges. A group that fails for a
+   * reason other than the database being away is written again charge by charge.
+   */
+  readonly #outcomes: GroupCommit<OutcomeToRecord, Recorded>;
+
+  constructor(private readonly o: ProcessorOptions) {
+    const { db, names } = o.ctx;
+    this.#outcomes = new GroupCommit({
+      writeGroup: async (items) => (await recordOutcomes(db, names, items)).map((value) => ({ ok: true as const, value })),
+      writeOne: async (item) => (await recordOutcomes(db, names, [item]))[0]!,
+    });
+  }
 
   #once(key: string, fn: () => Promise<void>): Promise<void> {
     const running = this.#inflight.get(key);
@@ -127,86 +133,23 @@ export class PaymentProcessor {
   /** Returns true when the capture must be refunded now (the order was cancelled while charging). */
   async #record(orderId: string, attempts: number, outcome: Outcome, lastSentAt: Date | undefined): Promise<boolean> {
     const { ctx, metrics } = this.o;
-    let refund = false;
-    let label = '';
     const firstCheckMs = recheckDelay(0, this.o.inDoubt);
-    // The guarded UPDATE is the claim: it locks the row, changes it only while still `charging`
-    // (no other outcome recorded first) and returns what the event needs, so no read comes first.
-    // correlation_id, amount, currency and cancel_requested are not changed by it.
-    type Recorded = Pick<PaymentRow, 'correlation_id' | 'amount' | 'currency' | 'cancel_requested'>;
-    const returning = 'RETURNING correlation_id, amount, currency, cancel_requested';
-    const committed = await ctx.db.tx(async (sql) => {
-      const events: OutgoingEvent[] = [];
-      const event = (cur: Recorded) => ({
-        base: { version: 'v1' as const, orderId, correlationId: cur.correlation_id, occurredAt: new Date().toISOString() },
-        amount: Number(cur.amount),
-      });
-      if (outcome.kind === 'captured') {
-        const [cur] = await sql.query<Recorded>(
-          `UPDATE payments SET status = 'captured', charge_id = $2, attempts = attempts + $3, reason = NULL,
-            answered = true, updated_at = now() WHERE order_id = $1 AND status = 'charging' ${returning}`,
-          [orderId, outcome.chargeId, attempts],
-        );
-        if (!cur) return false;
-        const { base, amount } = event(cur);
-        if (cur.cancel_requested) {
-          refund = true;
-          label = 'order_cancelled';
-          events.push(
-            makeEvent(ctx.names, 'payments.failed', {
-              ...base,
-              reason: 'order_cancelled',
-              detail: 'order cancelled while charging; the capture is refunded',
-              amount,
-            }),
-          );
-        } else {
-          label = 'captured';
-          events.push(
-            makeEvent(ctx.names, 'payments.completed', {
-              ...base,
-              paymentId: outcome.chargeId,
-              amount,
-              currency: cur.currency as EventData<'payments.completed'>['currency'],
-            }),
-          );
-        }
-      } else {
-        const status = outcome.kind === 'declined' ? 'declined' : 'failed';
-        const plainReason = outcome.kind === 'declined' ? 'payment_declined' : 'gateway_unavailable';
-        const [cur] = await sql.query<Recorded & { reason: string }>(
-          `UPDATE payments SET status = $2, reason = CASE WHEN cancel_requested THEN 'order_cancelled' ELSE $3 END,
-                  attempts = attempts + $4, answered = true, updated_at = now(),
-                  in_doubt = $5, in_doubt_since = CASE WHEN $5 THEN now() END,
-                  in_doubt_next_at = CASE WHEN $5 THEN now() + make_interval(secs => $6::double precision / 1000) END,
-                  in_doubt_last_sent_at = CASE WHEN $5 THEN $7::timestamptz END
-            WHERE order_id = $1 AND status = 'charging' ${returning}, reason`,
-          [orderId, status, plainReason, attempts, outcome.inDoubt, firstCheckMs, (lastSentAt ?? new Date()).toISOString()],
-        );
-        if (!cur) return false;
-        const { base, amount } = event(cur);
-        const reason = cur.reason as 'order_cancelled' | typeof plainReason;
-        label = reason === 'payment_declined' ? 'declined' : reason;
-        events.push(makeEvent(ctx.names, 'payments.failed', { ...base, reason, detail: outcome.detail.slice(0, 1024), amount }));
-      }
-      await enqueue(sql, events);
-      return true;
-    });
-    if (!committed) return false;
+    const r = await this.#outcomes.submit({ orderId, attempts, outcome, lastSentAt, firstCheckMs });
+    if (!r.recorded) return false;
     ctx.relay.wake();
-    metrics.outcomes.inc({ outcome: label });
+    metrics.outcomes.inc({ outcome: r.label });
     const inDoubt = outcome.kind !== 'captured' && outcome.inDoubt;
     ctx.log.info(
       {
         orderId,
-        outcome: label,
+        outcome: r.label,
         attempts,
         ...(outcome.kind === 'captured' ? { chargeId: outcome.chargeId } : { detail: outcome.detail, inDoubt }),
         ...(inDoubt ? { firstCheckInMs: firstCheckMs } : {}),
       },
       'payment.recorded',
     );
-    return refund;
+    return r.refund;
   }
 
   /** Refunds a capture of a cancelled order (orders.cancelled after capture, during the charge, or found by the refund sweep). */

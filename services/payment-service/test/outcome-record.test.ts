@@ -1,0 +1,96 @@
+/**
+ * Charge outcomes recorded as a group (one transaction for many charges): each row gets exactly
+ * what recording it alone would give it, each recorded charge exactly its one payments.* event,
+ * and a row no longer `charging` (answered by someone else) is left alone, in the group as alone.
+ * On Postgres and on PGlite.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, expect, test } from 'vitest';
+import { migrate, Names, openPglite, openPostgres, OUTBOX_MIGRATIONS, type Db } from '@orderflow/kit';
+import { dropSchema, TEST_DATABASE_URL } from '@orderflow/kit/testing';
+import { MIGRATIONS } from '../src/migrations.js';
+import { insertCharging } from '../src/payments/repository.js';
+import { recordOutcomes, type OutcomeToRecord } from '../src/payments/outcome-record.js';
+
+const schema = `outcomes_${randomBytes(4).toString('hex')}`;
+const names = new Names(`t_${randomBytes(3).toString('hex')}`);
+const opened: Db[] = [];
+afterAll(async () => {
+  for (const db of opened) await db.close();
+  await dropSchema(schema);
+});
+
+const backends: Array<[string, () => Promise<Db>]> = [
+  ['postgres', () => openPostgres({ url: TEST_DATABASE_URL, schema })],
+  ['pglite', () => openPglite({ schema: 'outcomes' })],
+];
+
+test.each(backends)('%s: a group records each charge as alone, with one event each', async (_, open) => {
+  const db = await open();
+  opened.push(db);
+  await migrate(db, [...OUTBOX_MIGRATIONS, ...MIGRATIONS]);
+  const ids = Array.from({ length: 5 }, () => randomUUID());
+  for (const [i, id] of ids.entries()) await insertCharging(db, { orderId: id, amount: 10 + i, currency: 'EUR', correlationId: `c-${i}` });
+  // ids[1] was cancelled while charging; ids[4] was answered by someone else (a sweep) first.
+  await db.query(`UPDATE payments SET cancel_requested = true WHERE order_id = $1`, [ids[1]]);
+  await db.query(`UPDATE payments SET status = 'failed', reason = 'gateway_unavailable' WHERE order_id = $1`, [ids[4]]);
+  const sentAt = new Date('2026-12-01T10:00:00Z');
+  const items: OutcomeToRecord[] = [
+    { orderId: ids[0]!, attempts: 1, outcome: { kind: 'captured', chargeId: 'ch_0' }, firstCheckMs: 500 },
+    { orderId: ids[1]!.toUpperCase(), attempts: 2, outcome: { kind: 'captured', chargeId: 'ch_1' }, firstCheckMs: 500 },
+    { orderId: ids[2]!, attempts: 1, outcome: { kind: 'declined', detail: 'over limit', inDoubt: false }, firstCheckMs: 500 },
+    {
+      orderId: ids[3]!,
+      attempts: 3,
+      outcome: { kind: 'unavailable', detail: 'timeout', inDoubt: true },
+      lastSentAt: sentAt,
+      firstCheckMs: 60_000,
+    },
+    { orderId: ids[4]!, attempts: 1, outcome: { kind: 'captured', chargeId: 'ch_4' }, firstCheckMs: 500 },
+  ];
+
+  const results = await recordOutcomes(db, names, items);
+
+  expect(results).toEqual([
+    { recorded: true, label: 'captured', refund: false },
+    { recorded: true, label: 'order_cancelled', refund: true },
+    { recorded: true, label: 'declined', refund: false },
+    { recorded: true, label: 'gateway_unavailable', refund: false },
+    { recorded: false },
+  ]);
+  const rows = await db.query<Record<string, unknown>>(
+    `SELECT order_id, status, charge_id, attempts, reason, answered, in_doubt, in_doubt_last_sent_at,
+            in_doubt_next_at > now() + interval '50 seconds' AS later FROM payments WHERE order_id = ANY($1::uuid[])`,
+    [ids],
+  );
+  const row = (i: number) => rows.find((r) => r.order_id === ids[i]);
+  expect(row(0)).toMatchObject({ status: 'captured', charge_id: 'ch_0', attempts: 1, reason: null, answered: true, in_doubt: false });
+  expect(row(1)).toMatchObject({ status: 'captured', charge_id: 'ch_1', attempts: 2, answered: true });
+  expect(row(2)).toMatchObject({ status: 'declined', reason: 'payment_declined', attempts: 1, answered: true, in_doubt: false });
+  expect(row(3)).toMatchObject({ status: 'failed', reason: 'gateway_unavailable', attempts: 3, in_doubt: true, later: true });
+  expect(new Date(row(3)!.in_doubt_last_sent_at as string).toISOString()).toBe(sentAt.toISOString());
+  expect(row(4)).toMatchObject({ status: 'failed', charge_id: null, attempts: 0, answered: false });
+
+  const outbox = await db.query<{ subject: string; payload: string }>(`SELECT subject, payload FROM outbox ORDER BY id`);
+  const events = outbox.map((o) => ({ type: names.eventType(o.subject), ...(JSON.parse(o.payload) as Record<string, unknown>) }));
+  expect(events).toHaveLength(4);
+  expect(events).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({
+        type: 'payments.completed',
+        orderId: ids[0],
+        paymentId: 'ch_0',
+        amount: 10,
+        currency: 'EUR',
+        correlationId: 'c-0',
+      }),
+      expect.objectContaining({ type: 'payments.failed', orderId: ids[1], reason: 'order_cancelled', amount: 11 }),
+      expect.objectContaining({ type: 'payments.failed', orderId: ids[2], reason: 'payment_declined', detail: 'over limit', amount: 12 }),
+      expect.objectContaining({ type: 'payments.failed', orderId: ids[3], reason: 'gateway_unavailable', detail: 'timeout' }),
+    ]),
+  );
+
+  // Recording again finds nothing `charging`: no change, no event.
+  expect(await recordOutcomes(db, names, items.slice(0, 2))).toEqual([{ recorded: false }, { recorded: false }]);
+  expect(await db.query(`SELECT 1 FROM outbox`)).toHaveLength(4);
+});
