@@ -134,10 +134,14 @@ export class OutboxRelay {
    * whose publish failed stays (and backs off); it is not an error of the flush. Exposed for
    * tests and shutdown.
    */
-  async flushOnce(): Promise<number> {
+  flushOnce(): Promise<number> {
+    return this.#flush(this.#backingOff(Date.now()));
+  }
+
+  /** flushOnce, skipping the rows given as backing off. */
+  async #flush(backingOff: number[]): Promise<number> {
     const conn = this.o.nats.connection();
     if (!conn || !this.o.nats.isConnected()) return 0;
-    const backingOff = this.#backingOff(Date.now());
     // Postgres may have several replicas of a service: SKIP LOCKED gives each batch to one
     // relay. The claim deletes the rows it locks and goes with BEGIN in one round trip
     // (txFrom); rows whose publish failed are put back, unchanged, before the commit. So a
@@ -301,10 +305,10 @@ export class OutboxRelay {
    * Whether a row may be claimable now: one plain read, no transaction. The poll asks this first,
    * so an idle relay costs one round trip a poll instead of a claim transaction's two.
    */
-  async #anyDue(): Promise<boolean> {
+  async #anyDue(backingOff: number[]): Promise<boolean> {
     if (this.o.db.kind !== 'postgres') return true;
     const [row] = await this.o.db.query<{ due: boolean }>(`SELECT EXISTS (SELECT 1 FROM outbox WHERE id <> ALL($1::bigint[])) AS due`, [
-      this.#backingOff(Date.now()).map(String),
+      backingOff.map(String),
     ]);
     if (!row?.due && this.#rowRetries.size === 0) this.o.metrics?.outboxLag.set(0);
     return Boolean(row?.due);
@@ -319,7 +323,8 @@ export class OutboxRelay {
       try {
         const committed = this.#woken;
         this.#woken = false;
-        if (!polled || committed || (await this.#anyDue())) sent = await this.flushOnce();
+        const backingOff = this.#backingOff(Date.now());
+        if (!polled || committed || (await this.#anyDue(backingOff))) sent = await this.#flush(backingOff);
         this.#failures.reset();
         wait = Math.min(this.#pollMs, this.#nextRowDueIn(Date.now()) ?? this.#pollMs);
       } catch (err) {
