@@ -85,6 +85,14 @@ test.each(backends)('%s: queued writes run in order, are seen by what follows, a
     }),
   ).rejects.toThrow('changed my mind');
 
+  // The same write queued twice, its text new to the connection: one batch prepares it once and runs it twice.
+  const twice = 'UPDATE w SET n = n + $2 WHERE k = $1 AND n >= 0';
+  await db.tx(async (sql) => {
+    sql.write(twice, ['a', 1]);
+    sql.write(twice, ['a', 1]);
+  });
+  expect((await rows(db)).find((r) => r.k === 'a')).toEqual({ k: 'a', n: 12 });
+
   // The connection is clean afterwards: a plain transaction commits.
   await db.tx(async (sql) => {
     sql.write('INSERT INTO w (k, n) VALUES ($1, $2)', ['g-after', 7]);

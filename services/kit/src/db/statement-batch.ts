@@ -74,7 +74,8 @@ class StatementBatch implements pg.Submittable {
     wire.stream.cork?.();
     try {
       this.statements.forEach((s, i) => {
-        const known = s.name === undefined ? undefined : wire.parsedStatements[s.name];
+        // Prepared on this connection already, or earlier in this very batch (the same write queued twice).
+        const known = s.name === undefined ? undefined : (wire.parsedStatements[s.name] ?? this.#preparedHere(s.name));
         // A name already used for another text is not ours to replace: that statement runs unnamed.
         const name = s.name !== undefined && (known === undefined || known === s.text) ? s.name : undefined;
         if (name === undefined || known === undefined) {
@@ -89,6 +90,10 @@ class StatementBatch implements pg.Submittable {
     } finally {
       wire.stream.uncork?.();
     }
+  }
+
+  #preparedHere(name: string): string | undefined {
+    return this.#preparing.find(([n]) => n === name)?.[1];
   }
 
   handleRowDescription(msg: { fields: unknown[] }): void {
