@@ -17,6 +17,12 @@ export interface HandlerContext<T extends EventType = EventType, V extends Event
   sql: TxSql;
   log: Logger;
   deliveryCount: number;
+  /**
+   * Every event this transaction handles, in order, this one included (one, when a message is
+   * handled alone). A handler may lock or read what all of them need in one statement, once per
+   * transaction, instead of one statement each.
+   */
+  peers: readonly IncomingEvent[];
   /** Queues an event into the outbox, in this same transaction. */
   emit<E extends EventType>(type: E, data: EventData<E>): void;
   /** Runs after the transaction commits (e.g. a call that must not hold the transaction). */

@@ -111,16 +111,17 @@ async function transact(
   const fresh = new Set(rows.map((r) => r.event_id));
   const handled = new Set<Work>();
   const out: OutgoingEvent[] = [];
-  for (const w of works) {
-    // A duplicate of an event already handled, earlier or in this very batch.
-    if (!fresh.delete(w.event.id)) continue;
-    handled.add(w);
+  // A duplicate of an event already handled, earlier or in this very batch, is not handled.
+  for (const w of works) if (fresh.delete(w.event.id)) handled.add(w);
+  const peers = [...handled].map((w) => w.event);
+  for (const w of handled) {
     await within(w, () =>
       w.handler({
         event: w.event,
         sql,
         log: o.log,
         deliveryCount: w.deliveryCount,
+        peers,
         // Trace context is taken now, inside this message's span: the outbox insert runs
         // once for the whole batch, outside any one message's context.
         emit: (type, data) => {

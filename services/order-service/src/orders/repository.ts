@@ -1,4 +1,4 @@
-import { makeEvent, outboxInsertSql, outboxParams, type Names, type Sql, type TxSql } from '@orderflow/kit';
+import { makeEvent, outboxInsertSql, outboxParams, type IncomingEvent, type Names, type Sql, type TxSql } from '@orderflow/kit';
 import type { NewOrder } from './new-order.js';
 import { transition, type OrderStatus, type SagaInput, type Transition } from '../saga/transitions.js';
 
@@ -97,15 +97,55 @@ export interface Applied {
 }
 
 /**
+ * The orders one transaction has locked, as they stand in it (applySaga keeps them current): a
+ * consumer batch locks the orders of all its events with its first one.
+ */
+const lockedIn = new WeakMap<TxSql, Map<string, OrderRow | undefined>>();
+
+/**
+ * The order, locked. The first call in a transaction whose events (`peers`) name several orders
+ * locks them all in one statement, in id order: one round trip for the batch instead of one per
+ * event, and two transactions sharing orders take their locks in the same order.
+ */
+async function lockOrder(sql: TxSql, orderId: string, peers: readonly IncomingEvent[]): Promise<OrderRow | undefined> {
+  const id = orderId.toLowerCase();
+  let locked = lockedIn.get(sql);
+  if (!locked) {
+    const ids = new Set([id]);
+    for (const e of peers) {
+      const other = (e.data as { orderId?: unknown }).orderId;
+      if (typeof other === 'string') ids.add(other.toLowerCase());
+    }
+    if (ids.size === 1) return (await sql.query<OrderRow>(`SELECT * FROM orders WHERE id = $1 FOR UPDATE`, [orderId]))[0];
+    const rows = await sql.query<OrderRow>(`SELECT * FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [[...ids]]);
+    // An id asked for and not found is no order of ours: remembered as such.
+    locked = new Map([...ids].map((i) => [i, undefined]));
+    for (const r of rows) locked.set(r.id, r);
+    lockedIn.set(sql, locked);
+  }
+  if (locked.has(id)) return locked.get(id);
+  const [row] = await sql.query<OrderRow>(`SELECT * FROM orders WHERE id = $1 FOR UPDATE`, [orderId]);
+  locked.set(id, row);
+  return row;
+}
+
+/**
  * Applies a saga input to an order under a row lock, records history and queues the resulting
  * event in the same transaction. Returns undefined for an order this service never stored.
  *
  * The order as changed is computed here from the locked row, so the change is a queued write
  * (sql.write) that travels with the transaction's next statement or its COMMIT: the lock is the
- * handler's only round trip.
+ * handler's only round trip, and with `peers` (the other events of a consumer batch) one lock
+ * serves the whole batch.
  */
-export async function applySaga(sql: TxSql, names: Names, orderId: string, input: SagaInput): Promise<Applied | undefined> {
-  const [row] = await sql.query<OrderRow>(`SELECT * FROM orders WHERE id = $1 FOR UPDATE`, [orderId]);
+export async function applySaga(
+  sql: TxSql,
+  names: Names,
+  orderId: string,
+  input: SagaInput,
+  peers: readonly IncomingEvent[] = [],
+): Promise<Applied | undefined> {
+  const row = await lockOrder(sql, orderId, peers);
   if (!row) return undefined;
   const t = transition(row.status, input);
   const now = new Date().toISOString();
@@ -114,6 +154,7 @@ export async function applySaga(sql: TxSql, names: Names, orderId: string, input
   if (steps.length === 0 && total === row.total) return { before: row.status, t, order: toView(row) };
   // What the UPDATE below makes of the row (COALESCE for the reason, history appended).
   const updated: OrderRow = { ...row, status: t.status, reason: t.reason ?? row.reason, total, history: [...row.history, ...steps] };
+  lockedIn.get(sql)?.set(row.id, updated);
   const change = `UPDATE orders SET status = $2, reason = COALESCE($3, reason), total = $4, history = history || $5::jsonb,
     updated_at = now() WHERE id = $1`;
   const params: unknown[] = [orderId, t.status, t.reason ?? null, total, JSON.stringify(steps)];

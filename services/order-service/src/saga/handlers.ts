@@ -1,4 +1,4 @@
-import { observeWithTraceId, type HandlerMap, type ServiceContext } from '@orderflow/kit';
+import { observeWithTraceId, type HandlerContext, type HandlerMap, type ServiceContext } from '@orderflow/kit';
 import type { ORDER_CONSUMERS } from '../definition.js';
 import { applySaga, type Applied } from '../orders/repository.js';
 import type { SagaInput } from './transitions.js';
@@ -6,13 +6,8 @@ import type { SagaMetrics } from './metrics.js';
 
 /** order-service's side of the saga: results from inventory and payment move the order. */
 export function sagaHandlers(ctx: ServiceContext, metrics: SagaMetrics): HandlerMap<typeof ORDER_CONSUMERS> {
-  const apply = async (
-    sql: Parameters<typeof applySaga>[0],
-    orderId: string,
-    input: SagaInput,
-    afterCommit: (fn: () => Promise<void>) => void,
-  ) => {
-    const r = await applySaga(sql, ctx.names, orderId, input);
+  const apply = async ({ sql, afterCommit, peers }: HandlerContext, orderId: string, input: SagaInput) => {
+    const r = await applySaga(sql, ctx.names, orderId, input, peers);
     if (!r) {
       ctx.log.warn({ orderId, input: input.kind }, 'saga.unknown_order');
       return;
@@ -21,15 +16,12 @@ export function sagaHandlers(ctx: ServiceContext, metrics: SagaMetrics): Handler
   };
   return {
     'order-inventory': {
-      'inventory.reserved': ({ sql, event, afterCommit }) =>
-        apply(sql, event.data.orderId, { kind: 'reserved', amount: event.data.amount }, afterCommit),
-      'inventory.rejected': ({ sql, event, afterCommit }) =>
-        apply(sql, event.data.orderId, { kind: 'rejected', reason: event.data.reason }, afterCommit),
+      'inventory.reserved': (hc) => apply(hc, hc.event.data.orderId, { kind: 'reserved', amount: hc.event.data.amount }),
+      'inventory.rejected': (hc) => apply(hc, hc.event.data.orderId, { kind: 'rejected', reason: hc.event.data.reason }),
     },
     'order-payments': {
-      'payments.completed': ({ sql, event, afterCommit }) => apply(sql, event.data.orderId, { kind: 'paid' }, afterCommit),
-      'payments.failed': ({ sql, event, afterCommit }) =>
-        apply(sql, event.data.orderId, { kind: 'payment_failed', reason: event.data.reason }, afterCommit),
+      'payments.completed': (hc) => apply(hc, hc.event.data.orderId, { kind: 'paid' }),
+      'payments.failed': (hc) => apply(hc, hc.event.data.orderId, { kind: 'payment_failed', reason: hc.event.data.reason }),
     },
   };
 }
