@@ -72,8 +72,10 @@ test('backends terminated while idle in the pool, checked out, or passing betwee
   const workers = Array.from({ length: 16 }, (_, i) => worker(i));
   let rounds = 0;
   let killed = 0;
+  // The storm goes on until 100 backends have been terminated under load (however fast this
+  // machine reconnects; bounded), rather than for a number of rounds that may find none.
   try {
-    while (rounds < 150 && uncaught.length === 0) {
+    while (killed < 100 && rounds < 20_000 && uncaught.length === 0) {
       killed += await terminate(appName);
       rounds++;
       await new Promise((r) => setImmediate(r));
@@ -83,7 +85,7 @@ test('backends terminated while idle in the pool, checked out, or passing betwee
     await Promise.all(workers);
   }
   expect(uncaught).toEqual([]);
-  expect(killed).toBeGreaterThan(rounds / 2);
+  expect(killed).toBeGreaterThanOrEqual(100);
   expect(failed).toBeGreaterThan(0);
   // The pool recovers: new connections replace the terminated ones.
   await waitFor('queries succeed again', async () => (await d.query<{ x: number }>('SELECT 1 AS x'))[0]?.x === 1);
