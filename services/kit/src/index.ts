@@ -24,7 +24,7 @@ export { EventConsumer, type EventConsumerOptions } from './consumer/runtime.js'
 export { baseConfig, intSetting, readSetting, type BaseConfig } from './config.js';
 export { createLogger, type Logger } from './log.js';
 export { collectProcessMetrics, createMetrics, type Metrics } from './metrics.js';
-export { inSpan } from './tracing/propagation.js';
+export { inSpan, injectTraceHeaders } from './tracing/propagation.js';
 export { observeWithTraceId } from './tracing/exemplars.js';
 export { parsePrometheus, labelsMatch, sumBy, type Sample } from './prometheus-text.js';
 

@@ -36,18 +36,23 @@ test.each(backends)('%s: a group records each charge as alone, with one event ea
   await db.query(`UPDATE payments SET status = 'failed', reason = 'gateway_unavailable' WHERE order_id = $1`, [ids[4]]);
   const sentAt = new Date('2026-12-01T10:00:00Z');
   const items: OutcomeToRecord[] = [
-    { orderId: ids[0]!, attempts: 1, outcome: { kind: 'captured', chargeId: 'ch_0' }, firstCheckMs: 500 },
-    { orderId: ids[1]!.toUpperCase(), attempts: 2, outcome: { kind: 'captured', chargeId: 'ch_1' }, firstCheckMs: 500 },
-    { orderId: ids[2]!, attempts: 1, outcome: { kind: 'declined', detail: 'over limit', inDoubt: false }, firstCheckMs: 500 },
+    { orderId: ids[0]!, attempts: 1, outcome: { kind: 'captured', chargeId: 'ch_0' }, firstCheckMs: 500, trace: {} },
+    { orderId: ids[1]!.toUpperCase(), attempts: 2, outcome: { kind: 'captured', chargeId: 'ch_1' }, firstCheckMs: 500, trace: {} },
+    { orderId: ids[2]!, attempts: 1, outcome: { kind: 'declined', detail: 'over limit', inDoubt: false }, firstCheckMs: 500, trace: {} },
     {
       orderId: ids[3]!,
       attempts: 3,
       outcome: { kind: 'unavailable', detail: 'timeout', inDoubt: true },
       lastSentAt: sentAt,
       firstCheckMs: 60_000,
+      trace: {},
     },
-    { orderId: ids[4]!, attempts: 1, outcome: { kind: 'captured', chargeId: 'ch_4' }, firstCheckMs: 500 },
+    { orderId: ids[4]!, attempts: 1, outcome: { kind: 'captured', chargeId: 'ch_4' }, firstCheckMs: 500, trace: {} },
   ];
+
+  // Each charge's own trace context: a group is written in one caller's context, each event joins its own trace.
+  const traceOf = (i: number) => `00-${String(i + 1).padStart(32, '0')}-${'0'.repeat(15)}1-01`;
+  items.forEach((item, i) => (item.trace = { traceparent: traceOf(i) }));
 
   const results = await recordOutcomes(db, names, items);
 
@@ -71,8 +76,14 @@ test.each(backends)('%s: a group records each charge as alone, with one event ea
   expect(new Date(row(3)!.in_doubt_last_sent_at as string).toISOString()).toBe(sentAt.toISOString());
   expect(row(4)).toMatchObject({ status: 'failed', charge_id: null, attempts: 0, answered: false });
 
-  const outbox = await db.query<{ subject: string; payload: string }>(`SELECT subject, payload FROM outbox ORDER BY id`);
+  const outbox = await db.query<{ subject: string; payload: string; traceparent: string }>(
+    `SELECT subject, payload, headers->>'traceparent' AS traceparent FROM outbox ORDER BY id`,
+  );
   const events = outbox.map((o) => ({ type: names.eventType(o.subject), ...(JSON.parse(o.payload) as Record<string, unknown>) }));
+  for (const o of outbox) {
+    const orderId = (JSON.parse(o.payload) as { orderId: string }).orderId;
+    expect(o.traceparent, `trace of the event of order ${orderId}`).toBe(traceOf((ids as string[]).indexOf(orderId)));
+  }
   expect(events).toHaveLength(4);
   expect(events).toEqual(
     expect.arrayContaining([

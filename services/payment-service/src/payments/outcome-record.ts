@@ -12,6 +12,12 @@ export interface OutcomeToRecord {
   lastSentAt?: Date;
   /** When an in-doubt failure is first re-checked, ms from now. */
   firstCheckMs: number;
+  /**
+   * The charge's trace context (W3C headers, `injectTraceHeaders`), taken where the charge ran: a
+   * group is written in the context of whichever charge started the writer, and each event must
+   * join its own order's trace.
+   */
+  trace: Record<string, string>;
 }
 
 /** What recording came to: nothing (someone else answered first), or the outcome's label and whether to refund now. */
@@ -68,26 +74,27 @@ export async function recordOutcomes(db: Db, names: Names, items: readonly Outco
     });
     for (const cur of await claim(sql, CAPTURED, captured, (i) => [i.outcome.kind === 'captured' ? i.outcome.chargeId : '', i.attempts])) {
       const { base, amount } = event(cur);
-      const chargeId = (byId.get(cur.order_id)!.outcome as { chargeId: string }).chargeId;
+      const item = byId.get(cur.order_id)!;
+      const chargeId = (item.outcome as { chargeId: string }).chargeId;
       if (cur.cancel_requested) {
         results.set(cur.order_id, { recorded: true, label: 'order_cancelled', refund: true });
         events.push(
-          makeEvent(names, 'payments.failed', {
-            ...base,
-            reason: 'order_cancelled',
-            detail: 'order cancelled while charging; the capture is refunded',
-            amount,
-          }),
+          makeEvent(
+            names,
+            'payments.failed',
+            { ...base, reason: 'order_cancelled', detail: 'order cancelled while charging; the capture is refunded', amount },
+            item.trace,
+          ),
         );
       } else {
         results.set(cur.order_id, { recorded: true, label: 'captured', refund: false });
         events.push(
-          makeEvent(names, 'payments.completed', {
-            ...base,
-            paymentId: chargeId,
-            amount,
-            currency: cur.currency as EventData<'payments.completed'>['currency'],
-          }),
+          makeEvent(
+            names,
+            'payments.completed',
+            { ...base, paymentId: chargeId, amount, currency: cur.currency as EventData<'payments.completed'>['currency'] },
+            item.trace,
+          ),
         );
       }
     }
@@ -105,7 +112,9 @@ export async function recordOutcomes(db: Db, names: Names, items: readonly Outco
       const item = byId.get(cur.order_id)!;
       const reason = cur.reason as 'order_cancelled' | 'payment_declined' | 'gateway_unavailable';
       results.set(cur.order_id, { recorded: true, label: reason === 'payment_declined' ? 'declined' : reason, refund: false });
-      events.push(makeEvent(names, 'payments.failed', { ...base, reason, detail: failure(item).detail.slice(0, 1024), amount }));
+      events.push(
+        makeEvent(names, 'payments.failed', { ...base, reason, detail: failure(item).detail.slice(0, 1024), amount }, item.trace),
+      );
     }
     await enqueue(sql, events);
     return items.map((i) => results.get(i.orderId.toLowerCase()) ?? { recorded: false });

@@ -1,4 +1,4 @@
-import { GroupCommit, recheckDelay, type BackoffSettings, type ServiceContext } from '@orderflow/kit';
+import { GroupCommit, injectTraceHeaders, recheckDelay, type BackoffSettings, type ServiceContext } from '@orderflow/kit';
 import type { ChargeResult, PaymentGateway } from '../gateway/client.js';
 import type { GatewayPolicy } from '../gateway/resilience.js';
 import { chargeOutcome, clearFailure, type CallResult, type Outcome } from './charge-outcome.js';
@@ -134,7 +134,7 @@ export class PaymentProcessor {
   async #record(orderId: string, attempts: number, outcome: Outcome, lastSentAt: Date | undefined): Promise<boolean> {
     const { ctx, metrics } = this.o;
     const firstCheckMs = recheckDelay(0, this.o.inDoubt);
-    const r = await this.#outcomes.submit({ orderId, attempts, outcome, lastSentAt, firstCheckMs });
+    const r = await this.#outcomes.submit({ orderId, attempts, outcome, lastSentAt, firstCheckMs, trace: injectTraceHeaders({}) });
     if (!r.recorded) return false;
     ctx.relay.wake();
     metrics.outcomes.inc({ outcome: r.label });
