@@ -1,7 +1,7 @@
 /**
  * The relay's safety-net poll on Postgres: while the outbox is empty a poll is one plain read, no
- * claim transaction; a row written by another process (no wake()) is still found by the poll and
- * published.
+ * claim transaction; a row written by another process (no wake(), no committed()) is still found by
+ * the poll, once older than orphanAfterMs, and published.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -37,7 +37,7 @@ test('an idle poll reads without a transaction; a row from another process is pu
       return db.query(text, params);
     },
   };
-  const relay = new OutboxRelay({ db: counted, nats, log, pollMs: 20 });
+  const relay = new OutboxRelay({ db: counted, nats, log, pollMs: 20, orphanAfterMs: 200 });
   const id = randomUUID();
   const got = new Promise<string>((resolve) => {
     nc.subscribe(`${ns}.poll.>`, { max: 1, callback: (_, m) => resolve(m.string()) });

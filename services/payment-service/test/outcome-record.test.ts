@@ -56,11 +56,18 @@ test.each(backends)('%s: a group records each charge as alone, with one event ea
 
   const results = await recordOutcomes(db, names, items);
 
+  // Each recorded charge comes back with its own event, for the relay to publish once committed.
+  const withEvent = (label: string, refund: boolean, type: string) => ({
+    recorded: true,
+    label,
+    refund,
+    event: expect.objectContaining({ type }),
+  });
   expect(results).toEqual([
-    { recorded: true, label: 'captured', refund: false },
-    { recorded: true, label: 'order_cancelled', refund: true },
-    { recorded: true, label: 'declined', refund: false },
-    { recorded: true, label: 'gateway_unavailable', refund: false },
+    withEvent('captured', false, 'payments.completed'),
+    withEvent('order_cancelled', true, 'payments.failed'),
+    withEvent('declined', false, 'payments.failed'),
+    withEvent('gateway_unavailable', false, 'payments.failed'),
     { recorded: false },
   ]);
   const rows = await db.query<Record<string, unknown>>(
@@ -76,8 +83,12 @@ test.each(backends)('%s: a group records each charge as alone, with one event ea
   expect(new Date(row(3)!.in_doubt_last_sent_at as string).toISOString()).toBe(sentAt.toISOString());
   expect(row(4)).toMatchObject({ status: 'failed', charge_id: null, attempts: 0, answered: false });
 
-  const outbox = await db.query<{ subject: string; payload: string; traceparent: string }>(
-    `SELECT subject, payload, headers->>'traceparent' AS traceparent FROM outbox ORDER BY id`,
+  const outbox = await db.query<{ event_id: string; subject: string; payload: string; traceparent: string }>(
+    `SELECT event_id, subject, payload, headers->>'traceparent' AS traceparent FROM outbox ORDER BY id`,
+  );
+  // The events handed back are the rows written, trace context included.
+  expect(results.flatMap((r) => (r.recorded ? [[r.event.id, r.event.headers.traceparent]] : [])).sort()).toEqual(
+    outbox.map((o) => [o.event_id, o.traceparent]).sort(),
   );
   const events = outbox.map((o) => ({ type: names.eventType(o.subject), ...(JSON.parse(o.payload) as Record<string, unknown>) }));
   for (const o of outbox) {

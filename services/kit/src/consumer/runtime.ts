@@ -403,9 +403,9 @@ export class EventConsumer {
   }
 
   /** Acks committed work, ends spans, starts after-commit calls in the background. */
-  #committed(works: Work[], { handled, after }: Committed): void {
+  #committed(works: Work[], { handled, after, events }: Committed): void {
     const { metrics, log } = this.o;
-    if (handled.size) this.o.relay?.wake();
+    this.o.relay?.committed(events);
     metrics?.consumerBatchSize.observe({ consumer: this.durable }, works.length);
     for (const w of works) {
       this.#ack(w.msg);

@@ -16,6 +16,8 @@ export interface Committed {
   /** Works whose handler ran (the rest were duplicates of events already handled). */
   handled: Set<Work>;
   after: AfterCommit[];
+  /** Every event the transaction put in the outbox, in order: the relay publishes them now. */
+  events: OutgoingEvent[];
 }
 
 export interface TransactionOptions {
@@ -50,6 +52,7 @@ export async function runTransaction(o: TransactionOptions, works: Work[]): Prom
     },
   });
   const after: AfterCommit[] = [];
+  const events: OutgoingEvent[] = [];
   // The event ids go with BEGIN in one round trip (txFrom); the handlers' queued writes and the
   // outbox insert (enqueue) go with COMMIT: on Postgres a batch is two round trips plus one per
   // statement its handlers await.
@@ -63,7 +66,7 @@ export async function runTransaction(o: TransactionOptions, works: Work[]): Prom
   };
   const tx = o.db.txFrom<{ event_id: string; pid: number }, Set<Work>>(first, async (rows, sql) => {
     state.pid = rows[0]?.pid;
-    const handled = await transact(o, guard(sql), works, rows, after);
+    const handled = await transact(o, guard(sql), works, rows, after, events);
     // The handlers returned after the deadline: roll back rather than commit abandoned work.
     if (state.abandoned) throw new AbandonedWorkError();
     return handled;
@@ -77,7 +80,7 @@ export async function runTransaction(o: TransactionOptions, works: Work[]): Prom
   });
   try {
     const handled = await Promise.race([tx, deadline]);
-    return { handled, after };
+    return { handled, after, events };
   } catch (err) {
     if (err instanceof HandlerDeadlineError) abandon(o, state.pid, tx, works);
     throw err;
@@ -107,6 +110,7 @@ async function transact(
   works: Work[],
   rows: ReadonlyArray<{ event_id: string }>,
   after: AfterCommit[],
+  events: OutgoingEvent[],
 ): Promise<Set<Work>> {
   const fresh = new Set(rows.map((r) => r.event_id));
   const handled = new Set<Work>();
@@ -130,9 +134,12 @@ async function transact(
           out.push(e);
         },
         afterCommit: (fn) => after.push({ w, fn }),
+        enqueued: (written) => void events.push(...written),
       }),
     );
   }
   await enqueue(sql, out);
+  // After the handlers' own outbox rows: the batch insert travels with COMMIT, after every write.
+  events.push(...out);
   return handled;
 }

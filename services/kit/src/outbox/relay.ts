@@ -2,6 +2,7 @@ import { headers as natsHeaders } from '@nats-io/nats-core';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Db } from '../db/db.js';
+import type { OutgoingEvent } from '../events/envelope.js';
 import type { Metrics } from '../metrics.js';
 import type { NatsManager } from '../nats/connection.js';
 import { H } from '../events/headers.js';
@@ -14,8 +15,16 @@ export interface OutboxRelayOptions {
   log: Logger;
   metrics?: Metrics;
   batchSize?: number;
-  /** Safety-net poll for rows written by other processes; local writes call wake(). */
+  /** Safety-net poll for rows written by other processes; local writes call committed() or wake(). */
   pollMs?: number;
+  /**
+   * The poll leaves younger rows alone (default 5000): a row that young is normally being
+   * published by the process that committed it (committed()), and claiming it too would only
+   * publish it twice. Older rows are orphans (their process died, or committed without a relay).
+   */
+  orphanAfterMs?: number;
+  /** How long rows published by committed() may wait to be deleted together (default 200). */
+  deleteAfterMs?: number;
   /**
    * How long a wake() finding the relay asleep waits for more commits before the claim (default
    * 0). Under light load each commit is otherwise its own claim transaction and publish round.
@@ -25,6 +34,8 @@ export interface OutboxRelayOptions {
   /** Backoff of one row whose publish fails, and of the whole relay when the database fails. */
   retry?: BackoffSettings;
 }
+
+const encoder = new TextEncoder();
 
 /** Puts rows whose publish failed back as they were: same id (their order, their backoff), same created_at (the lag). */
 const REINSERT = `INSERT INTO outbox (id, event_id, subject, headers, payload, created_at)
@@ -61,12 +72,22 @@ interface RowRetry {
 }
 
 /**
- * Publishes outbox rows to JetStream in id order, then deletes them. A crash between publish
- * and delete republishes the same rows with the same Nats-Msg-Id, which JetStream drops as
- * duplicates inside the stream's duplicate window (consumers' processed_events cover the rest).
- * It never spins: it sleeps until wake() (a local commit) or the slow poll.
+ * Publishes outbox rows to JetStream, then deletes them. Two ways in:
  *
- * A row whose publish fails does not hold the others back: the rows of its batch that were
+ * - committed(events): the process that committed the rows hands over their events, and they are
+ *   published at once from memory — no claim transaction — and their rows deleted a little later,
+ *   many in one statement. This is the path of every local commit.
+ * - the claim: rows are claimed (deleted, locked) in id order and published, on wake() (a local
+ *   commit whose events the caller doesn't hold), at start and by the slow poll (rows older than
+ *   orphanAfterMs: another process died before its delete, or wrote without a relay).
+ *
+ * A crash between publish and delete (either way) republishes the same rows with the same
+ * Nats-Msg-Id, which JetStream drops as duplicates inside the stream's duplicate window
+ * (consumers' processed_events cover the rest). It never spins: it sleeps until wake() or the
+ * slow poll.
+ *
+ * An event of committed() whose publish fails is handed to the claim (as if by wake()), which
+ * retries it with the backoff below. A row whose publish fails does not hold the others back: the rows of its batch that were
  * published are deleted all the same (on Postgres the claim deletes the batch and the failed rows
  * are put back as they were, in the same transaction, which commits), and
  * the failing row alone waits out its own backoff (cockatiel's exponential curve) before it is
@@ -87,6 +108,22 @@ export class OutboxRelay {
   readonly #failures: RetryDelays;
   /** Rows whose publish failed, by outbox id. */
   readonly #rowRetries = new Map<number, RowRetry>();
+  readonly #orphanAfterMs: number;
+  readonly #deleteAfterMs: number;
+  /** Event ids of committed() being published or published and not yet deleted: never claimed here. */
+  readonly #direct = new Set<string>();
+  /** Event ids published by committed() whose rows are still to be deleted. */
+  #toDelete: string[] = [];
+  #deleteTimer: ReturnType<typeof setTimeout> | undefined;
+  #deleting: Promise<void> | undefined;
+  readonly #deleteFailures: RetryDelays;
+  /** Publishes of committed() under way (stop() waits for them). */
+  readonly #publishing = new Set<Promise<void>>();
+  /**
+   * Rows of this process are in the table unpublished (wake(), a failed or skipped committed()):
+   * the next cycle claims every row, not only orphans, even if it is the poll's.
+   */
+  #owed = false;
 
   constructor(private readonly o: OutboxRelayOptions) {
     this.#batchSize = o.batchSize ?? 256;
@@ -95,6 +132,9 @@ export class OutboxRelay {
     this.#publishTimeoutMs = o.publishTimeoutMs ?? 5000;
     this.#retry = o.retry ?? { initialMs: 250, maxMs: 10_000 };
     this.#failures = new RetryDelays(this.#retry);
+    this.#orphanAfterMs = Math.max(0, o.orphanAfterMs ?? 5000);
+    this.#deleteAfterMs = Math.max(0, o.deleteAfterMs ?? 200);
+    this.#deleteFailures = new RetryDelays(this.#retry);
   }
 
   /** Rows currently waiting out a publish backoff (for tests and metrics). */
@@ -108,8 +148,24 @@ export class OutboxRelay {
     this.#loop = this.#run();
   }
 
-  /** Something was committed: publish now rather than at the next poll. */
+  /**
+   * The rows of these events were just committed by this process: publish them now, in this
+   * order (after earlier calls'), and delete their rows afterwards. Call it once the commit has
+   * succeeded, never before. Publishes that fail (or can't start: NATS away, relay stopped) are
+   * left to the claim and its backoff. Never throws.
+   */
+  committed(events: readonly OutgoingEvent[]): void {
+    if (events.length === 0) return;
+    const conn = this.o.nats.connection();
+    if (!this.#running || !conn || !this.o.nats.isConnected()) return this.wake();
+    for (const e of events) this.#direct.add(e.id);
+    const done: Promise<void> = this.#publishCommitted(conn.js, events).finally(() => this.#publishing.delete(done));
+    this.#publishing.add(done);
+  }
+
+  /** Something was committed whose events the caller doesn't hold: claim it now rather than at the next poll. */
   wake(): void {
+    this.#owed = true;
     this.#woken = true;
     // While backing off from errors a commit doesn't cut the wait short; stop() still does.
     const sleeping = this.#wakeup;
@@ -118,12 +174,17 @@ export class OutboxRelay {
     this.#lingerTimer ??= setTimeout(() => sleeping.abort(), this.#lingerMs);
   }
 
-  /** Stops after the batch in flight and one last flush attempt. Idempotent. */
+  /** Stops after the batch in flight, the publishes of committed() and one last flush attempt. Idempotent. */
   async stop(): Promise<void> {
     if (!this.#running) return this.#loop;
     this.#running = false;
     this.#wakeup?.abort();
     await this.#loop;
+    while (this.#publishing.size) await Promise.allSettled([...this.#publishing]);
+    clearTimeout(this.#deleteTimer);
+    this.#deleteTimer = undefined;
+    await this.#deleting;
+    await this.#deletePublished();
     if (this.o.nats.isConnected()) {
       await this.flushOnce().catch((err: unknown) => this.o.log.warn({ err }, 'outbox.final_flush_failed'));
     }
@@ -135,13 +196,39 @@ export class OutboxRelay {
    * tests and shutdown.
    */
   flushOnce(): Promise<number> {
-    return this.#flush(this.#backingOff(Date.now()));
+    return this.#flush(this.#backingOff(Date.now()), 0);
   }
 
-  /** flushOnce, skipping the rows given as backing off. */
-  async #flush(backingOff: number[]): Promise<number> {
+  /**
+   * The rows a claim may take: not backing off, not committed() here, and at least minAgeMs old
+   * (0: any age). Parameters from $first: bigint[], text[], float8.
+   */
+  #claimable(first: number, backingOff: number[], minAgeMs: number): { where: string; params: unknown[] } {
+    const [a, b, c] = [first, first + 1, first + 2];
+    return {
+      where: `id <> ALL($${a}::bigint[]) AND event_id <> ALL($${b}::text[])
+        AND ($${c}::float8 = 0 OR created_at <= now() - $${c}::float8 * interval '1 millisecond')`,
+      params: [backingOff.map(String), [...this.#direct], minAgeMs],
+    };
+  }
+
+  /** flushOnce, skipping the rows given as backing off and those younger than minAgeMs. */
+  async #flush(backingOff: number[], minAgeMs: number): Promise<number> {
     const conn = this.o.nats.connection();
     if (!conn || !this.o.nats.isConnected()) return 0;
+    // Every row this process owed is in reach of this claim (or of the next, when it is full).
+    const owed = this.#owed;
+    if (minAgeMs === 0) this.#owed = false;
+    try {
+      return await this.#claimAndPublish(conn.js, backingOff, minAgeMs);
+    } catch (err) {
+      this.#owed ||= owed;
+      throw err;
+    }
+  }
+
+  async #claimAndPublish(js: JetStreamClient, backingOff: number[], minAgeMs: number): Promise<number> {
+    const claimable = this.#claimable(2, backingOff, minAgeMs);
     // Postgres may have several replicas of a service: SKIP LOCKED gives each batch to one
     // relay. The claim deletes the rows it locks and goes with BEGIN in one round trip
     // (txFrom); rows whose publish failed are put back, unchanged, before the commit. So a
@@ -150,16 +237,16 @@ export class OutboxRelay {
     // same Nats-Msg-Id, which JetStream drops as duplicates.
     if (this.o.db.kind === 'postgres') {
       const claim = {
-        text: `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE id <> ALL($2::bigint[]) ORDER BY id LIMIT $1
+        text: `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE ${claimable.where} ORDER BY id LIMIT $1
           FOR UPDATE SKIP LOCKED) RETURNING id, event_id, subject, headers, payload, created_at, created_at::text AS created_text`,
-        params: [this.#batchSize, backingOff.map(String)],
+        params: [this.#batchSize, ...claimable.params],
       };
       return this.o.db.txFrom<OutboxRow, number>(claim, async (claimed, sql) => {
         const rows = this.#claimed(
           claimed.sort((a, b) => Number(a.id) - Number(b.id)),
           backingOff,
         );
-        const failed = await this.#publish(conn.js, rows);
+        const failed = await this.#publish(js, rows);
         if (failed.length) await sql.query(REINSERT, reinsertParams(failed));
         return rows.length - failed.length;
       });
@@ -168,12 +255,12 @@ export class OutboxRelay {
     // connection free for request traffic while publishes are in flight.
     const rows = this.#claimed(
       await this.o.db.query<OutboxRow>(
-        `SELECT id, event_id, subject, headers, payload, created_at FROM outbox WHERE id <> ALL($2::bigint[]) ORDER BY id LIMIT $1`,
-        [this.#batchSize, backingOff],
+        `SELECT id, event_id, subject, headers, payload, created_at FROM outbox WHERE ${claimable.where} ORDER BY id LIMIT $1`,
+        [this.#batchSize, ...claimable.params],
       ),
       backingOff,
     );
-    const failed = new Set((await this.#publish(conn.js, rows)).map((r) => Number(r.id)));
+    const failed = new Set((await this.#publish(js, rows)).map((r) => Number(r.id)));
     const sent = rows.map((r) => Number(r.id)).filter((id) => !failed.has(id));
     if (sent.length) await this.o.db.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [sent]);
     return sent.length;
@@ -226,40 +313,8 @@ export class OutboxRelay {
     }
     const oldest = new Date(rows[0]!.created_at).getTime();
     this.o.metrics?.outboxLag.set(Math.max(0, (Date.now() - oldest) / 1000));
-    const encoder = new TextEncoder();
     // Issued back to back on one connection, so the server receives them in id order.
-    const results = await Promise.allSettled(
-      rows.map((row) =>
-        inSpan(
-          `${row.subject} publish`,
-          {
-            kind: SpanKind.PRODUCER,
-            parent: extractTraceContext(row.headers),
-            attributes: {
-              'messaging.system': 'nats',
-              'messaging.operation.type': 'publish',
-              'messaging.destination.name': row.subject,
-              'messaging.message.id': row.event_id,
-            },
-          },
-          async () => {
-            const h = natsHeaders();
-            // First: nats-server 2.9 takes the first occurrence of "Nats-Msg-Id" anywhere in the
-            // header block, so a header value containing that text (a client's correlation id)
-            // must not come before it.
-            h.set(H.msgId, row.event_id);
-            for (const [k, v] of Object.entries(row.headers)) {
-              if (k !== 'traceparent' && k !== 'tracestate') h.set(k, v);
-            }
-            // The consumer's span is a child of this publish span.
-            const trace = injectTraceHeaders({});
-            for (const [k, v] of Object.entries(trace)) h.set(k, v);
-            // No msgID option: the client would re-set the header and move it behind the others.
-            return js.publish(row.subject, encoder.encode(row.payload), { headers: h, timeout: this.#publishTimeoutMs });
-          },
-        ),
-      ),
-    );
+    const results = await Promise.allSettled(rows.map((row) => this.#send(js, row)));
     const failed: OutboxRow[] = [];
     let sent = 0;
     const now = Date.now();
@@ -301,15 +356,117 @@ export class OutboxRelay {
     return failed;
   }
 
+  /** One publish, in a producer span that is a child of the context the row was written in. */
+  #send(js: JetStreamClient, row: Pick<OutboxRow, 'event_id' | 'subject' | 'headers' | 'payload'>): Promise<unknown> {
+    return inSpan(
+      `${row.subject} publish`,
+      {
+        kind: SpanKind.PRODUCER,
+        parent: extractTraceContext(row.headers),
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.operation.type': 'publish',
+          'messaging.destination.name': row.subject,
+          'messaging.message.id': row.event_id,
+        },
+      },
+      async () => {
+        const h = natsHeaders();
+        // First: nats-server 2.9 takes the first occurrence of "Nats-Msg-Id" anywhere in the
+        // header block, so a header value containing that text (a client's correlation id)
+        // must not come before it.
+        h.set(H.msgId, row.event_id);
+        for (const [k, v] of Object.entries(row.headers)) {
+          if (k !== 'traceparent' && k !== 'tracestate') h.set(k, v);
+        }
+        // The consumer's span is a child of this publish span.
+        const trace = injectTraceHeaders({});
+        for (const [k, v] of Object.entries(trace)) h.set(k, v);
+        // No msgID option: the client would re-set the header and move it behind the others.
+        return js.publish(row.subject, encoder.encode(row.payload), { headers: h, timeout: this.#publishTimeoutMs });
+      },
+    );
+  }
+
+  /** committed()'s publishes: what went out is deleted later, what failed is left to the claim. */
+  async #publishCommitted(js: JetStreamClient, events: readonly OutgoingEvent[]): Promise<void> {
+    // Issued back to back (js.publish sends before its first await), so in the order given.
+    const results = await Promise.allSettled(
+      events.map((e) => this.#send(js, { event_id: e.id, subject: e.subject, headers: e.headers, payload: e.payload })),
+    );
+    let sent = 0;
+    let firstError: unknown;
+    results.forEach((r, i) => {
+      const e = events[i]!;
+      if (r.status === 'fulfilled') {
+        sent++;
+        this.#toDelete.push(e.id);
+        this.o.metrics?.published.inc({ subject: e.subject });
+        return;
+      }
+      firstError ??= r.reason;
+      this.#direct.delete(e.id);
+      this.o.metrics?.failed.inc({ subject: e.subject, kind: 'publish' });
+    });
+    if (sent > 0) {
+      this.o.metrics?.outboxRelayed.inc(sent);
+      this.o.metrics?.outboxBatchSize.observe(sent);
+      this.#scheduleDelete(this.#toDelete.length >= this.#batchSize ? 0 : this.#deleteAfterMs);
+    }
+    if (firstError !== undefined) {
+      // The rows are in the table: the claim retries them, each with its own backoff from now on.
+      this.o.log.warn({ err: firstError, failed: events.length - sent, of: events.length }, 'outbox.publish_failed');
+      this.wake();
+    }
+  }
+
+  #scheduleDelete(ms: number): void {
+    if (this.#deleteTimer !== undefined || this.#deleting) return;
+    this.#deleteTimer = setTimeout(() => {
+      this.#deleteTimer = undefined;
+      this.#deleting = this.#deletePublished().then((retryInMs) => {
+        this.#deleting = undefined;
+        // Failed, or more was published while this delete ran.
+        if (this.#toDelete.length && this.#running) this.#scheduleDelete(retryInMs ?? this.#deleteAfterMs);
+      });
+    }, ms);
+  }
+
+  /**
+   * Deletes the rows of events committed() published, all in one statement. When the database
+   * fails they stay queued and the next attempt backs off; were the process to die first, the
+   * rows are orphans that a poll republishes (same Nats-Msg-Id: dropped as duplicates). Resolves
+   * to the backoff before the next attempt when it failed.
+   */
+  async #deletePublished(): Promise<number | undefined> {
+    const ids = this.#toDelete;
+    if (ids.length === 0) return undefined;
+    this.#toDelete = [];
+    try {
+      await this.o.db.query(`DELETE FROM outbox WHERE event_id = ANY($1::text[])`, [ids]);
+      for (const id of ids) this.#direct.delete(id);
+      this.#deleteFailures.reset();
+      return undefined;
+    } catch (err) {
+      this.#toDelete = [...ids, ...this.#toDelete];
+      const retryInMs = this.#deleteFailures.next();
+      const attempts = this.#deleteFailures.attempts;
+      if (attempts === 1 || attempts % 20 === 0) this.o.log.warn({ err, rows: ids.length, attempts, retryInMs }, 'outbox.delete_failed');
+      return retryInMs;
+    }
+  }
+
   /**
    * Whether a row may be claimable now: one plain read, no transaction. The poll asks this first,
    * so an idle relay costs one round trip a poll instead of a claim transaction's two.
    */
-  async #anyDue(backingOff: number[]): Promise<boolean> {
+  async #anyDue(backingOff: number[], minAgeMs: number): Promise<boolean> {
     if (this.o.db.kind !== 'postgres') return true;
-    const [row] = await this.o.db.query<{ due: boolean }>(`SELECT EXISTS (SELECT 1 FROM outbox WHERE id <> ALL($1::bigint[])) AS due`, [
-      backingOff.map(String),
-    ]);
+    const claimable = this.#claimable(1, backingOff, minAgeMs);
+    const [row] = await this.o.db.query<{ due: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM outbox WHERE ${claimable.where}) AS due`,
+      claimable.params,
+    );
     if (!row?.due && this.#rowRetries.size === 0) this.o.metrics?.outboxLag.set(0);
     return Boolean(row?.due);
   }
@@ -324,7 +481,9 @@ export class OutboxRelay {
         const committed = this.#woken;
         this.#woken = false;
         const backingOff = this.#backingOff(Date.now());
-        if (!polled || committed || (await this.#anyDue(backingOff))) sent = await this.#flush(backingOff);
+        // The poll alone looks for orphans only; rows this process owes are claimed at any age.
+        const minAgeMs = polled && !committed && !this.#owed && this.#rowRetries.size === 0 ? this.#orphanAfterMs : 0;
+        if (!polled || committed || (await this.#anyDue(backingOff, minAgeMs))) sent = await this.#flush(backingOff, minAgeMs);
         this.#failures.reset();
         wait = Math.min(this.#pollMs, this.#nextRowDueIn(Date.now()) ?? this.#pollMs);
       } catch (err) {

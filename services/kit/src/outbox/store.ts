@@ -55,11 +55,11 @@ export function outboxParams(events: readonly OutgoingEvent[]): [string[], strin
   for (const e of events) {
     ids.push(e.id);
     subjects.push(e.subject);
-    // Context captured earlier (per message of a consumer batch, at emit())
-    // wins over whatever span happens to be active while the batch is written.
-    const h = { ...e.headers };
-    if (!h.traceparent) injectTraceHeaders(h);
-    headers.push(JSON.stringify(h));
+    // Context captured earlier (per message of a consumer batch, at emit()) wins over whatever
+    // span happens to be active while the batch is written. Set on the event itself: the relay's
+    // committed() publishes from the event, and must send what the row holds.
+    if (!e.headers.traceparent) injectTraceHeaders(e.headers);
+    headers.push(JSON.stringify(e.headers));
     payloads.push(e.payload);
   }
   return [ids, subjects, headers, payloads];

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { makeEventVersions, outboxParams, type EventData, type EventVersion, type Names } from '@orderflow/kit';
+import { makeEventVersions, outboxParams, type EventData, type EventVersion, type Names, type OutgoingEvent } from '@orderflow/kit';
 import type { CreateOrder } from './request.js';
 
 export type OrdersCreatedVersion = EventVersion<'orders.created'>;
@@ -18,6 +18,8 @@ export interface NewOrder {
   history: string;
   correlationId: string;
   idem?: { key: string; hash: string };
+  /** Its events, published by the relay once the order is committed (as created, not replayed). */
+  events: OutgoingEvent[];
   /** outboxParams() of its events: event ids, subjects, headers, payloads. */
   outbox: [string[], string[], string[], string[]];
 }
@@ -68,6 +70,7 @@ export function newOrder(
     history: JSON.stringify([{ status: 'pending', at: now }]),
     correlationId,
     ...(idem ? { idem } : {}),
+    events,
     outbox: outboxParams(events),
   };
 }

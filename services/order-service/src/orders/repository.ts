@@ -1,4 +1,13 @@
-import { makeEvent, outboxInsertSql, outboxParams, type IncomingEvent, type Names, type Sql, type TxSql } from '@orderflow/kit';
+import {
+  makeEvent,
+  outboxInsertSql,
+  outboxParams,
+  type IncomingEvent,
+  type Names,
+  type OutgoingEvent,
+  type Sql,
+  type TxSql,
+} from '@orderflow/kit';
 import type { NewOrder } from './new-order.js';
 import { transition, type OrderStatus, type SagaInput, type Transition } from '../saga/transitions.js';
 
@@ -94,6 +103,8 @@ export interface Applied {
   before: OrderStatus;
   t: Transition;
   order: OrderView;
+  /** The event the transition put in the outbox, if any: the relay publishes it after the commit. */
+  event?: OutgoingEvent;
 }
 
 /**
@@ -109,24 +120,22 @@ const lockedIn = new WeakMap<TxSql, Map<string, OrderRow | undefined>>();
  */
 async function lockOrder(sql: TxSql, orderId: string, peers: readonly IncomingEvent[]): Promise<OrderRow | undefined> {
   const id = orderId.toLowerCase();
-  let locked = lockedIn.get(sql);
-  if (!locked) {
-    const ids = new Set([id]);
+  const locked = lockedIn.get(sql) ?? new Map<string, OrderRow | undefined>();
+  if (locked.has(id)) return locked.get(id);
+  // The first call locks every order of the batch; a later one only an order outside it.
+  const ids = new Set([id]);
+  if (!lockedIn.has(sql)) {
     for (const e of peers) {
       const other = (e.data as { orderId?: unknown }).orderId;
       if (typeof other === 'string') ids.add(other.toLowerCase());
     }
-    if (ids.size === 1) return (await sql.query<OrderRow>(`SELECT * FROM orders WHERE id = $1 FOR UPDATE`, [orderId]))[0];
-    const rows = await sql.query<OrderRow>(`SELECT * FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [[...ids]]);
-    // An id asked for and not found is no order of ours: remembered as such.
-    locked = new Map([...ids].map((i) => [i, undefined]));
-    for (const r of rows) locked.set(r.id, r);
-    lockedIn.set(sql, locked);
   }
-  if (locked.has(id)) return locked.get(id);
-  const [row] = await sql.query<OrderRow>(`SELECT * FROM orders WHERE id = $1 FOR UPDATE`, [orderId]);
-  locked.set(id, row);
-  return row;
+  const rows = await sql.query<OrderRow>(`SELECT * FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [[...ids]]);
+  // An id asked for and not found is no order of ours: remembered as such.
+  for (const i of ids) locked.set(i, undefined);
+  for (const r of rows) locked.set(r.id, r);
+  lockedIn.set(sql, locked);
+  return locked.get(id);
 }
 
 /**
@@ -166,8 +175,8 @@ export async function applySaga(
         : makeEvent(names, 'orders.cancelled', { ...base, reason: t.reason ?? 'cancelled' });
     // The state change and its event in one statement (a data-modifying CTE runs to completion).
     sql.write(`WITH o AS (${change}) ${outboxInsertSql(6)}`, [...params, ...outboxParams([event])]);
-  } else {
-    sql.write(change, params);
+    return { before: row.status, t, order: toView(updated), event };
   }
+  sql.write(change, params);
   return { before: row.status, t, order: toView(updated) };
 }

@@ -6,12 +6,13 @@ import type { SagaMetrics } from './metrics.js';
 
 /** order-service's side of the saga: results from inventory and payment move the order. */
 export function sagaHandlers(ctx: ServiceContext, metrics: SagaMetrics): HandlerMap<typeof ORDER_CONSUMERS> {
-  const apply = async ({ sql, afterCommit, peers }: HandlerContext, orderId: string, input: SagaInput) => {
+  const apply = async ({ sql, afterCommit, enqueued, peers }: HandlerContext, orderId: string, input: SagaInput) => {
     const r = await applySaga(sql, ctx.names, orderId, input, peers);
     if (!r) {
       ctx.log.warn({ orderId, input: input.kind }, 'saga.unknown_order');
       return;
     }
+    if (r.event) enqueued([r.event]);
     afterCommit(async () => recordOutcome(metrics, r));
   };
   return {

@@ -27,7 +27,7 @@ export function sagaTimeout(ctx: ServiceContext, metrics: SagaMetrics, timeoutMs
     });
     for (const r of cancelled) recordOutcome(metrics, r);
     if (cancelled.length) {
-      ctx.relay.wake();
+      ctx.relay.committed(cancelled.flatMap((r) => (r.event ? [r.event] : [])));
       ctx.log.warn({ count: cancelled.length, timeoutMs }, 'saga.timed_out');
     }
   };

@@ -21,7 +21,8 @@ export interface OutcomeToRecord {
 }
 
 /** What recording came to: nothing (someone else answered first), or the outcome's label and whether to refund now. */
-export type Recorded = { recorded: false } | { recorded: true; label: string; refund: boolean };
+/** `event`: its payments.* event, in the outbox with the outcome; the relay publishes it after the commit. */
+export type Recorded = { recorded: false } | { recorded: true; label: string; refund: boolean; event: OutgoingEvent };
 
 type Claimed = Pick<PaymentRow, 'order_id' | 'correlation_id' | 'amount' | 'currency' | 'cancel_requested'> & { reason?: string };
 
@@ -68,6 +69,10 @@ export async function recordOutcomes(db: Db, names: Names, items: readonly Outco
   return db.tx(async (sql) => {
     const events: OutgoingEvent[] = [];
     const results = new Map<string, Recorded>();
+    const record = (orderId: string, label: string, refund: boolean, e: OutgoingEvent) => {
+      results.set(orderId, { recorded: true, label, refund, event: e });
+      events.push(e);
+    };
     const event = (cur: Claimed) => ({
       base: { version: 'v1' as const, orderId: cur.order_id, correlationId: cur.correlation_id, occurredAt: new Date().toISOString() },
       amount: Number(cur.amount),
@@ -77,8 +82,10 @@ export async function recordOutcomes(db: Db, names: Names, items: readonly Outco
       const item = byId.get(cur.order_id)!;
       const chargeId = (item.outcome as { chargeId: string }).chargeId;
       if (cur.cancel_requested) {
-        results.set(cur.order_id, { recorded: true, label: 'order_cancelled', refund: true });
-        events.push(
+        record(
+          cur.order_id,
+          'order_cancelled',
+          true,
           makeEvent(
             names,
             'payments.failed',
@@ -87,8 +94,10 @@ export async function recordOutcomes(db: Db, names: Names, items: readonly Outco
           ),
         );
       } else {
-        results.set(cur.order_id, { recorded: true, label: 'captured', refund: false });
-        events.push(
+        record(
+          cur.order_id,
+          'captured',
+          false,
           makeEvent(
             names,
             'payments.completed',
@@ -111,8 +120,10 @@ export async function recordOutcomes(db: Db, names: Names, items: readonly Outco
       const { base, amount } = event(cur);
       const item = byId.get(cur.order_id)!;
       const reason = cur.reason as 'order_cancelled' | 'payment_declined' | 'gateway_unavailable';
-      results.set(cur.order_id, { recorded: true, label: reason === 'payment_declined' ? 'declined' : reason, refund: false });
-      events.push(
+      record(
+        cur.order_id,
+        reason === 'payment_declined' ? 'declined' : reason,
+        false,
         makeEvent(names, 'payments.failed', { ...base, reason, detail: failure(item).detail.slice(0, 1024), amount }, item.trace),
       );
     }

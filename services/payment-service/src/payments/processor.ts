@@ -136,7 +136,7 @@ export class PaymentProcessor {
     const firstCheckMs = recheckDelay(0, this.o.inDoubt);
     const r = await this.#outcomes.submit({ orderId, attempts, outcome, lastSentAt, firstCheckMs, trace: injectTraceHeaders({}) });
     if (!r.recorded) return false;
-    ctx.relay.wake();
+    ctx.relay.committed([r.event]);
     metrics.outcomes.inc({ outcome: r.label });
     const inDoubt = outcome.kind !== 'captured' && outcome.inDoubt;
     ctx.log.info(
