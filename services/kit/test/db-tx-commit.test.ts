@@ -5,29 +5,18 @@
  * transaction pass as committed, and the connection must be usable afterwards. PGlite must behave
  * the same.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, expect, test } from 'vitest';
-import { openPglite, openPostgres, type Db } from '@orderflow/kit';
-import { dropSchema, TEST_DATABASE_URL } from '@orderflow/kit/testing';
+import { type Db } from '@orderflow/kit';
+import { dbBackends } from '@orderflow/kit/testing';
 
-const schema = `txcommit_${randomBytes(4).toString('hex')}`;
-const opened: Db[] = [];
-afterAll(async () => {
-  for (const db of opened) await db.close();
-  await dropSchema(schema);
-});
-
-const backends: Array<[string, () => Promise<Db>]> = [
-  // One connection: a broken or left-open session would show in the very next transaction.
-  ['postgres', () => openPostgres({ url: TEST_DATABASE_URL, schema, poolMax: 1 })],
-  ['pglite', () => openPglite({ schema: 'txcommit' })],
-];
+// One Postgres connection: a broken or left-open session would show in the very next transaction.
+const { backends, close } = dbBackends('txcommit', { poolMax: 1 });
+afterAll(close);
 
 const keys = async (db: Db) => (await db.query<{ k: string }>('SELECT k FROM t ORDER BY k')).map((r) => r.k);
 
 test.each(backends)('%s: atCommit writes commit with the transaction, after its statements, or nothing commits', async (_, open) => {
   const db = await open();
-  opened.push(db);
   await db.exec('CREATE TABLE IF NOT EXISTS t (k text PRIMARY KEY, seen int)');
   await db.exec('DELETE FROM t');
 

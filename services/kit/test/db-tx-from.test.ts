@@ -3,30 +3,18 @@
  * arrive byte for byte, the statement must be inside the transaction (rolled back with it), and
  * PGlite must behave the same.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, expect, test } from 'vitest';
-import { openPglite, openPostgres, type Db } from '@orderflow/kit';
-import { dropSchema, TEST_DATABASE_URL } from '@orderflow/kit/testing';
-
-const schema = `txfrom_${randomBytes(4).toString('hex')}`;
-const opened: Db[] = [];
-afterAll(async () => {
-  for (const db of opened) await db.close();
-  await dropSchema(schema);
-});
+import { dbBackends } from '@orderflow/kit/testing';
 
 const hostile = ["it's", 'back\\slash', '"quoted", {braced}', "'); DROP TABLE t; --", '$1 and $2', 'NULL', '', 'ünïcödé ✓'];
 
-const backends: Array<[string, () => Promise<Db>]> = [
-  ['postgres', () => openPostgres({ url: TEST_DATABASE_URL, schema })],
-  ['pglite', () => openPglite({ schema: 'txfrom' })],
-];
+const { backends, close } = dbBackends('txfrom');
+afterAll(close);
 
 test.each(backends)(
   '%s: txFrom inserts hostile text and arrays exactly, and its first statement rolls back with the transaction',
   async (_, open) => {
     const db = await open();
-    opened.push(db);
     await db.exec('CREATE TABLE IF NOT EXISTS t (k text, v text, n int)');
     await db.exec('DELETE FROM t');
     const first = {

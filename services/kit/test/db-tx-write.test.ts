@@ -4,29 +4,18 @@
  * where it was queued: later statements see it, a failed write fails the next statement (or the
  * commit) and nothing commits, and the connection is clean afterwards. PGlite must behave the same.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, expect, test } from 'vitest';
-import { openPglite, openPostgres, type Db } from '@orderflow/kit';
-import { dropSchema, TEST_DATABASE_URL } from '@orderflow/kit/testing';
+import { type Db } from '@orderflow/kit';
+import { dbBackends } from '@orderflow/kit/testing';
 
-const schema = `txwrite_${randomBytes(4).toString('hex')}`;
-const opened: Db[] = [];
-afterAll(async () => {
-  for (const db of opened) await db.close();
-  await dropSchema(schema);
-});
-
-const backends: Array<[string, () => Promise<Db>]> = [
-  // One connection: a broken or left-open session would show in the very next transaction.
-  ['postgres', () => openPostgres({ url: TEST_DATABASE_URL, schema, poolMax: 1 })],
-  ['pglite', () => openPglite({ schema: 'txwrite' })],
-];
+// One Postgres connection: a broken or left-open session would show in the very next transaction.
+const { backends, close } = dbBackends('txwrite', { poolMax: 1 });
+afterAll(close);
 
 const rows = (db: Db) => db.query<{ k: string; n: number }>('SELECT k, n FROM w ORDER BY k');
 
 test.each(backends)('%s: queued writes run in order, are seen by what follows, and commit or fail with it', async (_, open) => {
   const db = await open();
-  opened.push(db);
   await db.exec('CREATE TABLE IF NOT EXISTS w (k text PRIMARY KEY, n int NOT NULL)');
   await db.exec('DELETE FROM w');
 

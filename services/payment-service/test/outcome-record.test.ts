@@ -6,28 +6,19 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, expect, test } from 'vitest';
-import { migrate, Names, openPglite, openPostgres, OUTBOX_MIGRATIONS, type Db } from '@orderflow/kit';
-import { dropSchema, TEST_DATABASE_URL } from '@orderflow/kit/testing';
+import { migrate, Names, OUTBOX_MIGRATIONS } from '@orderflow/kit';
+import { dbBackends } from '@orderflow/kit/testing';
 import { MIGRATIONS } from '../src/migrations.js';
 import { insertCharging } from '../src/payments/repository.js';
 import { recordOutcomes, type OutcomeToRecord } from '../src/payments/outcome-record.js';
 
-const schema = `outcomes_${randomBytes(4).toString('hex')}`;
 const names = new Names(`t_${randomBytes(3).toString('hex')}`);
-const opened: Db[] = [];
-afterAll(async () => {
-  for (const db of opened) await db.close();
-  await dropSchema(schema);
-});
 
-const backends: Array<[string, () => Promise<Db>]> = [
-  ['postgres', () => openPostgres({ url: TEST_DATABASE_URL, schema })],
-  ['pglite', () => openPglite({ schema: 'outcomes' })],
-];
+const { backends, close } = dbBackends('outcomes');
+afterAll(close);
 
 test.each(backends)('%s: a group records each charge as alone, with one event each', async (_, open) => {
   const db = await open();
-  opened.push(db);
   await migrate(db, [...OUTBOX_MIGRATIONS, ...MIGRATIONS]);
   const ids = Array.from({ length: 5 }, () => randomUUID());
   for (const [i, id] of ids.entries()) await insertCharging(db, { orderId: id, amount: 10 + i, currency: 'EUR', correlationId: `c-${i}` });

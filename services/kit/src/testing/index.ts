@@ -8,6 +8,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { startService, type RunningService } from '../service.js';
 import type { ServiceDefinition } from '../definition.js';
+import type { Db } from '../db/db.js';
+import { openPglite } from '../db/pglite.js';
+import { openPostgres } from '../db/postgres.js';
 
 export const TEST_NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -79,6 +82,34 @@ export async function waitFor<T>(
 }
 
 export type Backend = 'postgres' | 'pglite';
+
+/**
+ * The two backends a test of the Db contract runs on (`test.each(backends)`): Postgres in a schema
+ * of its own (`<prefix>_<hex>`) and in-memory PGlite. Every Db opened is closed by close(), which
+ * then drops the schema: call it from afterAll.
+ */
+export function dbBackends(
+  prefix: string,
+  o: { poolMax?: number } = {},
+): { backends: Array<[Backend, () => Promise<Db>]>; close(): Promise<void> } {
+  const schema = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const opened: Db[] = [];
+  const track = async (open: Promise<Db>) => {
+    const db = await open;
+    opened.push(db);
+    return db;
+  };
+  return {
+    backends: [
+      ['postgres', () => track(openPostgres({ url: TEST_DATABASE_URL, schema, ...(o.poolMax ? { poolMax: o.poolMax } : {}) }))],
+      ['pglite', () => track(openPglite({ schema: prefix }))],
+    ],
+    async close() {
+      for (const db of opened.splice(0)) await db.close();
+      await dropSchema(schema);
+    },
+  };
+}
 
 /**
  * Env for a service under test on the given backend: its own Postgres schema, or its own PGlite
