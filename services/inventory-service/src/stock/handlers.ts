@@ -5,7 +5,8 @@ import type { StockMetrics } from './metrics.js';
 
 /**
  * inventory-service's side of the saga. Every handler runs in the consumer's transaction (the
- * event id already recorded), so state changes and emitted events commit together.
+ * event id already recorded), so state changes and emitted events commit together. Each passes
+ * its HandlerContext on as the batch: the first event of a transaction locks for the others.
  */
 export function stockHandlers(ctx: ServiceContext, metrics: StockMetrics): HandlerMap<typeof INVENTORY_CONSUMERS> {
   const count = (hc: HandlerContext, result: string) =>
@@ -31,7 +32,7 @@ export function stockHandlers(ctx: ServiceContext, metrics: StockMetrics): Handl
     'inventory-orders': {
       'orders.created': async (hc) => {
         const d = hc.event.data;
-        const out = await reserve(hc.sql, { orderId: d.orderId, items: d.items, currency: d.currency, correlationId: d.correlationId });
+        const out = await reserve(hc.sql, { orderId: d.orderId, items: d.items, currency: d.currency, correlationId: d.correlationId }, hc);
         count(hc, out.kind);
         const base = { version: 'v1' as const, orderId: d.orderId, correlationId: d.correlationId, occurredAt: new Date().toISOString() };
         if (out.kind === 'reserved') {
@@ -45,19 +46,19 @@ export function stockHandlers(ctx: ServiceContext, metrics: StockMetrics): Handl
       },
       'orders.confirmed': async (hc) => {
         const d = hc.event.data;
-        const out = await commit(hc.sql, d.orderId);
+        const out = await commit(hc.sql, d.orderId, hc);
         count(hc, out.kind);
         if (out.kind === 'noop') ctx.log.warn({ orderId: d.orderId, status: out.status ?? 'none' }, 'inventory.confirm_without_hold');
       },
       'orders.cancelled': async (hc) => {
         const d = hc.event.data;
-        settled(hc, d.orderId, d.correlationId, await cancel(hc.sql, d.orderId, d.reason, d.correlationId));
+        settled(hc, d.orderId, d.correlationId, await cancel(hc.sql, d.orderId, d.reason, d.correlationId, hc));
       },
     },
     'inventory-payments': {
       'payments.failed': async (hc) => {
         const d = hc.event.data;
-        settled(hc, d.orderId, d.correlationId, await release(hc.sql, d.orderId, d.reason));
+        settled(hc, d.orderId, d.correlationId, await release(hc.sql, d.orderId, d.reason, hc));
       },
     },
   };

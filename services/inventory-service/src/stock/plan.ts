@@ -67,3 +67,18 @@ export function planReservation(items: readonly LineItem[], stock: ReadonlyMap<s
   const priced = items.map((i) => ({ ...i, unitPrice: stock.get(i.productId)!.price ?? 0 }));
   return { kind: 'reserve', items: priced, amount: roundCents(priced.reduce((sum, i) => sum + i.quantity * i.unitPrice, 0)) };
 }
+
+/** Per unit of an order line: how a step of the saga moves a product's counters. */
+export interface StockDelta {
+  onHand: number;
+  reserved: number;
+  sold: number;
+}
+
+/**
+ * A product's level after `quantity` units moved by `delta`: what the repository's UPDATE makes of
+ * the row, so that the next order of a batch is planned against what the earlier ones took.
+ */
+export function shifted(level: StockLevel, quantity: number, delta: StockDelta): StockLevel {
+  return { ...level, onHand: level.onHand + delta.onHand * quantity, reserved: level.reserved + delta.reserved * quantity };
+}

@@ -1,6 +1,17 @@
-import type { ClaimWindow, Sql, TxSql } from '@orderflow/kit';
-import { mergeItems, planReservation, type LineItem, type PricedItem, type Shortage, type StockLevel } from './plan.js';
-import { holding, lockInOrder } from './lock-order.js';
+import type { ClaimWindow, IncomingEvent, Sql, TxSql } from '@orderflow/kit';
+import {
+  mergeItems,
+  planReservation,
+  shifted,
+  type LineItem,
+  type PricedItem,
+  type Shortage,
+  type StockDelta,
+  type StockLevel,
+} from './plan.js';
+import { compareIds, holding } from './lock-order.js';
+import { heldRows, lockMissing } from './batch-lock.js';
+import { claimGroup, settleOrders, type CreatedEvent } from './peers.js';
 
 export interface ProductView {
   productId: string;
@@ -114,12 +125,15 @@ export async function seedProducts(
 /**
  * Locks product rows in the one lock order (lock-order.ts): sorted by id, and never waiting for a
  * row ranked below one this transaction already holds, so orders sharing products can't deadlock,
- * not even when a batch transaction covers several of them.
+ * not even when a batch transaction covers several of them. A row the transaction holds already
+ * is not asked for again: its level as the transaction left it is in memory (batch-lock.ts).
  */
 async function lockProducts(sql: Sql, productIds: readonly string[]): Promise<Map<string, StockLevel>> {
-  const rows = await lockInOrder(
+  const held = heldRows(sql).product;
+  await lockMissing(
     sql,
     'product',
+    held,
     productIds,
     (ids, mode) =>
       sql.query<ProductRow>(
@@ -128,13 +142,14 @@ async function lockProducts(sql: Sql, productIds: readonly string[]): Promise<Ma
         [ids],
       ),
     (r) => r.product_id,
+    (r) => ({ productId: r.product_id, onHand: r.on_hand, reserved: r.reserved, price: r.price === null ? null : Number(r.price) }),
   );
-  return new Map(
-    rows.map((r) => [
-      r.product_id,
-      { productId: r.product_id, onHand: r.on_hand, reserved: r.reserved, price: r.price === null ? null : Number(r.price) },
-    ]),
-  );
+  const levels = new Map<string, StockLevel>();
+  for (const id of productIds) {
+    const level = held.get(id);
+    if (level) levels.set(id, level);
+  }
+  return levels;
 }
 
 /** What settles a reservation row in the same statement as its stock change. */
@@ -146,26 +161,36 @@ interface ReservationChange {
   amount?: number;
 }
 
+/** The transaction's copy of a reservation row, as the queued UPDATE leaves it (COALESCE: only what is given). */
+function changed(sql: Sql, c: ReservationChange): void {
+  const held = heldRows(sql).reservation;
+  const id = c.orderId.toLowerCase();
+  const prior = held.get(id);
+  if (!prior) return;
+  const next: ReservationView = { ...prior };
+  if (c.status) next.status = c.status;
+  if (c.reason !== undefined) {
+    if (c.reason) next.reason = c.reason;
+    else delete next.reason;
+  }
+  if (c.items) next.items = [...c.items];
+  if (c.amount !== undefined) next.amount = c.amount;
+  held.set(id, next);
+}
+
 /**
- * Locks (unless the caller already holds the locks), then applies per-unit deltas (×quantity) to
- * each product and changes the reservation row, in one statement: a data-modifying CTE always
- * runs to completion, so the two stay one atomic step. Its result is not needed, so it is a
- * queued write (sql.write): it goes with the transaction's next statement or its COMMIT, no
- * round trip of its own. A missing product row means the data is broken.
+ * Locks (unless the transaction holds the rows already), then applies per-unit deltas
+ * (×quantity) to each product and changes the reservation row, in one statement: a
+ * data-modifying CTE always runs to completion, so the two stay one atomic step. Its result is
+ * not needed, so it is a queued write (sql.write): it goes with the transaction's next statement
+ * or its COMMIT, no round trip of its own; the transaction's copies of the rows change with it.
+ * A missing product row means the data is broken.
  */
-async function adjust(
-  sql: TxSql,
-  items: readonly LineItem[],
-  delta: { onHand: number; reserved: number; sold: number },
-  reservation: ReservationChange,
-  held?: Map<string, StockLevel>,
-): Promise<void> {
-  const locked =
-    held ??
-    (await lockProducts(
-      sql,
-      items.map((i) => i.productId),
-    ));
+async function adjust(sql: TxSql, items: readonly LineItem[], delta: StockDelta, reservation: ReservationChange): Promise<void> {
+  const locked = await lockProducts(
+    sql,
+    items.map((i) => i.productId),
+  );
   const missing = items.filter((i) => !locked.has(i.productId));
   if (missing.length) throw new Error(`products missing for a reservation: ${missing.map((i) => i.productId).join(', ')}`);
   sql.write(
@@ -198,9 +223,21 @@ async function adjust(
       reservation.amount ?? null,
     ],
   );
+  const held = heldRows(sql).product;
+  for (const i of items) held.set(i.productId, shifted(held.get(i.productId)!, i.quantity, delta));
+  changed(sql, reservation);
 }
 
 // ---- reservations ---------------------------------------------------------------------------
+
+/**
+ * The consumer batch a handler runs in (a HandlerContext is one): its first event does the
+ * locking for the events after it. Without one an event is handled on its own.
+ */
+export interface Batch {
+  event: { id: string };
+  peers: readonly IncomingEvent[];
+}
 
 export interface ReserveInput {
   orderId: string;
@@ -215,23 +252,84 @@ export type ReserveOutcome =
   /** A reservation (or tombstone) for this order exists: this orders.created is a duplicate or late. */
   | { kind: 'duplicate'; status: ReservationStatus };
 
+interface Claim {
+  eventId?: string;
+  /** Lowercase, as Postgres returns a uuid. */
+  orderId: string;
+  items: LineItem[];
+  currency: string;
+  correlationId: string;
+}
+
+const claimOf = (e: CreatedEvent): Claim => ({
+  eventId: e.id,
+  orderId: e.data.orderId.toLowerCase(),
+  items: mergeItems(e.data.items),
+  currency: e.data.currency,
+  correlationId: e.data.correlationId,
+});
+
 /**
- * Reserves every line of an order or none. The reservation row is claimed first: a second
- * orders.created for the same order (a republish under a new message id) blocks on that insert
- * until the first commits, then finds the row and does nothing.
+ * Claims the reservation row of an order: a second orders.created for the same order (a
+ * republish under a new message id) blocks on that insert until the first commits, then finds
+ * the row and does nothing. The first claim of a batch makes the claims of the batch's later
+ * orders.created too (those peers.ts allows), in one statement, and locks the products of every
+ * order it claimed in one more: two round trips for the batch, however many orders it has.
  */
-export async function reserve(sql: TxSql, input: ReserveInput): Promise<ReserveOutcome> {
-  const items = mergeItems(input.items);
-  const claimed = await sql.query(
-    `INSERT INTO reservations (order_id, status, items, currency, correlation_id) VALUES ($1, 'held', $2::jsonb, $3, $4)
+async function claim(sql: TxSql, self: Claim, batch?: Batch): Promise<boolean> {
+  const held = heldRows(sql);
+  const decided = batch ? held.claims.get(batch.event.id) : undefined;
+  if (decided !== undefined) return decided;
+  const group = batch ? claimGroup(batch.peers, batch.event.id, (id) => held.claims.has(id)) : { others: [], repeats: [] };
+  // In id order, as rows are locked: two batches claiming the same orders wait in one direction.
+  const orders = [self, ...group.others.map(claimOf)].sort((a, b) => compareIds(a.orderId, b.orderId));
+  const rows = await sql.query<{ order_id: string }>(
+    `INSERT INTO reservations (order_id, status, items, currency, correlation_id)
+     SELECT o, 'held', i::jsonb, c, r FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(o, i, c, r)
      ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,
-    [input.orderId, JSON.stringify(items), input.currency, input.correlationId],
+    [
+      orders.map((o) => o.orderId),
+      orders.map((o) => JSON.stringify(o.items)),
+      orders.map((o) => o.currency),
+      orders.map((o) => o.correlationId),
+    ],
   );
-  if (claimed.length === 0) {
+  const won = new Set(rows.map((r) => r.order_id));
+  const claimed = orders.filter((o) => won.has(o.orderId));
+  for (const o of orders) if (o.eventId !== undefined) held.claims.set(o.eventId, won.has(o.orderId));
+  for (const e of group.repeats) held.claims.set(e.id, false);
+  for (const o of claimed) {
+    holding(sql, 'reservation', o.orderId);
+    held.reservation.set(o.orderId, {
+      orderId: o.orderId,
+      status: 'held',
+      items: o.items,
+      currency: o.currency,
+      correlationId: o.correlationId,
+    });
+  }
+  await lockProducts(
+    sql,
+    claimed.flatMap((o) => o.items.map((i) => i.productId)),
+  );
+  return won.has(self.orderId);
+}
+
+/**
+ * Reserves every line of an order or none, planned against the stock as this transaction sees
+ * it: after the orders of the batch before it, so a batch never promises a unit twice.
+ */
+export async function reserve(sql: TxSql, input: ReserveInput, batch?: Batch): Promise<ReserveOutcome> {
+  const items = mergeItems(input.items);
+  const orderId = input.orderId.toLowerCase();
+  const self = { eventId: batch?.event.id, orderId, items, currency: input.currency, correlationId: input.correlationId };
+  if (!(await claim(sql, self, batch))) {
+    const known = heldRows(sql).reservation.get(orderId);
+    if (known) return { kind: 'duplicate', status: known.status };
     const [prior] = await sql.query<{ status: ReservationStatus }>(`SELECT status FROM reservations WHERE order_id = $1`, [input.orderId]);
     return { kind: 'duplicate', status: prior?.status ?? 'held' };
   }
-  holding(sql, 'reservation', input.orderId);
+  // Locked with the claim: no round trip here.
   const locked = await lockProducts(
     sql,
     items.map((i) => i.productId),
@@ -242,16 +340,10 @@ export async function reserve(sql: TxSql, input: ReserveInput): Promise<ReserveO
       input.orderId,
       plan.reason,
     ]);
+    changed(sql, { orderId, status: 'rejected', reason: plan.reason });
     return { kind: 'rejected', reason: plan.reason, shortages: plan.shortages };
   }
-  // The rows are locked already (planned on them): one SELECT ... FOR UPDATE less per order.
-  await adjust(
-    sql,
-    plan.items,
-    { onHand: 0, reserved: 1, sold: 0 },
-    { orderId: input.orderId, items: plan.items, amount: plan.amount },
-    locked,
-  );
+  await adjust(sql, plan.items, { onHand: 0, reserved: 1, sold: 0 }, { orderId: input.orderId, items: plan.items, amount: plan.amount });
   return { kind: 'reserved', items: plan.items, amount: plan.amount };
 }
 
@@ -261,53 +353,86 @@ export type SettleOutcome =
   /** Nothing held: already settled, rejected, or never reserved. */
   | { kind: 'noop'; status?: ReservationStatus };
 
-async function lockReservation(sql: Sql, orderId: string): Promise<ReservationView | undefined> {
-  const [row] = await lockInOrder(
+/**
+ * The reservation row, locked. The first settle event of a batch locks the reservations of all
+ * the batch's settle events in one statement, in the lock order, and the products of those still
+ * held in one more, so the settles after it find their rows held and cost no round trip.
+ */
+async function lockReservation(sql: Sql, orderId: string, batch?: Batch): Promise<ReservationView | undefined> {
+  const held = heldRows(sql);
+  const id = orderId.toLowerCase();
+  if (held.reservation.has(id)) return held.reservation.get(id);
+  const ids = [id];
+  if (batch && !held.settlesLocked) {
+    held.settlesLocked = true;
+    ids.push(...settleOrders(batch.peers));
+  }
+  await lockMissing(
     sql,
     'reservation',
-    // Ranked by the id as Postgres returns a uuid (lowercase).
-    [orderId.toLowerCase()],
+    held.reservation,
+    ids,
     (ids, mode) =>
       sql.query<ReservationRow>(
-        `SELECT order_id, status, items, amount, currency, reason, correlation_id FROM reservations WHERE
-          order_id = $1 FOR UPDATE${mode === 'nowait' ? ' NOWAIT' : ''}`,
-        [ids[0]],
+        `SELECT order_id, status, items, amount, currency, reason, correlation_id FROM reservations
+          WHERE order_id = ANY($1::uuid[]) ORDER BY order_id FOR UPDATE${mode === 'nowait' ? ' NOWAIT' : ''}`,
+        [ids],
       ),
     (r) => r.order_id,
+    toReservationView,
   );
-  return row ? toReservationView(row) : undefined;
+  const holds = [...new Set(ids)].flatMap((i) => {
+    const r = held.reservation.get(i);
+    return r?.status === 'held' ? [r] : [];
+  });
+  await lockProducts(
+    sql,
+    holds.flatMap((r) => r.items.map((i) => i.productId)),
+  );
+  return held.reservation.get(id);
+}
+
+/** Compensation: give held units back. Only a held reservation is released, so it happens once. */
+async function releaseHeld(sql: TxSql, r: ReservationView | undefined, reason: string): Promise<SettleOutcome> {
+  if (!r || r.status !== 'held') return { kind: 'noop', status: r?.status };
+  await adjust(sql, r.items, { onHand: 0, reserved: -1, sold: 0 }, { orderId: r.orderId, status: 'released', reason });
+  return { kind: 'released', reservation: { ...r, status: 'released', reason } };
 }
 
 /** orders.confirmed: the held units leave the shelf (on hand and reserved down, sold up). */
-export async function commit(sql: TxSql, orderId: string): Promise<SettleOutcome> {
-  const r = await lockReservation(sql, orderId);
+export async function commit(sql: TxSql, orderId: string, batch?: Batch): Promise<SettleOutcome> {
+  const r = await lockReservation(sql, orderId, batch);
   if (!r || r.status !== 'held') return { kind: 'noop', status: r?.status };
   await adjust(sql, r.items, { onHand: -1, reserved: -1, sold: 1 }, { orderId, status: 'committed' });
   return { kind: 'committed', reservation: { ...r, status: 'committed' } };
 }
 
-/** Compensation: give held units back. Only a held reservation is released, so it happens once. */
-export async function release(sql: TxSql, orderId: string, reason: string): Promise<SettleOutcome> {
-  const r = await lockReservation(sql, orderId);
-  if (!r || r.status !== 'held') return { kind: 'noop', status: r?.status };
-  await adjust(sql, r.items, { onHand: 0, reserved: -1, sold: 0 }, { orderId, status: 'released', reason });
-  return { kind: 'released', reservation: { ...r, status: 'released', reason } };
+/** payments.failed (and a cancel of a held order): the held units go back on sale. */
+export async function release(sql: TxSql, orderId: string, reason: string, batch?: Batch): Promise<SettleOutcome> {
+  return releaseHeld(sql, await lockReservation(sql, orderId, batch), reason);
 }
 
 /**
  * orders.cancelled: release what is held; if orders.created hasn't arrived yet, leave a
  * tombstone so it reserves nothing when it does.
  */
-export async function cancel(sql: TxSql, orderId: string, reason: string, correlationId: string): Promise<SettleOutcome> {
+export async function cancel(sql: TxSql, orderId: string, reason: string, correlationId: string, batch?: Batch): Promise<SettleOutcome> {
+  const r = await lockReservation(sql, orderId, batch);
+  if (r) return releaseHeld(sql, r, reason);
+  const held = heldRows(sql).reservation;
+  const id = orderId.toLowerCase();
   const tomb = await sql.query(
     `INSERT INTO reservations (order_id, status, reason, correlation_id) VALUES ($1, 'cancelled', $2, $3)
      ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,
     [orderId, reason, correlationId],
   );
   if (tomb.length) {
-    holding(sql, 'reservation', orderId);
+    holding(sql, 'reservation', id);
+    held.set(id, { orderId: id, status: 'cancelled', items: [], ...(reason ? { reason } : {}), correlationId });
     return { kind: 'tombstoned' };
   }
+  // Another transaction's orders.created got there since the lookup: settle what it left.
+  held.delete(id);
   return release(sql, orderId, reason);
 }
 
