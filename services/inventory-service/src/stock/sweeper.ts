@@ -65,21 +65,21 @@ export function reservationSweeper(o: ReservationSweeperOptions): Lifecycle {
       return;
     }
     const reason = outcome.reason ?? 'order_cancelled';
-    const out = await ctx.db.tx(async (sql) => {
+    const { out, events } = await ctx.db.tx(async (sql) => {
       const r = await release(sql, hold.orderId, reason);
-      if (r.kind === 'released') {
-        const data = {
-          version: 'v1' as const,
-          orderId: hold.orderId,
-          correlationId: hold.correlationId,
-          occurredAt: new Date().toISOString(),
-          reason,
-        };
-        await enqueue(sql, [makeEvent(ctx.names, 'inventory.released', data)]);
-      }
-      return r;
+      if (r.kind !== 'released') return { out: r, events: [] };
+      const data = {
+        version: 'v1' as const,
+        orderId: hold.orderId,
+        correlationId: hold.correlationId,
+        occurredAt: new Date().toISOString(),
+        reason,
+      };
+      const released = [makeEvent(ctx.names, 'inventory.released', data)];
+      await enqueue(sql, released);
+      return { out: r, events: released };
     });
-    if (out.kind === 'released') ctx.relay.wake();
+    ctx.relay.committed(events);
     const action = out.kind === 'released' ? 'released' : 'already_settled';
     metrics.sweeper.inc({ action });
     metrics.outcomes.inc({ event: 'sweeper', result: out.kind });

@@ -87,8 +87,8 @@ interface RowRetry {
  * slow poll.
  *
  * An event of committed() whose publish fails is handed to the claim (as if by wake()), which
- * retries it with the backoff below. A row whose publish fails does not hold the others back: the rows of its batch that were
- * published are deleted all the same (on Postgres the claim deletes the batch and the failed rows
+ * retries it with the backoff below. A row whose publish fails does not hold the others back: the
+ * rows of its batch that were published are deleted all the same (on Postgres the claim deletes the batch and the failed rows
  * are put back as they were, in the same transaction, which commits), and
  * the failing row alone waits out its own backoff (cockatiel's exponential curve) before it is
  * claimed again, so a row that keeps failing never makes the relay republish the rest.
@@ -124,6 +124,8 @@ export class OutboxRelay {
    * the next cycle claims every row, not only orphans, even if it is the poll's.
    */
   #owed = false;
+  /** committed() calls in a row whose publishes failed (a stream away fails every commit): logged sparingly. */
+  #directFailures = 0;
 
   constructor(private readonly o: OutboxRelayOptions) {
     this.#batchSize = o.batchSize ?? 256;
@@ -413,11 +415,16 @@ export class OutboxRelay {
       this.o.metrics?.outboxBatchSize.observe(sent);
       this.#scheduleDelete(this.#toDelete.length >= this.#batchSize ? 0 : this.#deleteAfterMs);
     }
-    if (firstError !== undefined) {
-      // The rows are in the table: the claim retries them, each with its own backoff from now on.
-      this.o.log.warn({ err: firstError, failed: events.length - sent, of: events.length }, 'outbox.publish_failed');
-      this.wake();
+    if (firstError === undefined) {
+      this.#directFailures = 0;
+      return;
     }
+    // The rows are in the table: the claim retries them, each with its own backoff from now on.
+    const failures = ++this.#directFailures;
+    if (failures === 1 || failures % 100 === 0) {
+      this.o.log.warn({ err: firstError, failed: events.length - sent, of: events.length, failures }, 'outbox.publish_failed');
+    }
+    this.wake();
   }
 
   #scheduleDelete(ms: number): void {
