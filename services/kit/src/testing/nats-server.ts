@@ -3,7 +3,7 @@
  * pause, on spare loopback ports, each with its own JetStream store directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,16 +13,61 @@ import { join } from 'node:path';
 const toolsBin = fileURLToPath(new URL('../../../../.tools/bin/nats-server', import.meta.url));
 export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? (existsSync(toolsBin) ? toolsBin : '/usr/sbin/nats-server');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+// Test servers are stopped and started again on the port they were given. A port from the
+// kernel's ephemeral range (ip_local_port_range) can meanwhile become the source port of any
+// outgoing connection on the machine, and parallel test files connect all the time: the restart
+// then fails with EADDRINUSE. Below that range a port is only ever taken by an explicit bind.
+const EPHEMERAL_RANGE = '/proc/sys/net/ipv4/ip_local_port_range';
+/** Lowest port handed out when the ephemeral range starts well above it: clear of the usual fixed ports. */
+const PORT_FLOOR = 20_000;
+const PORT_ATTEMPTS = 200;
+// vitest evaluates this module afresh for each test file of a reused worker process: kept on
+// globalThis so "never twice" holds for the whole process, not one file.
+const GIVEN = Symbol.for('orderflow.kit.testing.freePort.given');
+const given: Set<number> = ((globalThis as Record<symbol, Set<number> | undefined>)[GIVEN] ??= new Set());
+
+/** Low end of the kernel's ephemeral port range; Linux's default when it can't be read. */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync(EPHEMERAL_RANGE, 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 0 && low <= 65_535) return low;
+  } catch {
+    // Not Linux, or /proc not mounted.
+  }
+  return 32_768;
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
     s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A loopback port nothing listens on, below the ephemeral range (so it stays free while its
+ * server is down), never the same twice in this process. Other processes pick at random from
+ * the same interval: the bind check and the width of the interval keep them apart.
+ */
+export async function freePort(): Promise<number> {
+  const low = ephemeralLow();
+  // An ephemeral range that starts low still leaves a wide spread under it (10000 ports, fewer
+  // only where they would reach into the privileged ports).
+  const from = Math.max(1024, Math.min(PORT_FLOOR, low - 10_000));
+  const to = low; // exclusive
+  if (to <= from) throw new Error(`freePort: no ports below the ephemeral range (${EPHEMERAL_RANGE} starts at ${low})`);
+  for (let i = 0; i < PORT_ATTEMPTS; i++) {
+    const port = from + Math.floor(Math.random() * (to - from));
+    if (given.has(port)) continue;
+    // Taken before the check: a concurrent call must not pass the same port's check after this one closes it.
+    given.add(port);
+    if (await canBind(port)) return port;
+  }
+  throw new Error(
+    `freePort: no free port in [${from}, ${to}) on 127.0.0.1 after ${PORT_ATTEMPTS} tries (${given.size} taken or given out in this process)`,
+  );
 }
 
 export function portOpen(port: number): Promise<boolean> {
