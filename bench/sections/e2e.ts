@@ -15,8 +15,9 @@ import { deleteNamespaceStreams, dropSchema } from '@orderflow/kit/testing';
 import { checkInvariants, waitQuiescent, type InvariantInput } from '../../test/support/invariants.js';
 import { onCleanup } from '../lib/cleanup.js';
 import { initialStock, orderBody, seedProducts } from '../lib/orders.js';
-import { cpuMs, pidsOf, scrape, startChild, type Child } from '../lib/procs.js';
+import { cpuMs, pidsOf, startChild, type Child } from '../lib/procs.js';
 import { round, sleep, summary, until } from '../lib/stats.js';
+import { describeGap, startStepTrace, type StepTrace } from '../lib/step-trace.js';
 import type { Config } from '../lib/config.js';
 
 export type Backend = 'postgres' | 'pglite';
@@ -48,6 +49,8 @@ export interface Step {
    * stock conserved, nothing handled twice), over everything the platform has taken so far.
    */
   invariants: { ok: boolean; checkedOrders: number; violations: string[] };
+  /** Window by window: finishes, event-loop delays, Postgres waits and checkpoint work (lib/step-trace.ts). */
+  trace: StepTrace;
 }
 
 export interface Platform {
@@ -194,7 +197,9 @@ async function load(
       inflight++;
       pending.push(post(sent, at).finally(() => inflight--));
     }
-    await sleep(2);
+    // Wake for the next send only (a fixed short tick would cost this process CPU at every rate,
+    // and its CPU is counted with the platform's).
+    await sleep(Math.max(1, t0 + (sent * 1000) / rate - performance.now()));
   }
   await Promise.race([Promise.all(pending), sleep(35_000)]);
   agent.destroy();
@@ -222,28 +227,20 @@ let orderCounter = 0;
 export async function runStep(p: Platform, rate: number, durationS: number, drainTimeoutS: number): Promise<Step> {
   const cpu0 = await cpuSnapshot(p);
   const ticks0 = await machineTicks();
-  let lagMax = 0;
-  let sampling = true;
-  const sampler = (async () => {
-    while (sampling) {
-      for (const c of p.children.values()) {
-        if (c.name === 'sandbox-gateway') continue;
-        lagMax = Math.max(lagMax, await scrape(c.url, 'orderflow_outbox_lag_seconds').catch(() => 0));
-      }
-      await sleep(500);
-    }
-  })();
+  const trace = await startStepTrace(
+    [...p.children.values()].map((c) => [c.name, c.url] as const),
+    p.backend === 'postgres' ? p.invariants.databaseUrl : undefined,
+  );
   const start = performance.now();
   const first = orderCounter;
   orderCounter += Math.round(rate * durationS);
   const { scheduled, sent, errors: sendErrors } = await load(p.orderUrls, rate, durationS, first);
   const ids = [...scheduled.keys()];
   const drained = await until(() => ids.every((id) => p.finals.has(id)), drainTimeoutS * 1000, 50);
-  sampling = false;
-  await sampler;
   const cpu1 = await cpuSnapshot(p);
   const ticks1 = await machineTicks();
   const lat: number[] = [];
+  const finishedAt: Array<[number, number]> = [];
   let confirmed = 0;
   let cancelled = 0;
   let last = start;
@@ -254,8 +251,10 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
       confirmed++;
       lat.push(f.t - at);
     } else cancelled++;
+    finishedAt.push([f.t - trace.t0, f.t - at]);
     last = Math.max(last, f.t);
   }
+  const stepTrace = await trace.stop(finishedAt);
   const finished = confirmed + cancelled;
   const s = summary(lat);
   const achieved = finished / (((drained ? last : performance.now()) - start) / 1000);
@@ -283,13 +282,14 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
     p95Ms: round(s.p95, 1),
     p99Ms: round(s.p99, 1),
     maxMs: round(s.max, 1),
-    outboxLagMaxS: round(lagMax, 3),
+    outboxLagMaxS: round(Math.max(0, ...stepTrace.windows.map((w) => w.outboxLagMaxS)), 3),
     drained,
     saturated,
     cpuMsPerOrder,
     machineBusyPct: round(100 * (1 - (ticks1.idle - ticks0.idle) / Math.max(1, ticks1.total - ticks0.total)), 1),
     // After the CPU snapshot: the checker's own reads are not the platform's cost.
     invariants: await invariantsNow(p, drainTimeoutS),
+    trace: stepTrace,
   };
 }
 
@@ -358,6 +358,8 @@ export async function e2eBench(
           `errors ${s.errors}, CPU ${cpu.toFixed(1)} ms/order, invariants ${s.invariants.ok ? 'ok' : 'BROKEN'}` +
           (s.saturated ? ' (saturated)' : ''),
       );
+      // Where the latency came from when it jumped: the step's longest pause in finishing orders.
+      if (s.p99Ms > 500 || s.trace.longestGapMs > 250) log(`    ${describeGap(s.trace)}`);
       // A faster path that loses a guarantee is no result: the run fails.
       if (!s.invariants.ok) throw new Error(`${label} at ${rate}/s broke invariants:\n  ${s.invariants.violations.join('\n  ')}`);
       if (s.saturated) break;

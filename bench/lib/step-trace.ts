@@ -1,0 +1,184 @@
+/**
+ * What happened inside one e2e step, window by window, so that a step whose latency jumps can be
+ * explained rather than only reported: when the platform stopped finishing orders, and what each
+ * part was doing then — the services' event-loop delay and outbox lag (their /metrics), this load
+ * generator's own event-loop delay (a stalled generator sends late, which the open-loop latency
+ * counts), what Postgres backends were waiting on (pg_stat_activity, sampled every 100 ms), and
+ * whether a checkpoint was writing buffers or WAL piled up (pg_stat_bgwriter, pg_stat_wal).
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import pg from 'pg';
+import { scrapeMetrics } from '@orderflow/kit/testing';
+import { round, sleep } from './stats.js';
+
+export const WINDOW_MS = 500;
+const WAIT_SAMPLE_MS = 100;
+
+export interface TraceWindow {
+  /** Window start, ms after the step started. */
+  atMs: number;
+  /** Orders whose final event passed in this window, and the slowest of them (scheduled → final). */
+  finished: number;
+  maxLatencyMs: number;
+  /** Largest event-loop delay per service in the window (prom-client's histogram, reset by each scrape). */
+  eventLoopMaxMs: Record<string, number>;
+  loadGeneratorEventLoopMaxMs: number;
+  outboxLagMaxS: number;
+  /** Active Postgres backends of the platform by what they waited on, summed over the window's samples. */
+  pgWaits: Record<string, number>;
+  /** Buffers written by the checkpointer, and WAL written, during the window. */
+  checkpointBuffers: number;
+  walMb: number;
+  checkpointsStarted: number;
+}
+
+export interface StepTrace {
+  windows: TraceWindow[];
+  /** The longest stretch in which no order finished while some were outstanding, and when. */
+  longestGapMs: number;
+  longestGapAtMs: number;
+}
+
+interface Sampled {
+  atMs: number;
+  eventLoopMaxMs: Record<string, number>;
+  loadGeneratorEventLoopMaxMs: number;
+  outboxLagMaxS: number;
+  pgWaits: Record<string, number>;
+  checkpointBuffers: number;
+  walBytes: number;
+  checkpoints: number;
+}
+
+const PG_WAITS = `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu') AS w, count(*)::int AS n
+  FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+    AND datname = current_database() AND query NOT LIKE '%pg_stat_activity%'
+  GROUP BY 1`;
+const PG_COUNTERS = `SELECT b.buffers_checkpoint::float8 AS buffers, (b.checkpoints_timed + b.checkpoints_req)::float8 AS checkpoints,
+    w.wal_bytes::float8 AS wal FROM pg_stat_bgwriter b, pg_stat_wal w`;
+
+/**
+ * Starts sampling; `stop(finals)` ends it and lays the samples over the step's finished orders
+ * (`[finished at, latency]`, in ms after the step's start). Services are `[name, url]`.
+ */
+export async function startStepTrace(
+  services: ReadonlyArray<readonly [string, string]>,
+  databaseUrl: string | undefined,
+): Promise<{ t0: number; stop(finished: ReadonlyArray<readonly [number, number]>): Promise<StepTrace> }> {
+  const t0 = performance.now();
+  const eld = monitorEventLoopDelay({ resolution: 10 });
+  eld.enable();
+  const db = databaseUrl ? new pg.Client({ connectionString: databaseUrl }) : undefined;
+  await db?.connect();
+  const samples: Sampled[] = [];
+  let running = true;
+  let waits: Record<string, number> = {};
+  const counters = async () => {
+    if (!db) return { buffers: 0, checkpoints: 0, wal: 0 };
+    const r = await db.query<{ buffers: number; checkpoints: number; wal: number }>(PG_COUNTERS);
+    return r.rows[0]!;
+  };
+  let last = await counters().catch(() => ({ buffers: 0, checkpoints: 0, wal: 0 }));
+  const loop = (async () => {
+    let next = performance.now();
+    while (running) {
+      next += WINDOW_MS;
+      // Postgres waits at a finer grain than the window: a stall of a few hundred ms is seen.
+      while (running && performance.now() < next) {
+        if (db) {
+          const r = await db.query<{ w: string; n: number }>(PG_WAITS).catch(() => ({ rows: [] as Array<{ w: string; n: number }> }));
+          for (const { w, n } of r.rows) waits[w] = (waits[w] ?? 0) + n;
+        }
+        await sleep(Math.max(0, Math.min(WAIT_SAMPLE_MS, next - performance.now())));
+      }
+      const eventLoopMaxMs: Record<string, number> = {};
+      let outboxLagMaxS = 0;
+      await Promise.all(
+        services.map(async ([name, url]) => {
+          const m = await scrapeMetrics(url).catch(() => undefined);
+          if (!m) return;
+          eventLoopMaxMs[name] = round(m.total('nodejs_eventloop_lag_max_seconds') * 1000, 1);
+          outboxLagMaxS = Math.max(outboxLagMaxS, m.total('orderflow_outbox_lag_seconds'));
+        }),
+      );
+      const now = await counters().catch(() => last);
+      samples.push({
+        atMs: round(performance.now() - t0),
+        eventLoopMaxMs,
+        loadGeneratorEventLoopMaxMs: round(eld.max / 1e6, 1),
+        outboxLagMaxS,
+        pgWaits: waits,
+        checkpointBuffers: now.buffers - last.buffers,
+        walBytes: now.wal - last.wal,
+        checkpoints: now.checkpoints - last.checkpoints,
+      });
+      eld.reset();
+      waits = {};
+      last = now;
+    }
+  })();
+  return {
+    t0,
+    async stop(finished) {
+      running = false;
+      await loop;
+      eld.disable();
+      await db?.end().catch(() => undefined);
+      // Each sample covers the WINDOW_MS before it.
+      const windows: TraceWindow[] = samples.map((s) => {
+        const from = s.atMs - WINDOW_MS;
+        const mine = finished.filter(([t]) => t >= from && t < s.atMs);
+        return {
+          atMs: Math.max(0, round(from)),
+          finished: mine.length,
+          maxLatencyMs: round(Math.max(0, ...mine.map(([, l]) => l))),
+          eventLoopMaxMs: s.eventLoopMaxMs,
+          loadGeneratorEventLoopMaxMs: s.loadGeneratorEventLoopMaxMs,
+          outboxLagMaxS: s.outboxLagMaxS,
+          pgWaits: s.pgWaits,
+          checkpointBuffers: s.checkpointBuffers,
+          walMb: round(s.walBytes / 2 ** 20, 2),
+          checkpointsStarted: s.checkpoints,
+        };
+      });
+      // A gap: consecutive finishes far apart while orders were still to come (they are sorted).
+      const times = finished.map(([t]) => t).sort((a, b) => a - b);
+      let longestGapMs = 0;
+      let longestGapAtMs = 0;
+      for (let i = 1; i < times.length; i++) {
+        const gap = times[i]! - times[i - 1]!;
+        if (gap > longestGapMs) [longestGapMs, longestGapAtMs] = [gap, times[i - 1]!];
+      }
+      return { windows, longestGapMs: round(longestGapMs), longestGapAtMs: round(longestGapAtMs) };
+    },
+  };
+}
+
+/** One line naming what the windows around a step's longest gap show. */
+export function describeGap(t: StepTrace): string {
+  const around = t.windows.filter((w) => w.atMs + WINDOW_MS > t.longestGapAtMs && w.atMs < t.longestGapAtMs + t.longestGapMs);
+  const sum = (pick: (w: TraceWindow) => Record<string, number>) => {
+    const out: Record<string, number> = {};
+    for (const w of around) for (const [k, v] of Object.entries(pick(w))) out[k] = Math.max(out[k] ?? 0, v);
+    return out;
+  };
+  const waits: Record<string, number> = {};
+  for (const w of around) for (const [k, v] of Object.entries(w.pgWaits)) waits[k] = (waits[k] ?? 0) + v;
+  const topWaits = Object.entries(waits)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 4)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  const eldMax = Object.entries(sum((w) => w.eventLoopMaxMs))
+    .map(([k, v]) => `${k.replace('-service', '')} ${v}`)
+    .join(', ');
+  return (
+    `longest gap ${t.longestGapMs} ms at ${(t.longestGapAtMs / 1000).toFixed(1)} s: ` +
+    `event loop max ms [${eldMax}; load generator ${Math.max(0, ...around.map((w) => w.loadGeneratorEventLoopMaxMs))}], ` +
+    `pg waits [${topWaits || 'none'}], checkpoint buffers ${around.reduce((a, w) => a + w.checkpointBuffers, 0)}, ` +
+    `WAL ${round(
+      around.reduce((a, w) => a + w.walMb, 0),
+      1,
+    )} MB, checkpoints started ${around.reduce((a, w) => a + w.checkpointsStarted, 0)}`
+  );
+}
