@@ -318,44 +318,69 @@ export class OutboxRelay {
     // Issued back to back on one connection, so the server receives them in id order.
     const results = await Promise.allSettled(rows.map((row) => this.#send(js, row)));
     const failed: OutboxRow[] = [];
-    let sent = 0;
     const now = Date.now();
     let logged = 0;
-    results.forEach((r, i) => {
-      const row = rows[i]!;
-      const id = Number(row.id);
-      if (r.status === 'fulfilled') {
-        sent++;
-        this.#rowRetries.delete(id);
-        this.o.metrics?.published.inc({ subject: row.subject });
-        return;
-      }
-      failed.push(row);
-      this.o.metrics?.failed.inc({ subject: row.subject, kind: 'publish' });
-      const retry = this.#rowRetries.get(id) ?? { delays: new RetryDelays(this.#retry), at: 0 };
-      const delay = retry.delays.next();
-      retry.at = now + delay;
-      this.#rowRetries.set(id, retry);
-      // One line per batch, and per row only on its first failures (a row may fail for hours).
-      if (logged++ === 0 && (retry.delays.attempts <= 3 || retry.delays.attempts % 20 === 0)) {
-        this.o.log.warn(
-          {
-            err: r.reason,
-            subject: row.subject,
-            eventId: row.event_id,
-            attempts: retry.delays.attempts,
-            retryInMs: delay,
-            failedInBatch: rows.length - sent,
-          },
-          'outbox.publish_failed',
-        );
-      }
-    });
     // What was published is deleted (committed) even when other rows of the batch failed: it is
     // never published again because a neighbour failed.
-    this.o.metrics?.outboxRelayed.inc(sent);
-    if (sent > 0) this.o.metrics?.outboxBatchSize.observe(sent);
+    this.#tally(
+      rows,
+      results,
+      (row) => this.#rowRetries.delete(Number(row.id)),
+      (row, err, sentBefore) => {
+        const id = Number(row.id);
+        failed.push(row);
+        const retry = this.#rowRetries.get(id) ?? { delays: new RetryDelays(this.#retry), at: 0 };
+        const delay = retry.delays.next();
+        retry.at = now + delay;
+        this.#rowRetries.set(id, retry);
+        // One line per batch, and per row only on its first failures (a row may fail for hours).
+        if (logged++ === 0 && (retry.delays.attempts <= 3 || retry.delays.attempts % 20 === 0)) {
+          this.o.log.warn(
+            {
+              err,
+              subject: row.subject,
+              eventId: row.event_id,
+              attempts: retry.delays.attempts,
+              retryInMs: delay,
+              failedInBatch: rows.length - sentBefore,
+            },
+            'outbox.publish_failed',
+          );
+        }
+      },
+    );
     return failed;
+  }
+
+  /**
+   * The accounting both ways of publishing share, in the batch's order: the published and failed
+   * counters per event, then the relayed total and the batch size of what went out. `onSent` and
+   * `onFailed` do what differs (`sentBefore`: how many of the batch before this one went out).
+   * Returns how many went out.
+   */
+  #tally<T extends { subject: string }>(
+    batch: readonly T[],
+    results: readonly PromiseSettledResult<unknown>[],
+    onSent: (item: T) => void,
+    onFailed: (item: T, err: unknown, sentBefore: number) => void,
+  ): number {
+    let sent = 0;
+    results.forEach((r, i) => {
+      const item = batch[i]!;
+      if (r.status === 'fulfilled') {
+        sent++;
+        onSent(item);
+        this.o.metrics?.published.inc({ subject: item.subject });
+        return;
+      }
+      this.o.metrics?.failed.inc({ subject: item.subject, kind: 'publish' });
+      onFailed(item, r.reason, sent);
+    });
+    if (sent > 0) {
+      this.o.metrics?.outboxRelayed.inc(sent);
+      this.o.metrics?.outboxBatchSize.observe(sent);
+    }
+    return sent;
   }
 
   /** One publish, in a producer span that is a child of the context the row was written in. */
@@ -396,25 +421,17 @@ export class OutboxRelay {
     const results = await Promise.allSettled(
       events.map((e) => this.#send(js, { event_id: e.id, subject: e.subject, headers: e.headers, payload: e.payload })),
     );
-    let sent = 0;
     let firstError: unknown;
-    results.forEach((r, i) => {
-      const e = events[i]!;
-      if (r.status === 'fulfilled') {
-        sent++;
-        this.#toDelete.push(e.id);
-        this.o.metrics?.published.inc({ subject: e.subject });
-        return;
-      }
-      firstError ??= r.reason;
-      this.#direct.delete(e.id);
-      this.o.metrics?.failed.inc({ subject: e.subject, kind: 'publish' });
-    });
-    if (sent > 0) {
-      this.o.metrics?.outboxRelayed.inc(sent);
-      this.o.metrics?.outboxBatchSize.observe(sent);
-      this.#scheduleDelete(this.#toDelete.length >= this.#batchSize ? 0 : this.#deleteAfterMs);
-    }
+    const sent = this.#tally(
+      events,
+      results,
+      (e) => this.#toDelete.push(e.id),
+      (e, err) => {
+        firstError ??= err;
+        this.#direct.delete(e.id);
+      },
+    );
+    if (sent > 0) this.#scheduleDelete(this.#toDelete.length >= this.#batchSize ? 0 : this.#deleteAfterMs);
     if (firstError === undefined) {
       this.#directFailures = 0;
       return;
