@@ -1,7 +1,7 @@
 import type { Sql } from '@orderflow/kit';
 import { lockInOrder, type LockKind } from './lock-order.js';
 import type { StockLevel } from './plan.js';
-import type { ReservationView } from './repository.js';
+import type { ReservationView } from './types.js';
 
 /**
  * The rows one transaction holds, as they stand in it.

@@ -12,6 +12,7 @@ import {
 import { compareIds, holding } from './lock-order.js';
 import { heldRows, lockMissing } from './batch-lock.js';
 import { claimGroup, settleOrders, type CreatedEvent } from './peers.js';
+import type { ReservationStatus, ReservationView } from './types.js';
 
 export interface ProductView {
   productId: string;
@@ -24,17 +25,7 @@ export interface ProductView {
 
 type ProductRow = { product_id: string; on_hand: number; reserved: number; sold: number; price: number | string | null };
 
-export type ReservationStatus = 'held' | 'committed' | 'released' | 'rejected' | 'cancelled';
-
-export interface ReservationView {
-  orderId: string;
-  status: ReservationStatus;
-  items: Array<LineItem & { unitPrice?: number }>;
-  amount?: number;
-  currency?: string;
-  reason?: string;
-  correlationId: string;
-}
+export type { ReservationStatus, ReservationView };
 
 type ReservationRow = {
   order_id: string;
@@ -392,24 +383,36 @@ async function lockReservation(sql: Sql, orderId: string, batch?: Batch): Promis
   return held.reservation.get(id);
 }
 
-/** Compensation: give held units back. Only a held reservation is released, so it happens once. */
-async function releaseHeld(sql: TxSql, r: ReservationView | undefined, reason: string): Promise<SettleOutcome> {
+/** How a hold ends: the status the reservation takes, and a release's reason. */
+type Settlement = { status: 'committed' } | { status: 'released'; reason: string };
+
+/** What a settlement does to the held units, per unit (×quantity). */
+const SETTLED_STOCK: Record<Settlement['status'], StockDelta> = {
+  // Sold: they leave the shelf (on hand and reserved down, sold up).
+  committed: { onHand: -1, reserved: -1, sold: 1 },
+  // Compensation: they go back on sale.
+  released: { onHand: 0, reserved: -1, sold: 0 },
+};
+
+/**
+ * Ends a hold: the units move and the reservation row changes, in one statement. Only a held
+ * reservation is settled, so a hold ends once; anything else (settled already, rejected, a
+ * tombstone, no row) is a noop. `r` is the reservation row, locked.
+ */
+async function settleHeld(sql: TxSql, r: ReservationView | undefined, change: Settlement): Promise<SettleOutcome> {
   if (!r || r.status !== 'held') return { kind: 'noop', status: r?.status };
-  await adjust(sql, r.items, { onHand: 0, reserved: -1, sold: 0 }, { orderId: r.orderId, status: 'released', reason });
-  return { kind: 'released', reservation: { ...r, status: 'released', reason } };
+  await adjust(sql, r.items, SETTLED_STOCK[change.status], { orderId: r.orderId, ...change });
+  return { kind: change.status, reservation: { ...r, ...change } };
 }
 
-/** orders.confirmed: the held units leave the shelf (on hand and reserved down, sold up). */
+/** orders.confirmed: the held units are sold. */
 export async function commit(sql: TxSql, orderId: string, batch?: Batch): Promise<SettleOutcome> {
-  const r = await lockReservation(sql, orderId, batch);
-  if (!r || r.status !== 'held') return { kind: 'noop', status: r?.status };
-  await adjust(sql, r.items, { onHand: -1, reserved: -1, sold: 1 }, { orderId, status: 'committed' });
-  return { kind: 'committed', reservation: { ...r, status: 'committed' } };
+  return settleHeld(sql, await lockReservation(sql, orderId, batch), { status: 'committed' });
 }
 
 /** payments.failed (and a cancel of a held order): the held units go back on sale. */
 export async function release(sql: TxSql, orderId: string, reason: string, batch?: Batch): Promise<SettleOutcome> {
-  return releaseHeld(sql, await lockReservation(sql, orderId, batch), reason);
+  return settleHeld(sql, await lockReservation(sql, orderId, batch), { status: 'released', reason });
 }
 
 /**
@@ -418,7 +421,7 @@ export async function release(sql: TxSql, orderId: string, reason: string, batch
  */
 export async function cancel(sql: TxSql, orderId: string, reason: string, correlationId: string, batch?: Batch): Promise<SettleOutcome> {
   const r = await lockReservation(sql, orderId, batch);
-  if (r) return releaseHeld(sql, r, reason);
+  if (r) return settleHeld(sql, r, { status: 'released', reason });
   const held = heldRows(sql).reservation;
   const id = orderId.toLowerCase();
   const tomb = await sql.query(
@@ -431,9 +434,13 @@ export async function cancel(sql: TxSql, orderId: string, reason: string, correl
     held.set(id, { orderId: id, status: 'cancelled', items: [], ...(reason ? { reason } : {}), correlationId });
     return { kind: 'tombstoned' };
   }
-  // Another transaction's orders.created got there since the lookup: settle what it left.
+  // Lost the race: another transaction's orders.created inserted the row after the lookup above
+  // found none (had it not committed yet, the INSERT waited for it), so the INSERT did nothing.
+  // The lookup's "no row" is stale: forget it, lock the row now (through the lock order, since a
+  // third transaction may hold it by now; its products are locked with it) and release what it
+  // holds, exactly as for a cancel that found the row held.
   held.delete(id);
-  return release(sql, orderId, reason);
+  return settleHeld(sql, await lockReservation(sql, orderId), { status: 'released', reason });
 }
 
 export async function getReservation(sql: Sql, orderId: string): Promise<ReservationView | undefined> {
