@@ -8,8 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { migrate, OUTBOX_MIGRATIONS, openPostgres, type Db, type IncomingEvent, type TxSql } from '@orderflow/kit';
-import { dropSchema, testNamespace, TEST_DATABASE_URL } from '@orderflow/kit/testing';
+import { dropSchema, testNamespace, TEST_DATABASE_URL, waitFor } from '@orderflow/kit/testing';
 import { MIGRATIONS, cancel, commit, getProduct, getReservation, release, reserve, setStock, type Batch } from '../src/index.js';
+import { LockOrderError } from '../src/stock/lock-order.js';
 
 let db: Db;
 /** The reference: the same events, one transaction each. */
@@ -283,4 +284,236 @@ test('an order named by another event between two orders.created is claimed in i
     { kind: 'duplicate', status: 'held' },
   ]);
   expect(await product('bm-1')).toMatchObject({ onHand: 1, reserved: 1, available: 0 });
+});
+
+// ---- two consumers at once ------------------------------------------------------------------
+// Two batches in two transactions on two connections (`db` and `other`, the same schema), handled
+// the way the kit does it: the batch in one transaction; if that fails, each event in a
+// transaction of its own. Each sequencing point waits for a fact (a backend blocked by the other).
+
+/** The failure of the batch transaction (its events were then handled one by one), if any. */
+async function consume(
+  on: Db,
+  events: IncomingEvent[],
+  hooks: { start?: (sql: TxSql) => Promise<void>; afterFirst?: (sql: TxSql) => Promise<void> } = {},
+): Promise<unknown> {
+  try {
+    await on.tx(async (sql) => {
+      await hooks.start?.(sql);
+      for (const [i, e] of events.entries()) {
+        await handle(sql, e, { event: e, peers: events });
+        if (i === 0) await hooks.afterFirst?.(sql);
+      }
+    });
+    return undefined;
+  } catch (err) {
+    for (const e of events) await on.tx((sql) => handle(sql, e));
+    return err;
+  }
+}
+
+const backendPid = async (sql: TxSql) => (await sql.query<{ pid: number }>(`SELECT pg_backend_pid() AS pid`))[0]!.pid;
+
+/** Resolves once `waiter`'s backend is waiting for a lock `holder`'s backend holds. */
+const blockedBy = (waiter: () => number | undefined, holder: number) =>
+  waitFor(`backend ${waiter()} blocked by ${holder}`, async () => {
+    const pid = waiter();
+    if (pid === undefined) return false;
+    const [row] = await db.query<{ blocked: boolean }>(`SELECT $2::int = ANY(pg_blocking_pids($1::int)) AS blocked`, [pid, holder]);
+    return row?.blocked === true;
+  });
+
+/** Resolves once both parties have arrived. */
+function meeting(): () => Promise<void> {
+  let arrived = 0;
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  return async () => {
+    if (++arrived === 2) open();
+    await opened;
+  };
+}
+
+const deadlocked = (err: unknown) => (err as { code?: string } | undefined)?.code === '40P01';
+
+/** The stock the scenario should leave: what is held is reserved, what is committed is sold. */
+class Tally {
+  readonly reserved = new Map<string, number>();
+  readonly sold = new Map<string, number>();
+  private readonly holds = new Map<string, Items>();
+  held(orderId: string, items: Items): void {
+    this.holds.set(orderId, items);
+    for (const i of items) this.reserved.set(i.productId, (this.reserved.get(i.productId) ?? 0) + i.quantity);
+  }
+  settled(orderId: string, sold: boolean): void {
+    for (const i of this.holds.get(orderId)!) {
+      this.reserved.set(i.productId, this.reserved.get(i.productId)! - i.quantity);
+      if (sold) this.sold.set(i.productId, (this.sold.get(i.productId) ?? 0) + i.quantity);
+    }
+    this.holds.delete(orderId);
+  }
+  async check(products: readonly string[], onHand: number): Promise<void> {
+    for (const id of products) {
+      const sold = this.sold.get(id) ?? 0;
+      const reserved = this.reserved.get(id) ?? 0;
+      expect(await getProduct(db, id)).toMatchObject({
+        productId: id,
+        onHand: onHand - sold,
+        reserved,
+        sold,
+        available: onHand - sold - reserved,
+      });
+    }
+  }
+}
+
+const line = (...ids: string[]): Items => ids.map((productId) => ({ productId, quantity: 1 }));
+
+test('two batches locking overlapping products in opposite orders, many rounds: both commit, one waiting for the other', async () => {
+  const P = ['bc-1', 'bc-2', 'bc-3', 'bc-4'];
+  for (const id of P) await db.tx((sql) => setStock(sql, id, 1000));
+  const tally = new Tally();
+  /**
+   * A holds what its first event locked for the whole batch (every product, in one sorted
+   * statement) until B is seen waiting for it; B's first event asks for the same products
+   * (its events list them the other way round) and waits, upwards only: no cycle. Both commit.
+   */
+  const round = async (a: IncomingEvent[], b: IncomingEvent[]) => {
+    let aPid = 0;
+    let bPid: number | undefined;
+    let aHolds!: () => void;
+    const held = new Promise<void>((r) => (aHolds = r));
+    const aDone = consume(db, a, {
+      start: async (sql) => void (aPid = await backendPid(sql)),
+      afterFirst: async () => {
+        aHolds();
+        await blockedBy(() => bPid, aPid);
+      },
+    });
+    await Promise.race([held, aDone]);
+    const bDone = consume(other, b, { start: async (sql) => void (bPid = await backendPid(sql)) });
+    const failures = await Promise.all([aDone, bDone]);
+    expect(failures.filter(deadlocked)).toEqual([]);
+    expect(failures).toEqual([undefined, undefined]);
+  };
+  for (let r = 0; r < 12; r++) {
+    const [a1, a2, b1, b2] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    const items = { [a1]: line('bc-1', 'bc-2'), [a2]: line('bc-3', 'bc-4'), [b1]: line('bc-4', 'bc-3'), [b2]: line('bc-2', 'bc-1') };
+    // orders.created: A's orders name the products upwards, B's downwards.
+    await round([created(a1, items[a1]!), created(a2, items[a2]!)], [created(b1, items[b1]!), created(b2, items[b2]!)]);
+    for (const o of [a1, a2, b1, b2]) tally.held(o, items[o]!);
+    // The settles of the same orders, each batch in the same opposite order; every kind of settle.
+    await round([confirmed(a1), cancelled(a2)], [failed(b1), confirmed(b2)]);
+    tally.settled(a1, true);
+    tally.settled(a2, false);
+    tally.settled(b1, false);
+    tally.settled(b2, true);
+    for (const [o, status] of [
+      [a1, 'committed'],
+      [a2, 'released'],
+      [b1, 'released'],
+      [b2, 'committed'],
+    ] as const)
+      expect((await getReservation(db, o))?.status).toBe(status);
+  }
+  await tally.check(P, 1000);
+});
+
+test('two batches each locking in two steps against the other, many rounds: never a deadlock, the one that would wait downwards steps back', async () => {
+  const P = ['bd-1', 'bd-2', 'bd-3', 'bd-4'];
+  for (const id of P) await db.tx((sql) => setStock(sql, id, 1000));
+  const tally = new Tally();
+  const [lo, hi] = [line('bd-1', 'bd-2'), line('bd-4', 'bd-3')];
+  const settles = [
+    (o: string) => ({ event: confirmed(o), sold: true }),
+    (o: string) => ({ event: cancelled(o), sold: false }),
+    (o: string) => ({ event: failed(o), sold: false }),
+  ];
+  for (let r = 0; r < 15; r++) {
+    // Each batch: an orders.created (its claim locks one pair of products), then a settle of an
+    // order held on the other pair (locks its reservation, then that pair). The upward batch
+    // locks bd-1, bd-2 then bd-3, bd-4; the downward one bd-3, bd-4 then bd-1, bd-2. Both hold
+    // their first pair before either goes on (the meeting), so each then wants the other's pair.
+    const [up, down, upHold, downHold] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    for (const [o, items] of [
+      [upHold, hi],
+      [downHold, lo],
+    ] as const) {
+      await db.tx((sql) => reserve(sql, { orderId: o, items, currency: 'EUR', correlationId: 'c' }));
+      tally.held(o, items);
+    }
+    const upSettle = settles[r % 3]!(upHold);
+    const downSettle = settles[(r + 1) % 3]!(downHold);
+    const upward = [created(up, lo), upSettle.event];
+    const downward = [created(down, hi), downSettle.event];
+    const meet = meeting();
+    // Who starts on which connection alternates.
+    const [first, second] = r % 2 ? [other, db] : [db, other];
+    const [upFailure, downFailure] = await Promise.all([
+      consume(first, upward, { afterFirst: meet }),
+      consume(second, downward, { afterFirst: meet }),
+    ]);
+    expect([upFailure, downFailure].filter(deadlocked)).toEqual([]);
+    // The upward batch only ever waits upwards and commits. The downward one would wait for
+    // rows ranked below what it holds: it fails at once with LockOrderError instead, its events
+    // are then handled one at a time, and commit.
+    expect(upFailure).toBeUndefined();
+    expect(downFailure).toBeInstanceOf(LockOrderError);
+    for (const [o, items] of [
+      [up, lo],
+      [down, hi],
+    ] as const) {
+      expect((await getReservation(db, o))?.status).toBe('held');
+      tally.held(o, items);
+    }
+    tally.settled(upHold, upSettle.sold);
+    tally.settled(downHold, downSettle.sold);
+    expect((await getReservation(db, upHold))?.status).toBe(upSettle.sold ? 'committed' : 'released');
+    expect((await getReservation(db, downHold))?.status).toBe(downSettle.sold ? 'committed' : 'released');
+  }
+  await tally.check(P, 1000);
+});
+
+test("a cancel whose tombstone loses the race to another transaction's orders.created releases what that reserved", async () => {
+  await db.tx((sql) => setStock(sql, 'br-1', 3, 2));
+  const o = randomUUID();
+  const e = cancelled(o);
+  let reserverPid = 0;
+  let cancelPid: number | undefined;
+  let reserved!: () => void;
+  const claimed = new Promise<void>((r) => (reserved = r));
+  // Reserves, and commits only once the cancel's tombstone INSERT waits for this row.
+  const reserving = db.tx(async (sql) => {
+    reserverPid = await backendPid(sql);
+    const out = await reserve(sql, {
+      orderId: o,
+      items: [{ productId: 'br-1', quantity: 2 }],
+      currency: 'EUR',
+      correlationId: `corr-${o}`,
+    });
+    reserved();
+    await blockedBy(() => cancelPid, reserverPid);
+    return out;
+  });
+  await Promise.race([claimed, reserving]);
+  // The cancel's lookup doesn't see the uncommitted row; its INSERT then waits for it.
+  const cancelling = other.tx(async (sql) => {
+    cancelPid = await backendPid(sql);
+    return handle(sql, e, { event: e, peers: [e] });
+  });
+  expect(await reserving).toMatchObject({ kind: 'reserved', amount: 4 });
+  expect(await cancelling).toEqual({
+    kind: 'released',
+    reservation: {
+      orderId: o,
+      status: 'released',
+      items: [{ productId: 'br-1', quantity: 2, unitPrice: 2 }],
+      amount: 4,
+      currency: 'EUR',
+      reason: 'timeout',
+      correlationId: `corr-${o}`,
+    },
+  });
+  expect(await getReservation(db, o)).toMatchObject({ status: 'released', reason: 'timeout' });
+  expect(await getProduct(db, 'br-1')).toMatchObject({ onHand: 3, reserved: 0, sold: 0 });
 });
