@@ -319,50 +319,46 @@ export class OutboxRelay {
     const results = await Promise.allSettled(rows.map((row) => this.#send(js, row)));
     const failed: OutboxRow[] = [];
     const now = Date.now();
-    let logged = 0;
+    let first: { row: OutboxRow; err: unknown; attempts: number; retryInMs: number } | undefined;
     // What was published is deleted (committed) even when other rows of the batch failed: it is
     // never published again because a neighbour failed.
-    this.#tally(
+    const sent = this.#tally(
       rows,
       results,
       (row) => this.#rowRetries.delete(Number(row.id)),
-      (row, err, sentBefore) => {
+      (row, err) => {
         const id = Number(row.id);
         failed.push(row);
         const retry = this.#rowRetries.get(id) ?? { delays: new RetryDelays(this.#retry), at: 0 };
         const delay = retry.delays.next();
         retry.at = now + delay;
         this.#rowRetries.set(id, retry);
-        // One line per batch, and per row only on its first failures (a row may fail for hours).
-        if (logged++ === 0 && (retry.delays.attempts <= 3 || retry.delays.attempts % 20 === 0)) {
-          this.o.log.warn(
-            {
-              err,
-              subject: row.subject,
-              eventId: row.event_id,
-              attempts: retry.delays.attempts,
-              retryInMs: delay,
-              failedInBatch: rows.length - sentBefore,
-            },
-            'outbox.publish_failed',
-          );
-        }
+        first ??= { row, err, attempts: retry.delays.attempts, retryInMs: delay };
       },
     );
+    // One line per batch, after it (so it can say how many failed), and per row only on its
+    // first failures (a row may fail for hours).
+    if (first && (first.attempts <= 3 || first.attempts % 20 === 0)) {
+      const { row, err, attempts, retryInMs } = first;
+      this.o.log.warn(
+        { err, subject: row.subject, eventId: row.event_id, attempts, retryInMs, failedInBatch: failed.length, sentInBatch: sent },
+        'outbox.publish_failed',
+      );
+    }
     return failed;
   }
 
   /**
    * The accounting both ways of publishing share, in the batch's order: the published and failed
    * counters per event, then the relayed total and the batch size of what went out. `onSent` and
-   * `onFailed` do what differs (`sentBefore`: how many of the batch before this one went out).
+   * `onFailed` do what differs.
    * Returns how many went out.
    */
   #tally<T extends { subject: string }>(
     batch: readonly T[],
     results: readonly PromiseSettledResult<unknown>[],
     onSent: (item: T) => void,
-    onFailed: (item: T, err: unknown, sentBefore: number) => void,
+    onFailed: (item: T, err: unknown) => void,
   ): number {
     let sent = 0;
     results.forEach((r, i) => {
@@ -374,7 +370,7 @@ export class OutboxRelay {
         return;
       }
       this.o.metrics?.failed.inc({ subject: item.subject, kind: 'publish' });
-      onFailed(item, r.reason, sent);
+      onFailed(item, r.reason);
     });
     if (sent > 0) {
       this.o.metrics?.outboxRelayed.inc(sent);
