@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=broker,http,e2e,profile]`: measures orderflow against
+ * `npm run bench [-- --quick] [-- --only=broker,http,e2e,profile] [-- --ladders=current,replicas,machine]`: measures orderflow against
  * the limits of this machine in one run and writes bench/results/latest.json and latest.svg.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -91,10 +91,10 @@ try {
   const rates = cfg.quick ? [25, 100] : [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000];
   const e2e: E2EResults[] = [];
   const ladders = [
-    { backend: 'postgres' as const, nats: main },
-    { backend: 'postgres' as const, nats: main, replicas: 2 },
-    ...(servers.current ? [{ backend: 'postgres' as const, nats: servers.machine }] : []),
-  ];
+    { key: 'current', backend: 'postgres' as const, nats: main },
+    { key: 'replicas', backend: 'postgres' as const, nats: main, replicas: 2 },
+    ...(servers.current ? [{ key: 'machine', backend: 'postgres' as const, nats: servers.machine }] : []),
+  ].filter((l) => !cfg.ladders || cfg.ladders.has(l.key));
   // No PGlite ladder: its state lives inside each service process, where the invariant checker
   // cannot read it, and a rate whose guarantees are unchecked is no result. PGlite (the dev
   // database) is measured by the broker and http sections.

@@ -4,14 +4,20 @@ export interface Config {
   databaseUrl: string;
   /** Which sections to run (all by default); `--only=e2e,profile`. */
   only?: Set<string>;
+  /** Which e2e ladders (all by default): `--ladders=current,replicas,machine`, e.g. one ladder for an A/B. */
+  ladders?: Set<string>;
 }
 
 export function parseArgs(argv: readonly string[]): Config {
-  const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+  const list = (flag: string) => {
+    const v = argv.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3);
+    return v ? new Set(v.split(',')) : undefined;
+  };
   return {
     quick: argv.includes('--quick'),
     natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
     databaseUrl: process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
-    only: only ? new Set(only.split(',')) : undefined,
+    only: list('only'),
+    ladders: list('ladders'),
   };
 }

@@ -67,6 +67,25 @@ export async function cpuMs(pid: number): Promise<number> {
   }
 }
 
+/**
+ * How many times the process's threads went to sleep and were woken (voluntary context switches,
+ * all threads): on a VM each costs far more CPU than the work it wakes for at low rates, so
+ * wake-ups per order explain CPU per order. 0 if it is gone.
+ */
+export async function wakeups(pid: number): Promise<number> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  let n = 0;
+  try {
+    for (const tid of await readdir(`/proc/${pid}/task`)) {
+      const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => '');
+      n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    }
+  } catch {
+    return 0;
+  }
+  return n;
+}
+
 /** Pids whose command name is `comm` (e.g. every postgres backend). */
 export async function pidsOf(comm: string): Promise<number[]> {
   const { readdir, readFile } = await import('node:fs/promises');

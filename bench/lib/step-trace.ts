@@ -13,6 +13,7 @@ import { round, sleep } from './stats.js';
 
 export const WINDOW_MS = 500;
 const WAIT_SAMPLE_MS = 100;
+const NONE = { buffers: 0, checkpoints: 0, wal: 0, xacts: 0 };
 
 export interface TraceWindow {
   /** Window start, ms after the step started. */
@@ -20,7 +21,7 @@ export interface TraceWindow {
   /** Orders whose final event passed in this window, and the slowest of them (scheduled → final). */
   finished: number;
   maxLatencyMs: number;
-  /** Largest event-loop delay per service in the window (prom-client's histogram, reset by each scrape). */
+  /** Largest event-loop delay per service in the window beyond the timer's period (prom-client's histogram, reset by each scrape). */
   eventLoopMaxMs: Record<string, number>;
   loadGeneratorEventLoopMaxMs: number;
   outboxLagMaxS: number;
@@ -37,6 +38,8 @@ export interface StepTrace {
   /** The longest stretch in which no order finished while some were outstanding, and when. */
   longestGapMs: number;
   longestGapAtMs: number;
+  /** Postgres transactions (committed or rolled back) in the database during the step: the platform's, this tracer's few and other clients'. */
+  pgTransactions: number;
 }
 
 interface Sampled {
@@ -55,7 +58,8 @@ const PG_WAITS = `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu') A
     AND datname = current_database() AND query NOT LIKE '%pg_stat_activity%'
   GROUP BY 1`;
 const PG_COUNTERS = `SELECT b.buffers_checkpoint::float8 AS buffers, (b.checkpoints_timed + b.checkpoints_req)::float8 AS checkpoints,
-    w.wal_bytes::float8 AS wal FROM pg_stat_bgwriter b, pg_stat_wal w`;
+    w.wal_bytes::float8 AS wal, (d.xact_commit + d.xact_rollback)::float8 AS xacts
+  FROM pg_stat_bgwriter b, pg_stat_wal w, pg_stat_database d WHERE d.datname = current_database()`;
 
 /**
  * Starts sampling; `stop(finals)` ends it and lays the samples over the step's finished orders
@@ -66,7 +70,8 @@ export async function startStepTrace(
   databaseUrl: string | undefined,
 ): Promise<{ t0: number; stop(finished: ReadonlyArray<readonly [number, number]>): Promise<StepTrace> }> {
   const t0 = performance.now();
-  const eld = monitorEventLoopDelay({ resolution: 10 });
+  // 20 ms: finer would wake this process (whose CPU counts with the platform's) 100 times a second.
+  const eld = monitorEventLoopDelay({ resolution: 20 });
   eld.enable();
   const db = databaseUrl ? new pg.Client({ connectionString: databaseUrl }) : undefined;
   await db?.connect();
@@ -74,11 +79,12 @@ export async function startStepTrace(
   let running = true;
   let waits: Record<string, number> = {};
   const counters = async () => {
-    if (!db) return { buffers: 0, checkpoints: 0, wal: 0 };
-    const r = await db.query<{ buffers: number; checkpoints: number; wal: number }>(PG_COUNTERS);
+    if (!db) return NONE;
+    const r = await db.query<typeof NONE>(PG_COUNTERS);
     return r.rows[0]!;
   };
-  let last = await counters().catch(() => ({ buffers: 0, checkpoints: 0, wal: 0 }));
+  const first = await counters().catch(() => NONE);
+  let last = first;
   const loop = (async () => {
     let next = performance.now();
     while (running) {
@@ -97,7 +103,9 @@ export async function startStepTrace(
         services.map(async ([name, url]) => {
           const m = await scrapeMetrics(url).catch(() => undefined);
           if (!m) return;
-          eventLoopMaxMs[name] = round(m.total('nodejs_eventloop_lag_max_seconds') * 1000, 1);
+          // The histogram records whole timer intervals: the fastest one is the timer's own period.
+          const lag = m.total('nodejs_eventloop_lag_max_seconds') - m.total('nodejs_eventloop_lag_min_seconds');
+          eventLoopMaxMs[name] = round(Math.max(0, lag) * 1000, 1);
           outboxLagMaxS = Math.max(outboxLagMaxS, m.total('orderflow_outbox_lag_seconds'));
         }),
       );
@@ -105,7 +113,7 @@ export async function startStepTrace(
       samples.push({
         atMs: round(performance.now() - t0),
         eventLoopMaxMs,
-        loadGeneratorEventLoopMaxMs: round(eld.max / 1e6, 1),
+        loadGeneratorEventLoopMaxMs: round(Math.max(0, eld.max / 1e6 - 20), 1),
         outboxLagMaxS,
         pgWaits: waits,
         checkpointBuffers: now.buffers - last.buffers,
@@ -122,6 +130,7 @@ export async function startStepTrace(
     async stop(finished) {
       running = false;
       await loop;
+      const end = await counters().catch(() => last);
       eld.disable();
       await db?.end().catch(() => undefined);
       // Each sample covers the WINDOW_MS before it.
@@ -149,7 +158,7 @@ export async function startStepTrace(
         const gap = times[i]! - times[i - 1]!;
         if (gap > longestGapMs) [longestGapMs, longestGapAtMs] = [gap, times[i - 1]!];
       }
-      return { windows, longestGapMs: round(longestGapMs), longestGapAtMs: round(longestGapAtMs) };
+      return { windows, longestGapMs: round(longestGapMs), longestGapAtMs: round(longestGapAtMs), pgTransactions: end.xacts - first.xacts };
     },
   };
 }

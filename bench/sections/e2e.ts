@@ -15,7 +15,7 @@ import { deleteNamespaceStreams, dropSchema } from '@orderflow/kit/testing';
 import { checkInvariants, waitQuiescent, type InvariantInput } from '../../test/support/invariants.js';
 import { onCleanup } from '../lib/cleanup.js';
 import { initialStock, orderBody, seedProducts } from '../lib/orders.js';
-import { cpuMs, pidsOf, startChild, type Child } from '../lib/procs.js';
+import { cpuMs, pidsOf, startChild, wakeups, type Child } from '../lib/procs.js';
 import { round, sleep, summary, until } from '../lib/stats.js';
 import { describeGap, startStepTrace, type StepTrace } from '../lib/step-trace.js';
 import type { Config } from '../lib/config.js';
@@ -42,6 +42,10 @@ export interface Step {
   saturated: boolean;
   /** CPU ms per confirmed order by process (services, gateway, all postgres processes, nats-server, this load generator). */
   cpuMsPerOrder: Record<string, number>;
+  /** Voluntary context switches (a thread slept and was woken) per confirmed order, by process: what CPU per order mostly pays for at low rates on a VM. */
+  wakeupsPerOrder: Record<string, number>;
+  /** Postgres transactions in the database per confirmed order during the step (pg_stat_database). */
+  pgTransactionsPerOrder: number;
   /** Share of both cores busy during the step (everything on the machine). */
   machineBusyPct: number;
   /**
@@ -206,13 +210,29 @@ async function load(
   return { scheduled, sent, errors };
 }
 
-async function cpuSnapshot(p: Platform): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const [name, c] of p.children) out[`${name}#`] = c.proc.pid ? await cpuMs(c.proc.pid) : 0;
+/** CPU ms and wake-ups so far, by `<process>#<pid>`. */
+async function cpuSnapshot(p: Platform): Promise<{ cpu: Record<string, number>; wakes: Record<string, number> }> {
+  const pids: Array<[string, number]> = [];
+  for (const [name, c] of p.children) if (c.proc.pid) pids.push([`${name}#`, c.proc.pid]);
   // Per pid: backends of other clients come and go during a step, and only a pid seen at both
-  // ends of the step can be counted (see cpuDelta).
-  for (const comm of ['postgres', 'nats-server']) for (const pid of await pidsOf(comm)) out[`${comm}#${pid}`] = await cpuMs(pid);
-  out['load generator'] = await cpuMs(process.pid);
+  // ends of the step can be counted (see perOrder).
+  for (const comm of ['postgres', 'nats-server']) for (const pid of await pidsOf(comm)) pids.push([`${comm}#${pid}`, pid]);
+  pids.push(['load generator', process.pid]);
+  const cpu: Record<string, number> = {};
+  const wakes: Record<string, number> = {};
+  for (const [k, pid] of pids) [cpu[k], wakes[k]] = await Promise.all([cpuMs(pid), wakeups(pid)]);
+  return { cpu, wakes };
+}
+
+/** Per order, by process name (second replicas and every postgres pid summed): only keys seen at both ends. */
+function perOrder(a: Record<string, number>, b: Record<string, number>, orders: number, digits: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(b)) {
+    if (a[k] === undefined) continue;
+    const name = k.split('#')[0]!;
+    out[name] = (out[name] ?? 0) + (b[k]! - a[k]!);
+  }
+  for (const k of Object.keys(out)) out[k] = round(out[k]! / Math.max(1, orders), digits);
   return out;
 }
 
@@ -260,13 +280,8 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
   const achieved = finished / (((drained ? last : performance.now()) - start) / 1000);
   const notFinal = scheduled.size - finished;
   const errors = sendErrors + notFinal;
-  const cpuMsPerOrder: Record<string, number> = {};
-  for (const k of Object.keys(cpu1)) {
-    if (cpu0[k] === undefined) continue;
-    const name = k.split('#')[0]!;
-    cpuMsPerOrder[name] = (cpuMsPerOrder[name] ?? 0) + (cpu1[k]! - cpu0[k]!);
-  }
-  for (const k of Object.keys(cpuMsPerOrder)) cpuMsPerOrder[k] = round(cpuMsPerOrder[k]! / Math.max(1, finished), 2);
+  const cpuMsPerOrder = perOrder(cpu0.cpu, cpu1.cpu, finished, 2);
+  const wakeupsPerOrder = perOrder(cpu0.wakes, cpu1.wakes, finished, 1);
   const saturated = !drained || achieved < 0.9 * rate || s.p99 > 2000 || errors > 0.01 * sent;
   p.invariants.accepted.push(...ids);
   return {
@@ -286,6 +301,9 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
     drained,
     saturated,
     cpuMsPerOrder,
+    wakeupsPerOrder,
+    // Postgres counts a backend's transactions when it reports them (at most a second late): approximate.
+    pgTransactionsPerOrder: round(stepTrace.pgTransactions / Math.max(1, finished), 1),
     machineBusyPct: round(100 * (1 - (ticks1.idle - ticks0.idle) / Math.max(1, ticks1.total - ticks0.total)), 1),
     // After the CPU snapshot: the checker's own reads are not the platform's cost.
     invariants: await invariantsNow(p, drainTimeoutS),
@@ -355,7 +373,10 @@ export async function e2eBench(
       const cpu = Object.values(s.cpuMsPerOrder).reduce((a, b) => a + b, 0);
       log(
         `  ${label} ${rate}/s → ${s.achievedPerSec}/s p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lag ${s.outboxLagMaxS}s, ` +
-          `errors ${s.errors}, CPU ${cpu.toFixed(1)} ms/order, invariants ${s.invariants.ok ? 'ok' : 'BROKEN'}` +
+          `errors ${s.errors}, CPU ${cpu.toFixed(1)} ms/order, ` +
+          `wake-ups ${Object.values(s.wakeupsPerOrder)
+            .reduce((a, b) => a + b, 0)
+            .toFixed(0)}/order, ${s.pgTransactionsPerOrder} pg transactions/order, invariants ${s.invariants.ok ? 'ok' : 'BROKEN'}` +
           (s.saturated ? ' (saturated)' : ''),
       );
       // Where the latency came from when it jumped: the step's longest pause in finishing orders.
