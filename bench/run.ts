@@ -8,6 +8,7 @@ import { runCleanup } from './lib/cleanup.js';
 import { parseArgs, type Config } from './lib/config.js';
 import { chart } from './lib/chart.js';
 import { machineBusy } from './lib/procs.js';
+import { wakeupCost } from './lib/wakeup-cost.js';
 import { benchNatsServers } from './lib/nats-servers.js';
 import type { Results } from './lib/results.js';
 import { brokerBench } from './sections/broker.js';
@@ -76,6 +77,14 @@ try {
     `machine: ${results.machine.cpus} CPUs, load ${results.machine.loadavgAtStart.join(' ')}, ` +
       `busy before start ${results.machine.busyBeforeStartPct}%`,
   );
+  if (want('e2e')) {
+    await waitQuiet('wake-up cost');
+    results.machine.wakeupCost = await wakeupCost([100, 1000], cfg.quick ? 1 : 3);
+    log(
+      `machine: a wake-up (bare Node TCP echo round trip, sender + echo CPU) costs ` +
+        results.machine.wakeupCost.map((w) => `${w.senderUs + w.echoUs} µs at ${w.rate}/s`).join(', '),
+    );
+  }
   // The current nats-server is the platform's target; the machine's 2.9 is measured beside it.
   const servers = await benchNatsServers(cfg.natsUrl);
   const main = servers.current ?? servers.machine;

@@ -2,6 +2,7 @@ import type { BrokerResults } from '../sections/broker.js';
 import type { HttpResults } from '../sections/http.js';
 import type { E2EResults } from '../sections/e2e.js';
 import type { ProfileResults } from '../sections/profile.js';
+import type { WakeupCost } from './wakeup-cost.js';
 
 export interface Results {
   startedAt: string;
@@ -13,6 +14,8 @@ export interface Results {
     loadavgAtStart: number[];
     busyBeforeStartPct: number;
     busyBeforeSectionPct: Record<string, number>;
+    /** CPU per round trip of a bare Node TCP echo at a low and a higher rate (lib/wakeup-cost.ts). */
+    wakeupCost?: WakeupCost[];
   };
   /** The NATS the figures are on, and the one measured beside it for comparison. */
   nats?: { main: string; compared?: string };
