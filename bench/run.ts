@@ -146,17 +146,17 @@ if (bc) {
 if (h) {
   rows.push([
     `bare Hono POST echo (c=${h.connections})`,
-    `${fmt(h.bareHono.reqPerSec)} req/s p50 ${h.bareHono.p50Ms} p99 ${h.bareHono.p99Ms} ms`,
+    `${fmt(h.bareHono.reqPerSec)} req/s p50 ${h.bareHono.p50Ms} p99 ${h.bareHono.p99Ms} ms, server ${h.bareHono.serverCpuUsPerRequest} µs CPU/req (${h.bareHono.serverBusyPct}% of a core)`,
     'baseline',
   ]);
   rows.push([
     'POST /orders (Postgres)',
-    `${fmt(h.ordersPostgres.reqPerSec)} req/s p50 ${h.ordersPostgres.p50Ms} p99 ${h.ordersPostgres.p99Ms} ms`,
+    `${fmt(h.ordersPostgres.reqPerSec)} req/s p50 ${h.ordersPostgres.p50Ms} p99 ${h.ordersPostgres.p99Ms} ms, server ${h.ordersPostgres.serverCpuUsPerRequest} µs CPU/req (${h.ordersPostgres.serverBusyPct}% of a core)`,
     pct(h.ratioPostgres),
   ]);
   rows.push([
     'POST /orders (PGlite)',
-    `${fmt(h.ordersPglite.reqPerSec)} req/s p50 ${h.ordersPglite.p50Ms} p99 ${h.ordersPglite.p99Ms} ms`,
+    `${fmt(h.ordersPglite.reqPerSec)} req/s p50 ${h.ordersPglite.p50Ms} p99 ${h.ordersPglite.p99Ms} ms, server ${h.ordersPglite.serverCpuUsPerRequest} µs CPU/req (${h.ordersPglite.serverBusyPct}% of a core)`,
     pct(h.ratioPglite),
   ]);
 }

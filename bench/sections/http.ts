@@ -9,7 +9,7 @@ import { connect } from '@nats-io/transport-node';
 import { deleteNamespaceStreams, dropSchema } from '@orderflow/kit/testing';
 import { onCleanup } from '../lib/cleanup.js';
 import { orderBody } from '../lib/orders.js';
-import { startChild } from '../lib/procs.js';
+import { cpuMs, startChild } from '../lib/procs.js';
 import { round } from '../lib/stats.js';
 import type { Config } from '../lib/config.js';
 
@@ -19,6 +19,12 @@ export interface HttpRun {
   p99Ms: number;
   errors: number;
   non2xx: number;
+  /**
+   * CPU of the server process per request (µs) and its share of one core over the run: whether the
+   * server itself is the limit (≈ 100 %) or what it waits on (Postgres, NATS, the load generator).
+   */
+  serverCpuUsPerRequest: number;
+  serverBusyPct: number;
 }
 
 export interface HttpResults {
@@ -31,11 +37,17 @@ export interface HttpResults {
   ratioPglite: number;
 }
 
-async function cannon(url: string, connections: number, duration: number): Promise<HttpRun> {
+async function cannon(url: string, connections: number, duration: number, serverPid: number | undefined): Promise<HttpRun> {
   const opts = { url, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(orderBody(1)), connections };
   await autocannon({ ...opts, duration: 1 }); // warm-up: JIT, pools, first stream writes
+  const cpu0 = serverPid ? await cpuMs(serverPid) : 0;
+  const t0 = performance.now();
   const r = await autocannon({ ...opts, duration });
+  const cpu = serverPid ? (await cpuMs(serverPid)) - cpu0 : 0;
+  const elapsedMs = performance.now() - t0;
   return {
+    serverCpuUsPerRequest: round((cpu * 1000) / Math.max(1, r.requests.total)),
+    serverBusyPct: round((100 * cpu) / elapsedMs),
     reqPerSec: round(r.requests.average),
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
@@ -50,7 +62,7 @@ export async function httpBench(cfg: Config): Promise<HttpResults> {
   const echo = await startChild({ name: 'hono-echo', script: 'bench/servers/hono-echo.ts', nodeArgs: ['--import', 'tsx'], env: {} });
   let bareHono: HttpRun;
   try {
-    bareHono = await cannon(`${echo.url}/echo`, connections, duration);
+    bareHono = await cannon(`${echo.url}/echo`, connections, duration, echo.proc.pid);
   } finally {
     await echo.stop();
   }
@@ -74,7 +86,7 @@ export async function httpBench(cfg: Config): Promise<HttpResults> {
         env: { NATS_URL: cfg.natsUrl, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'warn', SAGA_TIMEOUT_MS: '3600000', ...db },
       });
       try {
-        return await cannon(`${svc.url}/orders`, connections, duration);
+        return await cannon(`${svc.url}/orders`, connections, duration, svc.proc.pid);
       } finally {
         await svc.stop();
       }
