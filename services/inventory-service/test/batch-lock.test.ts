@@ -11,6 +11,7 @@ import { migrate, OUTBOX_MIGRATIONS, openPostgres, type Db, type IncomingEvent, 
 import { dropSchema, testNamespace, TEST_DATABASE_URL, waitFor } from '@orderflow/kit/testing';
 import { MIGRATIONS, cancel, commit, getProduct, getReservation, release, reserve, setStock, type Batch } from '../src/index.js';
 import { LockOrderError } from '../src/stock/lock-order.js';
+import { deadlocked, meeting } from './helpers.js';
 
 let db: Db;
 /** The reference: the same events, one transaction each. */
@@ -322,19 +323,6 @@ const blockedBy = (waiter: () => number | undefined, holder: number) =>
     const [row] = await db.query<{ blocked: boolean }>(`SELECT $2::int = ANY(pg_blocking_pids($1::int)) AS blocked`, [pid, holder]);
     return row?.blocked === true;
   });
-
-/** Resolves once both parties have arrived. */
-function meeting(): () => Promise<void> {
-  let arrived = 0;
-  let open!: () => void;
-  const opened = new Promise<void>((r) => (open = r));
-  return async () => {
-    if (++arrived === 2) open();
-    await opened;
-  };
-}
-
-const deadlocked = (err: unknown) => (err as { code?: string } | undefined)?.code === '40P01';
 
 /** The stock the scenario should leave: what is held is reserved, what is committed is sold. */
 class Tally {

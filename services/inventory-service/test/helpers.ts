@@ -41,3 +41,17 @@ export async function inventoryEvents(svc: RunningService, nc: NatsConnection, n
 }
 
 export const now = () => new Date().toISOString();
+
+/** Resolves once both parties have arrived. */
+export function meeting(): () => Promise<void> {
+  let arrived = 0;
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  return async () => {
+    if (++arrived === 2) open();
+    await opened;
+  };
+}
+
+/** Postgres detected a deadlock (40P01). */
+export const deadlocked = (err: unknown) => (err as { code?: string } | undefined)?.code === '40P01';

@@ -4,6 +4,7 @@ import { migrate, OUTBOX_MIGRATIONS, openPostgres, type Db, type TxSql } from '@
 import { dropSchema, testNamespace, TEST_DATABASE_URL } from '@orderflow/kit/testing';
 import { MIGRATIONS, getProduct, getReservation, release, reserve, setStock } from '../src/index.js';
 import { LockOrderError } from '../src/stock/lock-order.js';
+import { deadlocked, meeting } from './helpers.js';
 
 /**
  * Batch transactions (the kit runs many messages' handlers in one transaction) on the real
@@ -32,17 +33,6 @@ const order = (productId: string) => ({
   correlationId: 'c-lock',
 });
 
-/** Resolves once both parties have arrived. */
-function meeting(): () => Promise<void> {
-  let arrived = 0;
-  let open!: () => void;
-  const opened = new Promise<void>((r) => (open = r));
-  return async () => {
-    if (++arrived === 2) open();
-    await opened;
-  };
-}
-
 /** What the kit does with a failed batch: each message again, in a transaction of its own. */
 async function batchThenOneByOne(steps: Array<(sql: TxSql) => Promise<unknown>>, meet: () => Promise<void>): Promise<unknown> {
   try {
@@ -57,8 +47,6 @@ async function batchThenOneByOne(steps: Array<(sql: TxSql) => Promise<unknown>>,
     return err;
   }
 }
-
-const deadlocked = (err: unknown) => (err as { code?: string } | undefined)?.code === '40P01';
 
 test('two batches taking overlapping products in opposite order do not deadlock', async () => {
   await db.tx((sql) => setStock(sql, 'dl-a', 10));
