@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort, httpReady, launchProcess, scrapeMetrics } from '@orderflow/kit/testing';
+import { freePort, httpReady, launchProcess } from '@orderflow/kit/testing';
 import { onCleanup } from './cleanup.js';
 import { sleep } from './stats.js';
 
@@ -45,11 +45,6 @@ export async function startChild(opts: {
   const undo = onCleanup(`process ${opts.name}`, () => stop(10_000).then(() => undefined));
   void p.exited.then(() => undo());
   return { name: opts.name, port, url, proc: p.proc, output: () => p.output(), stop };
-}
-
-/** Reads one gauge/counter value (summed over label sets) from a service's /metrics. */
-export async function scrape(url: string, metric: string): Promise<number> {
-  return (await scrapeMetrics(url)).total(metric);
 }
 
 export { sleep };

@@ -42,16 +42,8 @@ export interface StepTrace {
   pgTransactions: number;
 }
 
-interface Sampled {
-  atMs: number;
-  eventLoopMaxMs: Record<string, number>;
-  loadGeneratorEventLoopMaxMs: number;
-  outboxLagMaxS: number;
-  pgWaits: Record<string, number>;
-  checkpointBuffers: number;
-  walBytes: number;
-  checkpoints: number;
-}
+/** A window as sampled, before the step's finished orders are laid over it. */
+type Sampled = Omit<TraceWindow, 'finished' | 'maxLatencyMs'>;
 
 const PG_WAITS = `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu') AS w, count(*)::int AS n
   FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend'
@@ -110,15 +102,16 @@ export async function startStepTrace(
         }),
       );
       const now = await counters().catch(() => last);
+      // Each sample covers the WINDOW_MS before it.
       samples.push({
-        atMs: round(performance.now() - t0),
+        atMs: Math.max(0, round(performance.now() - t0 - WINDOW_MS)),
         eventLoopMaxMs,
         loadGeneratorEventLoopMaxMs: round(Math.max(0, eld.max / 1e6 - 20), 1),
         outboxLagMaxS,
         pgWaits: waits,
         checkpointBuffers: now.buffers - last.buffers,
-        walBytes: now.wal - last.wal,
-        checkpoints: now.checkpoints - last.checkpoints,
+        walMb: round((now.wal - last.wal) / 2 ** 20, 2),
+        checkpointsStarted: now.checkpoints - last.checkpoints,
       });
       eld.reset();
       waits = {};
@@ -133,22 +126,9 @@ export async function startStepTrace(
       const end = await counters().catch(() => last);
       eld.disable();
       await db?.end().catch(() => undefined);
-      // Each sample covers the WINDOW_MS before it.
       const windows: TraceWindow[] = samples.map((s) => {
-        const from = s.atMs - WINDOW_MS;
-        const mine = finished.filter(([t]) => t >= from && t < s.atMs);
-        return {
-          atMs: Math.max(0, round(from)),
-          finished: mine.length,
-          maxLatencyMs: round(Math.max(0, ...mine.map(([, l]) => l))),
-          eventLoopMaxMs: s.eventLoopMaxMs,
-          loadGeneratorEventLoopMaxMs: s.loadGeneratorEventLoopMaxMs,
-          outboxLagMaxS: s.outboxLagMaxS,
-          pgWaits: s.pgWaits,
-          checkpointBuffers: s.checkpointBuffers,
-          walMb: round(s.walBytes / 2 ** 20, 2),
-          checkpointsStarted: s.checkpoints,
-        };
+        const mine = finished.filter(([t]) => t >= s.atMs && t < s.atMs + WINDOW_MS);
+        return { ...s, finished: mine.length, maxLatencyMs: round(Math.max(0, ...mine.map(([, l]) => l))) };
       });
       // A gap: consecutive finishes far apart while orders were still to come (they are sorted).
       const times = finished.map(([t]) => t).sort((a, b) => a - b);
@@ -166,7 +146,7 @@ export async function startStepTrace(
 /** One line naming what the windows around a step's longest gap show. */
 export function describeGap(t: StepTrace): string {
   const around = t.windows.filter((w) => w.atMs + WINDOW_MS > t.longestGapAtMs && w.atMs < t.longestGapAtMs + t.longestGapMs);
-  const sum = (pick: (w: TraceWindow) => Record<string, number>) => {
+  const maxBy = (pick: (w: TraceWindow) => Record<string, number>) => {
     const out: Record<string, number> = {};
     for (const w of around) for (const [k, v] of Object.entries(pick(w))) out[k] = Math.max(out[k] ?? 0, v);
     return out;
@@ -178,7 +158,7 @@ export function describeGap(t: StepTrace): string {
     .slice(0, 4)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
-  const eldMax = Object.entries(sum((w) => w.eventLoopMaxMs))
+  const eldMax = Object.entries(maxBy((w) => w.eventLoopMaxMs))
     .map(([k, v]) => `${k.replace('-service', '')} ${v}`)
     .join(', ');
   return (
