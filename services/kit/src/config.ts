@@ -71,6 +71,11 @@ export interface DbSettings {
   connectTimeoutMs: number;
   /** DB_POOL_MAX: connections per process. */
   poolMax: number;
+  /**
+   * PGOPTIONS: server settings for every connection (`-c name=value ...`), as libpq reads it. The
+   * pool's own `options` (the schema's search_path) would otherwise silently replace it.
+   */
+  serverOptions: string;
 }
 
 export function dbSettings(env: Env = process.env): DbSettings {
@@ -81,6 +86,7 @@ export function dbSettings(env: Env = process.env): DbSettings {
     keepAliveInitialDelayMs: intSetting('DB_KEEPALIVE_MS', 10_000, env),
     connectTimeoutMs: intSetting('DB_CONNECT_TIMEOUT_MS', 5_000, env),
     poolMax: intSetting('DB_POOL_MAX', 10, env),
+    serverOptions: readSetting('PGOPTIONS', env) ?? '',
   };
 }
 

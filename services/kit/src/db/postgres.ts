@@ -29,7 +29,8 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
   const pool = new pg.Pool({
     connectionString: opts.url,
     max: opts.poolMax ?? limits.poolMax,
-    options: `-c search_path=${schema}`,
+    // search_path last: the schema is this pool's to decide, whatever PGOPTIONS says.
+    options: [limits.serverOptions, `-c search_path=${schema}`].filter(Boolean).join(' '),
     application_name: opts.applicationName ?? schema,
     // Also bounds the wait for a free connection of a full pool.
     connectionTimeoutMillis: limits.connectTimeoutMs,
