@@ -11,7 +11,7 @@ import { migrate, OUTBOX_MIGRATIONS, openPostgres, type Db, type IncomingEvent, 
 import { dropSchema, testNamespace, TEST_DATABASE_URL, waitFor } from '@orderflow/kit/testing';
 import { MIGRATIONS, cancel, commit, getProduct, getReservation, release, reserve, setStock, type Batch } from '../src/index.js';
 import { LockOrderError } from '../src/stock/lock-order.js';
-import { deadlocked, meeting } from './helpers.js';
+import { batchThenOneByOne, deadlocked, meeting } from './helpers.js';
 
 let db: Db;
 /** The reference: the same events, one transaction each. */
@@ -292,26 +292,14 @@ test('an order named by another event between two orders.created is claimed in i
 // the way the kit does it: the batch in one transaction; if that fails, each event in a
 // transaction of its own. Each sequencing point waits for a fact (a backend blocked by the other).
 
-/** The failure of the batch transaction (its events were then handled one by one), if any. */
-async function consume(
-  on: Db,
-  events: IncomingEvent[],
-  hooks: { start?: (sql: TxSql) => Promise<void>; afterFirst?: (sql: TxSql) => Promise<void> } = {},
-): Promise<unknown> {
-  try {
-    await on.tx(async (sql) => {
-      await hooks.start?.(sql);
-      for (const [i, e] of events.entries()) {
-        await handle(sql, e, { event: e, peers: events });
-        if (i === 0) await hooks.afterFirst?.(sql);
-      }
-    });
-    return undefined;
-  } catch (err) {
-    for (const e of events) await on.tx((sql) => handle(sql, e));
-    return err;
-  }
-}
+/** Handles the events as one consumer batch on `on`, each alone if the batch fails; resolves to the batch's error. */
+const consume = (on: Db, events: IncomingEvent[], hooks: Parameters<typeof batchThenOneByOne>[3] = {}) =>
+  batchThenOneByOne(
+    on,
+    events.length,
+    (sql, i, inBatch) => handle(sql, events[i]!, inBatch ? { event: events[i]!, peers: events } : undefined),
+    hooks,
+  );
 
 const backendPid = async (sql: TxSql) => (await sql.query<{ pid: number }>(`SELECT pg_backend_pid() AS pid`))[0]!.pid;
 

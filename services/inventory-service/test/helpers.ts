@@ -1,6 +1,6 @@
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { makeEvent, Names, type EventData, type EventType, type RunningService } from '@orderflow/kit';
+import { makeEvent, Names, type Db, type EventData, type EventType, type RunningService, type TxSql } from '@orderflow/kit';
 import { readStream, waitFor } from '@orderflow/kit/testing';
 
 export type Published = { id: string; type: EventType };
@@ -55,3 +55,30 @@ export function meeting(): () => Promise<void> {
 
 /** Postgres detected a deadlock (40P01). */
 export const deadlocked = (err: unknown) => (err as { code?: string } | undefined)?.code === '40P01';
+
+/**
+ * What the kit's consumer does with a batch: every event's handler in one transaction and, when
+ * that fails, each event again in a transaction of its own. `handle(sql, i, inBatch)` handles the
+ * i-th event; `afterFirst` runs in the batch transaction after its first event (a meeting, while
+ * the first locks are held). Resolves to the batch transaction's error, if it failed.
+ */
+export async function batchThenOneByOne(
+  db: Db,
+  count: number,
+  handle: (sql: TxSql, i: number, inBatch: boolean) => Promise<unknown>,
+  hooks: { start?: (sql: TxSql) => Promise<void>; afterFirst?: (sql: TxSql) => Promise<void> } = {},
+): Promise<unknown> {
+  try {
+    await db.tx(async (sql) => {
+      await hooks.start?.(sql);
+      for (let i = 0; i < count; i++) {
+        await handle(sql, i, true);
+        if (i === 0) await hooks.afterFirst?.(sql);
+      }
+    });
+    return undefined;
+  } catch (err) {
+    for (let i = 0; i < count; i++) await db.tx((sql) => handle(sql, i, false));
+    return err;
+  }
+}

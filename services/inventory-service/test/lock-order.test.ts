@@ -4,7 +4,7 @@ import { migrate, OUTBOX_MIGRATIONS, openPostgres, type Db, type TxSql } from '@
 import { dropSchema, testNamespace, TEST_DATABASE_URL } from '@orderflow/kit/testing';
 import { MIGRATIONS, getProduct, getReservation, release, reserve, setStock } from '../src/index.js';
 import { LockOrderError } from '../src/stock/lock-order.js';
-import { deadlocked, meeting } from './helpers.js';
+import { batchThenOneByOne, deadlocked, meeting } from './helpers.js';
 
 /**
  * Batch transactions (the kit runs many messages' handlers in one transaction) on the real
@@ -33,20 +33,9 @@ const order = (productId: string) => ({
   correlationId: 'c-lock',
 });
 
-/** What the kit does with a failed batch: each message again, in a transaction of its own. */
-async function batchThenOneByOne(steps: Array<(sql: TxSql) => Promise<unknown>>, meet: () => Promise<void>): Promise<unknown> {
-  try {
-    await db.tx(async (sql) => {
-      await steps[0]!(sql);
-      await meet();
-      for (const step of steps.slice(1)) await step(sql);
-    });
-    return undefined;
-  } catch (err) {
-    for (const step of steps) await db.tx((sql) => step(sql));
-    return err;
-  }
-}
+/** A batch of steps, meeting the other batch once its first step holds its locks. */
+const batch = (steps: Array<(sql: TxSql) => Promise<unknown>>, meet: () => Promise<void>) =>
+  batchThenOneByOne(db, steps.length, (sql, i) => steps[i]!(sql), { afterFirst: meet });
 
 test('two batches taking overlapping products in opposite order do not deadlock', async () => {
   await db.tx((sql) => setStock(sql, 'dl-a', 10));
@@ -54,8 +43,8 @@ test('two batches taking overlapping products in opposite order do not deadlock'
   const [a1, b1, b2, a2] = [order('dl-b'), order('dl-a'), order('dl-a'), order('dl-b')];
   const meet = meeting();
   const failures = await Promise.all([
-    batchThenOneByOne([(sql) => reserve(sql, a1), (sql) => reserve(sql, b1)], meet), // dl-b, then dl-a
-    batchThenOneByOne([(sql) => reserve(sql, b2), (sql) => reserve(sql, a2)], meet), // dl-a, then dl-b
+    batch([(sql) => reserve(sql, a1), (sql) => reserve(sql, b1)], meet), // dl-b, then dl-a
+    batch([(sql) => reserve(sql, b2), (sql) => reserve(sql, a2)], meet), // dl-a, then dl-b
   ]);
   expect(failures.filter(deadlocked)).toEqual([]);
   // Exactly one batch had to step back, and it did so by refusing to wait, not by a deadlock.
@@ -76,9 +65,9 @@ test('a batch releasing one order while another reserves its products does not d
   const meet = meeting();
   const failures = await Promise.all([
     // Holds dl-c, then wants the reservation row of `held`.
-    batchThenOneByOne([(sql) => reserve(sql, first), (sql) => release(sql, held.orderId, 'payment_declined')], meet),
+    batch([(sql) => reserve(sql, first), (sql) => release(sql, held.orderId, 'payment_declined')], meet),
     // Holds `held`'s reservation row and dl-d, then wants dl-c.
-    batchThenOneByOne([(sql) => release(sql, held.orderId, 'order_cancelled'), (sql) => reserve(sql, later)], meet),
+    batch([(sql) => release(sql, held.orderId, 'order_cancelled'), (sql) => reserve(sql, later)], meet),
   ]);
   expect(failures.filter(deadlocked)).toEqual([]);
   for (const f of failures) if (f !== undefined) expect(f).toBeInstanceOf(LockOrderError);
