@@ -16,8 +16,9 @@ const WAIT_SAMPLE_MS = 100;
 const NONE = { buffers: 0, checkpoints: 0, wal: 0, xacts: 0 };
 
 export interface TraceWindow {
-  /** Window start, ms after the step started. */
+  /** Window start, ms after the step started, and its length: each window runs from the previous sample to its own, so they tile the step. */
   atMs: number;
+  spanMs: number;
   /** Orders whose final event passed in this window, and the slowest of them (scheduled → final). */
   finished: number;
   maxLatencyMs: number;
@@ -79,6 +80,7 @@ export async function startStepTrace(
   let last = first;
   const loop = (async () => {
     let next = performance.now();
+    let from = 0;
     while (running) {
       next += WINDOW_MS;
       // Postgres waits at a finer grain than the window: a stall of a few hundred ms is seen.
@@ -102,9 +104,12 @@ export async function startStepTrace(
         }),
       );
       const now = await counters().catch(() => last);
-      // Each sample covers the WINDOW_MS before it.
+      // From the previous sample to this one: the scrapes above make a window a little longer than
+      // WINDOW_MS, and a fixed length would let windows overlap or leave gaps.
+      const to = performance.now() - t0;
       samples.push({
-        atMs: Math.max(0, round(performance.now() - t0 - WINDOW_MS)),
+        atMs: round(from),
+        spanMs: round(to - from),
         eventLoopMaxMs,
         loadGeneratorEventLoopMaxMs: round(Math.max(0, eld.max / 1e6 - 20), 1),
         outboxLagMaxS,
@@ -116,6 +121,7 @@ export async function startStepTrace(
       eld.reset();
       waits = {};
       last = now;
+      from = to;
     }
   })();
   return {
@@ -127,7 +133,7 @@ export async function startStepTrace(
       eld.disable();
       await db?.end().catch(() => undefined);
       const windows: TraceWindow[] = samples.map((s) => {
-        const mine = finished.filter(([t]) => t >= s.atMs && t < s.atMs + WINDOW_MS);
+        const mine = finished.filter(([t]) => t >= s.atMs && t < s.atMs + s.spanMs);
         return { ...s, finished: mine.length, maxLatencyMs: round(Math.max(0, ...mine.map(([, l]) => l))) };
       });
       // A gap: consecutive finishes far apart while orders were still to come (they are sorted).
@@ -145,7 +151,7 @@ export async function startStepTrace(
 
 /** One line naming what the windows around a step's longest gap show. */
 export function describeGap(t: StepTrace): string {
-  const around = t.windows.filter((w) => w.atMs + WINDOW_MS > t.longestGapAtMs && w.atMs < t.longestGapAtMs + t.longestGapMs);
+  const around = t.windows.filter((w) => w.atMs + w.spanMs > t.longestGapAtMs && w.atMs < t.longestGapAtMs + t.longestGapMs);
   const maxBy = (pick: (w: TraceWindow) => Record<string, number>) => {
     const out: Record<string, number> = {};
     for (const w of around) for (const [k, v] of Object.entries(pick(w))) out[k] = Math.max(out[k] ?? 0, v);

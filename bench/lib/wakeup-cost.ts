@@ -9,6 +9,7 @@ import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { cpuMs } from './procs.js';
+import { openLoop } from './open-loop.js';
 import { round, sleep } from './stats.js';
 import { onCleanup } from './cleanup.js';
 
@@ -35,12 +36,7 @@ export async function wakeupCost(rates: readonly number[], seconds: number): Pro
       const n = Math.round(rate * seconds);
       const before = received;
       const [s0, e0] = [await cpuMs(process.pid), await cpuMs(child.pid!)];
-      const t0 = performance.now();
-      for (let sent = 0; sent < n;) {
-        const due = Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-        for (; sent < due; sent++) sock.write('x');
-        await sleep(Math.max(1, t0 + (sent * 1000) / rate - performance.now()));
-      }
+      await openLoop(rate, n, () => void sock.write('x'));
       for (let i = 0; i < 100 && received - before < n; i++) await sleep(10);
       const [s1, e1] = [await cpuMs(process.pid), await cpuMs(child.pid!)];
       out.push({ rate, senderUs: round(((s1 - s0) * 1000) / n), echoUs: round(((e1 - e0) * 1000) / n) });

@@ -14,6 +14,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { deleteNamespaceStreams, dropSchema } from '@orderflow/kit/testing';
 import { checkInvariants, waitQuiescent, type InvariantInput } from '../../test/support/invariants.js';
 import { onCleanup } from '../lib/cleanup.js';
+import { openLoop } from '../lib/open-loop.js';
 import { initialStock, orderBody, seedProducts } from '../lib/orders.js';
 import { cpuMs, pidsOf, startChild, wakeups, type Child } from '../lib/procs.js';
 import { round, sleep, summary, until } from '../lib/stats.js';
@@ -155,7 +156,6 @@ async function load(
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const total = Math.round(rate * durationS);
   const scheduled = new Map<string, number>();
-  let sent = 0;
   let errors = 0;
   let inflight = 0;
   const maxInflight = 5000;
@@ -188,23 +188,19 @@ async function load(
       });
       req.end(body);
     });
-  const t0 = performance.now();
-  const deadline = t0 + durationS * 1000 + 2000;
-  while (sent < total && performance.now() < deadline) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-    for (; sent < due; sent++) {
-      const at = t0 + (sent * 1000) / rate;
+  const sent = await openLoop(
+    rate,
+    total,
+    (i, at) => {
       if (inflight >= maxInflight) {
         errors++;
-        continue;
+        return;
       }
       inflight++;
-      pending.push(post(sent, at).finally(() => inflight--));
-    }
-    // Wake for the next send only (a fixed short tick would cost this process CPU at every rate,
-    // and its CPU is counted with the platform's).
-    await sleep(Math.max(1, t0 + (sent * 1000) / rate - performance.now()));
-  }
+      pending.push(post(i, at).finally(() => inflight--));
+    },
+    performance.now() + durationS * 1000 + 2000,
+  );
   await Promise.race([Promise.all(pending), sleep(35_000)]);
   agent.destroy();
   return { scheduled, sent, errors };
