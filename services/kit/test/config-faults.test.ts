@@ -13,6 +13,7 @@ test('fault settings: documented defaults, and each one read from the environmen
     keepAliveInitialDelayMs: 10_000,
     connectTimeoutMs: 5_000,
     poolMax: 10,
+    serverOptions: '',
   });
   expect(d).toMatchObject({ retryAfterSeconds: 5, natsRebuildTimeoutMs: 120_000, nats: { passwordFile: undefined } });
 
@@ -25,6 +26,7 @@ test('fault settings: documented defaults, and each one read from the environmen
     DB_KEEPALIVE_MS: '3000',
     DB_CONNECT_TIMEOUT_MS: '4000',
     DB_POOL_MAX: '3',
+    PGOPTIONS: '-c work_mem=8MB',
     HTTP_RETRY_AFTER_SECONDS: '9',
     NATS_REBUILD_TIMEOUT_MS: '0',
     NATS_PASSWORD_FILE: join(dir, 'pw'),
@@ -36,6 +38,7 @@ test('fault settings: documented defaults, and each one read from the environmen
     keepAliveInitialDelayMs: 3000,
     connectTimeoutMs: 4000,
     poolMax: 3,
+    serverOptions: '-c work_mem=8MB',
   });
   // The file is named for the manager to read again at each connect; its value is there too.
   expect(c).toMatchObject({
