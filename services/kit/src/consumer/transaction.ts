@@ -50,6 +50,7 @@ export async function runTransaction(o: TransactionOptions, works: Work[]): Prom
       if (state.abandoned) throw new AbandonedWorkError();
       sql.write(text, params);
     },
+    beforeCommit: (fn) => sql.beforeCommit(fn),
   });
   const after: AfterCommit[] = [];
   const events: OutgoingEvent[] = [];

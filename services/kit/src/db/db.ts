@@ -24,6 +24,14 @@ export interface TxSql extends Sql {
    * changes are visible to every later statement of the transaction, as with query().
    */
   write(text: string, params: unknown[]): void;
+  /**
+   * Runs `fn` once the transaction's function has returned, just before its queued writes go
+   * out with COMMIT; several run in the order registered, and each may queue writes (write,
+   * atCommit). Where a transaction that kept changes to rows it holds locked in memory writes
+   * them, one statement for many (a consumer batch's stock changes). Not run when the function
+   * throws: nothing commits then.
+   */
+  beforeCommit(fn: () => void): void;
 }
 
 export interface Db extends Sql {

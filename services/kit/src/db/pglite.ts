@@ -32,6 +32,7 @@ export async function openPglite(opts: PgliteOptions): Promise<Db> {
       const finals: Array<{ text: string; params: unknown[] }> = [];
       // In process there is no round trip to save: queued writes just run before what follows them.
       const queued: Array<{ text: string; params: unknown[] }> = [];
+      const hooks: Array<() => void> = [];
       const inner = wrap(tx);
       const flush = async () => {
         for (const w of queued.splice(0)) await inner.query(w.text, w.params);
@@ -47,8 +48,10 @@ export async function openPglite(opts: PgliteOptions): Promise<Db> {
         },
         atCommit: (text, params) => void finals.push({ text, params }),
         write: (text, params) => void queued.push({ text, params }),
+        beforeCommit: (hook) => void hooks.push(hook),
       };
       const result = await fn(first ? await sql.query(first.text, [...first.params]) : [], sql);
+      for (const hook of hooks.splice(0)) hook();
       await flush();
       for (const f of finals) await inner.query(f.text, f.params);
       return result;

@@ -135,6 +135,7 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
       return (answers[answers.length - 1]?.rows ?? []) as R[];
     };
     const finals: BatchStatement[] = [];
+    const hooks: Array<() => void> = [];
     try {
       const sql: TxSql = {
         query: send,
@@ -143,8 +144,10 @@ export async function openPostgres(opts: PostgresOptions): Promise<Db> {
         },
         atCommit: (text, params) => void finals.push(statement(text, params)),
         write: (text, params) => void queued.push(statement(text, params)),
+        beforeCommit: (hook) => void hooks.push(hook),
       };
       const result = await fn(first ? await send(first.text, [...first.params]) : [], sql);
+      for (const hook of hooks.splice(0)) hook();
       if (!started && queued.length === 0 && finals.length === 0) return result;
       const statements = [...opening(), ...queued.splice(0), ...finals, { text: 'COMMIT' }];
       started = true;
