@@ -60,8 +60,8 @@ function handle(sql: TxSql, e: IncomingEvent, batch?: Batch): Promise<unknown> {
   }
 }
 
-/** The transaction with every statement it awaits recorded (queued writes cost no round trip). */
-function counted(sql: TxSql, into: string[]): TxSql {
+/** The transaction with every statement it awaits recorded (queued writes cost no round trip), and its queued writes apart. */
+function counted(sql: TxSql, into: string[], writes: string[] = []): TxSql {
   return {
     query: (text, params) => {
       into.push(text.replace(/\s+/g, ' ').trim());
@@ -72,7 +72,11 @@ function counted(sql: TxSql, into: string[]): TxSql {
       return sql.exec(text);
     },
     atCommit: (text, params) => sql.atCommit(text, params),
-    write: (text, params) => sql.write(text, params),
+    write: (text, params) => {
+      writes.push(text.replace(/\s+/g, ' ').trim());
+      sql.write(text, params);
+    },
+    beforeCommit: (fn) => sql.beforeCommit(fn),
   };
 }
 
@@ -88,10 +92,11 @@ async function lockedElsewhere(table: 'products' | 'reservations', id: string): 
 async function batchAgreesWithOneByOne(
   events: IncomingEvent[],
   opts: { afterFirst?: (statements: readonly string[]) => Promise<void> } = {},
-): Promise<{ outcomes: unknown[]; statements: string[] }> {
+): Promise<{ outcomes: unknown[]; statements: string[]; writes: string[] }> {
   const statements: string[] = [];
+  const writes: string[] = [];
   const outcomes = await db.tx(async (tx) => {
-    const sql = counted(tx, statements);
+    const sql = counted(tx, statements, writes);
     const out: unknown[] = [];
     for (const [i, e] of events.entries()) {
       out.push(await handle(sql, e, { event: e, peers: events }));
@@ -104,7 +109,7 @@ async function batchAgreesWithOneByOne(
   expect(outcomes).toEqual(alone);
   const orders = [...new Set(events.map((e) => (e.data as { orderId: string }).orderId))];
   for (const o of orders) expect(await getReservation(db, o)).toEqual(await getReservation(ref, o));
-  return { outcomes, statements };
+  return { outcomes, statements, writes };
 }
 
 const stock = async (productId: string, onHand: number, price?: number) => {
@@ -116,7 +121,7 @@ const product = async (productId: string) => {
   return p;
 };
 
-test('a batch of orders.created: one claim, one product lock, reserved in order while stock lasts', async () => {
+test('a batch of orders.created: one claim, one product lock, reserved in order while stock lasts, written once at commit', async () => {
   await stock('bl-x', 5, 2);
   await stock('bl-y', 3, 1);
   await stock('bl-z', 1, 10);
@@ -151,7 +156,7 @@ test('a batch of orders.created: one claim, one product lock, reserved in order 
       { productId: 'bl-y', quantity: 1 },
     ]),
   ];
-  const { outcomes, statements } = await batchAgreesWithOneByOne(events, {
+  const { outcomes, statements, writes } = await batchAgreesWithOneByOne(events, {
     afterFirst: async (first) => {
       // bl-z is in d's order only, yet held already: the first handler locked every order's products.
       for (const id of ['bl-x', 'bl-y', 'bl-z']) await lockedElsewhere('products', id);
@@ -189,6 +194,9 @@ test('a batch of orders.created: one claim, one product lock, reserved in order 
   // (claimed by an earlier transaction, so not one this one holds).
   expect(statements).toHaveLength(3);
   expect(statements[2]).toMatch(/^SELECT status FROM reservations/);
+  // Four reservations and two rejections change stock and reservation rows in one write, at commit.
+  expect(writes).toHaveLength(1);
+  expect(writes[0]).toMatch(/^WITH stock AS \( UPDATE products .* UPDATE reservations r .* FROM unnest/);
   // Every unit promised once: on hand − reserved never below zero, nothing lost.
   expect(await product('bl-x')).toMatchObject({ onHand: 5, reserved: 5, available: 0 });
   expect(await product('bl-y')).toMatchObject({ onHand: 3, reserved: 3, available: 0 });
@@ -197,7 +205,7 @@ test('a batch of orders.created: one claim, one product lock, reserved in order 
   expect(await getReservation(db, f)).toMatchObject({ status: 'held', amount: 3 });
 });
 
-test('a batch of settle events: one reservation lock, one product lock, each reservation changed once', async () => {
+test('a batch of settle events: one reservation lock, one product lock, every change written once at commit', async () => {
   await stock('bs-1', 10);
   await stock('bs-2', 10);
   const [g, h, i, j, k] = [randomUUID(), randomUUID(), randomUUID(), randomUUID(), randomUUID()];
@@ -227,7 +235,7 @@ test('a batch of settle events: one reservation lock, one product lock, each res
     confirmed(j),
     failed(j),
   ];
-  const { outcomes, statements } = await batchAgreesWithOneByOne(events, {
+  const { outcomes, statements, writes } = await batchAgreesWithOneByOne(events, {
     afterFirst: async (first) => {
       // The first settle (g's) holds the reservations of the whole batch and their products.
       for (const o of [h, i, j]) await lockedElsewhere('reservations', o);
@@ -250,6 +258,8 @@ test('a batch of settle events: one reservation lock, one product lock, each res
   ]);
   // Nine events, four statements: the two locks, k's tombstone and k's claim (which finds it).
   expect(statements).toHaveLength(4);
+  // Four settlements, one write at commit.
+  expect(writes).toHaveLength(1);
   expect(await product('bs-1')).toMatchObject({ onHand: 8, reserved: 0, sold: 2 });
   expect(await product('bs-2')).toMatchObject({ onHand: 8, reserved: 0, sold: 2 });
   for (const [o, status] of [

@@ -12,6 +12,7 @@ import {
 import { compareIds, holding } from './lock-order.js';
 import { heldRows, lockMissing } from './batch-lock.js';
 import { claimGroup, settleOrders, type CreatedEvent } from './peers.js';
+import { stage, type ReservationChange } from './staged-changes.js';
 import type { ReservationStatus, ReservationView } from './types.js';
 
 export interface ProductView {
@@ -143,15 +144,6 @@ async function lockProducts(sql: Sql, productIds: readonly string[]): Promise<Ma
   return levels;
 }
 
-/** What settles a reservation row in the same statement as its stock change. */
-interface ReservationChange {
-  orderId: string;
-  status?: ReservationStatus;
-  reason?: string;
-  items?: readonly PricedItem[];
-  amount?: number;
-}
-
 /** The transaction's copy of a reservation row, as the queued UPDATE leaves it (COALESCE: only what is given). */
 function changed(sql: Sql, c: ReservationChange): void {
   const held = heldRows(sql).reservation;
@@ -170,12 +162,10 @@ function changed(sql: Sql, c: ReservationChange): void {
 }
 
 /**
- * Locks (unless the transaction holds the rows already), then applies per-unit deltas
- * (×quantity) to each product and changes the reservation row, in one statement: a
- * data-modifying CTE always runs to completion, so the two stay one atomic step. Its result is
- * not needed, so it is a queued write (sql.write): it goes with the transaction's next statement
- * or its COMMIT, no round trip of its own; the transaction's copies of the rows change with it.
- * A missing product row means the data is broken.
+ * Locks (unless the transaction holds the rows already), then moves per-unit deltas (×quantity)
+ * of each product and changes the reservation row. Both are staged (staged-changes.ts) and
+ * written at commit with the rest of the transaction's, so no statement goes out here; the
+ * transaction's copies of the rows change now. A missing product row means the data is broken.
  */
 async function adjust(sql: TxSql, items: readonly LineItem[], delta: StockDelta, reservation: ReservationChange): Promise<void> {
   const locked = await lockProducts(
@@ -184,36 +174,7 @@ async function adjust(sql: TxSql, items: readonly LineItem[], delta: StockDelta,
   );
   const missing = items.filter((i) => !locked.has(i.productId));
   if (missing.length) throw new Error(`products missing for a reservation: ${missing.map((i) => i.productId).join(', ')}`);
-  sql.write(
-    `WITH stock AS (
-       UPDATE products p
-          SET on_hand = p.on_hand + $2::int * u.qty,
-              reserved = p.reserved + $3::int * u.qty,
-              sold = p.sold + $4::int * u.qty,
-              updated_at = now()
-         FROM unnest($1::text[], $5::int[]) AS u(id, qty)
-        WHERE p.product_id = u.id
-     )
-     UPDATE reservations
-        SET status = COALESCE($7, status),
-            reason = COALESCE($8, reason),
-            items = COALESCE($9::jsonb, items),
-            amount = COALESCE($10::numeric, amount),
-            updated_at = now()
-      WHERE order_id = $6`,
-    [
-      items.map((i) => i.productId),
-      delta.onHand,
-      delta.reserved,
-      delta.sold,
-      items.map((i) => i.quantity),
-      reservation.orderId,
-      reservation.status ?? null,
-      reservation.reason ?? null,
-      reservation.items ? JSON.stringify(reservation.items) : null,
-      reservation.amount ?? null,
-    ],
-  );
+  stage(sql, items, delta, reservation);
   const held = heldRows(sql).product;
   for (const i of items) held.set(i.productId, shifted(held.get(i.productId)!, i.quantity, delta));
   changed(sql, reservation);
@@ -327,11 +288,9 @@ export async function reserve(sql: TxSql, input: ReserveInput, batch?: Batch): P
   );
   const plan = planReservation(items, locked);
   if (plan.kind === 'reject') {
-    sql.write(`UPDATE reservations SET status = 'rejected', reason = $2, updated_at = now() WHERE order_id = $1`, [
-      input.orderId,
-      plan.reason,
-    ]);
-    changed(sql, { orderId, status: 'rejected', reason: plan.reason });
+    const rejection = { orderId, status: 'rejected' as const, reason: plan.reason };
+    stage(sql, [], NO_MOVE, rejection);
+    changed(sql, rejection);
     return { kind: 'rejected', reason: plan.reason, shortages: plan.shortages };
   }
   await adjust(sql, plan.items, { onHand: 0, reserved: 1, sold: 0 }, { orderId: input.orderId, items: plan.items, amount: plan.amount });
@@ -385,6 +344,9 @@ async function lockReservation(sql: Sql, orderId: string, batch?: Batch): Promis
 
 /** How a hold ends: the status the reservation takes, and a release's reason. */
 type Settlement = { status: 'committed' } | { status: 'released'; reason: string };
+
+/** A reservation change that moves no stock (a rejection). */
+const NO_MOVE: StockDelta = { onHand: 0, reserved: 0, sold: 0 };
 
 /** What a settlement does to the held units, per unit (×quantity). */
 const SETTLED_STOCK: Record<Settlement['status'], StockDelta> = {
