@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { makeEvent, migrate, Names, openPostgres, OUTBOX_MIGRATIONS, type Db, type IncomingEvent } from '@orderflow/kit';
+import { makeEvent, migrate, Names, openPostgres, OUTBOX_MIGRATIONS, type Db, type IncomingEvent, type TxSql } from '@orderflow/kit';
 import { dropSchema, TEST_DATABASE_URL } from '@orderflow/kit/testing';
 import { MIGRATIONS } from '../src/migrations.js';
 import { newOrder } from '../src/orders/new-order.js';
@@ -51,7 +51,10 @@ test('the first event of a batch locks every order of the batch; later events se
   const [a, b] = [await placed(), await placed()];
   const unknown = '00000000-0000-4000-8000-000000000000';
   const peers = [about(a), about(unknown), about(b), about(a)];
-  await db.tx(async (sql) => {
+  const writes: string[] = [];
+  await db.tx(async (tx) => {
+    // Queued writes recorded: the batch's changes go out as one, at commit.
+    const sql: TxSql = { ...tx, write: (text, params) => void (writes.push(text), tx.write(text, params)) };
     expect(await applySaga(sql, names, a, { kind: 'reserved', amount: 10 }, peers)).toMatchObject({ order: { status: 'reserved' } });
     // b is locked already, by the statement that locked a: another session cannot take it.
     await expect(other.tx((o) => o.query(`SELECT id FROM orders WHERE id = $1 FOR UPDATE NOWAIT`, [b]))).rejects.toMatchObject({
@@ -65,7 +68,11 @@ test('the first event of a batch locks every order of the batch; later events se
     const again = await applySaga(sql, names, a, { kind: 'paid' }, peers);
     expect(again).toMatchObject({ before: 'reserved', order: { status: 'confirmed', total: 10 } });
     expect(again?.order.history.map((h) => h.status)).toEqual(['pending', 'reserved', 'paid', 'confirmed']);
+    expect(writes).toEqual([]);
   });
+  // Three saga steps on two orders and their two events: one statement, written at commit.
+  expect(writes).toHaveLength(1);
+  expect(writes[0]).toMatch(/UPDATE orders o[\s\S]*FROM unnest[\s\S]*INSERT INTO outbox/);
   // What the transaction computed is what it stored.
   expect(await getOrder(db, a)).toMatchObject({ status: 'confirmed', total: 10 });
   expect((await getOrder(db, a))?.history.map((h) => h.status)).toEqual(['pending', 'reserved', 'paid', 'confirmed']);

@@ -1,7 +1,6 @@
 import {
   makeEvent,
   outboxInsertSql,
-  outboxParams,
   type IncomingEvent,
   type Names,
   type OutgoingEvent,
@@ -9,6 +8,7 @@ import {
   type TxSql,
 } from '@orderflow/kit';
 import type { NewOrder } from './new-order.js';
+import { stageOrderChange } from './staged-changes.js';
 import { transition, type OrderStatus, type SagaInput, type Transition } from '../saga/transitions.js';
 
 export interface OrderView {
@@ -142,10 +142,10 @@ async function lockOrder(sql: TxSql, orderId: string, peers: readonly IncomingEv
  * Applies a saga input to an order under a row lock, records history and queues the resulting
  * event in the same transaction. Returns undefined for an order this service never stored.
  *
- * The order as changed is computed here from the locked row, so the change is a queued write
- * (sql.write) that travels with the transaction's next statement or its COMMIT: the lock is the
- * handler's only round trip, and with `peers` (the other events of a consumer batch) one lock
- * serves the whole batch.
+ * The order as changed is computed here from the locked row, so the change is staged
+ * (staged-changes.ts) and written at commit with the transaction's other orders: the lock is the
+ * handler's only round trip, and with `peers` (the other events of a consumer batch) one lock and
+ * one write serve the whole batch.
  */
 export async function applySaga(
   sql: TxSql,
@@ -164,19 +164,14 @@ export async function applySaga(
   // What the UPDATE below makes of the row (COALESCE for the reason, history appended).
   const updated: OrderRow = { ...row, status: t.status, reason: t.reason ?? row.reason, total, history: [...row.history, ...steps] };
   lockedIn.get(sql)?.set(row.id, updated);
-  const change = `UPDATE orders SET status = $2, reason = COALESCE($3, reason), total = $4, history = history || $5::jsonb,
-    updated_at = now() WHERE id = $1`;
-  const params: unknown[] = [orderId, t.status, t.reason ?? null, total, JSON.stringify(steps)];
+  let event: OutgoingEvent | undefined;
   if (t.emit) {
     const base = { version: 'v1' as const, orderId, correlationId: row.correlation_id, occurredAt: now };
-    const event =
+    event =
       t.emit === 'orders.confirmed'
         ? makeEvent(names, 'orders.confirmed', base)
         : makeEvent(names, 'orders.cancelled', { ...base, reason: t.reason ?? 'cancelled' });
-    // The state change and its event in one statement (a data-modifying CTE runs to completion).
-    sql.write(`WITH o AS (${change}) ${outboxInsertSql(6)}`, [...params, ...outboxParams([event])]);
-    return { before: row.status, t, order: toView(updated), event };
   }
-  sql.write(change, params);
-  return { before: row.status, t, order: toView(updated) };
+  stageOrderChange(sql, { id: row.id, status: t.status, ...(t.reason !== undefined ? { reason: t.reason } : {}), total, steps }, event);
+  return { before: row.status, t, order: toView(updated), ...(event ? { event } : {}) };
 }
