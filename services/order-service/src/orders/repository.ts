@@ -1,12 +1,4 @@
-import {
-  makeEvent,
-  outboxInsertSql,
-  type IncomingEvent,
-  type Names,
-  type OutgoingEvent,
-  type Sql,
-  type TxSql,
-} from '@orderflow/kit';
+import { makeEvent, outboxInsertSql, type IncomingEvent, type Names, type OutgoingEvent, type Sql, type TxSql } from '@orderflow/kit';
 import type { NewOrder } from './new-order.js';
 import { stageOrderChange } from './staged-changes.js';
 import { transition, type OrderStatus, type SagaInput, type Transition } from '../saga/transitions.js';
