@@ -44,6 +44,7 @@ const PASSTHROUGH: Record<string, string> = {
   DB_KEEPALIVE_MS: 'TCP keepalive delay, 10 s',
   DB_CONNECT_TIMEOUT_MS: 'connect / pool wait, 5 s',
   DB_POOL_MAX: '10 connections per pod',
+  PGOPTIONS: 'Postgres server settings for every connection (libpq form), none',
   NATS_REBUILD_TIMEOUT_MS: 'exit after 120 s without a usable NATS connection',
   HTTP_RETRY_AFTER_SECONDS: 'Retry-After of a 503, 5 s',
   OTEL_TRACES_EXPORTER: 'the SDK picks OTLP from OTEL_EXPORTER_OTLP_ENDPOINT',
