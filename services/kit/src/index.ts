@@ -62,6 +62,7 @@ export { openPglite } from './db/pglite.js';
 export { openPostgres } from './db/postgres.js';
 export { migrate, type Migration } from './db/migrate.js';
 export { GroupCommit, type GroupCommitOptions, type Settled } from './db/group-commit.js';
+export { txState } from './db/tx-state.js';
 
 // Outbox.
 export { enqueue, OUTBOX_MIGRATIONS, outboxInsertSql, outboxParams } from './outbox/store.js';
