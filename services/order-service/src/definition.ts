@@ -29,7 +29,7 @@ export function orderService() {
     setup: (ctx) => ({
       metrics: sagaMetrics(ctx.metrics.registry),
       // New orders are written in groups (one statement per group of concurrent POSTs).
-      writer: orderWriter(ctx.db, orderWriterMetrics(ctx.metrics.registry)),
+      writer: orderWriter(ctx.db, ctx.relay, orderWriterMetrics(ctx.metrics.registry)),
     }),
     // The console's read-only routes first: `/orders/stats` must not reach `/orders/:id`.
     routes: (ctx, { writer }) => new Hono<HttpEnv>().route('/', consoleRoutes(ctx)).route('/', orderRoutes(ctx, writer)),

@@ -1,13 +1,13 @@
-import { headers as natsHeaders } from '@nats-io/nats-core';
-import type { JetStreamClient } from '@nats-io/jetstream';
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { Db } from '../db/db.js';
 import type { OutgoingEvent } from '../events/envelope.js';
 import type { Metrics } from '../metrics.js';
 import type { NatsManager } from '../nats/connection.js';
+import { AckedPublisher } from './publisher.js';
 import { H } from '../events/headers.js';
 import { RetryDelays, sleep, type BackoffSettings } from '../faults/backoff.js';
-import { extractTraceContext, inSpan, injectTraceHeaders, SpanKind } from '../tracing/propagation.js';
+import { extractTraceContext, inSpan, injectTraceHeaders, SpanKind, tracingActive } from '../tracing/propagation.js';
 
 export interface OutboxRelayOptions {
   db: Db;
@@ -36,6 +36,20 @@ export interface OutboxRelayOptions {
 }
 
 const encoder = new TextEncoder();
+
+/** A row's NATS headers: its own, with the trace context of the publish (if any) instead of the row's. */
+function natsHeadersOf(row: Pick<OutboxRow, 'event_id' | 'headers'>, trace: Record<string, string> | undefined): MsgHdrs {
+  const h = natsHeaders();
+  // First: nats-server 2.9 takes the first occurrence of "Nats-Msg-Id" anywhere in the header
+  // block, so a header value containing that text (a client's correlation id) must not come
+  // before it.
+  h.set(H.msgId, row.event_id);
+  for (const [k, v] of Object.entries(row.headers)) {
+    if (k !== 'traceparent' && k !== 'tracestate') h.set(k, v);
+  }
+  if (trace) for (const [k, v] of Object.entries(trace)) h.set(k, v);
+  return h;
+}
 
 /** Puts rows whose publish failed back as they were: same id (their order, their backoff), same created_at (the lag). */
 const REINSERT = `INSERT INTO outbox (id, event_id, subject, headers, payload, created_at)
@@ -126,6 +140,8 @@ export class OutboxRelay {
   #owed = false;
   /** committed() calls in a row whose publishes failed (a stream away fails every commit): logged sparingly. */
   #directFailures = 0;
+  /** Publishes and their acks on the current connection (made again for a new connection). */
+  #publisher: AckedPublisher | undefined;
 
   constructor(private readonly o: OutboxRelayOptions) {
     this.#batchSize = o.batchSize ?? 256;
@@ -161,7 +177,7 @@ export class OutboxRelay {
     const conn = this.o.nats.connection();
     if (!this.#running || !conn || !this.o.nats.isConnected()) return this.wake();
     for (const e of events) this.#direct.add(e.id);
-    const done: Promise<void> = this.#publishCommitted(conn.js, events).finally(() => this.#publishing.delete(done));
+    const done: Promise<void> = this.#publishCommitted(this.#publisherFor(conn.nc), events).finally(() => this.#publishing.delete(done));
     this.#publishing.add(done);
   }
 
@@ -190,6 +206,8 @@ export class OutboxRelay {
     if (this.o.nats.isConnected()) {
       await this.flushOnce().catch((err: unknown) => this.o.log.warn({ err }, 'outbox.final_flush_failed'));
     }
+    this.#publisher?.close();
+    this.#publisher = undefined;
   }
 
   /**
@@ -222,14 +240,14 @@ export class OutboxRelay {
     const owed = this.#owed;
     if (minAgeMs === 0) this.#owed = false;
     try {
-      return await this.#claimAndPublish(conn.js, backingOff, minAgeMs);
+      return await this.#claimAndPublish(this.#publisherFor(conn.nc), backingOff, minAgeMs);
     } catch (err) {
       this.#owed ||= owed;
       throw err;
     }
   }
 
-  async #claimAndPublish(js: JetStreamClient, backingOff: number[], minAgeMs: number): Promise<number> {
+  async #claimAndPublish(publisher: AckedPublisher, backingOff: number[], minAgeMs: number): Promise<number> {
     const claimable = this.#claimable(2, backingOff, minAgeMs);
     // Postgres may have several replicas of a service: SKIP LOCKED gives each batch to one
     // relay. The claim deletes the rows it locks and goes with BEGIN in one round trip
@@ -248,7 +266,7 @@ export class OutboxRelay {
           claimed.sort((a, b) => Number(a.id) - Number(b.id)),
           backingOff,
         );
-        const failed = await this.#publish(js, rows);
+        const failed = await this.#publish(publisher, rows);
         if (failed.length) await sql.query(REINSERT, reinsertParams(failed));
         return rows.length - failed.length;
       });
@@ -262,7 +280,7 @@ export class OutboxRelay {
       ),
       backingOff,
     );
-    const failed = new Set((await this.#publish(js, rows)).map((r) => Number(r.id)));
+    const failed = new Set((await this.#publish(publisher, rows)).map((r) => Number(r.id)));
     const sent = rows.map((r) => Number(r.id)).filter((id) => !failed.has(id));
     if (sent.length) await this.o.db.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [sent]);
     return sent.length;
@@ -308,7 +326,7 @@ export class OutboxRelay {
   }
 
   /** Publishes rows in id order; returns those whose publish failed (each now backing off). */
-  async #publish(js: JetStreamClient, rows: OutboxRow[]): Promise<OutboxRow[]> {
+  async #publish(publisher: AckedPublisher, rows: OutboxRow[]): Promise<OutboxRow[]> {
     if (rows.length === 0) {
       if (this.#rowRetries.size === 0) this.o.metrics?.outboxLag.set(0);
       return [];
@@ -316,7 +334,7 @@ export class OutboxRelay {
     const oldest = new Date(rows[0]!.created_at).getTime();
     this.o.metrics?.outboxLag.set(Math.max(0, (Date.now() - oldest) / 1000));
     // Issued back to back on one connection, so the server receives them in id order.
-    const results = await Promise.allSettled(rows.map((row) => this.#send(js, row)));
+    const results = await Promise.allSettled(rows.map((row) => this.#send(publisher, row)));
     const failed: OutboxRow[] = [];
     const now = Date.now();
     let first: { row: OutboxRow; err: unknown; attempts: number; retryInMs: number } | undefined;
@@ -379,8 +397,12 @@ export class OutboxRelay {
     return sent;
   }
 
-  /** One publish, in a producer span that is a child of the context the row was written in. */
-  #send(js: JetStreamClient, row: Pick<OutboxRow, 'event_id' | 'subject' | 'headers' | 'payload'>): Promise<unknown> {
+  /**
+   * One publish, in a producer span that is a child of the context the row was written in. Without
+   * tracing (no SDK, no propagator) the span and the trace headers would be no-ops: skipped.
+   */
+  #send(publisher: AckedPublisher, row: Pick<OutboxRow, 'event_id' | 'subject' | 'headers' | 'payload'>): Promise<unknown> {
+    if (!tracingActive()) return publisher.publish(row.subject, encoder.encode(row.payload), natsHeadersOf(row, undefined));
     return inSpan(
       `${row.subject} publish`,
       {
@@ -393,29 +415,16 @@ export class OutboxRelay {
           'messaging.message.id': row.event_id,
         },
       },
-      async () => {
-        const h = natsHeaders();
-        // First: nats-server 2.9 takes the first occurrence of "Nats-Msg-Id" anywhere in the
-        // header block, so a header value containing that text (a client's correlation id)
-        // must not come before it.
-        h.set(H.msgId, row.event_id);
-        for (const [k, v] of Object.entries(row.headers)) {
-          if (k !== 'traceparent' && k !== 'tracestate') h.set(k, v);
-        }
-        // The consumer's span is a child of this publish span.
-        const trace = injectTraceHeaders({});
-        for (const [k, v] of Object.entries(trace)) h.set(k, v);
-        // No msgID option: the client would re-set the header and move it behind the others.
-        return js.publish(row.subject, encoder.encode(row.payload), { headers: h, timeout: this.#publishTimeoutMs });
-      },
+      // The consumer's span is a child of this publish span.
+      async () => publisher.publish(row.subject, encoder.encode(row.payload), natsHeadersOf(row, injectTraceHeaders({}))),
     );
   }
 
   /** committed()'s publishes: what went out is deleted later, what failed is left to the claim. */
-  async #publishCommitted(js: JetStreamClient, events: readonly OutgoingEvent[]): Promise<void> {
-    // Issued back to back (js.publish sends before its first await), so in the order given.
+  async #publishCommitted(publisher: AckedPublisher, events: readonly OutgoingEvent[]): Promise<void> {
+    // Issued back to back (each publish is sent before #send returns), so in the order given.
     const results = await Promise.allSettled(
-      events.map((e) => this.#send(js, { event_id: e.id, subject: e.subject, headers: e.headers, payload: e.payload })),
+      events.map((e) => this.#send(publisher, { event_id: e.id, subject: e.subject, headers: e.headers, payload: e.payload })),
     );
     let firstError: unknown;
     const sent = this.#tally(
@@ -438,6 +447,14 @@ export class OutboxRelay {
       this.o.log.warn({ err: firstError, failed: events.length - sent, of: events.length, failures }, 'outbox.publish_failed');
     }
     this.wake();
+  }
+
+  /** The publisher of this connection: a new one when NATS gave a new connection or its ack subscription ended. */
+  #publisherFor(nc: NatsConnection): AckedPublisher {
+    const current = this.#publisher;
+    if (current?.nc === nc && current.usable) return current;
+    current?.close(new Error('the NATS connection was replaced'));
+    return (this.#publisher = new AckedPublisher(nc, this.#publishTimeoutMs));
   }
 
   #scheduleDelete(ms: number): void {

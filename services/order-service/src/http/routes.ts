@@ -36,13 +36,13 @@ export function orderRoutes(ctx: ServiceContext, writer: OrderWriter): Hono<Http
     }
     const correlationId = c.get('correlationId');
     const idem = key ? { key, hash: requestHash(body.value) } : undefined;
-    // Answered once the group holding this order (and its key claim and events) has committed.
+    // Answered once the group holding this order (and its key claim and events) has committed;
+    // the writer has handed the events of a created order to the relay by then.
     const order = newOrder(ctx.names, body.value, correlationId, idem, createdVersions);
     const result = await writer.submit(order);
     if (result.kind === 'conflict') {
       return problem(c, 409, 'this Idempotency-Key was used with a different request body', { orderId: result.orderId });
     }
-    if (result.kind === 'created') ctx.relay.committed(order.events);
     c.header('Location', `/orders/${result.orderId}`);
     return c.json({ orderId: result.orderId, status: result.status }, result.kind === 'created' ? 202 : 200);
   });

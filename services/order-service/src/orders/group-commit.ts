@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { GroupCommit, type Db } from '@orderflow/kit';
+import { GroupCommit, type Db, type OutboxRelay, type Settled } from '@orderflow/kit';
 import { createOrders } from './create-orders.js';
 import type { NewOrder } from './new-order.js';
 import { createOrder, type CreateResult } from './repository.js';
@@ -49,12 +49,24 @@ export function orderWriterMetrics(registry: Registry) {
  * together next, in one statement (create-orders.ts), so under load one commit serves many
  * requests. A group whose statement fails for a reason other than the database being away is
  * written again order by order, so one bad order fails only its own request.
+ *
+ * The events of the orders a group created go to the relay once it has committed, all in one
+ * call before any caller is answered: one round of publishes per group (one settling and one
+ * accounting of them) rather than one per request. Replayed and conflicting orders have none.
  */
-export function orderWriter(db: Db, metrics: ReturnType<typeof orderWriterMetrics>): OrderWriter {
+export function orderWriter(db: Db, relay: OutboxRelay, metrics: ReturnType<typeof orderWriterMetrics>): OrderWriter {
   const writer = new GroupCommit<NewOrder, CreateResult>({
     maxInFlight: GROUPS_IN_FLIGHT,
-    writeGroup: (orders) => createOrders(db, orders),
-    writeOne: (order) => (order.idem ? db.tx((sql) => createOrder(sql, order)) : createOrder(db, order)),
+    writeGroup: async (orders) => {
+      const outcomes = await createOrders(db, orders);
+      relay.committed(orders.flatMap((o, i) => (created(outcomes[i]) ? o.events : [])));
+      return outcomes;
+    },
+    writeOne: async (order) => {
+      const result = await (order.idem ? db.tx((sql) => createOrder(sql, order)) : createOrder(db, order));
+      if (result.kind === 'created') relay.committed(order.events);
+      return result;
+    },
     onGroup: (size, split) => {
       metrics.groups.inc({ split: String(split) });
       metrics.size.observe(size);
@@ -62,4 +74,8 @@ export function orderWriter(db: Db, metrics: ReturnType<typeof orderWriterMetric
   });
   metrics.watch(writer);
   return writer;
+}
+
+function created(outcome: Settled<CreateResult> | undefined): boolean {
+  return outcome?.ok === true && outcome.value.kind === 'created';
 }
