@@ -176,6 +176,14 @@ describe.each(backends)('reservation repository on %s', (_name, open, close) => 
     expect(await db.tx((sql) => cancel(sql, o3.orderId, 'payment_declined', 'c-1'))).toEqual({ kind: 'noop', status: 'released' });
     expect(await getProduct(db, 'p-1')).toMatchObject({ onHand: 6, reserved: 0, available: 6 });
 
+    // A release with an empty reason: the row keeps it as given, '' (not NULL), as it always has.
+    const o5 = order([{ productId: 'p-1', quantity: 1 }]);
+    expect((await db.tx((sql) => reserve(sql, o5))).kind).toBe('reserved');
+    expect(await db.tx((sql) => cancel(sql, o5.orderId, '', 'c-1'))).toMatchObject({ kind: 'released' });
+    expect(await db.query(`SELECT status, reason FROM reservations WHERE order_id = $1`, [o5.orderId])).toEqual([
+      { status: 'released', reason: '' },
+    ]);
+
     // Cancelled before created: tombstone, then the late orders.created reserves nothing.
     const o4 = order([{ productId: 'p-1', quantity: 1 }]);
     expect(await db.tx((sql) => cancel(sql, o4.orderId, 'timeout', 'c-1'))).toEqual({ kind: 'tombstoned' });

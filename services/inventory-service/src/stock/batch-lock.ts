@@ -1,4 +1,4 @@
-import type { Sql } from '@orderflow/kit';
+import { txState, type TxSql } from '@orderflow/kit';
 import { lockInOrder, type LockKind } from './lock-order.js';
 import type { StockLevel } from './plan.js';
 import type { ReservationView } from './types.js';
@@ -22,24 +22,15 @@ export interface HeldRows {
   settlesLocked: boolean;
 }
 
-/** Keyed by the Sql handle: one per transaction, shared by all handlers of a batch. */
-const heldIn = new WeakMap<Sql, HeldRows>();
-
-export function heldRows(sql: Sql): HeldRows {
-  let held = heldIn.get(sql);
-  if (!held) {
-    held = { product: new Map(), reservation: new Map(), claims: new Map(), settlesLocked: false };
-    heldIn.set(sql, held);
-  }
-  return held;
-}
+/** The transaction's (by its TxSql), shared by all handlers of a batch. */
+export const heldRows = txState<HeldRows>(() => ({ product: new Map(), reservation: new Map(), claims: new Map(), settlesLocked: false }));
 
 /**
  * Locks, in the one lock order (lock-order.ts), the ids this transaction has not looked up yet,
  * and records what it found in `into`. `lock` is the SELECT ... FOR UPDATE for a sorted set of ids.
  */
 export async function lockMissing<R, V>(
-  sql: Sql,
+  sql: TxSql,
   kind: LockKind,
   into: Map<string, V | undefined>,
   ids: readonly string[],

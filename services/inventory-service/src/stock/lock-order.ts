@@ -1,4 +1,4 @@
-import type { Sql } from '@orderflow/kit';
+import { txState, type TxSql } from '@orderflow/kit';
 
 /**
  * One lock order for a whole transaction, however many orders it covers.
@@ -38,13 +38,13 @@ function compareRanks(a: Rank, b: Rank): number {
   return KIND_RANK[a.kind] - KIND_RANK[b.kind] || compareIds(a.id, b.id);
 }
 
-/** The highest-ranked row each open transaction holds, by its Sql handle (one per transaction). */
-const highest = new WeakMap<Sql, Rank>();
+/** The highest-ranked row the transaction holds (none yet: it may wait for any row). */
+const highest = txState<{ top?: Rank }>(() => ({}));
 
 /** Notes a row the transaction now holds (a lock taken, or a row it inserted). */
-export function holding(sql: Sql, kind: LockKind, id: string): void {
-  const top = highest.get(sql);
-  if (!top || compareRanks({ kind, id }, top) > 0) highest.set(sql, { kind, id });
+export function holding(sql: TxSql, kind: LockKind, id: string): void {
+  const held = highest(sql);
+  if (!held.top || compareRanks({ kind, id }, held.top) > 0) held.top = { kind, id };
 }
 
 /** Another transaction holds a row this one may not wait for without risking a deadlock. */
@@ -70,14 +70,14 @@ const LOCK_NOT_AVAILABLE = '55P03';
  * some ids, sorted (`ORDER BY ... COLLATE "C"`), waiting or with NOWAIT; `idOf` names a locked row.
  */
 export async function lockInOrder<R>(
-  sql: Sql,
+  sql: TxSql,
   kind: LockKind,
   ids: readonly string[],
   lock: (ids: string[], mode: 'wait' | 'nowait') => Promise<R[]>,
   idOf: (row: R) => string,
 ): Promise<R[]> {
   const sorted = [...new Set(ids)].sort(compareIds);
-  const top = highest.get(sql);
+  const top = highest(sql).top;
   const below = top ? sorted.filter((id) => compareRanks({ kind, id }, top) <= 0) : [];
   const above = top ? sorted.filter((id) => compareRanks({ kind, id }, top) > 0) : sorted;
   const rows: R[] = [];

@@ -12,7 +12,7 @@ import {
 import { compareIds, holding } from './lock-order.js';
 import { heldRows, lockMissing } from './batch-lock.js';
 import { claimGroup, settleOrders, type CreatedEvent } from './peers.js';
-import { stage, type ReservationChange } from './staged-changes.js';
+import { stage } from './staged-changes.js';
 import type { ReservationStatus, ReservationView } from './types.js';
 
 export interface ProductView {
@@ -120,7 +120,7 @@ export async function seedProducts(
  * not even when a batch transaction covers several of them. A row the transaction holds already
  * is not asked for again: its level as the transaction left it is in memory (batch-lock.ts).
  */
-async function lockProducts(sql: Sql, productIds: readonly string[]): Promise<Map<string, StockLevel>> {
+async function lockProducts(sql: TxSql, productIds: readonly string[]): Promise<Map<string, StockLevel>> {
   const held = heldRows(sql).product;
   await lockMissing(
     sql,
@@ -144,18 +144,28 @@ async function lockProducts(sql: Sql, productIds: readonly string[]): Promise<Ma
   return levels;
 }
 
-/** The transaction's copy of a reservation row, as the queued UPDATE leaves it (COALESCE: only what is given). */
-function changed(sql: Sql, c: ReservationChange): void {
+/** What changes in a reservation row; a field left out keeps the row's value. */
+interface ReservationChange {
+  orderId: string;
+  status?: ReservationStatus;
+  reason?: string;
+  items?: readonly PricedItem[];
+  amount?: number;
+}
+
+/**
+ * Changes the transaction's copy of a reservation row it holds. The copy, as the transaction
+ * leaves it, is what is written at commit for a row staged (staged-changes.ts), so it must change
+ * as the row would: a reason is kept as given, an empty one too.
+ */
+function changeReservation(sql: TxSql, c: ReservationChange): void {
   const held = heldRows(sql).reservation;
   const id = c.orderId.toLowerCase();
   const prior = held.get(id);
-  if (!prior) return;
+  if (!prior) throw new Error(`reservation ${id} is not held by this transaction: it cannot be changed`);
   const next: ReservationView = { ...prior };
   if (c.status) next.status = c.status;
-  if (c.reason !== undefined) {
-    if (c.reason) next.reason = c.reason;
-    else delete next.reason;
-  }
+  if (c.reason !== undefined) next.reason = c.reason;
   if (c.items) next.items = [...c.items];
   if (c.amount !== undefined) next.amount = c.amount;
   held.set(id, next);
@@ -174,10 +184,10 @@ async function adjust(sql: TxSql, items: readonly LineItem[], delta: StockDelta,
   );
   const missing = items.filter((i) => !locked.has(i.productId));
   if (missing.length) throw new Error(`products missing for a reservation: ${missing.map((i) => i.productId).join(', ')}`);
-  stage(sql, items, delta, reservation);
   const held = heldRows(sql).product;
   for (const i of items) held.set(i.productId, shifted(held.get(i.productId)!, i.quantity, delta));
-  changed(sql, reservation);
+  changeReservation(sql, reservation);
+  stage(sql, items, delta, reservation.orderId);
 }
 
 // ---- reservations ---------------------------------------------------------------------------
@@ -288,9 +298,8 @@ export async function reserve(sql: TxSql, input: ReserveInput, batch?: Batch): P
   );
   const plan = planReservation(items, locked);
   if (plan.kind === 'reject') {
-    const rejection = { orderId, status: 'rejected' as const, reason: plan.reason };
-    stage(sql, [], NO_MOVE, rejection);
-    changed(sql, rejection);
+    changeReservation(sql, { orderId, status: 'rejected', reason: plan.reason });
+    stage(sql, [], NO_MOVE, orderId);
     return { kind: 'rejected', reason: plan.reason, shortages: plan.shortages };
   }
   await adjust(sql, plan.items, { onHand: 0, reserved: 1, sold: 0 }, { orderId: input.orderId, items: plan.items, amount: plan.amount });
@@ -308,7 +317,7 @@ export type SettleOutcome =
  * the batch's settle events in one statement, in the lock order, and the products of those still
  * held in one more, so the settles after it find their rows held and cost no round trip.
  */
-async function lockReservation(sql: Sql, orderId: string, batch?: Batch): Promise<ReservationView | undefined> {
+async function lockReservation(sql: TxSql, orderId: string, batch?: Batch): Promise<ReservationView | undefined> {
   const held = heldRows(sql);
   const id = orderId.toLowerCase();
   if (held.reservation.has(id)) return held.reservation.get(id);

@@ -1,45 +1,35 @@
-import type { TxSql } from '@orderflow/kit';
-import type { LineItem, PricedItem, StockDelta } from './plan.js';
-import type { ReservationStatus } from './types.js';
-
-/** What changes in a reservation row; a field left out keeps the row's value. */
-export interface ReservationChange {
-  orderId: string;
-  status?: ReservationStatus;
-  reason?: string;
-  items?: readonly PricedItem[];
-  amount?: number;
-}
+import { txState, type TxSql } from '@orderflow/kit';
+import { heldRows } from './batch-lock.js';
+import type { LineItem, StockDelta } from './plan.js';
 
 /** One transaction's changes to the product and reservation rows it holds, not yet written. */
 interface Staged {
   /** Per product, the sum of the units moved (on hand, reserved, sold). */
   stock: Map<string, StockDelta>;
-  /** Per reservation (lowercase order id), its changes folded in order. */
-  reservations: Map<string, ReservationChange>;
+  /**
+   * The reservations (lowercase order ids) changed. What they change to is not kept here: the
+   * transaction's copies of the rows (batch-lock.ts) are as the changes left them, and are written.
+   */
+  reservations: Set<string>;
 }
 
-const stagedIn = new WeakMap<TxSql, Staged>();
+const stagedIn = txState<Staged>(() => ({ stock: new Map(), reservations: new Set() }), write);
 
 /**
- * Stages a stock move (per unit, × each item's quantity) and a reservation change. They are
- * written at commit, the whole transaction's in one statement (sql.beforeCommit): a consumer batch
- * of twenty reservations and their settlements updates each product and each reservation row
- * once, not once per event. Before, each event sent its own UPDATE: two per order, each reading
- * the hot products table, together about a third of Postgres's statement time in the saga.
+ * Stages a stock move (per unit, × each item's quantity) and notes that a reservation changed.
+ * They are written at commit, the whole transaction's in one statement (sql.beforeCommit): a
+ * consumer batch of twenty reservations and their settlements updates each product and each
+ * reservation row once, not once per event. Before, each event sent its own UPDATE: two per order,
+ * each reading the hot products table, together about a third of Postgres's statement time in the
+ * saga.
  *
  * Only rows this transaction holds locked may be staged, and nothing may read them back from the
  * database before COMMIT: the repository's in-memory copies (batch-lock.ts) are what the rest of
- * the transaction plans against. Moves are deltas, so the write does not depend on those copies.
+ * the transaction plans against, and the reservation rows are written from them. Moves stay
+ * deltas, so the stock written does not depend on those copies.
  */
-export function stage(sql: TxSql, items: readonly LineItem[], perUnit: StockDelta, change: ReservationChange): void {
-  let s = stagedIn.get(sql);
-  if (!s) {
-    const fresh: Staged = { stock: new Map(), reservations: new Map() };
-    stagedIn.set(sql, fresh);
-    sql.beforeCommit(() => write(sql, fresh));
-    s = fresh;
-  }
+export function stage(sql: TxSql, items: readonly LineItem[], perUnit: StockDelta, orderId: string): void {
+  const s = stagedIn(sql);
   for (const { productId, quantity } of items) {
     const sum = s.stock.get(productId) ?? { onHand: 0, reserved: 0, sold: 0 };
     sum.onHand += perUnit.onHand * quantity;
@@ -47,25 +37,22 @@ export function stage(sql: TxSql, items: readonly LineItem[], perUnit: StockDelt
     sum.sold += perUnit.sold * quantity;
     s.stock.set(productId, sum);
   }
-  const id = change.orderId.toLowerCase();
-  const prior = s.reservations.get(id);
-  // As the per-event UPDATEs did with COALESCE: a later value replaces an earlier one.
-  s.reservations.set(id, {
-    orderId: id,
-    status: change.status ?? prior?.status,
-    reason: change.reason ?? prior?.reason,
-    items: change.items ?? prior?.items,
-    amount: change.amount ?? prior?.amount,
-  });
+  s.reservations.add(orderId.toLowerCase());
 }
 
 function write(sql: TxSql, s: Staged): void {
   // A product whose moves cancel out (reserved and released in one batch) is left alone.
   const stock = [...s.stock].filter(([, d]) => d.onHand !== 0 || d.reserved !== 0 || d.sold !== 0);
-  const changes = [...s.reservations.values()];
-  if (stock.length === 0 && changes.length === 0) return;
+  const held = heldRows(sql).reservation;
+  const reservations = [...s.reservations].map((id) => {
+    const r = held.get(id);
+    if (!r) throw new Error(`reservation ${id} was changed in a transaction that does not hold its row`);
+    return { ...r, orderId: id };
+  });
+  if (stock.length === 0 && reservations.length === 0) return;
   // Both tables in one statement: a data-modifying CTE always runs to completion. The rows are
-  // locked already, so this takes no lock and cannot wait.
+  // locked already, so this takes no lock and cannot wait. The copy leaves out a reason or an
+  // amount the row has none of (a NULL, or for the reason also ''): COALESCE keeps the row's.
   sql.write(
     `WITH stock AS (
        UPDATE products p
@@ -74,9 +61,9 @@ function write(sql: TxSql, s: Staged): void {
         WHERE p.product_id = u.id
      )
      UPDATE reservations r
-        SET status = COALESCE(c.status, r.status),
+        SET status = c.status,
             reason = COALESCE(c.reason, r.reason),
-            items = COALESCE(c.items::jsonb, r.items),
+            items = c.items::jsonb,
             amount = COALESCE(c.amount, r.amount),
             updated_at = now()
        FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::numeric[]) AS c(order_id, status, reason, items, amount)
@@ -86,11 +73,11 @@ function write(sql: TxSql, s: Staged): void {
       stock.map(([, d]) => d.onHand),
       stock.map(([, d]) => d.reserved),
       stock.map(([, d]) => d.sold),
-      changes.map((c) => c.orderId),
-      changes.map((c) => c.status ?? null),
-      changes.map((c) => c.reason ?? null),
-      changes.map((c) => (c.items ? JSON.stringify(c.items) : null)),
-      changes.map((c) => c.amount ?? null),
+      reservations.map((r) => r.orderId),
+      reservations.map((r) => r.status),
+      reservations.map((r) => r.reason ?? null),
+      reservations.map((r) => JSON.stringify(r.items)),
+      reservations.map((r) => r.amount ?? null),
     ],
   );
 }
