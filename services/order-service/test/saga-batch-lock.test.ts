@@ -52,7 +52,7 @@ test('the first event of a batch locks every order of the batch; later events se
   const unknown = '00000000-0000-4000-8000-000000000000';
   const peers = [about(a), about(unknown), about(b), about(a)];
   const writes: string[] = [];
-  await db.tx(async (tx) => {
+  const computed = await db.tx(async (tx) => {
     // Queued writes recorded: the batch's changes go out as one, at commit.
     const sql: TxSql = { ...tx, write: (text, params) => void (writes.push(text), tx.write(text, params)) };
     expect(await applySaga(sql, names, a, { kind: 'reserved', amount: 10 }, peers)).toMatchObject({ order: { status: 'reserved' } });
@@ -61,19 +61,21 @@ test('the first event of a batch locks every order of the batch; later events se
       code: '55P03',
     });
     expect(await applySaga(sql, names, unknown, { kind: 'paid' }, peers)).toBeUndefined();
-    expect(await applySaga(sql, names, b, { kind: 'rejected', reason: 'out_of_stock' }, peers)).toMatchObject({
-      order: { status: 'cancelled', reason: 'out_of_stock' },
-    });
+    const rejected = await applySaga(sql, names, b, { kind: 'rejected', reason: 'out_of_stock' }, peers);
+    expect(rejected).toMatchObject({ order: { status: 'cancelled', reason: 'out_of_stock' } });
     // a again, in the same transaction: it moves on from where the first event left it.
     const again = await applySaga(sql, names, a, { kind: 'paid' }, peers);
     expect(again).toMatchObject({ before: 'reserved', order: { status: 'confirmed', total: 10 } });
     expect(again?.order.history.map((h) => h.status)).toEqual(['pending', 'reserved', 'paid', 'confirmed']);
     expect(writes).toEqual([]);
+    return { a: again?.order, b: rejected?.order };
   });
   // Three saga steps on two orders and their two events: one statement, written at commit.
   expect(writes).toHaveLength(1);
   expect(writes[0]).toMatch(/UPDATE orders o[\s\S]*FROM unnest[\s\S]*INSERT INTO outbox/);
-  // What the transaction computed is what it stored.
+  // What the transaction computed is what it stored, to the last history entry.
+  expect(await getOrder(db, a)).toEqual(computed.a);
+  expect(await getOrder(db, b)).toEqual(computed.b);
   expect(await getOrder(db, a)).toMatchObject({ status: 'confirmed', total: 10 });
   expect((await getOrder(db, a))?.history.map((h) => h.status)).toEqual(['pending', 'reserved', 'paid', 'confirmed']);
   expect(await getOrder(db, b)).toMatchObject({ status: 'cancelled', reason: 'out_of_stock' });

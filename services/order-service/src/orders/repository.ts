@@ -1,6 +1,6 @@
 import { makeEvent, outboxInsertSql, type IncomingEvent, type Names, type OutgoingEvent, type Sql, type TxSql } from '@orderflow/kit';
 import type { NewOrder } from './new-order.js';
-import { stageOrderChange } from './staged-changes.js';
+import { heldOrders, stageOrderChange } from './staged-changes.js';
 import { transition, type OrderStatus, type SagaInput, type Transition } from '../saga/transitions.js';
 
 export interface OrderView {
@@ -99,11 +99,8 @@ export interface Applied {
   event?: OutgoingEvent;
 }
 
-/**
- * The orders one transaction has locked, as they stand in it (applySaga keeps them current): a
- * consumer batch locks the orders of all its events with its first one.
- */
-const lockedIn = new WeakMap<TxSql, Map<string, OrderRow | undefined>>();
+/** The orders one transaction has locked, as they stand in it (applySaga keeps them current). */
+const lockedIn = heldOrders<OrderRow>();
 
 /**
  * The order, locked. The first call in a transaction whose events (`peers`) name several orders
@@ -112,11 +109,11 @@ const lockedIn = new WeakMap<TxSql, Map<string, OrderRow | undefined>>();
  */
 async function lockOrder(sql: TxSql, orderId: string, peers: readonly IncomingEvent[]): Promise<OrderRow | undefined> {
   const id = orderId.toLowerCase();
-  const locked = lockedIn.get(sql) ?? new Map<string, OrderRow | undefined>();
+  const locked = lockedIn(sql).rows;
   if (locked.has(id)) return locked.get(id);
   // The first call locks every order of the batch; a later one only an order outside it.
   const ids = new Set([id]);
-  if (!lockedIn.has(sql)) {
+  if (locked.size === 0) {
     for (const e of peers) {
       const other = (e.data as { orderId?: unknown }).orderId;
       if (typeof other === 'string') ids.add(other.toLowerCase());
@@ -126,7 +123,6 @@ async function lockOrder(sql: TxSql, orderId: string, peers: readonly IncomingEv
   // An id asked for and not found is no order of ours: remembered as such.
   for (const i of ids) locked.set(i, undefined);
   for (const r of rows) locked.set(r.id, r);
-  lockedIn.set(sql, locked);
   return locked.get(id);
 }
 
@@ -153,9 +149,8 @@ export async function applySaga(
   const steps = t.steps.map((s) => ({ ...s, at: now }));
   const total = t.total ?? row.total;
   if (steps.length === 0 && total === row.total) return { before: row.status, t, order: toView(row) };
-  // What the UPDATE below makes of the row (COALESCE for the reason, history appended).
+  // The row as the step leaves it (a reason kept unless given, history appended): written at commit.
   const updated: OrderRow = { ...row, status: t.status, reason: t.reason ?? row.reason, total, history: [...row.history, ...steps] };
-  lockedIn.get(sql)?.set(row.id, updated);
   let event: OutgoingEvent | undefined;
   if (t.emit) {
     const base = { version: 'v1' as const, orderId, correlationId: row.correlation_id, occurredAt: now };
@@ -164,6 +159,6 @@ export async function applySaga(
         ? makeEvent(names, 'orders.confirmed', base)
         : makeEvent(names, 'orders.cancelled', { ...base, reason: t.reason ?? 'cancelled' });
   }
-  stageOrderChange(sql, { id: row.id, status: t.status, ...(t.reason !== undefined ? { reason: t.reason } : {}), total, steps }, event);
+  stageOrderChange(lockedIn(sql), updated, event);
   return { before: row.status, t, order: toView(updated), ...(event ? { event } : {}) };
 }

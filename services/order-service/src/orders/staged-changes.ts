@@ -1,77 +1,73 @@
-import { injectTraceHeaders, outboxInsertSql, outboxParams, type OutgoingEvent, type TxSql } from '@orderflow/kit';
+import { injectTraceHeaders, outboxInsertSql, outboxParams, txState, type OutgoingEvent, type TxSql } from '@orderflow/kit';
 import type { OrderStatus } from '../saga/transitions.js';
 
-/** What a saga step changes in an order row: its status, a reason (kept when absent), the total, history appended. */
-export interface OrderChange {
+/** The fields of an order row a saga step changes. */
+export interface OrderState {
   /** Lowercase, as Postgres returns a uuid. */
   id: string;
   status: OrderStatus;
-  reason?: string;
-  total: number | null;
-  steps: ReadonlyArray<{ status: OrderStatus; at: string; reason?: string }>;
+  reason: string | null;
+  total: number | string | null;
+  history: ReadonlyArray<{ status: OrderStatus; at: string; reason?: string }>;
 }
 
-/** One transaction's order changes and their events, not yet written. */
-interface Staged {
-  orders: Map<string, { status: OrderStatus; reason: string | null; total: number | null; steps: OrderChange['steps'][number][] }>;
+/**
+ * The orders one transaction holds locked, as it has changed them (an id looked for and not found
+ * is there as undefined), which of them it changed, and the events it emits. A consumer batch
+ * locks the orders of all its events with its first one, and each event works from, and changes,
+ * these copies: nothing reads the rows back from the database before COMMIT.
+ */
+export interface HeldOrders<R extends OrderState> {
+  rows: Map<string, R | undefined>;
+  changed: Set<string>;
   events: OutgoingEvent[];
 }
 
-const stagedIn = new WeakMap<TxSql, Staged>();
+/**
+ * The orders a transaction holds, made on first use; what it changed is written at commit, the
+ * whole transaction's in one statement (sql.beforeCommit): a consumer batch of twenty saga steps
+ * updates each order once and inserts its events in one go, instead of one UPDATE (with its
+ * outbox insert) per event. Each order is written as the transaction's copy ends, so only which
+ * ones changed is kept besides.
+ */
+export function heldOrders<R extends OrderState>(): (sql: TxSql) => HeldOrders<R> {
+  return txState<HeldOrders<R>>(() => ({ rows: new Map(), changed: new Set(), events: [] }), write);
+}
 
 /**
- * Stages an order's change and the event it emits. They are written at commit, the whole
- * transaction's in one statement (sql.beforeCommit): a consumer batch of twenty saga steps updates
- * each order once and inserts its events in one go, instead of one UPDATE (with its outbox insert)
- * per event.
- *
- * Only orders this transaction holds locked may be staged, and nothing may read them back from
- * the database before COMMIT: the repository's in-memory copies are what the rest of the
- * transaction works from. The event's trace context is taken now, in the handler's span, not at
- * commit.
+ * Records an order's new state and the event it emits, to be written at commit. Only orders the
+ * transaction holds locked may be changed. The event's trace context is taken now, in the
+ * handler's span, not at commit.
  */
-export function stageOrderChange(sql: TxSql, change: OrderChange, event?: OutgoingEvent): void {
-  let s = stagedIn.get(sql);
-  if (!s) {
-    const fresh: Staged = { orders: new Map(), events: [] };
-    stagedIn.set(sql, fresh);
-    sql.beforeCommit(() => write(sql, fresh));
-    s = fresh;
-  }
-  const prior = s.orders.get(change.id);
-  // As the per-event UPDATEs did: status and total replaced, reason kept unless given, history appended.
-  s.orders.set(change.id, {
-    status: change.status,
-    reason: change.reason ?? prior?.reason ?? null,
-    total: change.total,
-    steps: [...(prior?.steps ?? []), ...change.steps],
-  });
+export function stageOrderChange<R extends OrderState>(held: HeldOrders<R>, order: R, event?: OutgoingEvent): void {
+  if (!held.rows.has(order.id)) throw new Error(`order ${order.id} is not held by this transaction: it cannot be changed`);
+  held.rows.set(order.id, order);
+  held.changed.add(order.id);
   if (event) {
     injectTraceHeaders(event.headers);
-    s.events.push(event);
+    held.events.push(event);
   }
 }
 
-function write(sql: TxSql, s: Staged): void {
-  const orders = [...s.orders];
+function write(sql: TxSql, held: HeldOrders<OrderState>): void {
+  const orders = [...held.changed].map((id) => held.rows.get(id)!);
   if (orders.length === 0) return;
   // The orders and their events in one statement (a data-modifying CTE runs to completion); the
   // rows are locked already.
   sql.write(
     `WITH o AS (
        UPDATE orders o
-          SET status = c.status, reason = COALESCE(c.reason, o.reason), total = c.total,
-              history = o.history || c.steps::jsonb, updated_at = now()
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[]) AS c(id, status, reason, total, steps)
+          SET status = c.status, reason = c.reason, total = c.total, history = c.history::jsonb, updated_at = now()
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[]) AS c(id, status, reason, total, history)
         WHERE o.id = c.id
      ) ${outboxInsertSql(6)}`,
     [
-      orders.map(([id]) => id),
-      orders.map(([, o]) => o.status),
-      orders.map(([, o]) => o.reason),
-      orders.map(([, o]) => o.total),
-      orders.map(([, o]) => JSON.stringify(o.steps)),
-      ...outboxParams(s.events),
+      orders.map((o) => o.id),
+      orders.map((o) => o.status),
+      orders.map((o) => o.reason),
+      orders.map((o) => o.total),
+      orders.map((o) => JSON.stringify(o.history)),
+      ...outboxParams(held.events),
     ],
   );
 }
