@@ -17,7 +17,7 @@ import { consumerPausedGauge } from './metrics.js';
 import { PauseGate, withTimeout, type PauseState } from './pause.js';
 import { PullLoop } from './pull-loop.js';
 import { runTransaction, type Committed, type TransactionOptions } from './transaction.js';
-import { prepare, within, type Traced, type Work } from './work.js';
+import { decode, prepare, within, type Decoded, type PrepareOptions, type Traced, type Work } from './work.js';
 
 export interface EventConsumerOptions {
   spec: ConsumerSpec;
@@ -118,6 +118,12 @@ export class EventConsumer {
   readonly #pull: PullLoop;
   /** Messages in hand waiting for a worker, in delivery order (held ones go back to the front). */
   #queue: JsMsg[] = [];
+  /**
+   * What held messages say, decoded as they arrived (#receive) — by the time their batch starts
+   * that is done, mostly while the batch before them waited on the database — until settled.
+   */
+  readonly #decoded = new Map<JsMsg, Decoded>();
+  readonly #prepareOptions: PrepareOptions;
   #batches = 0;
   readonly #inflight = new Set<Promise<void>>();
   #started = false;
@@ -138,6 +144,7 @@ export class EventConsumer {
     this.#dlqSubject = spec.deadLetter?.subject ?? o.names.dlqSubject(spec.streamName, spec.durableName);
     this.#tx = { db: o.db, names: o.names, durable: spec.durableName, log, deadlineMs: o.handlerTimeoutMs ?? 30_000 };
     this.#probeTimeoutMs = o.probeTimeoutMs ?? 5_000;
+    this.#prepareOptions = { names: o.names, durable: spec.durableName, handlers: this.#handlers, accepts: o.accepts };
 
     // The server's ack waits: backoff[n-1] for delivery n when the consumer has a backoff list.
     const serverBackoff = spec.backoff?.length ? this.#backoffMs : [];
@@ -248,6 +255,7 @@ export class EventConsumer {
       );
     for (const msg of held) this.#nak(msg);
     this.#queue = [];
+    this.#decoded.clear();
     this.#leases.stop();
     // The naks are on their way before the connection is drained or the process exits.
     const conn = this.o.nats.connection();
@@ -256,6 +264,12 @@ export class EventConsumer {
 
   #receive(msg: JsMsg): void {
     this.#leases.add(msg);
+    try {
+      this.#decoded.set(msg, decode(msg, this.#prepareOptions));
+    } catch {
+      // Not the message's fault and not ours to judge here: its batch decodes it again and
+      // fails there, as any unexpected error in a batch does.
+    }
     if (this.#queue.length === 0) this.#queuedSince = performance.now();
     this.#queue.push(msg);
     this.#pump();
@@ -307,7 +321,7 @@ export class EventConsumer {
   async #runBatch(msgs: JsMsg[]): Promise<void> {
     const works: Work[] = [];
     for (const [i, msg] of msgs.entries()) {
-      const p = prepare(msg, { names: this.o.names, durable: this.durable, handlers: this.#handlers, accepts: this.o.accepts });
+      const p = prepare(msg, this.#prepareOptions, this.#decoded.get(msg));
       if (p.kind === 'work') {
         works.push(p.work);
       } else if (p.kind === 'ignore') {
@@ -518,6 +532,7 @@ export class EventConsumer {
       this.o.log.debug({ err, subject: msg.subject, seq: msg.seq }, 'consumer.settle_failed');
     }
     this.#leases.release(msg);
+    this.#decoded.delete(msg);
     this.#pull.wake();
   }
 }

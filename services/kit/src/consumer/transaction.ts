@@ -58,16 +58,18 @@ export async function runTransaction(o: TransactionOptions, works: Work[]): Prom
   // outbox insert (enqueue) go with COMMIT: on Postgres a batch is two round trips plus one per
   // statement its handlers await.
   // The session's pid comes with the first (no extra round trip): it is what a deadline
-  // terminates. With no fresh event no handler runs, so there is nothing to end.
+  // terminates. The answer is one row naming the ids that were recorded already: none, as a rule,
+  // where returning the fresh ones cost a row each to send and parse.
   const first = {
-    text: `WITH fresh AS (INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[])
+    text: `WITH batch AS (SELECT unnest($2::text[]) AS event_id),
+     fresh AS (INSERT INTO processed_events (consumer, event_id) SELECT $1, event_id FROM batch
       ON CONFLICT DO NOTHING RETURNING event_id)
-     SELECT event_id, pg_backend_pid() AS pid FROM fresh`,
+     SELECT pg_backend_pid() AS pid, ARRAY(SELECT event_id FROM batch EXCEPT SELECT event_id FROM fresh) AS seen`,
     params: [o.durable, works.map((w) => w.event.id)],
   };
-  const tx = o.db.txFrom<{ event_id: string; pid: number }, Set<Work>>(first, async (rows, sql) => {
+  const tx = o.db.txFrom<{ pid: number; seen: string[] }, Set<Work>>(first, async (rows, sql) => {
     state.pid = rows[0]?.pid;
-    const handled = await transact(o, guard(sql), works, rows, after, events);
+    const handled = await transact(o, guard(sql), works, rows[0]?.seen ?? [], after, events);
     // The handlers returned after the deadline: roll back rather than commit abandoned work.
     if (state.abandoned) throw new AbandonedWorkError();
     return handled;
@@ -109,15 +111,19 @@ async function transact(
   o: TransactionOptions,
   sql: TxSql,
   works: Work[],
-  rows: ReadonlyArray<{ event_id: string }>,
+  seen: readonly string[],
   after: AfterCommit[],
   events: OutgoingEvent[],
 ): Promise<Set<Work>> {
-  const fresh = new Set(rows.map((r) => r.event_id));
+  const done = new Set(seen);
   const handled = new Set<Work>();
   const out: OutgoingEvent[] = [];
   // A duplicate of an event already handled, earlier or in this very batch, is not handled.
-  for (const w of works) if (fresh.delete(w.event.id)) handled.add(w);
+  for (const w of works) {
+    if (done.has(w.event.id)) continue;
+    done.add(w.event.id);
+    handled.add(w);
+  }
   const peers = [...handled].map((w) => w.event);
   for (const w of handled) {
     await within(w, () =>
