@@ -2,7 +2,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { context, INVALID_SPAN_CONTEXT, trace, type Context, type Span } from '@opentelemetry/api';
 import { withWorkContext } from '../context.js';
 import { decodeEvent, PoisonMessageError, type IncomingEvent } from '../events/envelope.js';
-import { messageHeaderView, type HeaderLookup } from '../events/header-view.js';
+import { headerView, type HeaderLookup } from '../events/header-view.js';
 import { adaptToVersion } from '../events/upcast.js';
 import type { Names } from '../topology.js';
 import { extractTraceContext, SpanKind, tracer, tracingActive } from '../tracing/propagation.js';
@@ -60,7 +60,7 @@ export interface PrepareOptions {
  */
 export function decode(msg: JsMsg, o: PrepareOptions): Decoded {
   const deliveryCount = msg.info.deliveryCount;
-  const headers = messageHeaderView(msg);
+  const headers = headerView(msg.headers);
   try {
     const event = decodeEvent(o.names, msg.subject, msg.data, headers, o.accepts);
     const declared = o.handlers.get(event.type);
