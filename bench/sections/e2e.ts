@@ -33,6 +33,8 @@ export interface Step {
   cancelled: number;
   /** Request failures, non-202 answers, orders not final by the drain deadline. */
   errors: number;
+  /** What the errors were: `HTTP <status>`, the request error's code, `not final`, `load generator full`. */
+  errorKinds?: Record<string, number>;
   achievedPerSec: number;
   p50Ms: number;
   p95Ms: number;
@@ -152,11 +154,12 @@ async function load(
   rate: number,
   durationS: number,
   first: number,
-): Promise<{ scheduled: Map<string, number>; sent: number; errors: number }> {
+): Promise<{ scheduled: Map<string, number>; sent: number; errors: Record<string, number> }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const total = Math.round(rate * durationS);
   const scheduled = new Map<string, number>();
-  let errors = 0;
+  const errors: Record<string, number> = {};
+  const failed = (kind: string) => (errors[kind] = (errors[kind] ?? 0) + 1);
   let inflight = 0;
   const maxInflight = 5000;
   const pending: Array<Promise<void>> = [];
@@ -176,14 +179,14 @@ async function load(
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             if (res.statusCode === 202) scheduled.set((JSON.parse(Buffer.concat(chunks).toString()) as { orderId: string }).orderId, at);
-            else errors++;
+            else failed(`HTTP ${res.statusCode}`);
             resolve();
           });
         },
       );
       req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => {
-        errors++;
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        failed(err.code ?? err.message);
         resolve();
       });
       req.end(body);
@@ -193,7 +196,7 @@ async function load(
     total,
     (i, at) => {
       if (inflight >= maxInflight) {
-        errors++;
+        failed('load generator full');
         return;
       }
       inflight++;
@@ -275,7 +278,8 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
   const s = summary(lat);
   const achieved = finished / (((drained ? last : performance.now()) - start) / 1000);
   const notFinal = scheduled.size - finished;
-  const errors = sendErrors + notFinal;
+  const errorKinds = notFinal ? { ...sendErrors, 'not final': notFinal } : sendErrors;
+  const errors = Object.values(errorKinds).reduce((a, b) => a + b, 0);
   const cpuMsPerOrder = perOrder(cpu0.cpu, cpu1.cpu, finished, 2);
   const wakeupsPerOrder = perOrder(cpu0.wakes, cpu1.wakes, finished, 1);
   const saturated = !drained || achieved < 0.9 * rate || s.p99 > 2000 || errors > 0.01 * sent;
@@ -288,6 +292,7 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
     confirmed,
     cancelled,
     errors,
+    ...(errors ? { errorKinds } : {}),
     achievedPerSec: round(achieved),
     p50Ms: round(s.p50, 1),
     p95Ms: round(s.p95, 1),
@@ -369,7 +374,13 @@ export async function e2eBench(
       const cpu = Object.values(s.cpuMsPerOrder).reduce((a, b) => a + b, 0);
       log(
         `  ${label} ${rate}/s → ${s.achievedPerSec}/s p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lag ${s.outboxLagMaxS}s, ` +
-          `errors ${s.errors}, CPU ${cpu.toFixed(1)} ms/order, ` +
+          `errors ${s.errors}${
+            s.errorKinds
+              ? ` (${Object.entries(s.errorKinds)
+                  .map(([k, n]) => `${k} ×${n}`)
+                  .join(', ')})`
+              : ''
+          }, CPU ${cpu.toFixed(1)} ms/order, ` +
           `wake-ups ${Object.values(s.wakeupsPerOrder)
             .reduce((a, b) => a + b, 0)
             .toFixed(0)}/order, ${s.pgTransactionsPerOrder} pg transactions/order, invariants ${s.invariants.ok ? 'ok' : 'BROKEN'}` +
