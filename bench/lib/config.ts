@@ -1,3 +1,5 @@
+import { serviceNode, type ServiceNode } from './service-node.js';
+
 export interface Config {
   quick: boolean;
   natsUrl: string;
@@ -6,6 +8,8 @@ export interface Config {
   only?: Set<string>;
   /** Which e2e ladders (all by default): `--ladders=current,replicas,machine`, e.g. one ladder for an A/B. */
   ladders?: Set<string>;
+  /** The Node binary the platform's processes (and the HTTP baseline) run on. */
+  node: ServiceNode;
 }
 
 export function parseArgs(argv: readonly string[]): Config {
@@ -19,5 +23,6 @@ export function parseArgs(argv: readonly string[]): Config {
     databaseUrl: process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     only: list('only'),
     ladders: list('ladders'),
+    node: serviceNode(),
   };
 }

@@ -27,6 +27,8 @@ export async function startChild(opts: {
   script: string;
   env: Record<string, string>;
   nodeArgs?: string[];
+  /** The node binary (Config.node.command); the bench's own Node when not given. */
+  node?: string;
   readyPath?: string;
   readyTimeoutMs?: number;
 }): Promise<Child> {
@@ -34,6 +36,7 @@ export async function startChild(opts: {
   const url = `http://127.0.0.1:${port}`;
   const p = await launchProcess({
     name: opts.name,
+    command: opts.node,
     args: [...(opts.nodeArgs ?? []), opts.script],
     cwd: ROOT,
     env: { ...opts.env, PORT: String(port) },

@@ -10,7 +10,10 @@ export interface Results {
   durationS: number;
   machine: {
     cpus: number;
+    /** The bench's own Node: load generator, in-process consumers of the broker section. */
     node: string;
+    /** The Node the services, gateway and HTTP baseline ran on, and where it came from. */
+    serviceNode: string;
     loadavgAtStart: number[];
     busyBeforeStartPct: number;
     busyBeforeSectionPct: Record<string, number>;

@@ -104,6 +104,7 @@ export async function startPlatform(cfg: Config, backend: Backend, nodeArgs: str
     const gw = await startChild({
       name: 'sandbox-gateway',
       script: 'services/sandbox-gateway/dist/main.js',
+      node: cfg.node.command,
       nodeArgs,
       env: { SANDBOX_LATENCY_MS: '0', LOG_LEVEL: 'warn' },
     });
@@ -126,7 +127,13 @@ export async function startPlatform(cfg: Config, backend: Backend, nodeArgs: str
     for (let r = 1; r <= replicas; r++) {
       const started = await Promise.all(
         SERVICES.map((s) =>
-          startChild({ name: r === 1 ? s : `${s}#${r}`, script: `services/${s}/dist/main.js`, nodeArgs, env: envFor(s) }),
+          startChild({
+            name: r === 1 ? s : `${s}#${r}`,
+            script: `services/${s}/dist/main.js`,
+            node: cfg.node.command,
+            nodeArgs,
+            env: envFor(s),
+          }),
         ),
       );
       started.forEach((c) => children.set(c.name, c));

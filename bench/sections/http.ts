@@ -59,7 +59,13 @@ async function cannon(url: string, connections: number, duration: number, server
 export async function httpBench(cfg: Config): Promise<HttpResults> {
   const connections = 32;
   const duration = cfg.quick ? 3 : 8;
-  const echo = await startChild({ name: 'hono-echo', script: 'bench/servers/hono-echo.ts', nodeArgs: ['--import', 'tsx'], env: {} });
+  const echo = await startChild({
+    name: 'hono-echo',
+    script: 'bench/servers/hono-echo.ts',
+    node: cfg.node.command,
+    nodeArgs: ['--import', 'tsx'],
+    env: {},
+  });
   let bareHono: HttpRun;
   try {
     bareHono = await cannon(`${echo.url}/echo`, connections, duration, echo.proc.pid);
@@ -83,6 +89,7 @@ export async function httpBench(cfg: Config): Promise<HttpResults> {
       const svc = await startChild({
         name: 'order-service (ingest bench)',
         script: 'services/order-service/dist/main.js',
+        node: cfg.node.command,
         env: { NATS_URL: cfg.natsUrl, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'warn', SAGA_TIMEOUT_MS: '3600000', ...db },
       });
       try {

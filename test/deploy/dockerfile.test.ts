@@ -1,7 +1,7 @@
 /**
  * The image recipe, read statically (no container engine here): multi-stage, non-root, exec-form
  * CMD, cached npm ci, compiled output only, and a runtime on a supported Node LTS line that
- * package.json `engines` admits and the CI leg (scripts/node-lts-leg.sh) tests.
+ * package.json `engines` admits and the CI leg (scripts/node-lts-leg.sh, Node from scripts/node-lts.sh) tests.
  */
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -42,7 +42,7 @@ describe('Dockerfile', () => {
     const engines = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
     // Every supported LTS line is admitted from its minimum our tools need, 20 is not.
     expect(engines).toBe('^22.13.0 || >=24.0.0');
-    const leg = readFileSync(join(root, 'scripts', 'node-lts-leg.sh'), 'utf8');
+    const leg = readFileSync(join(root, 'scripts', 'node-lts.sh'), 'utf8');
     expect(leg).toMatch(new RegExp(`NODE_LTS_VERSION:-${major}\\.\\d+\\.\\d+`));
   });
 
