@@ -6,6 +6,8 @@
 #   scripts/tools.sh                 build the default set (what `npm test` needs)
 #   scripts/tools.sh helm kubectl    build these
 #   scripts/tools.sh --all           every tool below
+#   scripts/tools.sh --missing       every tool below that .tools/bin has no working link for
+#                                    (the test suite's setup: no lock waits when all are there)
 #   scripts/tools.sh --list          name, pinned version and cache state of each
 #
 # Binaries land in $ORDERFLOW_TOOLS_CACHE (default ~/.cache/orderflow-tools)/<tool>/<key>/, key =
@@ -102,6 +104,10 @@ case "${1:-}" in
     done <<<"$table"
     exit 0 ;;
   --all) set -- $(awk '{print $1}' <<<"$table") ;;
+  --missing)
+    set --
+    for t in $(awk '{print $1}' <<<"$table"); do [ -x "$bindir/$t" ] || set -- "$@" "$t"; done
+    [ $# -gt 0 ] || exit 0 ;;
   "") set -- $default_set ;;
 esac
 command -v go >/dev/null || { echo "tools: the go command is missing (Go 1.26 with the module proxy is expected)" >&2; exit 1; }

@@ -17,12 +17,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { afterAll } from 'vitest';
+import { ensureTools, toolBin } from '../support/control-plane.js';
 
 export type Dict = Record<string, unknown>;
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 export const sourceChart = join(root, 'charts', 'orderflow');
-export const HELM = process.env.HELM_BIN ?? join(root, '.tools', 'bin', 'helm');
+export const HELM = toolBin('helm');
 
 /**
  * Kubernetes version helm renders for: the kube-apiserver the tests run (tools/kubernetes/go.mod).
@@ -46,8 +47,6 @@ export class HelmError extends Error {
   }
 }
 
-const missing = () => new Error(`${HELM} missing: run bash scripts/tools.sh helm`);
-
 /** What both runners pass to helm: its homes kept out of the user's, and room for big renders. */
 const helmOptions = (env: NodeJS.ProcessEnv | undefined) => ({
   encoding: 'utf8' as const,
@@ -67,7 +66,8 @@ const helmError = (args: string[], err: unknown, stdout: string | undefined, std
 
 /** Runs helm; returns stdout, throws HelmError with stderr on a non-zero exit. */
 export function helm(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): string {
-  if (!existsSync(HELM)) throw missing();
+  // A fresh checkout has no helm yet: build it (cached) as the control-plane tests do theirs.
+  ensureTools(['helm']);
   try {
     return execFileSync(HELM, args, { ...helmOptions(opts.env), input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (e) {
@@ -78,7 +78,11 @@ export function helm(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: st
 
 /** helm without blocking the event loop (tests that run processes whose output we read meanwhile). */
 export function helmAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
-  if (!existsSync(HELM)) return Promise.reject(missing());
+  try {
+    ensureTools(['helm']);
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+  }
   return new Promise((resolve, reject) => {
     execFile(HELM, args, { ...helmOptions(opts.env), timeout: opts.timeoutMs ?? 120_000 }, (err, stdout, stderr) => {
       if (err) reject(helmError(args, err, stdout, stderr));
