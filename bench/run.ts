@@ -126,7 +126,16 @@ try {
 // ---- report ------------------------------------------------------------------------------------
 /** The interleaved trials of one broker figure, as printed beside its median. */
 const trialList = (r: BrokerResults, k: 'consumeAckPerSec' | 'kitNoopPostgresPerSec') =>
-  `trials ${(r.trials ?? []).map((t) => fmt(t[k])).join(' / ')}`;
+  `trials ${r.trials.map((t) => fmt(t[k])).join(' / ')}`;
+/** The bare and kit consumer rows of one server's broker results (`on` names a compared server). */
+const consumerRows = (r: BrokerResults, on = ''): string[][] => [
+  [`bare pull consume + ack (median)${on}`, `${fmt(r.consumeAckPerSec)} msg/s`, `baseline; ${trialList(r, 'consumeAckPerSec')}`],
+  [
+    `kit EventConsumer no-op (Postgres, median)${on}`,
+    `${fmt(r.kitNoopPostgresPerSec)} msg/s`,
+    `${pct(r.ratioKitNoopPostgres)}; ${trialList(r, 'kitNoopPostgresPerSec')}`,
+  ],
+];
 const b = results.broker;
 const h = results.http;
 const rows: string[][] = [['measure', 'figure', 'baseline / ratio']];
@@ -136,12 +145,7 @@ if (b) {
     `${fmt(b.publishPerSec)} msg/s`,
     `${b.messageBytes} B payload, ${b.messages} msgs`,
   ]);
-  rows.push(['bare pull consume + ack (median)', `${fmt(b.consumeAckPerSec)} msg/s`, `baseline; ${trialList(b, 'consumeAckPerSec')}`]);
-  rows.push([
-    'kit EventConsumer no-op (Postgres, median)',
-    `${fmt(b.kitNoopPostgresPerSec)} msg/s`,
-    `${pct(b.ratioKitNoopPostgres)}; ${trialList(b, 'kitNoopPostgresPerSec')}`,
-  ]);
+  rows.push(...consumerRows(b));
   rows.push(['kit EventConsumer no-op (PGlite)', `${fmt(b.kitNoopPglitePerSec)} msg/s`, pct(b.ratioKitNoopPglite)]);
   rows.push(['inventory-service, orders.created (Postgres)', `${fmt(b.inventoryHandlerPerSec)} msg/s`, pct(b.ratioInventory)]);
 }
@@ -149,16 +153,7 @@ const bc = results.brokerCompared;
 if (bc) {
   const on = `(nats ${results.nats?.compared})`;
   rows.push([`bare JetStream async publish ${on}`, `${fmt(bc.publishPerSec)} msg/s`, '']);
-  rows.push([
-    `bare pull consume + ack (median) ${on}`,
-    `${fmt(bc.consumeAckPerSec)} msg/s`,
-    `baseline; ${trialList(bc, 'consumeAckPerSec')}`,
-  ]);
-  rows.push([
-    `kit EventConsumer no-op (Postgres, median) ${on}`,
-    `${fmt(bc.kitNoopPostgresPerSec)} msg/s`,
-    `${pct(bc.ratioKitNoopPostgres)}; ${trialList(bc, 'kitNoopPostgresPerSec')}`,
-  ]);
+  rows.push(...consumerRows(bc, ` ${on}`));
 }
 if (h) {
   rows.push([

@@ -230,8 +230,9 @@ export async function brokerBench(cfg: Config): Promise<BrokerResults> {
       messages: n,
       messageBytes,
       publishPerSec: round(publishPerSec),
-      consumeAckPerSec: round(consumeAckPerSec),
-      kitNoopPostgresPerSec: round(kitNoopPostgresPerSec),
+      // Medians of already rounded trials.
+      consumeAckPerSec,
+      kitNoopPostgresPerSec,
       kitNoopPglitePerSec: round(kitNoopPglitePerSec),
       trials,
       inventoryHandlerPerSec: round(inventoryHandlerPerSec),

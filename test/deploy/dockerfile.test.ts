@@ -42,8 +42,8 @@ describe('Dockerfile', () => {
     const engines = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
     // Every supported LTS line is admitted from its minimum our tools need, 20 is not.
     expect(engines).toBe('^22.13.0 || >=24.0.0');
-    const leg = readFileSync(join(root, 'scripts', 'node-lts.sh'), 'utf8');
-    expect(leg).toMatch(new RegExp(`NODE_LTS_VERSION:-${major}\\.\\d+\\.\\d+`));
+    const fetcher = readFileSync(join(root, 'scripts', 'node-lts.sh'), 'utf8');
+    expect(fetcher).toMatch(new RegExp(`NODE_LTS_VERSION:-${major}\\.\\d+\\.\\d+`));
   });
 
   it('.dockerignore keeps node_modules, dist and .git out of the context', () => {
