@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,8 @@ import { startConsole, type RunningConsole } from '../../services/console/src/in
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SHOTS = join(ROOT, 'test-output', 'console');
-const CHROMIUM = '/usr/bin/chromium';
+// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
+const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const TOKEN = 'console-e2e-token';
 const JAEGER = 'http://jaeger.example:16686';
 
@@ -92,6 +93,7 @@ describe('ops console end to end', () => {
     });
     await waitFor('console ready', async () => (await fetch(`${con.url}/ready`)).ok, 15_000);
 
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: apt-get install chromium (or set CHROMIUM_BIN)`);
     userDataDir = mkdtempSync(join(tmpdir(), 'console-chromium-'));
     // A fresh profile per run (playwright passes it as --user-data-dir).
     ctx = await chromium.launchPersistentContext(userDataDir, {
