@@ -77,12 +77,8 @@ export function helm(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: st
 }
 
 /** helm without blocking the event loop (tests that run processes whose output we read meanwhile). */
-export function helmAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
-  try {
-    ensureTools(['helm']);
-  } catch (e) {
-    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
-  }
+export async function helmAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
+  ensureTools(['helm']);
   return new Promise((resolve, reject) => {
     execFile(HELM, args, { ...helmOptions(opts.env), timeout: opts.timeoutMs ?? 120_000 }, (err, stdout, stderr) => {
       if (err) reject(helmError(args, err, stdout, stderr));
