@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { afterAll } from 'vitest';
-import { ensureTools, toolBin } from '../support/control-plane.js';
+import { ensureTools, toolBin } from '../support/tools.js';
 
 export type Dict = Record<string, unknown>;
 

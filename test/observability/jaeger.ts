@@ -6,7 +6,7 @@
 import { freePort, launchProcess, portOpen, type LaunchedProcess } from '@orderflow/kit/testing';
 import { ROOT } from './helpers.js';
 import type { AttrValue, ReceivedSpan } from './otlp-receiver.js';
-import { toolBin } from './tools.js';
+import { builtTool } from '../support/tools.js';
 
 interface OtlpAnyValue {
   stringValue?: string;
@@ -95,7 +95,7 @@ export class TestJaeger {
   }
 
   static async start(): Promise<TestJaeger> {
-    const bin = toolBin('jaeger');
+    const bin = builtTool('jaeger');
     const j = new TestJaeger({
       otlpGrpc: await freePort(),
       otlpHttp: await freePort(),

@@ -14,7 +14,7 @@ import { waitFor } from '@orderflow/kit/testing';
 import { startGatewayChild, type Child } from './helpers.js';
 import { TestJaeger } from './jaeger.js';
 import { KIND } from './otlp-receiver.js';
-import { TOOL_BUILD_TIMEOUT_MS } from './tools.js';
+import { TOOL_BUILD_TIMEOUT_MS } from '../support/tools.js';
 
 /** Forwards every request to `target` unchanged, remembering each one's content type. */
 async function recordingProxy(target: string): Promise<{ url: string; contentTypes: string[]; close(): Promise<void> }> {

@@ -29,7 +29,7 @@ import {
 } from './helpers.js';
 import { TestJaeger } from './jaeger.js';
 import { TestPrometheus } from './prometheus.js';
-import { TOOL_BUILD_TIMEOUT_MS } from './tools.js';
+import { TOOL_BUILD_TIMEOUT_MS } from '../support/tools.js';
 
 /** The alerts this run must raise, and so see pending first wherever the rule has a `for:`. */
 const EXPECTED = ['OrderflowDeadLettersArriving', 'OrderflowCircuitBreakerOpen', 'OrderflowChargesInDoubt', 'OrderflowOperatorNoLeader'];

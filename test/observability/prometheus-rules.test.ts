@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { render } from '../deploy/helm.js';
 import { ROOT } from './helpers.js';
-import { TOOL_BUILD_TIMEOUT_MS, toolBin } from './tools.js';
+import { builtTool, TOOL_BUILD_TIMEOUT_MS } from '../support/tools.js';
 
 const RULES = 'charts/orderflow/files/prometheus-rules.yaml';
 const UNIT_TESTS = 'monitoring/prometheus-rules.test.yaml';
@@ -28,7 +28,7 @@ const alerts = rules.groups.flatMap((g) => g.rules.map((r) => r.alert).filter((a
 
 async function promtool(args: string[]): Promise<{ code: number; out: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(toolBin('promtool'), args, { cwd: ROOT });
+    const { stdout, stderr } = await promisify(execFile)(builtTool('promtool'), args, { cwd: ROOT });
     return { code: 0, out: stdout + stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };

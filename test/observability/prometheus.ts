@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { freePort, httpReady, launchProcess, type LaunchedProcess } from '@orderflow/kit/testing';
-import { toolBin } from './tools.js';
+import { builtTool } from '../support/tools.js';
 
 export interface ScrapeJob {
   job: string;
@@ -56,7 +56,7 @@ export class TestPrometheus {
 
   /** Starts Prometheus scraping `jobs` every `intervalSeconds`, evaluating `rules` (a rules file's content) as often. */
   static async start(o: { jobs: ScrapeJob[]; rules?: unknown; intervalSeconds?: number }): Promise<TestPrometheus> {
-    const bin = toolBin('prometheus');
+    const bin = builtTool('prometheus');
     const p = new TestPrometheus(await freePort());
     const every = `${o.intervalSeconds ?? 1}s`;
     const config = {

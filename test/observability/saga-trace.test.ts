@@ -26,7 +26,7 @@ import {
   type SagaService as Svc,
 } from './helpers.js';
 import { TestJaeger } from './jaeger.js';
-import { TOOL_BUILD_TIMEOUT_MS } from './tools.js';
+import { TOOL_BUILD_TIMEOUT_MS } from '../support/tools.js';
 
 type Scenario = 'confirmed' | 'declined' | 'outOfStock' | 'refunded';
 

@@ -30,18 +30,15 @@
  * signal hooks, disposeAll()) for a worker that ends without it; and a tiny watchdog shell that
  * kills both processes and removes the directory if the test process itself is killed (-9).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort } from '@orderflow/kit/testing';
 import { track } from './reaper.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, '.tools/bin');
+import { ensureTools, toolBin } from './tools.js';
 
 export interface ControlPlaneOptions {
   /** Label used in the temp directory's name. */
@@ -93,7 +90,6 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-/** The binary a tool name resolves to: `<TOOL>_BIN` env (e.g. KUBE_APISERVER_BIN), else .tools/bin. */
 /**
  * `kubectl wait` asked again until it succeeds (bounded): kubectl fails at once ("status.conditions
  * accessor error") on an object the server has not yet given any condition, e.g. a CRD applied a
@@ -107,16 +103,6 @@ export async function kubectlWait(cp: ControlPlane, args: string[], timeoutMs = 
     if (Date.now() > deadline) throw new KubectlError(args, r.code, r.stdout, r.stderr);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-}
-
-export function toolBin(tool: 'etcd' | 'kube-apiserver' | 'kubectl' | 'helm'): string {
-  return process.env[`${tool.toUpperCase().replace(/-/g, '_')}_BIN`] ?? join(BIN, tool);
-}
-
-/** Builds the missing tools with scripts/tools.sh (cached by version; a cold kube-apiserver build is long). */
-export function ensureTools(tools: ('etcd' | 'kube-apiserver' | 'kubectl' | 'helm')[]): void {
-  const missing = tools.filter((t) => !existsSync(toolBin(t)));
-  if (missing.length) execFileSync('bash', [join(ROOT, 'scripts/tools.sh'), ...missing], { stdio: 'inherit' });
 }
 
 // ---- process hygiene: whatever happens to the test process, the children die with it ----

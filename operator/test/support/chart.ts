@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, parseDocument } from 'yaml';
-import { ensureTools, toolBin } from '../../../test/support/control-plane.js';
+import { ensureTools, toolBin } from '../../../test/support/tools.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHART = join(ROOT, 'charts/orderflow');
