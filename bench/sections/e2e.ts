@@ -162,7 +162,11 @@ async function load(
   durationS: number,
   first: number,
 ): Promise<{ scheduled: Map<string, number>; sent: number; errors: Record<string, number> }> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  // A timeout makes the agent honour the server's `Keep-Alive: timeout=5` hint (Node closes an
+  // idle socket a second before it; with no timeout of its own it keeps the socket forever): a
+  // POST sent on a socket the server was closing at that moment failed as ECONNRESET, counted as
+  // the platform's error although the platform never saw the request.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 30_000 });
   const total = Math.round(rate * durationS);
   const scheduled = new Map<string, number>();
   const errors: Record<string, number> = {};
