@@ -64,7 +64,7 @@ const PASSTHROUGH: Record<string, string> = {
   RESERVATION_SWEEP_INTERVAL_MS: 'reservation sweep interval',
   RESERVATION_SWEEP_MARGIN_MS: 'reservation sweep margin past the saga timeout',
   CONSUMER_HANDLER_TIMEOUT_MS: 'a handler is abandoned and rolled back after 30 s',
-  CONSUMER_LINGER_MS: 'batching under light load, off (0)',
+  CONSUMER_LINGER_MS: 'batching under light load, 25 ms (0: off)',
   OUTBOX_LINGER_MS: 'batching under light load, off (0)',
   ADVISORY_STREAM: 'the operator captures dead-letter advisories in ORDERFLOW_ADVISORIES',
 };
