@@ -60,7 +60,14 @@ test('a lock by primary key uses the index once the table has grown, on a connec
 });
 
 test('with the default plan cache (PGOPTIONS can still ask for it) the same connection scans the whole grown table', async () => {
-  const scans = await scansAfterGrowth({ PGOPTIONS: '-c plan_cache_mode=auto' });
-  expect(scans.rows).toBe(2);
-  expect(scans.seq).toBe(1);
+  // The cached generic plan is dropped by any invalidation that reaches the connection before the
+  // last lock — on the shared server other suites create and drop schemas all the while, and a
+  // backend that falls behind their invalidation messages resets every cache (seen once in a CI
+  // run: no sequential scan). Then the lock is planned afresh against the grown table and uses
+  // the index, as with the fix. So the default's scan is looked for in up to three fresh tries.
+  const tries: Array<{ seq: number; idx: number; rows: number }> = [];
+  for (let i = 0; i < 3 && !tries.some((t) => t.seq === 1); i++)
+    tries.push(await scansAfterGrowth({ PGOPTIONS: '-c plan_cache_mode=auto' }));
+  for (const t of tries) expect(t.rows).toBe(2);
+  expect(tries.map((t) => t.seq)).toContain(1);
 });
