@@ -2,13 +2,13 @@
  * GroupCommit, the batching alone (order-service's group-commit.test.ts covers it on Postgres): an
  * idle writer writes at once, what arrives meanwhile is the next group, a failing group is split
  * so only the bad item fails, an error of a database that is away fails the whole group without
- * a retry, stop() drains and then refuses.
+ * a retry, stop() drains and then refuses, and a lingering idle writer waits for company only.
  */
 import { expect, test } from 'vitest';
 import { DependencyUnavailableError, GroupCommit, type Settled } from '@orderflow/kit';
 
 /** A writer whose groups finish when the test says so; records the groups and single writes. */
-function gated(fail?: (item: number) => unknown, maxInFlight?: number) {
+function gated(fail?: (item: number) => unknown, maxInFlight?: number, lingerMs?: number) {
   const groups: number[][] = [];
   const singles: number[] = [];
   const gates: Array<() => void> = [];
@@ -28,6 +28,7 @@ function gated(fail?: (item: number) => unknown, maxInFlight?: number) {
       return item * 10;
     },
     maxInFlight,
+    lingerMs,
   });
   const open = async (n = 1) => {
     // Each gate is released once its group is waiting on it.
@@ -103,4 +104,69 @@ test('stop() waits for the items already submitted, then refuses new ones', asyn
   await stopping;
   expect(stopped).toBe(true);
   expect(await Promise.all([a, b])).toEqual([10, 20]);
+});
+
+// The lingers below are a minute long: a test that passes only waits on company, stop() or a
+// group in flight, never on the timer (it would time out first).
+test('lingerMs: an idle writer waits for a second item and writes both as one group', async () => {
+  const { gc, groups, open } = gated(undefined, 1, 60_000);
+  const a = gc.submit(1);
+  await new Promise((r) => setImmediate(r));
+  expect(groups).toEqual([]); // waiting for company
+  const b = gc.submit(2);
+  await open();
+  expect(await Promise.all([a, b])).toEqual([10, 20]);
+  expect(groups).toEqual([[1, 2]]);
+});
+
+test('lingerMs: a lone item is written once the linger has passed', async () => {
+  const { gc, groups, open } = gated(undefined, 1, 20);
+  const a = gc.submit(1);
+  expect(groups).toEqual([]);
+  await open(); // released only once the group is being written, after the linger
+  expect(await a).toBe(10);
+  expect(groups).toEqual([[1]]);
+});
+
+test('lingerMs: items queued behind a group in flight are written as soon as it commits, with no wait', async () => {
+  const { gc, groups, open } = gated(undefined, 1, 60_000);
+  const a = gc.submit(1);
+  const b = gc.submit(2);
+  await open(); // [1, 2] written together at once (company came)
+  await Promise.all([a, b]);
+  const c = gc.submit(3); // idle again: lingers
+  const d = gc.submit(4); // company: written at once
+  await open();
+  await Promise.all([c, d]);
+  const inFlight = [5, 6].map((i) => gc.submit(i));
+  while (groups.length < 3) await new Promise((r) => setImmediate(r));
+  const queued = gc.submit(7); // behind the group in flight
+  await open(2); // the second group starts right after the first, no linger
+  expect(await Promise.all([...inFlight, queued])).toEqual([50, 60, 70]);
+  expect(groups).toEqual([[1, 2], [3, 4], [5, 6], [7]]);
+});
+
+test('lingerMs: stop() ends the wait and writes what is queued', async () => {
+  const { gc, groups, open } = gated(undefined, 1, 60_000);
+  const a = gc.submit(1);
+  const stopping = gc.stop();
+  await open();
+  await stopping;
+  expect(await a).toBe(10);
+  expect(groups).toEqual([[1]]);
+});
+
+test('an item submitted by a caller just resuming from its own group is written (no writer is lost between groups)', async () => {
+  // Resuming a few microtasks after its resolve: the old writer has found the queue empty but may
+  // not yet have left; whichever tick the next item comes on, a writer must take it.
+  for (const ticks of [0, 1, 2, 3, 4, 5]) {
+    const { gc, groups, open } = gated();
+    const second = gc.submit(1).then(async () => {
+      for (let t = 0; t < ticks; t++) await Promise.resolve();
+      return gc.submit(2);
+    });
+    await open(2);
+    expect(await second).toBe(20);
+    expect(groups).toEqual([[1], [2]]);
+  }
 });

@@ -27,6 +27,12 @@ export interface GroupCommitOptions<I, O> {
    * waits for its commit, on its own connection: more commits in flight, smaller groups.
    */
   maxInFlight?: number;
+  /**
+   * How long an idle writer waits for a second item before writing the first alone (default 0:
+   * at once). Only a writer starting from idle waits, and only until company arrives: under load
+   * the next group forms while the previous one commits and no wait is added.
+   */
+  lingerMs?: number;
   /** Called once per group written (size, whether it had to be split): metrics and tests. */
   onGroup?(size: number, split: boolean): void;
 }
@@ -42,7 +48,8 @@ const defaultSplittable = (err: unknown) => !unavailableDependency(err) && !isRe
 /**
  * Group commit: callers submit items one at a time; while `maxInFlight` groups are being written,
  * whatever arrives queues up and is written as the next group, as soon as a writer is free. An
- * idle writer starts at once (no timer, no added latency); under load one commit (one round trip,
+ * idle writer starts at once (no timer, no added latency) unless `lingerMs` asks it to wait for
+ * company; under load one commit (one round trip,
  * one WAL flush) serves many callers. Each caller's promise settles only after the group holding
  * its item has committed, so durability is that of a write of its own. A group is written in the
  * async context of the caller that started its writer (its trace holds the group's statement).
@@ -50,14 +57,24 @@ const defaultSplittable = (err: unknown) => !unavailableDependency(err) && !isRe
 export class GroupCommit<I, O> {
   private queue: Array<Pending<I, O>> = [];
   private readonly writers = new Set<Promise<void>>();
+  /**
+   * Writers running, counted down inside drain() in the same turn as it finds the queue empty:
+   * the set above loses a writer only a microtask later, and an item submitted in between (by a
+   * caller resuming from its own write) would find no writer to take it.
+   */
+  private active = 0;
   private stopped = false;
   private readonly maxGroup: number;
   private readonly maxInFlight: number;
+  private readonly lingerMs: number;
+  /** Ends the wait of a writer lingering for company (set while one does). */
+  private company: (() => void) | undefined;
   private readonly splittable: (err: unknown) => boolean;
 
   constructor(private readonly o: GroupCommitOptions<I, O>) {
     this.maxGroup = Math.max(1, o.maxGroup ?? 500);
     this.maxInFlight = Math.max(1, o.maxInFlight ?? 1);
+    this.lingerMs = Math.max(0, o.lingerMs ?? 0);
     this.splittable = o.splittable ?? defaultSplittable;
   }
 
@@ -66,7 +83,9 @@ export class GroupCommit<I, O> {
     if (this.stopped) return Promise.reject(new Error('group commit stopped: no more writes are accepted'));
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (this.writers.size < this.maxInFlight) {
+      if (this.queue.length > 1) this.company?.();
+      if (this.active < this.maxInFlight) {
+        this.active++;
         const writer: Promise<void> = this.drain().finally(() => this.writers.delete(writer));
         this.writers.add(writer);
       }
@@ -85,6 +104,7 @@ export class GroupCommit<I, O> {
   /** Refuses new items and waits until every item already submitted is written. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.company?.();
     await Promise.all([...this.writers]);
   }
 
@@ -96,10 +116,27 @@ export class GroupCommit<I, O> {
     }
   }
 
+  private waitForCompany(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.company = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.lingerMs);
+      this.company = done;
+    });
+  }
+
   /** One writer: takes whatever is queued as its group, writes it, and again until none is left. */
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      await this.write(this.queue.splice(0, this.maxGroup));
+    try {
+      if (this.lingerMs > 0 && this.queue.length === 1 && !this.stopped) await this.waitForCompany();
+      while (this.queue.length > 0) {
+        await this.write(this.queue.splice(0, this.maxGroup));
+      }
+    } finally {
+      this.active--;
     }
   }
 
