@@ -8,6 +8,8 @@ export interface Config {
   only?: Set<string>;
   /** Which e2e ladders (all by default): `--ladders=current,replicas,machine`, e.g. one ladder for an A/B. */
   ladders?: Set<string>;
+  /** The e2e ladders' rates instead of the standard ones: `--rates=50,100` (an A/B at a few steps). */
+  rates?: number[];
   /** The Node binary the platform's processes (and the HTTP baseline) run on. */
   node: ServiceNode;
 }
@@ -23,6 +25,7 @@ export function parseArgs(argv: readonly string[]): Config {
     databaseUrl: process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     only: list('only'),
     ladders: list('ladders'),
+    rates: list('rates') && [...list('rates')!].map(Number).filter((n) => n > 0),
     node: serviceNode(),
   };
 }

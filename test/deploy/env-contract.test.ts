@@ -66,6 +66,7 @@ const PASSTHROUGH: Record<string, string> = {
   CONSUMER_HANDLER_TIMEOUT_MS: 'a handler is abandoned and rolled back after 30 s',
   CONSUMER_LINGER_MS: 'batching under light load, 25 ms (0: off)',
   OUTBOX_LINGER_MS: 'batching under light load, off (0)',
+  ORDER_LINGER_MS: 'POSTs share a commit under light load, 10 ms (0: off)',
   ADVISORY_STREAM: 'the operator captures dead-letter advisories in ORDERFLOW_ADVISORIES',
 };
 /** `<NAME>_FILE`: the file form of a secret the chart hands over as an env var from a Secret. */

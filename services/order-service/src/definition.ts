@@ -6,7 +6,7 @@ import { consoleRoutes } from './http/console-routes.js';
 import { sagaHandlers } from './saga/handlers.js';
 import { sagaMetrics } from './saga/metrics.js';
 import { sagaTimeout } from './saga/timeout.js';
-import { orderWriter, orderWriterMetrics } from './orders/group-commit.js';
+import { ORDER_LINGER_MS, orderWriter, orderWriterMetrics } from './orders/group-commit.js';
 
 /**
  * order-service starts the saga and ends it. POST /orders stores the order and emits
@@ -29,7 +29,12 @@ export function orderService() {
     setup: (ctx) => ({
       metrics: sagaMetrics(ctx.metrics.registry),
       // New orders are written in groups (one statement per group of concurrent POSTs).
-      writer: orderWriter(ctx.db, ctx.relay, orderWriterMetrics(ctx.metrics.registry)),
+      writer: orderWriter(
+        ctx.db,
+        ctx.relay,
+        orderWriterMetrics(ctx.metrics.registry),
+        intSetting('ORDER_LINGER_MS', ORDER_LINGER_MS, ctx.env),
+      ),
     }),
     // The console's read-only routes first: `/orders/stats` must not reach `/orders/:id`.
     routes: (ctx, { writer }) => new Hono<HttpEnv>().route('/', consoleRoutes(ctx)).route('/', orderRoutes(ctx, writer)),

@@ -17,6 +17,15 @@ export type OrderWriter = GroupCommit<NewOrder, CreateResult>;
  */
 export const GROUPS_IN_FLIGHT = 1;
 
+/**
+ * Default of ORDER_LINGER_MS: how long a POST arriving at an idle writer waits for another before
+ * its commit (it waits only until the next one arrives; POSTs arriving while a group commits never
+ * wait). At 100 orders/s two POSTs share a commit: an A/B of 0 against 10 ms (session 18, four
+ * ladders) gave 12.5-13.3 against 11.5-12.2 ms of CPU per order, 2.9 against 2.3-2.4 Postgres
+ * transactions per order, for ≈ 10 ms more latency at 25-100/s; p99 at 300/s no worse.
+ */
+export const ORDER_LINGER_MS = 10;
+
 export function orderWriterMetrics(registry: Registry) {
   let writer: OrderWriter | undefined;
   new Gauge({
@@ -57,9 +66,10 @@ export function orderWriterMetrics(registry: Registry) {
  * call before any caller is answered: one round of publishes per group (one settling and one
  * accounting of them) rather than one per request. Replayed and conflicting orders have none.
  */
-export function orderWriter(db: Db, relay: OutboxRelay, metrics: ReturnType<typeof orderWriterMetrics>): OrderWriter {
+export function orderWriter(db: Db, relay: OutboxRelay, metrics: ReturnType<typeof orderWriterMetrics>, lingerMs = 0): OrderWriter {
   const writer = new GroupCommit<NewOrder, CreateResult>({
     maxInFlight: GROUPS_IN_FLIGHT,
+    lingerMs,
     writeGroup: async (orders) => {
       const outcomes = await createOrders(db, orders);
       relay.committed(orders.flatMap((o, i) => (created(outcomes[i]) ? o.events : [])));
