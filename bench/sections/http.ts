@@ -91,7 +91,14 @@ export async function httpBench(cfg: Config): Promise<HttpResults> {
       name: 'order-service (ingest bench)',
       script: 'services/order-service/dist/main.js',
       node: cfg.node.command,
-      env: { NATS_URL: cfg.natsUrl, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'warn', SAGA_TIMEOUT_MS: '3600000', ...db },
+      env: {
+        NATS_URL: cfg.natsUrl,
+        ORDERFLOW_NAMESPACE: ns,
+        LOG_LEVEL: 'warn',
+        SAGA_TIMEOUT_MS: '3600000',
+        ...(process.env.BENCH_SERVICE_ENV ? (JSON.parse(process.env.BENCH_SERVICE_ENV) as Record<string, string>) : {}),
+        ...db,
+      },
     });
   try {
     const echoRuns: HttpRun[] = [];
