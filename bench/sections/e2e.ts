@@ -374,8 +374,11 @@ export async function e2eBench(
   const label = `${backend}${replicas > 1 ? ` ×${replicas}` : ''} (nats ${o.nats.label})`;
   const p = await startPlatform({ ...cfg, natsUrl: o.nats.url }, backend, [], replicas);
   try {
-    // Warm-up (not reported): JIT, pools, consumers' first pulls.
-    await runStep(p, 50, cfg.quick ? 1 : 2, 20);
+    // Warm-up (not reported): JIT, pools, consumers' first pulls. 3,000 orders, not 100: with 100
+    // the first ladder's load generator cost 1.6-1.9 ms per order at 100/s and the same steps of a
+    // later ladder in the same process 0.9-1.2; with 3,000 it is 1.3, and the services' cost at
+    // 25/s falls by a fifth (session 18). A step figure is meant to be a warm process's.
+    await runStep(p, 150, cfg.quick ? 1 : 20, 30);
     const idleCpuMsPerSec = await idleCpu(p, cfg.quick ? 2 : 5);
     log(`  ${label} at rest: ${idleCpuMsPerSec} ms CPU per second, services and gateway together`);
     const steps: Step[] = [];
