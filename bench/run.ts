@@ -99,7 +99,7 @@ try {
     results.brokerCompared = await section('broker', () => brokerBench(cfg), `broker (nats ${servers.machine.label})`);
   }
   results.http = await section('http', () => httpBench(onMain));
-  const rates = cfg.rates?.length ? cfg.rates : cfg.quick ? [25, 100] : [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000];
+  const rates = cfg.rates.length ? cfg.rates : cfg.quick ? [25, 100] : [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000];
   const e2e: E2EResults[] = [];
   const ladders = [
     { key: 'current', backend: 'postgres' as const, nats: main },

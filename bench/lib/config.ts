@@ -8,8 +8,10 @@ export interface Config {
   only?: Set<string>;
   /** Which e2e ladders (all by default): `--ladders=current,replicas,machine`, e.g. one ladder for an A/B. */
   ladders?: Set<string>;
-  /** The e2e ladders' rates instead of the standard ones: `--rates=50,100` (an A/B at a few steps). */
-  rates?: number[];
+  /** The e2e ladders' rates instead of the standard ones (empty: those): `--rates=50,100`, an A/B at a few steps. */
+  rates: number[];
+  /** Settings added to the platform's services (`BENCH_SERVICE_ENV`, a JSON object): an A/B of a setting. */
+  serviceEnv: Record<string, string>;
   /** The Node binary the platform's processes (and the HTTP baseline) run on. */
   node: ServiceNode;
 }
@@ -25,7 +27,8 @@ export function parseArgs(argv: readonly string[]): Config {
     databaseUrl: process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     only: list('only'),
     ladders: list('ladders'),
-    rates: list('rates') && [...list('rates')!].map(Number).filter((n) => n > 0),
+    rates: [...(list('rates') ?? [])].map(Number).filter((n) => n > 0),
+    serviceEnv: process.env.BENCH_SERVICE_ENV ? (JSON.parse(process.env.BENCH_SERVICE_ENV) as Record<string, string>) : {},
     node: serviceNode(),
   };
 }

@@ -6,10 +6,9 @@
  * counts), what Postgres backends were waiting on (pg_stat_activity, sampled every 100 ms), and
  * whether a checkpoint was writing buffers or WAL piled up (pg_stat_bgwriter, pg_stat_wal).
  */
-import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
-import { parseMetrics, type MetricsPage } from '@orderflow/kit/testing';
+import { scrapeMetrics } from '@orderflow/kit/testing';
 import { round, sleep } from './stats.js';
 
 export const WINDOW_MS = 500;
@@ -55,43 +54,6 @@ const PG_COUNTERS = `SELECT b.buffers_checkpoint::float8 AS buffers, (b.checkpoi
     w.wal_bytes::float8 AS wal, (d.xact_commit + d.xact_rollback)::float8 AS xacts
   FROM pg_stat_bgwriter b, pg_stat_wal w, pg_stat_database d WHERE d.datname = current_database()`;
 
-/** The series the trace reads from a service's /metrics. */
-const WANTED = ['nodejs_eventloop_lag_max_seconds', 'nodejs_eventloop_lag_min_seconds', 'orderflow_outbox_lag_seconds'];
-
-/**
- * GET <url>/metrics on a kept-alive socket, only the wanted lines parsed: this process's CPU
- * counts with the platform's. The whole trace (these scrapes, the Postgres samples, the event-loop
- * timer) costs ≈ 0.2-0.4 ms per order at 100 orders/s, most of it in wake-ups (an A/B with the
- * trace off, session 18: bench/README.md).
- */
-function scrapeWanted(url: string, agent: http.Agent): Promise<MetricsPage> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(`${url}/metrics`, { agent }, (res) => {
-        if (res.statusCode !== 200) {
-          res.resume();
-          reject(new Error(`${url}/metrics answered ${res.statusCode}`));
-          return;
-        }
-        res.setEncoding('utf8');
-        let body = '';
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () =>
-          resolve(
-            parseMetrics(
-              body
-                .split('\n')
-                .filter((l) => WANTED.some((w) => l.startsWith(w)))
-                .join('\n'),
-            ),
-          ),
-        );
-        res.on('error', reject);
-      })
-      .on('error', reject);
-  });
-}
-
 /**
  * Starts sampling; `stop(finals)` ends it and lays the samples over the step's finished orders
  * (`[finished at, latency]`, in ms after the step's start). Services are `[name, url]`.
@@ -104,8 +66,6 @@ export async function startStepTrace(
   // 20 ms: finer would wake this process (whose CPU counts with the platform's) 100 times a second.
   const eld = monitorEventLoopDelay({ resolution: 20 });
   eld.enable();
-  // A timeout shorter than the services' keep-alive: an idle socket is closed here first.
-  const agent = new http.Agent({ keepAlive: true, timeout: 4_000 });
   const db = databaseUrl ? new pg.Client({ connectionString: databaseUrl }) : undefined;
   await db?.connect();
   const samples: Sampled[] = [];
@@ -135,7 +95,7 @@ export async function startStepTrace(
       let outboxLagMaxS = 0;
       await Promise.all(
         services.map(async ([name, url]) => {
-          const m = await scrapeWanted(url, agent).catch(() => undefined);
+          const m = await scrapeMetrics(url).catch(() => undefined);
           if (!m) return;
           // The histogram records whole timer intervals: the fastest one is the timer's own period.
           const lag = m.total('nodejs_eventloop_lag_max_seconds') - m.total('nodejs_eventloop_lag_min_seconds');
@@ -171,7 +131,6 @@ export async function startStepTrace(
       await loop;
       const end = await counters().catch(() => last);
       eld.disable();
-      agent.destroy();
       await db?.end().catch(() => undefined);
       const windows: TraceWindow[] = samples.map((s) => {
         const mine = finished.filter(([t]) => t >= s.atMs && t < s.atMs + s.spanMs);

@@ -116,7 +116,7 @@ export async function startPlatform(cfg: Config, backend: Backend, nodeArgs: str
       PAYMENT_GATEWAY_URL: gw.url,
       // Measured here is throughput and latency, not the timeout path: no order times out.
       SAGA_TIMEOUT_MS: '3600000',
-      ...(process.env.BENCH_SERVICE_ENV ? (JSON.parse(process.env.BENCH_SERVICE_ENV) as Record<string, string>) : {}),
+      ...cfg.serviceEnv,
       ...(s === 'inventory-service' ? { SEED_PRODUCTS: seedProducts() } : {}),
       ...(backend === 'postgres'
         ? { DATABASE_URL: cfg.databaseUrl, DATABASE_SCHEMA: `${ns}_${s.split('-')[0]}` }

@@ -96,7 +96,7 @@ export async function httpBench(cfg: Config): Promise<HttpResults> {
         ORDERFLOW_NAMESPACE: ns,
         LOG_LEVEL: 'warn',
         SAGA_TIMEOUT_MS: '3600000',
-        ...(process.env.BENCH_SERVICE_ENV ? (JSON.parse(process.env.BENCH_SERVICE_ENV) as Record<string, string>) : {}),
+        ...cfg.serviceEnv,
         ...db,
       },
     });

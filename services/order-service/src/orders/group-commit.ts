@@ -66,7 +66,7 @@ export function orderWriterMetrics(registry: Registry) {
  * call before any caller is answered: one round of publishes per group (one settling and one
  * accounting of them) rather than one per request. Replayed and conflicting orders have none.
  */
-export function orderWriter(db: Db, relay: OutboxRelay, metrics: ReturnType<typeof orderWriterMetrics>, lingerMs = 0): OrderWriter {
+export function orderWriter(db: Db, relay: OutboxRelay, metrics: ReturnType<typeof orderWriterMetrics>, lingerMs: number): OrderWriter {
   const writer = new GroupCommit<NewOrder, CreateResult>({
     maxInFlight: GROUPS_IN_FLIGHT,
     lingerMs,
