@@ -178,7 +178,8 @@ for (const e of results.e2e ?? []) {
   const replicas = e.replicas > 1 ? `, ${e.replicas} replicas of each saga service` : '';
   console.log(
     `\nend-to-end saga, ${e.backend}, nats ${e.nats}${replicas} (sustained ${e.sustainedPerSec}/s, ` +
-      `peak ${e.peakAchievedPerSec}/s, at rest ${e.idleCpuMsPerSec} ms CPU/s)`,
+      `peak ${e.peakAchievedPerSec}/s, at rest ${e.idleCpuMsPerSec} ms CPU/s, ` +
+      `a lone order at rest p50 ${e.restLatencyMs.p50} max ${e.restLatencyMs.max} ms)`,
   );
   console.log(
     'offered/s  achieved/s  p50 ms  p95 ms  p99 ms  max ms  outbox lag s  errors  machine busy  ' +

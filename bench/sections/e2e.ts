@@ -360,6 +360,11 @@ export interface E2EResults {
    * ms per second of wall time summed over processes: pollers, sweeps, heartbeats and pulls.
    */
   idleCpuMsPerSec: number;
+  /**
+   * accepted→confirmed of a lone order at rest (one a second, five in all, after the at-rest
+   * CPU reading): what a user of a quiet platform sees, lingers included.
+   */
+  restLatencyMs: { p50: number; max: number };
 }
 
 export async function e2eBench(
@@ -381,6 +386,10 @@ export async function e2eBench(
     await runStep(p, 150, cfg.quick ? 1 : 20, 30);
     const idleCpuMsPerSec = await idleCpu(p, cfg.quick ? 2 : 5);
     log(`  ${label} at rest: ${idleCpuMsPerSec} ms CPU per second, services and gateway together`);
+    const lone = await runStep(p, 1, cfg.quick ? 2 : 5, 30);
+    if (!lone.invariants.ok) throw new Error(`${label} lone orders broke invariants:\n  ${lone.invariants.violations.join('\n  ')}`);
+    const restLatencyMs = { p50: lone.p50Ms, max: lone.maxMs };
+    log(`  ${label} a lone order at rest: p50 ${restLatencyMs.p50} ms, max ${restLatencyMs.max} ms accepted→confirmed`);
     const steps: Step[] = [];
     for (const rate of rates) {
       const s = await runStep(p, rate, durationS, cfg.quick ? 15 : 30);
@@ -412,6 +421,7 @@ export async function e2eBench(
       nats: o.nats.label,
       replicas,
       idleCpuMsPerSec,
+      restLatencyMs,
       steps,
       sustainedPerSec: ok.length ? Math.max(...ok.map((s) => s.offeredPerSec)) : 0,
       peakAchievedPerSec: Math.max(0, ...steps.map((s) => s.achievedPerSec)),

@@ -8,7 +8,7 @@ import { expect, test } from 'vitest';
 import { DependencyUnavailableError, GroupCommit, type Settled } from '@orderflow/kit';
 
 /** A writer whose groups finish when the test says so; records the groups and single writes. */
-function gated(fail?: (item: number) => unknown, maxInFlight?: number, lingerMs?: number) {
+function gated(fail?: (item: number) => unknown, maxInFlight?: number, lingerMs?: number, lingerMinExpected?: number) {
   const groups: number[][] = [];
   const singles: number[] = [];
   const gates: Array<() => void> = [];
@@ -29,6 +29,7 @@ function gated(fail?: (item: number) => unknown, maxInFlight?: number, lingerMs?
     },
     maxInFlight,
     lingerMs,
+    lingerMinExpected,
   });
   const open = async (n = 1) => {
     // Each gate is released once its group is waiting on it.
@@ -37,7 +38,16 @@ function gated(fail?: (item: number) => unknown, maxInFlight?: number, lingerMs?
       gates.shift()!();
     }
   };
-  return { gc, groups, singles, open };
+  /** Releases groups as they come until all of these have settled. */
+  const openUntil = async (ps: Array<Promise<unknown>>) => {
+    let done = false;
+    void Promise.allSettled(ps).then(() => (done = true));
+    while (!done) {
+      gates.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  return { gc, groups, singles, open, openUntil };
 }
 
 test('an idle writer writes at once; items arriving meanwhile are the next group, in order', async () => {
@@ -109,7 +119,7 @@ test('stop() waits for the items already submitted, then refuses new ones', asyn
 // The lingers below are a minute long: a test that passes only waits on company, stop() or a
 // group in flight, never on the timer (it would time out first).
 test('lingerMs: an idle writer waits for a second item and writes both as one group', async () => {
-  const { gc, groups, open } = gated(undefined, 1, 60_000);
+  const { gc, groups, open } = gated(undefined, 1, 60_000, 0);
   const a = gc.submit(1);
   await new Promise((r) => setImmediate(r));
   expect(groups).toEqual([]); // waiting for company
@@ -120,7 +130,7 @@ test('lingerMs: an idle writer waits for a second item and writes both as one gr
 });
 
 test('lingerMs: a lone item is written once the linger has passed', async () => {
-  const { gc, groups, open } = gated(undefined, 1, 20);
+  const { gc, groups, open } = gated(undefined, 1, 20, 0);
   const a = gc.submit(1);
   expect(groups).toEqual([]);
   await open(); // released only once the group is being written, after the linger
@@ -129,7 +139,7 @@ test('lingerMs: a lone item is written once the linger has passed', async () => 
 });
 
 test('lingerMs: items queued behind a group in flight are written as soon as it commits, with no wait', async () => {
-  const { gc, groups, open } = gated(undefined, 1, 60_000);
+  const { gc, groups, open } = gated(undefined, 1, 60_000, 0);
   const a = gc.submit(1);
   const b = gc.submit(2);
   await open(); // [1, 2] written together at once (company came)
@@ -147,13 +157,35 @@ test('lingerMs: items queued behind a group in flight are written as soon as it 
 });
 
 test('lingerMs: stop() ends the wait and writes what is queued', async () => {
-  const { gc, groups, open } = gated(undefined, 1, 60_000);
+  const { gc, groups, open } = gated(undefined, 1, 60_000, 0);
   const a = gc.submit(1);
   const stopping = gc.stop();
   await open();
   await stopping;
   expect(await a).toBe(10);
   expect(groups).toEqual([[1]]);
+});
+
+test('lingerMs, by the recent rate: a lone item at rest is written at once; after a burst an idle writer waits for company', async () => {
+  // Default lingerMinExpected (0.5): nothing came before the first item, so it expects no company.
+  const { gc, groups, open, openUntil } = gated(undefined, 1, 100);
+  const a = gc.submit(1);
+  expect(groups).toEqual([[1]]); // written in the same turn: no wait
+  await open();
+  expect(await a).toBe(10);
+  // A burst of 20 in one moment reads as ~21 a second: 2 expected within 100 ms.
+  const burst = Array.from({ length: 20 }, (_, i) => gc.submit(100 + i));
+  await openUntil(burst); // written behind the writer of [1] or by a new one: no wait either way
+  expect(groups.flat().filter((i) => i >= 100)).toHaveLength(20);
+  await new Promise((r) => setImmediate(r)); // the writer has left: the next item finds it idle
+  const before = groups.length;
+  // Synchronous from here: the 100 ms timer cannot end the wait between these two submits.
+  const b = gc.submit(2);
+  expect(groups.length).toBe(before); // idle, company likely: it waits
+  const c = gc.submit(3);
+  await open();
+  expect(await Promise.all([b, c])).toEqual([20, 30]);
+  expect(groups.at(-1)).toEqual([2, 3]);
 });
 
 test('an item submitted by a caller just resuming from its own group is written (no writer is lost between groups)', async () => {

@@ -1,6 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
+import { ArrivalRate, LINGER_MIN_EXPECTED } from '../batching/arrival-rate.js';
 import type { Db } from '../db/db.js';
 import type { Metrics } from '../metrics.js';
 import type { NatsManager } from '../nats/connection.js';
@@ -48,6 +49,12 @@ export interface EventConsumerOptions {
    * Messages that queued behind a running batch never wait: they have waited already.
    */
   lingerMs?: number;
+  /**
+   * Messages the recent arrival rate must predict within `lingerMs` for the wait to happen
+   * (default 0.5): at rest a lone message is handled at once, since nobody is coming to share its
+   * transaction. 0 waits whatever the rate.
+   */
+  lingerMinExpected?: number;
   /** `type` or `type@version` entries; a version outside this set is dead-lettered. */
   accepts?: ReadonlySet<string>;
   /** How often pending / ack-pending / DLQ depth gauges are read from JetStream (default 5 s). */
@@ -102,8 +109,12 @@ export class EventConsumer {
   readonly #batchSize: number;
   readonly #workers: number;
   readonly #lingerMs: number;
+  readonly #lingerMinExpected: number;
+  readonly #arrivals = new ArrivalRate();
   /** When the oldest queued message arrived (performance.now()), for the linger. */
   #queuedSince = 0;
+  /** Whether the messages queued since #queuedSince wait for company: decided as the first arrives. */
+  #lingerThisBatch = false;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #maxDeliver: number;
   readonly #ackWaitMs: number;
@@ -138,6 +149,7 @@ export class EventConsumer {
     this.#batchSize = Math.max(1, o.batchSize ?? 256);
     this.#workers = Math.max(1, o.workers ?? 1);
     this.#lingerMs = Math.max(0, o.lingerMs ?? 0);
+    this.#lingerMinExpected = Math.max(0, o.lingerMinExpected ?? LINGER_MIN_EXPECTED);
     this.#maxDeliver = spec.maxDeliver ?? 5;
     this.#ackWaitMs = parseDuration(spec.ackWait ?? '30s');
     this.#backoffMs = (spec.backoff ?? ['1s']).map(parseDuration);
@@ -270,7 +282,16 @@ export class EventConsumer {
       // Not the message's fault and not ours to judge here: its batch decodes it again and
       // fails there, as any unexpected error in a batch does.
     }
-    if (this.#queue.length === 0) this.#queuedSince = performance.now();
+    if (this.#lingerMs > 0) {
+      const now = performance.now();
+      if (this.#queue.length === 0) {
+        this.#queuedSince = now;
+        // Judged by what came before this message: a lone message at rest has no company coming.
+        this.#lingerThisBatch =
+          this.#lingerMinExpected === 0 || this.#arrivals.expectedWithin(this.#lingerMs, now) >= this.#lingerMinExpected;
+      }
+      this.#arrivals.note(now);
+    }
     this.#queue.push(msg);
     this.#pump();
   }
@@ -295,11 +316,11 @@ export class EventConsumer {
   }
 
   /**
-   * True while a short batch should wait for more (lingerMs); a timer pumps again when the
-   * oldest message has waited long enough. Never while stopping: stop() drains what is queued.
+   * True while a short batch should wait for more (lingerMs, when the recent rate makes company
+   * likely); a timer pumps again when the oldest message has waited long enough. Never while stopping: stop() drains what is queued.
    */
   #lingering(): boolean {
-    if (this.#lingerMs === 0 || this.#queue.length >= this.#batchSize || this.#stopping) return false;
+    if (!this.#lingerThisBatch || this.#queue.length >= this.#batchSize || this.#stopping) return false;
     const left = this.#queuedSince + this.#lingerMs - performance.now();
     if (left <= 0) return false;
     this.#lingerTimer ??= setTimeout(() => {

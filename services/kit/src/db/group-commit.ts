@@ -1,3 +1,4 @@
+import { ArrivalRate, LINGER_MIN_EXPECTED } from '../batching/arrival-rate.js';
 import { isRetryLater, unavailableDependency } from '../faults/classify.js';
 
 /** What one item of a group came to: its value, or the error that fails only its own caller. */
@@ -33,6 +34,12 @@ export interface GroupCommitOptions<I, O> {
    * the next group forms while the previous one commits and no wait is added.
    */
   lingerMs?: number;
+  /**
+   * Items the recent arrival rate must predict within `lingerMs` for an idle writer to wait
+   * (default 0.5): at rest a lone item is written at once, since nobody is coming to share its
+   * commit. 0 waits whatever the rate.
+   */
+  lingerMinExpected?: number;
   /** Called once per group written (size, whether it had to be split): metrics and tests. */
   onGroup?(size: number, split: boolean): void;
 }
@@ -49,7 +56,7 @@ const defaultSplittable = (err: unknown) => !unavailableDependency(err) && !isRe
  * Group commit: callers submit items one at a time; while `maxInFlight` groups are being written,
  * whatever arrives queues up and is written as the next group, as soon as a writer is free. An
  * idle writer starts at once (no timer, no added latency) unless `lingerMs` asks it to wait for
- * company; under load one commit (one round trip, one WAL flush) serves many callers. Each
+ * company and the recent rate says company is likely; under load one commit (one round trip, one WAL flush) serves many callers. Each
  * caller's promise settles only after the group holding its item has committed, so durability is
  * that of a write of its own. A group is written in the async context of the caller that started
  * its writer (its trace holds the group's statement).
@@ -67,6 +74,8 @@ export class GroupCommit<I, O> {
   private readonly maxGroup: number;
   private readonly maxInFlight: number;
   private readonly lingerMs: number;
+  private readonly lingerMinExpected: number;
+  private readonly arrivals = new ArrivalRate();
   /** Ends the wait of a writer lingering for company (set while one does). */
   private company: (() => void) | undefined;
   private readonly splittable: (err: unknown) => boolean;
@@ -75,6 +84,7 @@ export class GroupCommit<I, O> {
     this.maxGroup = Math.max(1, o.maxGroup ?? 500);
     this.maxInFlight = Math.max(1, o.maxInFlight ?? 1);
     this.lingerMs = Math.max(0, o.lingerMs ?? 0);
+    this.lingerMinExpected = Math.max(0, o.lingerMinExpected ?? LINGER_MIN_EXPECTED);
     this.splittable = o.splittable ?? defaultSplittable;
   }
 
@@ -82,11 +92,13 @@ export class GroupCommit<I, O> {
   submit(item: I): Promise<O> {
     if (this.stopped) return Promise.reject(new Error('group commit stopped: no more writes are accepted'));
     return new Promise<O>((resolve, reject) => {
+      // Judged by what came before this item: a lone item at rest has no company coming.
+      const lingerFirst = this.lingerMs > 0 && this.companyLikely();
       this.queue.push({ item, resolve, reject });
       if (this.queue.length > 1) this.company?.();
       if (this.active < this.maxInFlight) {
         this.active++;
-        const writer: Promise<void> = this.drain().finally(() => this.writers.delete(writer));
+        const writer: Promise<void> = this.drain(lingerFirst).finally(() => this.writers.delete(writer));
         this.writers.add(writer);
       }
     });
@@ -128,10 +140,18 @@ export class GroupCommit<I, O> {
     });
   }
 
+  /** Counts an arrival; true if those before it predict company within the linger. */
+  private companyLikely(): boolean {
+    const now = performance.now();
+    const likely = this.lingerMinExpected === 0 || this.arrivals.expectedWithin(this.lingerMs, now) >= this.lingerMinExpected;
+    this.arrivals.note(now);
+    return likely;
+  }
+
   /** One writer: takes whatever is queued as its group, writes it, and again until none is left. */
-  private async drain(): Promise<void> {
+  private async drain(lingerFirst: boolean): Promise<void> {
     try {
-      if (this.lingerMs > 0 && this.queue.length === 1 && !this.stopped) await this.waitForCompany();
+      if (lingerFirst && this.queue.length === 1 && !this.stopped) await this.waitForCompany();
       while (this.queue.length > 0) {
         await this.write(this.queue.splice(0, this.maxGroup));
       }

@@ -1,7 +1,7 @@
 /**
  * Linger (CONSUMER_LINGER_MS / OUTBOX_LINGER_MS): under light load a message arriving at an idle
  * consumer, or a commit waking an idle relay, waits a little for company so one transaction
- * serves several. Real NATS and Postgres; the batches are read from the transactions themselves
+ * serves several; a consumer's wait only when the recent rate makes company likely. Real NATS and Postgres; the batches are read from the transactions themselves
  * (txid) and from the batch-size histograms.
  */
 import { randomUUID } from 'node:crypto';
@@ -54,7 +54,14 @@ describe('consumer linger', () => {
   test('messages published one by one to an idle consumer are handled in one transaction', async () => {
     const metrics = createMetrics('linger-test');
     // The linger cannot run out while the test publishes: the batch starts when it is full.
-    const consumer = t.consumer({ spec: t.spec('payment-inventory'), handlers: recordTx, metrics, batchSize: 5, lingerMs: 120_000 });
+    const consumer = t.consumer({
+      spec: t.spec('payment-inventory'),
+      handlers: recordTx,
+      metrics,
+      batchSize: 5,
+      lingerMs: 120_000,
+      lingerMinExpected: 0,
+    });
     consumer.start();
     try {
       const events = Array.from({ length: 5 }, reserved);
@@ -74,8 +81,35 @@ describe('consumer linger', () => {
     }
   });
 
+  test('by the recent rate: the first message at rest is handled at once, however long the linger; those after it wait for company', async () => {
+    const metrics = createMetrics('linger-rate-test');
+    // Default lingerMinExpected: nothing came before the first message, so no company is
+    // expected and it goes alone; once one has come, 120 s of linger expect plenty.
+    const consumer = t.consumer({ spec: t.spec('payment-inventory'), handlers: recordTx, metrics, batchSize: 5, lingerMs: 120_000 });
+    consumer.start();
+    try {
+      const events = Array.from({ length: 6 }, reserved);
+      await t.publish(events[0]!);
+      // Would time out if the lone first message waited out its linger.
+      await waitFor('the first handled', async () => (await txidsOf(t.db, [events[0]!.id])).size === 1);
+      for (const e of events.slice(1)) await t.publish(e);
+      const ids = events.map((e) => e.id);
+      const txids = await waitFor('all six handled', async () => {
+        const m = await txidsOf(t.db, ids);
+        return m.size === 6 ? m : undefined;
+      });
+      const rest = new Set(ids.slice(1).map((id) => txids.get(id)));
+      expect(rest.size).toBe(1);
+      expect(rest.has(txids.get(ids[0]!))).toBe(false);
+      const batches = (await metrics.consumerBatchSize.get()).values;
+      expect(batches.find((v) => v.metricName === 'orderflow_consumer_batch_size_count')?.value).toBe(2);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   test('stop() does not wait out the linger: what is queued is handled and acked at once', async () => {
-    const consumer = t.consumer({ spec: t.spec('payment-inventory'), handlers: recordTx, lingerMs: 600_000 });
+    const consumer = t.consumer({ spec: t.spec('payment-inventory'), handlers: recordTx, lingerMs: 600_000, lingerMinExpected: 0 });
     consumer.start();
     const e = reserved();
     await t.publish(e);
