@@ -64,9 +64,9 @@ const PASSTHROUGH: Record<string, string> = {
   RESERVATION_SWEEP_INTERVAL_MS: 'reservation sweep interval',
   RESERVATION_SWEEP_MARGIN_MS: 'reservation sweep margin past the saga timeout',
   CONSUMER_HANDLER_TIMEOUT_MS: 'a handler is abandoned and rolled back after 30 s',
-  CONSUMER_LINGER_MS: 'batching under light load, 25 ms (0: off)',
+  CONSUMER_LINGER_MS: 'batching under middling load, up to 40 ms when company is likely (0: off)',
   OUTBOX_LINGER_MS: 'batching under light load, off (0)',
-  ORDER_LINGER_MS: 'POSTs share a commit under light load, 10 ms (0: off)',
+  ORDER_LINGER_MS: 'POSTs share a commit under middling load, up to 10 ms when company is likely (0: off)',
   ADVISORY_STREAM: 'the operator captures dead-letter advisories in ORDERFLOW_ADVISORIES',
 };
 /** `<NAME>_FILE`: the file form of a secret the chart hands over as an env var from a Secret. */

@@ -47,14 +47,15 @@ export interface StartOptions {
 }
 
 /**
- * Default of CONSUMER_LINGER_MS. A message arriving at an idle consumer waits this long for
- * company before its transaction: at light and middling load one transaction (its round trips,
- * its WAL flush, its acks and publishes) then serves several messages. Measured (bench/README.md,
- * session 17): at 100 orders/s CPU per order 16-17 ms → 12 ms and Postgres transactions per order
- * 5.4 → 3.0, p99 at 300/s no worse; the price is ~25 ms per consumer stage while the platform is
- * nearly idle. 0 turns it off.
+ * Default of CONSUMER_LINGER_MS. A message arriving at an idle consumer waits up to this long for
+ * company before its transaction, when the recent arrival rate makes company likely (≥ 0.5
+ * messages expected within it; a lone message at rest goes at once): at middling load one
+ * transaction (its round trips, its WAL flush, its acks and publishes) then serves several.
+ * Measured (bench/README.md): 25 ms took CPU per order at 100 orders/s from 16-17 to 12 ms
+ * (session 17); 40 ms, once a lone order no longer paid for it, from 10.2-11.0 to 8.3-8.6 ms
+ * (session 19), for ≈ 25 ms more p50 at 100/s; p99 at 300/s no worse. 0 turns it off.
  */
-const CONSUMER_LINGER_MS = 25;
+const CONSUMER_LINGER_MS = 40;
 /** Default of OUTBOX_LINGER_MS: only a relay's claim waits (local commits publish from memory at once). */
 const OUTBOX_LINGER_MS = 0;
 
