@@ -317,7 +317,8 @@ export class EventConsumer {
 
   /**
    * True while a short batch should wait for more (lingerMs, when the recent rate makes company
-   * likely); a timer pumps again when the oldest message has waited long enough. Never while stopping: stop() drains what is queued.
+   * likely); a timer pumps again when the oldest message has waited long enough. Never while
+   * stopping: stop() drains what is queued.
    */
   #lingering(): boolean {
     if (!this.#lingerThisBatch || this.#queue.length >= this.#batchSize || this.#stopping) return false;

@@ -56,9 +56,9 @@ const defaultSplittable = (err: unknown) => !unavailableDependency(err) && !isRe
  * Group commit: callers submit items one at a time; while `maxInFlight` groups are being written,
  * whatever arrives queues up and is written as the next group, as soon as a writer is free. An
  * idle writer starts at once (no timer, no added latency) unless `lingerMs` asks it to wait for
- * company and the recent rate says company is likely; under load one commit (one round trip, one WAL flush) serves many callers. Each
- * caller's promise settles only after the group holding its item has committed, so durability is
- * that of a write of its own. A group is written in the async context of the caller that started
+ * company and the recent rate says company is likely; under load one commit (one round trip, one
+ * WAL flush) serves many callers. Each caller's promise settles only after the group holding its
+ * item has committed, so durability is that of a write of its own. A group is written in the async context of the caller that started
  * its writer (its trace holds the group's statement).
  */
 export class GroupCommit<I, O> {
