@@ -4,8 +4,7 @@
  * it settles on that rate; after a quiet spell it falls towards zero without any timer, so a
  * lone arrival at rest reads as "nobody is coming".
  *
- * The lingers (a consumer's batch, a group commit) ask it whether waiting for company is worth
- * it: a wait only pays if a second arrival is likely within it, and at rest it is pure latency.
+ * The lingers (linger.ts) ask it whether waiting for company is worth it.
  */
 export class ArrivalRate {
   #rate = 0;
@@ -32,9 +31,3 @@ export class ArrivalRate {
     return (this.perSecond(now) * ms) / 1000;
   }
 }
-
-/**
- * Expected arrivals within a linger below which it is not waited out (a 39 % chance of any
- * company at all): the lingers pay at middling load and cost nothing at rest.
- */
-export const LINGER_MIN_EXPECTED = 0.5;

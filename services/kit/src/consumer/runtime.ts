@@ -1,7 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { ArrivalRate, LINGER_MIN_EXPECTED } from '../batching/arrival-rate.js';
+import { Linger } from '../batching/linger.js';
 import type { Db } from '../db/db.js';
 import type { Metrics } from '../metrics.js';
 import type { NatsManager } from '../nats/connection.js';
@@ -108,9 +108,7 @@ export class EventConsumer {
   readonly #concurrency: number;
   readonly #batchSize: number;
   readonly #workers: number;
-  readonly #lingerMs: number;
-  readonly #lingerMinExpected: number;
-  readonly #arrivals = new ArrivalRate();
+  readonly #linger: Linger;
   /** When the oldest queued message arrived (performance.now()), for the linger. */
   #queuedSince = 0;
   /** Whether the messages queued since #queuedSince wait for company: decided as the first arrives. */
@@ -148,8 +146,7 @@ export class EventConsumer {
     this.#concurrency = o.concurrency ?? 32;
     this.#batchSize = Math.max(1, o.batchSize ?? 256);
     this.#workers = Math.max(1, o.workers ?? 1);
-    this.#lingerMs = Math.max(0, o.lingerMs ?? 0);
-    this.#lingerMinExpected = Math.max(0, o.lingerMinExpected ?? LINGER_MIN_EXPECTED);
+    this.#linger = new Linger(o.lingerMs, o.lingerMinExpected);
     this.#maxDeliver = spec.maxDeliver ?? 5;
     this.#ackWaitMs = parseDuration(spec.ackWait ?? '30s');
     this.#backoffMs = (spec.backoff ?? ['1s']).map(parseDuration);
@@ -282,15 +279,14 @@ export class EventConsumer {
       // Not the message's fault and not ours to judge here: its batch decodes it again and
       // fails there, as any unexpected error in a batch does.
     }
-    if (this.#lingerMs > 0) {
+    if (this.#linger.ms > 0) {
       const now = performance.now();
+      const wait = this.#linger.arrive(now);
+      // Only the first message of a batch decides; those queuing behind it count towards the rate.
       if (this.#queue.length === 0) {
         this.#queuedSince = now;
-        // Judged by what came before this message: a lone message at rest has no company coming.
-        this.#lingerThisBatch =
-          this.#lingerMinExpected === 0 || this.#arrivals.expectedWithin(this.#lingerMs, now) >= this.#lingerMinExpected;
+        this.#lingerThisBatch = wait;
       }
-      this.#arrivals.note(now);
     }
     this.#queue.push(msg);
     this.#pump();
@@ -322,7 +318,7 @@ export class EventConsumer {
    */
   #lingering(): boolean {
     if (!this.#lingerThisBatch || this.#queue.length >= this.#batchSize || this.#stopping) return false;
-    const left = this.#queuedSince + this.#lingerMs - performance.now();
+    const left = this.#queuedSince + this.#linger.ms - performance.now();
     if (left <= 0) return false;
     this.#lingerTimer ??= setTimeout(() => {
       this.#lingerTimer = undefined;

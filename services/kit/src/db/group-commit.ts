@@ -1,4 +1,4 @@
-import { ArrivalRate, LINGER_MIN_EXPECTED } from '../batching/arrival-rate.js';
+import { Linger } from '../batching/linger.js';
 import { isRetryLater, unavailableDependency } from '../faults/classify.js';
 
 /** What one item of a group came to: its value, or the error that fails only its own caller. */
@@ -58,8 +58,8 @@ const defaultSplittable = (err: unknown) => !unavailableDependency(err) && !isRe
  * idle writer starts at once (no timer, no added latency) unless `lingerMs` asks it to wait for
  * company and the recent rate says company is likely; under load one commit (one round trip, one
  * WAL flush) serves many callers. Each caller's promise settles only after the group holding its
- * item has committed, so durability is that of a write of its own. A group is written in the async context of the caller that started
- * its writer (its trace holds the group's statement).
+ * item has committed, so durability is that of a write of its own. A group is written in the
+ * async context of the caller that started its writer (its trace holds the group's statement).
  */
 export class GroupCommit<I, O> {
   private queue: Array<Pending<I, O>> = [];
@@ -73,9 +73,7 @@ export class GroupCommit<I, O> {
   private stopped = false;
   private readonly maxGroup: number;
   private readonly maxInFlight: number;
-  private readonly lingerMs: number;
-  private readonly lingerMinExpected: number;
-  private readonly arrivals = new ArrivalRate();
+  private readonly linger: Linger;
   /** Ends the wait of a writer lingering for company (set while one does). */
   private company: (() => void) | undefined;
   private readonly splittable: (err: unknown) => boolean;
@@ -83,8 +81,7 @@ export class GroupCommit<I, O> {
   constructor(private readonly o: GroupCommitOptions<I, O>) {
     this.maxGroup = Math.max(1, o.maxGroup ?? 500);
     this.maxInFlight = Math.max(1, o.maxInFlight ?? 1);
-    this.lingerMs = Math.max(0, o.lingerMs ?? 0);
-    this.lingerMinExpected = Math.max(0, o.lingerMinExpected ?? LINGER_MIN_EXPECTED);
+    this.linger = new Linger(o.lingerMs, o.lingerMinExpected);
     this.splittable = o.splittable ?? defaultSplittable;
   }
 
@@ -92,8 +89,7 @@ export class GroupCommit<I, O> {
   submit(item: I): Promise<O> {
     if (this.stopped) return Promise.reject(new Error('group commit stopped: no more writes are accepted'));
     return new Promise<O>((resolve, reject) => {
-      // Judged by what came before this item: a lone item at rest has no company coming.
-      const lingerFirst = this.lingerMs > 0 && this.companyLikely();
+      const lingerFirst = this.linger.arrive(performance.now());
       this.queue.push({ item, resolve, reject });
       if (this.queue.length > 1) this.company?.();
       if (this.active < this.maxInFlight) {
@@ -135,17 +131,9 @@ export class GroupCommit<I, O> {
         this.company = undefined;
         resolve();
       };
-      const timer = setTimeout(done, this.lingerMs);
+      const timer = setTimeout(done, this.linger.ms);
       this.company = done;
     });
-  }
-
-  /** Counts an arrival; true if those before it predict company within the linger. */
-  private companyLikely(): boolean {
-    const now = performance.now();
-    const likely = this.lingerMinExpected === 0 || this.arrivals.expectedWithin(this.lingerMs, now) >= this.lingerMinExpected;
-    this.arrivals.note(now);
-    return likely;
   }
 
   /** One writer: takes whatever is queued as its group, writes it, and again until none is left. */
