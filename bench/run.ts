@@ -202,7 +202,14 @@ for (const e of results.e2e ?? []) {
       `${fmt(s.machineBusyPct).padStart(11)}%`,
       cpu,
     ];
-    console.log(columns.join('  ') + (s.saturated ? '  saturated' : ''));
+    const rerun = s.rerunAfterMachinePause;
+    console.log(
+      columns.join('  ') +
+        (s.saturated ? '  saturated' : '') +
+        (rerun
+          ? `  second run (first: the machine paused ${fmt(rerun.pauseMs)} ms, ${fmt(rerun.achievedPerSec)}/s, p99 ${fmt(rerun.p99Ms)} ms)`
+          : ''),
+    );
   }
 }
 if (results.profile) {

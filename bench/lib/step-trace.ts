@@ -149,6 +149,28 @@ export async function startStepTrace(
   };
 }
 
+/** How long every process at once, the load generator too, must have stalled to call it the machine's pause. */
+export const MACHINE_PAUSE_MS = 1_000;
+
+/**
+ * The stall every process shared around the step's longest gap — the least, over the services
+ * and the load generator, of each one's worst event-loop delay there — if it reaches
+ * MACHINE_PAUSE_MS, else 0. The platform's load cannot stop the bench's own process and every
+ * service for a second at once (no swap; the scheduler shares two cores): that is the VM or its
+ * host pausing, not a figure of the platform.
+ */
+export function machinePauseMs(t: StepTrace): number {
+  const around = t.windows.filter((w) => w.atMs + w.spanMs > t.longestGapAtMs && w.atMs < t.longestGapAtMs + t.longestGapMs);
+  if (!around.length) return 0;
+  const worst = new Map<string, number>();
+  for (const w of around) {
+    worst.set('load generator', Math.max(worst.get('load generator') ?? 0, w.loadGeneratorEventLoopMaxMs));
+    for (const [k, v] of Object.entries(w.eventLoopMaxMs)) worst.set(k, Math.max(worst.get(k) ?? 0, v));
+  }
+  const shared = Math.min(...worst.values());
+  return shared >= MACHINE_PAUSE_MS ? shared : 0;
+}
+
 /** One line naming what the windows around a step's longest gap show. */
 export function describeGap(t: StepTrace): string {
   const around = t.windows.filter((w) => w.atMs + w.spanMs > t.longestGapAtMs && w.atMs < t.longestGapAtMs + t.longestGapMs);
