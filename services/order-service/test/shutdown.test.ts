@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from 'vitest';
 import { startService } from '@orderflow/kit';
-import { deleteNamespaceStreams, testDbEnv, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
+import { deleteNamespaceStreams, TEST_NATS_URL, testDbEnv, testNamespace, testNats, waitFor } from '@orderflow/kit/testing';
 import { orderService } from '../src/index.js';
 
 const ns = testNamespace();
@@ -16,7 +16,7 @@ test('graceful stop: readiness goes 503 first while requests are still served, t
   const db = await testDbEnv('postgres', 'shutdown');
   cleanups.push(db.cleanup);
   const svc = await startService(orderService(), {
-    env: { PORT: '0', ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', SHUTDOWN_DRAIN_DELAY_MS: '1500', ...db.env },
+    env: { PORT: '0', NATS_URL: TEST_NATS_URL, ORDERFLOW_NAMESPACE: ns, LOG_LEVEL: 'silent', SHUTDOWN_DRAIN_DELAY_MS: '1500', ...db.env },
   });
   await waitFor('ready', async () => (await fetch(`${svc.url}/ready`)).ok);
   const stopped = svc.stop();
