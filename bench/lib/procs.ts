@@ -99,16 +99,29 @@ export async function pidsOf(comm: string): Promise<number[]> {
   return out;
 }
 
-/** Busy share of all CPUs over `ms` (from /proc/stat): what else is running on the machine. */
-export async function machineBusy(ms = 1000): Promise<number> {
+/** Clock ticks of all CPUs so far, from /proc/stat's first line. */
+export interface MachineTicks {
+  idle: number;
+  /** Time the hypervisor ran something else while this VM wanted a CPU. */
+  steal: number;
+  total: number;
+}
+
+export async function machineTicks(): Promise<MachineTicks> {
   const { readFile } = await import('node:fs/promises');
-  const read = async () => {
-    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.split(/\s+/).slice(1).map(Number);
-    const idle = (line[3] ?? 0) + (line[4] ?? 0);
-    return { idle, total: line.reduce((a, b) => a + b, 0) };
-  };
-  const a = await read();
+  const f = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  return { idle: (f[3] ?? 0) + (f[4] ?? 0), steal: f[7] ?? 0, total: f.reduce((a, b) => a + b, 0) };
+}
+
+/** Busy and stolen shares (0-1) of all CPUs between two readings. */
+export function machineShares(a: MachineTicks, b: MachineTicks): { busy: number; steal: number } {
+  const total = Math.max(1, b.total - a.total);
+  return { busy: 1 - (b.idle - a.idle) / total, steal: (b.steal - a.steal) / total };
+}
+
+/** Busy share of all CPUs over `ms`: what else is running on the machine. */
+export async function machineBusy(ms = 1000): Promise<number> {
+  const a = await machineTicks();
   await sleep(ms);
-  const b = await read();
-  return 1 - (b.idle - a.idle) / Math.max(1, b.total - a.total);
+  return machineShares(a, await machineTicks()).busy;
 }

@@ -160,25 +160,31 @@ export const MACHINE_PAUSE_MS = 1_000;
  * host pausing, not a figure of the platform.
  */
 export function machinePauseMs(t: StepTrace): number {
-  const around = t.windows.filter((w) => w.atMs + w.spanMs > t.longestGapAtMs && w.atMs < t.longestGapAtMs + t.longestGapMs);
+  const around = windowsAroundGap(t);
   if (!around.length) return 0;
-  const worst = new Map<string, number>();
-  for (const w of around) {
-    worst.set('load generator', Math.max(worst.get('load generator') ?? 0, w.loadGeneratorEventLoopMaxMs));
-    for (const [k, v] of Object.entries(w.eventLoopMaxMs)) worst.set(k, Math.max(worst.get(k) ?? 0, v));
-  }
-  const shared = Math.min(...worst.values());
+  const worst = {
+    ...maxByKey(around, (w) => w.eventLoopMaxMs),
+    'load generator': Math.max(...around.map((w) => w.loadGeneratorEventLoopMaxMs)),
+  };
+  const shared = Math.min(...Object.values(worst));
   return shared >= MACHINE_PAUSE_MS ? shared : 0;
+}
+
+/** The trace windows that overlap the step's longest gap. */
+function windowsAroundGap(t: StepTrace): TraceWindow[] {
+  return t.windows.filter((w) => w.atMs + w.spanMs > t.longestGapAtMs && w.atMs < t.longestGapAtMs + t.longestGapMs);
+}
+
+/** Each key's largest value over the windows. */
+function maxByKey(windows: TraceWindow[], pick: (w: TraceWindow) => Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const w of windows) for (const [k, v] of Object.entries(pick(w))) out[k] = Math.max(out[k] ?? 0, v);
+  return out;
 }
 
 /** One line naming what the windows around a step's longest gap show. */
 export function describeGap(t: StepTrace): string {
-  const around = t.windows.filter((w) => w.atMs + w.spanMs > t.longestGapAtMs && w.atMs < t.longestGapAtMs + t.longestGapMs);
-  const maxBy = (pick: (w: TraceWindow) => Record<string, number>) => {
-    const out: Record<string, number> = {};
-    for (const w of around) for (const [k, v] of Object.entries(pick(w))) out[k] = Math.max(out[k] ?? 0, v);
-    return out;
-  };
+  const around = windowsAroundGap(t);
   const waits: Record<string, number> = {};
   for (const w of around) for (const [k, v] of Object.entries(w.pgWaits)) waits[k] = (waits[k] ?? 0) + v;
   const topWaits = Object.entries(waits)
@@ -186,7 +192,7 @@ export function describeGap(t: StepTrace): string {
     .slice(0, 4)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
-  const eldMax = Object.entries(maxBy((w) => w.eventLoopMaxMs))
+  const eldMax = Object.entries(maxByKey(around, (w) => w.eventLoopMaxMs))
     .map(([k, v]) => `${k.replace('-service', '')} ${v}`)
     .join(', ');
   return (

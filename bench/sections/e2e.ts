@@ -16,7 +16,7 @@ import { checkInvariants, waitQuiescent, type InvariantInput } from '../../test/
 import { onCleanup } from '../lib/cleanup.js';
 import { openLoop } from '../lib/open-loop.js';
 import { initialStock, orderBody, seedProducts } from '../lib/orders.js';
-import { cpuMs, pidsOf, startChild, wakeups, type Child } from '../lib/procs.js';
+import { cpuMs, machineShares, machineTicks, pidsOf, startChild, wakeups, type Child } from '../lib/procs.js';
 import { round, sleep, summary, until } from '../lib/stats.js';
 import { describeGap, machinePauseMs, startStepTrace, type StepTrace } from '../lib/step-trace.js';
 import type { Config } from '../lib/config.js';
@@ -251,12 +251,6 @@ function perOrder(a: Record<string, number>, b: Record<string, number>, orders: 
   return out;
 }
 
-async function machineTicks(): Promise<{ idle: number; total: number }> {
-  const { readFile } = await import('node:fs/promises');
-  const f = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.split(/\s+/).slice(1).map(Number);
-  return { idle: (f[3] ?? 0) + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
-}
-
 let orderCounter = 0;
 
 export async function runStep(p: Platform, rate: number, durationS: number, drainTimeoutS: number): Promise<Step> {
@@ -321,7 +315,7 @@ export async function runStep(p: Platform, rate: number, durationS: number, drai
     wakeupsPerOrder,
     // Postgres counts a backend's transactions when it reports them (at most a second late): approximate.
     pgTransactionsPerOrder: round(stepTrace.pgTransactions / Math.max(1, finished), 1),
-    machineBusyPct: round(100 * (1 - (ticks1.idle - ticks0.idle) / Math.max(1, ticks1.total - ticks0.total)), 1),
+    machineBusyPct: round(100 * machineShares(ticks0, ticks1).busy, 1),
     // After the CPU snapshot: the checker's own reads are not the platform's cost.
     invariants: await invariantsNow(p, drainTimeoutS),
     trace: stepTrace,
@@ -391,8 +385,12 @@ export async function e2eBench(
     await runStep(p, 150, cfg.quick ? 1 : 20, 30);
     const idleCpuMsPerSec = await idleCpu(p, cfg.quick ? 2 : 5);
     log(`  ${label} at rest: ${idleCpuMsPerSec} ms CPU per second, services and gateway together`);
+    // A faster path that loses a guarantee is no result: the run fails.
+    const assertInvariants = (s: Step, what: string) => {
+      if (!s.invariants.ok) throw new Error(`${label} ${what} broke invariants:\n  ${s.invariants.violations.join('\n  ')}`);
+    };
     const lone = await runStep(p, 1, cfg.quick ? 2 : 5, 30);
-    if (!lone.invariants.ok) throw new Error(`${label} lone orders broke invariants:\n  ${lone.invariants.violations.join('\n  ')}`);
+    assertInvariants(lone, 'lone orders');
     const restLatencyMs = { p50: lone.p50Ms, max: lone.maxMs };
     log(`  ${label} a lone order at rest: p50 ${restLatencyMs.p50} ms, max ${restLatencyMs.max} ms accepted→confirmed`);
     const steps: Step[] = [];
@@ -400,8 +398,8 @@ export async function e2eBench(
       let s = await runStep(p, rate, durationS, cfg.quick ? 15 : 30);
       const pauseMs = s.saturated || s.p99Ms > 500 ? machinePauseMs(s.trace) : 0;
       if (pauseMs) {
-        // Its orders were checked with the rest (invariants below cover every order so far).
-        if (!s.invariants.ok) throw new Error(`${label} at ${rate}/s broke invariants:\n  ${s.invariants.violations.join('\n  ')}`);
+        // A paused run's figures are set aside, its guarantees are not.
+        assertInvariants(s, `at ${rate}/s`);
         log(`    ${describeGap(s.trace)}`);
         log(`  ${label} ${rate}/s: every process stalled ${pauseMs} ms at once (the machine paused); the step runs again`);
         const first = { pauseMs, achievedPerSec: s.achievedPerSec, p99Ms: s.p99Ms, saturated: s.saturated };
@@ -426,8 +424,7 @@ export async function e2eBench(
       );
       // Where the latency came from when it jumped: the step's longest pause in finishing orders.
       if (s.p99Ms > 500 || s.trace.longestGapMs > 250) log(`    ${describeGap(s.trace)}`);
-      // A faster path that loses a guarantee is no result: the run fails.
-      if (!s.invariants.ok) throw new Error(`${label} at ${rate}/s broke invariants:\n  ${s.invariants.violations.join('\n  ')}`);
+      assertInvariants(s, `at ${rate}/s`);
       if (s.saturated) break;
     }
     const ok = steps.filter((s) => !s.saturated);
