@@ -9,12 +9,13 @@
  * moment than about the code.
  */
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import autocannon from 'autocannon';
 import { connect } from '@nats-io/transport-node';
 import { deleteNamespaceStreams, dropSchema } from '@orderflow/kit/testing';
 import { onCleanup } from '../lib/cleanup.js';
 import { orderBody } from '../lib/orders.js';
-import { cpuMs, startChild } from '../lib/procs.js';
+import { cpuMs, machineShares, machineTicks, startChild } from '../lib/procs.js';
 import { round, summary } from '../lib/stats.js';
 import type { Config } from '../lib/config.js';
 
@@ -30,6 +31,12 @@ export interface HttpRun {
    */
   serverCpuUsPerRequest: number;
   serverBusyPct: number;
+  /**
+   * All cores over the run, in % of one (200 on two cores = the machine full: Postgres, NATS, the relay and the load
+   * generator count too) and the share the hypervisor gave to others while this VM waited.
+   */
+  machineBusyPct: number;
+  stealPct: number;
 }
 
 export interface HttpResults {
@@ -45,15 +52,30 @@ export interface HttpResults {
   ratioPglite: number;
 }
 
+/** `connections` clients POSTing an order body to `url` back to back for `duration` seconds. */
+function post(url: string, connections: number, duration: number) {
+  return autocannon({
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(orderBody(1)),
+    connections,
+    duration,
+  });
+}
+
 async function cannon(url: string, connections: number, duration: number, serverPid: number | undefined): Promise<HttpRun> {
-  const opts = { url, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(orderBody(1)), connections };
-  await autocannon({ ...opts, duration: 1 }); // warm-up: JIT, pools, first stream writes
+  await post(url, connections, 1); // this server's pools and sockets back in use after the other's trial
   const cpu0 = serverPid ? await cpuMs(serverPid) : 0;
+  const ticks0 = await machineTicks();
   const t0 = performance.now();
-  const r = await autocannon({ ...opts, duration });
+  const r = await post(url, connections, duration);
   const cpu = serverPid ? (await cpuMs(serverPid)) - cpu0 : 0;
   const elapsedMs = performance.now() - t0;
+  const machine = machineShares(ticks0, await machineTicks());
   return {
+    machineBusyPct: round(100 * availableParallelism() * machine.busy),
+    stealPct: round(100 * machine.steal, 1),
     serverCpuUsPerRequest: round((cpu * 1000) / Math.max(1, r.requests.total)),
     serverBusyPct: round((100 * cpu) / elapsedMs),
     reqPerSec: round(r.requests.average),
@@ -69,6 +91,9 @@ function medianRun(runs: HttpRun[]): HttpRun {
   const p50 = summary(runs.map((r) => r.reqPerSec)).p50;
   return runs.reduce((best, r) => (Math.abs(r.reqPerSec - p50) < Math.abs(best.reqPerSec - p50) ? r : best));
 }
+
+/** Seconds of unrecorded load on each server before its trials. */
+const WARM_UP_S = 10;
 
 export async function httpBench(cfg: Config): Promise<HttpResults> {
   const connections = 32;
@@ -113,6 +138,13 @@ export async function httpBench(cfg: Config): Promise<HttpResults> {
     try {
       const svc = await orderService({ DATABASE_URL: cfg.databaseUrl, DATABASE_SCHEMA: schema });
       try {
+        // Unrecorded load on both first: without it the trials rose run after run on both sides
+        // (echo 18-21k, then 20-26k, then 30-31k req/s in session 20's three runs), the first
+        // measuring processes (and a load generator) still warming, not the code.
+        if (!cfg.quick) {
+          await post(`${echo.url}/echo`, connections, WARM_UP_S);
+          await post(`${svc.url}/orders`, connections, WARM_UP_S);
+        }
         for (let i = 0; i < trialCount; i++) {
           echoRuns.push(await cannon(`${echo.url}/echo`, connections, duration, echo.proc.pid));
           postRuns.push(await cannon(`${svc.url}/orders`, connections, duration, svc.proc.pid));
