@@ -12,6 +12,7 @@ import {
   timeout,
   wrap,
 } from 'cockatiel';
+import { setMaxListeners } from 'node:events';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '@orderflow/kit';
 import { TransientGatewayError } from './client.js';
@@ -86,6 +87,13 @@ export function gatewayPolicy(cfg: ResilienceConfig, registry: Registry, log: Lo
   });
   const limit = bulkhead(cfg.maxConcurrent, Number.MAX_SAFE_INTEGER);
   const policy = wrap(retries, breaker, limit, perAttempt);
+  // cockatiel hangs every attempt's signal on the caller's, for as long as the call runs or waits
+  // in the bulkhead: called without one, every call of the process shares cockatiel's own
+  // never-aborted signal, whose listener limit (10) a burst of charges passes and Node warns of
+  // a leak. The queue is unbounded by design and each listener goes when its call settles, so
+  // the calls share this signal, without a limit.
+  const calls = new AbortController().signal;
+  setMaxListeners(0, calls);
 
   const gauge = new Gauge({
     name: 'orderflow_circuit_breaker_state',
@@ -133,7 +141,7 @@ export function gatewayPolicy(cfg: ResilienceConfig, registry: Registry, log: Lo
             });
             throw err;
           }
-        });
+        }, calls);
       } catch (err) {
         if (err instanceof BrokenCircuitError) attempts.inc({ outcome: 'rejected' });
         throw err;
