@@ -158,12 +158,12 @@ if (bc) {
 if (h) {
   rows.push([
     `bare Hono POST echo (c=${h.connections}, median)`,
-    `${fmt(h.bareHono.reqPerSec)} req/s p50 ${h.bareHono.p50Ms} p99 ${h.bareHono.p99Ms} ms, server ${h.bareHono.serverCpuUsPerRequest} µs CPU/req (${h.bareHono.serverBusyPct}% of a core), machine ${h.bareHono.machineBusyPct}%, steal ${h.bareHono.stealPct}%`,
+    `${fmt(h.bareHono.reqPerSec)} req/s p50 ${h.bareHono.p50Ms} p99 ${h.bareHono.p99Ms} ms, server ${h.bareHono.serverCpuUsPerRequest} µs CPU/req (${h.bareHono.serverBusyPct}% of a core), all processes ${h.bareHono.machineCoresPct}% of a core, steal ${h.bareHono.stealPct}%`,
     `baseline (median); trials ${h.trials.map((t) => fmt(t.bareHono)).join(' / ')}`,
   ]);
   rows.push([
     'POST /orders (Postgres, median)',
-    `${fmt(h.ordersPostgres.reqPerSec)} req/s p50 ${h.ordersPostgres.p50Ms} p99 ${h.ordersPostgres.p99Ms} ms, server ${h.ordersPostgres.serverCpuUsPerRequest} µs CPU/req (${h.ordersPostgres.serverBusyPct}% of a core), machine ${h.ordersPostgres.machineBusyPct}%, steal ${h.ordersPostgres.stealPct}%`,
+    `${fmt(h.ordersPostgres.reqPerSec)} req/s p50 ${h.ordersPostgres.p50Ms} p99 ${h.ordersPostgres.p99Ms} ms, server ${h.ordersPostgres.serverCpuUsPerRequest} µs CPU/req (${h.ordersPostgres.serverBusyPct}% of a core), all processes ${h.ordersPostgres.machineCoresPct}% of a core, steal ${h.ordersPostgres.stealPct}%`,
     `${pct(h.ratioPostgres)} (medians); trials ${h.trials.map((t) => fmt(t.ordersPostgres)).join(' / ')}`,
   ]);
   rows.push([

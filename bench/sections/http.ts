@@ -32,10 +32,11 @@ export interface HttpRun {
   serverCpuUsPerRequest: number;
   serverBusyPct: number;
   /**
-   * All cores over the run, in % of one (200 on two cores = the machine full: Postgres, NATS, the relay and the load
-   * generator count too) and the share the hypervisor gave to others while this VM waited.
+   * CPU of every process over the run, in % of one core (200 on two cores: the machine full;
+   * Postgres, NATS, the relay and the load generator count too), and the share of the machine
+   * the hypervisor gave to others while this VM waited.
    */
-  machineBusyPct: number;
+  machineCoresPct: number;
   stealPct: number;
 }
 
@@ -74,7 +75,7 @@ async function cannon(url: string, connections: number, duration: number, server
   const elapsedMs = performance.now() - t0;
   const machine = machineShares(ticks0, await machineTicks());
   return {
-    machineBusyPct: round(100 * availableParallelism() * machine.busy),
+    machineCoresPct: round(100 * availableParallelism() * machine.busy),
     stealPct: round(100 * machine.steal, 1),
     serverCpuUsPerRequest: round((cpu * 1000) / Math.max(1, r.requests.total)),
     serverBusyPct: round((100 * cpu) / elapsedMs),
