@@ -11,6 +11,7 @@ import { machineBusy } from './lib/procs.js';
 import { wakeupCost } from './lib/wakeup-cost.js';
 import { benchNatsServers } from './lib/nats-servers.js';
 import type { Results } from './lib/results.js';
+import type { HttpRun } from './sections/http.js';
 import { brokerBench, type BrokerResults } from './sections/broker.js';
 import { httpBench } from './sections/http.js';
 import { e2eBench, type E2EResults } from './sections/e2e.js';
@@ -137,6 +138,13 @@ const consumerRows = (r: BrokerResults, on = ''): string[][] => [
   ],
 ];
 const b = results.broker;
+/** One HTTP run as a table cell, the same for every server (so the rows compare field by field). */
+function describeHttpRun(r: HttpRun): string {
+  return (
+    `${fmt(r.reqPerSec)} req/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, server ${r.serverCpuUsPerRequest} µs CPU/req ` +
+    `(${r.serverBusyPct}% of a core), all processes ${r.machineCoresPct}% of a core, steal ${r.stealPct}%`
+  );
+}
 const h = results.http;
 const rows: string[][] = [['measure', 'figure', 'baseline / ratio']];
 if (b) {
@@ -158,19 +166,15 @@ if (bc) {
 if (h) {
   rows.push([
     `bare Hono POST echo (c=${h.connections}, median)`,
-    `${fmt(h.bareHono.reqPerSec)} req/s p50 ${h.bareHono.p50Ms} p99 ${h.bareHono.p99Ms} ms, server ${h.bareHono.serverCpuUsPerRequest} µs CPU/req (${h.bareHono.serverBusyPct}% of a core), all processes ${h.bareHono.machineCoresPct}% of a core, steal ${h.bareHono.stealPct}%`,
+    describeHttpRun(h.bareHono),
     `baseline (median); trials ${h.trials.map((t) => fmt(t.bareHono)).join(' / ')}`,
   ]);
   rows.push([
     'POST /orders (Postgres, median)',
-    `${fmt(h.ordersPostgres.reqPerSec)} req/s p50 ${h.ordersPostgres.p50Ms} p99 ${h.ordersPostgres.p99Ms} ms, server ${h.ordersPostgres.serverCpuUsPerRequest} µs CPU/req (${h.ordersPostgres.serverBusyPct}% of a core), all processes ${h.ordersPostgres.machineCoresPct}% of a core, steal ${h.ordersPostgres.stealPct}%`,
+    describeHttpRun(h.ordersPostgres),
     `${pct(h.ratioPostgres)} (medians); trials ${h.trials.map((t) => fmt(t.ordersPostgres)).join(' / ')}`,
   ]);
-  rows.push([
-    'POST /orders (PGlite)',
-    `${fmt(h.ordersPglite.reqPerSec)} req/s p50 ${h.ordersPglite.p50Ms} p99 ${h.ordersPglite.p99Ms} ms, server ${h.ordersPglite.serverCpuUsPerRequest} µs CPU/req (${h.ordersPglite.serverBusyPct}% of a core)`,
-    pct(h.ratioPglite),
-  ]);
+  rows.push(['POST /orders (PGlite)', describeHttpRun(h.ordersPglite), pct(h.ratioPglite)]);
 }
 const width = rows.reduce((w, r) => r.map((c, i) => Math.max(w[i] ?? 0, c.length)), [] as number[]);
 console.log('\n' + rows.map((r) => r.map((c, i) => c.padEnd(width[i]!)).join('  ')).join('\n'));
