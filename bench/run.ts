@@ -11,9 +11,8 @@ import { machineBusy } from './lib/procs.js';
 import { wakeupCost } from './lib/wakeup-cost.js';
 import { benchNatsServers } from './lib/nats-servers.js';
 import type { Results } from './lib/results.js';
-import type { HttpRun } from './sections/http.js';
 import { brokerBench, type BrokerResults } from './sections/broker.js';
-import { httpBench } from './sections/http.js';
+import { httpBench, type HttpRun } from './sections/http.js';
 import { e2eBench, type E2EResults } from './sections/e2e.js';
 import { profileBench } from './sections/profile.js';
 
