@@ -1,9 +1,11 @@
 /**
- * `npm run bench [-- --quick] [-- --only=broker,http,e2e,profile] [-- --ladders=current,replicas,machine] [-- --rates=50,100]`: measures orderflow against
- * the limits of this machine in one run and writes bench/results/latest.json and latest.svg.
+ * `npm run bench [-- --quick] [-- --only=broker,http,e2e,profile] [-- --ladders=current,replicas,machine] [-- --rates=50,100]
+ * [-- --ab=<git ref> --trials=N]`: measures orderflow against the limits of this machine in one run and writes
+ * bench/results/latest.json and latest.svg.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { buildRef } from './lib/ab-build.js';
 import { runCleanup } from './lib/cleanup.js';
 import { parseArgs, type Config } from './lib/config.js';
 import { chart } from './lib/chart.js';
@@ -98,7 +100,9 @@ try {
   if (servers.current) {
     results.brokerCompared = await section('broker', () => brokerBench(cfg), `broker (nats ${servers.machine.label})`);
   }
-  results.http = await section('http', () => httpBench(onMain));
+  // Built before the section, so its minute of npm and tsc is not inside the section's quiet wait.
+  const other = cfg.abRef && want('http') ? await buildRef(cfg.abRef, log) : undefined;
+  results.http = await section('http', () => httpBench(onMain, other));
   const rates = cfg.rates.length ? cfg.rates : cfg.quick ? [25, 100] : [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000];
   const e2e: E2EResults[] = [];
   const ladders = [
@@ -173,6 +177,14 @@ if (h) {
     describeHttpRun(h.ordersPostgres),
     `${pct(h.ratioPostgres)} (medians); trials ${h.trials.map((t) => fmt(t.ordersPostgres)).join(' / ')}`,
   ]);
+  if (h.ab) {
+    rows.push([
+      `POST /orders at ${h.ab.ref} (${h.ab.commit.slice(0, 7)}, Postgres, median)`,
+      describeHttpRun(h.ab.ordersPostgres),
+      `${pct(h.ab.ratio)} (medians); trials ${h.ab.trials.map((t) => fmt(t)).join(' / ')}; ` +
+        `this checkout / ${h.ab.ref} trial by trial ${h.ab.pairs.map((x) => x.toFixed(3)).join(' / ')}, median ×${h.ab.headOverRef.toFixed(3)}`,
+    ]);
+  }
   rows.push(['POST /orders (PGlite)', describeHttpRun(h.ordersPglite), pct(h.ratioPglite)]);
 }
 const width = rows.reduce((w, r) => r.map((c, i) => Math.max(w[i] ?? 0, c.length)), [] as number[]);

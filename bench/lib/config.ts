@@ -14,6 +14,14 @@ export interface Config {
   serviceEnv: Record<string, string>;
   /** The Node binary the platform's processes (and the HTTP baseline) run on. */
   node: ServiceNode;
+  /**
+   * `--ab=<git ref>`: the http section also runs order-service as built at that ref (a worktree),
+   * its trials interleaved with this checkout's, so a change's worth is measured in the same
+   * minutes as its baseline (this VM's speed drifts by half within an hour).
+   */
+  abRef?: string;
+  /** Interleaved trials of the http section (`--trials=N`; 3, 1 with `--quick`). */
+  httpTrials?: number;
 }
 
 export function parseArgs(argv: readonly string[]): Config {
@@ -30,5 +38,7 @@ export function parseArgs(argv: readonly string[]): Config {
     rates: [...(list('rates') ?? [])].map(Number).filter((n) => n > 0),
     serviceEnv: process.env.BENCH_SERVICE_ENV ? (JSON.parse(process.env.BENCH_SERVICE_ENV) as Record<string, string>) : {},
     node: serviceNode(),
+    abRef: argv.find((a) => a.startsWith('--ab='))?.slice('--ab='.length) || undefined,
+    httpTrials: Number(argv.find((a) => a.startsWith('--trials='))?.slice('--trials='.length)) || undefined,
   };
 }

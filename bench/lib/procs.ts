@@ -31,6 +31,8 @@ export async function startChild(opts: {
   node?: string;
   readyPath?: string;
   readyTimeoutMs?: number;
+  /** Where `script` is found and the process runs (the repository by default; an A/B's worktree). */
+  cwd?: string;
 }): Promise<Child> {
   const port = Number(opts.env.PORT ?? (await freePort()));
   const url = `http://127.0.0.1:${port}`;
@@ -38,7 +40,7 @@ export async function startChild(opts: {
     name: opts.name,
     command: opts.node,
     args: [...(opts.nodeArgs ?? []), opts.script],
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     env: { ...opts.env, PORT: String(port) },
     keepLines: 400,
     ready: httpReady(`${url}${opts.readyPath ?? '/ready'}`),

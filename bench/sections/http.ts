@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import autocannon from 'autocannon';
 import { connect } from '@nats-io/transport-node';
 import { deleteNamespaceStreams, dropSchema } from '@orderflow/kit/testing';
+import type { RefBuild } from '../lib/ab-build.js';
 import { onCleanup } from '../lib/cleanup.js';
 import { orderBody } from '../lib/orders.js';
 import { cpuMs, machineShares, machineTicks, startChild } from '../lib/procs.js';
@@ -51,6 +52,26 @@ export interface HttpResults {
   ordersPglite: HttpRun;
   ratioPostgres: number;
   ratioPglite: number;
+  /** With `--ab=<ref>`: order-service on Postgres as built at that ref, in the same trials. */
+  ab?: HttpAb;
+}
+
+export interface HttpAb {
+  ref: string;
+  commit: string;
+  /** The trial with the median rate, as ordersPostgres. */
+  ordersPostgres: HttpRun;
+  /** Requests/s of each trial, in the order of HttpResults.trials. */
+  trials: number[];
+  /** Its median over the echo's. */
+  ratio: number;
+  /**
+   * This checkout's rate over the ref's in each trial (the two ran back to back, their order
+   * swapped every trial), and the median of those: the change's worth with the hour's drift
+   * taken out, where the ratio of two medians would keep it.
+   */
+  pairs: number[];
+  headOverRef: number;
 }
 
 /** `connections` clients POSTing an order body to `url` back to back for `duration` seconds. */
@@ -96,30 +117,36 @@ function medianRun(runs: HttpRun[]): HttpRun {
 /** Seconds of unrecorded load on each server before its trials. */
 const WARM_UP_S = 10;
 
-export async function httpBench(cfg: Config): Promise<HttpResults> {
+export async function httpBench(cfg: Config, other?: RefBuild): Promise<HttpResults> {
   const connections = 32;
   const duration = cfg.quick ? 3 : 8;
-  const trialCount = cfg.quick ? 1 : 3;
+  const trialCount = cfg.httpTrials ?? (cfg.quick ? 1 : 3);
   const ns = `bench_${randomBytes(4).toString('hex')}`;
   const schema = `${ns}_order`;
+  // The other side of an A/B has a namespace and a schema of its own: the two never share a row.
+  const nsAb = `bench_${randomBytes(4).toString('hex')}`;
+  const schemaAb = `${nsAb}_order`;
   const { mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const dataDir = await mkdtemp(`${tmpdir()}/orderflow-bench-`);
   const undo = onCleanup(`http bench ${ns}`, async () => {
     const nc = await connect({ servers: cfg.natsUrl });
     await deleteNamespaceStreams(nc, ns);
+    if (other) await deleteNamespaceStreams(nc, nsAb);
     await nc.close();
     await dropSchema(schema, cfg.databaseUrl);
+    if (other) await dropSchema(schemaAb, cfg.databaseUrl);
     await rm(dataDir, { recursive: true, force: true });
   });
-  const orderService = (db: Record<string, string>) =>
+  const orderService = (db: Record<string, string>, at?: RefBuild) =>
     startChild({
-      name: 'order-service (ingest bench)',
+      name: at ? `order-service at ${at.ref} (ingest bench)` : 'order-service (ingest bench)',
       script: 'services/order-service/dist/main.js',
+      cwd: at?.dir,
       node: cfg.node.command,
       env: {
         NATS_URL: cfg.natsUrl,
-        ORDERFLOW_NAMESPACE: ns,
+        ORDERFLOW_NAMESPACE: at ? nsAb : ns,
         LOG_LEVEL: 'warn',
         SAGA_TIMEOUT_MS: '3600000',
         ...cfg.serviceEnv,
@@ -129,6 +156,7 @@ export async function httpBench(cfg: Config): Promise<HttpResults> {
   try {
     const echoRuns: HttpRun[] = [];
     const postRuns: HttpRun[] = [];
+    const abRuns: HttpRun[] = [];
     const echo = await startChild({
       name: 'hono-echo',
       script: 'bench/servers/hono-echo.ts',
@@ -138,19 +166,35 @@ export async function httpBench(cfg: Config): Promise<HttpResults> {
     });
     try {
       const svc = await orderService({ DATABASE_URL: cfg.databaseUrl, DATABASE_SCHEMA: schema });
+      const svcAb = other ? await orderService({ DATABASE_URL: cfg.databaseUrl, DATABASE_SCHEMA: schemaAb }, other) : undefined;
       try {
-        // Unrecorded load on both first: without it the trials rose run after run on both sides
+        // Unrecorded load on each first: without it the trials rose run after run on both sides
         // (echo 18-21k, then 20-26k, then 30-31k req/s in session 20's three runs), the first
         // measuring processes (and a load generator) still warming, not the code.
         if (!cfg.quick) {
           await post(`${echo.url}/echo`, connections, WARM_UP_S);
           await post(`${svc.url}/orders`, connections, WARM_UP_S);
+          if (svcAb) await post(`${svcAb.url}/orders`, connections, WARM_UP_S);
         }
         for (let i = 0; i < trialCount; i++) {
           echoRuns.push(await cannon(`${echo.url}/echo`, connections, duration, echo.proc.pid));
-          postRuns.push(await cannon(`${svc.url}/orders`, connections, duration, svc.proc.pid));
+          const head = () => cannon(`${svc.url}/orders`, connections, duration, svc.proc.pid);
+          if (!svcAb) {
+            postRuns.push(await head());
+            continue;
+          }
+          // Swapped every trial, so neither side always runs right after the echo.
+          const ab = () => cannon(`${svcAb.url}/orders`, connections, duration, svcAb.proc.pid);
+          if (i % 2 === 0) {
+            postRuns.push(await head());
+            abRuns.push(await ab());
+          } else {
+            abRuns.push(await ab());
+            postRuns.push(await head());
+          }
         }
       } finally {
+        await svcAb?.stop();
         await svc.stop();
       }
     } finally {
@@ -165,6 +209,20 @@ export async function httpBench(cfg: Config): Promise<HttpResults> {
     }
     const bareHono = medianRun(echoRuns);
     const ordersPostgres = medianRun(postRuns);
+    let ab: HttpAb | undefined;
+    if (other) {
+      const pairs = postRuns.map((r, i) => round(r.reqPerSec / Math.max(1, abRuns[i]!.reqPerSec), 3));
+      const median = medianRun(abRuns);
+      ab = {
+        ref: other.ref,
+        commit: other.commit,
+        ordersPostgres: median,
+        trials: abRuns.map((r) => r.reqPerSec),
+        ratio: round(median.reqPerSec / bareHono.reqPerSec, 3),
+        pairs,
+        headOverRef: round(summary(pairs).p50, 3),
+      };
+    }
     return {
       connections,
       durationS: duration,
@@ -174,6 +232,7 @@ export async function httpBench(cfg: Config): Promise<HttpResults> {
       ordersPglite,
       ratioPostgres: round(ordersPostgres.reqPerSec / bareHono.reqPerSec, 3),
       ratioPglite: round(ordersPglite.reqPerSec / bareHono.reqPerSec, 3),
+      ab,
     };
   } finally {
     await undo();
