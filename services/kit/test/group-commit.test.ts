@@ -2,7 +2,8 @@
  * GroupCommit, the batching alone (order-service's group-commit.test.ts covers it on Postgres): an
  * idle writer writes at once, what arrives meanwhile is the next group, a failing group is split
  * so only the bad item fails, an error of a database that is away fails the whole group without
- * a retry, stop() drains and then refuses, and a lingering idle writer waits for company only.
+ * a retry, stop() drains and then refuses, a lingering idle writer waits for company only, and a
+ * committed group's callers are answered after the next group's write has started.
  */
 import { expect, test } from 'vitest';
 import { DependencyUnavailableError, GroupCommit, type Settled } from '@orderflow/kit';
@@ -201,4 +202,50 @@ test('an item submitted by a caller just resuming from its own group is written 
     expect(await second).toBe(20);
     expect(groups).toEqual([[1], [2]]);
   }
+});
+
+test("the next group's write starts before the committed group's callers are answered; committed() runs after the answers, and stop() waits for it", async () => {
+  const log: string[] = [];
+  const gates: Array<() => void> = [];
+  const gc = new GroupCommit<number, number>({
+    writeGroup: async (items) => {
+      log.push(`write ${items.join(',')}`);
+      await new Promise<void>((r) => gates.push(r));
+      return items.map((i): Settled<number> => ({ ok: true, value: i * 10 }));
+    },
+    writeOne: (item) => Promise.resolve(item * 10),
+    committed: (items, outcomes) => log.push(`committed ${items.join(',')} → ${outcomes.map((o) => (o.ok ? o.value : 'error')).join(',')}`),
+  });
+  const first = gc.submit(1).then((v) => log.push(`answer ${v}`));
+  const rest = [2, 3].map((i) => gc.submit(i).then((v) => log.push(`answer ${v}`)));
+  gates.shift()!();
+  await first;
+  expect(log).toEqual(['write 1', 'write 2,3', 'answer 10']);
+  gates.shift()!();
+  await Promise.all(rest);
+  const stopped = gc.stop().then(() => log.push('stopped'));
+  await stopped;
+  expect(log).toEqual([
+    'write 1',
+    'write 2,3',
+    'answer 10',
+    'committed 1 → 10',
+    'answer 20',
+    'answer 30',
+    'committed 2,3 → 20,30',
+    'stopped',
+  ]);
+});
+
+test('a committed() hook that throws leaves the answers and the writer alone', async () => {
+  const gc = new GroupCommit<number, number>({
+    writeGroup: (items) => Promise.resolve(items.map((i): Settled<number> => ({ ok: true, value: i }))),
+    writeOne: (item) => Promise.resolve(item),
+    committed: () => {
+      throw new Error('hook failed');
+    },
+  });
+  expect(await gc.submit(1)).toBe(1);
+  expect(await gc.submit(2)).toBe(2);
+  await gc.stop();
 });

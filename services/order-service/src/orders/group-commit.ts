@@ -63,19 +63,17 @@ export function orderWriterMetrics(registry: Registry) {
  * requests. A group whose statement fails for a reason other than the database being away is
  * written again order by order, so one bad order fails only its own request.
  *
- * The events of the orders a group created go to the relay once it has committed, all in one
- * call before any caller is answered: one round of publishes per group (one settling and one
- * accounting of them) rather than one per request. Replayed and conflicting orders have none.
+ * The events of the orders a group created go to the relay once it has committed and its callers
+ * are answered, all in one call: one round of publishes per group (one settling and one
+ * accounting of them) rather than one per request, behind the answers rather than in front of
+ * them. Replayed and conflicting orders have none.
  */
 export function orderWriter(db: Db, relay: OutboxRelay, metrics: ReturnType<typeof orderWriterMetrics>, lingerMs: number): OrderWriter {
   const writer = new GroupCommit<NewOrder, CreateResult>({
     maxInFlight: GROUPS_IN_FLIGHT,
     lingerMs,
-    writeGroup: async (orders) => {
-      const outcomes = await createOrders(db, orders);
-      relay.committed(orders.flatMap((o, i) => (created(outcomes[i]) ? o.events : [])));
-      return outcomes;
-    },
+    writeGroup: (orders) => createOrders(db, orders),
+    committed: (orders, outcomes) => relay.committed(orders.flatMap((o, i) => (created(outcomes[i]) ? o.events : []))),
     writeOne: async (order) => {
       const result = await (order.idem ? db.tx((sql) => createOrder(sql, order)) : createOrder(db, order));
       if (result.kind === 'created') relay.committed(order.events);
