@@ -71,7 +71,7 @@ const defaultSplittable = (err: unknown) => !unavailableDependency(err) && !isRe
  * group's statement has gone out, and `committed` runs a turn after that, behind the answers:
  * the database works on the next group while this process answers. Answered at once, the callers'
  * continuations (under POST /orders, 16 responses written) ran as microtasks in front of the pg
- * pool's `process.nextTick` that sends the next statement, and Postgres sat idle for 170–270 µs of
+ * pool's `process.nextTick` that sends the next statement, and Postgres sat idle for 190–270 µs of
  * every 1.4 ms cycle (session 23's trace of one order-service, bench/README.md).
  */
 export class GroupCommit<I, O> {
