@@ -234,10 +234,13 @@ describe('one trace per order in Jaeger, compensations included', () => {
         async () => {
           const spans = await jaeger.trace(traceId);
           const [service, name] = last[k];
+          const lastSpan = spans.find((s) => s.service === service && s.name === name);
           const complete =
-            spans.some((s) => s.service === service && s.name === name) &&
+            lastSpan !== undefined &&
             (k !== 'outOfStock' ||
-              spans.some((s) => s.service === 'inventory-service' && s.name === `${subject('orders.cancelled')} process`));
+              spans.some((s) => s.service === 'inventory-service' && s.name === `${subject('orders.cancelled')} process`)) &&
+            // The release's parent (the handling that released) may be exported after it.
+            (k !== 'declined' || spans.some((s) => s.spanId === lastSpan.parentSpanId));
           return complete ? spans : undefined;
         },
         30_000,
@@ -356,10 +359,19 @@ describe('one trace per order in Jaeger, compensations included', () => {
       (s) => s.parentSpanId === failed.spanId,
     );
     expect(release?.attributes['messaging.consumer.group.name']).toBe('inventory-payments');
-    const released = one(trace, 'inventory-service', `${subject('inventory.released')} publish`, KIND.PRODUCER);
-    expect(released.parentSpanId).toBe(release!.spanId);
     const cancelled = one(trace, 'order-service', `${subject('orders.cancelled')} publish`, KIND.PRODUCER);
     expect(parentOf(trace, cancelled)?.name).toBe(`${subject('payments.failed')} process`);
+    // The stock is released once, by whichever handling gets there first: a delivery of
+    // payments.failed (a redelivered one has a span of its own), or orders.cancelled, one hop later
+    // through order-service (usually second, not always: a full `npm test` saw the release under
+    // another span than the first payments.failed delivery's). The others find nothing held and
+    // publish nothing.
+    const handledBy = (type: string, parent: ReceivedSpan) =>
+      find(trace, 'inventory-service', `${subject(type)} process`, KIND.CONSUMER).filter((s) => s.parentSpanId === parent.spanId);
+    const releasedBy = [...handledBy('payments.failed', failed), ...handledBy('orders.cancelled', cancelled)].map((s) => s.spanId);
+    const released = find(trace, 'inventory-service', `${subject('inventory.released')} publish`, KIND.PRODUCER);
+    expect(released).toHaveLength(1);
+    expect(releasedBy).toContain(released[0]!.parentSpanId);
     // Payment takes note of the cancellation: nothing was captured, so nothing to refund.
     const noted = one(trace, 'payment-service', `${subject('orders.cancelled')} process`, KIND.CONSUMER);
     expect(noted.parentSpanId).toBe(cancelled.spanId);
