@@ -25,8 +25,10 @@ export interface Config {
 }
 
 export function parseArgs(argv: readonly string[]): Config {
+  // `--flag=value`; an empty value counts as absent.
+  const value = (flag: string) => argv.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3) || undefined;
   const list = (flag: string) => {
-    const v = argv.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3);
+    const v = value(flag);
     return v ? new Set(v.split(',')) : undefined;
   };
   return {
@@ -38,7 +40,7 @@ export function parseArgs(argv: readonly string[]): Config {
     rates: [...(list('rates') ?? [])].map(Number).filter((n) => n > 0),
     serviceEnv: process.env.BENCH_SERVICE_ENV ? (JSON.parse(process.env.BENCH_SERVICE_ENV) as Record<string, string>) : {},
     node: serviceNode(),
-    abRef: argv.find((a) => a.startsWith('--ab='))?.slice('--ab='.length) || undefined,
-    httpTrials: Number(argv.find((a) => a.startsWith('--trials='))?.slice('--trials='.length)) || undefined,
+    abRef: value('ab'),
+    httpTrials: Number(value('trials')) || undefined,
   };
 }
