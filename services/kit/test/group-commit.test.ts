@@ -130,6 +130,19 @@ test('lingerMs: an idle writer waits for a second item and writes both as one gr
   expect(groups).toEqual([[1, 2]]);
 });
 
+test('lingerMs: company ends the wait at the end of its turn, so every item of that turn joins the group', async () => {
+  const { gc, groups, open } = gated(undefined, 1, 60_000, 0);
+  const a = gc.submit(1);
+  await new Promise((r) => setImmediate(r));
+  const rest = [gc.submit(2), gc.submit(3)]; // company
+  await Promise.resolve();
+  rest.push(gc.submit(4)); // a caller resuming in the same turn, as the requests of one poll phase do
+  expect(groups).toEqual([]);
+  await open();
+  expect(await Promise.all([a, ...rest])).toEqual([10, 20, 30, 40]);
+  expect(groups).toEqual([[1, 2, 3, 4]]);
+});
+
 test('lingerMs: a lone item is written once the linger has passed', async () => {
   const { gc, groups, open } = gated(undefined, 1, 20, 0);
   const a = gc.submit(1);
@@ -146,7 +159,7 @@ test('lingerMs: items queued behind a group in flight are written as soon as it 
   await open(); // [1, 2] written together at once (company came)
   await Promise.all([a, b]);
   const c = gc.submit(3); // idle again: lingers
-  const d = gc.submit(4); // company: written at once
+  const d = gc.submit(4); // company: written at the end of this turn
   await open();
   await Promise.all([c, d]);
   const inFlight = [5, 6].map((i) => gc.submit(i));

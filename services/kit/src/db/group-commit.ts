@@ -30,8 +30,9 @@ export interface GroupCommitOptions<I, O> {
   maxInFlight?: number;
   /**
    * How long an idle writer waits for a second item before writing the first alone (default 0:
-   * at once). Only a writer starting from idle waits, and only until company arrives: under load
-   * the next group forms while the previous one commits and no wait is added.
+   * at once). Only a writer starting from idle waits, and only until company arrives and the
+   * event loop's turn that brought it is over (the next check phase), so every item of that turn
+   * joins: under load the next group forms while the previous one commits and no wait is added.
    */
   lingerMs?: number;
   /**
@@ -140,15 +141,26 @@ export class GroupCommit<I, O> {
     }
   }
 
+  /**
+   * Company ends the wait in the next check phase, not at once: the requests a load generator
+   * sends on one group's answers arrive in the same poll phase, and written on the second
+   * arrival a closed loop settled into groups of 2 and of the rest by turns (32 connections:
+   * 22 % of groups had one or two orders; 4 % with the turn's arrivals joining; `--ab`, 7
+   * trials: ×1.068 requests/s).
+   */
   private waitForCompany(): Promise<void> {
     return new Promise<void>((resolve) => {
+      let joining: ReturnType<typeof setImmediate> | undefined;
       const done = () => {
         clearTimeout(timer);
+        clearImmediate(joining);
         this.company = undefined;
         resolve();
       };
       const timer = setTimeout(done, this.linger.ms);
-      this.company = done;
+      this.company = () => {
+        joining ??= setImmediate(done);
+      };
     });
   }
 
